@@ -1,0 +1,123 @@
+//! The library's error type.
+
+use std::path::PathBuf;
+
+use crate::job::{JobId, JobStatus};
+
+/// Everything a [`crate::Queue`] call can fail with. Messages carry context (the
+/// operation, the job id, the path) and never payloads or secrets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No job has this id.
+    #[error("job {id} not found")]
+    NotFound {
+        /// The id asked for.
+        id: JobId,
+    },
+    /// The job's status does not allow the operation (e.g. retrying a completed job).
+    #[error("cannot {operation} job {id}: it is {status}")]
+    Conflict {
+        /// The job.
+        id: JobId,
+        /// Its status when the operation was refused.
+        status: JobStatus,
+        /// What was refused: `cancel`, `retry`, ...
+        operation: &'static str,
+    },
+    /// The caller's lease on the job is gone: it expired and the job was recovered,
+    /// or another attempt holds it. Nothing was changed.
+    #[error("lease lost on job {id} (attempt token {lease_token}): {operation} refused")]
+    LeaseLost {
+        /// The job.
+        id: JobId,
+        /// The fencing token the caller presented.
+        lease_token: i64,
+        /// What was refused: `complete`, `fail`, `heartbeat`, ...
+        operation: &'static str,
+    },
+    /// A field of a new job or a request is not valid.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field, e.g. `job_type`.
+        field: &'static str,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The payload's serialized size is over the limit.
+    #[error("payload too large: {size} bytes, the limit is {limit} bytes")]
+    PayloadTooLarge {
+        /// The serialized size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The file is not a jobq database: text, truncated, corrupt, or another
+    /// program's SQLite database. The file was left unchanged.
+    #[error("{path}: not a jobq database ({reason})")]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The database was locked by another connection for longer than the busy timeout.
+    #[error("database busy: {operation} waited longer than the busy timeout")]
+    Busy {
+        /// The operation that waited.
+        operation: &'static str,
+    },
+    /// The disk (or the filesystem holding the database) is full. Nothing was written.
+    #[error("disk full: {operation} could not write to the database")]
+    DiskFull {
+        /// The operation that could not write.
+        operation: &'static str,
+    },
+    /// The database file or its directory is read-only.
+    #[error("database is read-only: {operation} needs to write")]
+    ReadOnly {
+        /// The operation that needed to write.
+        operation: &'static str,
+    },
+    /// Any other SQLite error.
+    #[error("database error during {operation}: {source}")]
+    Database {
+        /// The operation, e.g. `claim` or `migrate to version 2`.
+        operation: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// No pooled connection could be had, or opening the file failed.
+    #[error("cannot open {path}: {reason}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps a SQLite error for `operation`, turning busy, full, read-only and
+    /// corrupt-file codes into their own variants.
+    pub(crate) fn db(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+        move |source| {
+            use rusqlite::ErrorCode as C;
+            match source.sqlite_error_code() {
+                Some(C::DatabaseBusy | C::DatabaseLocked) => Error::Busy { operation },
+                Some(C::DiskFull) => Error::DiskFull { operation },
+                Some(C::ReadOnly) => Error::ReadOnly { operation },
+                _ => Error::Database { operation, source },
+            }
+        }
+    }
+
+    /// True for errors that pass with time: busy, disk full.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Busy { .. } | Error::DiskFull { .. })
+    }
+}

@@ -1,0 +1,172 @@
+//! A failed attempt as the store records it, and the cleaning of error text
+//! (cut to 4 KiB on a character boundary, secrets redacted).
+
+use std::time::Duration;
+
+use crate::retry::{classify, ErrorClass};
+
+/// The longest error message stored, in bytes.
+pub const MAX_ERROR_BYTES: usize = 4096;
+
+/// How an attempt failed, ready for [`crate::Queue::fail`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The error text, already cleaned by [`Failure::new`].
+    pub message: String,
+    /// Retryable or permanent.
+    pub class: ErrorClass,
+    /// An exact delay before the next attempt, replacing the backoff schedule.
+    pub retry_after: Option<Duration>,
+    /// True when the handler gave up because the job was cancelled.
+    pub cancelled: bool,
+    /// How long the attempt ran, in ms.
+    pub duration_ms: u64,
+}
+
+impl Failure {
+    /// A failure of the given class; the text is cleaned.
+    pub fn new(message: &str, class: ErrorClass) -> Failure {
+        Failure {
+            message: clean_error_text(message),
+            class,
+            retry_after: None,
+            cancelled: false,
+            duration_ms: 0,
+        }
+    }
+
+    /// A failure whose class comes from [`classify`] of the text.
+    pub fn classified(message: &str) -> Failure {
+        Failure::new(message, classify(message))
+    }
+
+    /// Sets how long the attempt ran.
+    pub fn with_duration(mut self, d: Duration) -> Failure {
+        self.duration_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+}
+
+/// Redacts secrets and cuts the text to [`MAX_ERROR_BYTES`] on a UTF-8 boundary.
+///
+/// Redacted: the word after `Bearer ` or `Basic `, and the value after
+/// `password=`, `passwd=`, `secret=`, `token=`, `api_key=`, `apikey=`
+/// (and the same with `:`), and the rest of an `Authorization:` line,
+/// case-insensitively; each becomes `[redacted]`.
+pub fn clean_error_text(text: &str) -> String {
+    // Cut generously first so redaction never scans megabytes.
+    let head = cut_to(text, MAX_ERROR_BYTES * 4);
+    let redacted = redact(head);
+    cut_to(&redacted, MAX_ERROR_BYTES).to_string()
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
+pub fn cut_to(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+const SECRET_KEYS: &[&str] = &[
+    "bearer ",
+    "basic ",
+    "password=",
+    "password:",
+    "passwd=",
+    "secret=",
+    "secret:",
+    "token=",
+    "token:",
+    "api_key=",
+    "apikey=",
+    "api-key:",
+    "authorization:",
+];
+
+fn redact(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let key = SECRET_KEYS.iter().find(|k| lower[i..].starts_with(*k));
+        match key {
+            Some(k) => {
+                let start = i + k.len();
+                let value_start = start + leading_spaces(&text[start..]);
+                let rest = &text[value_start..];
+                let len = if *k == "authorization:" {
+                    rest.find('\n').unwrap_or(rest.len())
+                } else {
+                    secret_len(rest)
+                };
+                let end = value_start + len;
+                out.push_str(&text[i..value_start]);
+                if end > value_start {
+                    out.push_str("[redacted]");
+                }
+                i = end.max(i + k.len());
+            }
+            None => {
+                let ch = text[i..].chars().next().unwrap_or(' ');
+                out.push(ch);
+                i += ch.len_utf8();
+            }
+        }
+    }
+    out
+}
+
+fn leading_spaces(s: &str) -> usize {
+    s.len() - s.trim_start_matches(' ').len()
+}
+
+fn secret_len(s: &str) -> usize {
+    s.find(|c: char| c.is_whitespace() || matches!(c, '&' | ',' | ';' | '"' | '\'' | ')'))
+        .unwrap_or(s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let cases = [
+            (
+                "auth failed: Bearer abc.def-123 rejected",
+                "auth failed: Bearer [redacted] rejected",
+            ),
+            (
+                "url?user=a&password=hunter2&x=1",
+                "url?user=a&password=[redacted]&x=1",
+            ),
+            ("TOKEN=s3cr3t", "TOKEN=[redacted]"),
+            (
+                "Authorization: Basic dXNlcjpwYXNz",
+                "Authorization: [redacted]",
+            ),
+            ("no secrets here", "no secrets here"),
+            (
+                "ünïcödé password=🔑🔑 end",
+                "ünïcödé password=[redacted] end",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(clean_error_text(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_char_boundary() {
+        let text = "é".repeat(1_000_000);
+        let cleaned = clean_error_text(&text);
+        assert!(cleaned.len() <= MAX_ERROR_BYTES);
+        assert!(cleaned.len() >= MAX_ERROR_BYTES - 1);
+        assert!(cleaned.chars().all(|c| c == 'é'));
+    }
+}

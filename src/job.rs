@@ -1,0 +1,339 @@
+//! The job: its id, its status, its stored shape, and the request to create one.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::clock::Timestamp;
+
+/// A job's id: a UUID v7 (time-ordered), shown and stored in its hyphenated
+/// lower-case text form, e.g. `0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(Uuid);
+
+impl JobId {
+    /// A new time-ordered id (UUID v7, monotonic within this process).
+    pub fn new() -> JobId {
+        JobId(Uuid::now_v7())
+    }
+
+    /// The underlying UUID.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        JobId::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// The text was not a UUID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a job id (a UUID is expected): {0:?}")]
+pub struct ParseJobIdError(String);
+
+impl FromStr for JobId {
+    type Err = ParseJobIdError;
+
+    /// Parses a UUID in any of its usual text forms.
+    ///
+    /// # Errors
+    /// [`ParseJobIdError`] when the text is not a UUID (the text is kept, cut to 64 chars).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s)
+            .map(JobId)
+            .map_err(|_| ParseJobIdError(s.chars().take(64).collect()))
+    }
+}
+
+impl ToSql for JobId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.to_string()))
+    }
+}
+
+impl FromSql for JobId {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        text.parse().map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// Where a job is in its life. The allowed moves between these are in
+/// [`crate::state`]; `schema.sql` repeats the values in a CHECK constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting to run: due when `next_retry <= now`.
+    Pending,
+    /// Claimed by a worker that holds its lease.
+    InProgress,
+    /// Ran successfully; `result` holds what the handler returned. Final.
+    Completed,
+    /// Failed permanently or used up its attempts. Final until a manual retry.
+    Failed,
+    /// Cancelled before or while running. Final until a manual retry.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// Every status, in life order.
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Pending,
+        JobStatus::InProgress,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    /// The stored and JSON name: `pending`, `in_progress`, `completed`, `failed`, `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::InProgress => "in_progress",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// True for `completed`, `failed` and `cancelled`: no worker will touch the job again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text was not one of the five status names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status {0:?} (expected pending, in_progress, completed, failed or cancelled)")]
+pub struct ParseStatusError(String);
+
+impl FromStr for JobStatus {
+    type Err = ParseStatusError;
+
+    /// # Errors
+    /// [`ParseStatusError`] for anything but the five names.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| ParseStatusError(s.chars().take(64).collect()))
+    }
+}
+
+impl ToSql for JobStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for JobStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// A job as stored. Its JSON form (serde) is the contract shared by the CLI's
+/// `--json` and the HTTP API: times are RFC 3339 UTC with milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The job's id.
+    pub id: JobId,
+    /// The job type: 1-64 characters of `[a-z0-9_.:-]`; selects the handler.
+    pub job_type: String,
+    /// Where the job is in its life.
+    pub status: JobStatus,
+    /// Higher runs first. Default 0.
+    pub priority: i32,
+    /// The handler's input: any JSON value.
+    pub payload: Value,
+    /// What the handler returned, once completed.
+    pub result: Option<Value>,
+    /// Runs started so far (reset to 0 by a manual retry).
+    pub attempts: u32,
+    /// Total runs allowed, at least 1. Default 5.
+    pub max_attempts: u32,
+    /// When the job is next due (for a pending job).
+    pub next_retry: Timestamp,
+    /// The last error text, at most 4 KiB.
+    pub error_message: Option<String>,
+    /// The last failure and the history of failed attempts (see README, "Errors").
+    pub error_context: Option<Value>,
+    /// What kind of thing the job works on, e.g. `document`.
+    pub entity_type: Option<String>,
+    /// Which thing the job works on.
+    pub entity_id: Option<String>,
+    /// The user who enqueued the job.
+    pub owner: Option<String>,
+    /// When the job was enqueued.
+    pub created_at: Timestamp,
+    /// When the row last changed.
+    pub updated_at: Timestamp,
+    /// When the latest attempt started.
+    pub started_at: Option<Timestamp>,
+    /// When the job reached `completed`, `failed` or `cancelled`.
+    pub completed_at: Option<Timestamp>,
+    /// The worker holding the lease, while `in_progress`.
+    pub locked_by: Option<String>,
+    /// When the lease runs out, while `in_progress`.
+    pub lease_expires_at: Option<Timestamp>,
+    /// True once a cancel was requested for a running job.
+    #[serde(default)]
+    pub cancel_requested: bool,
+    /// The latest progress report of a running handler:
+    /// `{"fraction": 0.0-1.0, "message": text, "at": time}`, or null.
+    #[serde(default)]
+    pub progress: Option<Value>,
+    /// The fencing token of the latest attempt: grows by one at every claim and is
+    /// never reset. Not part of the JSON.
+    #[serde(skip)]
+    pub lease_token: i64,
+}
+
+/// A request to enqueue a job. Build with [`NewJob::new`] and the setters, or
+/// deserialize from JSON (`{"job_type", "payload", "priority", "max_attempts",
+/// "run_at", "delay_s", "entity_type", "entity_id", "owner"}`; unknown fields are refused).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewJob {
+    /// The job type (1-64 characters of `[a-z0-9_.:-]`).
+    pub job_type: String,
+    /// The payload; null when absent. At most 1 MiB serialized by default.
+    #[serde(default)]
+    pub payload: Value,
+    /// Priority; default 0; higher runs first.
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// Total runs allowed, at least 1; default 5 (or the queue's per-type default).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// Run no earlier than this time (RFC 3339). Not with `delay_s`.
+    #[serde(default)]
+    pub run_at: Option<Timestamp>,
+    /// Run no earlier than this many seconds from now. Not with `run_at`.
+    #[serde(default)]
+    pub delay_s: Option<u64>,
+    /// What kind of thing the job works on.
+    #[serde(default)]
+    pub entity_type: Option<String>,
+    /// Which thing the job works on.
+    #[serde(default)]
+    pub entity_id: Option<String>,
+    /// The user enqueuing the job.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+impl NewJob {
+    /// A job of `job_type` with `payload`, due now, priority 0, default max_attempts.
+    pub fn new(job_type: impl Into<String>, payload: Value) -> NewJob {
+        NewJob {
+            job_type: job_type.into(),
+            payload,
+            priority: None,
+            max_attempts: None,
+            run_at: None,
+            delay_s: None,
+            entity_type: None,
+            entity_id: None,
+            owner: None,
+        }
+    }
+
+    /// Sets the priority (higher runs first).
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Sets the total number of runs allowed (at least 1).
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = Some(max_attempts);
+        self
+    }
+
+    /// Makes the job due at `at` (UTC).
+    pub fn run_at(mut self, at: Timestamp) -> Self {
+        self.run_at = Some(at);
+        self.delay_s = None;
+        self
+    }
+
+    /// Makes the job due `delay` from now (whole seconds; sub-second parts are dropped).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay_s = Some(delay.as_secs());
+        self.run_at = None;
+        self
+    }
+
+    /// Sets the entity reference (`entity_type`, `entity_id`).
+    pub fn entity(mut self, entity_type: impl Into<String>, entity_id: impl Into<String>) -> Self {
+        self.entity_type = Some(entity_type.into());
+        self.entity_id = Some(entity_id.into());
+        self
+    }
+
+    /// Sets the owner (the user enqueuing the job).
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_round_trip() {
+        for st in JobStatus::ALL {
+            assert_eq!(st.as_str().parse::<JobStatus>().unwrap(), st);
+            let json = serde_json::to_string(&st).unwrap();
+            assert_eq!(json, format!("\"{}\"", st.as_str()));
+        }
+        assert!("running".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn job_ids_are_time_ordered_text() {
+        let a = JobId::new();
+        let b = JobId::new();
+        assert!(a.to_string() < b.to_string());
+        assert_eq!(a.to_string().parse::<JobId>().unwrap(), a);
+        assert!("not-a-uuid".parse::<JobId>().is_err());
+    }
+
+    #[test]
+    fn new_job_refuses_unknown_fields() {
+        let err = serde_json::from_str::<NewJob>(r#"{"job_type":"a","colour":1}"#);
+        assert!(err.is_err());
+        let ok: NewJob = serde_json::from_str(r#"{"job_type":"a"}"#).unwrap();
+        assert_eq!(ok.payload, Value::Null);
+    }
+}

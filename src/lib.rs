@@ -1,0 +1,43 @@
+//! jobq: a durable background-job queue in one SQLite file.
+//!
+//! Jobs are rows; every state change is one short transaction; a crashed
+//! worker's jobs come back when their lease expires. See README.md for the job,
+//! its states, the retry schedule and the error classification.
+//!
+//! ```
+//! use jobq::{NewJob, Queue, JobStatus};
+//! use serde_json::json;
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), jobq::Error> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let queue = Queue::open(dir.path().join("jobq.db"))?;
+//! let job = queue.enqueue(NewJob::new("send_email", json!({"to": "a@example.com"})))?;
+//!
+//! let claimed = queue.claim("worker-1", None, 10, Duration::from_secs(300))?;
+//! assert_eq!(claimed[0].id, job.id);
+//! queue.complete(job.id, claimed[0].lease_token, &json!({"sent": true}))?;
+//! assert_eq!(queue.get(job.id)?.status, JobStatus::Completed);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod clock;
+mod error;
+pub mod failure;
+mod job;
+mod queue;
+pub mod retry;
+pub mod state;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{Error, Result};
+pub use failure::Failure;
+pub use job::{Job, JobId, JobStatus, NewJob, ParseJobIdError, ParseStatusError};
+pub use queue::{
+    validate_job_type, JobFilter, JobPage, PendingCounts, Queue, QueueOptions, Stats, StatusCounts,
+    DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE,
+};
+pub use retry::{classify, Backoff, ErrorClass};
+pub use store::Durability;

@@ -1,0 +1,75 @@
+//! [`QueueOptions`]: how a queue opens its file and the limits it enforces.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::store::Durability;
+
+/// The default payload limit: 1 MiB of serialized JSON.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1 << 20;
+
+/// Settings for [`crate::Queue::open_with`]. Build with [`QueueOptions::new`] and the setters.
+#[derive(Debug, Clone)]
+pub struct QueueOptions {
+    /// The database file. Created when missing.
+    pub path: PathBuf,
+    /// `synchronous` level. Default [`Durability::Full`].
+    pub durability: Durability,
+    /// How long a statement waits for another process's write lock. Default 5 s.
+    pub busy_timeout: Duration,
+    /// The largest serialized payload accepted, in bytes. Default 1 MiB.
+    pub max_payload_bytes: usize,
+    /// `max_attempts` of jobs enqueued without one. Default 5.
+    pub default_max_attempts: u32,
+    /// Read connections in the pool. Default 4.
+    pub readers: u32,
+    /// Where "now" comes from. Default the system clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl QueueOptions {
+    /// The defaults, for the file at `path`.
+    pub fn new(path: impl AsRef<Path>) -> QueueOptions {
+        QueueOptions {
+            path: path.as_ref().to_path_buf(),
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(5),
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            default_max_attempts: 5,
+            readers: 4,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Sets the durability.
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// Sets the busy timeout.
+    pub fn busy_timeout(mut self, d: Duration) -> Self {
+        self.busy_timeout = d;
+        self
+    }
+
+    /// Sets the payload limit in bytes.
+    pub fn max_payload_bytes(mut self, n: usize) -> Self {
+        self.max_payload_bytes = n;
+        self
+    }
+
+    /// Sets the default `max_attempts` (at least 1).
+    pub fn default_max_attempts(mut self, n: u32) -> Self {
+        self.default_max_attempts = n.max(1);
+        self
+    }
+
+    /// Sets the clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+}

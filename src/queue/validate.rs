@@ -1,0 +1,112 @@
+//! Turning a [`NewJob`] request into a stored [`Job`], refusing what is invalid.
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::job::{Job, JobId, JobStatus, NewJob};
+use crate::queue::QueueOptions;
+
+/// The longest entity type, entity id or owner, in bytes.
+pub const MAX_REF_BYTES: usize = 255;
+/// Latest accepted due time: 9999-12-31T23:59:59.999Z.
+const MAX_TIME: i64 = 253_402_300_799_999;
+
+/// Checks a job type: 1-64 characters of `[a-z0-9_.:-]`.
+///
+/// # Errors
+/// [`Error::Invalid`] naming `job_type`.
+pub fn validate_job_type(t: &str) -> Result<()> {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.:-".contains(c);
+    if t.is_empty() || t.len() > 64 || !t.chars().all(ok_char) {
+        return Err(invalid(
+            "job_type",
+            "must be 1-64 characters of [a-z0-9_.:-]".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn invalid(field: &'static str, reason: String) -> Error {
+    Error::Invalid { field, reason }
+}
+
+fn check_ref(field: &'static str, v: &Option<String>) -> Result<()> {
+    match v {
+        Some(s) if s.is_empty() || s.len() > MAX_REF_BYTES => {
+            Err(invalid(field, format!("must be 1-{MAX_REF_BYTES} bytes")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn due(new: &NewJob, now: Timestamp) -> Result<Timestamp> {
+    let at = match (new.run_at, new.delay_s) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("run_at", "give run_at or delay_s, not both".into()))
+        }
+        (Some(at), None) => at,
+        (None, Some(s)) => Timestamp(
+            now.0
+                .saturating_add(i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)),
+        ),
+        (None, None) => now,
+    };
+    if at.0 > MAX_TIME {
+        return Err(invalid("run_at", "must be before the year 10000".into()));
+    }
+    Ok(at)
+}
+
+/// Validates `new` and builds the job to insert, with its payload's JSON text.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the field, or [`Error::PayloadTooLarge`].
+pub(crate) fn build(new: NewJob, now: Timestamp, opts: &QueueOptions) -> Result<(Job, String)> {
+    validate_job_type(&new.job_type)?;
+    let max_attempts = new.max_attempts.unwrap_or(opts.default_max_attempts);
+    if max_attempts < 1 {
+        return Err(invalid("max_attempts", "must be at least 1".into()));
+    }
+    check_ref("entity_type", &new.entity_type)?;
+    check_ref("entity_id", &new.entity_id)?;
+    check_ref("owner", &new.owner)?;
+    if new.entity_type.is_some() != new.entity_id.is_some() {
+        return Err(invalid(
+            "entity_id",
+            "entity_type and entity_id go together".into(),
+        ));
+    }
+    let payload =
+        serde_json::to_string(&new.payload).map_err(|e| invalid("payload", e.to_string()))?;
+    if payload.len() > opts.max_payload_bytes {
+        return Err(Error::PayloadTooLarge {
+            size: payload.len(),
+            limit: opts.max_payload_bytes,
+        });
+    }
+    let job = Job {
+        id: JobId::new(),
+        next_retry: due(&new, now)?,
+        job_type: new.job_type,
+        status: JobStatus::Pending,
+        priority: new.priority.unwrap_or(0),
+        payload: new.payload,
+        result: None,
+        attempts: 0,
+        max_attempts,
+        error_message: None,
+        error_context: None,
+        entity_type: new.entity_type,
+        entity_id: new.entity_id,
+        owner: new.owner,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        completed_at: None,
+        locked_by: None,
+        lease_expires_at: None,
+        cancel_requested: false,
+        progress: None,
+        lease_token: 0,
+    };
+    Ok((job, payload))
+}

@@ -1,0 +1,119 @@
+//! Claiming due jobs and holding their leases: claim, heartbeat, progress.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::job::{Job, JobId};
+use crate::store::row::{job_columns, job_from_row};
+
+/// pending and due -> in_progress (see [`crate::state`]): one statement, at most
+/// `?5` jobs, run order, through the partial index `jobs_claim`.
+const CLAIM: &str = concat!(
+    "UPDATE jobs SET status = 'in_progress', attempts = attempts + 1, \
+     lease_token = lease_token + 1, locked_by = ?1, lease_expires_at = ?2, \
+     started_at = ?3, updated_at = ?3, progress = NULL \
+     WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND next_retry <= ?3 \
+       AND (?4 IS NULL OR job_type IN (SELECT value FROM json_each(?4))) \
+       ORDER BY priority DESC, next_retry, id LIMIT ?5) \
+     RETURNING ",
+    job_columns!()
+);
+
+const HEARTBEAT: &str = "UPDATE jobs SET lease_expires_at = ?1, updated_at = ?2 \
+     WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4 RETURNING cancel_requested";
+
+const PROGRESS: &str = "UPDATE jobs SET progress = ?1, updated_at = ?2 \
+     WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4";
+
+const LOOKUP: &str = "SELECT lease_token FROM jobs WHERE id = ?1";
+
+/// Claims up to `n` due jobs of `types` (`None`: any type) for `worker`, with
+/// leases until `lease_until`. Returned in run order. Run inside `BEGIN IMMEDIATE`.
+pub(crate) fn claim(
+    conn: &Connection,
+    worker: &str,
+    types: Option<&str>,
+    n: usize,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Vec<Job>> {
+    let mut stmt = conn.prepare_cached(CLAIM).map_err(Error::db("claim"))?;
+    let limit = i64::try_from(n).unwrap_or(i64::MAX);
+    let rows = stmt
+        .query_map(
+            params![worker, lease_until.0, now.0, types, limit],
+            job_from_row,
+        )
+        .map_err(Error::db("claim"))?;
+    let mut jobs = rows
+        .collect::<rusqlite::Result<Vec<Job>>>()
+        .map_err(Error::db("claim"))?;
+    jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
+    Ok(jobs)
+}
+
+/// Extends a lease to `lease_until`. Returns whether a cancel was requested.
+///
+/// # Errors
+/// [`Error::LeaseLost`] or [`Error::NotFound`] when the lease is not held.
+pub(crate) fn heartbeat(
+    conn: &Connection,
+    id: JobId,
+    token: i64,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<bool> {
+    let mut stmt = conn
+        .prepare_cached(HEARTBEAT)
+        .map_err(Error::db("heartbeat"))?;
+    let flag: Option<i64> = stmt
+        .query_row(params![lease_until.0, now.0, id, token], |r| r.get(0))
+        .optional()
+        .map_err(Error::db("heartbeat"))?;
+    match flag {
+        Some(f) => Ok(f != 0),
+        None => Err(lease_refused(conn, id, token, "heartbeat")),
+    }
+}
+
+/// Stores a progress report (JSON text) on a job whose lease is held.
+pub(crate) fn progress(
+    conn: &Connection,
+    id: JobId,
+    token: i64,
+    report: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached(PROGRESS)
+        .map_err(Error::db("progress"))?;
+    let n = stmt
+        .execute(params![report, now.0, id, token])
+        .map_err(Error::db("progress"))?;
+    if n == 0 {
+        return Err(lease_refused(conn, id, token, "progress"));
+    }
+    Ok(())
+}
+
+/// The error for a fenced statement that changed nothing: not found, or lease lost.
+pub(crate) fn lease_refused(
+    conn: &Connection,
+    id: JobId,
+    token: i64,
+    operation: &'static str,
+) -> Error {
+    let found = conn
+        .prepare_cached(LOOKUP)
+        .and_then(|mut s| s.query_row(params![id], |r| r.get::<_, i64>(0)).optional());
+    match found {
+        Ok(None) => Error::NotFound { id },
+        Ok(Some(_)) => Error::LeaseLost {
+            id,
+            lease_token: token,
+            operation,
+        },
+        Err(e) => Error::db(operation)(e),
+    }
+}

@@ -1,0 +1,203 @@
+//! Transitions out of `in_progress`: complete, fail, release and recover. Each is
+//! fenced by the attempt's lease token (see [`crate::state`]).
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::failure::Failure;
+use crate::job::{JobId, JobStatus};
+use crate::retry::{Backoff, ErrorClass};
+use crate::state::{next, Move, Transition};
+use crate::store::claim::lease_refused;
+
+/// The most failed attempts kept in `error_context.errors`.
+pub const ERROR_HISTORY: usize = 20;
+
+const COMPLETE: &str = "UPDATE jobs SET \
+     status = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'completed' END, \
+     result = ?1, completed_at = ?2, updated_at = ?2, locked_by = NULL, lease_expires_at = NULL \
+     WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4 RETURNING status";
+
+const RELEASE: &str = "UPDATE jobs SET \
+     status = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'pending' END, \
+     attempts = CASE cancel_requested WHEN 1 THEN attempts ELSE max(attempts - 1, 0) END, \
+     completed_at = CASE cancel_requested WHEN 1 THEN ?1 ELSE NULL END, \
+     next_retry = ?1, updated_at = ?1, locked_by = NULL, lease_expires_at = NULL \
+     WHERE id = ?2 AND status = 'in_progress' AND lease_token = ?3 RETURNING status";
+
+const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_context, locked_by, \
+     started_at, job_type FROM jobs WHERE id = ?1 AND status = 'in_progress' AND lease_token = ?2";
+
+const RECORD_FAILURE: &str = "UPDATE jobs SET status = ?1, next_retry = ?2, error_message = ?3, \
+     error_context = ?4, completed_at = ?5, updated_at = ?6, locked_by = NULL, \
+     lease_expires_at = NULL WHERE id = ?7 AND status = 'in_progress' AND lease_token = ?8";
+
+const EXPIRED: &str = "SELECT id, lease_token FROM jobs \
+     WHERE status = 'in_progress' AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?2";
+
+/// in_progress -> completed (or cancelled when requested). Returns the new status.
+pub(crate) fn complete(
+    conn: &Connection,
+    id: JobId,
+    token: i64,
+    result: &str,
+    now: Timestamp,
+) -> Result<JobStatus> {
+    let mut stmt = conn
+        .prepare_cached(COMPLETE)
+        .map_err(Error::db("complete"))?;
+    let status: Option<JobStatus> = stmt
+        .query_row(params![result, now.0, id, token], |r| r.get(0))
+        .optional()
+        .map_err(Error::db("complete"))?;
+    status.ok_or_else(|| lease_refused(conn, id, token, "complete"))
+}
+
+/// in_progress -> pending with the attempt given back (or cancelled when requested).
+pub(crate) fn release(
+    conn: &Connection,
+    id: JobId,
+    token: i64,
+    now: Timestamp,
+) -> Result<JobStatus> {
+    let mut stmt = conn.prepare_cached(RELEASE).map_err(Error::db("release"))?;
+    let status: Option<JobStatus> = stmt
+        .query_row(params![now.0, id, token], |r| r.get(0))
+        .optional()
+        .map_err(Error::db("release"))?;
+    status.ok_or_else(|| lease_refused(conn, id, token, "release"))
+}
+
+/// What the store knows of a running attempt.
+struct Running {
+    attempts: u32,
+    max_attempts: u32,
+    cancel_requested: bool,
+    error_context: Option<String>,
+    locked_by: Option<String>,
+    started_at: Option<i64>,
+    job_type: String,
+}
+
+fn running(conn: &Connection, id: JobId, token: i64) -> rusqlite::Result<Option<Running>> {
+    let mut stmt = conn.prepare_cached(RUNNING)?;
+    stmt.query_row(params![id, token], |r| {
+        Ok(Running {
+            attempts: r.get(0)?,
+            max_attempts: r.get(1)?,
+            cancel_requested: r.get::<_, i64>(2)? != 0,
+            error_context: r.get(3)?,
+            locked_by: r.get(4)?,
+            started_at: r.get(5)?,
+            job_type: r.get(6)?,
+        })
+    })
+    .optional()
+}
+
+/// Records a failed attempt: back to pending after backoff, or failed, or
+/// cancelled (see [`crate::state`]). `backoff_for` gives a job type's schedule.
+pub(crate) fn fail(
+    conn: &Connection,
+    id: JobId,
+    token: i64,
+    failure: &Failure,
+    backoff_for: &dyn Fn(&str) -> Backoff,
+    now: Timestamp,
+) -> Result<JobStatus> {
+    let run = running(conn, id, token)
+        .map_err(Error::db("fail"))?
+        .ok_or_else(|| lease_refused(conn, id, token, "fail"))?;
+    let retry = failure.class == ErrorClass::Retryable && run.attempts < run.max_attempts;
+    let cancelled = failure.cancelled || run.cancel_requested;
+    let to = match next(JobStatus::InProgress, cancelled, Transition::Fail { retry }) {
+        Some(Move::To(to)) => to,
+        _ => unreachable!("fail is always allowed from in_progress"),
+    };
+    let delay = failure
+        .retry_after
+        .unwrap_or_else(|| backoff_for(&run.job_type).delay_after(run.attempts));
+    let next_retry = if to == JobStatus::Pending {
+        now.plus(delay)
+    } else {
+        now
+    };
+    let completed_at = to.is_final().then_some(now.0);
+    let context = error_context(&run, failure, now);
+    let mut stmt = conn
+        .prepare_cached(RECORD_FAILURE)
+        .map_err(Error::db("fail"))?;
+    stmt.execute(params![
+        to,
+        next_retry.0,
+        failure.message,
+        context.to_string(),
+        completed_at,
+        now.0,
+        id,
+        token
+    ])
+    .map_err(Error::db("fail"))?;
+    Ok(to)
+}
+
+fn error_context(run: &Running, failure: &Failure, now: Timestamp) -> Value {
+    let class = match failure.class {
+        ErrorClass::Retryable => "retryable",
+        ErrorClass::Permanent => "permanent",
+    };
+    let entry = json!({
+        "attempt": run.attempts,
+        "class": class,
+        "message": failure.message,
+        "failed_at": now,
+        "worker": run.locked_by,
+        "duration_ms": failure.duration_ms,
+    });
+    let mut errors: Vec<Value> = run
+        .error_context
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .and_then(|v| v.get("errors").and_then(Value::as_array).cloned())
+        .unwrap_or_default();
+    errors.push(entry.clone());
+    let skip = errors.len().saturating_sub(ERROR_HISTORY);
+    let mut context = entry;
+    context["errors"] = Value::Array(errors.split_off(skip));
+    if let Some(map) = context.as_object_mut() {
+        map.remove("message");
+    }
+    context
+}
+
+/// Recovers up to `limit` jobs whose lease expired before `now`: each counts as
+/// a failed attempt with the retryable error "lease expired". Returns how many.
+pub(crate) fn recover_expired(
+    conn: &Connection,
+    backoff_for: &dyn Fn(&str) -> Backoff,
+    now: Timestamp,
+    limit: usize,
+) -> Result<Vec<(JobId, JobStatus)>> {
+    let expired: Vec<(JobId, i64)> = {
+        let mut stmt = conn.prepare_cached(EXPIRED).map_err(Error::db("recover"))?;
+        let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![now.0, lim], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(Error::db("recover"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::db("recover"))?
+    };
+    let mut out = Vec::with_capacity(expired.len());
+    for (id, token) in expired {
+        let started = running(conn, id, token)
+            .map_err(Error::db("recover"))?
+            .and_then(|r| r.started_at);
+        let ran = started.map(|s| now.since(Timestamp(s))).unwrap_or_default();
+        let failure = Failure::new("lease expired", ErrorClass::Retryable).with_duration(ran);
+        let status = fail(conn, id, token, &failure, backoff_for, now)?;
+        out.push((id, status));
+    }
+    Ok(out)
+}

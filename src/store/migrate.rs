@@ -1,0 +1,175 @@
+//! Numbered, append-only migrations tracked by `PRAGMA user_version`.
+//! `schema.sql` is the shape they build; a test keeps the two in step.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// jobq's `PRAGMA application_id`: "JOBQ" in ASCII.
+pub const APPLICATION_ID: i32 = 0x4A4F_4251;
+
+/// Migration `i` brings a database from version `i` to `i + 1`. Never edit one
+/// that has shipped: append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: jobs and their indexes.
+    "CREATE TABLE jobs (
+        id TEXT PRIMARY KEY NOT NULL,
+        job_type TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'cancelled')),
+        priority INTEGER NOT NULL DEFAULT 0,
+        payload TEXT NOT NULL DEFAULT 'null',
+        result TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        max_attempts INTEGER NOT NULL DEFAULT 5 CHECK (max_attempts >= 1),
+        next_retry INTEGER NOT NULL,
+        error_message TEXT,
+        error_context TEXT,
+        entity_type TEXT,
+        entity_id TEXT,
+        owner TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        started_at INTEGER,
+        completed_at INTEGER,
+        locked_by TEXT,
+        lease_expires_at INTEGER,
+        lease_token INTEGER NOT NULL DEFAULT 0,
+        cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+        progress TEXT
+    );
+    CREATE INDEX jobs_claim ON jobs (priority DESC, next_retry, id) WHERE status = 'pending';
+    CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
+    CREATE INDEX jobs_created ON jobs (created_at, id);
+    CREATE INDEX jobs_owner ON jobs (owner, created_at) WHERE owner IS NOT NULL;
+    CREATE INDEX jobs_entity ON jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;",
+    // 2: API tokens for the HTTP server.
+    "CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        user TEXT NOT NULL,
+        is_admin INTEGER NOT NULL DEFAULT 0 CHECK (is_admin IN (0, 1)),
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );",
+];
+
+/// The schema version this build writes.
+pub fn current_version() -> i32 {
+    i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX)
+}
+
+/// Brings the database up to [`current_version`], one transaction per step, so a
+/// crash mid-upgrade leaves a consistent older version. Idempotent.
+///
+/// # Errors
+/// [`Error::Invalid`] when the file is newer than this build; database errors naming the step.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, current_version())
+}
+
+/// Applies migrations up to `target` (tests use this to build old versions).
+///
+/// # Errors
+/// As [`migrate`].
+pub fn migrate_to(conn: &mut Connection, target: i32) -> Result<()> {
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::db("begin migration"))?;
+        let version: i32 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(Error::db("read schema version"))?;
+        if version > current_version() {
+            return Err(Error::Invalid {
+                field: "database",
+                reason: format!(
+                    "schema version {version} is newer than this jobq understands ({})",
+                    current_version()
+                ),
+            });
+        }
+        if version >= target {
+            return Ok(());
+        }
+        let step = MIGRATIONS[usize::try_from(version).unwrap_or(0)];
+        tx.execute_batch(step)
+            .map_err(Error::db("migrate schema"))?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(Error::db("set application_id"))?;
+        tx.pragma_update(None, "user_version", version + 1)
+            .map_err(Error::db("set schema version"))?;
+        tx.commit().map_err(Error::db("commit migration"))?;
+        log::info!("database schema migrated to version {}", version + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized(sql: &str) -> String {
+        let no_comments: Vec<&str> = sql
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or(""))
+            .collect();
+        let joined = no_comments.join(" ");
+        let spaced = joined
+            .replace('(', " ( ")
+            .replace(')', " ) ")
+            .replace(',', " , ");
+        spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    fn schema_of(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.map(|s| normalized(&s.unwrap())).collect()
+    }
+
+    #[test]
+    fn migrations_build_exactly_schema_sql() {
+        let mut migrated = Connection::open_in_memory().unwrap();
+        migrate(&mut migrated).unwrap();
+        let from_file = Connection::open_in_memory().unwrap();
+        from_file
+            .execute_batch(include_str!("../../schema.sql"))
+            .unwrap();
+        assert_eq!(schema_of(&migrated), schema_of(&from_file));
+        let v: i32 = migrated
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, current_version());
+        assert!(include_str!("../../schema.sql")
+            .contains(&format!("PRAGMA user_version = {}", current_version())));
+    }
+
+    #[test]
+    fn migrate_is_idempotent_and_upgrades_old_versions() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        let v: i32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let tokens: i64 = conn
+            .query_row("SELECT count(*) FROM api_tokens", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tokens, 0);
+    }
+
+    #[test]
+    fn status_check_matches_the_enum() {
+        let schema = include_str!("../../schema.sql");
+        let list: Vec<String> = crate::JobStatus::ALL
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert!(schema.contains(&format!("CHECK (status IN ({}))", list.join(", "))));
+        assert!(MIGRATIONS[0].contains(&format!("CHECK (status IN ({}))", list.join(", "))));
+    }
+}
