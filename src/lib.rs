@@ -30,6 +30,7 @@ mod queue;
 pub mod retry;
 pub mod state;
 pub mod store;
+pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
@@ -41,3 +42,7 @@ pub use queue::{
 };
 pub use retry::{classify, Backoff, ErrorClass};
 pub use store::Durability;
+pub use worker::{
+    run_due, Handler, HandlerOptions, HandlerResult, JobContext, JobError, Registry, RunSummary,
+    WorkerConfig, WorkerPool,
+};

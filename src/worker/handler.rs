@@ -1,0 +1,175 @@
+//! Handlers: what runs a job. A [`Registry`] maps job types to handlers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::failure::Failure;
+use crate::retry::{Backoff, ErrorClass};
+use crate::worker::JobContext;
+
+/// How a handler reports a failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError {
+    /// A later attempt may succeed: retry on the backoff schedule.
+    Retryable(String),
+    /// No attempt can succeed: the job ends `failed` now.
+    Permanent(String),
+    /// Retry after exactly `delay` (instead of the schedule), while attempts remain.
+    RetryAfter {
+        /// How long to wait before the next attempt.
+        delay: Duration,
+        /// The error text.
+        message: String,
+    },
+    /// The handler stopped because [`JobContext::is_cancelled`] said so.
+    Cancelled,
+    /// Plain text: [`crate::classify`] decides retryable or permanent.
+    Message(String),
+}
+
+impl JobError {
+    /// The failure the store records for this error (text cleaned and classified).
+    pub fn to_failure(&self) -> Failure {
+        match self {
+            JobError::Retryable(m) => Failure::new(m, ErrorClass::Retryable),
+            JobError::Permanent(m) => Failure::new(m, ErrorClass::Permanent),
+            JobError::RetryAfter { delay, message } => Failure {
+                retry_after: Some(*delay),
+                ..Failure::new(message, ErrorClass::Retryable)
+            },
+            JobError::Cancelled => Failure {
+                cancelled: true,
+                ..Failure::new("cancelled", ErrorClass::Permanent)
+            },
+            JobError::Message(m) => Failure::classified(m),
+        }
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobError::Retryable(m) | JobError::Permanent(m) | JobError::Message(m) => {
+                f.write_str(m)
+            }
+            JobError::RetryAfter { delay, message } => {
+                write!(f, "{message} (retry after {} ms)", delay.as_millis())
+            }
+            JobError::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for JobError {}
+
+impl From<String> for JobError {
+    fn from(m: String) -> Self {
+        JobError::Message(m)
+    }
+}
+
+impl From<&str> for JobError {
+    fn from(m: &str) -> Self {
+        JobError::Message(m.to_string())
+    }
+}
+
+/// What a handler returns: the job's result, or why the attempt failed.
+pub type HandlerResult = Result<Value, JobError>;
+
+/// Runs jobs of one type. Implemented for every
+/// `Fn(&JobContext, Value) -> HandlerResult + Send + Sync`.
+pub trait Handler: Send + Sync {
+    /// Runs one attempt on `payload`. Called on a worker thread; may block.
+    fn run(&self, ctx: &JobContext, payload: Value) -> HandlerResult;
+}
+
+impl<F> Handler for F
+where
+    F: Fn(&JobContext, Value) -> HandlerResult + Send + Sync,
+{
+    fn run(&self, ctx: &JobContext, payload: Value) -> HandlerResult {
+        self(ctx, payload)
+    }
+}
+
+/// Per-type settings of a handler.
+#[derive(Debug, Clone, Default)]
+pub struct HandlerOptions {
+    /// Past this run time the job's context reports cancelled and, after the
+    /// pool's grace, the attempt fails as "timed out after N s". Default: none.
+    pub timeout: Option<Duration>,
+    /// The backoff schedule of this type. Default: [`Backoff::default`].
+    pub backoff: Option<Backoff>,
+}
+
+/// A registered handler with its options.
+#[derive(Clone)]
+pub struct Registered {
+    /// The handler.
+    pub handler: Arc<dyn Handler>,
+    /// Its options.
+    pub options: HandlerOptions,
+}
+
+/// Maps job types to handlers. A pool claims only the types registered here.
+#[derive(Clone, Default)]
+pub struct Registry {
+    map: BTreeMap<String, Registered>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("types", &self.types())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Registers `handler` for `job_type` with default options (replacing any).
+    pub fn register(&mut self, job_type: &str, handler: impl Handler + 'static) -> &mut Self {
+        self.register_with(job_type, HandlerOptions::default(), handler)
+    }
+
+    /// Registers `handler` for `job_type` with `options` (replacing any).
+    pub fn register_with(
+        &mut self,
+        job_type: &str,
+        options: HandlerOptions,
+        handler: impl Handler + 'static,
+    ) -> &mut Self {
+        let handler: Arc<dyn Handler> = Arc::new(handler);
+        self.map
+            .insert(job_type.to_string(), Registered { handler, options });
+        self
+    }
+
+    /// The handler of `job_type`.
+    pub fn get(&self, job_type: &str) -> Option<&Registered> {
+        self.map.get(job_type)
+    }
+
+    /// The registered job types, sorted.
+    pub fn types(&self) -> Vec<String> {
+        self.map.keys().cloned().collect()
+    }
+
+    /// Gives the queue each type's backoff schedule, so `fail` and recovery use it.
+    pub fn apply_backoffs(&self, queue: &crate::Queue) {
+        for (t, r) in &self.map {
+            if let Some(b) = &r.options.backoff {
+                queue.set_backoff(t, b.clone());
+            }
+        }
+    }
+}
