@@ -23,6 +23,8 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod config;
+pub mod duration;
 mod error;
 pub mod failure;
 mod job;
