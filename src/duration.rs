@@ -60,7 +60,7 @@ pub fn format_duration(d: Duration) -> String {
         (1_000, "s"),
     ];
     for (size, unit) in units {
-        if ms >= size && ms % size == 0 {
+        if ms >= size && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
@@ -70,7 +70,7 @@ pub fn format_duration(d: Duration) -> String {
 /// Seconds as a person reads them: whole ("30") or with up to 3 decimals ("0.25").
 pub fn format_secs(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}", ms / 1000)
     } else {
         let text = format!("{:.3}", d.as_secs_f64());

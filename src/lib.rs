@@ -27,6 +27,7 @@ pub mod config;
 pub mod duration;
 mod error;
 pub mod failure;
+pub mod handlers;
 mod job;
 mod queue;
 pub mod retry;
