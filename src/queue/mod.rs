@@ -169,7 +169,11 @@ impl Queue {
     }
 
     fn notify_enqueued(&self) {
-        let mut list = self.inner.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list = self
+            .inner
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         list.retain(|w| match w.upgrade() {
             Some(signal) => {
                 signal.notify();
@@ -183,7 +187,11 @@ impl Queue {
     /// this handle or its clones, until the signal is dropped. Worker pools use it
     /// to start new jobs without a polling delay.
     pub fn subscribe(&self, signal: &Arc<Signal>) {
-        let mut list = self.inner.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list = self
+            .inner
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         list.push(Arc::downgrade(signal));
     }
 

@@ -65,7 +65,11 @@ fn take_work(shared: &Shared) -> (Done, Failed, usize, bool) {
         }
     }
     let idle = state.idle(shared.config.workers);
-    let want = if state.stopping { 0 } else { idle.min(shared.config.batch()) };
+    let want = if state.stopping {
+        0
+    } else {
+        idle.min(shared.config.batch())
+    };
     (done, failed, want, state.stopping)
 }
 
@@ -80,13 +84,22 @@ fn put_back(shared: &Shared, done: Done, failed: Failed) {
 }
 
 /// Writes completions and claims in one transaction, then the failures one by one.
-fn settle_and_claim(shared: &Shared, done: &Done, failed: &Failed, want: usize) -> Result<Vec<Job>> {
+fn settle_and_claim(
+    shared: &Shared,
+    done: &Done,
+    failed: &Failed,
+    want: usize,
+) -> Result<Vec<Job>> {
     let cfg = &shared.config;
-    let (results, claimed) =
-        shared
-            .queue
-            .complete_and_claim(done, &cfg.worker_id, Some(&shared.types), want, cfg.lease)?;
-    let mut statuses: Vec<(JobId, Result<JobStatus>)> = done.iter().map(|d| d.0).zip(results).collect();
+    let (results, claimed) = shared.queue.complete_and_claim(
+        done,
+        &cfg.worker_id,
+        Some(&shared.types),
+        want,
+        cfg.lease,
+    )?;
+    let mut statuses: Vec<(JobId, Result<JobStatus>)> =
+        done.iter().map(|d| d.0).zip(results).collect();
     for (id, token, failure) in failed {
         let status = shared.queue.fail(*id, *token, failure);
         if matches!(status, Err(ref e) if e.is_transient()) {

@@ -59,9 +59,10 @@ pub(crate) fn execute(
     let outcome = match result {
         Ok(Ok(value)) => Outcome::Success(value),
         Ok(Err(_)) if timed_out_now => Outcome::Failure(timed_out(timeout.unwrap_or_default())),
-        Ok(Err(JobError::Cancelled)) if !was_cancelled => {
-            Outcome::Failure(Failure::new("handler gave up: cancelled", ErrorClass::Retryable))
-        }
+        Ok(Err(JobError::Cancelled)) if !was_cancelled => Outcome::Failure(Failure::new(
+            "handler gave up: cancelled",
+            ErrorClass::Retryable,
+        )),
         Ok(Err(e)) => Outcome::Failure(e.to_failure()),
         Err(panic) => Outcome::Failure(Failure::new(
             &format!("panic: {}", panic_message(panic.as_ref())),

@@ -138,7 +138,9 @@ impl WorkerPool {
             if left.is_zero() {
                 return false;
             }
-            self.shared.signal.wait(seen, left.min(Duration::from_millis(100)));
+            self.shared
+                .signal
+                .wait(seen, left.min(Duration::from_millis(100)));
         }
     }
 
@@ -175,7 +177,10 @@ impl WorkerPool {
         self.shared.tasks_cv.notify_all();
         self.join_idle_threads();
         let counts = self.counts();
-        log::info!("worker pool {} stopped: {counts:?}", self.shared.config.worker_id);
+        log::info!(
+            "worker pool {} stopped: {counts:?}",
+            self.shared.config.worker_id
+        );
         counts
     }
 
@@ -188,7 +193,12 @@ impl WorkerPool {
     fn release_unfinished(&self) {
         let held: Vec<(crate::JobId, i64)> = {
             let mut state = self.shared.state();
-            let ids: Vec<_> = state.running.iter().filter(|(_, r)| !r.done).map(|(id, _)| *id).collect();
+            let ids: Vec<_> = state
+                .running
+                .iter()
+                .filter(|(_, r)| !r.done)
+                .map(|(id, _)| *id)
+                .collect();
             ids.into_iter()
                 .filter_map(|id| Shared::abandon(&mut state, id).map(|t| (id, t)))
                 .collect()

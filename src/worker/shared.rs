@@ -87,7 +87,10 @@ impl Shared {
         let mut state = self.state();
         let mut tasks = self.tasks();
         for job in jobs {
-            let timeout = self.registry.get(&job.job_type).and_then(|r| r.options.timeout);
+            let timeout = self
+                .registry
+                .get(&job.job_type)
+                .and_then(|r| r.options.timeout);
             let cancelled = Arc::new(AtomicBool::new(job.cancel_requested));
             let abandoned = Arc::new(AtomicBool::new(false));
             state.counts.started += 1;

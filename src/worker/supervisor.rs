@@ -54,7 +54,11 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
 fn heartbeat(shared: &Shared) {
     let held: Vec<(JobId, i64)> = {
         let state = shared.state();
-        state.running.iter().map(|(id, r)| (*id, r.lease_token)).collect()
+        state
+            .running
+            .iter()
+            .map(|(id, r)| (*id, r.lease_token))
+            .collect()
     };
     if held.is_empty() {
         return;
@@ -65,7 +69,9 @@ fn heartbeat(shared: &Shared) {
     };
     let state = shared.state();
     for ((id, _), result) in held.iter().zip(results) {
-        let Some(job) = state.running.get(id) else { continue };
+        let Some(job) = state.running.get(id) else {
+            continue;
+        };
         match result {
             Ok(false) => {}
             Ok(true) => job.cancelled.store(true, Ordering::Relaxed),
@@ -105,14 +111,21 @@ fn check_timeouts(shared: &Arc<Shared>) {
             .running
             .iter()
             .filter(|(_, r)| !r.done)
-            .filter_map(|(id, r)| r.timeout.filter(|t| r.started.elapsed() >= *t + grace).map(|t| (*id, t)))
+            .filter_map(|(id, r)| {
+                r.timeout
+                    .filter(|t| r.started.elapsed() >= *t + grace)
+                    .map(|t| (*id, t))
+            })
             .collect();
         ids.into_iter()
             .filter_map(|(id, t)| Shared::abandon(&mut state, id).map(|token| (id, token, t)))
             .collect()
     };
     for (id, token, timeout) in overdue {
-        log::warn!("job {id} still running {} s past its timeout: attempt failed", grace.as_secs_f64());
+        log::warn!(
+            "job {id} still running {} s past its timeout: attempt failed",
+            grace.as_secs_f64()
+        );
         match shared.queue.fail(id, token, &timed_out(timeout)) {
             Ok(status) => {
                 let mut state = shared.state();
