@@ -1,0 +1,9 @@
+//! The integration test binary: black-box tests of the library, the `jobq`
+//! binary and its HTTP server, on real SQLite files.
+
+mod child;
+mod store_open;
+mod store_reads;
+mod store_transitions;
+mod worker_crash;
+mod worker_pool;
