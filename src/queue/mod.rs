@@ -146,6 +146,15 @@ impl Queue {
         Ok(job)
     }
 
+    /// Checks a job request as [`Queue::enqueue`] would, writing nothing (used to
+    /// validate a whole batch and name the first bad entry in the caller's terms).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the field, or [`Error::PayloadTooLarge`].
+    pub fn check(&self, new: &NewJob) -> Result<()> {
+        validate::build(new.clone(), self.now(), &self.inner.opts).map(|_| ())
+    }
+
     /// Enqueues many jobs in one transaction: all or none. Every job is validated
     /// before anything is written. Returns the ids in input order.
     ///
