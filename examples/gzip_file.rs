@@ -34,7 +34,10 @@ struct Payload {
 fn main() -> ExitCode {
     match run() {
         Ok((bytes_in, bytes_out)) => {
-            println!("{}", serde_json::json!({"bytes_in": bytes_in, "bytes_out": bytes_out}));
+            println!(
+                "{}",
+                serde_json::json!({"bytes_in": bytes_in, "bytes_out": bytes_out})
+            );
             ExitCode::SUCCESS
         }
         Err(message) => {

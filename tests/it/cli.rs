@@ -31,8 +31,18 @@ fn sandbox() -> Sandbox {
 fn enqueue_show_work_and_the_json_forms() {
     let s = sandbox();
     let id = s.ok(&[
-        "enqueue", "echo", "--payload", r#"{"msg":"héllo 🎉"}"#, "--priority", "-3",
-        "--max-attempts", "2", "--entity", "document:42", "--owner", "ana",
+        "enqueue",
+        "echo",
+        "--payload",
+        r#"{"msg":"héllo 🎉"}"#,
+        "--priority",
+        "-3",
+        "--max-attempts",
+        "2",
+        "--entity",
+        "document:42",
+        "--owner",
+        "ana",
     ]);
     let job: Job = serde_json::from_value(s.json(&["show", &id])).unwrap();
     assert_eq!(job.id.to_string(), id);
@@ -40,7 +50,10 @@ fn enqueue_show_work_and_the_json_forms() {
     assert_eq!(job.entity_id.as_deref(), Some("42"));
     assert_eq!(job.owner.as_deref(), Some("ana"));
     let table = s.ok(&["show", &id]);
-    assert!(table.contains("pending") && table.contains("document:42"), "{table}");
+    assert!(
+        table.contains("pending") && table.contains("document:42"),
+        "{table}"
+    );
 
     s.ok(&["work", "--drain"]);
     let job: Job = serde_json::from_value(s.json(&["show", &id])).unwrap();
@@ -99,11 +112,23 @@ fn exit_codes_usage_not_found_conflict_runtime() {
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (vec![], 2, "Usage"),
         (vec!["show", "not-an-id"], 2, "not a job id"),
-        (vec!["enqueue", "echo", "--payload", "{oops"], 2, "not valid JSON"),
-        (vec!["enqueue", "echo", "--delay", "soon"], 2, "invalid duration"),
+        (
+            vec!["enqueue", "echo", "--payload", "{oops"],
+            2,
+            "not valid JSON",
+        ),
+        (
+            vec!["enqueue", "echo", "--delay", "soon"],
+            2,
+            "invalid duration",
+        ),
         (vec!["enqueue", "Bad!"], 2, "not declared"),
         (vec!["list", "--limit", "0"], 2, "limit"),
-        (vec!["prune", "--older-than", "1d", "--status", "pending"], 2, "cannot be pruned"),
+        (
+            vec!["prune", "--older-than", "1d", "--status", "pending"],
+            2,
+            "cannot be pruned",
+        ),
         (vec!["show", missing], 3, "not found"),
         (vec!["cancel", missing], 3, "not found"),
         (vec!["retry", missing], 3, "not found"),
@@ -116,7 +141,12 @@ fn exit_codes_usage_not_found_conflict_runtime() {
     let id = s.ok(&["enqueue", "echo"]);
     let run = s.run(&["retry", &id]);
     assert_eq!(run.code, 4, "{}", run.stderr);
-    assert_eq!(run.stderr.trim().lines().count(), 1, "one line: {}", run.stderr);
+    assert_eq!(
+        run.stderr.trim().lines().count(),
+        1,
+        "one line: {}",
+        run.stderr
+    );
     assert!(run.stderr.contains("it is pending"), "{}", run.stderr);
     std::fs::write(s.path().join("text.db"), "just some text, not a database\n").unwrap();
     let run = s.run(&["--db", "text.db", "stats"]);
@@ -130,11 +160,19 @@ fn an_undeclared_type_is_refused_naming_the_declared_ones() {
     let s = sandbox();
     let run = s.run(&["enqueue", "send_email"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("echo, fails, jobq.prune"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("echo, fails, jobq.prune"),
+        "{}",
+        run.stderr
+    );
     let bare = Sandbox::new();
     let run = bare.run(&["enqueue", "echo"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("declared types: jobq.prune"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("declared types: jobq.prune"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -148,10 +186,18 @@ fn cancel_retry_and_prune() {
     let failing = s.ok(&["enqueue", "fails"]);
     s.ok(&["work", "--drain"]);
     let job: Job = serde_json::from_value(s.json(&["show", &failing])).unwrap();
-    assert_eq!(job.status.as_str(), "failed", "permanent: {:?}", job.error_message);
+    assert_eq!(
+        job.status.as_str(),
+        "failed",
+        "permanent: {:?}",
+        job.error_message
+    );
     assert_eq!(s.run(&["cancel", &failing]).code, 4);
     assert_eq!(s.ok(&["prune", "--older-than", "1d"]), "deleted 0 jobs");
-    assert_eq!(s.ok(&["prune", "--older-than", "0s", "--status", "failed"]), "deleted 1 jobs");
+    assert_eq!(
+        s.ok(&["prune", "--older-than", "0s", "--status", "failed"]),
+        "deleted 1 jobs"
+    );
     assert_eq!(s.run(&["show", &failing]).code, 3);
     assert_eq!(s.ok(&["recover"]), "recovered 0 jobs");
 }
@@ -159,7 +205,8 @@ fn cancel_retry_and_prune() {
 #[test]
 fn jsonl_enqueues_all_or_none_naming_the_first_bad_line() {
     let s = sandbox();
-    let good = "{\"job_type\":\"echo\",\"payload\":{\"n\":1}}\n\n{\"job_type\":\"echo\",\"priority\":2}\n";
+    let good =
+        "{\"job_type\":\"echo\",\"payload\":{\"n\":1}}\n\n{\"job_type\":\"echo\",\"priority\":2}\n";
     std::fs::write(s.path().join("good.jsonl"), good).unwrap();
     assert_eq!(s.ok(&["enqueue", "--jsonl", "good.jsonl"]), "2");
     let bad = [
@@ -173,7 +220,11 @@ fn jsonl_enqueues_all_or_none_naming_the_first_bad_line() {
         std::fs::write(s.path().join("bad.jsonl"), text).unwrap();
         let run = s.run(&["enqueue", "--jsonl", "bad.jsonl"]);
         assert_eq!(run.code, 2, "{text}: {}", run.stderr);
-        assert!(run.stderr.contains(&format!("bad.jsonl: {line}:")), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("bad.jsonl: {line}:")),
+            "{}",
+            run.stderr
+        );
     }
     let mut child = s
         .cmd(&["enqueue", "--jsonl", "-"])
@@ -181,7 +232,12 @@ fn jsonl_enqueues_all_or_none_naming_the_first_bad_line() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(good.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(good.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
     let stats: Stats = serde_json::from_value(s.json(&["stats"])).unwrap();
@@ -198,9 +254,13 @@ fn sigterm_stops_work_gracefully() {
         job.status.as_str() == "completed"
     });
     signal(&child, libc::SIGTERM);
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(20)), 0, "{}", s.log("work"));
-    let page: JobPage =
-        serde_json::from_value(s.json(&["list", "--type", "jobq.prune"])).unwrap();
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(20)),
+        0,
+        "{}",
+        s.log("work")
+    );
+    let page: JobPage = serde_json::from_value(s.json(&["list", "--type", "jobq.prune"])).unwrap();
     assert_eq!(page.jobs.len(), 1, "work keeps a daily prune job scheduled");
     assert!(page.jobs[0].next_retry > page.jobs[0].created_at);
 }
@@ -208,7 +268,9 @@ fn sigterm_stops_work_gracefully() {
 #[test]
 fn help_is_everywhere() {
     let s = Sandbox::new();
-    for cmd in ["enqueue", "show", "list", "stats", "retry", "cancel", "recover", "prune", "work", "serve"] {
+    for cmd in [
+        "enqueue", "show", "list", "stats", "retry", "cancel", "recover", "prune", "work", "serve",
+    ] {
         let out = s.ok(&[cmd, "--help"]);
         assert!(out.contains("Usage: jobq"), "{cmd}: {out}");
     }

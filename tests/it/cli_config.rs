@@ -5,12 +5,36 @@ use crate::util::Sandbox;
 #[test]
 fn bad_configs_are_refused_with_file_line_and_key() {
     let cases = [
-        ("[workers]\ncount = 2\nthreads = 3\n", "jobq.toml:3: key `workers.threads`", "unknown field"),
-        ("[handlers.echo]\ncommand = []\n", "jobq.toml:2: key `handlers.echo.command`", "empty command"),
-        ("\n\n[handlers.hook]\nurl = \"htp:/x\"\n", "jobq.toml:4: key `handlers.hook.url`", "invalid URL"),
-        ("[handlers.echo]\ncommand = [\"cat\"]\ntimeout = \"10 seconds\"\n", "jobq.toml:3: key `handlers.echo.timeout`", "invalid duration"),
-        ("[handlers.both]\ncommand = [\"cat\"]\nurl = \"http://127.0.0.1:1/\"\n", "jobq.toml:1: key `handlers.both`", "not both"),
-        ("[handlers.neither]\ntimeout = \"1s\"\n", "jobq.toml:1: key `handlers.neither`", "exactly one of"),
+        (
+            "[workers]\ncount = 2\nthreads = 3\n",
+            "jobq.toml:3: key `workers.threads`",
+            "unknown field",
+        ),
+        (
+            "[handlers.echo]\ncommand = []\n",
+            "jobq.toml:2: key `handlers.echo.command`",
+            "empty command",
+        ),
+        (
+            "\n\n[handlers.hook]\nurl = \"htp:/x\"\n",
+            "jobq.toml:4: key `handlers.hook.url`",
+            "invalid URL",
+        ),
+        (
+            "[handlers.echo]\ncommand = [\"cat\"]\ntimeout = \"10 seconds\"\n",
+            "jobq.toml:3: key `handlers.echo.timeout`",
+            "invalid duration",
+        ),
+        (
+            "[handlers.both]\ncommand = [\"cat\"]\nurl = \"http://127.0.0.1:1/\"\n",
+            "jobq.toml:1: key `handlers.both`",
+            "not both",
+        ),
+        (
+            "[handlers.neither]\ntimeout = \"1s\"\n",
+            "jobq.toml:1: key `handlers.neither`",
+            "exactly one of",
+        ),
     ];
     for (text, place, words) in cases {
         let s = Sandbox::new();
@@ -33,9 +57,21 @@ fn an_explicit_config_path_must_exist_and_wins_over_the_default() {
     let run = s.run(&["--config", "missing.toml", "stats"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("missing.toml"), "{}", run.stderr);
-    std::fs::write(s.path().join("other.toml"), "[handlers.other]\ncommand = [\"cat\"]\n").unwrap();
+    std::fs::write(
+        s.path().join("other.toml"),
+        "[handlers.other]\ncommand = [\"cat\"]\n",
+    )
+    .unwrap();
     let run = s.run(&["--config", "other.toml", "enqueue", "echo"]);
-    assert!(run.stderr.contains("declared types: jobq.prune, other"), "{}", run.stderr);
-    let run = s.cmd(&["enqueue", "other"]).env("JOBQ_CONFIG", "other.toml").output().unwrap();
+    assert!(
+        run.stderr.contains("declared types: jobq.prune, other"),
+        "{}",
+        run.stderr
+    );
+    let run = s
+        .cmd(&["enqueue", "other"])
+        .env("JOBQ_CONFIG", "other.toml")
+        .output()
+        .unwrap();
     assert!(run.status.success(), "JOBQ_CONFIG is read");
 }

@@ -14,7 +14,9 @@ fn show(s: &Sandbox, id: &str) -> Job {
 }
 
 fn last_error(job: &Job) -> Value {
-    job.error_context.as_ref().map_or(Value::Null, |c| c["errors"][0].clone())
+    job.error_context
+        .as_ref()
+        .map_or(Value::Null, |c| c["errors"][0].clone())
 }
 
 #[test]
@@ -42,23 +44,36 @@ max_attempts = 1
 "#,
     );
     let payload = r#"{"text":"ünïcödé 🎉","n":[1,2]}"#;
-    let ids: HashMap<&str, String> = ["json_out", "text_out", "tempfail", "missing", "flaky", "hangs"]
-        .into_iter()
-        .map(|t| (t, s.ok(&["enqueue", t, "--payload", payload])))
-        .collect();
+    let ids: HashMap<&str, String> = [
+        "json_out", "text_out", "tempfail", "missing", "flaky", "hangs",
+    ]
+    .into_iter()
+    .map(|t| (t, s.ok(&["enqueue", t, "--payload", payload])))
+    .collect();
     s.ok(&["work", "--drain"]);
 
     let job = show(&s, &ids["json_out"]);
-    assert_eq!(job.result, Some(serde_json::from_str::<Value>(payload).unwrap()));
+    assert_eq!(
+        job.result,
+        Some(serde_json::from_str::<Value>(payload).unwrap())
+    );
     let job = show(&s, &ids["text_out"]);
     assert_eq!(job.result, Some(json!({"stdout": "attempt 1 of text_out"})));
 
     let job = show(&s, &ids["tempfail"]);
     assert_eq!(job.status.as_str(), "failed");
-    assert_eq!(last_error(&job)["class"], "retryable", "exit 75 is retryable whatever stderr says");
+    assert_eq!(
+        last_error(&job)["class"],
+        "retryable",
+        "exit 75 is retryable whatever stderr says"
+    );
 
     let job = show(&s, &ids["missing"]);
-    assert_eq!((job.status.as_str(), job.attempts), ("failed", 1), "permanent: no retry");
+    assert_eq!(
+        (job.status.as_str(), job.attempts),
+        ("failed", 1),
+        "permanent: no retry"
+    );
     assert!(job.error_message.unwrap().contains("file not found: x.txt"));
 
     let job = show(&s, &ids["flaky"]);
@@ -70,8 +85,11 @@ max_attempts = 1
     assert_eq!(last_error(&job)["class"], "retryable");
 }
 
+/// (job id, body) of each request the hook server saw.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
 /// A server answering by path: /ok 200 JSON, /text 200 text, /gone 410, /busy 503.
-fn hook_server() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+fn hook_server() -> (String, Seen) {
     let srv = tiny_http::Server::http("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", srv.server_addr().to_ip().expect("ip"));
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -93,7 +111,8 @@ fn hook_server() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
                 "/gone" => (410, "gone"),
                 _ => (503, "busy"),
             };
-            req.respond(tiny_http::Response::from_string(text).with_status_code(code)).ok();
+            req.respond(tiny_http::Response::from_string(text).with_status_code(code))
+                .ok();
         }
     });
     (base, seen)
@@ -122,12 +141,19 @@ backoff = ["10ms"]
         .into_iter()
         .map(|t| (t, s.ok(&["enqueue", t, "--payload", r#"{"x":"é"}"#])))
         .collect();
-    crate::util::wait_for("the busy job to use its attempts", std::time::Duration::from_secs(20), || {
-        s.ok(&["work", "--drain"]);
-        show(&s, &ids["busy"]).status.as_str() == "failed"
-    });
+    crate::util::wait_for(
+        "the busy job to use its attempts",
+        std::time::Duration::from_secs(20),
+        || {
+            s.ok(&["work", "--drain"]);
+            show(&s, &ids["busy"]).status.as_str() == "failed"
+        },
+    );
     assert_eq!(show(&s, &ids["ok"]).result, Some(json!({"stored": true})));
-    assert_eq!(show(&s, &ids["text"]).result, Some(json!({"body": "accepted"})));
+    assert_eq!(
+        show(&s, &ids["text"]).result,
+        Some(json!({"body": "accepted"}))
+    );
     let gone = show(&s, &ids["gone"]);
     assert_eq!((gone.status.as_str(), gone.attempts), ("failed", 1));
     let busy = show(&s, &ids["busy"]);

@@ -16,7 +16,11 @@ pub fn jobq_bin() -> PathBuf {
 pub fn example_bin(name: &str) -> PathBuf {
     let dir = jobq_bin().parent().expect("bin dir").join("examples");
     let path = dir.join(name);
-    assert!(path.exists(), "example {name} not built at {}", path.display());
+    assert!(
+        path.exists(),
+        "example {name} not built at {}",
+        path.display()
+    );
     path
 }
 
@@ -24,7 +28,10 @@ pub fn example_bin(name: &str) -> PathBuf {
 pub fn wait_for(label: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {label}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {label}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -144,7 +151,10 @@ pub fn signal(child: &Child, signal: i32) {
 pub fn wait_exit(child: &mut Child, timeout: Duration) -> i32 {
     let mut code = None;
     wait_for("the jobq process to exit", timeout, || {
-        code = child.try_wait().expect("try_wait").map(|s| s.code().unwrap_or(-1));
+        code = child
+            .try_wait()
+            .expect("try_wait")
+            .map(|s| s.code().unwrap_or(-1));
         code.is_some()
     });
     code.unwrap_or(-1)
