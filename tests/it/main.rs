@@ -2,6 +2,9 @@
 //! binary and its HTTP server, on real SQLite files.
 
 mod child;
+mod rel_clock;
+mod rel_disk;
+mod rel_lock;
 mod store_open;
 mod store_reads;
 mod store_transitions;
