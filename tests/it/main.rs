@@ -3,6 +3,7 @@
 
 mod child;
 mod rel_clock;
+mod rel_contention;
 mod rel_disk;
 mod rel_lock;
 mod store_open;
