@@ -2,6 +2,7 @@
 //! binary and its HTTP server, on real SQLite files.
 
 mod child;
+mod fuzz_payload;
 mod rel_clock;
 mod rel_contention;
 mod rel_disk;
