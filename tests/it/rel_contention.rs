@@ -73,7 +73,7 @@ pub fn child_chaos(db: &Path) {
         i += 1;
         let page = q.list(&JobFilter::default(), 50, None).unwrap();
         for (k, job) in page.jobs.iter().enumerate() {
-            if (k as u64 + i) % 7 != 0 {
+            if !(k as u64 + i).is_multiple_of(7) {
                 continue;
             }
             let r = match job.status {
