@@ -7,6 +7,7 @@ mod rel_clock;
 mod rel_contention;
 mod rel_disk;
 mod rel_lock;
+mod rel_readonly;
 mod store_open;
 mod store_reads;
 mod store_transitions;
