@@ -78,6 +78,7 @@ impl Queue {
         let settings = ConnSettings {
             durability: opts.durability,
             busy_timeout: opts.busy_timeout,
+            access: crate::store::Access::ReadWrite,
         };
         let store = Store::open(&opts.path, settings, opts.readers)?;
         Ok(Queue {
