@@ -1,6 +1,7 @@
 //! Handler tests: each runs a handler on a real claimed job of a temporary queue.
 
 mod exec;
+mod prune;
 mod webhook;
 
 use std::sync::atomic::AtomicBool;
