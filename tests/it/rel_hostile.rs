@@ -25,7 +25,12 @@ fn refused(run: &Run, words: &str, what: &str) {
     assert_eq!(run.code, 2, "{what}: {}", run.stderr);
     let first = run.stderr.lines().next().unwrap_or_default();
     if first.starts_with("jobq: ") {
-        assert_eq!(run.stderr.trim().lines().count(), 1, "{what}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.trim().lines().count(),
+            1,
+            "{what}: {}",
+            run.stderr
+        );
     } else {
         assert!(first.starts_with("error: "), "{what}: {}", run.stderr);
     }
@@ -87,11 +92,26 @@ fn hostile_flags_and_ids_are_refused_clearly() {
     let s = sandbox();
     let long = "f".repeat(100_000);
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["enqueue", "echo", "--priority", "2147483648"], "priority"),
-        (vec!["enqueue", "echo", "--priority", "-2147483649"], "priority"),
-        (vec!["enqueue", "echo", "--max-attempts", "-1"], "unexpected argument '-1'"),
-        (vec!["enqueue", "echo", "--max-attempts", "0"], "max_attempts"),
-        (vec!["enqueue", "echo", "--max-attempts", "99999999999"], "max-attempts"),
+        (
+            vec!["enqueue", "echo", "--priority", "2147483648"],
+            "priority",
+        ),
+        (
+            vec!["enqueue", "echo", "--priority", "-2147483649"],
+            "priority",
+        ),
+        (
+            vec!["enqueue", "echo", "--max-attempts", "-1"],
+            "unexpected argument '-1'",
+        ),
+        (
+            vec!["enqueue", "echo", "--max-attempts", "0"],
+            "max_attempts",
+        ),
+        (
+            vec!["enqueue", "echo", "--max-attempts", "99999999999"],
+            "max-attempts",
+        ),
         (vec!["enqueue", SQL], "not declared"),
         (vec!["enqueue", "echo", "--entity", "nocolon"], "TYPE:ID"),
         (vec!["show", "not-a-uuid"], "not a job id"),
@@ -113,9 +133,19 @@ fn hostile_flags_and_ids_are_refused_clearly() {
     assert_eq!(show(&s, &low).priority, i32::MIN);
     assert_eq!(show(&s, &high).priority, i32::MAX);
     assert_eq!(show(&s, &many).max_attempts, u32::MAX);
-    let sneaky = s.ok(&["enqueue", "echo", "--owner", SQL, "--entity", &format!("doc:{SQL}")]);
+    let sneaky = s.ok(&[
+        "enqueue",
+        "echo",
+        "--owner",
+        SQL,
+        "--entity",
+        &format!("doc:{SQL}"),
+    ]);
     let job = show(&s, &sneaky);
-    assert_eq!((job.owner.as_deref(), job.entity_id.as_deref()), (Some(SQL), Some(SQL)));
+    assert_eq!(
+        (job.owner.as_deref(), job.entity_id.as_deref()),
+        (Some(SQL), Some(SQL))
+    );
     let page: JobPage = serde_json::from_value(s.json(&["list", "--owner", SQL])).unwrap();
     assert_eq!(page.jobs.len(), 1, "the SQL-looking owner is a plain value");
     assert_eq!(page.jobs[0].id, job.id);
@@ -128,14 +158,23 @@ fn hostile_jsonl_lines_are_refused_naming_the_line() {
     let s = sandbox();
     let lines = [
         (r#"{"job_type":"echo","colour":"red"}"#, "unknown field"),
-        (r#"{"job_type":"echo","priority":2147483648}"#, "expected i32"),
+        (
+            r#"{"job_type":"echo","priority":2147483648}"#,
+            "expected i32",
+        ),
         (r#"{"job_type":"echo","priority":-1e3}"#, "expected i32"),
         (r#"{"job_type":"echo","max_attempts":-1}"#, "expected u32"),
         (r#"{"job_type":"echo","max_attempts":0}"#, "max_attempts"),
         (r#"{"job_type":"echo","payload":"\ud800"}"#, "hex escape"),
-        ("{\"job_type\":\"echo\",\"payload\":\"raw\u{0}nul\"}", "control character"),
-        (r#"{"job_type":"echo","job_type":"echo"}"#, "duplicate field"),
-        (r#"["echo"]"#, "invalid type"),
+        (
+            "{\"job_type\":\"echo\",\"payload\":\"raw\u{0}nul\"}",
+            "control character",
+        ),
+        (
+            r#"{"job_type":"echo","job_type":"echo"}"#,
+            "duplicate field",
+        ),
+        (r#"["echo"]"#, "expected a JSON object"),
         (r#"{"job_type":"echo""#, "EOF"),
         (r#"{"job_type":"ECHO; DROP TABLE jobs"}"#, "not declared"),
     ];
@@ -148,7 +187,11 @@ fn hostile_jsonl_lines_are_refused_naming_the_line() {
     }
     let deep = format!("{{\"job_type\":\"echo\",\"payload\":{}}}\n", nested(10_000));
     std::fs::write(s.path().join("deep.jsonl"), deep).unwrap();
-    refused(&s.run(&["enqueue", "--jsonl", "deep.jsonl"]), "recursion limit", "deep");
+    refused(
+        &s.run(&["enqueue", "--jsonl", "deep.jsonl"]),
+        "recursion limit",
+        "deep",
+    );
     let stored = json!({"job_type": "echo", "payload": {"q": SQL, "n": "\u{0}"}, "owner": SQL,
                         "entity_type": "doc", "entity_id": "\u{0}", "priority": i32::MIN});
     std::fs::write(s.path().join("ok.jsonl"), format!("{stored}\n")).unwrap();
