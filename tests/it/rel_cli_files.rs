@@ -30,7 +30,12 @@ fn listing(dir: &Path) -> BTreeSet<String> {
 /// One clear line on stderr, no panic, the given exit code.
 fn assert_clear_error(run: &Run, code: i32, words: &str, what: &str) {
     assert_eq!(run.code, code, "{what}: {}", run.stderr);
-    assert_eq!(run.stderr.trim().lines().count(), 1, "{what}: {}", run.stderr);
+    assert_eq!(
+        run.stderr.trim().lines().count(),
+        1,
+        "{what}: {}",
+        run.stderr
+    );
     assert!(run.stderr.starts_with("jobq: "), "{what}: {}", run.stderr);
     assert!(run.stderr.contains(words), "{what}: {}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{what}: {}", run.stderr);

@@ -67,7 +67,10 @@ fn enqueue_all(s: &Sandbox) {
     }
     file.flush().unwrap();
     drop(file);
-    assert_eq!(s.ok(&["enqueue", "--jsonl", "jobs.jsonl"]), JOBS.to_string());
+    assert_eq!(
+        s.ok(&["enqueue", "--jsonl", "jobs.jsonl"]),
+        JOBS.to_string()
+    );
 }
 
 fn completed(queue: &Queue) -> u64 {
@@ -80,9 +83,11 @@ fn completed(queue: &Queue) -> u64 {
 fn run_and_kill(s: &Sandbox, queue: &Queue, more: u64, round: usize) -> bool {
     let target = (completed(queue) + more).min(JOBS as u64);
     let mut work = s.spawn(&["work"], &format!("work-{round}"));
-    wait_for("jobs to complete before a kill", Duration::from_secs(60), || {
-        completed(queue) >= target
-    });
+    wait_for(
+        "jobs to complete before a kill",
+        Duration::from_secs(60),
+        || completed(queue) >= target,
+    );
     work.kill().unwrap();
     wait_exit(&mut work, Duration::from_secs(10));
     completed(queue) < JOBS as u64
