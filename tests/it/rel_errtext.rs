@@ -18,10 +18,10 @@ fn secret() -> String {
 /// the environment, never in the config's command line.
 fn config() -> String {
     let cases = [
-        // 1 MiB of multi-byte text, cut by `head -c` inside a character.
+        // 1 MiB of multi-byte text (32-byte lines), cut by `head -c` inside the 🎉.
         (
             "huge",
-            r#"yes 'Fehler ü 🎉 connection reset' | head -c 1048577 >&2; exit 1"#,
+            r#"yes 'Fehler ü 🎉 connection reset' | head -c 1048588 >&2; exit 1"#,
         ),
         // Bytes that are not UTF-8.
         (
@@ -107,7 +107,10 @@ fn handler_error_text_is_cut_valid_and_redacted() {
         }
         let message = job.error_message.unwrap();
         match *name {
-            "huge" => assert!(message.ends_with("connection reset"), "{message}"),
+            "huge" => {
+                assert!(message.ends_with("Fehler ü \u{FFFD}"), "{message}");
+                assert!(message.contains("connection reset\nFehler"), "{message}");
+            }
             "binary" => {
                 assert!(message.contains("bad \u{FFFD}"), "{message}");
                 assert!(message.ends_with("connection reset"), "{message}");
