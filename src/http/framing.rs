@@ -6,6 +6,7 @@ use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::http::chunked;
 use crate::http::errors::ApiError;
 
 /// The most headers a request may have.
@@ -23,10 +24,11 @@ pub(crate) struct Limits {
 /// What reading the next request gave.
 #[derive(Debug)]
 pub(crate) enum Frame {
-    /// A whole request (head re-serialized without `Expect`, and body) to forward.
+    /// A whole request to forward: the head re-serialized without `Expect` and
+    /// `Transfer-Encoding`, with a `Content-Length`, then the body.
     Request(Vec<u8>),
     /// The head asks for `100 Continue` before the body: send it, then call
-    /// [`Framer::after_continue`].
+    /// [`Framer::body`].
     Continue,
     /// The client closed the connection, or sent nothing for the idle timeout.
     Closed,
@@ -34,91 +36,103 @@ pub(crate) enum Frame {
     Reject(ApiError),
 }
 
+/// How the body's end is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    Length(usize),
+    Chunked,
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+struct Head {
+    len: usize,
+    body: Body,
+    expect: bool,
+    /// Request line and headers, without body framing headers or the blank line.
+    rebuilt: Vec<u8>,
+}
+
 /// Reads requests from one client, keeping bytes that arrive early.
 pub(crate) struct Framer {
     stream: TcpStream,
     buf: Vec<u8>,
-}
-
-enum Head {
-    Partial,
-    Done {
-        len: usize,
-        body: usize,
-        expect: bool,
-        rebuilt: Vec<u8>,
-    },
+    limits: Limits,
 }
 
 impl Framer {
-    pub fn new(stream: TcpStream) -> Framer {
+    pub fn new(stream: TcpStream, limits: Limits) -> Framer {
         Framer {
             stream,
             buf: Vec::new(),
+            limits,
         }
     }
 
-    /// Reads the next request. Waits up to the idle timeout for its first byte,
-    /// then up to the read timeout for the whole request.
-    pub fn next(&mut self, limits: &Limits) -> Frame {
+    /// Reads the next request's head. Waits up to the idle timeout for its first
+    /// byte, then up to the read timeout for the whole request.
+    pub fn next(&mut self) -> Frame {
         if self.buf.is_empty() {
-            match self.fill(Instant::now() + limits.idle_timeout) {
+            match self.fill(Instant::now() + self.limits.idle_timeout) {
                 Ok(0) | Err(_) => return Frame::Closed,
                 Ok(_) => {}
             }
         }
-        let deadline = Instant::now() + limits.read_timeout;
+        let deadline = Instant::now() + self.limits.read_timeout;
         let head = loop {
-            match parse_head(&self.buf, limits) {
+            match parse_head(&self.buf, &self.limits) {
                 Err(e) => return Frame::Reject(e),
-                Ok(Head::Partial) => {}
-                Ok(done) => break done,
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
             }
             if let Some(frame) = self.fill_or_frame(deadline) {
                 return frame;
             }
         };
-        let Head::Done {
-            len,
-            body,
-            expect,
-            mut rebuilt,
-        } = head
-        else {
-            return Frame::Closed;
-        };
-        if expect && self.buf.len() < len + body {
+        if head.expect && self.buf.len() == head.len {
             return Frame::Continue;
         }
-        while self.buf.len() < len + body {
-            if let Some(frame) = self.fill_or_frame(deadline) {
-                return frame;
-            }
-        }
-        rebuilt.extend(self.buf.drain(..len + body).skip(len));
-        Frame::Request(rebuilt)
+        self.body(deadline)
     }
 
-    /// After answering `100 Continue`: reads the body of the request whose head
-    /// is buffered and returns the whole request.
-    pub fn after_continue(&mut self, limits: &Limits) -> Frame {
-        let deadline = Instant::now() + limits.read_timeout;
-        let Ok(Head::Done {
-            len,
-            body,
-            mut rebuilt,
-            ..
-        }) = parse_head(&self.buf, limits)
-        else {
-            return Frame::Closed;
+    /// Reads the body of the request whose head is buffered, before `deadline`.
+    pub fn body(&mut self, deadline: Instant) -> Frame {
+        let head = match parse_head(&self.buf, &self.limits) {
+            Ok(Some(head)) => head,
+            Ok(None) => return Frame::Closed,
+            Err(e) => return Frame::Reject(e),
         };
-        while self.buf.len() < len + body {
+        loop {
+            let decoded = match head.body {
+                Body::Length(n) => (self.buf.len() >= head.len + n).then(|| chunked::Decoded {
+                    body: self.buf[head.len..head.len + n].to_vec(),
+                    end: head.len + n,
+                }),
+                Body::Chunked => {
+                    match chunked::decode(&self.buf, head.len, self.limits.max_body_bytes) {
+                        Ok(d) => d,
+                        Err(e) => return Frame::Reject(e),
+                    }
+                }
+            };
+            if let Some(d) = decoded {
+                self.buf.drain(..d.end);
+                let mut out = head.rebuilt;
+                out.extend_from_slice(
+                    format!("Content-Length: {}\r\n\r\n", d.body.len()).as_bytes(),
+                );
+                out.extend_from_slice(&d.body);
+                return Frame::Request(out);
+            }
             if let Some(frame) = self.fill_or_frame(deadline) {
                 return frame;
             }
         }
-        rebuilt.extend(self.buf.drain(..len + body).skip(len));
-        Frame::Request(rebuilt)
+    }
+
+    /// The deadline for a body read after `100 Continue`.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.limits.read_timeout
     }
 
     fn fill_or_frame(&mut self, deadline: Instant) -> Option<Frame> {
@@ -150,88 +164,83 @@ impl Framer {
     }
 }
 
-fn too_large_head() -> ApiError {
-    ApiError::new(431, "headers_too_large", "the request head is too large")
-}
-
 fn bad(message: &str) -> ApiError {
     ApiError::bad_request("bad_request", message)
 }
 
-/// Parses the head in `buf`: its length, the body length, whether it expects
-/// `100 Continue`, and the head re-serialized without `Expect`.
-fn parse_head(buf: &[u8], limits: &Limits) -> Result<Head, ApiError> {
+/// Parses the head at the start of `buf`; `Ok(None)` while it is incomplete.
+fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ApiError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) if n <= limits.max_header_bytes => n,
-        Ok(httparse::Status::Partial) if buf.len() < limits.max_header_bytes => {
-            return Ok(Head::Partial)
+        Ok(httparse::Status::Partial) if buf.len() < limits.max_header_bytes => return Ok(None),
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => {
+            return Err(ApiError::new(
+                431,
+                "headers_too_large",
+                "the request head is too large",
+            ))
         }
-        Ok(_) | Err(httparse::Error::TooManyHeaders) => return Err(too_large_head()),
         Err(_) => return Err(bad("malformed request head")),
     };
-    let mut body = 0usize;
-    let mut expect = false;
-    let mut rebuilt = format!(
+    let line = format!(
         "{} {} HTTP/1.{}\r\n",
         req.method.unwrap_or("GET"),
         req.path.unwrap_or("/"),
         req.version.unwrap_or(1)
-    )
-    .into_bytes();
+    );
+    let mut head = Head {
+        len,
+        body: Body::Length(0),
+        expect: false,
+        rebuilt: line.into_bytes(),
+    };
     for h in req.headers.iter() {
-        let value = std::str::from_utf8(h.value)
-            .ok()
-            .filter(|v| v.is_ascii())
-            .ok_or_else(|| bad("header values must be ASCII"))?;
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+        add_header(&mut head, h.name, h.value)?;
+    }
+    if let Body::Length(n) = head.body {
+        if n > limits.max_body_bytes {
+            return Err(chunked::too_large(limits.max_body_bytes));
+        }
+    }
+    head.expect &= head.body != Body::Length(0);
+    Ok(Some(head))
+}
+
+/// Copies one header into the rebuilt head, or takes the body framing from it.
+fn add_header(head: &mut Head, name: &str, value: &[u8]) -> Result<(), ApiError> {
+    let value = std::str::from_utf8(value)
+        .ok()
+        .filter(|v| v.is_ascii())
+        .ok_or_else(|| bad("header values must be ASCII"))?
+        .trim();
+    if name.eq_ignore_ascii_case("transfer-encoding") {
+        if !value.eq_ignore_ascii_case("chunked") {
+            return Err(bad("only the chunked transfer encoding is accepted"));
+        }
+        head.body = Body::Chunked;
+    } else if name.eq_ignore_ascii_case("content-length") {
+        let n: usize = value.parse().map_err(|_| bad("bad Content-Length"))?;
+        match head.body {
+            Body::Chunked => return Err(bad("Content-Length with Transfer-Encoding")),
+            Body::Length(m) if m != 0 && m != n => return Err(bad("conflicting Content-Length")),
+            _ => head.body = Body::Length(n),
+        }
+    } else if name.eq_ignore_ascii_case("expect") {
+        if !value.eq_ignore_ascii_case("100-continue") {
             return Err(ApiError::new(
-                411,
-                "length_required",
-                "send the body with a Content-Length (chunked bodies are not accepted)",
+                417,
+                "expectation_failed",
+                "unsupported Expect",
             ));
         }
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let n: usize = value
-                .trim()
-                .parse()
-                .map_err(|_| bad("bad Content-Length"))?;
-            if body != 0 && body != n {
-                return Err(bad("conflicting Content-Length headers"));
-            }
-            body = n;
-        }
-        if h.name.eq_ignore_ascii_case("expect") {
-            if !value.trim().eq_ignore_ascii_case("100-continue") {
-                return Err(ApiError::new(
-                    417,
-                    "expectation_failed",
-                    "unsupported Expect",
-                ));
-            }
-            expect = true;
-            continue;
-        }
-        rebuilt.extend_from_slice(format!("{}: {}\r\n", h.name, value).as_bytes());
+        head.expect = true;
+    } else {
+        head.rebuilt
+            .extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
     }
-    if body > limits.max_body_bytes {
-        return Err(ApiError::new(
-            413,
-            "body_too_large",
-            format!(
-                "the body is over the limit of {} bytes",
-                limits.max_body_bytes
-            ),
-        ));
-    }
-    rebuilt.extend_from_slice(b"\r\n");
-    Ok(Head::Done {
-        len,
-        body,
-        expect: expect && body > 0,
-        rebuilt,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -248,8 +257,8 @@ mod tests {
     fn status(raw: &[u8]) -> u16 {
         match parse_head(raw, &LIMITS) {
             Err(e) => e.status,
-            Ok(Head::Partial) => 0,
-            Ok(Head::Done { .. }) => 200,
+            Ok(None) => 0,
+            Ok(Some(_)) => 200,
         }
     }
 
@@ -262,10 +271,11 @@ mod tests {
             413
         );
         assert_eq!(
-            status(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            411
+            status(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            400
         );
         assert_eq!(status(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n"), 400);
+        assert_eq!(status(b"POST / HTTP/1.1\r\nExpect: magic\r\n\r\n"), 417);
         assert_eq!(status(b"\x01\x02 nonsense\r\n\r\n"), 400);
         let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(300));
         assert_eq!(status(long.as_bytes()), 431);
@@ -273,19 +283,14 @@ mod tests {
     }
 
     #[test]
-    fn expect_is_dropped_from_the_forwarded_head() {
-        let raw = b"POST /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
-        let Ok(Head::Done {
-            body,
-            expect,
-            rebuilt,
-            ..
-        }) = parse_head(raw, &LIMITS)
-        else {
-            panic!("head not parsed");
-        };
-        assert_eq!((body, expect), (2, true));
-        let text = String::from_utf8(rebuilt).unwrap();
-        assert_eq!(text, "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\n");
+    fn body_framing_headers_are_dropped_from_the_forwarded_head() {
+        let raw = b"POST /a HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nX: y\r\n\r\n";
+        let head = parse_head(raw, &LIMITS).unwrap().unwrap();
+        assert_eq!(
+            (head.body, head.expect, head.len),
+            (Body::Chunked, true, raw.len())
+        );
+        let text = String::from_utf8(head.rebuilt).unwrap();
+        assert_eq!(text, "POST /a HTTP/1.1\r\nX: y\r\n");
     }
 }

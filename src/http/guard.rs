@@ -16,6 +16,12 @@ use crate::http::framing::{Frame, Framer, Limits};
 
 /// Stack of the relay threads: they hold small frames only.
 const RELAY_STACK: usize = 256 * 1024;
+/// How long a refused client may go on sending before the connection is closed.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+/// How long the accept thread waits for a refused (over the cap) client's request.
+const BUSY_LINGER: Duration = Duration::from_millis(50);
+/// How much of a refused client's data is read and dropped at most.
+const DRAIN_BYTES: usize = 64 << 20;
 
 /// The open client connections, so they can be counted and closed at shutdown.
 #[derive(Default)]
@@ -130,7 +136,7 @@ fn admit(
             drop(streams);
             let busy = ApiError::new(503, "too_many_connections", "too many open connections")
                 .with_header("Retry-After", "1");
-            refuse(client, &busy);
+            refuse(client, &busy, BUSY_LINGER);
             return Ok(());
         }
         streams.insert(id, client.try_clone()?);
@@ -150,7 +156,7 @@ fn admit(
 }
 
 /// Writes a JSON error with `Connection: close` and closes.
-pub(crate) fn refuse(mut client: TcpStream, err: &ApiError) {
+pub(crate) fn refuse(mut client: TcpStream, err: &ApiError, linger: Duration) {
     let started = Instant::now();
     let body = err.body().to_string();
     let mut head = format!(
@@ -166,6 +172,7 @@ pub(crate) fn refuse(mut client: TcpStream, err: &ApiError) {
     let _ = client.write_all(head.as_bytes());
     let _ = client.write_all(body.as_bytes());
     let _ = client.shutdown(Shutdown::Write);
+    drain(&mut client, linger);
     log::info!(
         target: "jobq::http::access",
         "- - {} {}ms ({})",
@@ -173,6 +180,25 @@ pub(crate) fn refuse(mut client: TcpStream, err: &ApiError) {
         started.elapsed().as_millis(),
         err.code
     );
+}
+
+/// Reads and drops what the client still sends (the rest of a refused body),
+/// for at most `linger` and [`DRAIN_BYTES`], so that closing does not reset
+/// the connection before the client has read the answer.
+fn drain(client: &mut TcpStream, linger: Duration) {
+    let until = Instant::now() + linger;
+    let mut buf = [0u8; 16 * 1024];
+    let mut total = 0;
+    while total < DRAIN_BYTES {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || client.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match client.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n,
+        }
+    }
 }
 
 fn reason(status: u16) -> &'static str {
@@ -194,7 +220,7 @@ fn relay(client: TcpStream, inner: SocketAddr, limits: &Limits) {
         client.try_clone(),
         client.try_clone(),
     ) else {
-        refuse(client, &ApiError::internal());
+        refuse(client, &ApiError::internal(), BUSY_LINGER);
         return;
     };
     let _ = upstream.set_nodelay(true);
@@ -206,14 +232,14 @@ fn relay(client: TcpStream, inner: SocketAddr, limits: &Limits) {
         Err(e) => Err(e),
     };
     let Ok(responses) = responses else {
-        refuse(client, &ApiError::internal());
+        refuse(client, &ApiError::internal(), BUSY_LINGER);
         return;
     };
-    let rejected = forward_requests(Framer::new(reader), &client, &upstream, limits);
+    let rejected = forward_requests(Framer::new(reader, *limits), &client, &upstream);
     let _ = upstream.shutdown(Shutdown::Write);
     let _ = responses.join();
     if let Some(err) = rejected {
-        refuse(client, &err);
+        refuse(client, &err, DRAIN_TIME);
     } else {
         let _ = client.shutdown(Shutdown::Both);
     }
@@ -224,15 +250,14 @@ fn forward_requests(
     mut framer: Framer,
     mut client: &TcpStream,
     mut upstream: &TcpStream,
-    limits: &Limits,
 ) -> Option<ApiError> {
     loop {
-        let mut frame = framer.next(limits);
+        let mut frame = framer.next();
         if let Frame::Continue = frame {
             if client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
                 return None;
             }
-            frame = framer.after_continue(limits);
+            frame = framer.body(framer.deadline());
         }
         match frame {
             Frame::Request(bytes) => {

@@ -18,6 +18,7 @@
 
 mod admin;
 mod auth;
+mod chunked;
 mod errors;
 mod framing;
 mod guard;

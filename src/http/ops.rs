@@ -51,7 +51,17 @@ pub fn openapi_document() -> &'static Value {
     })
 }
 
-/// `GET /api/v1/openapi.json`.
-pub(crate) fn openapi(_req: &ApiRequest) -> RouteResult {
-    Ok(Reply::ok(openapi_document().clone()))
+/// `GET /api/v1/openapi.json`: the document, with the job types this server
+/// accepts listed as the `job_type` enum.
+pub(crate) fn openapi(ctx: &Ctx, _req: &ApiRequest) -> RouteResult {
+    let mut doc = openapi_document().clone();
+    if !ctx.job_types.is_empty() {
+        let field = doc
+            .pointer_mut("/components/schemas/NewJob/properties/job_type")
+            .and_then(Value::as_object_mut);
+        if let Some(field) = field {
+            field.insert("enum".into(), json!(ctx.job_types));
+        }
+    }
+    Ok(Reply::ok(doc))
 }

@@ -76,7 +76,7 @@ pub(crate) fn handle(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
         Path::Job(id) => jobs::get(ctx, req, id),
         Path::Cron => ops::cron(ctx, req),
         Path::Health => ops::health(ctx, req),
-        Path::OpenApi => ops::openapi(req),
+        Path::OpenApi => ops::openapi(ctx, req),
         Path::AdminJobs => admin::list(ctx, req),
         Path::AdminStats => admin::stats(ctx, req),
         Path::AdminJob(id) => admin::cancel(ctx, req, id),
