@@ -2,12 +2,13 @@
 //! the store; each state change is one transaction.
 
 mod options;
+mod signal;
 pub(crate) mod tokens;
 pub(crate) mod validate;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,7 @@ use crate::store::{admin, claim, enqueue, finish, read, ConnSettings, Store};
 
 pub use crate::store::read::{JobFilter, PendingCounts, Stats, StatusCounts};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
+pub use signal::Signal;
 pub use tokens::{secrets_match, sha256_hex, ApiToken, CreatedToken, TOKEN_PREFIX};
 pub use validate::validate_job_type;
 
@@ -54,9 +56,8 @@ struct Inner {
     store: Store,
     opts: QueueOptions,
     backoffs: RwLock<HashMap<String, Backoff>>,
-    /// Bumped at every enqueue through this handle, to wake idle workers.
-    enqueued: Mutex<u64>,
-    wake: Condvar,
+    /// Signals to notify at every enqueue through this handle (idle worker pools).
+    listeners: Mutex<Vec<Weak<Signal>>>,
 }
 
 impl Queue {
@@ -86,8 +87,7 @@ impl Queue {
                 store,
                 opts,
                 backoffs: RwLock::new(HashMap::new()),
-                enqueued: Mutex::new(0),
-                wake: Condvar::new(),
+                listeners: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -171,44 +171,30 @@ impl Queue {
     }
 
     fn notify_enqueued(&self) {
-        let mut n = self
+        let mut list = self
             .inner
-            .enqueued
+            .listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        *n = n.wrapping_add(1);
-        self.inner.wake.notify_all();
+        list.retain(|w| match w.upgrade() {
+            Some(signal) => {
+                signal.notify();
+                true
+            }
+            None => false,
+        });
     }
 
-    /// A counter bumped by every enqueue through this handle (and its clones).
-    pub fn enqueue_count(&self) -> u64 {
-        *self
+    /// Notifies `signal` at every enqueue (and manual retry or recovery) through
+    /// this handle or its clones, until the signal is dropped. Worker pools use it
+    /// to start new jobs without a polling delay.
+    pub fn subscribe(&self, signal: &Arc<Signal>) {
+        let mut list = self
             .inner
-            .enqueued
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Blocks until an enqueue through this handle moves [`Queue::enqueue_count`]
-    /// past `seen`, or `timeout` passes. Returns the count now. Workers use it to
-    /// start new jobs without polling delay.
-    pub fn wait_for_enqueue(&self, seen: u64, timeout: Duration) -> u64 {
-        let guard = self
-            .inner
-            .enqueued
+            .listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let (guard, _) = self
-            .inner
-            .wake
-            .wait_timeout_while(guard, timeout, |n| *n == seen)
-            .unwrap_or_else(|p| p.into_inner());
-        *guard
-    }
-
-    /// Wakes every thread blocked in [`Queue::wait_for_enqueue`] (used at shutdown).
-    pub fn wake_all(&self) {
-        self.notify_enqueued();
+        list.push(Arc::downgrade(signal));
     }
 
     /// Reads one job.
@@ -289,14 +275,8 @@ impl Queue {
         n: usize,
         lease: Duration,
     ) -> Result<Vec<Job>> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let types = types.map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()));
-        let now = self.now();
-        self.inner.store.write("claim", |tx| {
-            claim::claim(tx, worker, types.as_deref(), n, now, now.plus(lease))
-        })
+        let (_, claimed) = self.complete_and_claim(&[], worker, types, n, lease)?;
+        Ok(claimed)
     }
 
     /// Completes a job whose lease the caller holds; it ends `cancelled` instead when
@@ -319,9 +299,31 @@ impl Queue {
     /// # Errors
     /// The outer error when the transaction itself fails (then nothing was written).
     pub fn complete_many(&self, done: &[(JobId, i64, Value)]) -> Result<Vec<Result<JobStatus>>> {
+        let (out, _) = self.complete_and_claim(done, "", None, 0, Duration::ZERO)?;
+        Ok(out)
+    }
+
+    /// The worker pool's hot path: completes `done` (as [`Queue::complete_many`])
+    /// and claims up to `n` jobs (as [`Queue::claim`]) in ONE transaction, halving
+    /// the commits per job. A completion is durable once this returns.
+    ///
+    /// # Errors
+    /// The outer error when the transaction fails (then nothing was written).
+    pub fn complete_and_claim(
+        &self,
+        done: &[(JobId, i64, Value)],
+        worker: &str,
+        types: Option<&[String]>,
+        n: usize,
+        lease: Duration,
+    ) -> Result<(Vec<Result<JobStatus>>, Vec<Job>)> {
+        if done.is_empty() && n == 0 {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let texts: Vec<String> = done.iter().map(|(_, _, v)| v.to_string()).collect();
+        let types = types.map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()));
         let now = self.now();
-        self.inner.store.write("complete_many", |tx| {
+        self.inner.store.write("complete_and_claim", |tx| {
             let mut out = Vec::with_capacity(done.len());
             for ((id, token, _), text) in done.iter().zip(&texts) {
                 match finish::complete(tx, *id, *token, text, now) {
@@ -329,8 +331,24 @@ impl Queue {
                     other => out.push(Ok(other?)),
                 }
             }
-            Ok(out)
+            let claimed = if n > 0 {
+                claim::claim(tx, worker, types.as_deref(), n, now, now.plus(lease))?
+            } else {
+                Vec::new()
+            };
+            Ok((out, claimed))
         })
+    }
+
+    /// Ids of this worker's running jobs that have a cancel request (a cheap read
+    /// a pool polls to notice cancels made by other processes).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn cancel_requests(&self, worker: &str) -> Result<Vec<JobId>> {
+        self.inner
+            .store
+            .read("cancel_requests", |c| read::cancel_requests(c, worker))
     }
 
     /// Records a failed attempt: `pending` again after the type's backoff (or the

@@ -35,6 +35,9 @@ const STATS: &str = "SELECT job_type, status, \
           WHEN attempts > 0 THEN 'retrying' ELSE 'scheduled' END, \
      count(*), min(next_retry) FROM jobs GROUP BY 1, 2, 3";
 
+const CANCEL_REQUESTS: &str = "SELECT id FROM jobs WHERE status = 'in_progress' \
+     AND cancel_requested = 1 AND locked_by = ?1";
+
 /// Which jobs [`crate::Queue::list`] returns. Every set field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFilter {
@@ -213,4 +216,16 @@ pub(crate) fn stats(conn: &Connection, now: Timestamp) -> Result<Stats> {
     }
     s.oldest_ready_age_ms = oldest.map(|o| u64::try_from(now.0.saturating_sub(o)).unwrap_or(0));
     Ok(s)
+}
+
+/// Ids of `worker`'s running jobs with a cancel request.
+pub(crate) fn cancel_requests(conn: &Connection, worker: &str) -> Result<Vec<JobId>> {
+    let mut stmt = conn
+        .prepare_cached(CANCEL_REQUESTS)
+        .map_err(Error::db("cancel_requests"))?;
+    let rows = stmt
+        .query_map(params![worker], |r| r.get(0))
+        .map_err(Error::db("cancel_requests"))?;
+    rows.collect::<rusqlite::Result<Vec<JobId>>>()
+        .map_err(Error::db("cancel_requests"))
 }

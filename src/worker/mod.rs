@@ -2,9 +2,14 @@
 //! their leases with heartbeats, recover expired leases, and shut down gracefully.
 
 mod context;
+mod coordinator;
+mod execute;
 mod handler;
 mod pool;
 mod run_due;
+mod shared;
+mod supervisor;
+mod thread;
 
 use std::time::Duration;
 

@@ -1,9 +1,21 @@
-//! The pool.
+//! [`WorkerPool`]: starts the threads, reports counters, shuts down gracefully.
+//!
+//! One coordinator thread writes finished attempts and claims jobs for idle
+//! workers in one transaction; `workers` threads run handlers; one supervisor
+//! thread heartbeats, polls cancel requests, enforces timeouts and recovers
+//! expired leases.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
-use crate::queue::Queue;
+use crate::queue::{Queue, Signal};
+use crate::worker::coordinator::coordinator_loop;
+use crate::worker::shared::{PoolState, Shared, Tasks};
+use crate::worker::supervisor::supervisor_loop;
+use crate::worker::thread::worker_loop;
 use crate::worker::{Registry, WorkerConfig};
 
 /// Counters of a pool since it started.
@@ -17,38 +29,211 @@ pub struct PoolCounts {
     pub retried: u64,
     /// Jobs ended failed or cancelled.
     pub failed: u64,
-    /// Jobs handed back at shutdown.
+    /// Jobs handed back to pending at shutdown.
     pub released: u64,
 }
 
-/// A running pool of worker threads.
-#[derive(Debug)]
-pub struct WorkerPool {}
+/// A running pool of worker threads. Dropping it without [`WorkerPool::shutdown`]
+/// shuts it down with no grace.
+pub struct WorkerPool {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    coordinator: Option<JoinHandle<()>>,
+    supervisor: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for WorkerPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("worker_id", &self.shared.config.worker_id)
+            .field("workers", &self.shared.config.workers)
+            .finish()
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| crate::Error::Invalid {
+            field: "workers",
+            reason: format!("cannot start a thread: {e}"),
+        })
+}
 
 impl WorkerPool {
-    /// Starts the pool.
+    /// Recovers expired leases, then starts the threads. The pool claims only the
+    /// registry's job types, never more jobs than it has idle workers, and wakes at
+    /// once for enqueues through `queue` (other processes' jobs: by polling).
     ///
     /// # Errors
-    /// Database errors from the first recovery.
+    /// Database errors from the first recovery; [`crate::Error::Invalid`] when a
+    /// thread cannot be started or `workers` is 0.
     pub fn start(queue: Queue, registry: Registry, config: WorkerConfig) -> Result<WorkerPool> {
-        let _ = (queue, registry, config);
-        todo!()
+        if config.workers == 0 {
+            return Err(crate::Error::Invalid {
+                field: "workers",
+                reason: "must be at least 1".into(),
+            });
+        }
+        registry.apply_backoffs(&queue);
+        queue.recover_expired()?;
+        let signal = Arc::new(Signal::new());
+        queue.subscribe(&signal);
+        let shared = Arc::new(Shared {
+            types: registry.types(),
+            queue,
+            registry,
+            config,
+            signal,
+            state: Mutex::new(PoolState::default()),
+            tasks: Mutex::new(Tasks::default()),
+            tasks_cv: Condvar::new(),
+            finished: AtomicBool::new(false),
+        });
+        let mut threads = Vec::new();
+        for _ in 0..shared.config.workers {
+            let s = shared.clone();
+            threads.push(spawn("jobq-worker", move || worker_loop(s))?);
+        }
+        let s = shared.clone();
+        let coordinator = Some(spawn("jobq-coordinator", move || coordinator_loop(s))?);
+        let s = shared.clone();
+        let supervisor = Some(spawn("jobq-supervisor", move || supervisor_loop(s))?);
+        log::info!(
+            "worker pool {} started: {} workers for {:?}",
+            shared.config.worker_id,
+            shared.config.workers,
+            shared.types
+        );
+        Ok(WorkerPool {
+            shared,
+            threads,
+            coordinator,
+            supervisor,
+        })
     }
 
-    /// Blocks until a drain-mode pool has finished (nothing due, nothing running).
-    pub fn wait(&self) {
-        todo!()
+    /// This pool's worker id (as in `locked_by`).
+    pub fn worker_id(&self) -> &str {
+        &self.shared.config.worker_id
     }
 
-    /// Stops claiming, lets running jobs finish within `grace`, then hands the rest
-    /// back to pending without using their attempt. Returns the pool's counters.
-    pub fn shutdown(self, grace: Duration) -> PoolCounts {
-        let _ = grace;
-        todo!()
+    /// True once the pool has stopped claiming and every job it ran is written:
+    /// in drain mode, when nothing was due and nothing running.
+    pub fn is_finished(&self) -> bool {
+        self.shared.finished.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until the pool has finished (see [`WorkerPool::is_finished`]) or
+    /// `timeout` passes. Returns whether it finished.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.shared.signal.generation();
+            if self.is_finished() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.shared
+                .signal
+                .wait(seen, left.min(Duration::from_millis(100)));
+        }
     }
 
     /// The pool's counters so far.
     pub fn counts(&self) -> PoolCounts {
-        todo!()
+        self.shared.state().counts
+    }
+
+    /// Graceful shutdown: stops claiming, lets running jobs finish within `grace`,
+    /// then hands the unfinished ones back to `pending` (due now, attempt not used;
+    /// their contexts report cancelled, and their late results are refused by
+    /// fencing). Nothing is lost and nothing runs twice at the same time.
+    /// Returns the pool's counters.
+    pub fn shutdown(mut self, grace: Duration) -> PoolCounts {
+        self.stop(grace)
+    }
+
+    fn stop(&mut self, grace: Duration) -> PoolCounts {
+        self.shared.state().stopping = true;
+        self.shared.signal.notify();
+        let deadline = Instant::now() + grace;
+        while !self.all_written() && Instant::now() < deadline {
+            let seen = self.shared.signal.generation();
+            self.shared.signal.wait(seen, Duration::from_millis(20));
+        }
+        self.release_unfinished();
+        if let Some(c) = self.coordinator.take() {
+            c.join().ok();
+        }
+        if let Some(s) = self.supervisor.take() {
+            s.join().ok();
+        }
+        self.shared.tasks().closed = true;
+        self.shared.tasks_cv.notify_all();
+        self.join_idle_threads();
+        let counts = self.counts();
+        log::info!(
+            "worker pool {} stopped: {counts:?}",
+            self.shared.config.worker_id
+        );
+        counts
+    }
+
+    fn all_written(&self) -> bool {
+        let state = self.shared.state();
+        state.running.is_empty() && state.finished.is_empty()
+    }
+
+    /// Hands back the jobs whose handlers are still running.
+    fn release_unfinished(&self) {
+        let held: Vec<(crate::JobId, i64)> = {
+            let mut state = self.shared.state();
+            let ids: Vec<_> = state
+                .running
+                .iter()
+                .filter(|(_, r)| !r.done)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| Shared::abandon(&mut state, id).map(|t| (id, t)))
+                .collect()
+        };
+        for (id, token) in held {
+            match self.shared.queue.release(id, token) {
+                Ok(status) => {
+                    log::info!("job {id} handed back at shutdown: now {status}");
+                    self.shared.state().counts.released += 1;
+                }
+                Err(e) => log::warn!("job {id} not handed back at shutdown: {e}"),
+            }
+        }
+        self.shared.signal.notify();
+    }
+
+    /// Joins the worker threads, leaving any still stuck in an abandoned handler
+    /// (it retires by itself when the handler returns) after a short wait.
+    fn join_idle_threads(&mut self) {
+        let deadline = Instant::now() + Duration::from_millis(500);
+        for t in std::mem::take(&mut self.threads) {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if t.is_finished() {
+                t.join().ok();
+            }
+        }
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        if self.coordinator.is_some() {
+            self.stop(Duration::ZERO);
+        }
     }
 }

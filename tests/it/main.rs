@@ -1,6 +1,18 @@
-//! The integration test binary: one module per area.
+//! The integration test binary: black-box tests of the library, the `jobq`
+//! binary and its HTTP server, on real SQLite files.
 
+mod child;
+mod fuzz_payload;
 mod http_api;
 mod http_auth;
 mod http_limits;
 mod http_util;
+mod rel_clock;
+mod rel_contention;
+mod rel_disk;
+mod rel_lock;
+mod store_open;
+mod store_reads;
+mod store_transitions;
+mod worker_crash;
+mod worker_pool;

@@ -1,0 +1,139 @@
+//! The coordinator thread: writes finished attempts and claims new jobs for idle
+//! workers, completions and claims in one transaction.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::failure::Failure;
+use crate::job::{Job, JobId, JobStatus};
+use crate::worker::execute::{is_retry, Outcome};
+use crate::worker::shared::Shared;
+
+/// How long to wait before trying the database again after a transient error
+/// (busy, disk full); errors are logged at most once per this interval.
+const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+type Done = Vec<(JobId, i64, Value)>;
+type Failed = Vec<(JobId, i64, Failure)>;
+
+/// Loops until shutdown (or, in drain mode, until nothing is due or running).
+pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
+    let mut last_error: Option<Instant> = None;
+    loop {
+        let seen = shared.signal.generation();
+        let (done, failed, want, stopping) = take_work(&shared);
+        let outcome = settle_and_claim(&shared, &done, &failed, want);
+        let claimed = match outcome {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                put_back(&shared, done, failed);
+                if last_error.is_none_or(|t| t.elapsed() >= ERROR_BACKOFF) {
+                    log::error!("worker pool: {e}; retrying");
+                    last_error = Some(Instant::now());
+                }
+                shared.signal.wait(seen, ERROR_BACKOFF);
+                continue;
+            }
+        };
+        let idle_round = claimed.is_empty() && done.is_empty() && failed.is_empty();
+        shared.dispatch(claimed);
+        if idle_round && should_exit(&shared, stopping) {
+            break;
+        }
+        if idle_round {
+            shared.signal.wait(seen, shared.config.poll_interval);
+        }
+    }
+    shared.finished.store(true, Ordering::SeqCst);
+    shared.signal.notify();
+}
+
+/// Takes the finished outcomes and computes how many jobs to claim.
+fn take_work(shared: &Shared) -> (Done, Failed, usize, bool) {
+    let mut state = shared.state();
+    let finished = std::mem::take(&mut state.finished);
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for (id, token, outcome) in finished {
+        match outcome {
+            Outcome::Success(v) => done.push((id, token, v)),
+            Outcome::Failure(f) => failed.push((id, token, f)),
+        }
+    }
+    let idle = state.idle(shared.config.workers);
+    let want = if state.stopping {
+        0
+    } else {
+        idle.min(shared.config.batch())
+    };
+    (done, failed, want, state.stopping)
+}
+
+fn put_back(shared: &Shared, done: Done, failed: Failed) {
+    let mut state = shared.state();
+    for (id, token, v) in done {
+        state.finished.push((id, token, Outcome::Success(v)));
+    }
+    for (id, token, f) in failed {
+        state.finished.push((id, token, Outcome::Failure(f)));
+    }
+}
+
+/// Writes completions and claims in one transaction, then the failures one by one.
+fn settle_and_claim(
+    shared: &Shared,
+    done: &Done,
+    failed: &Failed,
+    want: usize,
+) -> Result<Vec<Job>> {
+    let cfg = &shared.config;
+    let (results, claimed) = shared.queue.complete_and_claim(
+        done,
+        &cfg.worker_id,
+        Some(&shared.types),
+        want,
+        cfg.lease,
+    )?;
+    let mut statuses: Vec<(JobId, Result<JobStatus>)> =
+        done.iter().map(|d| d.0).zip(results).collect();
+    for (id, token, failure) in failed {
+        let status = shared.queue.fail(*id, *token, failure);
+        if matches!(status, Err(ref e) if e.is_transient()) {
+            // The completions are written; only the failures wait for a retry.
+            let rest = failed.iter().skip_while(|f| f.0 != *id).cloned().collect();
+            record(shared, statuses);
+            put_back(shared, Vec::new(), rest);
+            return Ok(claimed);
+        }
+        statuses.push((*id, status));
+    }
+    record(shared, statuses);
+    Ok(claimed)
+}
+
+/// Updates counters and forgets settled jobs.
+fn record(shared: &Shared, statuses: Vec<(JobId, Result<JobStatus>)>) {
+    let mut state = shared.state();
+    for (id, status) in statuses {
+        state.running.remove(&id);
+        match status {
+            Ok(JobStatus::Completed) => state.counts.completed += 1,
+            Ok(s) if is_retry(s) => state.counts.retried += 1,
+            Ok(_) => state.counts.failed += 1,
+            Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => {
+                log::warn!("result of job {id} refused: {e}")
+            }
+            Err(e) => log::error!("result of job {id} not written: {e}"),
+        }
+    }
+}
+
+fn should_exit(shared: &Shared, stopping: bool) -> bool {
+    let state = shared.state();
+    let quiet = state.running.is_empty() && state.finished.is_empty();
+    quiet && (stopping || shared.config.drain)
+}

@@ -1,0 +1,112 @@
+//! Running one attempt: the handler inside `catch_unwind`, its outcome turned
+//! into what the store records.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::failure::Failure;
+use crate::job::{Job, JobStatus};
+use crate::queue::Queue;
+use crate::retry::ErrorClass;
+use crate::worker::{JobContext, JobError, Registry};
+
+/// How an attempt ended, before it is written.
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    /// The handler returned a result.
+    Success(Value),
+    /// The attempt failed.
+    Failure(Failure),
+}
+
+/// The text recorded when a job runs past its type's timeout.
+pub(crate) fn timed_out(timeout: Duration) -> Failure {
+    let secs = timeout.as_secs_f64();
+    Failure::new(&format!("timed out after {secs} s"), ErrorClass::Retryable)
+}
+
+/// Runs `job`'s handler once. `cancelled` is the job's cancel flag (set on a
+/// cancel request or a lost lease).
+pub(crate) fn execute(
+    queue: &Queue,
+    registry: &Registry,
+    job: &mut Job,
+    lease: Duration,
+    cancelled: Arc<AtomicBool>,
+) -> Outcome {
+    let Some(reg) = registry.get(&job.job_type) else {
+        let msg = format!("no handler for job type {}", job.job_type);
+        return Outcome::Failure(Failure::new(&msg, ErrorClass::Permanent));
+    };
+    let timeout = reg.options.timeout;
+    let ctx = JobContext::new(queue.clone(), job, lease, cancelled.clone(), timeout);
+    let payload = std::mem::take(&mut job.payload);
+    log::debug!(
+        "job {} ({}) attempt {} started",
+        job.id,
+        job.job_type,
+        job.attempts
+    );
+    let started = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| reg.handler.run(&ctx, payload)));
+    let elapsed = started.elapsed();
+    let was_cancelled = cancelled.load(Ordering::Relaxed);
+    let timed_out_now = timeout.is_some_and(|t| elapsed >= t) && !was_cancelled;
+    let outcome = match result {
+        Ok(Ok(value)) => Outcome::Success(value),
+        Ok(Err(_)) if timed_out_now => Outcome::Failure(timed_out(timeout.unwrap_or_default())),
+        Ok(Err(JobError::Cancelled)) if !was_cancelled => Outcome::Failure(Failure::new(
+            "handler gave up: cancelled",
+            ErrorClass::Retryable,
+        )),
+        Ok(Err(e)) => Outcome::Failure(e.to_failure()),
+        Err(panic) => Outcome::Failure(Failure::new(
+            &format!("panic: {}", panic_message(panic.as_ref())),
+            ErrorClass::Retryable,
+        )),
+    };
+    log_outcome(job, &outcome, elapsed);
+    match outcome {
+        Outcome::Failure(f) => Outcome::Failure(f.with_duration(elapsed)),
+        ok => ok,
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "handler panicked".to_string()
+    }
+}
+
+fn log_outcome(job: &Job, outcome: &Outcome, elapsed: Duration) {
+    let ms = elapsed.as_millis();
+    match outcome {
+        Outcome::Success(_) => log::debug!(
+            "job {} ({}) attempt {} finished in {ms} ms",
+            job.id,
+            job.job_type,
+            job.attempts
+        ),
+        Outcome::Failure(f) => log::warn!(
+            "job {} ({}) attempt {} failed after {ms} ms ({:?}): {}",
+            job.id,
+            job.job_type,
+            job.attempts,
+            f.class,
+            f.message
+        ),
+    }
+}
+
+/// Which counter a settled attempt moves: the status it left the job in.
+pub(crate) fn is_retry(status: JobStatus) -> bool {
+    status == JobStatus::Pending
+}

@@ -1,0 +1,125 @@
+//! State shared by a pool's threads: the running jobs, finished attempts waiting
+//! to be written, the task queue of the worker threads, and the counters.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::job::{Job, JobId};
+use crate::queue::{Queue, Signal};
+use crate::worker::execute::Outcome;
+use crate::worker::{PoolCounts, Registry, WorkerConfig};
+
+/// A claimed job, from claim until its outcome is written.
+#[derive(Debug)]
+pub(crate) struct RunningJob {
+    pub lease_token: i64,
+    pub started: Instant,
+    pub timeout: Option<Duration>,
+    /// Set by a cancel request, a lost lease, or shutdown: the context reports it.
+    pub cancelled: Arc<AtomicBool>,
+    /// Set when the pool gave up on the attempt (timeout or shutdown): the
+    /// handler's late result is not the pool's to write.
+    pub abandoned: Arc<AtomicBool>,
+    /// The handler has returned; the outcome waits in `finished`.
+    pub done: bool,
+}
+
+/// A job handed to a worker thread.
+pub(crate) struct Task {
+    pub job: Job,
+    pub cancelled: Arc<AtomicBool>,
+    pub abandoned: Arc<AtomicBool>,
+}
+
+/// What the coordinator, the supervisor and the workers share under one lock.
+#[derive(Debug, Default)]
+pub(crate) struct PoolState {
+    pub running: HashMap<JobId, RunningJob>,
+    pub finished: Vec<(JobId, i64, Outcome)>,
+    pub stopping: bool,
+    pub counts: PoolCounts,
+}
+
+impl PoolState {
+    /// Worker threads without a job.
+    pub fn idle(&self, workers: usize) -> usize {
+        workers.saturating_sub(self.running.values().filter(|r| !r.done).count())
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Tasks {
+    pub items: VecDeque<Task>,
+    pub closed: bool,
+}
+
+/// Everything a pool's threads share.
+pub(crate) struct Shared {
+    pub queue: Queue,
+    pub registry: Registry,
+    pub config: WorkerConfig,
+    pub types: Vec<String>,
+    /// Wakes the coordinator: enqueues, finished jobs, shutdown.
+    pub signal: Arc<Signal>,
+    pub state: Mutex<PoolState>,
+    pub tasks: Mutex<Tasks>,
+    pub tasks_cv: Condvar,
+    /// Set when the coordinator has exited (drained or stopped).
+    pub finished: AtomicBool,
+}
+
+impl Shared {
+    pub fn state(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn tasks(&self) -> MutexGuard<'_, Tasks> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands claimed jobs to the worker threads and records them as running.
+    pub fn dispatch(&self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let mut state = self.state();
+        let mut tasks = self.tasks();
+        for job in jobs {
+            let timeout = self
+                .registry
+                .get(&job.job_type)
+                .and_then(|r| r.options.timeout);
+            let cancelled = Arc::new(AtomicBool::new(job.cancel_requested));
+            let abandoned = Arc::new(AtomicBool::new(false));
+            state.counts.started += 1;
+            state.running.insert(
+                job.id,
+                RunningJob {
+                    lease_token: job.lease_token,
+                    started: Instant::now(),
+                    timeout,
+                    cancelled: cancelled.clone(),
+                    abandoned: abandoned.clone(),
+                    done: false,
+                },
+            );
+            tasks.items.push_back(Task {
+                job,
+                cancelled,
+                abandoned,
+            });
+        }
+        self.tasks_cv.notify_all();
+    }
+
+    /// Marks a running job as given up: its cancel flag is set and its late
+    /// outcome will be dropped. Returns its lease token, if it was running.
+    pub fn abandon(state: &mut PoolState, id: JobId) -> Option<i64> {
+        let job = state.running.remove(&id)?;
+        job.cancelled.store(true, Ordering::Relaxed);
+        job.abandoned.store(true, Ordering::Relaxed);
+        Some(job.lease_token)
+    }
+}

@@ -1,0 +1,157 @@
+//! The supervisor thread: heartbeats, cancel requests from other processes,
+//! timeouts, and recovery of expired leases.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::job::JobId;
+use crate::worker::execute::timed_out;
+use crate::worker::shared::Shared;
+use crate::worker::thread::worker_loop;
+
+/// How often the supervisor looks at running jobs (timeouts are checked this often).
+const TICK: Duration = Duration::from_millis(50);
+
+/// When each periodic duty is next due.
+struct Due {
+    heartbeat: Instant,
+    cancel_poll: Instant,
+    recovery: Instant,
+}
+
+/// Loops until the coordinator has exited.
+pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
+    let cfg = shared.config.clone();
+    let now = Instant::now();
+    let mut due = Due {
+        heartbeat: now + cfg.heartbeat_every(),
+        cancel_poll: now + cfg.poll_interval,
+        recovery: now + cfg.recovery_interval,
+    };
+    while !shared.finished.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        check_timeouts(&shared);
+        if now >= due.heartbeat {
+            heartbeat(&shared);
+            due.heartbeat = now + cfg.heartbeat_every();
+        }
+        if now >= due.cancel_poll {
+            poll_cancels(&shared);
+            due.cancel_poll = now + cfg.poll_interval;
+        }
+        if now >= due.recovery {
+            recover(&shared);
+            due.recovery = now + cfg.recovery_interval;
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// Extends the leases of every running job in one transaction; flags cancels and
+/// lost leases.
+fn heartbeat(shared: &Shared) {
+    let held: Vec<(JobId, i64)> = {
+        let state = shared.state();
+        state
+            .running
+            .iter()
+            .map(|(id, r)| (*id, r.lease_token))
+            .collect()
+    };
+    if held.is_empty() {
+        return;
+    }
+    let results = match shared.queue.heartbeat_many(&held, shared.config.lease) {
+        Ok(r) => r,
+        Err(e) => return log::error!("heartbeat failed: {e}"),
+    };
+    let state = shared.state();
+    for ((id, _), result) in held.iter().zip(results) {
+        let Some(job) = state.running.get(id) else {
+            continue;
+        };
+        match result {
+            Ok(false) => {}
+            Ok(true) => job.cancelled.store(true, Ordering::Relaxed),
+            Err(e) => {
+                log::warn!("job {id}: {e}; telling its handler to stop");
+                job.cancelled.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn poll_cancels(shared: &Shared) {
+    if shared.state().running.is_empty() {
+        return;
+    }
+    match shared.queue.cancel_requests(&shared.config.worker_id) {
+        Ok(ids) => {
+            let state = shared.state();
+            for id in ids {
+                if let Some(job) = state.running.get(&id) {
+                    job.cancelled.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        Err(e) => log::warn!("polling cancel requests failed: {e}"),
+    }
+}
+
+/// Past its timeout a job's context reports cancelled (the context checks its own
+/// deadline); past timeout + grace the attempt is recorded as timed out and the
+/// slot goes to a new thread.
+fn check_timeouts(shared: &Arc<Shared>) {
+    let grace = shared.config.timeout_grace;
+    let overdue: Vec<(JobId, i64, Duration)> = {
+        let mut state = shared.state();
+        let ids: Vec<(JobId, Duration)> = state
+            .running
+            .iter()
+            .filter(|(_, r)| !r.done)
+            .filter_map(|(id, r)| {
+                r.timeout
+                    .filter(|t| r.started.elapsed() >= *t + grace)
+                    .map(|t| (*id, t))
+            })
+            .collect();
+        ids.into_iter()
+            .filter_map(|(id, t)| Shared::abandon(&mut state, id).map(|token| (id, token, t)))
+            .collect()
+    };
+    for (id, token, timeout) in overdue {
+        log::warn!(
+            "job {id} still running {} s past its timeout: attempt failed",
+            grace.as_secs_f64()
+        );
+        match shared.queue.fail(id, token, &timed_out(timeout)) {
+            Ok(status) => {
+                let mut state = shared.state();
+                if status == crate::JobStatus::Pending {
+                    state.counts.retried += 1;
+                } else {
+                    state.counts.failed += 1;
+                }
+            }
+            Err(e @ Error::LeaseLost { .. }) => log::warn!("{e}"),
+            Err(e) => log::error!("recording the timeout of job {id} failed: {e}"),
+        }
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("jobq-worker".into())
+            .spawn(move || worker_loop(s))
+            .map_err(|e| log::error!("cannot start a replacement worker thread: {e}"))
+            .ok();
+        shared.signal.notify();
+    }
+}
+
+fn recover(shared: &Shared) {
+    match shared.queue.recover_expired() {
+        Ok(0) => {}
+        Ok(n) => log::info!("recovered {n} jobs with expired leases"),
+        Err(e) => log::error!("recovery failed: {e}"),
+    }
+}

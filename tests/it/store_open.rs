@@ -1,0 +1,172 @@
+//! Opening files: new, empty, old schema, and files that are not jobq databases.
+
+use std::fs;
+
+use jobq::{Error, NewJob, Queue};
+use serde_json::json;
+
+#[test]
+fn an_empty_file_is_initialized() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    fs::write(&path, b"").unwrap();
+    let q = Queue::open(&path).unwrap();
+    let job = q.enqueue(NewJob::new("a", json!(1))).unwrap();
+    assert_eq!(q.get(job.id).unwrap().payload, json!(1));
+    let header = fs::read(&path).unwrap();
+    assert_eq!(&header[..16], b"SQLite format 3\0");
+    assert_eq!(header[18], 2, "WAL mode is set in the file header");
+}
+
+#[test]
+fn a_database_of_an_older_schema_is_upgraded_and_keeps_its_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        jobq::store::migrate::migrate_to(&mut conn, 1).unwrap();
+        conn.execute(
+            "INSERT INTO jobs (id, job_type, next_retry, created_at, updated_at) \
+             VALUES ('0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01', 'legacy', 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let q = Queue::open(&path).unwrap();
+    let id = "0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01".parse().unwrap();
+    assert_eq!(q.get(id).unwrap().job_type, "legacy");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, jobq::store::migrate::current_version());
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM api_tokens", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+fn assert_refused_unchanged(path: &std::path::Path, want_reason: &str) {
+    let before = fs::read(path).unwrap();
+    let err = Queue::open(path).unwrap_err();
+    match &err {
+        Error::NotADatabase { path: p, reason } => {
+            assert_eq!(p, path);
+            assert!(
+                reason.contains(want_reason),
+                "reason {reason:?} lacks {want_reason:?}"
+            );
+        }
+        other => panic!("expected NotADatabase, got {other:?}"),
+    }
+    assert!(err.to_string().contains("not a jobq database"));
+    assert_eq!(
+        fs::read(path).unwrap(),
+        before,
+        "the file must be left unchanged"
+    );
+    let dir = path.parent().unwrap();
+    let name = path.file_name().unwrap().to_string_lossy();
+    assert!(!dir.join(format!("{name}-wal")).exists());
+}
+
+#[test]
+fn a_text_file_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    fs::write(&path, "these are my notes, not a database\n".repeat(50)).unwrap();
+    assert_refused_unchanged(&path, "not a SQLite database");
+}
+
+#[test]
+fn a_truncated_database_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    {
+        let q = Queue::open(&path).unwrap();
+        let jobs = (0..2000).map(|i| NewJob::new("t", json!({"i": i, "pad": "x".repeat(200)})));
+        q.enqueue_many(jobs.collect()).unwrap();
+    }
+    let full = fs::read(&path).unwrap();
+    fs::write(&path, &full[..full.len() / 2 + 100]).unwrap();
+    assert_refused_unchanged(&path, "truncated");
+}
+
+#[test]
+fn another_programs_sqlite_database_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'a');")
+            .unwrap();
+    }
+    assert_refused_unchanged(&path, "another program");
+}
+
+#[test]
+fn unicode_and_emoji_payloads_round_trip_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(dir.path().join("u.db")).unwrap();
+    let payload = json!({
+        "title": "Über naïve café — 日本語テキスト 🚀🔥👩‍👩‍👧",
+        "nul": "a\u{0}b",
+        "rtl": "עברית العربية",
+        "nested": [{"emoji": "🧪"}, "\u{1F600}"]
+    });
+    let job = q
+        .enqueue(NewJob::new("unicode", payload.clone()).owner("zoë"))
+        .unwrap();
+    let back = q.get(job.id).unwrap();
+    assert_eq!(back.payload, payload);
+    assert_eq!(back.owner.as_deref(), Some("zoë"));
+    assert_eq!(
+        serde_json::to_string(&back.payload).unwrap(),
+        serde_json::to_string(&payload).unwrap()
+    );
+}
+
+#[test]
+fn invalid_jobs_are_refused_with_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = jobq::Queue::open_with(
+        jobq::QueueOptions::new(dir.path().join("v.db")).max_payload_bytes(100),
+    )
+    .unwrap();
+    let cases = [
+        (NewJob::new("Bad Type", json!(null)), "job_type"),
+        (NewJob::new("", json!(null)), "job_type"),
+        (NewJob::new("x".repeat(65), json!(null)), "job_type"),
+        (
+            NewJob::new("ok", json!(null)).max_attempts(0),
+            "max_attempts",
+        ),
+    ];
+    for (new, field) in cases {
+        match q.enqueue(new) {
+            Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("expected invalid {field}, got {other:?}"),
+        }
+    }
+    match q.enqueue(NewJob::new("ok", json!("y".repeat(200)))) {
+        Err(Error::PayloadTooLarge { size, limit }) => assert_eq!((size, limit), (202, 100)),
+        other => panic!("expected too large, got {other:?}"),
+    }
+    let mut both = NewJob::new("ok", json!(null)).delay(std::time::Duration::from_secs(5));
+    both.run_at = Some(jobq::Timestamp(0));
+    assert!(matches!(
+        q.enqueue(both),
+        Err(Error::Invalid {
+            field: "run_at",
+            ..
+        })
+    ));
+    let many = vec![NewJob::new("ok", json!(1)), NewJob::new("BAD", json!(2))];
+    let err = q.enqueue_many(many).unwrap_err();
+    assert!(err.to_string().contains("job 1"), "{err}");
+    assert_eq!(
+        q.stats().unwrap().total,
+        0,
+        "enqueue_many is all or nothing"
+    );
+}

@@ -1,0 +1,164 @@
+//! Reads: keyset pagination, filters, stats, and prune.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jobq::{
+    Durability, ErrorClass, Failure, JobFilter, JobStatus, ManualClock, NewJob, Queue,
+    QueueOptions, Timestamp,
+};
+use serde_json::json;
+
+const LEASE: Duration = Duration::from_secs(300);
+
+fn queue(dir: &std::path::Path) -> (Queue, ManualClock) {
+    let clock = ManualClock::new(Timestamp(1_764_504_000_000));
+    let opts = QueueOptions::new(dir.join("r.db"))
+        .durability(Durability::Normal)
+        .clock(Arc::new(clock.clone()));
+    (Queue::open_with(opts).unwrap(), clock)
+}
+
+#[test]
+fn pages_over_equal_timestamps_see_every_job_once_while_others_are_inserted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, _clock) = queue(dir.path());
+    let jobs: Vec<_> = (0..1000).map(|i| NewJob::new("p", json!(i))).collect();
+    let original: HashSet<_> = q.enqueue_many(jobs).unwrap().into_iter().collect();
+    let mut seen = HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = q
+            .list(&JobFilter::default(), 37, cursor.as_deref())
+            .unwrap();
+        for j in &page.jobs {
+            assert!(seen.insert(j.id), "job {} seen twice", j.id);
+        }
+        pages += 1;
+        q.enqueue(NewJob::new("p", json!("inserted meanwhile")))
+            .unwrap();
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 28);
+    assert_eq!(seen, original);
+}
+
+#[test]
+fn list_filters_and_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, _clock) = queue(dir.path());
+    for i in 0..10 {
+        let owner = if i % 2 == 0 { "alice" } else { "bob" };
+        q.enqueue(
+            NewJob::new("doc", json!(i))
+                .owner(owner)
+                .entity("document", format!("d{}", i % 3)),
+        )
+        .unwrap();
+    }
+    q.enqueue(NewJob::new("other", json!(null))).unwrap();
+    let f = JobFilter {
+        owner: Some("alice".into()),
+        ..JobFilter::default()
+    };
+    let page = q.list(&f, 2, None).unwrap();
+    assert_eq!((page.jobs.len(), page.total), (2, 5));
+    assert!(page
+        .jobs
+        .iter()
+        .all(|j| j.owner.as_deref() == Some("alice")));
+    assert!(page.jobs[0].id > page.jobs[1].id, "newest first");
+    let f = JobFilter {
+        entity_type: Some("document".into()),
+        entity_id: Some("d0".into()),
+        ..JobFilter::default()
+    };
+    assert_eq!(q.list(&f, 100, None).unwrap().total, 4);
+    let f = JobFilter {
+        status: Some(JobStatus::Pending),
+        job_type: Some("other".into()),
+        ..JobFilter::default()
+    };
+    assert_eq!(q.list(&f, 100, None).unwrap().total, 1);
+    assert!(q.list(&JobFilter::default(), 0, None).is_err());
+    assert!(q.list(&JobFilter::default(), 501, None).is_err());
+    assert!(q.list(&JobFilter::default(), 10, Some("garbage")).is_err());
+}
+
+#[test]
+fn stats_split_pending_and_age_the_oldest_ready_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, clock) = queue(dir.path());
+    q.enqueue(NewJob::new("a", json!(1))).unwrap();
+    q.enqueue(NewJob::new("a", json!(2)).delay(Duration::from_secs(3600)))
+        .unwrap();
+    q.enqueue(NewJob::new("b", json!(3))).unwrap();
+    let c = q
+        .claim("w", Some(&["b".to_string()]), 1, LEASE)
+        .unwrap()
+        .pop()
+        .unwrap();
+    q.fail(
+        c.id,
+        c.lease_token,
+        &Failure::new("timeout", ErrorClass::Retryable),
+    )
+    .unwrap();
+    q.enqueue(NewJob::new("c", json!(4))).unwrap();
+    let c = q
+        .claim("w", Some(&["c".to_string()]), 1, LEASE)
+        .unwrap()
+        .pop()
+        .unwrap();
+    q.complete(c.id, c.lease_token, &json!(null)).unwrap();
+    clock.advance(Duration::from_secs(2));
+    let s = q.stats().unwrap();
+    assert_eq!(s.total, 4);
+    assert_eq!((s.by_status.pending, s.by_status.completed), (3, 1));
+    assert_eq!(
+        (s.pending.ready, s.pending.scheduled, s.pending.retrying),
+        (1, 1, 1)
+    );
+    assert_eq!(s.oldest_ready_age_ms, Some(2000));
+    assert_eq!(s.by_type["a"].pending, 2);
+    assert_eq!(s.by_type["c"].completed, 1);
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["pending"]["retrying"], 1);
+}
+
+#[test]
+fn prune_deletes_only_old_final_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, clock) = queue(dir.path());
+    let keep = q.enqueue(NewJob::new("a", json!(null))).unwrap();
+    for _ in 0..3 {
+        q.enqueue(NewJob::new("b", json!(null))).unwrap();
+    }
+    for c in q.claim("w", Some(&["b".to_string()]), 3, LEASE).unwrap() {
+        q.complete(c.id, c.lease_token, &json!(null)).unwrap();
+    }
+    clock.advance(Duration::from_secs(6 * 86_400));
+    assert_eq!(
+        q.prune(Duration::from_secs(7 * 86_400), &[JobStatus::Completed])
+            .unwrap(),
+        0
+    );
+    clock.advance(Duration::from_secs(2 * 86_400));
+    assert_eq!(
+        q.prune(Duration::from_secs(7 * 86_400), &[JobStatus::Failed])
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        q.prune(Duration::from_secs(7 * 86_400), &[JobStatus::Completed])
+            .unwrap(),
+        3
+    );
+    assert_eq!(q.get(keep.id).unwrap().status, JobStatus::Pending);
+    assert!(q.prune(Duration::ZERO, &[JobStatus::Pending]).is_err());
+}
