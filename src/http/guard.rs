@@ -141,15 +141,16 @@ fn admit(
         }
         streams.insert(id, client.try_clone()?);
     }
-    let open = open.clone();
+    let registry = open.clone();
     let spawned = thread::Builder::new()
         .name("jobq-http-conn".into())
         .stack_size(RELAY_STACK)
         .spawn(move || {
             relay(client, inner, &limits);
-            open.lock().remove(&id);
+            registry.lock().remove(&id);
         });
     if let Err(e) = spawned {
+        open.lock().remove(&id);
         return Err(e);
     }
     Ok(())
