@@ -3,6 +3,7 @@
 
 mod child;
 mod fuzz_payload;
+mod http_admin;
 mod http_api;
 mod http_auth;
 mod http_limits;
