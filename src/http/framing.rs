@@ -19,7 +19,13 @@ pub(crate) struct Limits {
     pub max_body_bytes: usize,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Sent as [`RELAY_HEADER`] with every relayed request, so the inner server
+    /// can refuse requests that did not pass these limits.
+    pub relay_key: u128,
 }
+
+/// The header that proves a request came through the guard.
+pub(crate) const RELAY_HEADER: &str = "X-Jobq-Relay";
 
 /// What reading the next request gave.
 #[derive(Debug)]
@@ -197,8 +203,12 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ApiError> {
         rebuilt: line.into_bytes(),
     };
     for h in req.headers.iter() {
-        add_header(&mut head, h.name, h.value)?;
+        if !h.name.eq_ignore_ascii_case(RELAY_HEADER) {
+            add_header(&mut head, h.name, h.value)?;
+        }
     }
+    let relay = format!("{RELAY_HEADER}: {:032x}\r\n", limits.relay_key);
+    head.rebuilt.extend_from_slice(relay.as_bytes());
     if let Body::Length(n) = head.body {
         if n > limits.max_body_bytes {
             return Err(chunked::too_large(limits.max_body_bytes));
@@ -252,6 +262,7 @@ mod tests {
         max_body_bytes: 10,
         read_timeout: Duration::from_secs(1),
         idle_timeout: Duration::from_secs(1),
+        relay_key: 7,
     };
 
     fn status(raw: &[u8]) -> u16 {
@@ -284,13 +295,14 @@ mod tests {
 
     #[test]
     fn body_framing_headers_are_dropped_from_the_forwarded_head() {
-        let raw = b"POST /a HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nX: y\r\n\r\n";
+        let raw = b"POST /a HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nX-Jobq-Relay: forged\r\nX: y\r\n\r\n";
         let head = parse_head(raw, &LIMITS).unwrap().unwrap();
         assert_eq!(
             (head.body, head.expect, head.len),
             (Body::Chunked, true, raw.len())
         );
         let text = String::from_utf8(head.rebuilt).unwrap();
-        assert_eq!(text, "POST /a HTTP/1.1\r\nX: y\r\n");
+        let relay = format!("X-Jobq-Relay: {:032x}\r\n", 7);
+        assert_eq!(text, format!("POST /a HTTP/1.1\r\nX: y\r\n{relay}"));
     }
 }

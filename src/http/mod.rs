@@ -164,6 +164,7 @@ pub fn start(
     let mut job_types = config.job_types.clone().unwrap_or_else(|| registry.types());
     job_types.sort();
     job_types.dedup();
+    let relay_key = uuid::Uuid::new_v4().as_u128();
     let ctx = Arc::new(routes::Ctx {
         queue,
         registry,
@@ -171,6 +172,7 @@ pub fn start(
         job_types,
         cron_secret: config.cron_secret.clone().filter(|s| !s.is_empty()),
         max_body_bytes: config.max_body_bytes,
+        relay_key: format!("{relay_key:032x}"),
     });
     let inner = server::Inner::start(ctx, config.threads).map_err(HttpError::Start)?;
     let limits = framing::Limits {
@@ -178,6 +180,7 @@ pub fn start(
         max_body_bytes: config.max_body_bytes,
         read_timeout: config.read_timeout,
         idle_timeout: config.idle_timeout,
+        relay_key,
     };
     let guard = guard::Guard::start(
         listener,

@@ -16,6 +16,8 @@ pub(crate) struct Ctx {
     pub job_types: Vec<String>,
     pub cron_secret: Option<String>,
     pub max_body_bytes: usize,
+    /// The value of the guard's relay header, as 32 hex digits.
+    pub relay_key: String,
 }
 
 /// The paths the API answers; `{id}` segments are carried along.

@@ -12,8 +12,10 @@ use std::time::Instant;
 use tiny_http::{Header, Request, Response};
 
 use crate::http::errors::ApiError;
+use crate::http::framing::RELAY_HEADER;
 use crate::http::request::{ApiRequest, Reply};
 use crate::http::routes::{self, Ctx};
+use crate::secrets_match;
 
 /// The inner server and its request threads.
 pub(crate) struct Inner {
@@ -85,7 +87,12 @@ fn answer(mut request: Request, ctx: &Ctx) {
         .as_reader()
         .take(limit.saturating_add(1))
         .read_to_end(&mut req.body);
+    let relayed = header(&request, RELAY_HEADER).is_some_and(|k| secrets_match(&k, &ctx.relay_key));
     let result = match read {
+        _ if !relayed => Err(ApiError::bad_request(
+            "bad_request",
+            "connect to the API's address, not to the internal one",
+        )),
         Err(_) => Err(ApiError::bad_request(
             "bad_request",
             "could not read the body",
