@@ -169,3 +169,23 @@ fn two_hundred_clients_enqueue_and_poll_without_errors_or_lost_jobs() {
         assert!(api.queue.get(id.parse().unwrap()).is_ok(), "job {id} lost");
     }
 }
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    let api = start();
+    let body = r#"{"job_type":"email.send"}"#;
+    let head = format!(
+        "POST /api/v1/jobs HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        api.alice,
+        body.len()
+    );
+    let mut s = TcpStream::connect(api.addr()).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut interim = [0u8; 25];
+    std::io::Read::read_exact(&mut s, &mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(body.as_bytes()).unwrap();
+    let answer = read_until_closed(&mut s, PATIENCE);
+    assert_eq!(status_of(&answer), 201, "{answer}");
+}
