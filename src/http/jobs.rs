@@ -18,6 +18,9 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
     require_json(req)?;
     let mut new = parse_new_job(&req.body)?;
     check_declared(ctx, &new.job_type)?;
+    if let Some(defaults) = &ctx.job_defaults {
+        defaults.apply(&mut new);
+    }
     new.owner = Some(who.user);
     let job = ctx.queue.enqueue(new)?;
     Ok(Reply {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::worker::{Registry, WorkerConfig};
-use crate::Queue;
+use crate::{NewJob, Queue};
 
 pub use ops::openapi_document;
 
@@ -71,6 +71,32 @@ pub struct HttpConfig {
     /// Leases and timeouts for jobs run by the cron endpoint. Default
     /// [`WorkerConfig::default`].
     pub worker: WorkerConfig,
+    /// Fills per-type defaults into each job `POST /api/v1/jobs` accepts (after
+    /// validation, before enqueue). Default `None`.
+    pub job_defaults: Option<JobDefaults>,
+}
+
+/// A function that fills defaults into a job before it is enqueued, e.g. the
+/// `priority` and `max_attempts` a config declares for its type.
+#[derive(Clone)]
+pub struct JobDefaults(Arc<dyn Fn(&mut NewJob) + Send + Sync>);
+
+impl JobDefaults {
+    /// Wraps `f`; it should only fill fields the request left out.
+    pub fn new(f: impl Fn(&mut NewJob) + Send + Sync + 'static) -> JobDefaults {
+        JobDefaults(Arc::new(f))
+    }
+
+    /// Applies the defaults to `job`.
+    pub fn apply(&self, job: &mut NewJob) {
+        (self.0)(job);
+    }
+}
+
+impl std::fmt::Debug for JobDefaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobDefaults(..)")
+    }
 }
 
 impl Default for HttpConfig {
@@ -86,6 +112,7 @@ impl Default for HttpConfig {
             cron_secret: None,
             job_types: None,
             worker: WorkerConfig::default(),
+            job_defaults: None,
         }
     }
 }
@@ -173,6 +200,7 @@ pub fn start(
         cron_secret: config.cron_secret.clone().filter(|s| !s.is_empty()),
         max_body_bytes: config.max_body_bytes,
         relay_key: format!("{relay_key:032x}"),
+        job_defaults: config.job_defaults.clone(),
     });
     let inner = server::Inner::start(ctx, config.threads).map_err(HttpError::Start)?;
     let limits = framing::Limits {

@@ -18,6 +18,7 @@ pub(crate) struct Ctx {
     pub max_body_bytes: usize,
     /// The value of the guard's relay header, as 32 hex digits.
     pub relay_key: String,
+    pub job_defaults: Option<crate::http::JobDefaults>,
 }
 
 /// The paths the API answers; `{id}` segments are carried along.

@@ -28,6 +28,27 @@ fn enqueue_answers_201_with_the_stored_job_field_for_field() {
 }
 
 #[test]
+fn configured_type_defaults_fill_what_the_request_left_out() {
+    let api = start_with(|c| {
+        c.job_defaults = Some(jobq::http::JobDefaults::new(|j| {
+            j.priority = j.priority.or(Some(7));
+        }))
+    });
+    let a = api.post_json(
+        "/api/v1/jobs",
+        Some(&api.alice),
+        &json!({"job_type": "email.send"}),
+    );
+    assert_eq!((a.status, a.body["priority"].as_i64()), (201, Some(7)));
+    let b = api.post_json(
+        "/api/v1/jobs",
+        Some(&api.alice),
+        &json!({"job_type": "email.send", "priority": 1}),
+    );
+    assert_eq!((b.status, b.body["priority"].as_i64()), (201, Some(1)));
+}
+
+#[test]
 fn enqueue_refuses_bad_requests_with_the_right_status() {
     let api = start();
     let send = |ct: &str, body: &str| {
