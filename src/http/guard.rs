@@ -74,11 +74,12 @@ impl Guard {
 
     /// Stops accepting and closes every open client connection.
     pub fn shutdown(&mut self) {
+        let Some(acceptor) = self.acceptor.take() else {
+            return;
+        };
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(h) = self.acceptor.take() {
-            let _ = h.join();
-        }
+        let _ = acceptor.join();
         for s in self.open.lock().values() {
             let _ = s.shutdown(Shutdown::Both);
         }
@@ -87,9 +88,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if self.acceptor.is_some() {
-            self.shutdown();
-        }
+        self.shutdown();
     }
 }
 

@@ -189,3 +189,28 @@ fn expect_100_continue_is_answered_before_the_body() {
     let answer = read_until_closed(&mut s, PATIENCE);
     assert_eq!(status_of(&answer), 201, "{answer}");
 }
+
+#[test]
+fn shutdown_closes_open_connections_and_stops_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = jobq::Queue::open(dir.path().join("jobq.db")).unwrap();
+    let config = jobq::http::HttpConfig {
+        addr: "127.0.0.1:0".into(),
+        ..Default::default()
+    };
+    let server = jobq::http::start(queue, jobq::Registry::new(), config).unwrap();
+    let addr = server.addr();
+    let mut idle = TcpStream::connect(addr).unwrap();
+    let ok = raw(
+        addr,
+        b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+        PATIENCE,
+    );
+    assert_eq!(status_of(&ok), 200);
+    server.shutdown();
+    assert_eq!(read_until_closed(&mut idle, PATIENCE), "");
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still listening after shutdown"
+    );
+}
