@@ -23,8 +23,11 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod config;
+pub mod duration;
 mod error;
 pub mod failure;
+pub mod handlers;
 pub mod http;
 mod job;
 mod queue;

@@ -80,6 +80,7 @@ impl Queue {
         let settings = ConnSettings {
             durability: opts.durability,
             busy_timeout: opts.busy_timeout,
+            access: crate::store::Access::ReadWrite,
         };
         let store = Store::open(&opts.path, settings, opts.readers)?;
         Ok(Queue {
@@ -146,6 +147,15 @@ impl Queue {
         })?;
         self.notify_enqueued();
         Ok(job)
+    }
+
+    /// Checks a job request as [`Queue::enqueue`] would, writing nothing (used to
+    /// validate a whole batch and name the first bad entry in the caller's terms).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the field, or [`Error::PayloadTooLarge`].
+    pub fn check(&self, new: &NewJob) -> Result<()> {
+        validate::build(new.clone(), self.now(), &self.inner.opts).map(|_| ())
     }
 
     /// Enqueues many jobs in one transaction: all or none. Every job is validated
