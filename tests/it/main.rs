@@ -9,6 +9,7 @@ mod fuzz_payload;
 mod http_admin;
 mod http_api;
 mod http_auth;
+mod http_cli;
 mod http_limits;
 mod http_util;
 mod main_job;
