@@ -49,6 +49,20 @@ fn configured_type_defaults_fill_what_the_request_left_out() {
 }
 
 #[test]
+fn a_panic_while_answering_is_a_500_without_internals_and_the_server_lives_on() {
+    let api = start_with(|c| {
+        c.job_defaults = Some(jobq::http::JobDefaults::new(|_| panic!("secret internals")));
+    });
+    let body = json!({"job_type": "email.send"});
+    for _ in 0..3 {
+        let a = api.post_json("/api/v1/jobs", Some(&api.alice), &body);
+        assert_eq!((a.status, a.code()), (500, "internal"));
+        assert!(!a.text.contains("secret"), "{}", a.text);
+    }
+    assert_eq!(api.get("/healthz", None).status, 200);
+}
+
+#[test]
 fn enqueue_refuses_bad_requests_with_the_right_status() {
     let api = start();
     let send = |ct: &str, body: &str| {
