@@ -6,6 +6,7 @@ mod error;
 mod inspect;
 pub mod serve;
 mod table;
+mod token;
 mod work;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +68,8 @@ pub enum Command {
     Work(work::WorkArgs),
     /// Run workers and the HTTP API.
     Serve(serve::ServeArgs),
+    /// Create, list and revoke the HTTP API's tokens.
+    Token(token::TokenArgs),
 }
 
 impl Command {
@@ -151,5 +154,6 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Prune(args) => admin::prune(&ctx, args),
         Command::Work(args) => work::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
+        Command::Token(args) => token::run(&ctx, args),
     }
 }

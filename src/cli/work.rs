@@ -65,7 +65,7 @@ fn wait_drained(pool: &WorkerPool, signals: &Receiver<()>) {
     log::info!("drained: no job is due and none is running");
 }
 
-fn wait_for_signal(queue: &Queue, signals: &Receiver<()>) {
+pub(crate) fn wait_for_signal(queue: &Queue, signals: &Receiver<()>) {
     loop {
         schedule_prune(queue);
         match signals.recv_timeout(PRUNE_CHECK_EVERY) {
@@ -85,7 +85,7 @@ fn schedule_prune(queue: &Queue) {
 
 /// The first SIGTERM/SIGINT is sent on the channel; a second one exits at once
 /// (running jobs go back to pending when their leases expire).
-fn listen_for_signals() -> CliResult<Receiver<()>> {
+pub(crate) fn listen_for_signals() -> CliResult<Receiver<()>> {
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|e| CliError::io("installing signal handlers", e))?;
     let (tx, rx) = mpsc::channel();

@@ -3,6 +3,7 @@
 
 mod options;
 mod signal;
+pub(crate) mod tokens;
 pub(crate) mod validate;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use crate::store::{admin, claim, enqueue, finish, read, ConnSettings, Store};
 pub use crate::store::read::{JobFilter, PendingCounts, Stats, StatusCounts};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use signal::Signal;
+pub use tokens::{secrets_match, sha256_hex, ApiToken, CreatedToken, TOKEN_PREFIX};
 pub use validate::validate_job_type;
 
 /// The most jobs a page of [`Queue::list`] returns.

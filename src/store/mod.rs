@@ -10,6 +10,7 @@ pub mod migrate;
 pub(crate) mod open;
 pub(crate) mod read;
 pub(crate) mod row;
+pub(crate) mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
