@@ -20,6 +20,8 @@ mod rel_crash;
 mod rel_disk;
 mod rel_errtext;
 mod rel_hostile;
+mod rel_http_fuzz;
+mod rel_http_hostile;
 mod rel_lock;
 mod rel_readonly;
 mod store_open;
