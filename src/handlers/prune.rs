@@ -56,7 +56,8 @@ pub fn ensure_scheduled(queue: &Queue) -> Result<bool> {
     if queue.list(&filter, 1, None)?.total > 0 {
         return Ok(false);
     }
-    let due = queue.now().plus(PRUNE_EVERY);
-    queue.enqueue(NewJob::new(PRUNE_JOB_TYPE, Value::Null).run_at(due))?;
+    // A delay, not a run_at from a second reading of the clock: due exactly
+    // PRUNE_EVERY after the job's created_at.
+    queue.enqueue(NewJob::new(PRUNE_JOB_TYPE, Value::Null).delay(PRUNE_EVERY))?;
     Ok(true)
 }
