@@ -32,7 +32,11 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
             Err(e) => {
                 put_back(&shared, done, failed);
                 if last_error.is_none_or(|t| t.elapsed() >= ERROR_BACKOFF) {
-                    log::error!("worker pool: {e}; retrying");
+                    log::error!(
+                        "worker pool {}: {e}; retrying every {} s",
+                        shared.config.worker_id,
+                        ERROR_BACKOFF.as_secs()
+                    );
                     last_error = Some(Instant::now());
                 }
                 shared.signal.wait(seen, ERROR_BACKOFF);

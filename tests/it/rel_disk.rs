@@ -99,3 +99,70 @@ fn a_full_disk_gives_a_clear_error_and_nothing_is_lost_once_space_returns() {
         .unwrap();
     assert!(n >= 201, "no stored job lost ({n})");
 }
+
+#[test]
+fn workers_back_off_on_a_full_disk_logging_once_per_interval_then_carry_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = match SmallDisk::mount(dir.path(), "6m") {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIPPED full-disk worker test: cannot mount a tmpfs here ({why})");
+            return;
+        }
+    };
+    crate::log_capture::install();
+    let q = Queue::open(disk.0.join("workers.db")).unwrap();
+    let ids = q
+        .enqueue_many((0..20).map(|i| NewJob::new("big", json!(i))).collect())
+        .unwrap();
+    fill(&disk.0.join("filler"));
+    // Each result is 200 KB: writing it needs space the disk no longer has.
+    let mut reg = Registry::new();
+    reg.register("big", |_: &jobq::JobContext, _: Value| {
+        Ok(json!("r".repeat(200_000)))
+    });
+    let worker_id = format!("disk-full-{}", std::process::id());
+    let cfg = WorkerConfig {
+        workers: 2,
+        worker_id: worker_id.clone(),
+        poll_interval: Duration::from_millis(20),
+        ..WorkerConfig::default()
+    };
+    let needle = format!("worker pool {worker_id}: disk full");
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    wait_for(
+        "the pool to notice the full disk",
+        Duration::from_secs(30),
+        || crate::log_capture::count(&needle) >= 1,
+    );
+    // Watch a window: at most one error line per second, not a storm.
+    let (start, before) = (
+        std::time::Instant::now(),
+        crate::log_capture::count(&needle),
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let logged = crate::log_capture::count(&needle) - before;
+    let bound = start.elapsed().as_secs() as usize + 1;
+    assert!(
+        logged <= bound,
+        "{logged} error lines in {:?}",
+        start.elapsed()
+    );
+    assert!(ids
+        .iter()
+        .all(|id| q.get(*id).unwrap().status != JobStatus::Failed));
+    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    wait_for(
+        "every job completed once space is back",
+        Duration::from_secs(60),
+        || {
+            ids.iter()
+                .all(|id| q.get(*id).unwrap().status == JobStatus::Completed)
+        },
+    );
+    pool.shutdown(Duration::from_secs(1));
+    assert!(
+        ids.iter().all(|id| q.get(*id).unwrap().attempts == 1),
+        "no attempt was lost"
+    );
+}
