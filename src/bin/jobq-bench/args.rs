@@ -40,6 +40,9 @@ pub struct Args {
     /// No-op jobs drained per drain workload.
     #[arg(long, default_value_t = 100_000)]
     pub drain: usize,
+    /// Worker counts of the NORMAL drains (FULL drains always use 4).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    pub drain_workers: Vec<usize>,
     /// Jobs claimed one at a time by the raw claim(1)+complete loop under FULL.
     #[arg(long, default_value_t = 3_000)]
     pub claim_one_full: usize,

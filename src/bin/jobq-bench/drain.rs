@@ -72,7 +72,7 @@ fn by_workers(
 ) -> BenchResult<()> {
     let raw = raw_batch(args, scratch, d)?;
     let counts: &[usize] = match d {
-        Durability::Normal => &[1, 2, 4, 8],
+        Durability::Normal => &args.drain_workers,
         Durability::Full => &[4],
     };
     let mut by_count = Vec::new();

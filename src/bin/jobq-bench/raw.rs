@@ -18,11 +18,12 @@ const INSERT: &str = "INSERT INTO jobs (id, job_type, status, priority, payload,
      VALUES (?1, ?2, ?3, 0, ?4, 0, 5, ?5, ?5, ?5, ?6)";
 
 /// What a worker needs back from a claim: the id, type, payload, attempt, token.
+/// `LIMIT ?4 + 0` keeps SQLite from re-preparing the statement at every bind.
 const CLAIM: &str = "UPDATE jobs SET status = 'in_progress', attempts = attempts + 1, \
      lease_token = lease_token + 1, locked_by = ?1, lease_expires_at = ?2, \
      started_at = ?3, updated_at = ?3 \
      WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND next_retry <= ?3 \
-       ORDER BY priority DESC, next_retry, id LIMIT ?4) \
+       ORDER BY priority DESC, next_retry, id LIMIT ?4 + 0) \
      RETURNING id, job_type, payload, attempts, lease_token";
 
 const COMPLETE: &str = "UPDATE jobs SET status = 'completed', result = ?1, completed_at = ?2, \
