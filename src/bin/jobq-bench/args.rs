@@ -40,6 +40,9 @@ pub struct Args {
     /// No-op jobs drained per drain workload.
     #[arg(long, default_value_t = 100_000)]
     pub drain: usize,
+    /// Runs of each drain workload (they are not cheap); the median is reported.
+    #[arg(long, default_value_t = 1)]
+    pub drain_runs: usize,
     /// Worker counts of the NORMAL drains (FULL drains always use 4).
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     pub drain_workers: Vec<usize>,
@@ -94,6 +97,7 @@ impl Args {
     pub fn shrink_if_tiny(mut self) -> Args {
         if self.tiny {
             self.runs = 1;
+            self.drain_runs = 1;
             self.enqueue_full = 50;
             self.enqueue_normal = 200;
             self.enqueue_many = 2_000;
@@ -108,6 +112,7 @@ impl Args {
             self.mixed = 200;
         }
         self.runs = self.runs.max(1);
+        self.drain_runs = self.drain_runs.max(1);
         self
     }
 

@@ -14,14 +14,14 @@ use crate::report::{median, Row};
 use crate::util::{mode_name, open_queue, per_second, Scratch};
 use crate::BenchResult;
 
-/// Runs `f` on a fresh file `runs` times and removes the file after each.
+/// Runs `f` on a fresh file `--drain-runs` times and removes the file after each.
 fn on_fresh<T>(
     args: &Args,
     scratch: &Scratch,
     mut f: impl FnMut(&Path) -> BenchResult<T>,
 ) -> BenchResult<Vec<T>> {
     let mut out = Vec::new();
-    for _ in 0..args.runs {
+    for _ in 0..args.drain_runs {
         let p = scratch.file("drain");
         out.push(f(&p)?);
         Scratch::remove(&p);
@@ -78,12 +78,18 @@ fn by_workers(
     let mut by_count = Vec::new();
     for &w in counts {
         let runs: Vec<Drained> = on_fresh(args, scratch, |p| drain_noop(p, d, w, args.drain, 0))?;
-        let rates: Vec<f64> = runs.iter().map(|r| r.rate).collect();
+        let rates = rates_of(&runs);
         let name = format!("drain {} no-op, {w} workers, {}", args.drain, mode_name(d));
         let row = Row::new(name, "jobs/s", rates).raw(raw);
         by_count.push((w, row.jobq));
         rows.push(if w == 4 { row.min_ratio(0.8) } else { row });
         if w == 4 {
+            let bound = on_fresh(args, scratch, |p| raw::rounds_loop(p, d, args.drain, 4))?;
+            let name = format!(
+                "  same, raw bound of the rule: complete 4 + claim 4 per tx, {}",
+                mode_name(d)
+            );
+            rows.push(Row::new(name, "jobs/s", rates_of(&runs)).raw(median(&bound)));
             let fair: Vec<f64> = runs.iter().map(|r| r.fairness(4)).collect();
             let name = format!(
                 "fairness, 4 workers, least share / fair share, {}",
@@ -99,6 +105,10 @@ fn by_workers(
         rows.push(Row::new(name, "x", vec![eight / one]).at_least(1.0));
     }
     Ok(())
+}
+
+fn rates_of(runs: &[Drained]) -> Vec<f64> {
+    runs.iter().map(|r| r.rate).collect()
 }
 
 /// Two processes of 4 workers drain one file (NORMAL).
@@ -122,7 +132,7 @@ fn history(args: &Args, scratch: &Scratch) -> BenchResult<Row> {
     let n = args.drain;
     let mut with = Vec::new();
     let mut without = Vec::new();
-    for _ in 0..args.runs.min(2) {
+    for _ in 0..args.drain_runs {
         let p = scratch.file("history");
         with.push(drain_noop(&p, d, 4, n, args.history)?.rate);
         Scratch::remove(&p);

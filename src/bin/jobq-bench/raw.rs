@@ -117,17 +117,42 @@ pub fn insert_batched(path: &Path, durability: Durability, n: usize) -> BenchRes
 /// One claim transaction of up to `n` jobs (`BEGIN IMMEDIATE; UPDATE ... RETURNING; COMMIT`).
 pub fn claim(conn: &mut Connection, n: usize) -> rusqlite::Result<Vec<Claimed>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let now = now_ms();
-    let jobs = {
-        let mut stmt = tx.prepare_cached(CLAIM)?;
-        let limit = i64::try_from(n).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params!["raw", now + 300_000, now, limit], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?))
-        })?;
-        rows.collect::<rusqlite::Result<Vec<Claimed>>>()?
-    };
+    let jobs = claim_in(&tx, n)?;
     tx.commit()?;
     Ok(jobs)
+}
+
+/// The claim statement alone, inside the caller's transaction.
+fn claim_in(conn: &Connection, n: usize) -> rusqlite::Result<Vec<Claimed>> {
+    let now = now_ms();
+    let mut stmt = conn.prepare_cached(CLAIM)?;
+    let limit = i64::try_from(n).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params!["raw", now + 300_000, now, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?))
+    })?;
+    rows.collect()
+}
+
+/// The bound the pool's rule sets: each transaction completes the previous
+/// `k` jobs and claims the next `k` (never more than `k` workers can run), on a
+/// fresh backlog of `n`: jobs per second.
+pub fn rounds_loop(path: &Path, durability: Durability, n: usize, k: usize) -> BenchResult<f64> {
+    let mut conn = open(path, durability)?;
+    fill(&mut conn, n, 10_000, "pending")?;
+    let started = std::time::Instant::now();
+    let (mut held, mut done) = (Vec::new(), 0);
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for job in &held {
+            complete(&tx, job, "null")?;
+        }
+        done += held.len();
+        held = claim_in(&tx, k)?;
+        tx.commit()?;
+        if held.is_empty() {
+            return Ok(per_second(done, started.elapsed()));
+        }
+    }
 }
 
 /// One fenced completion statement (autocommit unless inside a transaction).
