@@ -15,8 +15,6 @@ mod drain;
 mod enqueue;
 #[path = "jobq-bench/latency.rs"]
 mod latency;
-#[path = "jobq-bench/memory.rs"]
-mod memory;
 #[path = "jobq-bench/mixed.rs"]
 mod mixed;
 #[path = "jobq-bench/pool.rs"]
@@ -53,7 +51,7 @@ fn run(args: &args::Args) -> BenchResult<()> {
         ("enqueue", enqueue::run),
         ("drain", drain::run),
         ("latency", latency::run),
-        ("memory", memory::run),
+        ("memory", child::rss),
         ("mixed", mixed::run),
     ];
     let mut rows = Vec::new();

@@ -1,5 +1,6 @@
 //! Child processes: the benchmark re-runs itself with `--child ROLE` to drain,
-//! enqueue or hold a big backlog in another process.
+//! enqueue or hold a big backlog in another process; and workload 7, the peak
+//! RSS of a worker process while a big backlog is pending.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -14,7 +15,8 @@ use serde_json::Value;
 
 use crate::args::{Args, ChildRole};
 use crate::pool::{drain_config, noop_registry, PerThread, DRAIN_LIMIT};
-use crate::util::{open_queue, peak_rss_kib, unix_ns};
+use crate::report::Row;
+use crate::util::{open_queue, peak_rss_kib, unix_ns, Scratch};
 use crate::BenchResult;
 
 /// What a draining child reports on its one line of stdout.
@@ -143,4 +145,33 @@ fn child_rss(db: &Path, workers: usize, n: usize) -> BenchResult<()> {
     pool.shutdown(Duration::from_secs(5));
     println!("{}", peak_rss_kib().ok_or("no VmHWM in /proc/self/status")?);
     Ok(())
+}
+
+/// Fills a file with `--rss-pending` jobs, then a child process with 4 workers
+/// runs `--rss-run` of them and reports its VmHWM.
+pub fn rss(args: &Args, scratch: &Scratch) -> BenchResult<Vec<Row>> {
+    if !args.wants("rss") {
+        return Ok(Vec::new());
+    }
+    let path = scratch.file("rss");
+    crate::pool::backlog(&path, args.rss_pending, 0)?;
+    let extra = [
+        "--workers".to_string(),
+        "4".to_string(),
+        "--rss-run".to_string(),
+        args.rss_run.to_string(),
+    ];
+    let out = spawn("rss", &path, &extra)?.wait_with_output()?;
+    if !out.status.success() {
+        return Err(format!("rss child failed: {}", out.status).into());
+    }
+    let kib: f64 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
+    Scratch::remove(&path);
+    let name = format!(
+        "peak RSS (VmHWM), worker process, 4 workers, {} pending",
+        args.rss_pending
+    );
+    Ok(vec![Row::new(name, "MiB", vec![kib / 1024.0])
+        .lower()
+        .at_most(64.0)])
 }

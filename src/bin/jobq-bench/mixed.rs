@@ -155,7 +155,10 @@ pub fn run(args: &Args, scratch: &Scratch) -> BenchResult<Vec<Row>> {
         let p = scratch.file("mixed-raw");
         let (e2, d2) = raw_mixed(&p, &jobs)?;
         Scratch::remove(&p);
-        (je.push(e), jd.push(d), re.push(e2), rd.push(d2));
+        je.push(e);
+        jd.push(d);
+        re.push(e2);
+        rd.push(d2);
     }
     let median = crate::report::median;
     Ok(vec![

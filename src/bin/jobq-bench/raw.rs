@@ -123,7 +123,7 @@ pub fn claim(conn: &mut Connection, n: usize) -> rusqlite::Result<Vec<Claimed>> 
 }
 
 /// The claim statement alone, inside the caller's transaction.
-fn claim_in(conn: &Connection, n: usize) -> rusqlite::Result<Vec<Claimed>> {
+pub fn claim_in(conn: &Connection, n: usize) -> rusqlite::Result<Vec<Claimed>> {
     let now = now_ms();
     let mut stmt = conn.prepare_cached(CLAIM)?;
     let limit = i64::try_from(n).unwrap_or(i64::MAX);
