@@ -23,8 +23,12 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod config;
+pub mod duration;
 mod error;
 pub mod failure;
+pub mod handlers;
+pub mod http;
 mod job;
 mod queue;
 pub mod retry;
@@ -37,8 +41,9 @@ pub use error::{Error, Result};
 pub use failure::Failure;
 pub use job::{Job, JobId, JobStatus, NewJob, ParseJobIdError, ParseStatusError};
 pub use queue::{
-    validate_job_type, JobFilter, JobPage, PendingCounts, Queue, QueueOptions, Stats, StatusCounts,
-    DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE,
+    secrets_match, sha256_hex, validate_job_type, ApiToken, CreatedToken, JobFilter, JobPage,
+    PendingCounts, Queue, QueueOptions, Stats, StatusCounts, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE,
+    TOKEN_PREFIX,
 };
 pub use retry::{classify, Backoff, ErrorClass};
 pub use store::Durability;

@@ -28,13 +28,13 @@ const RELEASE: &str = "UPDATE jobs SET \
      WHERE id = ?2 AND status = 'in_progress' AND lease_token = ?3 RETURNING status";
 
 const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_context, locked_by, \
-     started_at, job_type FROM jobs WHERE id = ?1 AND status = 'in_progress' AND lease_token = ?2";
+     job_type FROM jobs WHERE id = ?1 AND status = 'in_progress' AND lease_token = ?2";
 
 const RECORD_FAILURE: &str = "UPDATE jobs SET status = ?1, next_retry = ?2, error_message = ?3, \
      error_context = ?4, completed_at = ?5, updated_at = ?6, locked_by = NULL, \
      lease_expires_at = NULL WHERE id = ?7 AND status = 'in_progress' AND lease_token = ?8";
 
-const EXPIRED: &str = "SELECT id, lease_token FROM jobs \
+const EXPIRED: &str = "SELECT id, lease_token, started_at FROM jobs \
      WHERE status = 'in_progress' AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?2 + 0";
 
 /// in_progress -> completed (or cancelled when requested). Returns the new status.
@@ -77,7 +77,6 @@ struct Running {
     cancel_requested: bool,
     error_context: Option<String>,
     locked_by: Option<String>,
-    started_at: Option<i64>,
     job_type: String,
 }
 
@@ -90,8 +89,7 @@ fn running(conn: &Connection, id: JobId, token: i64) -> rusqlite::Result<Option<
             cancel_requested: r.get::<_, i64>(2)? != 0,
             error_context: r.get(3)?,
             locked_by: r.get(4)?,
-            started_at: r.get(5)?,
-            job_type: r.get(6)?,
+            job_type: r.get(5)?,
         })
     })
     .optional()
@@ -180,20 +178,19 @@ pub(crate) fn recover_expired(
     now: Timestamp,
     limit: usize,
 ) -> Result<Vec<(JobId, JobStatus)>> {
-    let expired: Vec<(JobId, i64)> = {
+    let expired: Vec<(JobId, i64, Option<i64>)> = {
         let mut stmt = conn.prepare_cached(EXPIRED).map_err(Error::db("recover"))?;
         let lim = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![now.0, lim], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![now.0, lim], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .map_err(Error::db("recover"))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(Error::db("recover"))?
     };
     let mut out = Vec::with_capacity(expired.len());
-    for (id, token) in expired {
-        let started = running(conn, id, token)
-            .map_err(Error::db("recover"))?
-            .and_then(|r| r.started_at);
+    for (id, token, started) in expired {
         let ran = started.map(|s| now.since(Timestamp(s))).unwrap_or_default();
         let failure = Failure::new("lease expired", ErrorClass::Retryable).with_duration(ran);
         let status = fail(conn, id, token, &failure, backoff_for, now)?;

@@ -73,6 +73,12 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 /// # Errors
 /// As [`migrate`].
 pub fn migrate_to(conn: &mut Connection, target: i32) -> Result<()> {
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(Error::db("read schema version"))?;
+    if version == target {
+        return Ok(()); // Nothing to do: no write transaction (read-only files open too).
+    }
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -10,6 +10,7 @@ pub mod migrate;
 pub(crate) mod open;
 pub(crate) mod read;
 pub(crate) mod row;
+pub(crate) mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -18,7 +19,22 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
-pub(crate) use open::ConnSettings;
+pub(crate) use open::{Access, ConnSettings};
+
+/// True for errors that mean the file, its directory or its filesystem is read-only.
+fn cannot_write(e: &Error) -> bool {
+    match e {
+        Error::ReadOnly { .. } => true,
+        Error::Open { reason, .. } => {
+            reason.contains("unable to open") || reason.contains("readonly")
+        }
+        Error::Database { source, .. } => matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+        ),
+        _ => false,
+    }
+}
 pub use open::Durability;
 
 /// The open database: a writer connection and a pool of readers.
@@ -37,9 +53,33 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Validates the file, creates or upgrades the schema, and opens the connections.
     /// A file that is not a jobq database is refused before anything is written to it.
+    ///
+    /// A file that cannot be written (read-only file, directory or filesystem) is
+    /// opened read-only when its schema is current: reads work, writes fail with
+    /// [`Error::ReadOnly`].
     pub(crate) fn open(path: &Path, settings: ConnSettings, readers: u32) -> Result<Store> {
         open::check_file(path)?;
         open::check_identity(path)?;
+        match Store::open_as(path, settings, readers) {
+            Err(e) if path.exists() && cannot_write(&e) => {
+                log::warn!("{}: cannot write ({e}); opening read-only", path.display());
+                let ro = ConnSettings {
+                    access: Access::ReadOnly,
+                    ..settings
+                };
+                Store::open_as(path, ro, readers).or_else(|_| {
+                    let imm = ConnSettings {
+                        access: Access::Immutable,
+                        ..settings
+                    };
+                    Store::open_as(path, imm, readers)
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn open_as(path: &Path, settings: ConnSettings, readers: u32) -> Result<Store> {
         let mut writer = open::open_conn(path, settings)?;
         migrate::migrate(&mut writer)?;
         let readers = open::build_pool(path, settings, readers)?;

@@ -32,11 +32,44 @@ impl Durability {
     }
 }
 
+/// How connections open the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Read and write (the normal case).
+    ReadWrite,
+    /// `mode=ro`: the file is not writable but its directory is (WAL files can be made).
+    ReadOnly,
+    /// `immutable=1`: nothing around the file is writable; nobody can be writing it.
+    Immutable,
+}
+
 /// The settings every connection gets.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnSettings {
     pub durability: Durability,
     pub busy_timeout: Duration,
+    pub access: Access,
+}
+
+impl ConnSettings {
+    /// The name SQLite opens and the flags, for this access.
+    fn target(&self, path: &Path) -> (String, OpenFlags) {
+        let uri = |q: &str| format!("file:{}?{q}", uri_escape(&path.to_string_lossy()));
+        let ro = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        match self.access {
+            Access::ReadWrite => (path.to_string_lossy().into_owned(), OpenFlags::default()),
+            Access::ReadOnly => (uri("mode=ro"), ro),
+            Access::Immutable => (uri("immutable=1"), ro),
+        }
+    }
+}
+
+fn uri_escape(path: &str) -> String {
+    path.replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23")
 }
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -86,21 +119,35 @@ pub(crate) fn check_identity(path: &Path) -> Result<()> {
     if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
         return Ok(());
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| open_err(path, &e.to_string()))?;
-    let probe = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
-    let not_db = |reason: String| Error::NotADatabase {
-        path: path.to_path_buf(),
-        reason,
+    let ro = |access| ConnSettings {
+        durability: Durability::Full,
+        busy_timeout: Duration::from_secs(5),
+        access,
     };
-    let app_id = probe("PRAGMA application_id").map_err(|e| not_db(e.to_string()))?;
-    let tables = probe("SELECT count(*) FROM sqlite_master").map_err(|e| not_db(e.to_string()))?;
+    let (app_id, tables) = match identity(path, ro(Access::ReadOnly)) {
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) => {
+            identity(path, ro(Access::Immutable))
+        }
+        other => other,
+    }
+    .map_err(|e| classify_open(path, e))?;
     if app_id == i64::from(APPLICATION_ID) || (app_id == 0 && tables == 0) {
         return Ok(());
     }
-    Err(not_db(
-        "it is another program's SQLite database (unknown application_id and tables)".into(),
-    ))
+    Err(Error::NotADatabase {
+        path: path.to_path_buf(),
+        reason: "it is another program's SQLite database (unknown application_id and tables)"
+            .into(),
+    })
+}
+
+/// The file's `application_id` and number of schema objects.
+fn identity(path: &Path, s: ConnSettings) -> rusqlite::Result<(i64, i64)> {
+    let (name, flags) = s.target(path);
+    let conn = Connection::open_with_flags(name, flags)?;
+    let app_id = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let tables = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    Ok((app_id, tables))
 }
 
 fn open_err(path: &Path, reason: &str) -> Error {
@@ -114,9 +161,12 @@ fn open_err(path: &Path, reason: &str) -> Error {
 /// pragma is an error, not silence.
 pub(crate) fn configure(conn: &Connection, s: ConnSettings) -> rusqlite::Result<()> {
     conn.busy_timeout(s.busy_timeout)?;
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(pragma_refused("journal_mode", &mode));
+    if s.access == Access::ReadWrite {
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(pragma_refused("journal_mode", &mode));
+        }
     }
     set_and_check(conn, "synchronous", s.durability.pragma_value())?;
     set_and_check(conn, "foreign_keys", 1)?;
@@ -145,7 +195,8 @@ fn pragma_refused(name: &str, got: &str) -> rusqlite::Error {
 
 /// Opens a read-write connection with the settings applied.
 pub(crate) fn open_conn(path: &Path, s: ConnSettings) -> Result<Connection> {
-    let conn = Connection::open(path).map_err(|e| open_err(path, &e.to_string()))?;
+    let (name, flags) = s.target(path);
+    let conn = Connection::open_with_flags(name, flags).map_err(|e| classify_open(path, e))?;
     configure(&conn, s).map_err(|e| classify_open(path, e))?;
     Ok(conn)
 }
@@ -158,6 +209,7 @@ fn classify_open(path: &Path, e: rusqlite::Error) -> Error {
                 reason: e.to_string(),
             }
         }
+        Some(rusqlite::ErrorCode::CannotOpen) => open_err(path, &e.to_string()),
         _ => Error::db("configure connection")(e),
     }
 }
@@ -168,7 +220,10 @@ pub(crate) fn build_pool(
     s: ConnSettings,
     size: u32,
 ) -> Result<r2d2::Pool<SqliteConnectionManager>> {
-    let manager = SqliteConnectionManager::file(path).with_init(move |c| configure(c, s));
+    let (name, flags) = s.target(path);
+    let manager = SqliteConnectionManager::file(name)
+        .with_flags(flags)
+        .with_init(move |c| configure(c, s));
     r2d2::Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(1))

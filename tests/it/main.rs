@@ -2,8 +2,25 @@
 //! binary and its HTTP server, on real SQLite files.
 
 mod child;
+mod cli;
+mod cli_config;
+mod cli_handlers;
+mod fuzz_payload;
+mod http_admin;
+mod http_api;
+mod http_auth;
+mod http_cli;
+mod http_limits;
+mod http_util;
+mod main_job;
+mod rel_clock;
+mod rel_contention;
+mod rel_disk;
+mod rel_lock;
+mod rel_readonly;
 mod store_open;
 mod store_reads;
 mod store_transitions;
+mod util;
 mod worker_crash;
 mod worker_pool;

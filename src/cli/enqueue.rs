@@ -1,0 +1,186 @@
+//! `jobq enqueue`: one job from flags, or many from a JSONL file in one transaction.
+
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use jobq::duration::parse_duration;
+use jobq::{NewJob, Queue, Timestamp};
+use serde_json::Value;
+
+use crate::cli::table::{emit, emit_json};
+use crate::cli::{CliError, CliResult, Context};
+
+/// Lines from which a progress bar is shown (on a terminal only).
+const PROGRESS_FROM_LINES: u64 = 1000;
+
+/// `jobq enqueue`.
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// The job type (declared in the config as [handlers.TYPE], or jobq.prune).
+    #[arg(required_unless_present = "jsonl", conflicts_with = "jsonl")]
+    job_type: Option<String>,
+    /// The payload, as JSON text [default: null].
+    #[arg(long, value_name = "JSON", conflicts_with = "payload_file")]
+    payload: Option<String>,
+    /// Read the payload JSON from this file.
+    #[arg(long, value_name = "FILE")]
+    payload_file: Option<PathBuf>,
+    /// Priority: higher runs first [default: the type's, else 0].
+    #[arg(long, allow_negative_numbers = true)]
+    priority: Option<i32>,
+    /// Total runs allowed, at least 1 [default: the type's, else 5].
+    #[arg(long)]
+    max_attempts: Option<u32>,
+    /// Run no earlier than this from now: 250ms, 30s, 5m, 1h, 7d.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "run_at")]
+    delay: Option<Duration>,
+    /// Run no earlier than this time (RFC 3339, e.g. 2026-01-31T09:00:00Z).
+    #[arg(long, value_parser = parse_run_at)]
+    run_at: Option<Timestamp>,
+    /// What the job works on, as TYPE:ID (e.g. document:42).
+    #[arg(long, value_name = "TYPE:ID", value_parser = parse_entity)]
+    entity: Option<(String, String)>,
+    /// The user enqueuing the job.
+    #[arg(long)]
+    owner: Option<String>,
+    /// Enqueue one job per line of FILE (`-` for stdin), each a JSON object like
+    /// {"job_type": "echo", "payload": {...}, "priority": 1}; all or none.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "payload", "payload_file", "priority", "max_attempts", "delay", "run_at", "entity", "owner"
+    ])]
+    jsonl: Option<String>,
+    /// Print the new job as JSON instead of its id.
+    #[arg(long, conflicts_with = "jsonl")]
+    json: bool,
+}
+
+fn parse_run_at(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_rfc3339(text)
+}
+
+fn parse_entity(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((t, id)) if !t.is_empty() && !id.is_empty() => Ok((t.into(), id.into())),
+        _ => Err("expected TYPE:ID, e.g. document:42".into()),
+    }
+}
+
+/// Runs `jobq enqueue`.
+pub fn run(ctx: &Context, args: EnqueueArgs) -> CliResult {
+    match &args.jsonl {
+        Some(source) => enqueue_jsonl(ctx, source),
+        None => enqueue_one(ctx, args),
+    }
+}
+
+/// Refuses a job type no handler declares, naming the declared ones.
+fn check_declared(ctx: &Context, job_type: &str) -> Result<(), String> {
+    if ctx.config.declares(job_type) {
+        return Ok(());
+    }
+    Err(format!(
+        "job type {job_type:?} is not declared; declared types: {} (declare handlers in jobq.toml)",
+        ctx.config.declared_types().join(", ")
+    ))
+}
+
+fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
+    let job_type = args.job_type.unwrap_or_default();
+    check_declared(ctx, &job_type).map_err(CliError::Usage)?;
+    let payload = read_payload(args.payload, args.payload_file)?;
+    let queue = ctx.open()?;
+    let mut job = NewJob::new(job_type, payload);
+    job.priority = args.priority;
+    job.max_attempts = args.max_attempts;
+    job.owner = args.owner;
+    if let Some((t, id)) = args.entity {
+        job = job.entity(t, id);
+    }
+    if let Some(at) = args.run_at {
+        job = job.run_at(at);
+    }
+    if let Some(d) = args.delay {
+        job = job.run_at(queue.now().plus(d));
+    }
+    ctx.config.apply_type_defaults(&mut job);
+    let stored = queue.enqueue(job)?;
+    if args.json {
+        emit_json(&stored)
+    } else {
+        emit(&stored.id.to_string())
+    }
+}
+
+fn read_payload(text: Option<String>, file: Option<PathBuf>) -> CliResult<Value> {
+    let (text, source) = match (text, file) {
+        (Some(t), _) => (t, "--payload".to_string()),
+        (None, Some(f)) => {
+            let t = std::fs::read_to_string(&f).map_err(|e| CliError::io(f.display(), e))?;
+            (t, f.display().to_string())
+        }
+        (None, None) => return Ok(Value::Null),
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{source}: the payload is not valid JSON: {e}")))
+}
+
+fn enqueue_jsonl(ctx: &Context, source: &str) -> CliResult {
+    let lines = read_lines(source)?;
+    let bar = progress_bar(lines.len() as u64);
+    let mut jobs = Vec::with_capacity(lines.len());
+    let queue = ctx.open()?;
+    for (number, line) in &lines {
+        let job = parse_line(ctx, &queue, line).map_err(|m| {
+            CliError::Usage(format!(
+                "{source}: line {number}: {m} (nothing was enqueued)"
+            ))
+        })?;
+        jobs.push(job);
+        bar.inc(1);
+    }
+    bar.set_message("writing");
+    let ids = queue.enqueue_many(jobs)?;
+    bar.finish_and_clear();
+    emit(&ids.len().to_string())
+}
+
+/// The non-blank lines of the file (or stdin for `-`), with their numbers from 1.
+fn read_lines(source: &str) -> CliResult<Vec<(usize, String)>> {
+    let reader: Box<dyn Read> = if source == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        let f = std::fs::File::open(source).map_err(|e| CliError::io(source, e))?;
+        Box::new(f)
+    };
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(reader).lines().enumerate() {
+        let line = line.map_err(|e| CliError::io(format!("{source}: line {}", i + 1), e))?;
+        if !line.trim().is_empty() {
+            out.push((i + 1, line));
+        }
+    }
+    Ok(out)
+}
+
+/// One JSONL line as a job, checked as `enqueue` would check it.
+fn parse_line(ctx: &Context, queue: &Queue, line: &str) -> Result<NewJob, String> {
+    let mut job: NewJob = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    check_declared(ctx, &job.job_type)?;
+    ctx.config.apply_type_defaults(&mut job);
+    queue.check(&job).map_err(|e| e.to_string())?;
+    Ok(job)
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    if len < PROGRESS_FROM_LINES || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} lines {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}

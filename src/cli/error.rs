@@ -1,0 +1,101 @@
+//! The binary's errors and their exit codes, in one place.
+
+use std::fmt;
+
+use jobq::config::ConfigError;
+
+/// A command's failure: one line for stderr and an exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// The request was wrong: a bad value, an undeclared job type, a bad config
+    /// file, a bad JSONL line. Exit code 2 (as clap's own usage errors).
+    Usage(String),
+    /// No job has the id. Exit code 3.
+    NotFound(String),
+    /// The job's status does not allow the operation. Exit code 4.
+    Conflict(String),
+    /// Anything else: I/O, the database, a signal forcing exit. Exit code 1.
+    Runtime(String),
+}
+
+impl CliError {
+    /// The process exit code: 1 runtime, 2 usage, 3 not found, 4 conflict.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Runtime(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::NotFound(_) => 3,
+            CliError::Conflict(_) => 4,
+        }
+    }
+
+    /// A runtime error about `what` (e.g. reading a file).
+    pub fn io(what: impl fmt::Display, e: std::io::Error) -> CliError {
+        CliError::Runtime(format!("{what}: {e}"))
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(m) | CliError::NotFound(m) | CliError::Conflict(m) => f.write_str(m),
+            CliError::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<jobq::Error> for CliError {
+    fn from(e: jobq::Error) -> CliError {
+        let text = e.to_string();
+        match e {
+            jobq::Error::NotFound { .. } => CliError::NotFound(text),
+            jobq::Error::Conflict { .. } => CliError::Conflict(text),
+            jobq::Error::Invalid { .. } | jobq::Error::PayloadTooLarge { .. } => {
+                CliError::Usage(text)
+            }
+            _ => CliError::Runtime(text),
+        }
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> CliError {
+        CliError::Usage(e.to_string())
+    }
+}
+
+/// The result of a command.
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jobq::{JobId, JobStatus};
+
+    #[test]
+    fn library_errors_map_to_exit_codes() {
+        let id = JobId::new();
+        let table = [
+            (jobq::Error::NotFound { id }, 3),
+            (
+                jobq::Error::Conflict {
+                    id,
+                    status: JobStatus::Completed,
+                    operation: "retry",
+                },
+                4,
+            ),
+            (
+                jobq::Error::Invalid {
+                    field: "job_type",
+                    reason: "bad".into(),
+                },
+                2,
+            ),
+            (jobq::Error::Busy { operation: "claim" }, 1),
+        ];
+        for (e, code) in table {
+            assert_eq!(CliError::from(e).exit_code(), code);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The command line: clap definitions, the shared context, and dispatch.
+
+mod admin;
+mod enqueue;
+mod error;
+mod inspect;
+pub mod serve;
+mod table;
+mod token;
+mod work;
+
+use std::path::{Path, PathBuf};
+
+use clap::{ArgAction, Parser, Subcommand};
+use jobq::config::Config;
+use jobq::{Queue, QueueOptions};
+
+pub use error::{CliError, CliResult};
+
+/// jobq: a durable background-job queue in one SQLite file.
+///
+/// Jobs are declared in jobq.toml ([handlers.NAME] with a command or a URL),
+/// enqueued with `jobq enqueue`, and run by `jobq work` or `jobq serve`.
+/// Exit codes: 0 ok, 1 runtime error, 2 usage, 3 not found, 4 conflict.
+#[derive(Debug, Parser)]
+#[command(name = "jobq", version, propagate_version = true)]
+pub struct Cli {
+    /// The queue's database file.
+    #[arg(
+        long,
+        global = true,
+        env = "JOBQ_DB",
+        default_value = "./jobq.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+    /// The config file [default: ./jobq.toml when it exists, else built-in defaults].
+    #[arg(long, global = true, env = "JOBQ_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// More log lines on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enqueue one job (prints its id) or many from a JSONL file (prints the count).
+    Enqueue(enqueue::EnqueueArgs),
+    /// Show one job.
+    Show(inspect::ShowArgs),
+    /// List jobs, newest first, a page at a time.
+    List(inspect::ListArgs),
+    /// Counts by status and by job type.
+    Stats(inspect::StatsArgs),
+    /// Retry a failed or cancelled job now, with its attempts reset.
+    Retry(admin::IdArgs),
+    /// Cancel a pending job, or ask a running one to stop.
+    Cancel(admin::IdArgs),
+    /// Recover running jobs whose lease expired (their worker died).
+    Recover,
+    /// Delete finished jobs older than a given age.
+    Prune(admin::PruneArgs),
+    /// Run workers with the config's handlers until SIGTERM/SIGINT (or, with --drain, until idle).
+    Work(work::WorkArgs),
+    /// Run workers and the HTTP API.
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke the HTTP API's tokens.
+    Token(token::TokenArgs),
+}
+
+impl Command {
+    /// The log level when neither -v nor RUST_LOG says: info for the long-running
+    /// commands, warn for the others.
+    fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Work(_) | Command::Serve(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
+/// Sets up env_logger on stderr: `-v` flags win, then RUST_LOG, then the command's default.
+pub fn init_logging(cli: &Cli) {
+    let levels = ["warn", "info", "debug", "trace"];
+    let filter = match cli.verbose {
+        0 => std::env::var("RUST_LOG").unwrap_or_else(|_| cli.command.default_log_level().into()),
+        n => levels[usize::from(n).min(3)].to_string(),
+    };
+    env_logger::Builder::new()
+        .parse_filters(&filter)
+        .format_timestamp_millis()
+        .init();
+}
+
+/// What every command may need: the database path and the loaded config.
+pub struct Context {
+    /// The database file.
+    pub db: PathBuf,
+    /// The config (the defaults when there is no file).
+    pub config: Config,
+}
+
+impl Context {
+    /// Loads the config: the given path (which must exist), else `./jobq.toml` when
+    /// it exists, else the defaults.
+    ///
+    /// # Errors
+    /// A usage error naming the file, line and key of a bad config.
+    fn load(cli: &Cli) -> CliResult<Context> {
+        let default = Path::new("jobq.toml");
+        let config = match &cli.config {
+            Some(path) => Config::load(path)?,
+            None if default.exists() => Config::load(default)?,
+            None => Config::default(),
+        };
+        Ok(Context {
+            db: cli.db.clone(),
+            config,
+        })
+    }
+
+    /// The queue options of this database and config.
+    pub fn queue_options(&self) -> QueueOptions {
+        self.config.queue_options(&self.db)
+    }
+
+    /// Opens the queue.
+    ///
+    /// # Errors
+    /// A runtime error when the file cannot be opened or is not a jobq database.
+    pub fn open(&self) -> CliResult<Queue> {
+        Ok(Queue::open_with(self.queue_options())?)
+    }
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// The command's error, with its exit code.
+pub fn run(cli: Cli) -> CliResult {
+    let ctx = Context::load(&cli)?;
+    match cli.command {
+        Command::Enqueue(args) => enqueue::run(&ctx, args),
+        Command::Show(args) => inspect::show(&ctx, args),
+        Command::List(args) => inspect::list(&ctx, args),
+        Command::Stats(args) => inspect::stats(&ctx, args),
+        Command::Retry(args) => admin::retry(&ctx, args),
+        Command::Cancel(args) => admin::cancel(&ctx, args),
+        Command::Recover => admin::recover(&ctx),
+        Command::Prune(args) => admin::prune(&ctx, args),
+        Command::Work(args) => work::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
+        Command::Token(args) => token::run(&ctx, args),
+    }
+}

@@ -1,0 +1,70 @@
+//! `jobq serve`: the worker pool and the HTTP API on one queue, until
+//! SIGTERM/SIGINT (graceful: the API stops first, then running jobs finish).
+
+use std::net::SocketAddr;
+
+use clap::Args;
+use jobq::handlers::registry_from_config;
+use jobq::http::{HttpConfig, JobDefaults};
+use jobq::WorkerPool;
+
+use crate::cli::{work, CliError, CliResult, Context};
+
+/// The environment variable holding the cron endpoint's secret (wins over the config).
+pub const CRON_SECRET_ENV: &str = "JOBQ_CRON_SECRET";
+
+/// `jobq serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the HTTP API [default: [server] addr of the config, else 127.0.0.1:8080].
+    #[arg(long)]
+    pub addr: Option<SocketAddr>,
+}
+
+/// Runs `jobq serve`.
+///
+/// # Errors
+/// A runtime error when the database cannot be opened, the address cannot be
+/// bound, or the pool cannot start.
+pub fn run(ctx: &Context, args: ServeArgs) -> CliResult {
+    let queue = ctx.open()?;
+    let registry = registry_from_config(&ctx.config, &queue);
+    let worker = ctx.config.worker_config();
+    let http = http_config(ctx, args.addr);
+    let signals = work::listen_for_signals()?;
+    let api = jobq::http::start(queue.clone(), registry.clone(), http)
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let pool = match WorkerPool::start(queue.clone(), registry, worker) {
+        Ok(pool) => pool,
+        Err(e) => {
+            api.shutdown();
+            return Err(e.into());
+        }
+    };
+    log::info!("serving http://{} with workers", api.addr());
+    work::wait_for_signal(&queue, &signals);
+    api.shutdown();
+    pool.shutdown(ctx.config.workers.shutdown_grace);
+    Ok(())
+}
+
+/// The HTTP settings: `--addr`, then `[server]`; the cron secret from the
+/// environment, then `[server] cron_secret`; the declared job types and their defaults.
+fn http_config(ctx: &Context, addr: Option<SocketAddr>) -> HttpConfig {
+    let server = &ctx.config.server;
+    let cron_secret = std::env::var(CRON_SECRET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| server.cron_secret.clone());
+    let config = ctx.config.clone();
+    HttpConfig {
+        addr: addr.unwrap_or(server.addr).to_string(),
+        threads: server.threads,
+        max_body_bytes: server.max_body_bytes,
+        cron_secret,
+        job_types: Some(ctx.config.declared_types()),
+        worker: ctx.config.worker_config(),
+        job_defaults: Some(JobDefaults::new(move |job| config.apply_type_defaults(job))),
+        ..HttpConfig::default()
+    }
+}

@@ -1,0 +1,144 @@
+//! `[handlers.NAME]`: one job type and what runs it (a command or a webhook URL).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::duration;
+
+/// What runs a declared job type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerKind {
+    /// `command = ["program", "arg", ...]`: the exec handler runs the program
+    /// directly (no shell) with the payload JSON on stdin. Never empty.
+    Command(Vec<String>),
+    /// `url = "http://..."`: the webhook handler POSTs the payload JSON here.
+    /// An absolute `http` or `https` URL with a host.
+    Url(String),
+}
+
+/// One `[handlers.NAME]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerConfig {
+    /// What runs the jobs.
+    pub kind: HandlerKind,
+    /// The longest an attempt may run before it is killed (exec) or abandoned
+    /// (webhook) and recorded as retryable "timed out after N s". Default: none
+    /// for commands, 30 s for webhooks.
+    pub timeout: Option<Duration>,
+    /// `max_attempts` of jobs of this type enqueued without one. Default: the
+    /// queue's default (5).
+    pub max_attempts: Option<u32>,
+    /// Priority of jobs of this type enqueued without one. Default 0.
+    pub priority: Option<i32>,
+    /// The backoff schedule of this type (`["1m", "5m", "15m", "1h"]`; the last step
+    /// repeats). Default: the library's schedule.
+    pub backoff: Option<Vec<Duration>>,
+}
+
+/// The section as written, before the command/url rule is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHandler {
+    #[serde(default)]
+    command: Option<Command>,
+    #[serde(default)]
+    url: Option<WebhookUrl>,
+    #[serde(default, deserialize_with = "positive_option")]
+    timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "at_least_one")]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    priority: Option<i32>,
+    #[serde(default, deserialize_with = "duration::deserialize_list")]
+    backoff: Option<Vec<Duration>>,
+}
+
+impl<'de> Deserialize<'de> for HandlerConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawHandler::deserialize(d)?;
+        let kind =
+            match (raw.command, raw.url) {
+                (Some(c), None) => HandlerKind::Command(c.0),
+                (None, Some(u)) => HandlerKind::Url(u.0),
+                (Some(_), Some(_)) => {
+                    return Err(serde::de::Error::custom(
+                        "give exactly one of `command` and `url`, not both",
+                    ))
+                }
+                (None, None) => return Err(serde::de::Error::custom(
+                    "give exactly one of `command = [\"program\", ...]` and `url = \"http://...\"`",
+                )),
+            };
+        Ok(HandlerConfig {
+            kind,
+            timeout: raw.timeout,
+            max_attempts: raw.max_attempts,
+            priority: raw.priority,
+            backoff: raw.backoff,
+        })
+    }
+}
+
+/// A non-empty argv whose program is not empty.
+struct Command(Vec<String>);
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let argv = Vec::<String>::deserialize(d)?;
+        match argv.first() {
+            None => Err(serde::de::Error::custom(
+                "empty command: give at least the program, e.g. [\"cat\"]",
+            )),
+            Some(p) if p.trim().is_empty() => {
+                Err(serde::de::Error::custom("empty program name in command"))
+            }
+            Some(_) => Ok(Command(argv)),
+        }
+    }
+}
+
+/// An absolute http(s) URL with a host.
+struct WebhookUrl(String);
+
+impl<'de> Deserialize<'de> for WebhookUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        check_url(&text).map_err(serde::de::Error::custom)?;
+        Ok(WebhookUrl(text))
+    }
+}
+
+/// Checks that `text` is an absolute `http://` or `https://` URL with a host.
+///
+/// # Errors
+/// A message saying what is wrong (the URL itself is not repeated: it may hold a secret).
+pub fn check_url(text: &str) -> Result<(), String> {
+    let uri: ureq::http::Uri = text
+        .parse()
+        .map_err(|e| format!("invalid URL: {e} (expected http://host/path)"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("invalid URL: the scheme must be http:// or https://".into()),
+    }
+    match uri.host() {
+        Some(h) if !h.is_empty() => Ok(()),
+        _ => Err("invalid URL: no host".into()),
+    }
+}
+
+fn positive_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let t = duration::deserialize(d)?;
+    if t.is_zero() {
+        return Err(serde::de::Error::custom("must be more than 0"));
+    }
+    Ok(Some(t))
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n < 1 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(Some(n))
+}

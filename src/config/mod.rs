@@ -1,0 +1,147 @@
+//! `jobq.toml`: the workers, the declared job types and their handlers, the
+//! server and the pruning policy. Every section refuses unknown keys; a bad file
+//! is refused before anything starts with an error naming the file, the line and
+//! the key.
+//!
+//! ```
+//! let cfg = jobq::config::Config::parse(r#"
+//! [workers]
+//! count = 2
+//! [handlers.echo]
+//! command = ["cat"]
+//! timeout = "30s"
+//! "#, "jobq.toml").unwrap();
+//! assert_eq!(cfg.workers.count, 2);
+//! assert_eq!(cfg.declared_types(), ["echo", "jobq.prune"]);
+//! ```
+
+mod error;
+mod handler;
+mod sections;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::job::NewJob;
+use crate::queue::QueueOptions;
+use crate::worker::WorkerConfig;
+
+pub use error::ConfigError;
+pub use handler::{check_url, HandlerConfig, HandlerKind};
+pub use sections::{PruneConfig, ServerConfig, WorkersConfig};
+
+/// The job type of the built-in audit cleanup, always declared.
+pub const PRUNE_JOB_TYPE: &str = "jobq.prune";
+
+/// The whole `jobq.toml`. Every section is optional; [`Config::default`] is what
+/// an absent file means.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[workers]`.
+    #[serde(default)]
+    pub workers: WorkersConfig,
+    /// `[handlers.NAME]`: the declared job types, by name.
+    #[serde(default, deserialize_with = "handler_map")]
+    pub handlers: BTreeMap<String, HandlerConfig>,
+    /// `[server]` (used by `jobq serve`).
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[prune]`: how long finished jobs are kept.
+    #[serde(default)]
+    pub prune: PruneConfig,
+}
+
+impl Config {
+    /// Reads and parses the file at `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`]
+    /// naming the file, line and key when it is not a valid config.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses config text; `path` only names the file in errors.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the file, line and key.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::from_toml(path.as_ref(), text, &e))
+    }
+
+    /// Every job type this config declares, sorted, with the built-in `jobq.prune`.
+    pub fn declared_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self.handlers.keys().cloned().collect();
+        types.push(PRUNE_JOB_TYPE.to_string());
+        types.sort();
+        types
+    }
+
+    /// True when `job_type` is declared (a handler, or `jobq.prune`).
+    pub fn declares(&self, job_type: &str) -> bool {
+        job_type == PRUNE_JOB_TYPE || self.handlers.contains_key(job_type)
+    }
+
+    /// Fills the declared type's `priority` and `max_attempts` into `job` where the
+    /// request left them out.
+    pub fn apply_type_defaults(&self, job: &mut NewJob) {
+        if let Some(h) = self.handlers.get(&job.job_type) {
+            job.priority = job.priority.or(h.priority);
+            job.max_attempts = job.max_attempts.or(h.max_attempts);
+        }
+    }
+
+    /// Queue options for the database at `db` with this config's durability.
+    pub fn queue_options(&self, db: &Path) -> QueueOptions {
+        QueueOptions::new(db).durability(self.workers.durability)
+    }
+
+    /// The worker pool settings of `[workers]` (other settings at their defaults).
+    pub fn worker_config(&self) -> WorkerConfig {
+        let defaults = WorkerConfig::default();
+        WorkerConfig {
+            workers: self.workers.count,
+            lease: self.workers.lease,
+            poll_interval: self.workers.poll_interval,
+            timeout_grace: self.workers.timeout_grace.unwrap_or(defaults.timeout_grace),
+            ..defaults
+        }
+    }
+}
+
+/// A `[handlers.NAME]` key: a valid job type that is not reserved.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct HandlerName(String);
+
+impl<'de> Deserialize<'de> for HandlerName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        if crate::validate_job_type(&name).is_err() {
+            return Err(serde::de::Error::custom(format!(
+                "invalid job type {name:?}: must be 1-64 characters of [a-z0-9_.:-]"
+            )));
+        }
+        if name.starts_with("jobq.") {
+            return Err(serde::de::Error::custom(format!(
+                "job type {name:?} is reserved: types starting with `jobq.` are built in"
+            )));
+        }
+        Ok(HandlerName(name))
+    }
+}
+
+fn handler_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, HandlerConfig>, D::Error> {
+    let raw = BTreeMap::<HandlerName, HandlerConfig>::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, v)| (k.0, v)).collect())
+}

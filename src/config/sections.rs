@@ -1,0 +1,152 @@
+//! `[workers]`, `[server]` and `[prune]`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::duration;
+use crate::store::Durability;
+
+/// `[workers]`: the worker pool of `jobq work` and `jobq serve`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkersConfig {
+    /// Worker threads (jobs running at once), at least 1. Default 4.
+    #[serde(deserialize_with = "at_least_one")]
+    pub count: usize,
+    /// Lease taken at claim and renewed by heartbeats. Default 5 min (`"5m"`).
+    #[serde(deserialize_with = "positive")]
+    pub lease: Duration,
+    /// How often to look for jobs enqueued by other processes. Default 1 s.
+    #[serde(deserialize_with = "positive")]
+    pub poll_interval: Duration,
+    /// `"full"` (an acknowledged write survives power loss) or `"normal"` (survives
+    /// a process crash; faster). Default `"full"`.
+    #[serde(deserialize_with = "durability")]
+    pub durability: Durability,
+    /// After a job's timeout, how long its handler may still take before its slot
+    /// is released. Default: the pool's default (5 s).
+    #[serde(deserialize_with = "duration::deserialize_option")]
+    pub timeout_grace: Option<Duration>,
+    /// At SIGTERM/SIGINT, how long running jobs may take to finish before they are
+    /// handed back to pending. Default 30 s.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            count: 4,
+            lease: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(1),
+            durability: Durability::Full,
+            timeout_grace: None,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[server]`: the HTTP API of `jobq serve`. Parsed and checked here; used by the
+/// HTTP server.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub addr: SocketAddr,
+    /// Shared secret of the cron endpoint (run due jobs); none disables it.
+    /// Never printed (the `Debug` form hides it).
+    #[serde(deserialize_with = "non_empty_secret")]
+    pub cron_secret: Option<String>,
+    /// The largest request body accepted, in bytes. Default 2 MiB.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_body_bytes: usize,
+    /// Threads answering requests. Default 4.
+    #[serde(deserialize_with = "at_least_one")]
+    pub threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            cron_secret: None,
+            max_body_bytes: 2 << 20,
+            threads: 4,
+        }
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("addr", &self.addr)
+            .field(
+                "cron_secret",
+                &self.cron_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+/// `[prune]`: what the built-in `jobq.prune` job deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PruneConfig {
+    /// Completed and cancelled jobs finished longer ago than this are deleted.
+    /// Default 7 days (`"7d"`).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub retention: Duration,
+    /// Failed jobs finished longer ago than this are deleted. Default 30 days.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub failed_retention: Duration,
+}
+
+impl Default for PruneConfig {
+    fn default() -> Self {
+        PruneConfig {
+            retention: Duration::from_secs(7 * 86_400),
+            failed_retention: Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
+fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let t = duration::deserialize(d)?;
+    if t.is_zero() {
+        return Err(serde::de::Error::custom("must be more than 0"));
+    }
+    Ok(t)
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if n < 1 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
+}
+
+fn durability<'de, D: Deserializer<'de>>(d: D) -> Result<Durability, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "full" => Ok(Durability::Full),
+        "normal" => Ok(Durability::Normal),
+        other => Err(serde::de::Error::custom(format!(
+            "unknown durability {other:?}: expected \"full\" or \"normal\""
+        ))),
+    }
+}
+
+fn non_empty_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        return Err(serde::de::Error::custom(
+            "empty secret: remove the key to disable the endpoint",
+        ));
+    }
+    Ok(Some(s))
+}

@@ -1,0 +1,247 @@
+//! Each refusal names the file, the line and the key.
+
+use std::time::Duration;
+
+use super::*;
+
+fn refused(text: &str) -> (usize, String, String) {
+    match Config::parse(text, "conf/jobq.toml") {
+        Err(ConfigError::Invalid {
+            path,
+            line,
+            key,
+            message,
+        }) => {
+            assert_eq!(path, Path::new("conf/jobq.toml"));
+            (line, key, message)
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_full_config_parses() {
+    let cfg = Config::parse(
+        r#"
+[workers]
+count = 8
+lease = "2m"
+poll_interval = "250ms"
+durability = "normal"
+timeout_grace = "1s"
+
+[handlers.echo]
+command = ["cat"]
+timeout = "30s"
+max_attempts = 3
+priority = 5
+backoff = ["1s", "5m"]
+
+[handlers.notify]
+url = "https://example.com/hook?x=1"
+
+[server]
+addr = "0.0.0.0:9000"
+cron_secret = "s3cr3t"
+max_body_bytes = 1000
+threads = 2
+
+[prune]
+retention = "1d"
+failed_retention = "2d"
+"#,
+        "jobq.toml",
+    )
+    .unwrap();
+    assert_eq!(cfg.workers.count, 8);
+    assert_eq!(cfg.workers.poll_interval, Duration::from_millis(250));
+    assert_eq!(cfg.workers.durability, crate::Durability::Normal);
+    let echo = &cfg.handlers["echo"];
+    assert_eq!(echo.kind, HandlerKind::Command(vec!["cat".into()]));
+    assert_eq!(
+        echo.backoff.as_deref(),
+        Some(&[Duration::from_secs(1), Duration::from_secs(300)][..])
+    );
+    assert_eq!(echo.max_attempts, Some(3));
+    assert_eq!(cfg.declared_types(), ["echo", "jobq.prune", "notify"]);
+    assert_eq!(cfg.prune.failed_retention, Duration::from_secs(2 * 86_400));
+    assert!(!format!("{:?}", cfg.server).contains("s3cr3t"));
+    assert_eq!(cfg.worker_config().lease, Duration::from_secs(120));
+}
+
+#[test]
+fn an_empty_config_is_the_defaults() {
+    let cfg = Config::parse("", "jobq.toml").unwrap();
+    assert_eq!(cfg, Config::default());
+    assert_eq!(cfg.prune.retention, Duration::from_secs(7 * 86_400));
+    assert_eq!(cfg.server.addr.to_string(), "127.0.0.1:8080");
+    assert_eq!(cfg.declared_types(), ["jobq.prune"]);
+}
+
+#[test]
+fn refusals_name_the_line_and_the_key() {
+    let table = [
+        (
+            "[workers]\ncount = 2\ncolour = 1\n",
+            3,
+            "workers.colour",
+            "unknown field",
+        ),
+        (
+            "[handlers.echo]\ncommand = []\n",
+            2,
+            "handlers.echo.command",
+            "empty command",
+        ),
+        (
+            "[handlers.echo]\ncommand = [\"\"]\n",
+            2,
+            "handlers.echo.command",
+            "empty program",
+        ),
+        (
+            "[handlers.echo]\ncommand = [\"cat\"]\nurl = \"http://x\"\n",
+            1,
+            "handlers.echo",
+            "not both",
+        ),
+        (
+            "\n[handlers.echo]\ntimeout = \"1s\"\n",
+            2,
+            "handlers.echo",
+            "exactly one of",
+        ),
+        (
+            "[handlers.echo]\nurl = \"ftp://x\"\n",
+            2,
+            "handlers.echo.url",
+            "http://",
+        ),
+        (
+            "[handlers.echo]\nurl = \"not a url\"\n",
+            2,
+            "handlers.echo.url",
+            "invalid URL",
+        ),
+        (
+            "[handlers.echo]\nurl = \"/path/only\"\n",
+            2,
+            "handlers.echo.url",
+            "invalid URL",
+        ),
+        (
+            "[handlers.echo]\ncommand = [\"cat\"]\nbackoff = [\"1m\", \"5q\"]\n",
+            3,
+            "handlers.echo.backoff",
+            "invalid duration \"5q\"",
+        ),
+        (
+            "[workers]\nlease = \"5x\"\n",
+            2,
+            "workers.lease",
+            "invalid duration",
+        ),
+        (
+            "[workers]\nlease = \"0s\"\n",
+            2,
+            "workers.lease",
+            "more than 0",
+        ),
+        ("[workers]\ncount = 0\n", 2, "workers.count", "at least 1"),
+        (
+            "[workers]\ndurability = \"off\"\n",
+            2,
+            "workers.durability",
+            "full",
+        ),
+        (
+            "[handlers.echo]\ncommand = [\"cat\"]\ntimeout = \"soon\"\n",
+            3,
+            "handlers.echo.timeout",
+            "invalid duration",
+        ),
+        (
+            "[handlers.echo]\ncommand = [\"cat\"]\nmax_attempts = 0\n",
+            3,
+            "handlers.echo.max_attempts",
+            "at least 1",
+        ),
+        (
+            "[handlers.echo]\ncommand = [\"cat\"]\nretries = 3\n",
+            3,
+            "handlers.echo.retries",
+            "unknown field",
+        ),
+        (
+            "[handlers.\"Bad Name\"]\ncommand = [\"cat\"]\n",
+            1,
+            "handlers.\"Bad Name\"",
+            "invalid job type",
+        ),
+        (
+            "[handlers.\"jobq.prune\"]\ncommand = [\"cat\"]\n",
+            1,
+            "handlers.\"jobq.prune\"",
+            "reserved",
+        ),
+        (
+            "[server]\naddr = \"nowhere\"\n",
+            2,
+            "server.addr",
+            "invalid socket address",
+        ),
+        (
+            "[server]\ncron_secret = \"\"\n",
+            2,
+            "server.cron_secret",
+            "empty secret",
+        ),
+        (
+            "[prune]\nretention = \"7days\"\n",
+            2,
+            "prune.retention",
+            "invalid duration",
+        ),
+        (
+            "[pruning]\nretention = \"7d\"\n",
+            1,
+            "pruning",
+            "unknown field",
+        ),
+        ("[workers]\ncount = \n", 2, "workers.count", ""),
+    ];
+    for (text, line, key, words) in table {
+        let (l, k, m) = refused(text);
+        assert_eq!((l, k.as_str()), (line, key), "{text:?}: {m}");
+        assert!(m.contains(words), "{text:?}: {m:?} lacks {words:?}");
+    }
+}
+
+#[test]
+fn the_message_shows_file_line_and_key() {
+    let err = Config::parse("[workers]\nlease = \"5x\"\n", "conf/jobq.toml").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("conf/jobq.toml:2: key `workers.lease`: invalid duration"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_a_read_error() {
+    let err = Config::load(Path::new("/nonexistent/jobq.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(err.to_string().contains("/nonexistent/jobq.toml"));
+}
+
+#[test]
+fn type_defaults_fill_only_what_is_missing() {
+    let cfg = Config::parse(
+        "[handlers.echo]\ncommand = [\"cat\"]\npriority = 5\nmax_attempts = 2\n",
+        "jobq.toml",
+    )
+    .unwrap();
+    let mut job = NewJob::new("echo", serde_json::Value::Null).priority(1);
+    cfg.apply_type_defaults(&mut job);
+    assert_eq!((job.priority, job.max_attempts), (Some(1), Some(2)));
+}

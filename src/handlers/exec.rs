@@ -1,0 +1,268 @@
+//! The exec handler: runs a program (no shell) with the payload JSON on stdin.
+//!
+//! - Environment: `JOBQ_JOB_ID`, `JOBQ_ATTEMPT`, `JOBQ_JOB_TYPE`. The payload never
+//!   reaches argv or a shell.
+//! - Exit 0: completed; the result is stdout parsed as JSON, or `{"stdout": text}`
+//!   when it is not JSON (stdout is capped at [`MAX_STDOUT_BYTES`]).
+//! - Exit 75 (`EX_TEMPFAIL`): retryable.
+//! - Any other exit: the end of stderr is classified by [`crate::classify`].
+//! - Past the timeout the program (and its process group) is killed and the attempt
+//!   is retryable "timed out after N s"; on cancellation it is killed too.
+
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::duration::format_secs;
+use crate::retry::{classify, ErrorClass};
+use crate::worker::{Handler, HandlerResult, JobContext, JobError};
+
+/// The most stdout kept from a program, in bytes (1 MiB); the rest is read and dropped.
+pub const MAX_STDOUT_BYTES: usize = 1 << 20;
+/// How much of the end of stderr is kept for the error message, in bytes.
+const STDERR_TAIL_BYTES: usize = 2048;
+/// Exit status meaning "temporary failure, try again" (sysexits.h `EX_TEMPFAIL`).
+pub const EX_TEMPFAIL: i32 = 75;
+/// How long output readers may run on after the program ended (a grandchild may
+/// hold the pipes) before the process group is killed.
+const READER_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs `argv[0]` with `argv[1..]` for each job. See the module docs.
+#[derive(Debug, Clone)]
+pub struct ExecHandler {
+    argv: Vec<String>,
+    timeout: Option<Duration>,
+}
+
+/// How the program's run ended.
+enum Ended {
+    Exited(ExitStatus),
+    TimedOut(Duration),
+    Cancelled,
+}
+
+impl ExecHandler {
+    /// A handler running `argv` (not empty), killed after `timeout` when given.
+    pub fn new(argv: Vec<String>, timeout: Option<Duration>) -> ExecHandler {
+        ExecHandler { argv, timeout }
+    }
+
+    fn spawn(&self, ctx: &JobContext) -> Result<Child, JobError> {
+        let program = self.argv.first().map(String::as_str).unwrap_or_default();
+        Command::new(program)
+            .args(self.argv.iter().skip(1))
+            .env("JOBQ_JOB_ID", ctx.id().to_string())
+            .env("JOBQ_ATTEMPT", ctx.attempt().to_string())
+            .env("JOBQ_JOB_TYPE", ctx.job_type())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| spawn_error(program, &e))
+    }
+
+    fn wait(&self, child: &mut Child, ctx: &JobContext) -> Result<Ended, JobError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let status = child
+                .try_wait()
+                .map_err(|e| JobError::Retryable(format!("waiting for the program: {e}")))?;
+            if let Some(status) = status {
+                return Ok(Ended::Exited(status));
+            }
+            if let Some(limit) = self.timeout.filter(|t| started.elapsed() >= *t) {
+                return Ok(Ended::TimedOut(limit));
+            }
+            if ctx.is_cancelled() {
+                return Ok(Ended::Cancelled);
+            }
+            thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Handler for ExecHandler {
+    fn run(&self, ctx: &JobContext, payload: Value) -> HandlerResult {
+        let mut child = self.spawn(ctx)?;
+        feed_stdin(child.stdin.take(), payload.to_string());
+        let stdout = capture(child.stdout.take(), Keep::Head(MAX_STDOUT_BYTES));
+        let stderr = capture(child.stderr.take(), Keep::Tail(STDERR_TAIL_BYTES));
+        let ended = self.wait(&mut child, ctx);
+        if !matches!(ended, Ok(Ended::Exited(_))) {
+            kill_group(&mut child);
+        }
+        let stdout = collect(stdout, &mut child);
+        let stderr = collect(stderr, &mut child);
+        match ended? {
+            Ended::Exited(status) => outcome(status, stdout, &stderr),
+            Ended::TimedOut(limit) => Err(JobError::Retryable(format!(
+                "timed out after {} s",
+                format_secs(limit)
+            ))),
+            Ended::Cancelled => Err(JobError::Cancelled),
+        }
+    }
+}
+
+fn spawn_error(program: &str, e: &std::io::Error) -> JobError {
+    use std::io::ErrorKind;
+    let text = format!("cannot run `{program}`");
+    match e.kind() {
+        ErrorKind::NotFound => JobError::Permanent(format!("{text}: program not found")),
+        ErrorKind::PermissionDenied => JobError::Permanent(format!("{text}: permission denied")),
+        _ => JobError::Retryable(format!("{text}: {e}")),
+    }
+}
+
+/// Writes the payload on a thread (a program that does not read stdin must not
+/// block us); a program that exits without reading it is fine.
+fn feed_stdin(stdin: Option<ChildStdin>, input: String) {
+    if let Some(mut stdin) = stdin {
+        thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+    }
+}
+
+/// Which part of a stream to keep.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// The first n bytes.
+    Head(usize),
+    /// The last n bytes.
+    Tail(usize),
+}
+
+/// Bytes read from a stream, and whether some were dropped.
+#[derive(Default)]
+struct Captured {
+    bytes: Vec<u8>,
+    dropped: bool,
+}
+
+/// Reads a stream to its end on a thread, keeping part of it.
+fn capture(stream: Option<impl Read + Send + 'static>, keep: Keep) -> mpsc::Receiver<Captured> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(mut stream) = stream {
+        thread::spawn(move || {
+            let mut out = Captured::default();
+            let mut buf = [0u8; 16 * 1024];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                keep_part(&mut out, &buf[..n], keep);
+            }
+            let _ = tx.send(out);
+        });
+    }
+    rx
+}
+
+fn keep_part(out: &mut Captured, chunk: &[u8], keep: Keep) {
+    match keep {
+        Keep::Head(max) => {
+            let room = max.saturating_sub(out.bytes.len());
+            out.bytes.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            out.dropped |= chunk.len() > room;
+        }
+        Keep::Tail(max) => {
+            out.bytes.extend_from_slice(chunk);
+            if out.bytes.len() > 2 * max {
+                let cut = out.bytes.len() - max;
+                out.bytes.drain(..cut);
+                out.dropped = true;
+            }
+        }
+    }
+}
+
+/// Waits for a reader; if the pipes stay open past the grace (a grandchild holds
+/// them), kills the process group and takes what is there.
+fn collect(rx: mpsc::Receiver<Captured>, child: &mut Child) -> Captured {
+    match rx.recv_timeout(READER_GRACE) {
+        Ok(c) => c,
+        Err(mpsc::RecvTimeoutError::Disconnected) => Captured::default(),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            kill_group(child);
+            rx.recv_timeout(READER_GRACE).unwrap_or_default()
+        }
+    }
+}
+
+/// Kills the program's whole process group (it was started as its leader), then reaps it.
+fn kill_group(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group we created
+        // for this child (process_group(0)); it touches no memory.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn outcome(status: ExitStatus, stdout: Captured, stderr: &Captured) -> HandlerResult {
+    let tail = stderr_tail(stderr);
+    match status.code() {
+        Some(0) => Ok(result_of(stdout)),
+        Some(EX_TEMPFAIL) => Err(JobError::Retryable(with_tail(
+            "exited with status 75 (temporary failure)".into(),
+            &tail,
+        ))),
+        Some(code) => {
+            let message = with_tail(format!("exited with status {code}"), &tail);
+            Err(match classify(&tail) {
+                ErrorClass::Retryable => JobError::Retryable(message),
+                ErrorClass::Permanent => JobError::Permanent(message),
+            })
+        }
+        None => {
+            let signal = status.signal().unwrap_or(0);
+            Err(JobError::Retryable(with_tail(
+                format!("killed by signal {signal}"),
+                &tail,
+            )))
+        }
+    }
+}
+
+/// stdout as JSON, or `{"stdout": text}` (with `"stdout_truncated": true` when
+/// more than [`MAX_STDOUT_BYTES`] were written).
+fn result_of(stdout: Captured) -> Value {
+    if !stdout.dropped {
+        if let Ok(v) = serde_json::from_slice::<Value>(&stdout.bytes) {
+            return v;
+        }
+    }
+    let text = String::from_utf8_lossy(&stdout.bytes).into_owned();
+    if stdout.dropped {
+        json!({"stdout": text, "stdout_truncated": true})
+    } else {
+        json!({"stdout": text})
+    }
+}
+
+/// The last non-empty lines of stderr, trimmed.
+fn stderr_tail(stderr: &Captured) -> String {
+    let start = stderr.bytes.len().saturating_sub(STDERR_TAIL_BYTES);
+    let text = String::from_utf8_lossy(&stderr.bytes[start..]);
+    text.trim().to_string()
+}
+
+fn with_tail(head: String, tail: &str) -> String {
+    if tail.is_empty() {
+        head
+    } else {
+        format!("{head}: {tail}")
+    }
+}

@@ -1,0 +1,63 @@
+//! The built-in job type `jobq.prune`, the audit cleanup: deletes completed and
+//! cancelled jobs older than the retention (default 7 days) and failed ones older
+//! than the failed retention (default 30 days). `jobq work` keeps one scheduled
+//! daily with [`ensure_scheduled`].
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::config::{PruneConfig, PRUNE_JOB_TYPE};
+use crate::error::Result;
+use crate::job::{JobStatus, NewJob};
+use crate::queue::{JobFilter, Queue};
+use crate::worker::{HandlerResult, JobContext, JobError};
+
+/// How often the prune job runs: daily.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(86_400);
+
+/// Runs one prune on `queue` with `policy`. Returns
+/// `{"deleted_completed_cancelled": n, "deleted_failed": m}`.
+///
+/// # Errors
+/// Database errors from [`Queue::prune`].
+pub fn prune_once(queue: &Queue, policy: &PruneConfig) -> Result<Value> {
+    let done = [JobStatus::Completed, JobStatus::Cancelled];
+    let finished = queue.prune(policy.retention, &done)?;
+    let failed = queue.prune(policy.failed_retention, &[JobStatus::Failed])?;
+    if finished + failed > 0 {
+        log::info!("pruned {finished} completed/cancelled and {failed} failed jobs");
+    }
+    Ok(json!({"deleted_completed_cancelled": finished, "deleted_failed": failed}))
+}
+
+/// The `jobq.prune` handler for `queue` (the payload is ignored). A database error
+/// is a retryable failure.
+pub fn prune_handler(
+    queue: Queue,
+    policy: PruneConfig,
+) -> impl Fn(&JobContext, Value) -> HandlerResult + Send + Sync {
+    move |_ctx: &JobContext, _payload: Value| {
+        prune_once(&queue, &policy).map_err(|e| JobError::Retryable(e.to_string()))
+    }
+}
+
+/// Enqueues a `jobq.prune` job due in [`PRUNE_EVERY`] unless one is already
+/// pending. Returns true when it enqueued one.
+///
+/// # Errors
+/// Database errors from the list or the enqueue.
+pub fn ensure_scheduled(queue: &Queue) -> Result<bool> {
+    let filter = JobFilter {
+        status: Some(JobStatus::Pending),
+        job_type: Some(PRUNE_JOB_TYPE.to_string()),
+        ..JobFilter::default()
+    };
+    if queue.list(&filter, 1, None)?.total > 0 {
+        return Ok(false);
+    }
+    // A delay, not a run_at from a second reading of the clock: due exactly
+    // PRUNE_EVERY after the job's created_at.
+    queue.enqueue(NewJob::new(PRUNE_JOB_TYPE, Value::Null).delay(PRUNE_EVERY))?;
+    Ok(true)
+}

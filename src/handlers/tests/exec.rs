@@ -1,0 +1,125 @@
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::attempt;
+use crate::handlers::exec::{ExecHandler, MAX_STDOUT_BYTES};
+use crate::{Handler, HandlerResult, JobError};
+
+fn sh(script: &str, timeout: Option<Duration>) -> ExecHandler {
+    ExecHandler::new(vec!["sh".into(), "-c".into(), script.into()], timeout)
+}
+
+fn run(handler: &ExecHandler, payload: Value) -> HandlerResult {
+    let a = attempt("exec_test");
+    handler.run(&a.ctx, payload)
+}
+
+#[test]
+fn stdout_json_is_the_result_and_the_payload_comes_on_stdin() {
+    let out = run(
+        &ExecHandler::new(vec!["cat".into()], None),
+        json!({"a": [1, "é🎉"]}),
+    );
+    assert_eq!(out, Ok(json!({"a": [1, "é🎉"]})));
+}
+
+#[test]
+fn plain_stdout_is_wrapped() {
+    let out = run(&sh("echo hello", None), Value::Null);
+    assert_eq!(out, Ok(json!({"stdout": "hello\n"})));
+}
+
+#[test]
+fn the_environment_names_the_job() {
+    let a = attempt("exec_env");
+    let script = r#"printf '{"id":"%s","attempt":%s,"type":"%s"}' "$JOBQ_JOB_ID" "$JOBQ_ATTEMPT" "$JOBQ_JOB_TYPE""#;
+    let out = sh(script, None).run(&a.ctx, Value::Null).unwrap();
+    assert_eq!(
+        out,
+        json!({"id": a.job.id.to_string(), "attempt": 1, "type": "exec_env"})
+    );
+}
+
+#[test]
+fn exit_75_is_retryable() {
+    let out = run(&sh("echo 'user not found' >&2; exit 75", None), Value::Null);
+    match out {
+        Err(JobError::Retryable(m)) => assert!(m.contains("status 75"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn other_exits_are_classified_from_the_end_of_stderr() {
+    let table = [
+        ("echo 'user not found' >&2; exit 1", true),
+        ("echo 'connection refused' >&2; exit 1", false),
+        ("exit 3", false),
+        ("head -c 100000 /dev/zero | tr '\\0' x >&2; echo; echo 'HTTP 404 Not Found' >&2; exit 2", true),
+    ];
+    for (script, permanent) in table {
+        match run(&sh(script, None), Value::Null) {
+            Err(JobError::Permanent(m)) if permanent => assert!(m.contains("exited with status")),
+            Err(JobError::Retryable(m)) if !permanent => assert!(m.contains("exited with status")),
+            other => panic!("{script}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_missing_program_is_permanent() {
+    let out = run(
+        &ExecHandler::new(vec!["/no/such/program".into()], None),
+        Value::Null,
+    );
+    assert!(matches!(out, Err(JobError::Permanent(m)) if m.contains("not found")));
+}
+
+#[test]
+fn past_the_timeout_the_program_and_its_children_are_killed() {
+    let out = run(
+        &sh(
+            "sleep 30 & sleep 30; wait",
+            Some(Duration::from_millis(300)),
+        ),
+        Value::Null,
+    );
+    assert_eq!(
+        out,
+        Err(JobError::Retryable("timed out after 0.3 s".into()))
+    );
+}
+
+#[test]
+fn cancelling_kills_the_program() {
+    let a = attempt("exec_cancel");
+    let cancel = a.cancel.clone();
+    let setter = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        cancel.store(true, Ordering::Relaxed);
+    });
+    let out = sh("sleep 30", None).run(&a.ctx, Value::Null);
+    setter.join().unwrap();
+    assert_eq!(out, Err(JobError::Cancelled));
+    assert_eq!(a.queue.get(a.job.id).unwrap().attempts, 1);
+}
+
+#[test]
+fn a_chatty_program_never_deadlocks_and_stdout_is_capped() {
+    let script =
+        "head -c 3000000 /dev/zero >&2; head -c 3000000 /dev/zero | tr '\\0' y; cat >/dev/null";
+    let big = json!({"blob": "z".repeat(500_000)});
+    let out = run(&sh(script, None), big).unwrap();
+    assert_eq!(out["stdout_truncated"], json!(true));
+    assert_eq!(out["stdout"].as_str().unwrap().len(), MAX_STDOUT_BYTES);
+}
+
+#[test]
+fn a_program_that_ignores_stdin_still_completes() {
+    let big = json!({"blob": "z".repeat(900_000)});
+    let out = run(&sh("echo '{\"ok\":true}'", None), big);
+    assert_eq!(out, Ok(json!({"ok": true})));
+}

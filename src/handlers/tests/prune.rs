@@ -1,0 +1,67 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::config::{PruneConfig, PRUNE_JOB_TYPE};
+use crate::handlers::prune::{ensure_scheduled, prune_once, PRUNE_EVERY};
+use crate::{ErrorClass, Failure, JobFilter, ManualClock, NewJob, Queue, QueueOptions, Timestamp};
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn finish(queue: &Queue, job_type: &str, ok: bool) {
+    queue.enqueue(NewJob::new(job_type, Value::Null)).unwrap();
+    let types = [job_type.to_string()];
+    let job = queue
+        .claim("t", Some(&types), 1, DAY)
+        .unwrap()
+        .pop()
+        .unwrap();
+    if ok {
+        queue
+            .complete(job.id, job.lease_token, &Value::Null)
+            .unwrap();
+    } else {
+        let failure = Failure::new("bad input", ErrorClass::Permanent);
+        queue.fail(job.id, job.lease_token, &failure).unwrap();
+    }
+}
+
+#[test]
+fn prune_keeps_failed_jobs_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+    let opts = QueueOptions::new(dir.path().join("jobq.db")).clock(clock.clone());
+    let queue = Queue::open_with(opts).unwrap();
+    finish(&queue, "ok", true);
+    finish(&queue, "bad", false);
+    let policy = PruneConfig::default();
+    clock.advance(8 * DAY);
+    let out = prune_once(&queue, &policy).unwrap();
+    assert_eq!(
+        out,
+        json!({"deleted_completed_cancelled": 1, "deleted_failed": 0})
+    );
+    clock.advance(30 * DAY);
+    let out = prune_once(&queue, &policy).unwrap();
+    assert_eq!(
+        out,
+        json!({"deleted_completed_cancelled": 0, "deleted_failed": 1})
+    );
+}
+
+#[test]
+fn one_prune_job_is_kept_scheduled_a_day_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::open(dir.path().join("jobq.db")).unwrap();
+    assert!(ensure_scheduled(&queue).unwrap());
+    assert!(!ensure_scheduled(&queue).unwrap());
+    let filter = JobFilter {
+        job_type: Some(PRUNE_JOB_TYPE.into()),
+        ..JobFilter::default()
+    };
+    let page = queue.list(&filter, 10, None).unwrap();
+    assert_eq!(page.total, 1);
+    let job = &page.jobs[0];
+    assert_eq!(job.next_retry, job.created_at.plus(PRUNE_EVERY));
+}

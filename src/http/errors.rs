@@ -1,0 +1,148 @@
+//! API errors: the `{"error": {"code", "message"}}` body and the status of each
+//! [`crate::Error`]. Messages never carry tokens, secrets or internals.
+
+use serde_json::{json, Value};
+
+use crate::error::Error;
+
+/// An error answer: status, machine-readable code, human message, and extra
+/// headers (`WWW-Authenticate`, `Allow`) or fields (`status` of a conflict).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub extra: Option<(&'static str, Value)>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+            extra: None,
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> ApiError {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(400, code, message)
+    }
+
+    pub fn unauthorized(message: &str) -> ApiError {
+        ApiError::new(401, "unauthorized", message).with_header("WWW-Authenticate", "Bearer")
+    }
+
+    pub fn forbidden() -> ApiError {
+        ApiError::new(403, "forbidden", "this endpoint needs an admin token")
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, "not_found", message)
+    }
+
+    pub fn method_not_allowed(allow: &[&str]) -> ApiError {
+        ApiError::new(405, "method_not_allowed", "method not allowed on this path")
+            .with_header("Allow", allow.join(", "))
+    }
+
+    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+        ApiError::new(422, "validation_failed", message)
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError::new(500, "internal", "internal server error")
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        let mut err = json!({"code": self.code, "message": self.message});
+        if let Some((k, v)) = &self.extra {
+            err[*k] = v.clone();
+        }
+        json!({ "error": err })
+    }
+}
+
+/// Maps a library error: not found 404, conflict 409 (with the job's status),
+/// invalid 422, payload too large 413, busy or full 503, the rest 500 (logged,
+/// not shown).
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        match &e {
+            Error::NotFound { id } => ApiError::not_found(format!("job {id} not found")),
+            Error::Conflict { status, .. } => ApiError {
+                extra: Some(("status", json!(status))),
+                ..ApiError::new(409, "conflict", e.to_string())
+            },
+            Error::LeaseLost { .. } => ApiError::new(409, "conflict", e.to_string()),
+            Error::Invalid { .. } => ApiError::unprocessable(e.to_string()),
+            Error::PayloadTooLarge { .. } => ApiError::new(413, "payload_too_large", e.to_string()),
+            Error::Busy { .. } | Error::DiskFull { .. } | Error::ReadOnly { .. } => {
+                log::warn!("request refused: {e}");
+                ApiError::new(503, "unavailable", "the database is busy; try again")
+                    .with_header("Retry-After", "1")
+            }
+            _ => {
+                log::error!("request failed: {e}");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{JobId, JobStatus};
+
+    #[test]
+    fn library_errors_map_to_statuses() {
+        let id = JobId::new();
+        let conflict = ApiError::from(Error::Conflict {
+            id,
+            status: JobStatus::Pending,
+            operation: "retry",
+        });
+        assert_eq!(conflict.status, 409);
+        assert_eq!(conflict.body()["error"]["status"], "pending");
+        assert_eq!(ApiError::from(Error::NotFound { id }).status, 404);
+        let invalid = Error::Invalid {
+            field: "max_attempts",
+            reason: "must be at least 1".into(),
+        };
+        assert_eq!(ApiError::from(invalid).status, 422);
+        let busy = ApiError::from(Error::Busy {
+            operation: "enqueue",
+        });
+        assert_eq!(busy.status, 503);
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let e = Error::Open {
+            path: "/secret/place.db".into(),
+            reason: "boom".into(),
+        };
+        let api = ApiError::from(e);
+        assert_eq!(api.status, 500);
+        assert!(!api.body().to_string().contains("secret"));
+    }
+
+    #[test]
+    fn the_body_has_code_and_message() {
+        let e = ApiError::method_not_allowed(&["GET", "POST"]);
+        assert_eq!(
+            e.body(),
+            json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this path"}})
+        );
+        assert_eq!(e.headers, vec![("Allow", "GET, POST".to_string())]);
+    }
+}

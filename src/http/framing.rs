@@ -1,0 +1,308 @@
+//! Reading one whole request (head and body) from a client within the limits:
+//! head size, body size, and the time allowed to send it. The guard forwards
+//! only whole requests, so request threads never wait on a slow client.
+
+use std::io::{ErrorKind, Read};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::http::chunked;
+use crate::http::errors::ApiError;
+
+/// The most headers a request may have.
+const MAX_HEADERS: usize = 64;
+
+/// The limits a request is read under.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub max_header_bytes: usize,
+    pub max_body_bytes: usize,
+    pub read_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// Sent as [`RELAY_HEADER`] with every relayed request, so the inner server
+    /// can refuse requests that did not pass these limits.
+    pub relay_key: u128,
+}
+
+/// The header that proves a request came through the guard.
+pub(crate) const RELAY_HEADER: &str = "X-Jobq-Relay";
+
+/// What reading the next request gave.
+#[derive(Debug)]
+pub(crate) enum Frame {
+    /// A whole request to forward: the head re-serialized without `Expect` and
+    /// `Transfer-Encoding`, with a `Content-Length`, then the body.
+    Request(Vec<u8>),
+    /// The head asks for `100 Continue` before the body: send it, then call
+    /// [`Framer::body`].
+    Continue,
+    /// The client closed the connection, or sent nothing for the idle timeout.
+    Closed,
+    /// The request breaks a rule; answer this and close.
+    Reject(ApiError),
+}
+
+/// How the body's end is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    Length(usize),
+    Chunked,
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+struct Head {
+    len: usize,
+    body: Body,
+    expect: bool,
+    /// Request line and headers, without body framing headers or the blank line.
+    rebuilt: Vec<u8>,
+}
+
+/// Reads requests from one client, keeping bytes that arrive early.
+pub(crate) struct Framer {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    limits: Limits,
+}
+
+impl Framer {
+    pub fn new(stream: TcpStream, limits: Limits) -> Framer {
+        Framer {
+            stream,
+            buf: Vec::new(),
+            limits,
+        }
+    }
+
+    /// Reads the next request's head. Waits up to the idle timeout for its first
+    /// byte, then up to the read timeout for the whole request.
+    pub fn next(&mut self) -> Frame {
+        if self.buf.is_empty() {
+            match self.fill(Instant::now() + self.limits.idle_timeout) {
+                Ok(0) | Err(_) => return Frame::Closed,
+                Ok(_) => {}
+            }
+        }
+        let deadline = Instant::now() + self.limits.read_timeout;
+        let head = loop {
+            match parse_head(&self.buf, &self.limits) {
+                Err(e) => return Frame::Reject(e),
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+            }
+            if let Some(frame) = self.fill_or_frame(deadline) {
+                return frame;
+            }
+        };
+        if head.expect && self.buf.len() == head.len {
+            return Frame::Continue;
+        }
+        self.body(deadline)
+    }
+
+    /// Reads the body of the request whose head is buffered, before `deadline`.
+    pub fn body(&mut self, deadline: Instant) -> Frame {
+        let head = match parse_head(&self.buf, &self.limits) {
+            Ok(Some(head)) => head,
+            Ok(None) => return Frame::Closed,
+            Err(e) => return Frame::Reject(e),
+        };
+        loop {
+            let decoded = match head.body {
+                Body::Length(n) => (self.buf.len() >= head.len + n).then(|| chunked::Decoded {
+                    body: self.buf[head.len..head.len + n].to_vec(),
+                    end: head.len + n,
+                }),
+                Body::Chunked => {
+                    match chunked::decode(&self.buf, head.len, self.limits.max_body_bytes) {
+                        Ok(d) => d,
+                        Err(e) => return Frame::Reject(e),
+                    }
+                }
+            };
+            if let Some(d) = decoded {
+                self.buf.drain(..d.end);
+                let mut out = head.rebuilt;
+                out.extend_from_slice(
+                    format!("Content-Length: {}\r\n\r\n", d.body.len()).as_bytes(),
+                );
+                out.extend_from_slice(&d.body);
+                return Frame::Request(out);
+            }
+            if let Some(frame) = self.fill_or_frame(deadline) {
+                return frame;
+            }
+        }
+    }
+
+    /// The deadline for a body read after `100 Continue`.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.limits.read_timeout
+    }
+
+    fn fill_or_frame(&mut self, deadline: Instant) -> Option<Frame> {
+        match self.fill(deadline) {
+            Ok(0) => Some(Frame::Closed),
+            Ok(_) => None,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Some(Frame::Reject(ApiError::new(
+                    408,
+                    "request_timeout",
+                    "the request was not received in time",
+                )))
+            }
+            Err(_) => Some(Frame::Closed),
+        }
+    }
+
+    /// Reads what is available before `deadline`. Ok(0) is end of stream.
+    fn fill(&mut self, deadline: Instant) -> std::io::Result<usize> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let mut chunk = [0u8; 16 * 1024];
+        let n = self.stream.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+}
+
+fn bad(message: &str) -> ApiError {
+    ApiError::bad_request("bad_request", message)
+}
+
+/// Parses the head at the start of `buf`; `Ok(None)` while it is incomplete.
+fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ApiError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= limits.max_header_bytes => n,
+        Ok(httparse::Status::Partial) if buf.len() < limits.max_header_bytes => return Ok(None),
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => {
+            return Err(ApiError::new(
+                431,
+                "headers_too_large",
+                "the request head is too large",
+            ))
+        }
+        Err(_) => return Err(bad("malformed request head")),
+    };
+    let line = format!(
+        "{} {} HTTP/1.{}\r\n",
+        req.method.unwrap_or("GET"),
+        req.path.unwrap_or("/"),
+        req.version.unwrap_or(1)
+    );
+    let mut head = Head {
+        len,
+        body: Body::Length(0),
+        expect: false,
+        rebuilt: line.into_bytes(),
+    };
+    for h in req.headers.iter() {
+        if !h.name.eq_ignore_ascii_case(RELAY_HEADER) {
+            add_header(&mut head, h.name, h.value)?;
+        }
+    }
+    let relay = format!("{RELAY_HEADER}: {:032x}\r\n", limits.relay_key);
+    head.rebuilt.extend_from_slice(relay.as_bytes());
+    if let Body::Length(n) = head.body {
+        if n > limits.max_body_bytes {
+            return Err(chunked::too_large(limits.max_body_bytes));
+        }
+    }
+    head.expect &= head.body != Body::Length(0);
+    Ok(Some(head))
+}
+
+/// Copies one header into the rebuilt head, or takes the body framing from it.
+fn add_header(head: &mut Head, name: &str, value: &[u8]) -> Result<(), ApiError> {
+    let value = std::str::from_utf8(value)
+        .ok()
+        .filter(|v| v.is_ascii())
+        .ok_or_else(|| bad("header values must be ASCII"))?
+        .trim();
+    if name.eq_ignore_ascii_case("transfer-encoding") {
+        if !value.eq_ignore_ascii_case("chunked") {
+            return Err(bad("only the chunked transfer encoding is accepted"));
+        }
+        head.body = Body::Chunked;
+    } else if name.eq_ignore_ascii_case("content-length") {
+        let n: usize = value.parse().map_err(|_| bad("bad Content-Length"))?;
+        match head.body {
+            Body::Chunked => return Err(bad("Content-Length with Transfer-Encoding")),
+            Body::Length(m) if m != 0 && m != n => return Err(bad("conflicting Content-Length")),
+            _ => head.body = Body::Length(n),
+        }
+    } else if name.eq_ignore_ascii_case("expect") {
+        if !value.eq_ignore_ascii_case("100-continue") {
+            return Err(ApiError::new(
+                417,
+                "expectation_failed",
+                "unsupported Expect",
+            ));
+        }
+        head.expect = true;
+    } else {
+        head.rebuilt
+            .extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_header_bytes: 256,
+        max_body_bytes: 10,
+        read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+        relay_key: 7,
+    };
+
+    fn status(raw: &[u8]) -> u16 {
+        match parse_head(raw, &LIMITS) {
+            Err(e) => e.status,
+            Ok(None) => 0,
+            Ok(Some(_)) => 200,
+        }
+    }
+
+    #[test]
+    fn heads_are_checked_against_the_limits() {
+        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\n"), 0);
+        assert_eq!(
+            status(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n"),
+            413
+        );
+        assert_eq!(
+            status(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            400
+        );
+        assert_eq!(status(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n"), 400);
+        assert_eq!(status(b"POST / HTTP/1.1\r\nExpect: magic\r\n\r\n"), 417);
+        assert_eq!(status(b"\x01\x02 nonsense\r\n\r\n"), 400);
+        let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(300));
+        assert_eq!(status(long.as_bytes()), 431);
+        assert_eq!(status(&long.as_bytes()[..280]), 431);
+    }
+
+    #[test]
+    fn body_framing_headers_are_dropped_from_the_forwarded_head() {
+        let raw = b"POST /a HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nX-Jobq-Relay: forged\r\nX: y\r\n\r\n";
+        let head = parse_head(raw, &LIMITS).unwrap().unwrap();
+        assert_eq!(
+            (head.body, head.expect, head.len),
+            (Body::Chunked, true, raw.len())
+        );
+        let text = String::from_utf8(head.rebuilt).unwrap();
+        let relay = format!("X-Jobq-Relay: {:032x}\r\n", 7);
+        assert_eq!(text, format!("POST /a HTTP/1.1\r\nX: y\r\n{relay}"));
+    }
+}

@@ -1,0 +1,222 @@
+//! The JSON HTTP API: token-authenticated job endpoints, cron-driven processing,
+//! admin endpoints, health, and the OpenAPI document (see README, "HTTP API").
+//!
+//! A guard thread accepts connections, caps how many are open, and reads each
+//! request whole under the size and time limits before relaying it to a
+//! tiny_http server whose fixed pool of request threads answers it. Request
+//! threads call only the public [`crate::Queue`] API and [`crate::run_due`].
+//!
+//! ```no_run
+//! use jobq::http::{start, HttpConfig};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let queue = jobq::Queue::open("jobq.db")?;
+//! let server = start(queue, jobq::Registry::new(), HttpConfig::default())?;
+//! println!("listening on {}", server.addr());
+//! server.shutdown();
+//! # Ok(()) }
+//! ```
+
+mod admin;
+mod auth;
+mod chunked;
+mod errors;
+mod framing;
+mod guard;
+mod jobs;
+mod ops;
+mod request;
+mod routes;
+mod server;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::worker::{Registry, WorkerConfig};
+use crate::{NewJob, Queue};
+
+pub use ops::openapi_document;
+
+/// The default address: `127.0.0.1:8080`.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// The default body limit: 2 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
+
+/// Settings of the HTTP server. Every duration is a [`Duration`].
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Where to listen; port 0 picks a free port. Default `127.0.0.1:8080`.
+    pub addr: String,
+    /// Request threads (requests answered at once). Default 8.
+    pub threads: usize,
+    /// The largest request body, in bytes; larger ones get 413. Default 2 MiB.
+    pub max_body_bytes: usize,
+    /// The largest request head (request line and headers), in bytes; larger ones
+    /// get 431. Default 16 KiB.
+    pub max_header_bytes: usize,
+    /// Time a client has to send a whole request once it has started; slower
+    /// ones get 408 and are disconnected. Default 10 s.
+    pub read_timeout: Duration,
+    /// How long an open connection may sit without starting a request before it
+    /// is closed. Default 30 s.
+    pub idle_timeout: Duration,
+    /// Client connections open at once; more get 503 and are closed. Default 512.
+    pub max_connections: usize,
+    /// The secret of `/api/v1/cron/jobs`; the endpoint answers 404 when `None`.
+    /// Default `None`.
+    pub cron_secret: Option<String>,
+    /// The job types `POST /api/v1/jobs` accepts; `None`: the registry's types.
+    /// Default `None`.
+    pub job_types: Option<Vec<String>>,
+    /// Leases and timeouts for jobs run by the cron endpoint. Default
+    /// [`WorkerConfig::default`].
+    pub worker: WorkerConfig,
+    /// Fills per-type defaults into each job `POST /api/v1/jobs` accepts (after
+    /// validation, before enqueue). Default `None`.
+    pub job_defaults: Option<JobDefaults>,
+}
+
+/// A function that fills defaults into a job before it is enqueued, e.g. the
+/// `priority` and `max_attempts` a config declares for its type.
+#[derive(Clone)]
+pub struct JobDefaults(Arc<dyn Fn(&mut NewJob) + Send + Sync>);
+
+impl JobDefaults {
+    /// Wraps `f`; it should only fill fields the request left out.
+    pub fn new(f: impl Fn(&mut NewJob) + Send + Sync + 'static) -> JobDefaults {
+        JobDefaults(Arc::new(f))
+    }
+
+    /// Applies the defaults to `job`.
+    pub fn apply(&self, job: &mut NewJob) {
+        (self.0)(job);
+    }
+}
+
+impl std::fmt::Debug for JobDefaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobDefaults(..)")
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: DEFAULT_ADDR.to_string(),
+            threads: 8,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_header_bytes: 16 * 1024,
+            read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 512,
+            cron_secret: None,
+            job_types: None,
+            worker: WorkerConfig::default(),
+            job_defaults: None,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The address could not be bound (in use, not local, no permission).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A server thread could not be started.
+    #[error("cannot start the HTTP server: {0}")]
+    Start(#[source] std::io::Error),
+}
+
+/// A running server. [`HttpServer::shutdown`] stops it; dropping it does too.
+pub struct HttpServer {
+    guard: guard::Guard,
+    inner: server::Inner,
+}
+
+impl std::fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("addr", &self.addr())
+            .finish()
+    }
+}
+
+impl HttpServer {
+    /// The address the server listens on (with the real port when 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.guard.addr()
+    }
+
+    /// Stops accepting, closes open connections, and waits for the request
+    /// threads to finish the requests they are answering.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.guard.shutdown();
+        self.inner.shutdown();
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts the HTTP API on `config.addr`, serving `queue`; the cron endpoint runs
+/// jobs with `registry`'s handlers. Returns once the address is bound.
+///
+/// # Errors
+/// [`HttpError::Bind`] when the address cannot be bound; [`HttpError::Start`]
+/// when a thread cannot be started.
+pub fn start(
+    queue: Queue,
+    registry: Registry,
+    config: HttpConfig,
+) -> Result<HttpServer, HttpError> {
+    let listener = TcpListener::bind(&config.addr).map_err(|source| HttpError::Bind {
+        addr: config.addr.clone(),
+        source,
+    })?;
+    let mut job_types = config.job_types.clone().unwrap_or_else(|| registry.types());
+    job_types.sort();
+    job_types.dedup();
+    let relay_key = uuid::Uuid::new_v4().as_u128();
+    let ctx = Arc::new(routes::Ctx {
+        queue,
+        registry,
+        worker: config.worker.clone(),
+        job_types,
+        cron_secret: config.cron_secret.clone().filter(|s| !s.is_empty()),
+        max_body_bytes: config.max_body_bytes,
+        relay_key: format!("{relay_key:032x}"),
+        job_defaults: config.job_defaults.clone(),
+    });
+    let inner = server::Inner::start(ctx, config.threads).map_err(HttpError::Start)?;
+    let limits = framing::Limits {
+        max_header_bytes: config.max_header_bytes,
+        max_body_bytes: config.max_body_bytes,
+        read_timeout: config.read_timeout,
+        idle_timeout: config.idle_timeout,
+        relay_key,
+    };
+    let guard = guard::Guard::start(
+        listener,
+        inner.addr(),
+        limits,
+        config.max_connections.max(1),
+    )
+    .map_err(HttpError::Start)?;
+    log::info!("HTTP API listening on {}", guard.addr());
+    Ok(HttpServer { guard, inner })
+}

@@ -1,0 +1,88 @@
+//! The route table: which path and method go to which handler, 404 for unknown
+//! paths, 405 with `Allow` for a known path and the wrong method.
+
+use crate::http::errors::ApiError;
+use crate::http::request::{ApiRequest, RouteResult};
+use crate::http::{admin, jobs, ops};
+use crate::worker::{Registry, WorkerConfig};
+use crate::Queue;
+
+/// What every request thread shares.
+pub(crate) struct Ctx {
+    pub queue: Queue,
+    pub registry: Registry,
+    pub worker: WorkerConfig,
+    /// The job types the API accepts, sorted.
+    pub job_types: Vec<String>,
+    pub cron_secret: Option<String>,
+    pub max_body_bytes: usize,
+    /// The value of the guard's relay header, as 32 hex digits.
+    pub relay_key: String,
+    pub job_defaults: Option<crate::http::JobDefaults>,
+}
+
+/// The paths the API answers; `{id}` segments are carried along.
+enum Path<'a> {
+    Jobs,
+    Job(&'a str),
+    Cron,
+    AdminJobs,
+    AdminStats,
+    AdminJob(&'a str),
+    AdminRetry(&'a str),
+    Health,
+    OpenApi,
+}
+
+impl<'a> Path<'a> {
+    fn parse(path: &'a str) -> Option<Path<'a>> {
+        if path == "/healthz" {
+            return Some(Path::Health);
+        }
+        let rest = path.strip_prefix("/api/v1/")?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        let p = match segments.as_slice() {
+            ["jobs"] => Path::Jobs,
+            ["jobs", id] if !id.is_empty() => Path::Job(id),
+            ["cron", "jobs"] => Path::Cron,
+            ["openapi.json"] => Path::OpenApi,
+            ["admin", "jobs"] => Path::AdminJobs,
+            ["admin", "jobs", "stats"] => Path::AdminStats,
+            ["admin", "jobs", id] if !id.is_empty() => Path::AdminJob(id),
+            ["admin", "jobs", id, "retry"] if !id.is_empty() => Path::AdminRetry(id),
+            _ => return None,
+        };
+        Some(p)
+    }
+
+    fn allow(&self) -> &'static [&'static str] {
+        match self {
+            Path::Jobs => &["POST"],
+            Path::Cron => &["GET", "POST"],
+            Path::AdminJob(_) => &["DELETE"],
+            Path::AdminRetry(_) => &["POST"],
+            _ => &["GET"],
+        }
+    }
+}
+
+/// Answers one request.
+pub(crate) fn handle(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
+    let Some(path) = Path::parse(&req.path) else {
+        return Err(ApiError::not_found("no such endpoint"));
+    };
+    if !path.allow().contains(&req.method.as_str()) {
+        return Err(ApiError::method_not_allowed(path.allow()));
+    }
+    match path {
+        Path::Jobs => jobs::enqueue(ctx, req),
+        Path::Job(id) => jobs::get(ctx, req, id),
+        Path::Cron => ops::cron(ctx, req),
+        Path::Health => ops::health(ctx, req),
+        Path::OpenApi => ops::openapi(ctx, req),
+        Path::AdminJobs => admin::list(ctx, req),
+        Path::AdminStats => admin::stats(ctx, req),
+        Path::AdminJob(id) => admin::cancel(ctx, req, id),
+        Path::AdminRetry(id) => admin::retry(ctx, req, id),
+    }
+}

@@ -1,0 +1,72 @@
+//! Reads: one job, a page of jobs, the stats, a health ping.
+
+use crate::error::{Error, Result};
+use crate::job::{Job, JobId};
+use crate::queue::{JobFilter, JobPage, Queue, Stats, MAX_PAGE};
+use crate::store::read::{self, Cursor};
+
+impl Queue {
+    /// Reads one job.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], or a database error.
+    pub fn get(&self, id: JobId) -> Result<Job> {
+        self.inner.store.read("get", |c| read::get(c, id))
+    }
+
+    /// Lists jobs newest first (by `created_at`, then id), `limit` at a time (1-500),
+    /// after `cursor` (from the previous page's `next_cursor`). Keyset pagination:
+    /// pages never repeat or skip a job while others are inserted.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a bad cursor or limit; database errors.
+    pub fn list(&self, filter: &JobFilter, limit: usize, cursor: Option<&str>) -> Result<JobPage> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::Invalid {
+                field: "limit",
+                reason: format!("must be 1-{MAX_PAGE}"),
+            });
+        }
+        let cursor = cursor.map(Cursor::decode).transpose()?;
+        let (jobs, total) = self
+            .inner
+            .store
+            .read("list", |c| read::list(c, filter, cursor, limit))?;
+        let next_cursor = (jobs.len() == limit)
+            .then(|| jobs.last())
+            .flatten()
+            .map(|j| {
+                Cursor {
+                    created_at: j.created_at.0,
+                    id: j.id,
+                }
+                .encode()
+            });
+        Ok(JobPage {
+            jobs,
+            next_cursor,
+            total,
+        })
+    }
+
+    /// Counts by status, by type and status, and pending split into ready,
+    /// scheduled and retrying, from one snapshot.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn stats(&self) -> Result<Stats> {
+        let now = self.now();
+        self.inner.store.read("stats", |c| read::stats(c, now))
+    }
+
+    /// Answers when the database answers a trivial read.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn ping(&self) -> Result<()> {
+        self.inner.store.read("ping", |c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(Error::db("ping"))
+        })
+    }
+}

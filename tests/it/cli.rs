@@ -1,0 +1,277 @@
+//! The `jobq` commands, their output and their exit codes.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use jobq::{Job, JobPage, Stats};
+use serde_json::json;
+
+use crate::util::{signal, wait_exit, wait_for, Sandbox};
+
+const CONFIG: &str = r#"
+[workers]
+poll_interval = "100ms"
+durability = "normal"
+
+[handlers.echo]
+command = ["cat"]
+
+[handlers.fails]
+command = ["sh", "-c", "echo 'record not found' >&2; exit 1"]
+"#;
+
+fn sandbox() -> Sandbox {
+    let s = Sandbox::new();
+    s.config(CONFIG);
+    s
+}
+
+#[test]
+fn enqueue_show_work_and_the_json_forms() {
+    let s = sandbox();
+    let id = s.ok(&[
+        "enqueue",
+        "echo",
+        "--payload",
+        r#"{"msg":"héllo 🎉"}"#,
+        "--priority",
+        "-3",
+        "--max-attempts",
+        "2",
+        "--entity",
+        "document:42",
+        "--owner",
+        "ana",
+    ]);
+    let job: Job = serde_json::from_value(s.json(&["show", &id])).unwrap();
+    assert_eq!(job.id.to_string(), id);
+    assert_eq!((job.priority, job.max_attempts), (-3, 2));
+    assert_eq!(job.entity_id.as_deref(), Some("42"));
+    assert_eq!(job.owner.as_deref(), Some("ana"));
+    let table = s.ok(&["show", &id]);
+    assert!(
+        table.contains("pending") && table.contains("document:42"),
+        "{table}"
+    );
+
+    s.ok(&["work", "--drain"]);
+    let job: Job = serde_json::from_value(s.json(&["show", &id])).unwrap();
+    assert_eq!(job.result, Some(json!({"msg": "héllo 🎉"})));
+    let stats: Stats = serde_json::from_value(s.json(&["stats"])).unwrap();
+    assert_eq!(stats.by_status.completed, 1);
+    assert_eq!(stats.by_type["echo"].completed, 1);
+    assert!(s.ok(&["stats"]).contains("echo"));
+}
+
+#[test]
+fn a_delayed_job_is_scheduled_not_ready() {
+    let s = sandbox();
+    s.ok(&["enqueue", "echo", "--delay", "1h"]);
+    let at = "2099-01-01T00:00:00Z";
+    let id = s.ok(&["enqueue", "echo", "--run-at", at]);
+    let job: Job = serde_json::from_value(s.json(&["show", &id])).unwrap();
+    assert_eq!(job.next_retry.to_rfc3339(), "2099-01-01T00:00:00.000Z");
+    let stats: Stats = serde_json::from_value(s.json(&["stats"])).unwrap();
+    assert_eq!((stats.pending.scheduled, stats.pending.ready), (2, 0));
+}
+
+#[test]
+fn list_filters_and_pages_without_repeats() {
+    let s = sandbox();
+    let mut ids: Vec<String> = (0..5).map(|_| s.ok(&["enqueue", "echo"])).collect();
+    s.ok(&["enqueue", "fails", "--owner", "bo"]);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["list", "--type", "echo", "--limit", "2"];
+        if let Some(c) = &cursor {
+            args.extend(["--cursor", c.as_str()]);
+        }
+        let page: JobPage = serde_json::from_value(s.json(&args)).unwrap();
+        assert_eq!(page.total, 5);
+        seen.extend(page.jobs.iter().map(|j| j.id.to_string()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids);
+    let page: JobPage = serde_json::from_value(s.json(&["list", "--owner", "bo"])).unwrap();
+    assert_eq!(page.jobs[0].job_type, "fails");
+    let table = s.ok(&["list", "--status", "pending"]);
+    assert!(table.contains("6 of 6 jobs"), "{table}");
+}
+
+#[test]
+fn exit_codes_usage_not_found_conflict_runtime() {
+    let s = sandbox();
+    let missing = "01234567-89ab-7def-8123-456789abcdef";
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec![], 2, "Usage"),
+        (vec!["show", "not-an-id"], 2, "not a job id"),
+        (
+            vec!["enqueue", "echo", "--payload", "{oops"],
+            2,
+            "not valid JSON",
+        ),
+        (
+            vec!["enqueue", "echo", "--delay", "soon"],
+            2,
+            "invalid duration",
+        ),
+        (vec!["enqueue", "Bad!"], 2, "not declared"),
+        (vec!["list", "--limit", "0"], 2, "limit"),
+        (
+            vec!["prune", "--older-than", "1d", "--status", "pending"],
+            2,
+            "cannot be pruned",
+        ),
+        (vec!["show", missing], 3, "not found"),
+        (vec!["cancel", missing], 3, "not found"),
+        (vec!["retry", missing], 3, "not found"),
+    ];
+    for (args, code, words) in cases {
+        let run = s.run(&args);
+        assert_eq!(run.code, code, "jobq {args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(words), "jobq {args:?}: {}", run.stderr);
+    }
+    let id = s.ok(&["enqueue", "echo"]);
+    let run = s.run(&["retry", &id]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim().lines().count(),
+        1,
+        "one line: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("it is pending"), "{}", run.stderr);
+    std::fs::write(s.path().join("text.db"), "just some text, not a database\n").unwrap();
+    let run = s.run(&["--db", "text.db", "stats"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("not a jobq database"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"));
+}
+
+#[test]
+fn an_undeclared_type_is_refused_naming_the_declared_ones() {
+    let s = sandbox();
+    let run = s.run(&["enqueue", "send_email"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("echo, fails, jobq.prune"),
+        "{}",
+        run.stderr
+    );
+    let bare = Sandbox::new();
+    let run = bare.run(&["enqueue", "echo"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("declared types: jobq.prune"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn cancel_retry_and_prune() {
+    let s = sandbox();
+    let id = s.ok(&["enqueue", "echo", "--delay", "1h"]);
+    assert!(s.ok(&["cancel", &id]).contains("cancelled"));
+    assert_eq!(s.ok(&["cancel", &id]), format!("job {id} is cancelled"));
+    let job: Job = serde_json::from_value(s.json(&["retry", &id])).unwrap();
+    assert_eq!((job.status.as_str(), job.attempts), ("pending", 0));
+    let failing = s.ok(&["enqueue", "fails"]);
+    s.ok(&["work", "--drain"]);
+    let job: Job = serde_json::from_value(s.json(&["show", &failing])).unwrap();
+    assert_eq!(
+        job.status.as_str(),
+        "failed",
+        "permanent: {:?}",
+        job.error_message
+    );
+    assert_eq!(s.run(&["cancel", &failing]).code, 4);
+    assert_eq!(s.ok(&["prune", "--older-than", "1d"]), "deleted 0 jobs");
+    assert_eq!(
+        s.ok(&["prune", "--older-than", "0s", "--status", "failed"]),
+        "deleted 1 jobs"
+    );
+    assert_eq!(s.run(&["show", &failing]).code, 3);
+    assert_eq!(s.ok(&["recover"]), "recovered 0 jobs");
+}
+
+#[test]
+fn jsonl_enqueues_all_or_none_naming_the_first_bad_line() {
+    let s = sandbox();
+    let good =
+        "{\"job_type\":\"echo\",\"payload\":{\"n\":1}}\n\n{\"job_type\":\"echo\",\"priority\":2}\n";
+    std::fs::write(s.path().join("good.jsonl"), good).unwrap();
+    assert_eq!(s.ok(&["enqueue", "--jsonl", "good.jsonl"]), "2");
+    let bad = [
+        "{\"job_type\":\"echo\"}\n{\"job_type\":\"echo\"}\n{\"job_type\":\"echo\",\"colour\":1}\n",
+        "{\"job_type\":\"echo\"}\n{\"job_type\":\"nope\"}\n",
+        "{\"job_type\":\"echo\"}\n{\"job_type\":\"echo\",\"max_attempts\":0}\n",
+        "{\"job_type\":\"echo\"}\nnot json\n",
+    ];
+    let lines = ["line 3", "line 2", "line 2", "line 2"];
+    for (text, line) in bad.iter().zip(lines) {
+        std::fs::write(s.path().join("bad.jsonl"), text).unwrap();
+        let run = s.run(&["enqueue", "--jsonl", "bad.jsonl"]);
+        assert_eq!(run.code, 2, "{text}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("bad.jsonl: {line}:")),
+            "{}",
+            run.stderr
+        );
+    }
+    let mut child = s
+        .cmd(&["enqueue", "--jsonl", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(good.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    let stats: Stats = serde_json::from_value(s.json(&["stats"])).unwrap();
+    assert_eq!(stats.total, 4, "the bad files enqueued nothing");
+}
+
+#[test]
+fn sigterm_stops_work_gracefully() {
+    let s = sandbox();
+    let id = s.ok(&["enqueue", "echo"]);
+    let mut child = s.spawn(&["work", "--workers", "2"], "work");
+    wait_for("the job to complete", Duration::from_secs(20), || {
+        let job: Job = serde_json::from_value(s.json(&["show", &id])).unwrap();
+        job.status.as_str() == "completed"
+    });
+    signal(&child, libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(20)),
+        0,
+        "{}",
+        s.log("work")
+    );
+    let page: JobPage = serde_json::from_value(s.json(&["list", "--type", "jobq.prune"])).unwrap();
+    assert_eq!(page.jobs.len(), 1, "work keeps a daily prune job scheduled");
+    assert!(page.jobs[0].next_retry > page.jobs[0].created_at);
+}
+
+#[test]
+fn help_is_everywhere() {
+    let s = Sandbox::new();
+    for cmd in [
+        "enqueue", "show", "list", "stats", "retry", "cancel", "recover", "prune", "work", "serve",
+    ] {
+        let out = s.ok(&[cmd, "--help"]);
+        assert!(out.contains("Usage: jobq"), "{cmd}: {out}");
+    }
+}

@@ -1,0 +1,77 @@
+//! A bad `jobq.toml` is refused before anything starts, naming file, line and key.
+
+use crate::util::Sandbox;
+
+#[test]
+fn bad_configs_are_refused_with_file_line_and_key() {
+    let cases = [
+        (
+            "[workers]\ncount = 2\nthreads = 3\n",
+            "jobq.toml:3: key `workers.threads`",
+            "unknown field",
+        ),
+        (
+            "[handlers.echo]\ncommand = []\n",
+            "jobq.toml:2: key `handlers.echo.command`",
+            "empty command",
+        ),
+        (
+            "\n\n[handlers.hook]\nurl = \"htp:/x\"\n",
+            "jobq.toml:4: key `handlers.hook.url`",
+            "invalid URL",
+        ),
+        (
+            "[handlers.echo]\ncommand = [\"cat\"]\ntimeout = \"10 seconds\"\n",
+            "jobq.toml:3: key `handlers.echo.timeout`",
+            "invalid duration",
+        ),
+        (
+            "[handlers.both]\ncommand = [\"cat\"]\nurl = \"http://127.0.0.1:1/\"\n",
+            "jobq.toml:1: key `handlers.both`",
+            "not both",
+        ),
+        (
+            "[handlers.neither]\ntimeout = \"1s\"\n",
+            "jobq.toml:1: key `handlers.neither`",
+            "exactly one of",
+        ),
+    ];
+    for (text, place, words) in cases {
+        let s = Sandbox::new();
+        s.config(text);
+        for args in [&["enqueue", "echo"][..], &["work", "--drain"], &["stats"]] {
+            let run = s.run(args);
+            assert_eq!(run.code, 2, "{text:?} {args:?}: {}", run.stderr);
+            assert!(run.stderr.contains(place), "{text:?}: {}", run.stderr);
+            assert!(run.stderr.contains(words), "{text:?}: {}", run.stderr);
+            assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        }
+        assert!(!s.db().exists(), "nothing started: no database was created");
+    }
+}
+
+#[test]
+fn an_explicit_config_path_must_exist_and_wins_over_the_default() {
+    let s = Sandbox::new();
+    s.config("[handlers.echo]\ncommand = [\"cat\"]\n");
+    let run = s.run(&["--config", "missing.toml", "stats"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("missing.toml"), "{}", run.stderr);
+    std::fs::write(
+        s.path().join("other.toml"),
+        "[handlers.other]\ncommand = [\"cat\"]\n",
+    )
+    .unwrap();
+    let run = s.run(&["--config", "other.toml", "enqueue", "echo"]);
+    assert!(
+        run.stderr.contains("declared types: jobq.prune, other"),
+        "{}",
+        run.stderr
+    );
+    let run = s
+        .cmd(&["enqueue", "other"])
+        .env("JOBQ_CONFIG", "other.toml")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "JOBQ_CONFIG is read");
+}

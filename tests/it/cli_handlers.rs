@@ -1,0 +1,164 @@
+//! The exec and webhook handlers, declared in a config and run by `jobq work`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use jobq::Job;
+use serde_json::{json, Value};
+
+use crate::util::Sandbox;
+
+fn show(s: &Sandbox, id: &str) -> Job {
+    serde_json::from_value(s.json(&["show", id])).unwrap()
+}
+
+fn last_error(job: &Job) -> Value {
+    job.error_context
+        .as_ref()
+        .map_or(Value::Null, |c| c["errors"][0].clone())
+}
+
+#[test]
+fn exec_outcomes() {
+    let s = Sandbox::new();
+    s.config(
+        r#"
+[handlers.json_out]
+command = ["cat"]
+[handlers.text_out]
+command = ["sh", "-c", "cat >/dev/null; printf 'attempt %s of %s' \"$JOBQ_ATTEMPT\" \"$JOBQ_JOB_TYPE\""]
+[handlers.tempfail]
+command = ["sh", "-c", "echo 'user not found' >&2; exit 75"]
+max_attempts = 1
+[handlers.missing]
+command = ["sh", "-c", "echo 'warming up' >&2; echo 'file not found: x.txt' >&2; exit 1"]
+max_attempts = 3
+[handlers.flaky]
+command = ["sh", "-c", "echo 'connection reset by peer' >&2; exit 1"]
+max_attempts = 1
+[handlers.hangs]
+command = ["sh", "-c", "sleep 30"]
+timeout = "300ms"
+max_attempts = 1
+"#,
+    );
+    let payload = r#"{"text":"ünïcödé 🎉","n":[1,2]}"#;
+    let ids: HashMap<&str, String> = [
+        "json_out", "text_out", "tempfail", "missing", "flaky", "hangs",
+    ]
+    .into_iter()
+    .map(|t| (t, s.ok(&["enqueue", t, "--payload", payload])))
+    .collect();
+    s.ok(&["work", "--drain"]);
+
+    let job = show(&s, &ids["json_out"]);
+    assert_eq!(
+        job.result,
+        Some(serde_json::from_str::<Value>(payload).unwrap())
+    );
+    let job = show(&s, &ids["text_out"]);
+    assert_eq!(job.result, Some(json!({"stdout": "attempt 1 of text_out"})));
+
+    let job = show(&s, &ids["tempfail"]);
+    assert_eq!(job.status.as_str(), "failed");
+    assert_eq!(
+        last_error(&job)["class"],
+        "retryable",
+        "exit 75 is retryable whatever stderr says"
+    );
+
+    let job = show(&s, &ids["missing"]);
+    assert_eq!(
+        (job.status.as_str(), job.attempts),
+        ("failed", 1),
+        "permanent: no retry"
+    );
+    assert!(job.error_message.unwrap().contains("file not found: x.txt"));
+
+    let job = show(&s, &ids["flaky"]);
+    assert_eq!(last_error(&job)["class"], "retryable");
+
+    let job = show(&s, &ids["hangs"]);
+    assert_eq!(job.status.as_str(), "failed");
+    assert_eq!(job.error_message.as_deref(), Some("timed out after 0.3 s"));
+    assert_eq!(last_error(&job)["class"], "retryable");
+}
+
+/// (job id, body) of each request the hook server saw.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A server answering by path: /ok 200 JSON, /text 200 text, /gone 410, /busy 503.
+fn hook_server() -> (String, Seen) {
+    let srv = tiny_http::Server::http("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", srv.server_addr().to_ip().expect("ip"));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    thread::spawn(move || {
+        for mut req in srv.incoming_requests() {
+            let mut body = String::new();
+            req.as_reader().read_to_string(&mut body).ok();
+            let id = req
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Jobq-Job-Id"))
+                .map(|h| h.value.to_string())
+                .unwrap_or_default();
+            log.lock().unwrap().push((id, body));
+            let (code, text) = match req.url() {
+                "/ok" => (200, r#"{"stored":true}"#),
+                "/text" => (202, "accepted"),
+                "/gone" => (410, "gone"),
+                _ => (503, "busy"),
+            };
+            req.respond(tiny_http::Response::from_string(text).with_status_code(code))
+                .ok();
+        }
+    });
+    (base, seen)
+}
+
+#[test]
+fn webhook_outcomes() {
+    let (base, seen) = hook_server();
+    let s = Sandbox::new();
+    s.config(&format!(
+        r#"
+[handlers.ok]
+url = "{base}/ok"
+[handlers.text]
+url = "{base}/text"
+[handlers.gone]
+url = "{base}/gone"
+max_attempts = 3
+[handlers.busy]
+url = "{base}/busy"
+max_attempts = 2
+backoff = ["10ms"]
+"#
+    ));
+    let ids: HashMap<&str, String> = ["ok", "text", "gone", "busy"]
+        .into_iter()
+        .map(|t| (t, s.ok(&["enqueue", t, "--payload", r#"{"x":"é"}"#])))
+        .collect();
+    crate::util::wait_for(
+        "the busy job to use its attempts",
+        std::time::Duration::from_secs(20),
+        || {
+            s.ok(&["work", "--drain"]);
+            show(&s, &ids["busy"]).status.as_str() == "failed"
+        },
+    );
+    assert_eq!(show(&s, &ids["ok"]).result, Some(json!({"stored": true})));
+    assert_eq!(
+        show(&s, &ids["text"]).result,
+        Some(json!({"body": "accepted"}))
+    );
+    let gone = show(&s, &ids["gone"]);
+    assert_eq!((gone.status.as_str(), gone.attempts), ("failed", 1));
+    let busy = show(&s, &ids["busy"]);
+    assert_eq!(busy.attempts, 2);
+    assert!(busy.error_message.unwrap().contains("503"));
+    let seen = seen.lock().unwrap();
+    assert!(seen.contains(&(ids["ok"].clone(), r#"{"x":"é"}"#.to_string())));
+}

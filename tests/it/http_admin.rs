@@ -1,0 +1,140 @@
+//! The admin endpoints over real HTTP: list, stats, retry and cancel.
+
+use serde_json::Value;
+
+use crate::http_util::start;
+
+#[test]
+fn admins_list_with_filters_and_pages() {
+    let api = start();
+    for _ in 0..5 {
+        api.enqueue(&api.alice, "email.send");
+    }
+    for _ in 0..3 {
+        api.enqueue(&api.bob, "always.fail");
+    }
+    let all = api.get("/api/v1/admin/jobs", Some(&api.admin));
+    assert_eq!((all.status, all.body["total"].as_u64()), (200, Some(8)));
+    let bobs = api.get(
+        "/api/v1/admin/jobs?owner=bob&status=pending",
+        Some(&api.admin),
+    );
+    assert_eq!(bobs.body["total"], 3);
+    assert!(bobs.body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["owner"] == "bob"));
+    let typed = api.get("/api/v1/admin/jobs?job_type=email.send", Some(&api.admin));
+    assert_eq!(typed.body["total"], 5);
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/admin/jobs?limit=3".to_string();
+    loop {
+        let page = api.get(&path, Some(&api.admin));
+        assert_eq!(page.status, 200, "{}", page.text);
+        seen.extend(
+            page.body["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].clone()),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/admin/jobs?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort_by_key(|v| v.to_string());
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (8, 8));
+}
+
+#[test]
+fn bad_list_queries_are_400() {
+    let api = start();
+    for q in [
+        "status=running",
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "cursor=zzz",
+        "colour=red",
+        "limit=1&limit=2",
+    ] {
+        let a = api.get(&format!("/api/v1/admin/jobs?{q}"), Some(&api.admin));
+        assert_eq!((a.status, a.code()), (400, "bad_query"), "{q}: {}", a.text);
+    }
+}
+
+#[test]
+fn stats_count_jobs_by_status_and_type() {
+    let api = start();
+    api.enqueue(&api.alice, "email.send");
+    let id = api.enqueue(&api.alice, "email.send");
+    api.queue.cancel(id.parse().unwrap()).unwrap();
+    let a = api.get("/api/v1/admin/jobs/stats", Some(&api.admin));
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body["total"], 2);
+    assert_eq!(a.body["by_status"]["pending"], 1);
+    assert_eq!(a.body["by_status"]["cancelled"], 1);
+    assert_eq!(a.body["by_type"]["email.send"]["pending"], 1);
+    assert_eq!(a.body["pending"]["ready"], 1);
+}
+
+#[test]
+fn cancel_and_retry_follow_the_state_machine() {
+    let api = start();
+    let id = api.enqueue(&api.alice, "email.send");
+    let retry = format!("/api/v1/admin/jobs/{id}/retry");
+    let job = format!("/api/v1/admin/jobs/{id}");
+    let a = api.call("POST", &retry, Some(&api.admin), None);
+    assert_eq!((a.status, a.code()), (409, "conflict"));
+    assert_eq!(a.body["error"]["status"], "pending");
+    let a = api.call("DELETE", &job, Some(&api.admin), None);
+    assert_eq!(
+        (a.status, a.body["status"].as_str()),
+        (200, Some("cancelled"))
+    );
+    let a = api.call("POST", &retry, Some(&api.admin), None);
+    assert_eq!(
+        (a.status, a.body["status"].as_str()),
+        (200, Some("pending"))
+    );
+
+    let done = api.enqueue(&api.alice, "email.send");
+    let claimed = api
+        .queue
+        .claim("t", None, 10, std::time::Duration::from_secs(60))
+        .unwrap();
+    for j in &claimed {
+        api.queue
+            .complete(j.id, j.lease_token, &Value::Null)
+            .unwrap();
+    }
+    let a = api.call(
+        "DELETE",
+        &format!("/api/v1/admin/jobs/{done}"),
+        Some(&api.admin),
+        None,
+    );
+    assert_eq!(
+        (a.status, a.body["error"]["status"].as_str()),
+        (409, Some("completed"))
+    );
+    let missing = jobq::JobId::new();
+    let a = api.call(
+        "DELETE",
+        &format!("/api/v1/admin/jobs/{missing}"),
+        Some(&api.admin),
+        None,
+    );
+    assert_eq!(a.status, 404);
+    let a = api.call(
+        "POST",
+        "/api/v1/admin/jobs/42/retry",
+        Some(&api.admin),
+        None,
+    );
+    assert_eq!((a.status, a.code()), (400, "bad_id"));
+}

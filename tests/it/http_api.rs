@@ -1,0 +1,331 @@
+//! Every endpoint's success and error paths, over real HTTP.
+
+use serde_json::{json, Value};
+
+use crate::http_util::{start, start_with};
+
+#[test]
+fn enqueue_answers_201_with_the_stored_job_field_for_field() {
+    let api = start();
+    let a = api.post_json(
+        "/api/v1/jobs",
+        Some(&api.alice),
+        &json!({"job_type": "email.send", "payload": {"to": "a@example.com", "note": "héllo 🎉"},
+                "priority": 3, "max_attempts": 2, "delay_s": 60,
+                "entity_type": "user", "entity_id": "42"}),
+    );
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert!(a
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    let id = a.body["id"].as_str().unwrap().parse().unwrap();
+    let stored = serde_json::to_value(api.queue.get(id).unwrap()).unwrap();
+    assert_eq!(a.body, stored);
+    assert_eq!(a.body["owner"], "alice");
+    assert_eq!(a.body["priority"], 3);
+    assert_eq!(a.body["payload"]["note"], "héllo 🎉");
+}
+
+#[test]
+fn configured_type_defaults_fill_what_the_request_left_out() {
+    let api = start_with(|c| {
+        c.job_defaults = Some(jobq::http::JobDefaults::new(|j| {
+            j.priority = j.priority.or(Some(7));
+        }))
+    });
+    let a = api.post_json(
+        "/api/v1/jobs",
+        Some(&api.alice),
+        &json!({"job_type": "email.send"}),
+    );
+    assert_eq!((a.status, a.body["priority"].as_i64()), (201, Some(7)));
+    let b = api.post_json(
+        "/api/v1/jobs",
+        Some(&api.alice),
+        &json!({"job_type": "email.send", "priority": 1}),
+    );
+    assert_eq!((b.status, b.body["priority"].as_i64()), (201, Some(1)));
+}
+
+#[test]
+fn a_panic_while_answering_is_a_500_without_internals_and_the_server_lives_on() {
+    let api = start_with(|c| {
+        c.job_defaults = Some(jobq::http::JobDefaults::new(|_| panic!("secret internals")));
+    });
+    let body = json!({"job_type": "email.send"});
+    for _ in 0..3 {
+        let a = api.post_json("/api/v1/jobs", Some(&api.alice), &body);
+        assert_eq!((a.status, a.code()), (500, "internal"));
+        assert!(!a.text.contains("secret"), "{}", a.text);
+    }
+    assert_eq!(api.get("/healthz", None).status, 200);
+}
+
+#[test]
+fn enqueue_refuses_bad_requests_with_the_right_status() {
+    let api = start();
+    let send = |ct: &str, body: &str| {
+        api.call(
+            "POST",
+            "/api/v1/jobs",
+            Some(&api.alice),
+            Some((ct, body.as_bytes())),
+        )
+    };
+    let cases: [(&str, &str, u16, &str); 9] = [
+        (
+            "text/plain",
+            r#"{"job_type":"email.send"}"#,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "application/json",
+            r#"{"job_type": "#,
+            400,
+            "malformed_json",
+        ),
+        (
+            "application/json",
+            r#"["email.send"]"#,
+            422,
+            "validation_failed",
+        ),
+        (
+            "application/json",
+            r#"{"job_type":"email.send","priority":"high"}"#,
+            422,
+            "validation_failed",
+        ),
+        (
+            "application/json",
+            r#"{"job_type":"email.send","priority":4294967296}"#,
+            422,
+            "validation_failed",
+        ),
+        (
+            "application/json",
+            r#"{"job_type":"email.send","max_attempts":0}"#,
+            422,
+            "validation_failed",
+        ),
+        (
+            "application/json",
+            r#"{"job_type":"email.send","run_at":"2030-01-01T00:00:00Z","delay_s":1}"#,
+            422,
+            "validation_failed",
+        ),
+        (
+            "application/json",
+            r#"{"job_type":"email.send","owner":"bob"}"#,
+            422,
+            "validation_failed",
+        ),
+        (
+            "application/json",
+            r#"{"job_type":"email.send","colour":"red"}"#,
+            422,
+            "validation_failed",
+        ),
+    ];
+    for (ct, body, status, code) in cases {
+        let a = send(ct, body);
+        assert_eq!((a.status, a.code()), (status, code), "{body}: {}", a.text);
+        assert!(a.body["error"]["message"].is_string());
+    }
+    assert_eq!(
+        api.queue.list(&Default::default(), 10, None).unwrap().total,
+        0
+    );
+}
+
+#[test]
+fn an_unknown_job_type_is_422_naming_the_declared_ones() {
+    let api = start();
+    let a = api.post_json(
+        "/api/v1/jobs",
+        Some(&api.alice),
+        &json!({"job_type": "sms.send"}),
+    );
+    assert_eq!(a.status, 422);
+    let message = a.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("always.fail, email.send"), "{message}");
+}
+
+#[test]
+fn bodies_over_the_limits_are_413() {
+    let api = start();
+    let big = format!(
+        r#"{{"job_type":"email.send","payload":"{}"}}"#,
+        "x".repeat(2 << 20)
+    );
+    let a = api.call(
+        "POST",
+        "/api/v1/jobs",
+        Some(&api.alice),
+        Some(("application/json", big.as_bytes())),
+    );
+    assert_eq!((a.status, a.code()), (413, "body_too_large"));
+    let payload = format!(
+        r#"{{"job_type":"email.send","payload":"{}"}}"#,
+        "x".repeat(1 << 20)
+    );
+    let a = api.call(
+        "POST",
+        "/api/v1/jobs",
+        Some(&api.alice),
+        Some(("application/json", payload.as_bytes())),
+    );
+    assert_eq!((a.status, a.code()), (413, "payload_too_large"));
+    assert_eq!(api.get("/healthz", None).status, 200);
+}
+
+#[test]
+fn reading_a_job_needs_its_owner_or_an_admin() {
+    let api = start();
+    let id = api.enqueue(&api.alice, "email.send");
+    let path = format!("/api/v1/jobs/{id}");
+    let mine = api.get(&path, Some(&api.alice));
+    assert_eq!(
+        (mine.status, mine.body["id"].as_str()),
+        (200, Some(id.as_str()))
+    );
+    assert_eq!(api.get(&path, Some(&api.admin)).status, 200);
+    let theirs = api.get(&path, Some(&api.bob));
+    let missing_id = jobq::JobId::new().to_string();
+    let missing = api.get(&format!("/api/v1/jobs/{missing_id}"), Some(&api.bob));
+    assert_eq!(theirs.status, 404);
+    assert_eq!(
+        theirs.text.replace(&id, "ID"),
+        missing.text.replace(&missing_id, "ID")
+    );
+    assert_eq!(theirs.headers.len(), missing.headers.len());
+    let bad = api.get("/api/v1/jobs/not-a-uuid", Some(&api.alice));
+    assert_eq!((bad.status, bad.code()), (400, "bad_id"));
+}
+
+#[test]
+fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
+    let api = start();
+    let a = api.get("/nope", Some(&api.admin));
+    assert_eq!((a.status, a.code()), (404, "not_found"));
+    let cases = [
+        ("GET", "/api/v1/jobs", "POST"),
+        ("PUT", "/api/v1/cron/jobs", "GET, POST"),
+        ("POST", "/api/v1/admin/jobs", "GET"),
+        ("DELETE", "/api/v1/admin/jobs/stats", "GET"),
+        (
+            "GET",
+            "/api/v1/admin/jobs/0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01",
+            "DELETE",
+        ),
+        (
+            "GET",
+            "/api/v1/admin/jobs/0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01/retry",
+            "POST",
+        ),
+        ("POST", "/healthz", "GET"),
+    ];
+    for (method, path, allow) in cases {
+        let a = api.call(method, path, Some(&api.admin), None);
+        assert_eq!(
+            (a.status, a.header("allow")),
+            (405, Some(allow)),
+            "{method} {path}"
+        );
+        assert_eq!(a.code(), "method_not_allowed");
+    }
+}
+
+#[test]
+fn health_answers_ok() {
+    let api = start();
+    let a = api.get("/healthz", None);
+    assert_eq!((a.status, a.body.clone()), (200, json!({"status": "ok"})));
+}
+
+#[test]
+fn the_openapi_document_parses_and_names_every_path() {
+    let api = start();
+    let a = api.get("/api/v1/openapi.json", None);
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body["openapi"], "3.1.0");
+    let paths = a.body["paths"].as_object().unwrap();
+    let expected = [
+        ("/api/v1/jobs", vec!["post"]),
+        ("/api/v1/jobs/{id}", vec!["get"]),
+        ("/api/v1/cron/jobs", vec!["get", "post"]),
+        ("/api/v1/admin/jobs", vec!["get"]),
+        ("/api/v1/admin/jobs/stats", vec!["get"]),
+        ("/api/v1/admin/jobs/{id}/retry", vec!["post"]),
+        ("/api/v1/admin/jobs/{id}", vec!["delete"]),
+        ("/healthz", vec!["get"]),
+        ("/api/v1/openapi.json", vec!["get"]),
+    ];
+    assert_eq!(paths.len(), expected.len());
+    for (path, methods) in expected {
+        let item = paths.get(path).unwrap_or_else(|| panic!("{path} missing"));
+        let mut got: Vec<&String> = item.as_object().unwrap().keys().collect();
+        got.sort();
+        assert_eq!(got, methods, "{path}");
+    }
+    let job_type = &a.body["components"]["schemas"]["NewJob"]["properties"]["job_type"];
+    assert_eq!(job_type["enum"], json!(["always.fail", "email.send"]));
+    let fields = a.body["components"]["schemas"]["Job"]["required"]
+        .as_array()
+        .unwrap()
+        .len();
+    let job = serde_json::to_value(
+        api.queue
+            .enqueue(jobq::NewJob::new("x", Value::Null))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(fields, job.as_object().unwrap().len());
+}
+
+#[test]
+fn cron_is_404_without_a_secret_and_401_with_a_wrong_one() {
+    let off = start();
+    let a = off.call("POST", "/api/v1/cron/jobs", Some(&off.admin), None);
+    assert_eq!(a.status, 404);
+    let api = start_with(|c| c.cron_secret = Some("tick-tock".into()));
+    let a = api.call("POST", "/api/v1/cron/jobs", Some("wrong"), None);
+    assert_eq!(
+        (a.status, a.header("www-authenticate")),
+        (401, Some("Bearer"))
+    );
+    let a = api.get("/api/v1/cron/jobs", None);
+    assert_eq!(a.status, 401);
+    let a = api.get("/api/v1/cron/jobs?secret=tick-tock&limit=0", None);
+    assert_eq!((a.status, a.code()), (400, "bad_query"));
+}
+
+/// Needs `jobq::run_due` (the worker pool commit).
+#[test]
+fn cron_runs_due_jobs_with_the_servers_handlers() {
+    let api = start_with(|c| c.cron_secret = Some("tick-tock".into()));
+    let ok = api.enqueue(&api.alice, "email.send");
+    let bad = api.enqueue(&api.alice, "always.fail");
+    let a = api.call(
+        "POST",
+        "/api/v1/cron/jobs?limit=10",
+        Some("tick-tock"),
+        None,
+    );
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(
+        (a.body["processed"].as_u64(), a.body["completed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(a.body["failed"], 1);
+    assert!(a.body["duration_ms"].is_u64());
+    let job = |id: &str| api.queue.get(id.parse().unwrap()).unwrap().status;
+    assert_eq!(
+        (job(&ok), job(&bad)),
+        (jobq::JobStatus::Completed, jobq::JobStatus::Failed)
+    );
+    let a = api.get("/api/v1/cron/jobs?secret=tick-tock", None);
+    assert_eq!((a.status, a.body["processed"].as_u64()), (200, Some(0)));
+}
