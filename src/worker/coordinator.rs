@@ -111,7 +111,8 @@ fn put_back(shared: &Shared, done: Done, failed: Failed) {
     }
 }
 
-/// Writes completions and claims in one transaction, then the failures one by one.
+/// Writes completions, failed attempts and claims in one transaction (one
+/// commit, one fsync under FULL, for the whole round).
 fn settle_and_claim(
     shared: &Shared,
     done: &Done,
@@ -119,28 +120,18 @@ fn settle_and_claim(
     want: usize,
 ) -> Result<Vec<Job>> {
     let cfg = &shared.config;
-    let (results, claimed) = shared.queue.complete_and_claim(
+    let settled = shared.queue.settle_and_claim(
         done,
+        failed,
         &cfg.worker_id,
         Some(&shared.types),
         want,
         cfg.lease,
     )?;
-    let mut statuses: Vec<(JobId, Result<JobStatus>)> =
-        done.iter().map(|d| d.0).zip(results).collect();
-    for (id, token, failure) in failed {
-        let status = shared.queue.fail(*id, *token, failure);
-        if matches!(status, Err(ref e) if e.is_transient()) {
-            // The completions are written; only the failures wait for a retry.
-            let rest = failed.iter().skip_while(|f| f.0 != *id).cloned().collect();
-            record(shared, statuses);
-            put_back(shared, Vec::new(), rest);
-            return Ok(claimed);
-        }
-        statuses.push((*id, status));
-    }
-    record(shared, statuses);
-    Ok(claimed)
+    let ids = done.iter().map(|d| d.0).chain(failed.iter().map(|f| f.0));
+    let outcomes = settled.completed.into_iter().chain(settled.failed);
+    record(shared, ids.zip(outcomes).collect());
+    Ok(settled.claimed)
 }
 
 /// Updates counters and forgets settled jobs.

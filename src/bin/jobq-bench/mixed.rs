@@ -5,7 +5,7 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use jobq::{Durability, JobContext, NewJob, Registry};
+use jobq::{Durability, JobContext, JobError, NewJob, Registry};
 use rusqlite::TransactionBehavior;
 use serde_json::{json, Value};
 
@@ -61,8 +61,12 @@ fn synthetic(i: usize) -> NewJob {
         .owner(format!("user-{:03}", i % 20))
 }
 
-/// What every handler does: walk the payload and report its size.
-fn work(payload: &Value) -> Value {
+/// The error one job in 20 fails with (retryable: it goes back to pending).
+const FAILURE: &str = "upstream rate limited (429)";
+
+/// What every handler does: walk the payload and report its size; one job in
+/// 20 (by its size) fails as rate limited.
+fn work(payload: &Value) -> Result<Value, &'static str> {
     fn nodes(v: &Value) -> u64 {
         match v {
             Value::Array(a) => 1 + a.iter().map(nodes).sum::<u64>(),
@@ -70,13 +74,19 @@ fn work(payload: &Value) -> Value {
             _ => 1,
         }
     }
-    json!({"ok": true, "nodes": nodes(payload)})
+    let n = nodes(payload);
+    if n % 20 == 7 {
+        return Err(FAILURE);
+    }
+    Ok(json!({"ok": true, "nodes": n}))
 }
 
 fn registry(types: &[String]) -> Registry {
     let mut r = Registry::new();
     for t in types {
-        r.register(t, |_: &JobContext, p: Value| Ok(work(&p)));
+        r.register(t, |_: &JobContext, p: Value| {
+            work(&p).map_err(|e| JobError::Retryable(e.to_string()))
+        });
     }
     r
 }
@@ -97,7 +107,7 @@ fn jobq_mixed(path: &Path, jobs: &[NewJob]) -> BenchResult<(f64, f64)> {
 }
 
 /// Raw: the same rows inserted `BATCH` per transaction, then the claim(100) loop
-/// parsing each payload and writing the same result.
+/// parsing each payload and writing the same result or failure.
 fn raw_mixed(path: &Path, jobs: &[NewJob]) -> BenchResult<(f64, f64)> {
     let mut conn = raw::open(path, Durability::Full)?;
     let started = std::time::Instant::now();
@@ -124,7 +134,7 @@ fn raw_mixed(path: &Path, jobs: &[NewJob]) -> BenchResult<(f64, f64)> {
     let started = std::time::Instant::now();
     let done = raw::claim_batch_loop(&mut conn, &|job| {
         let payload: Value = serde_json::from_str(&job.2).unwrap_or(Value::Null);
-        work(&payload).to_string()
+        work(&payload).map(|v| v.to_string()).map_err(String::from)
     })?;
     Ok((enqueue, per_second(done, started.elapsed())))
 }

@@ -176,11 +176,27 @@ pub fn claim_one_loop(path: &Path, durability: Durability, n: usize) -> BenchRes
     Ok(per_second(done, started.elapsed()))
 }
 
-/// claim(100) then one transaction completing the 100, on a backlog of `n` jobs:
-/// jobs per second. `work` runs on each claimed job and returns its result text.
+/// A retryable failure: back to pending a minute later, with the error kept.
+const FAIL: &str = "UPDATE jobs SET status = 'pending', next_retry = ?1, error_message = ?2, \
+     error_context = ?3, updated_at = ?4, locked_by = NULL, lease_expires_at = NULL \
+     WHERE id = ?5 AND status = 'in_progress' AND lease_token = ?6";
+
+fn fail(conn: &Connection, job: &Claimed, error: &str) -> rusqlite::Result<()> {
+    let now = now_ms();
+    let context = serde_json::json!({"class": "retryable", "failed_at": now}).to_string();
+    let mut stmt = conn.prepare_cached(FAIL)?;
+    stmt.execute(params![now + 60_000, error, context, now, job.0, job.3])?;
+    Ok(())
+}
+
+/// What a handler made of a job: its result text, or its error text.
+pub type WorkResult = Result<String, String>;
+
+/// claim(100) then one transaction completing (or failing) the 100, until no
+/// job is due. `work` runs on each claimed job. Returns how many jobs ran.
 pub fn claim_batch_loop(
     conn: &mut Connection,
-    work: &dyn Fn(&Claimed) -> String,
+    work: &dyn Fn(&Claimed) -> WorkResult,
 ) -> BenchResult<usize> {
     let mut done = 0;
     loop {
@@ -188,10 +204,13 @@ pub fn claim_batch_loop(
         if jobs.is_empty() {
             return Ok(done);
         }
-        let results: Vec<String> = jobs.iter().map(work).collect();
+        let results: Vec<WorkResult> = jobs.iter().map(work).collect();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (job, result) in jobs.iter().zip(&results) {
-            complete(&tx, job, result)?;
+            match result {
+                Ok(text) => complete(&tx, job, text)?,
+                Err(error) => fail(&tx, job, error)?,
+            }
         }
         tx.commit()?;
         done += jobs.len();
@@ -203,7 +222,7 @@ pub fn claim_batch_noop(path: &Path, durability: Durability, n: usize) -> BenchR
     let mut conn = open(path, durability)?;
     fill(&mut conn, n, 10_000, "pending")?;
     let started = std::time::Instant::now();
-    let done = claim_batch_loop(&mut conn, &|_| "null".to_string())?;
+    let done = claim_batch_loop(&mut conn, &|_| Ok("null".to_string()))?;
     Ok(per_second(done, started.elapsed()))
 }
 
