@@ -78,35 +78,48 @@ fn jobq_in_process(path: &Path, d: Durability, n: usize, rate: u32) -> BenchResu
     latencies(&enqueued, &starts)
 }
 
+/// Bumped by the raw enqueuer after each commit; the raw claimer waits on it.
+type Commits = Arc<(Mutex<usize>, Condvar)>;
+
+/// The raw claimer: waits for each commit, then claims until nothing is left,
+/// recording when each claim committed.
+fn raw_claimer(
+    path: &Path,
+    d: Durability,
+    n: usize,
+    commits: &Commits,
+    starts: &Starts,
+) -> BenchResult<()> {
+    let mut conn = raw::open(path, d)?;
+    let mut seen = 0;
+    while seen < n {
+        let (lock, cv) = &**commits;
+        let g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        drop(
+            cv.wait_while(g, |c| *c == seen)
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        while let Some(job) = raw::claim(&mut conn, 1)?.pop() {
+            let at = mono_ns();
+            starts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(job.0, at);
+            seen += 1;
+        }
+    }
+    Ok(())
+}
+
 /// Raw: one thread commits an INSERT and signals a Condvar; another wakes and
 /// claims it in one `BEGIN IMMEDIATE` transaction.
 fn raw_in_process(path: &Path, d: Durability, n: usize, rate: u32) -> BenchResult<Vec<f64>> {
     let writer = raw::open(path, d)?;
-    let signal = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let commits = Commits::default();
     let starts = Starts::default();
     let claimer = {
-        let (signal, starts, path) = (signal.clone(), starts.clone(), path.to_path_buf());
-        std::thread::spawn(move || -> Result<(), String> {
-            let mut conn = raw::open(&path, d).map_err(|e| e.to_string())?;
-            let mut seen = 0;
-            while seen < n {
-                let (lock, cv) = &*signal;
-                let g = lock.lock().unwrap_or_else(|p| p.into_inner());
-                drop(
-                    cv.wait_while(g, |c| *c == seen)
-                        .unwrap_or_else(|p| p.into_inner()),
-                );
-                while let Some(job) = raw::claim(&mut conn, 1).map_err(|e| e.to_string())?.pop() {
-                    let at = mono_ns();
-                    starts
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(job.0, at);
-                    seen += 1;
-                }
-            }
-            Ok(())
-        })
+        let (commits, starts, path) = (commits.clone(), starts.clone(), path.to_path_buf());
+        std::thread::spawn(move || raw_claimer(&path, d, n, &commits, &starts))
     };
     let gap = Duration::from_secs(1) / rate.max(1);
     let mut enqueued = Vec::with_capacity(n);
@@ -114,7 +127,7 @@ fn raw_in_process(path: &Path, d: Durability, n: usize, rate: u32) -> BenchResul
         std::thread::sleep(gap);
         let id = raw::insert(&writer, "pending", "null", raw::now_ms())?;
         enqueued.push((id, mono_ns()));
-        let (lock, cv) = &*signal;
+        let (lock, cv) = &*commits;
         *lock.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         cv.notify_one();
     }
