@@ -23,7 +23,7 @@ pub struct Row {
     pub jobq: f64,
     /// The raw rusqlite baseline's figure, when there is one.
     pub raw: Option<f64>,
-    /// `jobq / raw` for throughput, `raw / jobq` never: always jobq over raw.
+    /// `jobq / raw`, for every kind of figure (below 1 is better for latency).
     pub ratio: Option<f64>,
     /// The target, in words (`>= 0.8x raw`, `<= 0.5 ms`).
     pub target: Option<String>,
