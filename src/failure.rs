@@ -72,6 +72,30 @@ pub fn cut_to(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// What is left of `text` once its front was cut at an arbitrary byte (a tail
+/// kept from a long stream): the partial first line is dropped, since it may be
+/// the middle of a secret whose key (`Bearer `, `password=`) was cut off and
+/// that redaction would then miss. When the text is one line, the partial first
+/// word is dropped, and the whole line when that word may end in a secret's key.
+pub fn drop_cut_front(text: &str) -> &str {
+    if let Some(i) = text.find('\n') {
+        if !text[i + 1..].trim().is_empty() {
+            return &text[i + 1..];
+        }
+    }
+    let end = text.find(char::is_whitespace).unwrap_or(text.len());
+    let piece = text[..end].to_ascii_lowercase();
+    let may_hold_key = SECRET_KEYS
+        .iter()
+        .map(|k| k.trim_end())
+        .any(|k| piece.ends_with(k) || (!piece.is_empty() && k.ends_with(piece.as_str())));
+    if may_hold_key {
+        ""
+    } else {
+        &text[end..]
+    }
+}
+
 const SECRET_KEYS: &[&str] = &[
     "bearer ",
     "basic ",
@@ -158,6 +182,23 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(clean_error_text(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_cut_front_never_leaves_a_secret_without_its_key() {
+        let cases = [
+            ("ken-part-2 rejected", " rejected"),
+            ("rer sk_123 rejected", ""),
+            ("ssword: hunter2", ""),
+            ("x;Authorization: Bearer abc", ""),
+            ("word=hunter2&x=1 then more", " then more"),
+            ("partial line Bearer\nnext line\n", "next line\n"),
+            ("whole line\n", " line\n"),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(drop_cut_front(input), want, "{input:?}");
         }
     }
 

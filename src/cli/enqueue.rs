@@ -165,8 +165,13 @@ fn read_lines(source: &str) -> CliResult<Vec<(usize, String)>> {
     Ok(out)
 }
 
-/// One JSONL line as a job, checked as `enqueue` would check it.
+/// One JSONL line as a job, checked as `enqueue` would check it. The line must
+/// be a JSON object: serde would also take a struct from an array of values in
+/// field order, which no one means.
 fn parse_line(ctx: &Context, queue: &Queue, line: &str) -> Result<NewJob, String> {
+    if !line.trim_start().starts_with('{') {
+        return Err(r#"expected a JSON object like {"job_type": "echo", "payload": {}}"#.into());
+    }
     let mut job: NewJob = serde_json::from_str(line).map_err(|e| e.to_string())?;
     check_declared(ctx, &job.job_type)?;
     ctx.config.apply_type_defaults(&mut job);

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::duration::format_secs;
+use crate::failure::drop_cut_front;
 use crate::retry::{classify, ErrorClass};
 use crate::worker::{Handler, HandlerResult, JobContext, JobError};
 
@@ -252,11 +253,17 @@ fn result_of(stdout: Captured) -> Value {
     }
 }
 
-/// The last non-empty lines of stderr, trimmed.
+/// The last non-empty lines of stderr, trimmed. When the front was cut, the
+/// partial first line goes ([`drop_cut_front`]): it may hold a secret whose key
+/// was cut off, which redaction would miss.
 fn stderr_tail(stderr: &Captured) -> String {
     let start = stderr.bytes.len().saturating_sub(STDERR_TAIL_BYTES);
     let text = String::from_utf8_lossy(&stderr.bytes[start..]);
-    text.trim().to_string()
+    if stderr.dropped || start > 0 {
+        drop_cut_front(&text).trim().to_string()
+    } else {
+        text.trim().to_string()
+    }
 }
 
 fn with_tail(head: String, tail: &str) -> String {

@@ -190,10 +190,17 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ApiError> {
         }
         Err(_) => return Err(bad("malformed request head")),
     };
+    let path = req.path.unwrap_or("/");
+    if !path.is_ascii() {
+        // tiny_http drops the connection on such a request line without answering.
+        return Err(bad(
+            "the request target must be ASCII: percent-encode other characters",
+        ));
+    }
     let line = format!(
         "{} {} HTTP/1.{}\r\n",
         req.method.unwrap_or("GET"),
-        req.path.unwrap_or("/"),
+        path,
         req.version.unwrap_or(1)
     );
     let mut head = Head {
@@ -288,6 +295,7 @@ mod tests {
         assert_eq!(status(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n"), 400);
         assert_eq!(status(b"POST / HTTP/1.1\r\nExpect: magic\r\n\r\n"), 417);
         assert_eq!(status(b"\x01\x02 nonsense\r\n\r\n"), 400);
+        assert_eq!(status("GET /\u{e9} HTTP/1.1\r\n\r\n".as_bytes()), 400);
         let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(300));
         assert_eq!(status(long.as_bytes()), 431);
         assert_eq!(status(&long.as_bytes()[..280]), 431);

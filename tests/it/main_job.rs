@@ -55,6 +55,17 @@ impl Hook {
         self.resumed.notify_all();
     }
 
+    /// Jobs that got their first answer (the 503).
+    fn first_answers(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .jobs
+            .values()
+            .filter(|e| e.0 >= 1)
+            .count()
+    }
+
     fn successes(&self) -> u32 {
         self.state.lock().unwrap().jobs.values().map(|e| e.1).sum()
     }
@@ -131,6 +142,23 @@ fn all_of(queue: &Queue, job_type: &str) -> Vec<Job> {
     }
 }
 
+/// Webhook jobs whose error history records a 503.
+fn recorded_503s(queue: &Queue) -> usize {
+    let has_503 = |j: &Job| {
+        j.error_context.as_ref().is_some_and(|c| {
+            c["errors"].as_array().is_some_and(|errors| {
+                errors
+                    .iter()
+                    .any(|e| e["message"].as_str().unwrap_or("").contains("503"))
+            })
+        })
+    };
+    all_of(queue, "notify")
+        .iter()
+        .filter(|j| has_503(j))
+        .count()
+}
+
 fn completed(queue: &Queue, job_type: &str) -> u64 {
     let stats = queue.stats().unwrap();
     stats.by_type.get(job_type).map_or(0, |c| c.completed)
@@ -172,13 +200,17 @@ max_attempts = 10
     wait_for("half the jobs to complete", Duration::from_secs(90), || {
         queue.stats().unwrap().by_status.completed >= half
     });
-    // Hold new webhook requests, and let every 200 already answered be recorded,
-    // so that the kill cannot fall between a success and its completion.
+    // Hold new webhook requests, and let every answer already given (200 or the
+    // first 503) be recorded, so that the kill cannot fall between an answer and
+    // its record: each job then succeeds once and its history shows its 503.
     hook.pause(true);
     wait_for(
         "answered webhooks to be recorded",
         Duration::from_secs(30),
-        || completed(&queue, "notify") == u64::from(hook.successes()),
+        || {
+            completed(&queue, "notify") == u64::from(hook.successes())
+                && recorded_503s(&queue) == hook.first_answers()
+        },
     );
     work.kill().unwrap();
     wait_exit(&mut work, Duration::from_secs(10));

@@ -11,7 +11,7 @@ use jobq::{
 };
 use serde_json::{json, Value};
 
-use crate::worker_pool::wait_for;
+use crate::util::wait_for;
 
 fn open(db: &std::path::Path, clock: &ManualClock) -> Queue {
     Queue::open_with(QueueOptions::new(db).clock(Arc::new(clock.clone()))).unwrap()

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jobq::{Error, JobFilter, JobStatus, NewJob, Queue, Registry, WorkerConfig, WorkerPool};
 use serde_json::{json, Value};
 
-use crate::worker_pool::wait_for;
+use crate::util::wait_for;
 
 const JOBS: usize = 1500;
 

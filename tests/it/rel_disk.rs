@@ -7,7 +7,7 @@ use std::time::Duration;
 use jobq::{Error, JobStatus, NewJob, Queue, Registry, WorkerConfig, WorkerPool};
 use serde_json::{json, Value};
 
-use crate::worker_pool::wait_for;
+use crate::util::wait_for;
 
 /// A small tmpfs mounted for the test; unmounted on drop.
 struct SmallDisk(PathBuf);

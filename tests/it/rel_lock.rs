@@ -7,7 +7,7 @@ use std::time::Duration;
 use jobq::{Error, JobStatus, NewJob, Queue, QueueOptions, Registry, WorkerConfig, WorkerPool};
 use serde_json::{json, Value};
 
-use crate::worker_pool::wait_for;
+use crate::util::wait_for;
 
 /// Holds a write transaction on `db` for `hold`; returns once the lock is taken.
 fn hold_write_lock(db: &std::path::Path, hold: Duration) -> std::thread::JoinHandle<()> {

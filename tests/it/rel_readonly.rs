@@ -8,10 +8,11 @@ use jobq::{Error, JobFilter, NewJob, Queue};
 use serde_json::json;
 
 /// A read-only bind mount of `src` at `dst`; unmounted on drop.
-struct ReadOnlyMount(PathBuf);
+pub struct ReadOnlyMount(PathBuf);
 
 impl ReadOnlyMount {
-    fn new(src: &Path, dst: &Path) -> Result<ReadOnlyMount, String> {
+    /// Mounts; the error is mount's message (not root, no mount namespace rights).
+    pub fn new(src: &Path, dst: &Path) -> Result<ReadOnlyMount, String> {
         let run = |args: &[&str]| -> Result<(), String> {
             let out = Command::new("mount")
                 .args(args)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use jobq::{JobStatus, NewJob, Queue, Registry, WorkerConfig, WorkerPool};
 use serde_json::{json, Value};
 
-use crate::worker_pool::wait_for;
+use crate::util::wait_for;
 
 /// Child: a pool whose handler marks the start, then works for a minute.
 pub fn child_slow_worker(db: &Path) {

@@ -12,14 +12,7 @@ use jobq::{
 };
 use serde_json::{json, Value};
 
-/// Polls `cond` until it holds; panics with `label` after `timeout`.
-pub fn wait_for(label: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {label}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+use crate::util::wait_for;
 
 fn open(dir: &std::path::Path) -> Queue {
     Queue::open_with(QueueOptions::new(dir.join("w.db")).durability(Durability::Normal)).unwrap()
