@@ -68,26 +68,52 @@ impl Queue {
         n: usize,
         lease: Duration,
     ) -> Result<(Vec<Result<JobStatus>>, Vec<Job>)> {
-        if done.is_empty() && n == 0 {
-            return Ok((Vec::new(), Vec::new()));
+        let settled = self.settle_and_claim(done, &[], worker, types, n, lease)?;
+        Ok((settled.completed, settled.claimed))
+    }
+
+    /// The pool's whole round in ONE transaction: completes `done`, records the
+    /// failed attempts `failed` (as [`Queue::fail`]), and claims up to `n` jobs.
+    /// Each completion and failure is its own fenced statement with its own
+    /// outcome; a database error rolls back the whole round.
+    pub(crate) fn settle_and_claim(
+        &self,
+        done: &[(JobId, i64, Value)],
+        failed: &[(JobId, i64, Failure)],
+        worker: &str,
+        types: Option<&[String]>,
+        n: usize,
+        lease: Duration,
+    ) -> Result<Settled> {
+        if done.is_empty() && failed.is_empty() && n == 0 {
+            return Ok(Settled::default());
         }
         let texts: Vec<String> = done.iter().map(|(_, _, v)| v.to_string()).collect();
         let types = types.map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()));
         let now = self.now();
+        let backoff_for = |t: &str| self.backoff(t);
         self.inner.store.write("complete_and_claim", |tx| {
-            let mut out = Vec::with_capacity(done.len());
-            for ((id, token, _), text) in done.iter().zip(&texts) {
-                match finish::complete(tx, *id, *token, text, now) {
-                    Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => out.push(Err(e)),
-                    other => out.push(Ok(other?)),
-                }
-            }
+            let completed = done
+                .iter()
+                .zip(&texts)
+                .map(|((id, token, _), text)| finish::complete(tx, *id, *token, text, now))
+                .map(refusal_is_an_outcome)
+                .collect::<Result<_>>()?;
+            let failed = failed
+                .iter()
+                .map(|(id, token, f)| finish::fail(tx, *id, *token, f, &backoff_for, now))
+                .map(refusal_is_an_outcome)
+                .collect::<Result<_>>()?;
             let claimed = if n > 0 {
                 claim::claim(tx, worker, types.as_deref(), n, now, now.plus(lease))?
             } else {
                 Vec::new()
             };
-            Ok((out, claimed))
+            Ok(Settled {
+                completed,
+                failed,
+                claimed,
+            })
         })
     }
 
@@ -185,5 +211,23 @@ impl Queue {
         self.inner
             .store
             .write("release", |tx| finish::release(tx, id, lease_token, now))
+    }
+}
+
+/// What [`Queue::settle_and_claim`] did: one outcome per completion and per
+/// failure, in input order, and the claimed jobs.
+#[derive(Debug, Default)]
+pub(crate) struct Settled {
+    pub completed: Vec<Result<JobStatus>>,
+    pub failed: Vec<Result<JobStatus>>,
+    pub claimed: Vec<Job>,
+}
+
+/// A fenced statement that was refused (lease lost, job gone) is that entry's
+/// outcome; any other error aborts the transaction.
+fn refusal_is_an_outcome(r: Result<JobStatus>) -> Result<Result<JobStatus>> {
+    match r {
+        Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => Ok(Err(e)),
+        other => other.map(Ok),
     }
 }

@@ -21,7 +21,7 @@ const RETRY: &str = "UPDATE jobs SET status = 'pending', attempts = 0, next_retr
      WHERE id = ?2 AND status IN ('failed', 'cancelled')";
 
 const PRUNE: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
-     WHERE status IN (SELECT value FROM json_each(?1)) AND completed_at < ?2 LIMIT ?3)";
+     WHERE status IN (SELECT value FROM json_each(?1)) AND completed_at < ?2 LIMIT ?3 + 0)";
 
 fn status_of(conn: &Connection, id: JobId, operation: &'static str) -> Result<JobStatus> {
     let mut stmt = conn.prepare_cached(STATUS).map_err(Error::db(operation))?;

@@ -35,7 +35,7 @@ const RECORD_FAILURE: &str = "UPDATE jobs SET status = ?1, next_retry = ?2, erro
      lease_expires_at = NULL WHERE id = ?7 AND status = 'in_progress' AND lease_token = ?8";
 
 const EXPIRED: &str = "SELECT id, lease_token, started_at FROM jobs \
-     WHERE status = 'in_progress' AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?2";
+     WHERE status = 'in_progress' AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?2 + 0";
 
 /// in_progress -> completed (or cancelled when requested). Returns the new status.
 pub(crate) fn complete(

@@ -25,7 +25,7 @@ const LIST: &str = concat!(
     job_columns!(),
     " FROM jobs WHERE ",
     filter!(),
-    " AND (?6 IS NULL OR (created_at, id) < (?6, ?7)) ORDER BY created_at DESC, id DESC LIMIT ?8"
+    " AND (?6 IS NULL OR (created_at, id) < (?6, ?7)) ORDER BY created_at DESC, id DESC LIMIT ?8 + 0"
 );
 
 const COUNT: &str = concat!("SELECT count(*) FROM jobs WHERE ", filter!());

@@ -86,6 +86,7 @@ impl WorkerPool {
             registry,
             config,
             signal,
+            exited: Signal::new(),
             state: Mutex::new(PoolState::default()),
             tasks: Mutex::new(Tasks::default()),
             tasks_cv: Condvar::new(),
@@ -130,7 +131,7 @@ impl WorkerPool {
     pub fn wait(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            let seen = self.shared.signal.generation();
+            let seen = self.shared.exited.generation();
             if self.is_finished() {
                 return true;
             }
@@ -139,7 +140,7 @@ impl WorkerPool {
                 return false;
             }
             self.shared
-                .signal
+                .exited
                 .wait(seen, left.min(Duration::from_millis(100)));
         }
     }

@@ -63,6 +63,9 @@ pub(crate) struct Shared {
     pub types: Vec<String>,
     /// Wakes the coordinator: enqueues, finished jobs, shutdown.
     pub signal: Arc<Signal>,
+    /// Notified once, when the coordinator exits: what [`crate::WorkerPool::wait`]
+    /// waits on, so that it is not woken by every finished job.
+    pub exited: Signal,
     pub state: Mutex<PoolState>,
     pub tasks: Mutex<Tasks>,
     pub tasks_cv: Condvar,
@@ -111,7 +114,9 @@ impl Shared {
                 abandoned,
             });
         }
-        self.tasks_cv.notify_all();
+        // One wake-up here; each woken worker wakes the next while tasks remain
+        // (see `worker_loop`), so the coordinator does not pay for every wake-up.
+        self.tasks_cv.notify_one();
     }
 
     /// Marks a running job as given up: its cancel flag is set and its late

@@ -29,6 +29,9 @@ fn next_task(shared: &Shared) -> Option<Task> {
     let mut tasks = shared.tasks();
     loop {
         if let Some(t) = tasks.items.pop_front() {
+            if !tasks.items.is_empty() {
+                shared.tasks_cv.notify_one();
+            }
             return Some(t);
         }
         if tasks.closed {

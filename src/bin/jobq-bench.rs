@@ -1,0 +1,93 @@
+//! jobq-bench: measures jobq beside a raw rusqlite loop doing the least SQL for
+//! the same work, on the same kind of file (WAL, the same pragmas and schema,
+//! UUID v7 text keys), and prints both and their ratio.
+//!
+//! `cargo run --release --bin jobq-bench -- [--tiny] [--json] [--data FILE]`.
+//! See BENCHMARKS.md for the workloads, the targets and the latest results.
+
+#[path = "jobq-bench/args.rs"]
+mod args;
+#[path = "jobq-bench/child.rs"]
+mod child;
+#[path = "jobq-bench/drain.rs"]
+mod drain;
+#[path = "jobq-bench/enqueue.rs"]
+mod enqueue;
+#[path = "jobq-bench/latency.rs"]
+mod latency;
+#[path = "jobq-bench/mixed.rs"]
+mod mixed;
+#[path = "jobq-bench/pool.rs"]
+mod pool;
+#[path = "jobq-bench/raw.rs"]
+mod raw;
+#[path = "jobq-bench/report.rs"]
+mod report;
+#[path = "jobq-bench/util.rs"]
+mod util;
+
+use clap::Parser;
+
+/// Every workload's error: the binary reports it and exits non-zero.
+pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+type Workload = fn(&args::Args, &util::Scratch) -> BenchResult<Vec<report::Row>>;
+
+fn main() {
+    let args = args::Args::parse().shrink_if_tiny();
+    let outcome = match args.child {
+        Some(role) => child::main(&args, role),
+        None => run(&args),
+    };
+    if let Err(e) = outcome {
+        eprintln!("jobq-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &args::Args) -> BenchResult<()> {
+    let scratch = util::Scratch::new(args.dir.as_deref())?;
+    let workloads: [(&str, Workload); 5] = [
+        ("enqueue", enqueue::run),
+        ("drain", drain::run),
+        ("latency", latency::run),
+        ("memory", child::rss),
+        ("mixed", mixed::run),
+    ];
+    let mut rows = Vec::new();
+    for (label, workload) in workloads {
+        let started = std::time::Instant::now();
+        let got = workload(args, &scratch)?;
+        if !got.is_empty() {
+            eprintln!(
+                "jobq-bench: {label} done in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        rows.extend(got);
+    }
+    if args.json {
+        report::print_json(&rows, settings(args));
+    } else {
+        report::print_table(&rows);
+    }
+    Ok(())
+}
+
+fn settings(args: &args::Args) -> serde_json::Value {
+    serde_json::json!({
+        "tiny": args.tiny,
+        "runs": args.runs,
+        "data": args.data.is_some(),
+        "enqueue_full": args.enqueue_full,
+        "enqueue_normal": args.enqueue_normal,
+        "enqueue_many": args.enqueue_many,
+        "drain": args.drain,
+        "latency_jobs": args.latency_jobs,
+        "latency_rate": args.latency_rate,
+        "poll_ms": args.poll_ms,
+        "history": args.history,
+        "rss_pending": args.rss_pending,
+        "mixed": args.mixed,
+    })
+}
