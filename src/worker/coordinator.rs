@@ -35,6 +35,11 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
         let outcome = settle_and_claim(&shared, &done, &failed, want);
         let claimed = match outcome {
             Ok(jobs) => jobs,
+            Err(e) if shared.state().give_up => {
+                let n = done.len() + failed.len();
+                log::error!("worker pool {}: {e}; shutting down with {n} results unwritten (their jobs run again once their leases expire)", shared.config.worker_id);
+                break;
+            }
             Err(e) => {
                 put_back(&shared, done, failed);
                 if last_error.is_none_or(|t| t.elapsed() >= ERROR_BACKOFF) {

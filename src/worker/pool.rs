@@ -168,6 +168,8 @@ impl WorkerPool {
             self.shared.signal.wait(seen, Duration::from_millis(20));
         }
         self.release_unfinished();
+        self.shared.state().give_up = true;
+        self.shared.signal.notify();
         if let Some(c) = self.coordinator.take() {
             c.join().ok();
         }

@@ -39,6 +39,9 @@ pub(crate) struct PoolState {
     pub running: HashMap<JobId, RunningJob>,
     pub finished: Vec<(JobId, i64, Outcome)>,
     pub stopping: bool,
+    /// Set when shutdown's grace has run out: outcomes that still cannot be
+    /// written are given up (their jobs come back when their leases expire).
+    pub give_up: bool,
     pub counts: PoolCounts,
 }
 

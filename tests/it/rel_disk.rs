@@ -103,7 +103,7 @@ fn a_full_disk_gives_a_clear_error_and_nothing_is_lost_once_space_returns() {
 #[test]
 fn workers_back_off_on_a_full_disk_logging_once_per_interval_then_carry_on() {
     let dir = tempfile::tempdir().unwrap();
-    let disk = match SmallDisk::mount(dir.path(), "6m") {
+    let disk = match SmallDisk::mount(dir.path(), "32m") {
         Ok(d) => d,
         Err(why) => {
             eprintln!("SKIPPED full-disk worker test: cannot mount a tmpfs here ({why})");
@@ -116,10 +116,10 @@ fn workers_back_off_on_a_full_disk_logging_once_per_interval_then_carry_on() {
         .enqueue_many((0..20).map(|i| NewJob::new("big", json!(i))).collect())
         .unwrap();
     fill(&disk.0.join("filler"));
-    // Each result is 200 KB: writing it needs space the disk no longer has.
+    // Each result is 100 KB: writing it needs space the disk no longer has.
     let mut reg = Registry::new();
     reg.register("big", |_: &jobq::JobContext, _: Value| {
-        Ok(json!("r".repeat(200_000)))
+        Ok(json!("r".repeat(100_000)))
     });
     let worker_id = format!("disk-full-{}", std::process::id());
     let cfg = WorkerConfig {
@@ -165,4 +165,55 @@ fn workers_back_off_on_a_full_disk_logging_once_per_interval_then_carry_on() {
         ids.iter().all(|id| q.get(*id).unwrap().attempts == 1),
         "no attempt was lost"
     );
+}
+
+#[test]
+fn shutdown_returns_while_the_disk_stays_full_and_the_jobs_come_back_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = match SmallDisk::mount(dir.path(), "32m") {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIPPED full-disk shutdown test: cannot mount a tmpfs here ({why})");
+            return;
+        }
+    };
+    crate::log_capture::install();
+    let q = Queue::open(disk.0.join("stuck.db")).unwrap();
+    let ids = q
+        .enqueue_many((0..4).map(|i| NewJob::new("big", json!(i))).collect())
+        .unwrap();
+    fill(&disk.0.join("filler"));
+    let mut reg = Registry::new();
+    reg.register("big", |_: &jobq::JobContext, _: Value| {
+        Ok(json!("r".repeat(100_000)))
+    });
+    let worker_id = format!("disk-stuck-{}", std::process::id());
+    let cfg = WorkerConfig {
+        workers: 2,
+        worker_id: worker_id.clone(),
+        ..WorkerConfig::default()
+    };
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    let needle = format!("worker pool {worker_id}: disk full");
+    wait_for(
+        "the pool to notice the full disk",
+        Duration::from_secs(30),
+        || crate::log_capture::count(&needle) >= 1,
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(pool.shutdown(Duration::from_millis(300))).unwrap());
+    let counts = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("shutdown must return although nothing can be written");
+    assert_eq!(counts.completed, 0);
+    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    // The unwritten results' jobs are still in progress: they come back when their
+    // leases expire (at-least-once), never lost.
+    for id in &ids {
+        let st = q.get(*id).unwrap().status;
+        assert!(
+            matches!(st, JobStatus::InProgress | JobStatus::Pending),
+            "{st}"
+        );
+    }
 }
