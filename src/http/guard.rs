@@ -224,11 +224,13 @@ fn relay(client: TcpStream, inner: SocketAddr, limits: &Limits) {
         return;
     };
     let _ = upstream.set_nodelay(true);
+    let rejecting = Arc::new(AtomicBool::new(false));
+    let flag = rejecting.clone();
     let responses = match upstream.try_clone() {
         Ok(up) => thread::Builder::new()
             .name("jobq-http-out".into())
             .stack_size(RELAY_STACK)
-            .spawn(move || copy_responses(up, writer)),
+            .spawn(move || copy_responses(up, writer, &flag)),
         Err(e) => Err(e),
     };
     let Ok(responses) = responses else {
@@ -236,6 +238,9 @@ fn relay(client: TcpStream, inner: SocketAddr, limits: &Limits) {
         return;
     };
     let rejected = forward_requests(Framer::new(reader, *limits), &client, &upstream);
+    // A refusal drains the client's unread body: its reader must stay open, or the
+    // close resets the connection while the client is still sending.
+    rejecting.store(rejected.is_some(), Ordering::SeqCst);
     let _ = upstream.shutdown(Shutdown::Write);
     let _ = responses.join();
     if let Some(err) = rejected {
@@ -272,8 +277,9 @@ fn forward_requests(
 }
 
 /// Copies the server's responses to the client; when either side ends, stops
-/// the client's reader so the request side ends too.
-fn copy_responses(mut upstream: TcpStream, mut client: TcpStream) {
+/// the client's reader so the request side ends too (unless the request side is
+/// refusing a request and will drain the client itself).
+fn copy_responses(mut upstream: TcpStream, mut client: TcpStream, rejecting: &AtomicBool) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         match upstream.read(&mut buf) {
@@ -286,5 +292,7 @@ fn copy_responses(mut upstream: TcpStream, mut client: TcpStream) {
             }
         }
     }
-    let _ = client.shutdown(Shutdown::Read);
+    if !rejecting.load(Ordering::SeqCst) {
+        let _ = client.shutdown(Shutdown::Read);
+    }
 }

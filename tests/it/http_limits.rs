@@ -21,6 +21,32 @@ fn an_oversized_body_is_413_before_it_is_sent() {
     assert_eq!(body_of(&answer)["error"]["code"], "body_too_large");
 }
 
+/// Regression: the refusal used to close the client's reader at once, so a
+/// client still sending its oversized body got a reset (broken pipe) instead of
+/// the 413.
+#[test]
+fn a_client_still_sending_an_oversized_body_reads_its_413() {
+    let api = start_with(|c| c.max_body_bytes = 1024);
+    let total = 3 << 20;
+    let mut s = TcpStream::connect(api.addr()).unwrap();
+    let head = format!(
+        "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {total}\r\n\r\n",
+        api.alice
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..total / chunk.len() {
+        // Paced so that the server answers long before the body is sent.
+        s.write_all(&chunk)
+            .expect("the server keeps reading a refused body");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let answer = read_until_closed(&mut s, PATIENCE);
+    assert_eq!(status_of(&answer), 413, "{answer}");
+    assert_eq!(body_of(&answer)["error"]["code"], "body_too_large");
+}
+
 #[test]
 fn an_oversized_head_is_431_and_garbage_is_400() {
     let api = start();
