@@ -71,6 +71,9 @@ pub fn start_with(tune: impl FnOnce(&mut HttpConfig)) -> Api {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
+        // A fresh connection per request: a pooled one may have just been closed
+        // by a test's short idle timeout, which would fail the request at random.
+        .max_idle_connections(0)
         .build()
         .into();
     Api {
