@@ -55,7 +55,9 @@ impl ExecHandler {
 
     fn spawn(&self, ctx: &JobContext) -> Result<Child, JobError> {
         let program = self.argv.first().map(String::as_str).unwrap_or_default();
-        Command::new(program)
+        let mut command = Command::new(program);
+        die_with_parent(&mut command);
+        command
             .args(self.argv.iter().skip(1))
             .env("JOBQ_JOB_ID", ctx.id().to_string())
             .env("JOBQ_ATTEMPT", ctx.attempt().to_string())
@@ -211,6 +213,33 @@ fn kill_group(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Makes the kernel SIGKILL the child when the worker that started it dies (even
+/// by SIGKILL), so a crashed worker's program cannot run on beside the attempt
+/// that recovery starts later. Linux only; programs the child starts itself are
+/// its own to stop.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // prctl(2) and getppid(2), which are async-signal-safe; it allocates nothing.
+    let parent = i32::try_from(std::process::id()).unwrap_or(0);
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                // The worker died before prctl took effect.
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
 
 fn outcome(status: ExitStatus, stdout: Captured, stderr: &Captured) -> HandlerResult {
     let tail = stderr_tail(stderr);

@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use jobq::Job;
 use serde_json::{json, Value};
 
-use crate::util::Sandbox;
+use crate::util::{wait_exit, wait_for, Sandbox};
 
 fn show(s: &Sandbox, id: &str) -> Job {
     serde_json::from_value(s.json(&["show", id])).unwrap()
@@ -161,4 +162,37 @@ backoff = ["10ms"]
     assert!(busy.error_message.unwrap().contains("503"));
     let seen = seen.lock().unwrap();
     assert!(seen.contains(&(ids["ok"].clone(), r#"{"x":"é"}"#.to_string())));
+}
+
+/// Regression: a SIGKILLed worker's exec program ran on (reparented), so the
+/// attempt that recovery started later could run beside it.
+#[test]
+fn an_exec_program_dies_with_its_killed_worker() {
+    let s = Sandbox::new();
+    let pidfile = s.path().join("child.pid");
+    s.config(&format!(
+        "[handlers.hold]\ncommand = [\"sh\", \"-c\", \"echo $$ > '{}'; exec sleep 60\"]\n",
+        pidfile.display()
+    ));
+    s.ok(&["enqueue", "hold"]);
+    let mut work = s.spawn(&["work", "--workers", "1"], "work");
+    wait_for("the program to start", Duration::from_secs(30), || {
+        std::fs::read_to_string(&pidfile).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.split(' ').nth(2).is_some_and(|st| st == "Z"))
+    };
+    assert!(alive(), "the program runs while its worker does");
+    work.kill().unwrap();
+    wait_exit(&mut work, Duration::from_secs(10));
+    wait_for(
+        "the program to die with its worker",
+        Duration::from_secs(10),
+        || !alive(),
+    );
 }
