@@ -31,14 +31,18 @@ pub fn prune_once(queue: &Queue, policy: &PruneConfig) -> Result<Value> {
     Ok(json!({"deleted_completed_cancelled": finished, "deleted_failed": failed}))
 }
 
-/// The `jobq.prune` handler for `queue` (the payload is ignored). A database error
-/// is a retryable failure.
+/// The `jobq.prune` handler for `queue` (the payload is ignored): prunes, then
+/// schedules the next run a day later (unless one is already pending), so the
+/// prune keeps running daily. A database error is a retryable failure.
 pub fn prune_handler(
     queue: Queue,
     policy: PruneConfig,
 ) -> impl Fn(&JobContext, Value) -> HandlerResult + Send + Sync {
     move |_ctx: &JobContext, _payload: Value| {
-        prune_once(&queue, &policy).map_err(|e| JobError::Retryable(e.to_string()))
+        let retryable = |e: crate::Error| JobError::Retryable(e.to_string());
+        let out = prune_once(&queue, &policy).map_err(retryable)?;
+        ensure_scheduled(&queue).map_err(retryable)?;
+        Ok(out)
     }
 }
 

@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 
 use crate::config::{PruneConfig, PRUNE_JOB_TYPE};
 use crate::handlers::prune::{ensure_scheduled, prune_once, PRUNE_EVERY};
-use crate::{ErrorClass, Failure, JobFilter, ManualClock, NewJob, Queue, QueueOptions, Timestamp};
+use crate::{
+    Clock, ErrorClass, Failure, JobFilter, ManualClock, NewJob, Queue, QueueOptions, Timestamp,
+};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -64,4 +66,32 @@ fn one_prune_job_is_kept_scheduled_a_day_ahead() {
     assert_eq!(page.total, 1);
     let job = &page.jobs[0];
     assert_eq!(job.next_retry, job.created_at.plus(PRUNE_EVERY));
+}
+
+/// Regression: the prune used to be scheduled only when `jobq work` started, so
+/// after its first run no next one was queued.
+#[test]
+fn each_prune_run_schedules_the_next_one_a_day_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp(1_764_504_000_000));
+    let opts = QueueOptions::new(dir.path().join("jobq.db")).clock(Arc::new(clock.clone()));
+    let queue = Queue::open_with(opts).unwrap();
+    let mut registry = crate::Registry::new();
+    let handler = crate::handlers::prune::prune_handler(queue.clone(), PruneConfig::default());
+    registry.register(PRUNE_JOB_TYPE, handler);
+    assert!(ensure_scheduled(&queue).unwrap());
+    let config = crate::WorkerConfig::default();
+    for day in 1..=3 {
+        clock.advance(DAY);
+        let ran = crate::run_due(&queue, &registry, 10, &config).unwrap();
+        assert_eq!(ran.completed, 1, "day {day}: the prune ran");
+        let filter = JobFilter {
+            job_type: Some(PRUNE_JOB_TYPE.into()),
+            status: Some(crate::JobStatus::Pending),
+            ..JobFilter::default()
+        };
+        let next = queue.list(&filter, 10, None).unwrap();
+        assert_eq!(next.total, 1, "day {day}: the next prune is pending");
+        assert_eq!(next.jobs[0].next_retry, clock.now().plus(DAY));
+    }
 }
