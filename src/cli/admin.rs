@@ -44,13 +44,13 @@ fn report(job: &Job, json: bool) -> CliResult {
 
 /// Runs `jobq retry`: a failed or cancelled job becomes pending, due now.
 pub fn retry(ctx: &Context, args: IdArgs) -> CliResult {
-    let job = ctx.open()?.retry(args.id)?;
+    let job = ctx.open_existing()?.retry(args.id)?;
     report(&job, args.json)
 }
 
 /// Runs `jobq cancel`: a pending job ends cancelled; a running one is asked to stop.
 pub fn cancel(ctx: &Context, args: IdArgs) -> CliResult {
-    let job = ctx.open()?.cancel(args.id)?;
+    let job = ctx.open_existing()?.cancel(args.id)?;
     if job.status == JobStatus::InProgress && !args.json {
         return emit(&format!("job {} is running: cancel requested", job.id));
     }
@@ -59,12 +59,12 @@ pub fn cancel(ctx: &Context, args: IdArgs) -> CliResult {
 
 /// Runs `jobq recover`.
 pub fn recover(ctx: &Context) -> CliResult {
-    let n = ctx.open()?.recover_expired()?;
+    let n = ctx.open_existing()?.recover_expired()?;
     emit(&format!("recovered {n} jobs"))
 }
 
 /// Runs `jobq prune`.
 pub fn prune(ctx: &Context, args: PruneArgs) -> CliResult {
-    let n = ctx.open()?.prune(args.older_than, &args.status)?;
+    let n = ctx.open_existing()?.prune(args.older_than, &args.status)?;
     emit(&format!("deleted {n} jobs"))
 }

@@ -52,7 +52,7 @@ pub struct StatsArgs {
 
 /// Runs `jobq show`.
 pub fn show(ctx: &Context, args: ShowArgs) -> CliResult {
-    let job = ctx.open()?.get(args.id)?;
+    let job = ctx.open_existing()?.get(args.id)?;
     if args.json {
         emit_json(&job)
     } else {
@@ -75,7 +75,7 @@ pub fn list(ctx: &Context, args: ListArgs) -> CliResult {
         owner: args.owner,
     };
     let page = ctx
-        .open()?
+        .open_existing()?
         .list(&filter, args.limit, args.cursor.as_deref())?;
     if args.json {
         return emit_json(&page);
@@ -104,7 +104,7 @@ pub fn list(ctx: &Context, args: ListArgs) -> CliResult {
 
 /// Runs `jobq stats`.
 pub fn stats(ctx: &Context, args: StatsArgs) -> CliResult {
-    let stats = ctx.open()?.stats()?;
+    let stats = ctx.open_existing()?.stats()?;
     if args.json {
         return emit_json(&stats);
     }

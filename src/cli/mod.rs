@@ -135,6 +135,21 @@ impl Context {
     pub fn open(&self) -> CliResult<Queue> {
         Ok(Queue::open_with(self.queue_options())?)
     }
+
+    /// Opens the queue of a database that must already exist: commands that only
+    /// read or change existing jobs never create an empty database by mistake.
+    ///
+    /// # Errors
+    /// A runtime error when there is no file at the path, or as [`Context::open`].
+    pub fn open_existing(&self) -> CliResult<Queue> {
+        if !self.db.exists() {
+            return Err(CliError::Runtime(format!(
+                "{}: no such database (enqueue, work and serve create one)",
+                self.db.display()
+            )));
+        }
+        self.open()
+    }
 }
 
 /// Runs the command.

@@ -60,7 +60,7 @@ fn create(ctx: &Context, user: &str, admin: bool) -> CliResult {
 }
 
 fn list(ctx: &Context, user: Option<&str>, json: bool) -> CliResult {
-    let tokens = ctx.open()?.list_tokens(user)?;
+    let tokens = ctx.open_existing()?.list_tokens(user)?;
     if json {
         return emit_json(&tokens);
     }
@@ -83,7 +83,7 @@ fn render(tokens: &[ApiToken]) -> String {
 }
 
 fn revoke(ctx: &Context, id: Option<i64>, user: Option<&str>) -> CliResult {
-    let queue = ctx.open()?;
+    let queue = ctx.open_existing()?;
     let (n, what) = match (id, user) {
         (Some(id), _) => (queue.revoke_token(id)?, format!("token {id}")),
         (None, Some(user)) => (queue.revoke_user_tokens(user)?, format!("tokens of {user}")),

@@ -86,10 +86,13 @@ pub(crate) fn check_file(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(open_err(path, &e.to_string())),
     };
-    let len = file
+    let meta = file
         .metadata()
-        .map_err(|e| open_err(path, &e.to_string()))?
-        .len();
+        .map_err(|e| open_err(path, &e.to_string()))?;
+    if meta.is_dir() {
+        return Err(open_err(path, "it is a directory, not a database file"));
+    }
+    let len = meta.len();
     if len == 0 {
         return Ok(());
     }

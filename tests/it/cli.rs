@@ -108,6 +108,7 @@ fn list_filters_and_pages_without_repeats() {
 #[test]
 fn exit_codes_usage_not_found_conflict_runtime() {
     let s = sandbox();
+    s.ok(&["enqueue", "echo"]); // the database exists: read commands need one
     let missing = "01234567-89ab-7def-8123-456789abcdef";
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (vec![], 2, "Usage"),
@@ -274,4 +275,28 @@ fn help_is_everywhere() {
         let out = s.ok(&[cmd, "--help"]);
         assert!(out.contains("Usage: jobq"), "{cmd}: {out}");
     }
+}
+
+/// Regression: `list` or `stats` on a mistyped `--db` created an empty database
+/// and printed "0 of 0 jobs"; a directory was reported as "too short".
+#[test]
+fn read_commands_do_not_create_a_database_and_a_directory_is_named_as_such() {
+    let s = sandbox();
+    for args in [&["list"][..], &["stats"], &["token", "list"], &["recover"]] {
+        let r = s.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains("no such database"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(!s.db().exists(), "{args:?} created the database");
+    }
+    let dir = s.path().join("adir");
+    std::fs::create_dir(&dir).unwrap();
+    let r = s.run(&["--db", dir.to_str().unwrap(), "stats"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("is a directory"), "{}", r.stderr);
+    s.ok(&["enqueue", "echo"]);
+    assert!(s.db().exists(), "enqueue creates the database");
 }
