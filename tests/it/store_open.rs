@@ -170,3 +170,14 @@ fn invalid_jobs_are_refused_with_the_field() {
         "enqueue_many is all or nothing"
     );
 }
+
+/// Regression: big integers and long decimals came back as rounded floats.
+#[test]
+fn numbers_beyond_f64_round_trip_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(dir.path().join("n.db")).unwrap();
+    let text = r#"{"big":12345678901234567890123,"neg":-98765432109876543210,"dec":1.00000000000000000001,"tiny":5e-324}"#;
+    let payload: serde_json::Value = serde_json::from_str(text).unwrap();
+    let job = q.enqueue(NewJob::new("numbers", payload)).unwrap();
+    assert_eq!(q.get(job.id).unwrap().payload.to_string(), text);
+}
