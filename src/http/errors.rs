@@ -13,7 +13,7 @@ pub(crate) struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub headers: Vec<(&'static str, String)>,
-    pub extra: Option<(&'static str, Value)>,
+    pub extra: Option<Box<(&'static str, Value)>>,
 }
 
 impl ApiError {
@@ -64,7 +64,7 @@ impl ApiError {
     /// The JSON body.
     pub fn body(&self) -> Value {
         let mut err = json!({"code": self.code, "message": self.message});
-        if let Some((k, v)) = &self.extra {
+        if let Some((k, v)) = self.extra.as_deref() {
             err[*k] = v.clone();
         }
         json!({ "error": err })
@@ -79,7 +79,7 @@ impl From<Error> for ApiError {
         match &e {
             Error::NotFound { id } => ApiError::not_found(format!("job {id} not found")),
             Error::Conflict { status, .. } => ApiError {
-                extra: Some(("status", json!(status))),
+                extra: Some(Box::new(("status", json!(status)))),
                 ..ApiError::new(409, "conflict", e.to_string())
             },
             Error::LeaseLost { .. } => ApiError::new(409, "conflict", e.to_string()),
