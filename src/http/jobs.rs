@@ -18,6 +18,13 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
     require_json(req)?;
     let mut new = parse_new_job(&req.body)?;
     check_declared(ctx, &new.job_type)?;
+    if new.job_type.starts_with("jobq.") && !who.admin {
+        let msg = format!(
+            "job type {} is built in: only an admin may enqueue it",
+            new.job_type
+        );
+        return Err(ApiError::new(403, "forbidden", msg));
+    }
     if let Some(defaults) = &ctx.job_defaults {
         defaults.apply(&mut new);
     }

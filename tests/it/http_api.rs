@@ -271,7 +271,10 @@ fn the_openapi_document_parses_and_names_every_path() {
         assert_eq!(got, methods, "{path}");
     }
     let job_type = &a.body["components"]["schemas"]["NewJob"]["properties"]["job_type"];
-    assert_eq!(job_type["enum"], json!(["always.fail", "email.send"]));
+    assert_eq!(
+        job_type["enum"],
+        json!(["always.fail", "email.send", "jobq.prune"])
+    );
     let fields = a.body["components"]["schemas"]["Job"]["required"]
         .as_array()
         .unwrap()
@@ -328,4 +331,25 @@ fn cron_runs_due_jobs_with_the_servers_handlers() {
     );
     let a = api.get("/api/v1/cron/jobs?secret=tick-tock", None);
     assert_eq!((a.status, a.body["processed"].as_u64()), (200, Some(0)));
+}
+
+/// Regression: any token could enqueue the built-in prune job.
+#[test]
+fn built_in_job_types_need_an_admin() {
+    let api = start();
+    let body = br#"{"job_type": "jobq.prune"}"#;
+    let a = api.call(
+        "POST",
+        "/api/v1/jobs",
+        Some(&api.alice),
+        Some(("application/json", body)),
+    );
+    assert_eq!((a.status, a.code()), (403, "forbidden"));
+    let a = api.call(
+        "POST",
+        "/api/v1/jobs",
+        Some(&api.admin),
+        Some(("application/json", body)),
+    );
+    assert_eq!(a.status, 201, "{}", a.text);
 }

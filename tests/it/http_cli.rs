@@ -170,6 +170,7 @@ fn serve_runs_workers_and_the_api_with_tokens_and_the_cron_secret() {
 fn serve_works_without_a_config_and_keeps_cron_off_without_a_secret() {
     let s = Sandbox::new();
     let token = s.ok(&["token", "create", "--user", "alice"]);
+    let admin = s.ok(&["token", "create", "--user", "root", "--admin"]);
     let (child, base) = serve(&s, &[]);
     assert_eq!(
         call("GET", &format!("{base}/healthz"), None, None),
@@ -179,13 +180,10 @@ fn serve_works_without_a_config_and_keeps_cron_off_without_a_secret() {
         call("POST", &format!("{base}/api/v1/cron/jobs"), Some("x"), None).0,
         404
     );
-    let (status, _) = call(
-        "POST",
-        &format!("{base}/api/v1/jobs"),
-        Some(&token),
-        Some(&json!({"job_type": "jobq.prune"})),
-    );
-    assert_eq!(status, 201);
+    let prune = json!({"job_type": "jobq.prune"});
+    let url = format!("{base}/api/v1/jobs");
+    assert_eq!(call("POST", &url, Some(&token), Some(&prune)).0, 403);
+    assert_eq!(call("POST", &url, Some(&admin), Some(&prune)).0, 201);
     stop(child);
 }
 
