@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = WorkerPool::start(queue.clone(), registry(), config)?;
     while !stop.load(Ordering::Relaxed) && !pool.wait(Duration::from_millis(200)) {}
     let counts = pool.shutdown(Duration::from_secs(10));
-    log::info!("stopped: {counts:?}");
+    log::info!("stopped: {counts}");
     log::info!("stats: {}", serde_json::to_string(&queue.stats()?)?);
     Ok(())
 }

@@ -38,8 +38,10 @@ impl Table {
     }
 
     /// Adds a row.
+    /// Control characters (an error text's ANSI escapes, say) are shown escaped,
+    /// so a cell cannot drive the terminal.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(cells.iter().map(|c| printable(c)).collect());
     }
 
     /// The table as text, without a trailing newline.
@@ -56,6 +58,22 @@ impl Table {
         };
         self.rows.iter().map(line).collect::<Vec<_>>().join("\n")
     }
+}
+
+/// `text` with control characters escaped (`\u{1b}`, `\n`, ...).
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A cell for an optional time.
@@ -114,6 +132,13 @@ pub fn job_detail(job: &Job) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_in_cells() {
+        let mut t = Table::new(&["E"]);
+        t.row(vec!["\u{1b}[31mred\u{7}".into()]);
+        assert_eq!(t.render(), "E\n\\u{1b}[31mred\\u{7}");
+    }
 
     #[test]
     fn columns_line_up() {

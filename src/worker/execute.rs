@@ -95,6 +95,12 @@ fn log_outcome(job: &Job, outcome: &Outcome, elapsed: Duration) {
             job.job_type,
             job.attempts
         ),
+        Outcome::Failure(f) if f.cancelled => log::info!(
+            "job {} ({}) attempt {} stopped after {ms} ms: cancelled",
+            job.id,
+            job.job_type,
+            job.attempts
+        ),
         Outcome::Failure(f) => log::warn!(
             "job {} ({}) attempt {} failed after {ms} ms ({:?}): {}",
             job.id,

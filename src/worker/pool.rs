@@ -33,6 +33,16 @@ pub struct PoolCounts {
     pub released: u64,
 }
 
+impl std::fmt::Display for PoolCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} started, {} completed, {} retried, {} failed or cancelled, {} handed back",
+            self.started, self.completed, self.retried, self.failed, self.released
+        )
+    }
+}
+
 /// A running pool of worker threads. Dropping it without [`WorkerPool::shutdown`]
 /// shuts it down with no grace.
 pub struct WorkerPool {
@@ -181,7 +191,7 @@ impl WorkerPool {
         self.join_idle_threads();
         let counts = self.counts();
         log::info!(
-            "worker pool {} stopped: {counts:?}",
+            "worker pool {} stopped: {counts}",
             self.shared.config.worker_id
         );
         counts

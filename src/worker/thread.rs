@@ -67,7 +67,8 @@ fn report(shared: &Shared, task: &Task, outcome: Outcome) -> bool {
     };
     match late {
         Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => {
-            log::warn!("late result of job {id} refused: {e}")
+            // Expected: the pool gave this attempt up (shutdown or timeout).
+            log::info!("late result of job {id} refused as expected: {e}")
         }
         Err(e) => log::warn!("late result of job {id} not written: {e}"),
         Ok(()) => log::warn!("late result of job {id} was written: its lease was still held"),
