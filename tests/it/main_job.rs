@@ -10,10 +10,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use jobq::{Job, JobFilter, JobStatus, Queue};
+use jobq::{Job, JobStatus, Queue};
 use serde_json::json;
 
-use crate::util::{example_bin, wait_exit, wait_for, Sandbox};
+use crate::util::{all_of, example_bin, wait_exit, wait_for, Sandbox};
 
 const FILES: usize = 1000;
 const HOOKS: usize = 1000;
@@ -123,23 +123,6 @@ fn write_input(dir: &Path) -> (PathBuf, Vec<PathBuf>) {
         }
     }
     (dir.join("jobs.jsonl"), files)
-}
-
-fn all_of(queue: &Queue, job_type: &str) -> Vec<Job> {
-    let filter = JobFilter {
-        job_type: Some(job_type.into()),
-        ..JobFilter::default()
-    };
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = queue.list(&filter, 500, cursor.as_deref()).unwrap();
-        out.extend(page.jobs);
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => return out,
-        }
-    }
 }
 
 /// Webhook jobs whose error history records a 503.

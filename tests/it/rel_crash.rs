@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
-use jobq::{Job, JobFilter, JobStatus, Queue};
+use jobq::{JobStatus, Queue};
 
 use crate::util::{wait_exit, wait_for, Sandbox};
 
@@ -93,24 +93,6 @@ fn run_and_kill(s: &Sandbox, queue: &Queue, more: u64, round: usize) -> bool {
     completed(queue) < JOBS as u64
 }
 
-/// The test's jobs (`work` also schedules a daily `jobq.prune` job).
-fn all_jobs(queue: &Queue) -> Vec<Job> {
-    let filter = JobFilter {
-        job_type: Some("append".into()),
-        ..JobFilter::default()
-    };
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = queue.list(&filter, 500, cursor.as_deref()).unwrap();
-        out.extend(page.jobs);
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => return out,
-        }
-    }
-}
-
 #[test]
 fn sigkill_twenty_times_during_a_drain_loses_nothing() {
     let s = Sandbox::new();
@@ -137,7 +119,8 @@ fn sigkill_twenty_times_during_a_drain_loses_nothing() {
     for line in ran.lines() {
         *runs.entry(line).or_default() += 1;
     }
-    let jobs = all_jobs(&queue);
+    // The test's jobs (`work` also schedules a daily `jobq.prune` job).
+    let jobs = crate::util::all_of(&queue, "append");
     assert_eq!(jobs.len(), JOBS);
     let stats = queue.stats().unwrap();
     assert_eq!(stats.by_status.in_progress, 0, "no job left in_progress");

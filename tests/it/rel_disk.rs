@@ -100,28 +100,37 @@ fn a_full_disk_gives_a_clear_error_and_nothing_is_lost_once_space_returns() {
     assert!(n >= 201, "no stored job lost ({n})");
 }
 
-#[test]
-fn workers_back_off_on_a_full_disk_logging_once_per_interval_then_carry_on() {
+/// A pool on a full 32 MiB tmpfs whose results (100 KB each) cannot be written,
+/// once it has logged the full disk. None when no tmpfs can be mounted here.
+struct FullDiskPool {
+    queue: Queue,
+    ids: Vec<jobq::JobId>,
+    pool: WorkerPool,
+    /// The error line the pool logs, with its worker id.
+    needle: String,
+    disk: SmallDisk,
+    _dir: tempfile::TempDir,
+}
+
+fn full_disk_pool(name: &str, jobs: usize) -> Option<FullDiskPool> {
     let dir = tempfile::tempdir().unwrap();
     let disk = match SmallDisk::mount(dir.path(), "32m") {
         Ok(d) => d,
         Err(why) => {
-            eprintln!("SKIPPED full-disk worker test: cannot mount a tmpfs here ({why})");
-            return;
+            eprintln!("SKIPPED {name}: cannot mount a tmpfs here ({why})");
+            return None;
         }
     };
     crate::log_capture::install();
-    let q = Queue::open(disk.0.join("workers.db")).unwrap();
-    let ids = q
-        .enqueue_many((0..20).map(|i| NewJob::new("big", json!(i))).collect())
-        .unwrap();
+    let queue = Queue::open(disk.0.join(format!("{name}.db"))).unwrap();
+    let new = (0..jobs).map(|i| NewJob::new("big", json!(i))).collect();
+    let ids = queue.enqueue_many(new).unwrap();
     fill(&disk.0.join("filler"));
-    // Each result is 100 KB: writing it needs space the disk no longer has.
     let mut reg = Registry::new();
     reg.register("big", |_: &jobq::JobContext, _: Value| {
         Ok(json!("r".repeat(100_000)))
     });
-    let worker_id = format!("disk-full-{}", std::process::id());
+    let worker_id = format!("{name}-{}", std::process::id());
     let cfg = WorkerConfig {
         workers: 2,
         worker_id: worker_id.clone(),
@@ -129,88 +138,79 @@ fn workers_back_off_on_a_full_disk_logging_once_per_interval_then_carry_on() {
         ..WorkerConfig::default()
     };
     let needle = format!("worker pool {worker_id}: disk full");
-    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    let pool = WorkerPool::start(queue.clone(), reg, cfg).unwrap();
     wait_for(
         "the pool to notice the full disk",
         Duration::from_secs(30),
         || crate::log_capture::count(&needle) >= 1,
     );
+    Some(FullDiskPool {
+        queue,
+        ids,
+        pool,
+        needle,
+        disk,
+        _dir: dir,
+    })
+}
+
+#[test]
+fn workers_back_off_on_a_full_disk_logging_once_per_interval_then_carry_on() {
+    let Some(f) = full_disk_pool("disk-full", 20) else {
+        return;
+    };
     // Watch a window: at most one error line per second, not a storm.
     let (start, before) = (
         std::time::Instant::now(),
-        crate::log_capture::count(&needle),
+        crate::log_capture::count(&f.needle),
     );
     std::thread::sleep(Duration::from_millis(2500));
-    let logged = crate::log_capture::count(&needle) - before;
+    let logged = crate::log_capture::count(&f.needle) - before;
     let bound = start.elapsed().as_secs() as usize + 1;
     assert!(
         logged <= bound,
         "{logged} error lines in {:?}",
         start.elapsed()
     );
-    assert!(ids
+    let q = &f.queue;
+    assert!(f
+        .ids
         .iter()
         .all(|id| q.get(*id).unwrap().status != JobStatus::Failed));
-    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    std::fs::remove_file(f.disk.0.join("filler")).unwrap();
     wait_for(
         "every job completed once space is back",
         Duration::from_secs(60),
         || {
-            ids.iter()
+            f.ids
+                .iter()
                 .all(|id| q.get(*id).unwrap().status == JobStatus::Completed)
         },
     );
-    pool.shutdown(Duration::from_secs(1));
+    f.pool.shutdown(Duration::from_secs(1));
     assert!(
-        ids.iter().all(|id| q.get(*id).unwrap().attempts == 1),
+        f.ids.iter().all(|id| q.get(*id).unwrap().attempts == 1),
         "no attempt was lost"
     );
 }
 
 #[test]
 fn shutdown_returns_while_the_disk_stays_full_and_the_jobs_come_back_later() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = match SmallDisk::mount(dir.path(), "32m") {
-        Ok(d) => d,
-        Err(why) => {
-            eprintln!("SKIPPED full-disk shutdown test: cannot mount a tmpfs here ({why})");
-            return;
-        }
+    let Some(f) = full_disk_pool("disk-stuck", 4) else {
+        return;
     };
-    crate::log_capture::install();
-    let q = Queue::open(disk.0.join("stuck.db")).unwrap();
-    let ids = q
-        .enqueue_many((0..4).map(|i| NewJob::new("big", json!(i))).collect())
-        .unwrap();
-    fill(&disk.0.join("filler"));
-    let mut reg = Registry::new();
-    reg.register("big", |_: &jobq::JobContext, _: Value| {
-        Ok(json!("r".repeat(100_000)))
-    });
-    let worker_id = format!("disk-stuck-{}", std::process::id());
-    let cfg = WorkerConfig {
-        workers: 2,
-        worker_id: worker_id.clone(),
-        ..WorkerConfig::default()
-    };
-    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
-    let needle = format!("worker pool {worker_id}: disk full");
-    wait_for(
-        "the pool to notice the full disk",
-        Duration::from_secs(30),
-        || crate::log_capture::count(&needle) >= 1,
-    );
+    let pool = f.pool;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || tx.send(pool.shutdown(Duration::from_millis(300))).unwrap());
     let counts = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("shutdown must return although nothing can be written");
     assert_eq!(counts.completed, 0);
-    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    std::fs::remove_file(f.disk.0.join("filler")).unwrap();
     // The unwritten results' jobs are still in progress: they come back when their
     // leases expire (at-least-once), never lost.
-    for id in &ids {
-        let st = q.get(*id).unwrap().status;
+    for id in &f.ids {
+        let st = f.queue.get(*id).unwrap().status;
         assert!(
             matches!(st, JobStatus::InProgress | JobStatus::Pending),
             "{st}"

@@ -159,3 +159,21 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> i32 {
     });
     code.unwrap_or(-1)
 }
+
+/// Every job of `job_type`, through the list API's pages.
+pub fn all_of(queue: &jobq::Queue, job_type: &str) -> Vec<jobq::Job> {
+    let filter = jobq::JobFilter {
+        job_type: Some(job_type.into()),
+        ..jobq::JobFilter::default()
+    };
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = queue.list(&filter, 500, cursor.as_deref()).unwrap();
+        out.extend(page.jobs);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return out,
+        }
+    }
+}
