@@ -9,17 +9,7 @@ use serde_json::json;
 
 use crate::util::{signal, wait_exit, wait_for, Sandbox};
 
-const CONFIG: &str = r#"
-[workers]
-poll_interval = "100ms"
-durability = "normal"
-
-[handlers.echo]
-command = ["cat"]
-
-[handlers.fails]
-command = ["sh", "-c", "echo 'record not found' >&2; exit 1"]
-"#;
+use crate::util::TEST_CONFIG as CONFIG;
 
 fn sandbox() -> Sandbox {
     let s = Sandbox::new();

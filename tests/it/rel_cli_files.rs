@@ -9,15 +9,7 @@ use jobq::{JobPage, Stats};
 use crate::rel_readonly::ReadOnlyMount;
 use crate::util::{Run, Sandbox};
 
-const CONFIG: &str = r#"
-[workers]
-poll_interval = "100ms"
-durability = "normal"
-[handlers.echo]
-command = ["cat"]
-[handlers.fails]
-command = ["sh", "-c", "echo 'record not found' >&2; exit 1"]
-"#;
+use crate::util::TEST_CONFIG as CONFIG;
 
 /// The names of the files in `dir`.
 fn listing(dir: &Path) -> BTreeSet<String> {

@@ -177,3 +177,17 @@ pub fn all_of(queue: &jobq::Queue, job_type: &str) -> Vec<jobq::Job> {
         }
     }
 }
+
+/// A test config: fast polling, `durability = "normal"`, an `echo` handler
+/// (`cat`) and a `fails` handler whose error is permanent ("record not found").
+pub const TEST_CONFIG: &str = r#"
+[workers]
+poll_interval = "100ms"
+durability = "normal"
+
+[handlers.echo]
+command = ["cat"]
+
+[handlers.fails]
+command = ["sh", "-c", "echo 'record not found' >&2; exit 1"]
+"#;
