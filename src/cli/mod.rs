@@ -132,8 +132,17 @@ impl Context {
     ///
     /// # Errors
     /// A runtime error when the file cannot be opened or is not a jobq database.
+    ///
+    /// The queue gets each declared type's backoff schedule, so that failures
+    /// and recoveries made from this command follow the config.
     pub fn open(&self) -> CliResult<Queue> {
-        Ok(Queue::open_with(self.queue_options())?)
+        let queue = Queue::open_with(self.queue_options())?;
+        for (name, handler) in &self.config.handlers {
+            if let Some(steps) = &handler.backoff {
+                queue.set_backoff(name, jobq::Backoff::new(steps.clone()));
+            }
+        }
+        Ok(queue)
     }
 
     /// Opens the queue of a database that must already exist: commands that only

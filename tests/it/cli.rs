@@ -290,3 +290,27 @@ fn read_commands_do_not_create_a_database_and_a_directory_is_named_as_such() {
     s.ok(&["enqueue", "echo"]);
     assert!(s.db().exists(), "enqueue creates the database");
 }
+
+/// Regression: `jobq recover` used the default backoff instead of the type's
+/// schedule from jobq.toml.
+#[test]
+fn recover_from_the_cli_uses_the_configured_backoff() {
+    let s = Sandbox::new();
+    s.config("[handlers.slowpoke]\ncommand = [\"cat\"]\nbackoff = [\"7s\"]\n");
+    let id: jobq::JobId = s.ok(&["enqueue", "slowpoke"]).parse().unwrap();
+    let queue = jobq::Queue::open(s.db()).unwrap();
+    let lease = std::time::Duration::from_millis(1);
+    assert_eq!(queue.claim("gone", None, 1, lease).unwrap().len(), 1);
+    wait_for(
+        "the lease to expire",
+        std::time::Duration::from_secs(10),
+        || queue.now() > queue.get(id).unwrap().lease_expires_at.unwrap(),
+    );
+    assert!(s.ok(&["recover"]).contains('1'));
+    let job = queue.get(id).unwrap();
+    assert_eq!(job.status, jobq::JobStatus::Pending);
+    assert_eq!(
+        job.next_retry.as_millis() - job.updated_at.as_millis(),
+        7000
+    );
+}
