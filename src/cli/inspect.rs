@@ -91,7 +91,11 @@ pub fn list(ctx: &Context, args: ListArgs) -> CliResult {
             format!("{}/{}", j.attempts, j.max_attempts),
             j.priority.to_string(),
             j.created_at.to_rfc3339(),
-            short(j.error_message.as_deref().unwrap_or(""), 60),
+            // A completed job's old error is history (`show` has it), not news.
+            match j.status {
+                JobStatus::Completed => String::new(),
+                _ => short(j.error_message.as_deref().unwrap_or(""), 60),
+            },
         ]);
     }
     emit(&t.render())?;

@@ -39,6 +39,9 @@ impl WebhookHandler {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout.unwrap_or(DEFAULT_TIMEOUT)))
+            // A redirect would turn the POST into a GET without the payload: a 3xx
+            // answer is a permanent failure instead.
+            .max_redirects(0)
             .build()
             .new_agent();
         WebhookHandler { url, agent }
@@ -76,12 +79,13 @@ fn answer(ctx: &JobContext, mut response: ureq::http::Response<ureq::Body>) -> H
     let read = response
         .body_mut()
         .as_reader()
-        .take(MAX_RESPONSE_BYTES)
+        .take(MAX_RESPONSE_BYTES + 1)
         .read_to_end(&mut bytes);
     if status.is_success() {
         read.map_err(|e| JobError::Retryable(format!("reading the webhook's answer: {e}")))?;
         return Ok(result_of(&bytes));
     }
+    bytes.truncate(MAX_RESPONSE_BYTES as usize);
     let text = String::from_utf8_lossy(&bytes);
     let snippet = cut_to(text.trim(), SNIPPET_BYTES);
     let mut message = format!("webhook answered HTTP {status}");
@@ -104,8 +108,13 @@ fn retryable(message: String, retry_after: Option<Duration>, scheduled: Duration
     }
 }
 
-/// The body as JSON, or `{"body": text}`.
+/// The body as JSON, or `{"body": text}`; a body over [`MAX_RESPONSE_BYTES`] is
+/// cut there and kept as `{"body": text, "body_truncated": true}`.
 fn result_of(bytes: &[u8]) -> Value {
+    if bytes.len() as u64 > MAX_RESPONSE_BYTES {
+        let cut = &bytes[..MAX_RESPONSE_BYTES as usize];
+        return json!({"body": String::from_utf8_lossy(cut), "body_truncated": true});
+    }
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| json!({"body": String::from_utf8_lossy(bytes)}))
 }

@@ -12,7 +12,7 @@ use crate::failure::Failure;
 use crate::job::{Job, JobStatus};
 use crate::queue::Queue;
 use crate::retry::ErrorClass;
-use crate::worker::{JobContext, JobError, Registry};
+use crate::worker::{JobContext, Registry};
 
 /// How an attempt ended, before it is written.
 #[derive(Debug, Clone)]
@@ -59,10 +59,6 @@ pub(crate) fn execute(
     let outcome = match result {
         Ok(Ok(value)) => Outcome::Success(value),
         Ok(Err(_)) if timed_out_now => Outcome::Failure(timed_out(timeout.unwrap_or_default())),
-        Ok(Err(JobError::Cancelled)) if !was_cancelled => Outcome::Failure(Failure::new(
-            "handler gave up: cancelled",
-            ErrorClass::Retryable,
-        )),
         Ok(Err(e)) => Outcome::Failure(e.to_failure()),
         Err(panic) => Outcome::Failure(Failure::new(
             &format!("panic: {}", panic_message(panic.as_ref())),

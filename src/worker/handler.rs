@@ -25,7 +25,9 @@ pub enum JobError {
         /// The error text.
         message: String,
     },
-    /// The handler stopped because [`JobContext::is_cancelled`] said so.
+    /// The handler stopped because [`JobContext::is_cancelled`] said so, or
+    /// cancels the job itself: the job ends `cancelled`, never retried. (Past the
+    /// type's timeout it is recorded as a retryable "timed out after N s" instead.)
     Cancelled,
     /// Plain text: [`crate::classify`] decides retryable or permanent.
     Message(String),

@@ -342,3 +342,26 @@ fn run_due_runs_due_jobs_once_and_counts_them() {
     assert_eq!(sum.failed + sum2.failed, 1);
     assert_eq!(sum.retried + sum2.retried, 1);
 }
+
+/// A handler that returns `JobError::Cancelled` on its own cancels its job: it is
+/// not retried (it used to be retried as "handler gave up" and end failed).
+#[test]
+fn a_handler_returning_cancelled_cancels_its_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = open(dir.path());
+    let mut reg = Registry::new();
+    reg.register("quit", |_: &jobq::JobContext, _| Err(JobError::Cancelled));
+    let job = q.enqueue(NewJob::new("quit", Value::Null)).unwrap();
+    let pool = WorkerPool::start(
+        q.clone(),
+        reg,
+        WorkerConfig {
+            drain: true,
+            ..config(1)
+        },
+    )
+    .unwrap();
+    assert!(pool.wait(Duration::from_secs(30)));
+    let done = q.get(job.id).unwrap();
+    assert_eq!((done.status, done.attempts), (JobStatus::Cancelled, 1));
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::attempt;
-use crate::handlers::webhook::WebhookHandler;
+use crate::handlers::webhook::{WebhookHandler, MAX_RESPONSE_BYTES};
 use crate::{Handler, HandlerResult, JobError};
 
 /// What the test server saw of one request.
@@ -130,4 +130,33 @@ fn a_refused_connection_is_retryable() {
     drop(srv);
     let out = post(&format!("http://{addr}/hook"), Value::Null);
     assert!(matches!(out, Err(JobError::Retryable(_))), "{out:?}");
+}
+
+/// Regression: a redirect was followed as a GET without the payload.
+#[test]
+fn a_redirect_is_not_followed_and_fails_permanently() {
+    let (url, seen) = server(302, &[("Location", "/elsewhere")], "");
+    match post(&url, json!({"keep": "me"})) {
+        Err(JobError::Permanent(m)) => assert!(m.contains("302"), "{m}"),
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+    assert_eq!(
+        seen.join().unwrap().body,
+        r#"{"keep":"me"}"#,
+        "one POST, nothing more"
+    );
+}
+
+/// Regression: a body over 1 MiB was cut silently (and no longer parsed).
+#[test]
+fn a_body_over_the_cap_is_kept_cut_and_marked() {
+    let big = format!("{{\"a\":\"{}\"}}", "y".repeat(2 << 20));
+    let (url, seen) = server(200, &[("Content-Type", "application/json")], &big);
+    let result = post(&url, Value::Null).unwrap();
+    assert_eq!(result["body_truncated"], json!(true));
+    assert_eq!(
+        result["body"].as_str().unwrap().len() as u64,
+        MAX_RESPONSE_BYTES
+    );
+    seen.join().unwrap();
 }
