@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::config::{PruneConfig, PRUNE_JOB_TYPE};
 use crate::error::Result;
 use crate::job::{JobStatus, NewJob};
-use crate::queue::{JobFilter, Queue};
+use crate::queue::Queue;
 use crate::worker::{HandlerResult, JobContext, JobError};
 
 /// How often the prune job runs: daily.
@@ -52,16 +52,9 @@ pub fn prune_handler(
 /// # Errors
 /// Database errors from the list or the enqueue.
 pub fn ensure_scheduled(queue: &Queue) -> Result<bool> {
-    let filter = JobFilter {
-        status: Some(JobStatus::Pending),
-        job_type: Some(PRUNE_JOB_TYPE.to_string()),
-        ..JobFilter::default()
-    };
-    if queue.list(&filter, 1, None)?.total > 0 {
-        return Ok(false);
-    }
     // A delay, not a run_at from a second reading of the clock: due exactly
-    // PRUNE_EVERY after the job's created_at.
-    queue.enqueue(NewJob::new(PRUNE_JOB_TYPE, Value::Null).delay(PRUNE_EVERY))?;
-    Ok(true)
+    // PRUNE_EVERY after the job's created_at. One transaction decides, so
+    // processes starting together schedule one prune, not one each.
+    let next = NewJob::new(PRUNE_JOB_TYPE, Value::Null).delay(PRUNE_EVERY);
+    Ok(queue.enqueue_unless_pending(next)?.is_some())
 }

@@ -21,6 +21,30 @@ impl Queue {
         Ok(job)
     }
 
+    /// Enqueues `new` unless a job of its type is already pending, deciding in one
+    /// `BEGIN IMMEDIATE` transaction so that processes starting together never
+    /// both enqueue one (used for singleton jobs like the daily prune). Returns
+    /// the job when it enqueued one.
+    ///
+    /// # Errors
+    /// As [`Queue::enqueue`].
+    pub fn enqueue_unless_pending(&self, new: NewJob) -> Result<Option<Job>> {
+        let (job, payload) = validate::build(new, self.now(), &self.inner.opts)?;
+        let added = self.inner.store.write("enqueue_unless_pending", |tx| {
+            let op = Error::db("enqueue_unless_pending");
+            if enqueue::pending_of_type(tx, &job.job_type).map_err(op)? {
+                return Ok(false);
+            }
+            enqueue::insert(tx, &job, &payload).map_err(Error::db("enqueue_unless_pending"))?;
+            Ok(true)
+        })?;
+        if !added {
+            return Ok(None);
+        }
+        self.notify_enqueued();
+        Ok(Some(job))
+    }
+
     /// Checks a job request as [`Queue::enqueue`] would, writing nothing (used to
     /// validate a whole batch and name the first bad entry in the caller's terms).
     ///

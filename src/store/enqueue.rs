@@ -25,3 +25,12 @@ pub(crate) fn insert(conn: &Connection, job: &Job, payload: &str) -> rusqlite::R
     ])?;
     Ok(())
 }
+
+const PENDING_OF_TYPE: &str =
+    "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'pending' AND job_type = ?1)";
+
+/// True when a job of `job_type` is pending.
+pub(crate) fn pending_of_type(conn: &Connection, job_type: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare_cached(PENDING_OF_TYPE)?;
+    stmt.query_row(params![job_type], |r| r.get(0))
+}

@@ -95,3 +95,26 @@ fn each_prune_run_schedules_the_next_one_a_day_later() {
         assert_eq!(next.jobs[0].next_retry, clock.now().plus(DAY));
     }
 }
+
+/// Regression: two `jobq work` and a `jobq serve` starting together each
+/// scheduled a prune (the check and the enqueue were two steps).
+#[test]
+fn processes_starting_together_schedule_one_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobq.db");
+    Queue::open(&path).unwrap();
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let q = Queue::open(&path).unwrap();
+            std::thread::spawn(move || ensure_scheduled(&q).unwrap())
+        })
+        .collect();
+    let added = starts.into_iter().map(|t| t.join().unwrap());
+    assert_eq!(added.filter(|a| *a).count(), 1, "one start scheduled it");
+    let filter = JobFilter {
+        job_type: Some(PRUNE_JOB_TYPE.into()),
+        ..JobFilter::default()
+    };
+    let queue = Queue::open(&path).unwrap();
+    assert_eq!(queue.list(&filter, 10, None).unwrap().total, 1);
+}
