@@ -97,14 +97,7 @@ fn hook_server() -> (String, Seen) {
     let log = seen.clone();
     thread::spawn(move || {
         for mut req in srv.incoming_requests() {
-            let mut body = String::new();
-            req.as_reader().read_to_string(&mut body).ok();
-            let id = req
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Jobq-Job-Id"))
-                .map(|h| h.value.to_string())
-                .unwrap_or_default();
+            let (id, body) = crate::util::read_hook_request(&mut req);
             log.lock().unwrap().push((id, body));
             let (code, text) = match req.url() {
                 "/ok" => (200, r#"{"stored":true}"#),

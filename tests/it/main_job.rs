@@ -82,14 +82,7 @@ fn start_hook() -> (String, Arc<Hook>) {
         let (server, hook) = (server.clone(), hook.clone());
         thread::spawn(move || {
             while let Ok(mut req) = server.recv() {
-                let mut body = String::new();
-                req.as_reader().read_to_string(&mut body).ok();
-                let id = req
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("Jobq-Job-Id"))
-                    .map(|h| h.value.to_string())
-                    .unwrap_or_default();
+                let (id, _body) = crate::util::read_hook_request(&mut req);
                 let code = hook.answer(&id);
                 let resp =
                     tiny_http::Response::from_string(r#"{"ok":true}"#).with_status_code(code);

@@ -191,3 +191,17 @@ command = ["cat"]
 [handlers.fails]
 command = ["sh", "-c", "echo 'record not found' >&2; exit 1"]
 "#;
+
+/// A webhook request as a test server sees it: the `Jobq-Job-Id` header (empty
+/// when absent) and the body.
+pub fn read_hook_request(req: &mut tiny_http::Request) -> (String, String) {
+    let mut body = String::new();
+    req.as_reader().read_to_string(&mut body).ok();
+    let id = req
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Jobq-Job-Id"))
+        .map(|h| h.value.to_string())
+        .unwrap_or_default();
+    (id, body)
+}

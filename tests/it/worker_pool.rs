@@ -27,6 +27,18 @@ fn config(workers: usize) -> WorkerConfig {
     }
 }
 
+/// Runs a pool of `workers` in drain mode until nothing is due or running, and
+/// returns it (still to be shut down for its counters).
+fn drain(q: &Queue, reg: Registry, workers: usize) -> WorkerPool {
+    let cfg = WorkerConfig {
+        drain: true,
+        ..config(workers)
+    };
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    assert!(pool.wait(Duration::from_secs(60)), "drain finished");
+    pool
+}
+
 fn status(q: &Queue, id: jobq::JobId) -> JobStatus {
     q.get(id).unwrap().status
 }
@@ -240,12 +252,7 @@ fn a_thousand_jobs_on_eight_workers_complete_exactly_once() {
     let ids = q
         .enqueue_many((0..1000).map(|i| NewJob::new("count", json!(i))).collect())
         .unwrap();
-    let cfg = WorkerConfig {
-        drain: true,
-        ..config(8)
-    };
-    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
-    assert!(pool.wait(Duration::from_secs(60)), "drain finished");
+    let pool = drain(&q, reg, 8);
     let counts = pool.shutdown(Duration::from_secs(1));
     assert_eq!(counts.completed, 1000);
     let runs = runs.lock().unwrap();
@@ -271,16 +278,7 @@ fn a_single_worker_runs_mixed_priorities_in_priority_order() {
         q.enqueue(NewJob::new("p", json!({"prio": p})).priority(p as i32))
             .unwrap();
     }
-    let pool = WorkerPool::start(
-        q.clone(),
-        reg,
-        WorkerConfig {
-            drain: true,
-            ..config(1)
-        },
-    )
-    .unwrap();
-    assert!(pool.wait(Duration::from_secs(30)));
+    drain(&q, reg, 1);
     let mut want = prios.to_vec();
     want.sort_by(|a, b| b.cmp(a));
     assert_eq!(*order.lock().unwrap(), want);
@@ -352,16 +350,7 @@ fn a_handler_returning_cancelled_cancels_its_job() {
     let mut reg = Registry::new();
     reg.register("quit", |_: &jobq::JobContext, _| Err(JobError::Cancelled));
     let job = q.enqueue(NewJob::new("quit", Value::Null)).unwrap();
-    let pool = WorkerPool::start(
-        q.clone(),
-        reg,
-        WorkerConfig {
-            drain: true,
-            ..config(1)
-        },
-    )
-    .unwrap();
-    assert!(pool.wait(Duration::from_secs(30)));
+    drain(&q, reg, 1);
     let done = q.get(job.id).unwrap();
     assert_eq!((done.status, done.attempts), (JobStatus::Cancelled, 1));
 }
