@@ -74,16 +74,56 @@ fn uri_escape(path: &str) -> String {
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
+/// What the first 100 bytes and the length of a file say.
+#[derive(Debug, PartialEq, Eq)]
+enum Header {
+    /// Missing or empty: it will be initialized.
+    Empty,
+    /// A SQLite header and a length that holds every page it counts.
+    Complete,
+    /// A SQLite header that counts more pages than the file holds (or a length
+    /// that is not whole pages).
+    Short,
+}
+
 /// Refuses a file that is not empty and not a complete SQLite database, without
 /// writing to it. A missing or empty file is fine (it will be initialized).
+///
+/// A file in use by other connections may look short for a moment: a checkpoint
+/// writes page 1 (with the new page count) before the pages it appends, and the
+/// file grows while it runs. Every page it writes is also in the WAL until the
+/// checkpoint completes, and the WAL is deleted only by the last connection to
+/// close, after a complete checkpoint. So a short file beside a WAL holding
+/// frames is in use, not truncated (SQLite reads the missing pages from the
+/// WAL); a short file with no such WAL is looked at once more (a WAL that just
+/// went away left the file whole) and refused only if it is still short.
 pub(crate) fn check_file(path: &Path) -> Result<()> {
+    for _ in 0..3 {
+        if read_header(path)? != Header::Short || wal_has_frames(path) {
+            return Ok(());
+        }
+    }
+    Err(Error::NotADatabase {
+        path: path.to_path_buf(),
+        reason: "the file is truncated".into(),
+    })
+}
+
+/// True when `PATH-wal` exists and holds more than its 32-byte header.
+fn wal_has_frames(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 32)
+}
+
+fn read_header(path: &Path) -> Result<Header> {
     let not_db = |reason: &str| Error::NotADatabase {
         path: path.to_path_buf(),
         reason: reason.to_string(),
     };
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Header::Empty),
         Err(e) => return Err(open_err(path, &e.to_string())),
     };
     let meta = file
@@ -94,7 +134,7 @@ pub(crate) fn check_file(path: &Path) -> Result<()> {
     }
     let len = meta.len();
     if len == 0 {
-        return Ok(());
+        return Ok(Header::Empty);
     }
     let mut header = [0u8; 100];
     if len < 100 || file.read_exact(&mut header).is_err() {
@@ -107,14 +147,17 @@ pub(crate) fn check_file(path: &Path) -> Result<()> {
         1 => 65_536,
         n => u64::from(n),
     };
+    if page_size < 512 {
+        return Err(not_db("the file is not a SQLite database (bad page size)"));
+    }
     let pages = u64::from(u32::from_be_bytes([
         header[28], header[29], header[30], header[31],
     ]));
     let valid_for = header[92..96] == header[24..28];
-    if page_size < 512 || len % page_size != 0 || (valid_for && len < pages * page_size) {
-        return Err(not_db("the file is truncated"));
+    if len % page_size != 0 || (valid_for && len < pages * page_size) {
+        return Ok(Header::Short);
     }
-    Ok(())
+    Ok(Header::Complete)
 }
 
 /// Checks, on a read-only connection, that a SQLite file is jobq's (or empty).

@@ -23,6 +23,7 @@ mod rel_errtext;
 mod rel_hostile;
 mod rel_http_fuzz;
 mod rel_http_hostile;
+mod rel_live_open;
 mod rel_lock;
 mod rel_readonly;
 mod store_open;
