@@ -49,5 +49,5 @@ pub use retry::{classify, Backoff, ErrorClass};
 pub use store::Durability;
 pub use worker::{
     run_due, Handler, HandlerOptions, HandlerResult, JobContext, JobError, Registry, RunSummary,
-    WorkerConfig, WorkerPool,
+    StopFlag, StopReason, WorkerConfig, WorkerPool,
 };

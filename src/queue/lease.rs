@@ -68,24 +68,26 @@ impl Queue {
         n: usize,
         lease: Duration,
     ) -> Result<(Vec<Result<JobStatus>>, Vec<Job>)> {
-        let settled = self.settle_and_claim(done, &[], worker, types, n, lease)?;
+        let settled = self.settle_and_claim(done, &[], &[], worker, types, n, lease)?;
         Ok((settled.completed, settled.claimed))
     }
 
     /// The pool's whole round in ONE transaction: completes `done`, records the
-    /// failed attempts `failed` (as [`Queue::fail`]), and claims up to `n` jobs.
-    /// Each completion and failure is its own fenced statement with its own
-    /// outcome; a database error rolls back the whole round.
+    /// failed attempts `failed` (as [`Queue::fail`]), hands back `released` (as
+    /// [`Queue::release`]), and claims up to `n` jobs. Each is its own fenced
+    /// statement with its own outcome; a database error rolls back the whole round.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn settle_and_claim(
         &self,
         done: &[(JobId, i64, Value)],
         failed: &[(JobId, i64, Failure)],
+        released: &[(JobId, i64)],
         worker: &str,
         types: Option<&[String]>,
         n: usize,
         lease: Duration,
     ) -> Result<Settled> {
-        if done.is_empty() && failed.is_empty() && n == 0 {
+        if done.is_empty() && failed.is_empty() && released.is_empty() && n == 0 {
             return Ok(Settled::default());
         }
         let texts: Vec<String> = done.iter().map(|(_, _, v)| v.to_string()).collect();
@@ -104,6 +106,11 @@ impl Queue {
                 .map(|(id, token, f)| finish::fail(tx, *id, *token, f, &backoff_for, now))
                 .map(refusal_is_an_outcome)
                 .collect::<Result<_>>()?;
+            let released = released
+                .iter()
+                .map(|(id, token)| finish::release(tx, *id, *token, now))
+                .map(refusal_is_an_outcome)
+                .collect::<Result<_>>()?;
             let claimed = if n > 0 {
                 claim::claim(tx, worker, types.as_deref(), n, now, now.plus(lease))?
             } else {
@@ -112,6 +119,7 @@ impl Queue {
             Ok(Settled {
                 completed,
                 failed,
+                released,
                 claimed,
             })
         })
@@ -220,6 +228,7 @@ impl Queue {
 pub(crate) struct Settled {
     pub completed: Vec<Result<JobStatus>>,
     pub failed: Vec<Result<JobStatus>>,
+    pub released: Vec<Result<JobStatus>>,
     pub claimed: Vec<Job>,
 }
 

@@ -24,6 +24,25 @@ const GROUP_WINDOW: Duration = Duration::from_micros(200);
 
 type Done = Vec<(JobId, i64, Value)>;
 type Failed = Vec<(JobId, i64, Failure)>;
+type Released = Vec<(JobId, i64)>;
+
+/// A round's finished attempts, by how they ended.
+#[derive(Default)]
+struct Round {
+    done: Done,
+    failed: Failed,
+    released: Released,
+}
+
+impl Round {
+    fn is_empty(&self) -> bool {
+        self.done.is_empty() && self.failed.is_empty() && self.released.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.done.len() + self.failed.len() + self.released.len()
+    }
+}
 
 /// Loops until shutdown (or, in drain mode, until nothing is due or running).
 pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
@@ -31,17 +50,17 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
     loop {
         gather(&shared, GROUP_WINDOW);
         let seen = shared.signal.generation();
-        let (done, failed, want, stopping) = take_work(&shared);
-        let outcome = settle_and_claim(&shared, &done, &failed, want);
+        let (round, want, stopping) = take_work(&shared);
+        let outcome = settle_and_claim(&shared, &round, want);
         let claimed = match outcome {
             Ok(jobs) => jobs,
             Err(e) if shared.state().give_up => {
-                let n = done.len() + failed.len();
+                let n = round.len();
                 log::error!("worker pool {}: {e}; shutting down with {n} results unwritten (their jobs run again once their leases expire)", shared.config.worker_id);
                 break;
             }
             Err(e) => {
-                put_back(&shared, done, failed);
+                put_back(&shared, round);
                 if last_error.is_none_or(|t| t.elapsed() >= ERROR_BACKOFF) {
                     log::error!(
                         "worker pool {}: {e}; retrying every {} s",
@@ -54,7 +73,7 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
                 continue;
             }
         };
-        let idle_round = claimed.is_empty() && done.is_empty() && failed.is_empty();
+        let idle_round = claimed.is_empty() && round.is_empty();
         shared.dispatch(claimed);
         if idle_round && should_exit(&shared, stopping) {
             break;
@@ -90,15 +109,15 @@ fn gather(shared: &Shared, window: Duration) {
 }
 
 /// Takes the finished outcomes and computes how many jobs to claim.
-fn take_work(shared: &Shared) -> (Done, Failed, usize, bool) {
+fn take_work(shared: &Shared) -> (Round, usize, bool) {
     let mut state = shared.state();
     let finished = std::mem::take(&mut state.finished);
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
+    let mut round = Round::default();
     for (id, token, outcome) in finished {
         match outcome {
-            Outcome::Success(v) => done.push((id, token, v)),
-            Outcome::Failure(f) => failed.push((id, token, f)),
+            Outcome::Success(v) => round.done.push((id, token, v)),
+            Outcome::Failure(f) => round.failed.push((id, token, f)),
+            Outcome::Release => round.released.push((id, token)),
         }
     }
     let idle = state.idle(shared.config.workers);
@@ -107,55 +126,69 @@ fn take_work(shared: &Shared) -> (Done, Failed, usize, bool) {
     } else {
         idle.min(shared.config.batch())
     };
-    (done, failed, want, state.stopping)
+    (round, want, state.stopping)
 }
 
-fn put_back(shared: &Shared, done: Done, failed: Failed) {
+fn put_back(shared: &Shared, round: Round) {
     let mut state = shared.state();
-    for (id, token, v) in done {
+    for (id, token, v) in round.done {
         state.finished.push((id, token, Outcome::Success(v)));
     }
-    for (id, token, f) in failed {
+    for (id, token, f) in round.failed {
         state.finished.push((id, token, Outcome::Failure(f)));
+    }
+    for (id, token) in round.released {
+        state.finished.push((id, token, Outcome::Release));
     }
 }
 
-/// Writes completions, failed attempts and claims in one transaction (one
-/// commit, one fsync under FULL, for the whole round).
-fn settle_and_claim(
-    shared: &Shared,
-    done: &Done,
-    failed: &Failed,
-    want: usize,
-) -> Result<Vec<Job>> {
+/// Writes completions, failed attempts, hand-backs and claims in one
+/// transaction (one commit, one fsync under FULL, for the whole round).
+fn settle_and_claim(shared: &Shared, round: &Round, want: usize) -> Result<Vec<Job>> {
     let cfg = &shared.config;
     let settled = shared.queue.settle_and_claim(
-        done,
-        failed,
+        &round.done,
+        &round.failed,
+        &round.released,
         &cfg.worker_id,
         Some(&shared.types),
         want,
         cfg.lease,
     )?;
-    let ids = done.iter().map(|d| d.0).chain(failed.iter().map(|f| f.0));
-    let outcomes = settled.completed.into_iter().chain(settled.failed);
-    record(shared, ids.zip(outcomes).collect());
+    let done = round.done.iter().map(|d| (d.0, Kind::Done));
+    let failed = round.failed.iter().map(|f| (f.0, Kind::Failed));
+    let released = round.released.iter().map(|r| (r.0, Kind::Released));
+    let outcomes = settled
+        .completed
+        .into_iter()
+        .chain(settled.failed)
+        .chain(settled.released);
+    record(shared, done.chain(failed).chain(released).zip(outcomes));
     Ok(settled.claimed)
 }
 
+/// How a settled attempt ended, for the counters.
+#[derive(Clone, Copy)]
+enum Kind {
+    Done,
+    Failed,
+    Released,
+}
+
 /// Updates counters and forgets settled jobs.
-fn record(shared: &Shared, statuses: Vec<(JobId, Result<JobStatus>)>) {
+fn record(shared: &Shared, statuses: impl Iterator<Item = ((JobId, Kind), Result<JobStatus>)>) {
     let mut state = shared.state();
-    for (id, status) in statuses {
+    for ((id, kind), status) in statuses {
         state.running.remove(&id);
-        match status {
-            Ok(JobStatus::Completed) => state.counts.completed += 1,
-            Ok(s) if is_retry(s) => state.counts.retried += 1,
-            Ok(_) => state.counts.failed += 1,
-            Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => {
+        match (kind, status) {
+            (_, Ok(JobStatus::Completed)) => state.counts.completed += 1,
+            (Kind::Released, Ok(JobStatus::Pending)) => state.counts.released += 1,
+            (Kind::Done | Kind::Failed, Ok(s)) if is_retry(s) => state.counts.retried += 1,
+            (_, Ok(_)) => state.counts.failed += 1,
+            (_, Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. }))) => {
                 log::warn!("result of job {id} refused: {e}")
             }
-            Err(e) => log::error!("result of job {id} not written: {e}"),
+            (_, Err(e)) => log::error!("result of job {id} not written: {e}"),
         }
     }
 }

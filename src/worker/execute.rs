@@ -2,7 +2,6 @@
 //! into what the store records.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use crate::failure::Failure;
 use crate::job::{Job, JobStatus};
 use crate::queue::Queue;
 use crate::retry::ErrorClass;
-use crate::worker::{JobContext, Registry};
+use crate::worker::{JobContext, Registry, StopFlag, StopReason};
 
 /// How an attempt ended, before it is written.
 #[derive(Debug, Clone)]
@@ -21,6 +20,9 @@ pub(crate) enum Outcome {
     Success(Value),
     /// The attempt failed.
     Failure(Failure),
+    /// The attempt was interrupted by shutdown: hand the job back (pending, its
+    /// attempt not counted; `cancelled` only if a cancel was requested).
+    Release,
 }
 
 /// The text recorded when a job runs past its type's timeout.
@@ -29,21 +31,21 @@ pub(crate) fn timed_out(timeout: Duration) -> Failure {
     Failure::new(&format!("timed out after {secs} s"), ErrorClass::Retryable)
 }
 
-/// Runs `job`'s handler once. `cancelled` is the job's cancel flag (set on a
-/// cancel request or a lost lease).
+/// Runs `job`'s handler once. `stop` is the attempt's stop flag (set on a
+/// cancel request, a lost lease, a timeout or shutdown).
 pub(crate) fn execute(
     queue: &Queue,
     registry: &Registry,
     job: &mut Job,
     lease: Duration,
-    cancelled: Arc<AtomicBool>,
+    stop: Arc<StopFlag>,
 ) -> Outcome {
     let Some(reg) = registry.get(&job.job_type) else {
         let msg = format!("no handler for job type {}", job.job_type);
         return Outcome::Failure(Failure::new(&msg, ErrorClass::Permanent));
     };
     let timeout = reg.options.timeout;
-    let ctx = JobContext::new(queue.clone(), job, lease, cancelled.clone(), timeout);
+    let ctx = JobContext::new(queue.clone(), job, lease, stop, timeout);
     let payload = std::mem::take(&mut job.payload);
     log::debug!(
         "job {} ({}) attempt {} started",
@@ -54,8 +56,7 @@ pub(crate) fn execute(
     let started = Instant::now();
     let result = catch_unwind(AssertUnwindSafe(|| reg.handler.run(&ctx, payload)));
     let elapsed = started.elapsed();
-    let was_cancelled = cancelled.load(Ordering::Relaxed);
-    let timed_out_now = timeout.is_some_and(|t| elapsed >= t) && !was_cancelled;
+    let timed_out_now = ctx.stop_reason() == Some(StopReason::TimedOut);
     let outcome = match result {
         Ok(Ok(value)) => Outcome::Success(value),
         Ok(Err(_)) if timed_out_now => Outcome::Failure(timed_out(timeout.unwrap_or_default())),
@@ -97,6 +98,7 @@ fn log_outcome(job: &Job, outcome: &Outcome, elapsed: Duration) {
             job.job_type,
             job.attempts
         ),
+        Outcome::Release => {}
         Outcome::Failure(f) => log::warn!(
             "job {} ({}) attempt {} failed after {ms} ms ({:?}): {}",
             job.id,

@@ -16,7 +16,7 @@ use crate::worker::coordinator::coordinator_loop;
 use crate::worker::shared::{PoolState, Shared, Tasks};
 use crate::worker::supervisor::supervisor_loop;
 use crate::worker::thread::worker_loop;
-use crate::worker::{Registry, WorkerConfig};
+use crate::worker::{Registry, StopReason, WorkerConfig};
 
 /// Counters of a pool since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -213,7 +213,9 @@ impl WorkerPool {
                 .map(|(id, _)| *id)
                 .collect();
             ids.into_iter()
-                .filter_map(|id| Shared::abandon(&mut state, id).map(|t| (id, t)))
+                .filter_map(|id| {
+                    Shared::abandon(&mut state, id, StopReason::Shutdown).map(|t| (id, t))
+                })
                 .collect()
         };
         for (id, token) in held {

@@ -1,6 +1,5 @@
 //! Running due jobs once, on the calling thread (the HTTP cron endpoint).
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::job::JobStatus;
 use crate::queue::Queue;
 use crate::worker::execute::{execute, Outcome};
-use crate::worker::{Registry, WorkerConfig};
+use crate::worker::{Registry, StopFlag, WorkerConfig};
 
 /// What [`run_due`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,10 +47,11 @@ pub fn run_due(
         let mut claimed = queue.claim(&config.worker_id, Some(&types), 1, config.lease)?;
         let Some(mut job) = claimed.pop() else { break };
         sum.processed += 1;
-        let flag = Arc::new(AtomicBool::new(false));
+        let flag = Arc::new(StopFlag::new());
         let status = match execute(queue, registry, &mut job, config.lease, flag) {
             Outcome::Success(v) => queue.complete(job.id, job.lease_token, &v),
             Outcome::Failure(f) => queue.fail(job.id, job.lease_token, &f),
+            Outcome::Release => queue.release(job.id, job.lease_token),
         };
         match status {
             Ok(JobStatus::Completed) => sum.completed += 1,

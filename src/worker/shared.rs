@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::job::{Job, JobId};
 use crate::queue::{Queue, Signal};
 use crate::worker::execute::Outcome;
-use crate::worker::{PoolCounts, Registry, WorkerConfig};
+use crate::worker::{PoolCounts, Registry, StopFlag, StopReason, WorkerConfig};
 
 /// A claimed job, from claim until its outcome is written.
 #[derive(Debug)]
@@ -17,8 +17,9 @@ pub(crate) struct RunningJob {
     pub lease_token: i64,
     pub started: Instant,
     pub timeout: Option<Duration>,
-    /// Set by a cancel request, a lost lease, or shutdown: the context reports it.
-    pub cancelled: Arc<AtomicBool>,
+    /// Set by a cancel request, a lost lease, a timeout or shutdown, with the
+    /// reason: the context reports it.
+    pub stop: Arc<StopFlag>,
     /// Set when the pool gave up on the attempt (timeout or shutdown): the
     /// handler's late result is not the pool's to write.
     pub abandoned: Arc<AtomicBool>,
@@ -29,7 +30,7 @@ pub(crate) struct RunningJob {
 /// A job handed to a worker thread.
 pub(crate) struct Task {
     pub job: Job,
-    pub cancelled: Arc<AtomicBool>,
+    pub stop: Arc<StopFlag>,
     pub abandoned: Arc<AtomicBool>,
 }
 
@@ -97,7 +98,11 @@ impl Shared {
                 .registry
                 .get(&job.job_type)
                 .and_then(|r| r.options.timeout);
-            let cancelled = Arc::new(AtomicBool::new(job.cancel_requested));
+            let stop = Arc::new(if job.cancel_requested {
+                StopFlag::with(StopReason::Cancelled)
+            } else {
+                StopFlag::new()
+            });
             let abandoned = Arc::new(AtomicBool::new(false));
             state.counts.started += 1;
             state.running.insert(
@@ -106,14 +111,14 @@ impl Shared {
                     lease_token: job.lease_token,
                     started: Instant::now(),
                     timeout,
-                    cancelled: cancelled.clone(),
+                    stop: stop.clone(),
                     abandoned: abandoned.clone(),
                     done: false,
                 },
             );
             tasks.items.push_back(Task {
                 job,
-                cancelled,
+                stop,
                 abandoned,
             });
         }
@@ -122,11 +127,12 @@ impl Shared {
         self.tasks_cv.notify_one();
     }
 
-    /// Marks a running job as given up: its cancel flag is set and its late
-    /// outcome will be dropped. Returns its lease token, if it was running.
-    pub fn abandon(state: &mut PoolState, id: JobId) -> Option<i64> {
+    /// Marks a running job as given up for `reason` (its handler is told to
+    /// stop): the pool writes the attempt's end itself, and whatever the handler
+    /// returns later is dropped. Returns its lease token, if it was running.
+    pub fn abandon(state: &mut PoolState, id: JobId, reason: StopReason) -> Option<i64> {
         let job = state.running.remove(&id)?;
-        job.cancelled.store(true, Ordering::Relaxed);
+        job.stop.request(reason);
         job.abandoned.store(true, Ordering::Relaxed);
         Some(job.lease_token)
     }

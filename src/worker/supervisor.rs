@@ -10,6 +10,7 @@ use crate::job::JobId;
 use crate::worker::execute::timed_out;
 use crate::worker::shared::Shared;
 use crate::worker::thread::worker_loop;
+use crate::worker::StopReason;
 
 /// How often the supervisor looks at running jobs (timeouts are checked this often).
 const TICK: Duration = Duration::from_millis(50);
@@ -74,10 +75,10 @@ fn heartbeat(shared: &Shared) {
         };
         match result {
             Ok(false) => {}
-            Ok(true) => job.cancelled.store(true, Ordering::Relaxed),
+            Ok(true) => job.stop.request(StopReason::Cancelled),
             Err(e) => {
                 log::warn!("job {id}: {e}; telling its handler to stop");
-                job.cancelled.store(true, Ordering::Relaxed);
+                job.stop.request(StopReason::LeaseLost);
             }
         }
     }
@@ -92,7 +93,7 @@ fn poll_cancels(shared: &Shared) {
             let state = shared.state();
             for id in ids {
                 if let Some(job) = state.running.get(&id) {
-                    job.cancelled.store(true, Ordering::Relaxed);
+                    job.stop.request(StopReason::Cancelled);
                 }
             }
         }
@@ -118,7 +119,9 @@ fn check_timeouts(shared: &Arc<Shared>) {
             })
             .collect();
         ids.into_iter()
-            .filter_map(|(id, t)| Shared::abandon(&mut state, id).map(|token| (id, token, t)))
+            .filter_map(|(id, t)| {
+                Shared::abandon(&mut state, id, StopReason::TimedOut).map(|token| (id, token, t))
+            })
             .collect()
     };
     for (id, token, timeout) in overdue {

@@ -3,9 +3,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::error::Error;
 use crate::worker::execute::{execute, Outcome};
 use crate::worker::shared::{Shared, Task};
+use crate::worker::StopReason;
 
 /// Runs tasks until the task queue closes, or until the pool gave up on this
 /// thread's job (then a replacement thread has taken its place).
@@ -17,7 +17,7 @@ pub(crate) fn worker_loop(shared: Arc<Shared>) {
             &shared.registry,
             &mut task.job,
             lease,
-            task.cancelled.clone(),
+            task.stop.clone(),
         );
         if !report(&shared, &task, outcome) {
             return;
@@ -44,34 +44,89 @@ fn next_task(shared: &Shared) -> Option<Task> {
     }
 }
 
-/// Hands the outcome to the coordinator. Returns false when the job had been
-/// abandoned: the late outcome is offered to the store, which refuses it by
-/// fencing, and this thread retires.
+/// Hands the outcome to the coordinator. Returns false when the pool had given
+/// the attempt up (timeout or shutdown): the pool wrote its end itself, so the
+/// late outcome is dropped unwritten, and this thread retires.
 fn report(shared: &Shared, task: &Task, outcome: Outcome) -> bool {
-    let (id, token) = (task.job.id, task.job.lease_token);
-    {
-        let mut state = shared.state();
-        if !task.abandoned.load(Ordering::Relaxed) {
-            if let Some(r) = state.running.get_mut(&id) {
-                r.done = true;
-            }
-            state.finished.push((id, token, outcome));
-            drop(state);
-            shared.signal.notify();
-            return true;
+    let id = task.job.id;
+    let mut state = shared.state();
+    if task.abandoned.load(Ordering::SeqCst) {
+        drop(state);
+        log::debug!(
+            "job {id}: late outcome dropped (attempt given up: {:?})",
+            task.stop.reason()
+        );
+        return false;
+    }
+    let outcome = interrupted_by_shutdown(outcome, task.stop.reason(), state.stopping);
+    if let Some(r) = state.running.get_mut(&id) {
+        r.done = true;
+    }
+    state.finished.push((id, task.job.lease_token, outcome));
+    drop(state);
+    shared.signal.notify();
+    true
+}
+
+/// A handler that stops with [`crate::JobError::Cancelled`] while the pool shuts
+/// down, without a cancel request, was interrupted by the shutdown: its job is
+/// handed back (pending, attempt not counted), never ended `cancelled`.
+pub(crate) fn interrupted_by_shutdown(
+    outcome: Outcome,
+    reason: Option<StopReason>,
+    stopping: bool,
+) -> Outcome {
+    match outcome {
+        Outcome::Failure(f)
+            if f.cancelled
+                && reason != Some(StopReason::Cancelled)
+                && (stopping || reason == Some(StopReason::Shutdown)) =>
+        {
+            Outcome::Release
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failure::Failure;
+    use crate::retry::ErrorClass;
+    use crate::JobError;
+
+    fn kind(o: &Outcome) -> &'static str {
+        match o {
+            Outcome::Success(_) => "success",
+            Outcome::Failure(f) if f.cancelled => "cancelled",
+            Outcome::Failure(_) => "failure",
+            Outcome::Release => "release",
         }
     }
-    let late = match &outcome {
-        Outcome::Success(v) => shared.queue.complete(id, token, v).map(|_| ()),
-        Outcome::Failure(f) => shared.queue.fail(id, token, f).map(|_| ()),
-    };
-    match late {
-        Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => {
-            // Expected: the pool gave this attempt up (shutdown or timeout).
-            log::info!("late result of job {id} refused as expected: {e}")
+
+    #[test]
+    fn only_a_cancel_request_ends_a_stopping_attempt_cancelled() {
+        let cancelled = || Outcome::Failure(JobError::Cancelled.to_failure());
+        let failed = || Outcome::Failure(Failure::new("boom", ErrorClass::Retryable));
+        let table = [
+            (cancelled(), None, false, "cancelled"),
+            (cancelled(), None, true, "release"),
+            (cancelled(), Some(StopReason::Shutdown), false, "release"),
+            (cancelled(), Some(StopReason::Shutdown), true, "release"),
+            (cancelled(), Some(StopReason::Cancelled), true, "cancelled"),
+            (cancelled(), Some(StopReason::Cancelled), false, "cancelled"),
+            (cancelled(), Some(StopReason::TimedOut), false, "cancelled"),
+            (failed(), None, true, "failure"),
+            (
+                Outcome::Success(serde_json::json!(1)),
+                None,
+                true,
+                "success",
+            ),
+        ];
+        for (outcome, reason, stopping, want) in table {
+            let got = interrupted_by_shutdown(outcome, reason, stopping);
+            assert_eq!(kind(&got), want, "{reason:?} stopping={stopping}");
         }
-        Err(e) => log::warn!("late result of job {id} not written: {e}"),
-        Ok(()) => log::warn!("late result of job {id} was written: its lease was still held"),
     }
-    false
 }

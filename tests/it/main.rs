@@ -26,6 +26,7 @@ mod rel_http_hostile;
 mod rel_live_open;
 mod rel_lock;
 mod rel_readonly;
+mod rel_shutdown;
 mod store_open;
 mod store_reads;
 mod store_transitions;

@@ -99,7 +99,7 @@ fn cancelling_kills_the_program() {
     let cancel = a.cancel.clone();
     let setter = thread::spawn(move || {
         thread::sleep(Duration::from_millis(100));
-        cancel.store(true, Ordering::Relaxed);
+        cancel.request(crate::worker::StopReason::Cancelled);
     });
     let out = sh("sleep 30", None).run(&a.ctx, Value::Null);
     setter.join().unwrap();

@@ -4,7 +4,7 @@ mod exec;
 mod prune;
 mod webhook;
 
-use std::sync::atomic::AtomicBool;
+use crate::worker::StopFlag;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ struct Attempt {
     queue: Queue,
     job: Job,
     ctx: JobContext,
-    cancel: Arc<AtomicBool>,
+    cancel: Arc<StopFlag>,
 }
 
 fn attempt(job_type: &str) -> Attempt {
@@ -33,7 +33,7 @@ fn attempt(job_type: &str) -> Attempt {
         .expect("claim")
         .pop()
         .expect("a job");
-    let cancel = Arc::new(AtomicBool::new(false));
+    let cancel = Arc::new(StopFlag::new());
     let ctx = JobContext::new(queue.clone(), &job, lease, cancel.clone(), None);
     Attempt {
         _dir: dir,
