@@ -27,6 +27,11 @@ impl JobId {
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
+
+    /// The id of this UUID.
+    pub fn from_uuid(uuid: Uuid) -> JobId {
+        JobId(uuid)
+    }
 }
 
 impl Default for JobId {
@@ -214,6 +219,13 @@ pub struct Job {
     /// never reset. Not part of the JSON.
     #[serde(skip)]
     pub lease_token: i64,
+    /// Stored values that do not fit their column (written by hand, by another
+    /// tool, or by a newer version), each as `"<column> <problem>"`, e.g.
+    /// `"payload is not valid JSON (...)"`. Such a value is shown as its stored
+    /// text; a job that cannot run because of one ends `failed` at its claim.
+    /// Empty (and left out of the JSON) for every job jobq wrote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
 }
 
 /// A request to enqueue a job. Build with [`NewJob::new`] and the setters, or

@@ -126,6 +126,9 @@ pub fn job_detail(job: &Job) -> String {
     for (k, v) in fields {
         t.row(vec![k.into(), v]);
     }
+    for u in &job.unreadable {
+        t.row(vec!["UNREADABLE".into(), short(u, 200)]);
+    }
     t.render()
 }
 

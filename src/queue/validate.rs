@@ -107,6 +107,7 @@ pub(crate) fn build(new: NewJob, now: Timestamp, opts: &QueueOptions) -> Result<
         cancel_requested: false,
         progress: None,
         lease_token: 0,
+        unreadable: Vec::new(),
     };
     Ok((job, payload))
 }

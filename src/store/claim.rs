@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
-use crate::store::row::{job_columns, job_from_row};
+use crate::store::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
 /// pending and due -> in_progress (see [`crate::state`]): one statement, at most
 /// `?5` jobs, run order, through the partial index `jobs_claim`. The subquery
@@ -23,8 +23,15 @@ const CLAIM: &str = concat!(
        AND (?4 IS NULL OR job_type IN (SELECT value FROM json_each(?4))) \
        ORDER BY priority DESC, next_retry, id LIMIT ?5 + 0) \
      RETURNING ",
-    job_columns!()
+    job_columns!(),
+    ", rowid"
 );
+
+/// Ends a claimed job that cannot run as stored (see [`cannot_run`]): failed,
+/// permanently, addressed by rowid (its id may be what is unreadable).
+const FAIL_UNREADABLE: &str = "UPDATE jobs SET status = 'failed', error_message = ?1, \
+     error_context = ?2, completed_at = ?3, updated_at = ?3, locked_by = NULL, \
+     lease_expires_at = NULL WHERE rowid = ?4 AND status = 'in_progress'";
 
 const HEARTBEAT: &str = "UPDATE jobs SET lease_expires_at = ?1, updated_at = ?2 \
      WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4 RETURNING cancel_requested";
@@ -36,6 +43,10 @@ const LOOKUP: &str = "SELECT lease_token FROM jobs WHERE id = ?1";
 
 /// Claims up to `n` due jobs of `types` (`None`: any type) for `worker`, with
 /// leases until `lease_until`. Returned in run order. Run inside `BEGIN IMMEDIATE`.
+///
+/// A claimed job that cannot run as stored (an unreadable id, payload or
+/// number) is ended `failed` in the same transaction, with a permanent error
+/// naming the column, and not returned: it runs never, and stops nothing.
 pub(crate) fn claim(
     conn: &Connection,
     worker: &str,
@@ -47,16 +58,55 @@ pub(crate) fn claim(
     let mut stmt = conn.prepare_cached(CLAIM).map_err(Error::db("claim"))?;
     let limit = i64::try_from(n).unwrap_or(i64::MAX);
     let rows = stmt
-        .query_map(
-            params![worker, lease_until.0, now.0, types, limit],
-            job_from_row,
-        )
+        .query_map(params![worker, lease_until.0, now.0, types, limit], |r| {
+            Ok((job_from_row(r)?, r.get::<_, i64>(JOB_COLUMNS)?))
+        })
         .map_err(Error::db("claim"))?;
-    let mut jobs = rows
-        .collect::<rusqlite::Result<Vec<Job>>>()
+    let claimed = rows
+        .collect::<rusqlite::Result<Vec<(Job, i64)>>>()
         .map_err(Error::db("claim"))?;
+    let mut jobs = Vec::with_capacity(claimed.len());
+    for (job, rowid) in claimed {
+        if cannot_run(&job) {
+            fail_unreadable(conn, &job, rowid, now)?;
+        } else {
+            jobs.push(job);
+        }
+    }
     jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
     Ok(jobs)
+}
+
+/// Ends `job` (claimed or expired, at `rowid`) failed because it cannot run as stored.
+pub(crate) fn fail_unreadable(
+    conn: &Connection,
+    job: &Job,
+    rowid: i64,
+    now: Timestamp,
+) -> Result<()> {
+    let message = job.unreadable.join("; ");
+    log::error!(
+        "job {} ({}) cannot run as stored: {message}; it ends failed",
+        job.id,
+        job.job_type
+    );
+    let entry = serde_json::json!({
+        "attempt": job.attempts,
+        "class": "permanent",
+        "failed_at": now,
+        "worker": job.locked_by,
+        "duration_ms": 0,
+    });
+    let mut context = entry.clone();
+    let mut first = entry;
+    first["message"] = serde_json::Value::String(message.clone());
+    context["errors"] = serde_json::json!([first]);
+    let mut stmt = conn
+        .prepare_cached(FAIL_UNREADABLE)
+        .map_err(Error::db("claim"))?;
+    stmt.execute(params![message, context.to_string(), now.0, rowid])
+        .map_err(Error::db("claim"))?;
+    Ok(())
 }
 
 /// Extends a lease to `lease_until`. Returns whether a cancel was requested.

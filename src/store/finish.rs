@@ -7,10 +7,12 @@ use serde_json::{json, Value};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::failure::Failure;
+use crate::job::Job;
 use crate::job::{JobId, JobStatus};
 use crate::retry::{Backoff, ErrorClass};
 use crate::state::{next, Move, Transition};
-use crate::store::claim::lease_refused;
+use crate::store::claim::{fail_unreadable, lease_refused};
+use crate::store::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
 /// The most failed attempts kept in `error_context.errors`.
 pub const ERROR_HISTORY: usize = 20;
@@ -34,8 +36,12 @@ const RECORD_FAILURE: &str = "UPDATE jobs SET status = ?1, next_retry = ?2, erro
      error_context = ?4, completed_at = ?5, updated_at = ?6, locked_by = NULL, \
      lease_expires_at = NULL WHERE id = ?7 AND status = 'in_progress' AND lease_token = ?8";
 
-const EXPIRED: &str = "SELECT id, lease_token, started_at FROM jobs \
-     WHERE status = 'in_progress' AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?2 + 0";
+const EXPIRED: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    ", rowid FROM jobs WHERE status = 'in_progress' AND lease_expires_at < ?1 \
+     ORDER BY lease_expires_at LIMIT ?2 + 0"
+);
 
 /// in_progress -> completed (or cancelled when requested). Returns the new status.
 pub(crate) fn complete(
@@ -82,14 +88,22 @@ struct Running {
 
 fn running(conn: &Connection, id: JobId, token: i64) -> rusqlite::Result<Option<Running>> {
     let mut stmt = conn.prepare_cached(RUNNING)?;
+    // The history column is read leniently: unreadable history must not stop the
+    // attempt's end from being written (it then starts afresh).
+    let text = |r: &rusqlite::Row<'_>, i| -> Option<String> {
+        match r.get_ref(i).ok()? {
+            rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            _ => None,
+        }
+    };
     stmt.query_row(params![id, token], |r| {
         Ok(Running {
             attempts: r.get(0)?,
             max_attempts: r.get(1)?,
             cancel_requested: r.get::<_, i64>(2)? != 0,
-            error_context: r.get(3)?,
-            locked_by: r.get(4)?,
-            job_type: r.get(5)?,
+            error_context: text(r, 3),
+            locked_by: text(r, 4),
+            job_type: text(r, 5).unwrap_or_default(),
         })
     })
     .optional()
@@ -178,20 +192,26 @@ pub(crate) fn recover_expired(
     now: Timestamp,
     limit: usize,
 ) -> Result<Vec<(JobId, JobStatus)>> {
-    let expired: Vec<(JobId, i64, Option<i64>)> = {
+    let expired: Vec<(Job, i64)> = {
         let mut stmt = conn.prepare_cached(EXPIRED).map_err(Error::db("recover"))?;
         let lim = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
             .query_map(params![now.0, lim], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((job_from_row(r)?, r.get(JOB_COLUMNS)?))
             })
             .map_err(Error::db("recover"))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(Error::db("recover"))?
     };
     let mut out = Vec::with_capacity(expired.len());
-    for (id, token, started) in expired {
-        let ran = started.map(|s| now.since(Timestamp(s))).unwrap_or_default();
+    for (job, rowid) in expired {
+        if cannot_run(&job) {
+            fail_unreadable(conn, &job, rowid, now)?;
+            out.push((job.id, JobStatus::Failed));
+            continue;
+        }
+        let (id, token) = (job.id, job.lease_token);
+        let ran = job.started_at.map(|s| now.since(s)).unwrap_or_default();
         let failure = Failure::new("lease expired", ErrorClass::Retryable).with_duration(ran);
         let status = fail(conn, id, token, &failure, backoff_for, now)?;
         out.push((id, status));

@@ -194,13 +194,17 @@ pub(crate) fn stats(conn: &Connection, now: Timestamp) -> Result<Stats> {
         let read = || -> rusqlite::Result<_> {
             Ok((
                 r.get::<_, String>(0)?,
-                r.get::<_, JobStatus>(1)?,
+                r.get::<_, String>(1)?,
                 r.get::<_, Option<String>>(2)?,
                 u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
-                r.get::<_, i64>(4)?,
+                r.get_ref(4)?.as_i64().unwrap_or(i64::MAX),
             ))
         };
         let (job_type, status, split, n, min_due) = read().map_err(Error::db("stats"))?;
+        let Ok(status) = status.parse::<JobStatus>() else {
+            log::warn!("stats: {n} jobs of type {job_type} have an unknown status {status:?}");
+            continue;
+        };
         s.total += n;
         s.by_status.add(status, n);
         s.by_type.entry(job_type).or_default().add(status, n);
@@ -224,8 +228,10 @@ pub(crate) fn cancel_requests(conn: &Connection, worker: &str) -> Result<Vec<Job
         .prepare_cached(CANCEL_REQUESTS)
         .map_err(Error::db("cancel_requests"))?;
     let rows = stmt
-        .query_map(params![worker], |r| r.get(0))
+        .query_map(params![worker], |r| r.get::<_, String>(0))
         .map_err(Error::db("cancel_requests"))?;
-    rows.collect::<rusqlite::Result<Vec<JobId>>>()
-        .map_err(Error::db("cancel_requests"))
+    let ids = rows
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(Error::db("cancel_requests"))?;
+    Ok(ids.iter().filter_map(|t| t.parse().ok()).collect())
 }

@@ -1,11 +1,17 @@
 //! The job columns and the mapping of a row to a [`Job`].
+//!
+//! Decoding never fails on a value that does not fit its type (written by hand,
+//! by another tool, or by a newer version): one bad row must not stop the rest.
+//! Such a value is shown as what is stored (its text, or a default for numbers)
+//! and named in [`Job::unreadable`]; the claim fails such a job at once.
 
-use rusqlite::types::{FromSqlError, Type};
+use rusqlite::types::ValueRef;
 use rusqlite::Row;
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::job::Job;
+use crate::job::{Job, JobId, JobStatus};
 
 /// Every job column, in the order [`job_from_row`] reads them.
 macro_rules! job_columns {
@@ -18,55 +24,162 @@ macro_rules! job_columns {
 }
 pub(crate) use job_columns;
 
-fn json(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Value>> {
-    let text: Option<String> = row.get(i)?;
-    text.map(|t| {
-        serde_json::from_str(&t)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
-    })
-    .transpose()
+/// The number of columns in [`job_columns!`]; a `rowid` selected after them is at this index.
+pub(crate) const JOB_COLUMNS: usize = 23;
+
+/// Reads one row, noting every value that does not fit its column's type.
+struct Reader<'a, 'r> {
+    row: &'a Row<'r>,
+    unreadable: Vec<String>,
 }
 
-fn ts(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Timestamp>> {
-    Ok(row.get::<_, Option<i64>>(i)?.map(Timestamp))
+impl Reader<'_, '_> {
+    fn note(&mut self, column: &str, problem: String) {
+        self.unreadable.push(format!("{column} {problem}"));
+    }
+
+    fn value(&self, i: usize) -> ValueRef<'_> {
+        self.row.get_ref(i).unwrap_or(ValueRef::Null)
+    }
+
+    fn text(&mut self, i: usize, column: &str) -> Option<String> {
+        match self.value(i) {
+            ValueRef::Null => None,
+            ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Integer(n) => Some(n.to_string()),
+            ValueRef::Real(f) => {
+                self.note(column, format!("is a number, not text ({f})"));
+                Some(f.to_string())
+            }
+        }
+    }
+
+    fn int(&mut self, i: usize, column: &str) -> Option<i64> {
+        match self.value(i) {
+            ValueRef::Null => None,
+            ValueRef::Integer(n) => Some(n),
+            other => {
+                let shown = shown(other);
+                self.note(column, format!("is not an integer ({shown})"));
+                Some(0)
+            }
+        }
+    }
+
+    fn required_int(&mut self, i: usize, column: &str) -> i64 {
+        self.int(i, column).unwrap_or_else(|| {
+            self.note(column, "is null".into());
+            0
+        })
+    }
+
+    fn count(&mut self, i: usize, column: &str) -> u32 {
+        let n = self.required_int(i, column);
+        u32::try_from(n).unwrap_or_else(|_| {
+            self.note(column, format!("is out of range ({n})"));
+            0
+        })
+    }
+
+    fn json(&mut self, i: usize, column: &str) -> Option<Value> {
+        let text = match self.value(i) {
+            ValueRef::Null => return None,
+            ValueRef::Integer(n) => return Some(Value::from(n)),
+            ValueRef::Real(f) => return Some(Value::from(f)),
+            ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+        };
+        match serde_json::from_str(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.note(column, format!("is not valid JSON ({e})"));
+                Some(Value::String(text))
+            }
+        }
+    }
+
+    fn id(&mut self) -> JobId {
+        let text = self.text(0, "id").unwrap_or_default();
+        text.parse().unwrap_or_else(|_| {
+            self.note("id", format!("is not a UUID ({:?})", cut(&text)));
+            JobId::from_uuid(Uuid::nil())
+        })
+    }
+
+    fn status(&mut self) -> JobStatus {
+        let text = self.text(2, "status").unwrap_or_default();
+        text.parse().unwrap_or_else(|_| {
+            self.note(
+                "status",
+                format!("is not a status ({:?}); shown as failed", cut(&text)),
+            );
+            JobStatus::Failed
+        })
+    }
 }
 
-fn count(row: &Row<'_>, i: usize) -> rusqlite::Result<u32> {
-    let n: i64 = row.get(i)?;
-    u32::try_from(n).map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            Type::Integer,
-            Box::new(FromSqlError::OutOfRange(n)),
-        )
-    })
+fn shown(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => "null".into(),
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => format!("{:?}", cut(&String::from_utf8_lossy(t))),
+    }
 }
 
-/// Reads a row selected with [`job_columns!`].
+fn cut(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// Reads a row selected with [`job_columns!`]. Never fails on a value that does
+/// not fit: see the module docs.
 pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let mut r = Reader {
+        row,
+        unreadable: Vec::new(),
+    };
+    let ts = |r: &mut Reader<'_, '_>, i, c| r.int(i, c).map(Timestamp);
+    let id = r.id();
+    let job_type = r.text(1, "job_type").unwrap_or_default();
+    let status = r.status();
+    let priority = r.required_int(3, "priority");
+    let priority = i32::try_from(priority).unwrap_or_else(|_| {
+        r.note("priority", format!("is out of range ({priority})"));
+        0
+    });
     Ok(Job {
-        id: row.get(0)?,
-        job_type: row.get(1)?,
-        status: row.get(2)?,
-        priority: row.get(3)?,
-        payload: json(row, 4)?.unwrap_or(Value::Null),
-        result: json(row, 5)?,
-        attempts: count(row, 6)?,
-        max_attempts: count(row, 7)?,
-        next_retry: Timestamp(row.get(8)?),
-        error_message: row.get(9)?,
-        error_context: json(row, 10)?,
-        entity_type: row.get(11)?,
-        entity_id: row.get(12)?,
-        owner: row.get(13)?,
-        created_at: Timestamp(row.get(14)?),
-        updated_at: Timestamp(row.get(15)?),
-        started_at: ts(row, 16)?,
-        completed_at: ts(row, 17)?,
-        locked_by: row.get(18)?,
-        lease_expires_at: ts(row, 19)?,
-        lease_token: row.get(20)?,
-        cancel_requested: row.get::<_, i64>(21)? != 0,
-        progress: json(row, 22)?,
+        id,
+        job_type,
+        status,
+        priority,
+        payload: r.json(4, "payload").unwrap_or(Value::Null),
+        result: r.json(5, "result"),
+        attempts: r.count(6, "attempts"),
+        max_attempts: r.count(7, "max_attempts").max(1),
+        next_retry: Timestamp(r.required_int(8, "next_retry")),
+        error_message: r.text(9, "error_message"),
+        error_context: r.json(10, "error_context"),
+        entity_type: r.text(11, "entity_type"),
+        entity_id: r.text(12, "entity_id"),
+        owner: r.text(13, "owner"),
+        created_at: Timestamp(r.required_int(14, "created_at")),
+        updated_at: Timestamp(r.required_int(15, "updated_at")),
+        started_at: ts(&mut r, 16, "started_at"),
+        completed_at: ts(&mut r, 17, "completed_at"),
+        locked_by: r.text(18, "locked_by"),
+        lease_expires_at: ts(&mut r, 19, "lease_expires_at"),
+        lease_token: r.required_int(20, "lease_token"),
+        cancel_requested: r.required_int(21, "cancel_requested") != 0,
+        progress: r.json(22, "progress"),
+        unreadable: r.unreadable,
     })
+}
+
+/// True when a claimed job cannot be run as stored: its id, payload or one of the
+/// numbers that drive its run does not fit its type. (Unreadable history, i.e.
+/// result, error_context or progress, does not stop a run.)
+pub(crate) fn cannot_run(job: &Job) -> bool {
+    const HISTORY: [&str; 3] = ["result ", "error_context ", "progress "];
+    job.unreadable
+        .iter()
+        .any(|u| !HISTORY.iter().any(|h| u.starts_with(h)))
 }

@@ -25,6 +25,7 @@ mod rel_http_fuzz;
 mod rel_http_hostile;
 mod rel_live_open;
 mod rel_lock;
+mod rel_poison;
 mod rel_readonly;
 mod rel_shutdown;
 mod store_open;
