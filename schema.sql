@@ -1,4 +1,4 @@
--- jobq schema, current version (PRAGMA user_version = 2).
+-- jobq schema, current version (PRAGMA user_version = 3).
 -- The one source of truth for tables and indexes. The migrations in
 -- src/store/migrate.rs build exactly this; a test compares the two.
 -- Times are integer Unix milliseconds, UTC.
@@ -27,7 +27,8 @@ CREATE TABLE jobs (
     lease_expires_at INTEGER,
     lease_token      INTEGER NOT NULL DEFAULT 0,         -- fencing token, +1 per claim
     cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
-    progress         TEXT                                -- JSON
+    progress         TEXT,                               -- JSON
+    backoff          TEXT                                -- JSON array of ms; NULL: the default schedule (version 3)
 );
 
 -- Claim: due pending jobs in run order. Partial, so claim cost does not grow with history.

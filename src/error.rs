@@ -44,6 +44,12 @@ pub enum Error {
         /// Why, in words.
         reason: String,
     },
+    /// Text that should be JSON (a request body, a JSONL line) is not.
+    #[error("malformed JSON: {reason}")]
+    MalformedJson {
+        /// The parser's message (line and column).
+        reason: String,
+    },
     /// The payload's serialized size is over the limit.
     #[error("payload too large: {size} bytes, the limit is {limit} bytes")]
     PayloadTooLarge {

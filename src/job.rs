@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
@@ -219,6 +218,10 @@ pub struct Job {
     /// never reset. Not part of the JSON.
     #[serde(skip)]
     pub lease_token: i64,
+    /// The retry schedule stored with the job at enqueue (its type's, from the
+    /// queue's [`crate::Catalog`]); `None`: the default. Not part of the JSON.
+    #[serde(skip)]
+    pub backoff: Option<crate::Backoff>,
     /// Stored values that do not fit their column (written by hand, by another
     /// tool, or by a newer version), each as `"<column> <problem>"`, e.g.
     /// `"payload is not valid JSON (...)"`. Such a value is shown as its stored
@@ -226,96 +229,6 @@ pub struct Job {
     /// Empty (and left out of the JSON) for every job jobq wrote.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<String>,
-}
-
-/// A request to enqueue a job. Build with [`NewJob::new`] and the setters, or
-/// deserialize from JSON (`{"job_type", "payload", "priority", "max_attempts",
-/// "run_at", "delay_s", "entity_type", "entity_id", "owner"}`; unknown fields are refused).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewJob {
-    /// The job type (1-64 characters of `[a-z0-9_.:-]`).
-    pub job_type: String,
-    /// The payload; null when absent. At most 1 MiB serialized by default.
-    #[serde(default)]
-    pub payload: Value,
-    /// Priority; default 0; higher runs first.
-    #[serde(default)]
-    pub priority: Option<i32>,
-    /// Total runs allowed, at least 1; default 5 (or the queue's per-type default).
-    #[serde(default)]
-    pub max_attempts: Option<u32>,
-    /// Run no earlier than this time (RFC 3339). Not with `delay_s`.
-    #[serde(default)]
-    pub run_at: Option<Timestamp>,
-    /// Run no earlier than this many seconds from now. Not with `run_at`.
-    #[serde(default)]
-    pub delay_s: Option<u64>,
-    /// What kind of thing the job works on.
-    #[serde(default)]
-    pub entity_type: Option<String>,
-    /// Which thing the job works on.
-    #[serde(default)]
-    pub entity_id: Option<String>,
-    /// The user enqueuing the job.
-    #[serde(default)]
-    pub owner: Option<String>,
-}
-
-impl NewJob {
-    /// A job of `job_type` with `payload`, due now, priority 0, default max_attempts.
-    pub fn new(job_type: impl Into<String>, payload: Value) -> NewJob {
-        NewJob {
-            job_type: job_type.into(),
-            payload,
-            priority: None,
-            max_attempts: None,
-            run_at: None,
-            delay_s: None,
-            entity_type: None,
-            entity_id: None,
-            owner: None,
-        }
-    }
-
-    /// Sets the priority (higher runs first).
-    pub fn priority(mut self, priority: i32) -> Self {
-        self.priority = Some(priority);
-        self
-    }
-
-    /// Sets the total number of runs allowed (at least 1).
-    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
-        self.max_attempts = Some(max_attempts);
-        self
-    }
-
-    /// Makes the job due at `at` (UTC).
-    pub fn run_at(mut self, at: Timestamp) -> Self {
-        self.run_at = Some(at);
-        self.delay_s = None;
-        self
-    }
-
-    /// Makes the job due `delay` from now (whole seconds; sub-second parts are dropped).
-    pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay_s = Some(delay.as_secs());
-        self.run_at = None;
-        self
-    }
-
-    /// Sets the entity reference (`entity_type`, `entity_id`).
-    pub fn entity(mut self, entity_type: impl Into<String>, entity_id: impl Into<String>) -> Self {
-        self.entity_type = Some(entity_type.into());
-        self.entity_id = Some(entity_id.into());
-        self
-    }
-
-    /// Sets the owner (the user enqueuing the job).
-    pub fn owner(mut self, owner: impl Into<String>) -> Self {
-        self.owner = Some(owner.into());
-        self
-    }
 }
 
 #[cfg(test)]
@@ -339,13 +252,5 @@ mod tests {
         assert!(a.to_string() < b.to_string());
         assert_eq!(a.to_string().parse::<JobId>().unwrap(), a);
         assert!("not-a-uuid".parse::<JobId>().is_err());
-    }
-
-    #[test]
-    fn new_job_refuses_unknown_fields() {
-        let err = serde_json::from_str::<NewJob>(r#"{"job_type":"a","colour":1}"#);
-        assert!(err.is_err());
-        let ok: NewJob = serde_json::from_str(r#"{"job_type":"a"}"#).unwrap();
-        assert_eq!(ok.payload, Value::Null);
     }
 }

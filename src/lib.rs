@@ -22,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod catalog;
 pub mod clock;
 pub mod config;
 pub mod duration;
@@ -30,16 +31,19 @@ pub mod failure;
 pub mod handlers;
 pub mod http;
 mod job;
+mod new_job;
 mod queue;
 pub mod retry;
 pub mod state;
 pub mod store;
 pub mod worker;
 
+pub use catalog::{Catalog, JobType};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
 pub use failure::Failure;
-pub use job::{Job, JobId, JobStatus, NewJob, ParseJobIdError, ParseStatusError};
+pub use job::{Job, JobId, JobStatus, ParseJobIdError, ParseStatusError};
+pub use new_job::{NewJob, MAX_DELAY_S};
 pub use queue::{
     secrets_match, sha256_hex, validate_job_type, ApiToken, CreatedToken, JobFilter, JobPage,
     PendingCounts, Queue, QueueOptions, Stats, StatusCounts, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE,
@@ -48,6 +52,6 @@ pub use queue::{
 pub use retry::{classify, Backoff, ErrorClass};
 pub use store::Durability;
 pub use worker::{
-    run_due, Handler, HandlerOptions, HandlerResult, JobContext, JobError, Registry, RunSummary,
-    StopFlag, StopReason, WorkerConfig, WorkerPool,
+    run_due, Handler, HandlerResult, JobContext, JobError, Registry, RunSummary, StopFlag,
+    StopReason, WorkerConfig, WorkerPool,
 };

@@ -42,9 +42,37 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// A schedule of the given steps; an empty list means retry at once.
-    pub fn new(steps: Vec<Duration>) -> Backoff {
-        Backoff { steps }
+    /// A schedule of the given steps (the last one repeats). A step of zero means
+    /// the next attempt is due at once: it runs as soon as a worker is free, so
+    /// `["0s"]` retries without waiting, up to `max_attempts`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] naming `backoff` when `steps` is empty (there is
+    /// no delay to use: every attempt would burn at once).
+    pub fn new(steps: Vec<Duration>) -> crate::Result<Backoff> {
+        if steps.is_empty() {
+            return Err(crate::Error::Invalid {
+                field: "backoff",
+                reason: "needs at least one step, e.g. [\"30s\", \"5m\"]".into(),
+            });
+        }
+        Ok(Backoff { steps })
+    }
+
+    /// The schedule as stored on a job: a JSON array of milliseconds.
+    pub(crate) fn to_stored(&self) -> String {
+        let ms: Vec<u64> = self
+            .steps
+            .iter()
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .collect();
+        serde_json::to_string(&ms).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// A schedule read back from a job; `None` when the text is not one.
+    pub(crate) fn from_stored(text: &str) -> Option<Backoff> {
+        let ms: Vec<u64> = serde_json::from_str(text).ok()?;
+        Backoff::new(ms.into_iter().map(Duration::from_millis).collect()).ok()
     }
 
     /// The steps of this schedule.
@@ -56,7 +84,7 @@ impl Backoff {
     /// (`attempts` of 0 is treated as 1).
     pub fn delay_after(&self, attempts: u32) -> Duration {
         let Some(last) = self.steps.len().checked_sub(1) else {
-            return Duration::ZERO;
+            return Duration::ZERO; // unreachable: `new` refuses an empty schedule
         };
         let i = usize::try_from(attempts.max(1) - 1).unwrap_or(usize::MAX);
         self.steps[i.min(last)]
@@ -176,8 +204,13 @@ mod tests {
         let b = Backoff::default();
         let secs: Vec<u64> = (0..=7).map(|a| b.delay_after(a).as_secs()).collect();
         assert_eq!(secs, [60, 60, 300, 900, 3600, 3600, 3600, 3600]);
-        assert_eq!(Backoff::new(vec![]).delay_after(3), Duration::ZERO);
-        let custom = Backoff::new(vec![Duration::from_millis(10), Duration::from_millis(20)]);
+        assert!(Backoff::new(vec![]).is_err());
+        let custom =
+            Backoff::new(vec![Duration::from_millis(10), Duration::from_millis(20)]).unwrap();
         assert_eq!(custom.delay_after(5), Duration::from_millis(20));
+        assert_eq!(custom.to_stored(), "[10,20]");
+        assert_eq!(Backoff::from_stored("[10,20]"), Some(custom));
+        assert_eq!(Backoff::from_stored("[]"), None);
+        assert_eq!(Backoff::from_stored("nope"), None);
     }
 }

@@ -76,20 +76,10 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> CliResult {
     }
 }
 
-/// Refuses a job type no handler declares, naming the declared ones.
-fn check_declared(ctx: &Context, job_type: &str) -> Result<(), String> {
-    if ctx.config.declares(job_type) {
-        return Ok(());
-    }
-    Err(format!(
-        "job type {job_type:?} is not declared; declared types: {} (declare handlers in jobq.toml)",
-        ctx.config.declared_types().join(", ")
-    ))
-}
-
 fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
     let job_type = args.job_type.unwrap_or_default();
-    check_declared(ctx, &job_type).map_err(CliError::Usage)?;
+    // Checked before the database is opened, so a typo creates no file.
+    ctx.config.catalog().check(&job_type)?;
     let payload = read_payload(args.payload, args.payload_file)?;
     let queue = ctx.open()?;
     let mut job = NewJob::new(job_type, payload);
@@ -105,7 +95,6 @@ fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
     if let Some(d) = args.delay {
         job = job.run_at(queue.now().plus(d));
     }
-    ctx.config.apply_type_defaults(&mut job);
     let stored = queue.enqueue(job)?;
     if args.json {
         emit_json(&stored)
@@ -133,7 +122,7 @@ fn enqueue_jsonl(ctx: &Context, source: &str) -> CliResult {
     let mut jobs = Vec::with_capacity(lines.len());
     let queue = ctx.open()?;
     for (number, line) in &lines {
-        let job = parse_line(ctx, &queue, line).map_err(|m| {
+        let job = parse_line(&queue, line).map_err(|m| {
             CliError::Usage(format!(
                 "{source}: line {number}: {m} (nothing was enqueued)"
             ))
@@ -165,17 +154,11 @@ fn read_lines(source: &str) -> CliResult<Vec<(usize, String)>> {
     Ok(out)
 }
 
-/// One JSONL line as a job, checked as `enqueue` would check it. The line must
-/// be a JSON object: serde would also take a struct from an array of values in
-/// field order, which no one means.
-fn parse_line(ctx: &Context, queue: &Queue, line: &str) -> Result<NewJob, String> {
-    if !line.trim_start().starts_with('{') {
-        return Err(r#"expected a JSON object like {"job_type": "echo", "payload": {}}"#.into());
-    }
-    let mut job: NewJob = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    check_declared(ctx, &job.job_type)?;
-    ctx.config.apply_type_defaults(&mut job);
-    queue.check(&job).map_err(|e| e.to_string())?;
+/// One JSONL line as a job, by [`NewJob::from_json`]'s rules, checked as
+/// `enqueue` would check it.
+fn parse_line(queue: &Queue, line: &str) -> Result<NewJob, jobq::Error> {
+    let job = NewJob::from_json(line)?;
+    queue.check(&job)?;
     Ok(job)
 }
 

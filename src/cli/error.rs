@@ -50,9 +50,9 @@ impl From<jobq::Error> for CliError {
         match e {
             jobq::Error::NotFound { .. } => CliError::NotFound(text),
             jobq::Error::Conflict { .. } => CliError::Conflict(text),
-            jobq::Error::Invalid { .. } | jobq::Error::PayloadTooLarge { .. } => {
-                CliError::Usage(text)
-            }
+            jobq::Error::Invalid { .. }
+            | jobq::Error::MalformedJson { .. }
+            | jobq::Error::PayloadTooLarge { .. } => CliError::Usage(text),
             _ => CliError::Runtime(text),
         }
     }

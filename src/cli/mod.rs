@@ -128,21 +128,12 @@ impl Context {
         self.config.queue_options(&self.db)
     }
 
-    /// Opens the queue.
+    /// Opens the queue with the config's catalogue of job types.
     ///
     /// # Errors
     /// A runtime error when the file cannot be opened or is not a jobq database.
-    ///
-    /// The queue gets each declared type's backoff schedule, so that failures
-    /// and recoveries made from this command follow the config.
     pub fn open(&self) -> CliResult<Queue> {
-        let queue = Queue::open_with(self.queue_options())?;
-        for (name, handler) in &self.config.handlers {
-            if let Some(steps) = &handler.backoff {
-                queue.set_backoff(name, jobq::Backoff::new(steps.clone()));
-            }
-        }
-        Ok(queue)
+        Ok(Queue::open_with(self.queue_options())?)
     }
 
     /// Opens the queue of a database that must already exist: commands that only

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 use jobq::handlers::registry_from_config;
-use jobq::http::{HttpConfig, JobDefaults};
+use jobq::http::HttpConfig;
 use jobq::WorkerPool;
 
 use crate::cli::{work, CliError, CliResult, Context};
@@ -49,22 +49,19 @@ pub fn run(ctx: &Context, args: ServeArgs) -> CliResult {
 }
 
 /// The HTTP settings: `--addr`, then `[server]`; the cron secret from the
-/// environment, then `[server] cron_secret`; the declared job types and their defaults.
+/// environment, then `[server] cron_secret`.
 fn http_config(ctx: &Context, addr: Option<SocketAddr>) -> HttpConfig {
     let server = &ctx.config.server;
     let cron_secret = std::env::var(CRON_SECRET_ENV)
         .ok()
         .filter(|s| !s.is_empty())
         .or_else(|| server.cron_secret.clone());
-    let config = ctx.config.clone();
     HttpConfig {
         addr: addr.unwrap_or(server.addr).to_string(),
         threads: server.threads,
         max_body_bytes: server.max_body_bytes,
         cron_secret,
-        job_types: Some(ctx.config.declared_types()),
         worker: ctx.config.worker_config(),
-        job_defaults: Some(JobDefaults::new(move |job| config.apply_type_defaults(job))),
         ..HttpConfig::default()
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::duration;
+use crate::retry::Backoff;
 
 /// What runs a declared job type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +33,8 @@ pub struct HandlerConfig {
     /// Priority of jobs of this type enqueued without one. Default 0.
     pub priority: Option<i32>,
     /// The backoff schedule of this type (`["1m", "5m", "15m", "1h"]`; the last step
-    /// repeats). Default: the library's schedule.
-    pub backoff: Option<Vec<Duration>>,
+    /// repeats; at least one step). Default: the library's schedule.
+    pub backoff: Option<Backoff>,
 }
 
 /// The section as written, before the command/url rule is checked.
@@ -50,8 +51,8 @@ struct RawHandler {
     max_attempts: Option<u32>,
     #[serde(default)]
     priority: Option<i32>,
-    #[serde(default, deserialize_with = "duration::deserialize_list")]
-    backoff: Option<Vec<Duration>>,
+    #[serde(default, deserialize_with = "backoff")]
+    backoff: Option<Backoff>,
 }
 
 impl<'de> Deserialize<'de> for HandlerConfig {
@@ -133,6 +134,13 @@ fn positive_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
         return Err(serde::de::Error::custom("must be more than 0"));
     }
     Ok(Some(t))
+}
+
+fn backoff<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Backoff>, D::Error> {
+    let steps = duration::deserialize_list(d)?.unwrap_or_default();
+    Backoff::new(steps)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom("needs at least one step, e.g. [\"30s\", \"5m\"]"))
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {

@@ -26,7 +26,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::job::NewJob;
+use crate::catalog::{Catalog, JobType};
 use crate::queue::QueueOptions;
 use crate::worker::WorkerConfig;
 
@@ -91,18 +91,34 @@ impl Config {
         job_type == PRUNE_JOB_TYPE || self.handlers.contains_key(job_type)
     }
 
-    /// Fills the declared type's `priority` and `max_attempts` into `job` where the
-    /// request left them out.
-    pub fn apply_type_defaults(&self, job: &mut NewJob) {
-        if let Some(h) = self.handlers.get(&job.job_type) {
-            job.priority = job.priority.or(h.priority);
-            job.max_attempts = job.max_attempts.or(h.max_attempts);
+    /// The catalogue of the declared job types: each `[handlers.NAME]` with its
+    /// `priority`, `max_attempts`, `backoff` and `timeout`, and the built-in
+    /// `jobq.prune`. Only declared types may be enqueued.
+    pub fn catalog(&self) -> Catalog {
+        let mut catalog = Catalog::declared_only();
+        for (name, h) in &self.handlers {
+            let mut job_type = JobType::new(name.clone());
+            job_type.priority = h.priority;
+            job_type.max_attempts = h.max_attempts;
+            job_type.backoff = h.backoff.clone();
+            job_type.timeout = h.timeout;
+            // The config's own checks (name, >= 1, > 0) are the catalogue's.
+            catalog
+                .declare(job_type)
+                .expect("a parsed config declares valid types");
         }
+        catalog
+            .declare(JobType::new(PRUNE_JOB_TYPE))
+            .expect("the built-in prune type is valid");
+        catalog
     }
 
-    /// Queue options for the database at `db` with this config's durability.
+    /// Queue options for the database at `db` with this config's durability and
+    /// catalogue.
     pub fn queue_options(&self, db: &Path) -> QueueOptions {
-        QueueOptions::new(db).durability(self.workers.durability)
+        QueueOptions::new(db)
+            .durability(self.workers.durability)
+            .catalog(self.catalog())
     }
 
     /// The worker pool settings of `[workers]` (other settings at their defaults).

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::NewJob;
 
 fn refused(text: &str) -> (usize, String, String) {
     match Config::parse(text, "conf/jobq.toml") {
@@ -59,7 +60,7 @@ failed_retention = "2d"
     let echo = &cfg.handlers["echo"];
     assert_eq!(echo.kind, HandlerKind::Command(vec!["cat".into()]));
     assert_eq!(
-        echo.backoff.as_deref(),
+        echo.backoff.as_ref().map(|b| b.steps()),
         Some(&[Duration::from_secs(1), Duration::from_secs(300)][..])
     );
     assert_eq!(echo.max_attempts, Some(3));
@@ -242,6 +243,23 @@ fn type_defaults_fill_only_what_is_missing() {
     )
     .unwrap();
     let mut job = NewJob::new("echo", serde_json::Value::Null).priority(1);
-    cfg.apply_type_defaults(&mut job);
+    let catalog = cfg.catalog();
+    catalog.apply_defaults(&mut job);
     assert_eq!((job.priority, job.max_attempts), (Some(1), Some(2)));
+    assert!(catalog.is_declared_only());
+    assert_eq!(catalog.names(), ["echo", "jobq.prune"]);
+}
+
+#[test]
+fn an_empty_backoff_is_refused_naming_the_line_and_key() {
+    let text = "[handlers.echo]\ncommand = [\"cat\"]\nbackoff = []\n";
+    let err = Config::parse(text, "jobq.toml").unwrap_err().to_string();
+    assert!(err.contains("jobq.toml"), "{err}");
+    assert!(err.contains("jobq.toml:3:"), "{err}");
+    assert!(err.contains("backoff"), "{err}");
+    assert!(err.contains("at least one step"), "{err}");
+    let zero = "[handlers.echo]\ncommand = [\"cat\"]\nbackoff = [\"0s\"]\n";
+    let cfg = Config::parse(zero, "jobq.toml").unwrap();
+    let b = cfg.handlers["echo"].backoff.clone().unwrap();
+    assert_eq!(b.delay_after(3), Duration::ZERO, "0s: due again at once");
 }

@@ -7,23 +7,17 @@ pub mod prune;
 mod tests;
 pub mod webhook;
 
-use std::time::Duration;
-
 use crate::config::{Config, HandlerConfig, HandlerKind, PRUNE_JOB_TYPE};
 use crate::queue::Queue;
-use crate::retry::Backoff;
-use crate::worker::{HandlerOptions, Registry};
+use crate::worker::Registry;
 
 pub use exec::ExecHandler;
 pub use webhook::WebhookHandler;
 
-/// Added to a handler's own timeout to give the pool's timeout: the exec and
-/// webhook handlers stop at their timeout themselves; the pool's is a backstop.
-const POOL_TIMEOUT_MARGIN: Duration = Duration::from_secs(2);
-
 /// The registry of every type `config` declares (see [`Config::declared_types`]):
 /// an [`ExecHandler`] or a [`WebhookHandler`] per `[handlers.NAME]`, and
-/// `jobq.prune` on `queue`. Also gives `queue` each type's backoff schedule.
+/// `jobq.prune` on `queue`. Per-type settings (timeouts, retries) come from the
+/// queue's catalogue ([`Config::catalog`]).
 pub fn registry_from_config(config: &Config, queue: &Queue) -> Registry {
     let mut registry = Registry::new();
     for (name, handler) in &config.handlers {
@@ -31,7 +25,6 @@ pub fn registry_from_config(config: &Config, queue: &Queue) -> Registry {
     }
     let prune = prune::prune_handler(queue.clone(), config.prune);
     registry.register(PRUNE_JOB_TYPE, prune);
-    registry.apply_backoffs(queue);
     registry
 }
 
@@ -41,22 +34,14 @@ pub fn declared_types(config: &Config) -> Vec<String> {
 }
 
 fn register(registry: &mut Registry, name: &str, handler: &HandlerConfig) {
-    let options = options_of(handler);
     match &handler.kind {
         HandlerKind::Command(argv) => {
             let exec = ExecHandler::new(argv.clone(), handler.timeout);
-            registry.register_with(name, options, exec)
+            registry.register(name, exec)
         }
         HandlerKind::Url(url) => {
             let webhook = WebhookHandler::new(url.clone(), handler.timeout);
-            registry.register_with(name, options, webhook)
+            registry.register(name, webhook)
         }
     };
-}
-
-fn options_of(handler: &HandlerConfig) -> HandlerOptions {
-    HandlerOptions {
-        timeout: handler.timeout.map(|t| t + POOL_TIMEOUT_MARGIN),
-        backoff: handler.backoff.clone().map(Backoff::new),
-    }
 }

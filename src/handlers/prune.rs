@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use crate::config::{PruneConfig, PRUNE_JOB_TYPE};
 use crate::error::Result;
-use crate::job::{JobStatus, NewJob};
+use crate::job::JobStatus;
+use crate::new_job::NewJob;
 use crate::queue::Queue;
 use crate::worker::{HandlerResult, JobContext, JobError};
 

@@ -84,6 +84,7 @@ impl From<Error> for ApiError {
             },
             Error::LeaseLost { .. } => ApiError::new(409, "conflict", e.to_string()),
             Error::Invalid { .. } => ApiError::unprocessable(e.to_string()),
+            Error::MalformedJson { .. } => ApiError::bad_request("malformed_json", e.to_string()),
             Error::PayloadTooLarge { .. } => ApiError::new(413, "payload_too_large", e.to_string()),
             Error::Busy { .. } | Error::DiskFull { .. } | Error::ReadOnly { .. } => {
                 log::warn!("request refused: {e}");

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::worker::{Registry, WorkerConfig};
-use crate::{NewJob, Queue};
+use crate::Queue;
 
 pub use ops::openapi_document;
 
@@ -65,38 +65,9 @@ pub struct HttpConfig {
     /// The secret of `/api/v1/cron/jobs`; the endpoint answers 404 when `None`.
     /// Default `None`.
     pub cron_secret: Option<String>,
-    /// The job types `POST /api/v1/jobs` accepts; `None`: the registry's types.
-    /// Default `None`.
-    pub job_types: Option<Vec<String>>,
     /// Leases and timeouts for jobs run by the cron endpoint. Default
     /// [`WorkerConfig::default`].
     pub worker: WorkerConfig,
-    /// Fills per-type defaults into each job `POST /api/v1/jobs` accepts (after
-    /// validation, before enqueue). Default `None`.
-    pub job_defaults: Option<JobDefaults>,
-}
-
-/// A function that fills defaults into a job before it is enqueued, e.g. the
-/// `priority` and `max_attempts` a config declares for its type.
-#[derive(Clone)]
-pub struct JobDefaults(Arc<dyn Fn(&mut NewJob) + Send + Sync>);
-
-impl JobDefaults {
-    /// Wraps `f`; it should only fill fields the request left out.
-    pub fn new(f: impl Fn(&mut NewJob) + Send + Sync + 'static) -> JobDefaults {
-        JobDefaults(Arc::new(f))
-    }
-
-    /// Applies the defaults to `job`.
-    pub fn apply(&self, job: &mut NewJob) {
-        (self.0)(job);
-    }
-}
-
-impl std::fmt::Debug for JobDefaults {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JobDefaults(..)")
-    }
 }
 
 impl Default for HttpConfig {
@@ -110,9 +81,7 @@ impl Default for HttpConfig {
             idle_timeout: Duration::from_secs(30),
             max_connections: 512,
             cron_secret: None,
-            job_types: None,
             worker: WorkerConfig::default(),
-            job_defaults: None,
         }
     }
 }
@@ -188,9 +157,12 @@ pub fn start(
         addr: config.addr.clone(),
         source,
     })?;
-    let mut job_types = config.job_types.clone().unwrap_or_else(|| registry.types());
-    job_types.sort();
-    job_types.dedup();
+    // The OpenAPI document lists the accepted types when only declared ones are.
+    let job_types = if queue.catalog().is_declared_only() {
+        queue.catalog().names()
+    } else {
+        Vec::new()
+    };
     let relay_key = uuid::Uuid::new_v4().as_u128();
     let ctx = Arc::new(routes::Ctx {
         queue,
@@ -200,7 +172,6 @@ pub fn start(
         cron_secret: config.cron_secret.clone().filter(|s| !s.is_empty()),
         max_body_bytes: config.max_body_bytes,
         relay_key: format!("{relay_key:032x}"),
-        job_defaults: config.job_defaults.clone(),
     });
     let inner = server::Inner::start(ctx, config.threads).map_err(HttpError::Start)?;
     let limits = framing::Limits {

@@ -12,13 +12,13 @@ pub(crate) struct Ctx {
     pub queue: Queue,
     pub registry: Registry,
     pub worker: WorkerConfig,
-    /// The job types the API accepts, sorted.
+    /// The job types the queue's catalogue declares, when only those are
+    /// accepted (for the OpenAPI document's enum); empty otherwise.
     pub job_types: Vec<String>,
     pub cron_secret: Option<String>,
     pub max_body_bytes: usize,
     /// The value of the guard's relay header, as 32 hex digits.
     pub relay_key: String,
-    pub job_defaults: Option<crate::http::JobDefaults>,
 }
 
 /// The paths the API answers; `{id}` segments are carried along.

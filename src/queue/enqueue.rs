@@ -1,7 +1,8 @@
 //! Enqueueing: validate, insert, wake idle workers.
 
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId, NewJob};
+use crate::job::{Job, JobId};
+use crate::new_job::NewJob;
 use crate::queue::{validate, Queue};
 use crate::store::enqueue;
 

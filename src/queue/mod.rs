@@ -10,12 +10,12 @@ mod signal;
 pub(crate) mod tokens;
 pub(crate) mod validate;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::Catalog;
 use crate::clock::{Clock, Timestamp};
 use crate::error::Result;
 use crate::job::Job;
@@ -54,7 +54,6 @@ pub struct Queue {
 struct Inner {
     store: Store,
     opts: QueueOptions,
-    backoffs: RwLock<HashMap<String, Backoff>>,
     /// Signals to notify at every enqueue through this handle (idle worker pools).
     listeners: Mutex<Vec<Weak<Signal>>>,
 }
@@ -86,7 +85,6 @@ impl Queue {
             inner: Arc::new(Inner {
                 store,
                 opts,
-                backoffs: RwLock::new(HashMap::new()),
                 listeners: Mutex::new(Vec::new()),
             }),
         })
@@ -112,25 +110,15 @@ impl Queue {
         self.inner.opts.clock.clone()
     }
 
-    /// Sets the backoff schedule of `job_type` (used by `fail` and recovery in
-    /// this process). Types without one use [`Backoff::default`].
-    pub fn set_backoff(&self, job_type: &str, backoff: Backoff) {
-        let mut map = self
-            .inner
-            .backoffs
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        map.insert(job_type.to_string(), backoff);
+    /// The job types this queue accepts and their defaults.
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.opts.catalog
     }
 
-    /// The backoff schedule of `job_type`.
+    /// The backoff schedule of `job_type` in this queue's catalogue (jobs carry
+    /// their own, stored at enqueue; this is for jobs stored without one).
     pub fn backoff(&self, job_type: &str) -> Backoff {
-        let map = self
-            .inner
-            .backoffs
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        map.get(job_type).cloned().unwrap_or_default()
+        self.inner.opts.catalog.backoff(job_type)
     }
 
     fn notify_enqueued(&self) {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::catalog::Catalog;
 use crate::clock::{Clock, SystemClock};
 use crate::store::Durability;
 
@@ -27,6 +28,9 @@ pub struct QueueOptions {
     pub readers: u32,
     /// Where "now" comes from. Default the system clock.
     pub clock: Arc<dyn Clock>,
+    /// The job types accepted and their defaults. Default
+    /// [`Catalog::any_type`]: any valid type, with the library defaults.
+    pub catalog: Catalog,
 }
 
 impl QueueOptions {
@@ -40,6 +44,7 @@ impl QueueOptions {
             default_max_attempts: 5,
             readers: 4,
             clock: Arc::new(SystemClock),
+            catalog: Catalog::any_type(),
         }
     }
 
@@ -64,6 +69,12 @@ impl QueueOptions {
     /// Sets the default `max_attempts` (at least 1).
     pub fn default_max_attempts(mut self, n: u32) -> Self {
         self.default_max_attempts = n.max(1);
+        self
+    }
+
+    /// Sets the catalogue of job types.
+    pub fn catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = catalog;
         self
     }
 

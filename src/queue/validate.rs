@@ -2,7 +2,8 @@
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId, JobStatus, NewJob};
+use crate::job::{Job, JobId, JobStatus};
+use crate::new_job::NewJob;
 use crate::queue::QueueOptions;
 
 /// The longest entity type, entity id or owner, in bytes.
@@ -60,8 +61,12 @@ fn due(new: &NewJob, now: Timestamp) -> Result<Timestamp> {
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the field, or [`Error::PayloadTooLarge`].
-pub(crate) fn build(new: NewJob, now: Timestamp, opts: &QueueOptions) -> Result<(Job, String)> {
-    validate_job_type(&new.job_type)?;
+pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Result<(Job, String)> {
+    let backoff = opts
+        .catalog
+        .check(&new.job_type)?
+        .and_then(|t| t.backoff.clone());
+    opts.catalog.apply_defaults(&mut new);
     let max_attempts = new.max_attempts.unwrap_or(opts.default_max_attempts);
     if max_attempts < 1 {
         return Err(invalid("max_attempts", "must be at least 1".into()));
@@ -107,6 +112,7 @@ pub(crate) fn build(new: NewJob, now: Timestamp, opts: &QueueOptions) -> Result<
         cancel_requested: false,
         progress: None,
         lease_token: 0,
+        backoff,
         unreadable: Vec::new(),
     };
     Ok((job, payload))

@@ -5,12 +5,13 @@ use rusqlite::{params, Connection};
 use crate::job::Job;
 
 const INSERT: &str = "INSERT INTO jobs (id, job_type, status, priority, payload, attempts, \
-     max_attempts, next_retry, entity_type, entity_id, owner, created_at, updated_at) \
-     VALUES (?1, ?2, 'pending', ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?10)";
+     max_attempts, next_retry, entity_type, entity_id, owner, created_at, updated_at, backoff) \
+     VALUES (?1, ?2, 'pending', ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)";
 
 /// Inserts a validated job (status pending). `payload` is its JSON text.
 pub(crate) fn insert(conn: &Connection, job: &Job, payload: &str) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(INSERT)?;
+    let backoff = job.backoff.as_ref().map(crate::retry::Backoff::to_stored);
     stmt.execute(params![
         job.id,
         job.job_type,
@@ -22,6 +23,7 @@ pub(crate) fn insert(conn: &Connection, job: &Job, payload: &str) -> rusqlite::R
         job.entity_id,
         job.owner,
         job.created_at.0,
+        backoff,
     ])?;
     Ok(())
 }

@@ -30,7 +30,7 @@ const RELEASE: &str = "UPDATE jobs SET \
      WHERE id = ?2 AND status = 'in_progress' AND lease_token = ?3 RETURNING status";
 
 const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_context, locked_by, \
-     job_type FROM jobs WHERE id = ?1 AND status = 'in_progress' AND lease_token = ?2";
+     job_type, backoff FROM jobs WHERE id = ?1 AND status = 'in_progress' AND lease_token = ?2";
 
 const RECORD_FAILURE: &str = "UPDATE jobs SET status = ?1, next_retry = ?2, error_message = ?3, \
      error_context = ?4, completed_at = ?5, updated_at = ?6, locked_by = NULL, \
@@ -84,6 +84,8 @@ struct Running {
     error_context: Option<String>,
     locked_by: Option<String>,
     job_type: String,
+    /// The schedule stored with the job, if any (and readable).
+    backoff: Option<Backoff>,
 }
 
 fn running(conn: &Connection, id: JobId, token: i64) -> rusqlite::Result<Option<Running>> {
@@ -104,13 +106,16 @@ fn running(conn: &Connection, id: JobId, token: i64) -> rusqlite::Result<Option<
             error_context: text(r, 3),
             locked_by: text(r, 4),
             job_type: text(r, 5).unwrap_or_default(),
+            backoff: text(r, 6).and_then(|t| Backoff::from_stored(&t)),
         })
     })
     .optional()
 }
 
 /// Records a failed attempt: back to pending after backoff, or failed, or
-/// cancelled (see [`crate::state`]). `backoff_for` gives a job type's schedule.
+/// cancelled (see [`crate::state`]). The delay comes from the failure's
+/// `retry_after`, else the schedule stored with the job, else `backoff_for`
+/// (this process's catalogue, for jobs stored without one).
 pub(crate) fn fail(
     conn: &Connection,
     id: JobId,
@@ -128,9 +133,12 @@ pub(crate) fn fail(
         Some(Move::To(to)) => to,
         _ => unreachable!("fail is always allowed from in_progress"),
     };
-    let delay = failure
-        .retry_after
-        .unwrap_or_else(|| backoff_for(&run.job_type).delay_after(run.attempts));
+    let delay = failure.retry_after.unwrap_or_else(|| {
+        run.backoff
+            .clone()
+            .unwrap_or_else(|| backoff_for(&run.job_type))
+            .delay_after(run.attempts)
+    });
     let next_retry = if to == JobStatus::Pending {
         now.plus(delay)
     } else {

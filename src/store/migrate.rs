@@ -52,6 +52,8 @@ pub const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         revoked_at INTEGER
     );",
+    // 3: the retry schedule travels with each job (JSON array of ms; NULL: default).
+    "ALTER TABLE jobs ADD COLUMN backoff TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::clock::Timestamp;
 use crate::job::{Job, JobId, JobStatus};
+use crate::retry::Backoff;
 
 /// Every job column, in the order [`job_from_row`] reads them.
 macro_rules! job_columns {
@@ -19,13 +20,13 @@ macro_rules! job_columns {
         "id, job_type, status, priority, payload, result, attempts, max_attempts, next_retry, \
          error_message, error_context, entity_type, entity_id, owner, created_at, updated_at, \
          started_at, completed_at, locked_by, lease_expires_at, lease_token, cancel_requested, \
-         progress"
+         progress, backoff"
     };
 }
 pub(crate) use job_columns;
 
 /// The number of columns in [`job_columns!`]; a `rowid` selected after them is at this index.
-pub(crate) const JOB_COLUMNS: usize = 23;
+pub(crate) const JOB_COLUMNS: usize = 24;
 
 /// Reads one row, noting every value that does not fit its column's type.
 struct Reader<'a, 'r> {
@@ -95,6 +96,18 @@ impl Reader<'_, '_> {
                 Some(Value::String(text))
             }
         }
+    }
+
+    fn backoff(&mut self, i: usize) -> Option<Backoff> {
+        let text = self.text(i, "backoff")?;
+        let parsed = Backoff::from_stored(&text);
+        if parsed.is_none() {
+            self.note(
+                "backoff",
+                format!("is not a schedule ({:?}); the default applies", cut(&text)),
+            );
+        }
+        parsed
     }
 
     fn id(&mut self) -> JobId {
@@ -170,15 +183,17 @@ pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         lease_token: r.required_int(20, "lease_token"),
         cancel_requested: r.required_int(21, "cancel_requested") != 0,
         progress: r.json(22, "progress"),
+        backoff: r.backoff(23),
         unreadable: r.unreadable,
     })
 }
 
 /// True when a claimed job cannot be run as stored: its id, payload or one of the
 /// numbers that drive its run does not fit its type. (Unreadable history, i.e.
-/// result, error_context or progress, does not stop a run.)
+/// result, error_context or progress, or an unreadable backoff, which falls back
+/// to the default, does not stop a run.)
 pub(crate) fn cannot_run(job: &Job) -> bool {
-    const HISTORY: [&str; 3] = ["result ", "error_context ", "progress "];
+    const HISTORY: [&str; 4] = ["result ", "error_context ", "progress ", "backoff "];
     job.unreadable
         .iter()
         .any(|u| !HISTORY.iter().any(|h| u.starts_with(h)))

@@ -88,6 +88,7 @@ pub struct JobContext {
     attempt: u32,
     max_attempts: u32,
     lease_token: i64,
+    backoff: crate::Backoff,
     queue: Queue,
     lease: Duration,
     stop: Arc<StopFlag>,
@@ -110,6 +111,10 @@ impl JobContext {
             attempt: job.attempts,
             max_attempts: job.max_attempts,
             lease_token: job.lease_token,
+            backoff: job
+                .backoff
+                .clone()
+                .unwrap_or_else(|| queue.backoff(&job.job_type)),
             queue,
             lease,
             stop,
@@ -165,7 +170,7 @@ impl JobContext {
 
     /// The delay the backoff schedule gives after this attempt, should it fail.
     pub fn scheduled_backoff(&self) -> Duration {
-        self.queue.backoff(&self.job_type).delay_after(self.attempt)
+        self.backoff.delay_after(self.attempt)
     }
 
     /// Extends the lease by the pool's lease length now. The pool heartbeats on its

@@ -40,11 +40,11 @@ pub(crate) fn execute(
     lease: Duration,
     stop: Arc<StopFlag>,
 ) -> Outcome {
-    let Some(reg) = registry.get(&job.job_type) else {
+    let Some(handler) = registry.get(&job.job_type) else {
         let msg = format!("no handler for job type {}", job.job_type);
         return Outcome::Failure(Failure::new(&msg, ErrorClass::Permanent));
     };
-    let timeout = reg.options.timeout;
+    let timeout = queue.catalog().timeout(&job.job_type);
     let ctx = JobContext::new(queue.clone(), job, lease, stop, timeout);
     let payload = std::mem::take(&mut job.payload);
     log::debug!(
@@ -54,7 +54,7 @@ pub(crate) fn execute(
         job.attempts
     );
     let started = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| reg.handler.run(&ctx, payload)));
+    let result = catch_unwind(AssertUnwindSafe(|| handler.run(&ctx, payload)));
     let elapsed = started.elapsed();
     let timed_out_now = ctx.stop_reason() == Some(StopReason::TimedOut);
     let outcome = match result {

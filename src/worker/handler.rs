@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::failure::Failure;
-use crate::retry::{Backoff, ErrorClass};
+use crate::retry::ErrorClass;
 use crate::worker::JobContext;
 
 /// How a handler reports a failed attempt.
@@ -99,29 +99,12 @@ where
     }
 }
 
-/// Per-type settings of a handler.
-#[derive(Debug, Clone, Default)]
-pub struct HandlerOptions {
-    /// Past this run time the job's context reports cancelled and, after the
-    /// pool's grace, the attempt fails as "timed out after N s". Default: none.
-    pub timeout: Option<Duration>,
-    /// The backoff schedule of this type. Default: [`Backoff::default`].
-    pub backoff: Option<Backoff>,
-}
-
-/// A registered handler with its options.
-#[derive(Clone)]
-pub struct Registered {
-    /// The handler.
-    pub handler: Arc<dyn Handler>,
-    /// Its options.
-    pub options: HandlerOptions,
-}
-
 /// Maps job types to handlers. A pool claims only the types registered here.
+/// Per-type settings (timeout, retries, priority) are the queue's
+/// [`crate::Catalog`], not the registry's.
 #[derive(Clone, Default)]
 pub struct Registry {
-    map: BTreeMap<String, Registered>,
+    map: BTreeMap<String, Arc<dyn Handler>>,
 }
 
 impl fmt::Debug for Registry {
@@ -138,40 +121,19 @@ impl Registry {
         Registry::default()
     }
 
-    /// Registers `handler` for `job_type` with default options (replacing any).
+    /// Registers `handler` for `job_type` (replacing any).
     pub fn register(&mut self, job_type: &str, handler: impl Handler + 'static) -> &mut Self {
-        self.register_with(job_type, HandlerOptions::default(), handler)
-    }
-
-    /// Registers `handler` for `job_type` with `options` (replacing any).
-    pub fn register_with(
-        &mut self,
-        job_type: &str,
-        options: HandlerOptions,
-        handler: impl Handler + 'static,
-    ) -> &mut Self {
-        let handler: Arc<dyn Handler> = Arc::new(handler);
-        self.map
-            .insert(job_type.to_string(), Registered { handler, options });
+        self.map.insert(job_type.to_string(), Arc::new(handler));
         self
     }
 
     /// The handler of `job_type`.
-    pub fn get(&self, job_type: &str) -> Option<&Registered> {
+    pub fn get(&self, job_type: &str) -> Option<&Arc<dyn Handler>> {
         self.map.get(job_type)
     }
 
     /// The registered job types, sorted.
     pub fn types(&self) -> Vec<String> {
         self.map.keys().cloned().collect()
-    }
-
-    /// Gives the queue each type's backoff schedule, so `fail` and recovery use it.
-    pub fn apply_backoffs(&self, queue: &crate::Queue) {
-        for (t, r) in &self.map {
-            if let Some(b) = &r.options.backoff {
-                queue.set_backoff(t, b.clone());
-            }
-        }
     }
 }

@@ -14,7 +14,7 @@ mod thread;
 use std::time::Duration;
 
 pub use context::{JobContext, StopFlag, StopReason};
-pub use handler::{Handler, HandlerOptions, HandlerResult, JobError, Registered, Registry};
+pub use handler::{Handler, HandlerResult, JobError, Registry};
 pub use pool::{PoolCounts, WorkerPool};
 pub use run_due::{run_due, RunSummary};
 

@@ -86,7 +86,6 @@ impl WorkerPool {
                 reason: "must be at least 1".into(),
             });
         }
-        registry.apply_backoffs(&queue);
         queue.recover_expired()?;
         let signal = Arc::new(Signal::new());
         queue.subscribe(&signal);

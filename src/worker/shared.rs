@@ -94,10 +94,7 @@ impl Shared {
         let mut state = self.state();
         let mut tasks = self.tasks();
         for job in jobs {
-            let timeout = self
-                .registry
-                .get(&job.job_type)
-                .and_then(|r| r.options.timeout);
+            let timeout = self.queue.catalog().timeout(&job.job_type);
             let stop = Arc::new(if job.cancel_requested {
                 StopFlag::with(StopReason::Cancelled)
             } else {

@@ -113,7 +113,16 @@ fn exit_codes_usage_not_found_conflict_runtime() {
             2,
             "invalid duration",
         ),
-        (vec!["enqueue", "Bad!"], 2, "not declared"),
+        (
+            vec!["enqueue", "Bad!"],
+            2,
+            "invalid job_type: must be 1-64 characters",
+        ),
+        (
+            vec!["enqueue", "nope"],
+            2,
+            "\"nope\" is not declared; declared types:",
+        ),
         (vec!["list", "--limit", "0"], 2, "limit"),
         (
             vec!["prune", "--older-than", "1d", "--status", "pending"],

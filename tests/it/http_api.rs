@@ -29,11 +29,11 @@ fn enqueue_answers_201_with_the_stored_job_field_for_field() {
 
 #[test]
 fn configured_type_defaults_fill_what_the_request_left_out() {
-    let api = start_with(|c| {
-        c.job_defaults = Some(jobq::http::JobDefaults::new(|j| {
-            j.priority = j.priority.or(Some(7));
-        }))
-    });
+    let mut catalog = crate::http_util::catalog();
+    catalog
+        .declare(jobq::JobType::new("email.send").priority(7))
+        .unwrap();
+    let api = crate::http_util::start_opts(|o| o.catalog(catalog), |_| {});
     let a = api.post_json(
         "/api/v1/jobs",
         Some(&api.alice),
@@ -48,11 +48,25 @@ fn configured_type_defaults_fill_what_the_request_left_out() {
     assert_eq!((b.status, b.body["priority"].as_i64()), (201, Some(1)));
 }
 
+/// A clock that panics once armed: a way to make a request handler panic.
+#[derive(Debug, Default)]
+struct PanicClock(std::sync::atomic::AtomicBool);
+
+impl jobq::Clock for PanicClock {
+    fn now(&self) -> jobq::Timestamp {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            panic!("secret internals");
+        }
+        jobq::SystemClock.now()
+    }
+}
+
 #[test]
 fn a_panic_while_answering_is_a_500_without_internals_and_the_server_lives_on() {
-    let api = start_with(|c| {
-        c.job_defaults = Some(jobq::http::JobDefaults::new(|_| panic!("secret internals")));
-    });
+    let clock = std::sync::Arc::new(PanicClock::default());
+    let c = clock.clone();
+    let api = crate::http_util::start_opts(|o| o.clock(c), |_| {});
+    clock.0.store(true, std::sync::atomic::Ordering::SeqCst);
     let body = json!({"job_type": "email.send"});
     for _ in 0..3 {
         let a = api.post_json("/api/v1/jobs", Some(&api.alice), &body);
@@ -281,7 +295,7 @@ fn the_openapi_document_parses_and_names_every_path() {
         .len();
     let job = serde_json::to_value(
         api.queue
-            .enqueue(jobq::NewJob::new("x", Value::Null))
+            .enqueue(jobq::NewJob::new("email.send", Value::Null))
             .unwrap(),
     )
     .unwrap();

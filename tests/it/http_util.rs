@@ -58,12 +58,31 @@ pub fn registry() -> Registry {
     r
 }
 
+/// The catalogue of the test server: the registry's types, only those.
+pub fn catalog() -> jobq::Catalog {
+    let mut c = jobq::Catalog::declared_only();
+    for t in registry().types() {
+        c.declare(jobq::JobType::new(t)).unwrap();
+    }
+    c
+}
+
 /// Starts a server with the default config changed by `tune`.
 pub fn start_with(tune: impl FnOnce(&mut HttpConfig)) -> Api {
+    start_opts(|o| o, tune)
+}
+
+/// Starts a server whose queue options are changed by `opts` (the catalogue is
+/// [`catalog`] unless `opts` replaces it) and whose config is changed by `tune`.
+pub fn start_opts(
+    opts: impl FnOnce(jobq::QueueOptions) -> jobq::QueueOptions,
+    tune: impl FnOnce(&mut HttpConfig),
+) -> Api {
     let dir = tempfile::tempdir().unwrap();
-    let opts =
-        jobq::QueueOptions::new(dir.path().join("jobq.db")).durability(jobq::Durability::Normal);
-    let queue = Queue::open_with(opts).unwrap();
+    let base = jobq::QueueOptions::new(dir.path().join("jobq.db"))
+        .durability(jobq::Durability::Normal)
+        .catalog(catalog());
+    let queue = Queue::open_with(opts(base)).unwrap();
     let mut config = HttpConfig {
         addr: "127.0.0.1:0".into(),
         ..HttpConfig::default()

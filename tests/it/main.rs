@@ -12,6 +12,7 @@ mod http_auth;
 mod http_cli;
 mod http_limits;
 mod http_util;
+mod job_request;
 mod log_capture;
 mod main_job;
 mod rel_cli_files;

@@ -41,7 +41,12 @@ fn a_clock_jump_lets_recovery_take_leases_and_late_results_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("jump.db");
     let clock = ManualClock::new(Timestamp(1_764_504_000_000));
-    let qa = open(&db, &clock);
+    let qa = Queue::open_with(
+        QueueOptions::new(&db)
+            .clock(Arc::new(clock.clone()))
+            .catalog(crate::util::retry_at_once("job")),
+    )
+    .unwrap();
     let gate = Arc::new(AtomicBool::new(false));
     let g = gate.clone();
     let mut reg_a = Registry::new();
@@ -51,7 +56,6 @@ fn a_clock_jump_lets_recovery_take_leases_and_late_results_are_refused() {
         }
         Ok(json!("original"))
     });
-    qa.set_backoff("job", jobq::Backoff::new(vec![Duration::ZERO]));
     let ids = qa
         .enqueue_many((0..3).map(|i| NewJob::new("job", json!(i))).collect())
         .unwrap();
@@ -66,8 +70,9 @@ fn a_clock_jump_lets_recovery_take_leases_and_late_results_are_refused() {
         qa.stats().unwrap().by_status.in_progress == 3
     });
     clock.advance(Duration::from_secs(3600));
+    // Another process, without the type's declaration: the schedule stored with
+    // each job still applies (retry at once).
     let qb = open(&db, &clock);
-    qb.set_backoff("job", jobq::Backoff::new(vec![Duration::ZERO]));
     assert_eq!(qb.recover_expired().unwrap(), 3);
     let mut reg_b = Registry::new();
     reg_b.register("job", |_: &jobq::JobContext, _: Value| {
@@ -91,4 +96,36 @@ fn a_clock_jump_lets_recovery_take_leases_and_late_results_are_refused() {
         assert_eq!(j.result, Some(json!("after jump")));
         assert_eq!(j.attempts, 2);
     }
+}
+
+#[test]
+fn a_jobs_retry_policy_does_not_depend_on_which_process_moves_it() {
+    let sb = crate::util::Sandbox::new();
+    sb.config(
+        "[handlers.flaky]\ncommand = [\"false\"]\nbackoff = [\"2h\"]\n\n[handlers.other]\ncommand = [\"true\"]\n",
+    );
+    let failed_id: jobq::JobId = sb.ok(&["enqueue", "flaky"]).parse().unwrap();
+    let recovered_id: jobq::JobId = sb.ok(&["enqueue", "flaky"]).parse().unwrap();
+    // A library program that declares nothing (any type, default schedule).
+    let clock = ManualClock::new(Timestamp(4_102_444_800_000)); // 2100-01-01, after both enqueues
+    let q = open(&sb.db(), &clock);
+    let two_hours = Duration::from_secs(7200);
+    let claimed = q.claim("lib", None, 2, Duration::from_secs(60)).unwrap();
+    assert_eq!(claimed.len(), 2);
+    let first = claimed.iter().find(|j| j.id == failed_id).unwrap();
+    let failure = jobq::Failure::new("upstream timed out", jobq::ErrorClass::Retryable);
+    q.fail(first.id, first.lease_token, &failure).unwrap();
+    assert_eq!(
+        q.get(failed_id).unwrap().next_retry,
+        clock.now().plus(two_hours)
+    );
+    // The other one's lease runs out; another program that declares nothing
+    // recovers it: the schedule stored with the job applies, not the default.
+    clock.advance(Duration::from_secs(120));
+    let before = clock.now();
+    let q2 = open(&sb.db(), &clock);
+    assert_eq!(q2.recover_expired().unwrap(), 1);
+    let back = q2.get(recovered_id).unwrap();
+    assert_eq!(back.error_message.as_deref(), Some("lease expired"));
+    assert_eq!(back.next_retry, before.plus(two_hours));
 }

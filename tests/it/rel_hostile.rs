@@ -112,7 +112,7 @@ fn hostile_flags_and_ids_are_refused_clearly() {
             vec!["enqueue", "echo", "--max-attempts", "99999999999"],
             "max-attempts",
         ),
-        (vec!["enqueue", SQL], "not declared"),
+        (vec!["enqueue", SQL], "invalid job_type"),
         (vec!["enqueue", "echo", "--entity", "nocolon"], "TYPE:ID"),
         (vec!["show", "not-a-uuid"], "not a job id"),
         (vec!["show", SQL], "not a job id"),
@@ -160,10 +160,13 @@ fn hostile_jsonl_lines_are_refused_naming_the_line() {
         (r#"{"job_type":"echo","colour":"red"}"#, "unknown field"),
         (
             r#"{"job_type":"echo","priority":2147483648}"#,
-            "expected i32",
+            "invalid priority: expected an integer from -2147483648 to 2147483647",
         ),
-        (r#"{"job_type":"echo","priority":-1e3}"#, "expected i32"),
-        (r#"{"job_type":"echo","max_attempts":-1}"#, "expected u32"),
+        (r#"{"job_type":"echo","priority":-1.5}"#, "invalid priority"),
+        (
+            r#"{"job_type":"echo","max_attempts":-1}"#,
+            "invalid max_attempts: expected an integer from 1",
+        ),
         (r#"{"job_type":"echo","max_attempts":0}"#, "max_attempts"),
         (r#"{"job_type":"echo","payload":"\ud800"}"#, "hex escape"),
         (
@@ -172,11 +175,15 @@ fn hostile_jsonl_lines_are_refused_naming_the_line() {
         ),
         (
             r#"{"job_type":"echo","job_type":"echo"}"#,
-            "duplicate field",
+            "invalid job_type: given more than once",
         ),
         (r#"["echo"]"#, "expected a JSON object"),
         (r#"{"job_type":"echo""#, "EOF"),
-        (r#"{"job_type":"ECHO; DROP TABLE jobs"}"#, "not declared"),
+        (
+            r#"{"job_type":"ECHO; DROP TABLE jobs"}"#,
+            "invalid job_type: must be 1-64 characters",
+        ),
+        (r#"{"job_type":"unknown"}"#, "\"unknown\" is not declared"),
     ];
     for (line, words) in lines {
         let text = format!("{{\"job_type\":\"echo\"}}\n{line}\n");

@@ -19,7 +19,8 @@ fn queue_at(dir: &Path) -> (Queue, ManualClock) {
     let clock = ManualClock::new(Timestamp(T0));
     let opts = QueueOptions::new(dir.join("q.db"))
         .durability(Durability::Normal)
-        .clock(Arc::new(clock.clone()));
+        .clock(Arc::new(clock.clone()))
+        .catalog(crate::util::retry_at_once("t"));
     (Queue::open_with(opts).unwrap(), clock)
 }
 
@@ -267,7 +268,6 @@ fn a_permanent_error_fails_at_once_and_a_manual_retry_keeps_the_history() {
 fn after_recovery_the_old_lease_is_refused_and_the_new_attempt_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let (q, clock) = queue_at(dir.path());
-    q.set_backoff("t", jobq::Backoff::new(vec![Duration::ZERO]));
     let job = q.enqueue(NewJob::new("t", json!(null))).unwrap();
     let old = claim_one(&q);
     clock.advance(LEASE + Duration::from_secs(1));

@@ -205,3 +205,12 @@ pub fn read_hook_request(req: &mut tiny_http::Request) -> (String, String) {
         .unwrap_or_default();
     (id, body)
 }
+
+/// A catalogue accepting any type, where `job_type` retries at once (backoff 0).
+pub fn retry_at_once(job_type: &str) -> jobq::Catalog {
+    let mut c = jobq::Catalog::any_type();
+    let zero = jobq::Backoff::new(vec![Duration::ZERO]).unwrap();
+    c.declare(jobq::JobType::new(job_type).backoff(zero))
+        .unwrap();
+    c
+}

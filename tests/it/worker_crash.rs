@@ -32,8 +32,8 @@ pub fn child_slow_worker(db: &Path) {
 fn a_job_of_a_sigkilled_worker_process_is_recovered_and_completed_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
-    let q = Queue::open(&db).unwrap();
-    q.set_backoff("job", jobq::Backoff::new(vec![Duration::ZERO]));
+    let opts = jobq::QueueOptions::new(&db).catalog(crate::util::retry_at_once("job"));
+    let q = Queue::open_with(opts).unwrap();
     let job = q.enqueue(NewJob::new("job", Value::Null)).unwrap();
     let mut child = crate::child::spawn_child("slow_worker", &db, &[]);
     let marker = dir.path().join("crash.db.started");

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobq::{
-    Backoff, Durability, HandlerOptions, JobError, JobStatus, NewJob, Queue, QueueOptions,
-    Registry, WorkerConfig, WorkerPool,
+    Backoff, Durability, JobError, JobStatus, NewJob, Queue, QueueOptions, Registry, WorkerConfig,
+    WorkerPool,
 };
 use serde_json::{json, Value};
 
@@ -117,15 +117,22 @@ fn a_panicking_handler_fails_its_attempt_and_the_pool_keeps_serving() {
 #[test]
 fn a_handler_past_its_timeout_fails_as_timed_out_is_retried_and_its_late_result_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+    let mut catalog = jobq::Catalog::any_type();
+    catalog
+        .declare(
+            jobq::JobType::new("slow")
+                .timeout(Duration::from_millis(300))
+                .backoff(Backoff::new(vec![Duration::ZERO]).unwrap()),
+        )
+        .unwrap();
+    let opts = QueueOptions::new(dir.path().join("w.db"))
+        .durability(Durability::Normal)
+        .catalog(catalog);
+    let q = Queue::open_with(opts).unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let mut reg = Registry::new();
-    let opts = HandlerOptions {
-        timeout: Some(Duration::from_millis(300)),
-        backoff: Some(Backoff::new(vec![Duration::ZERO])),
-    };
-    reg.register_with("slow", opts, move |_: &jobq::JobContext, _| {
+    reg.register("slow", move |_: &jobq::JobContext, _| {
         if c.fetch_add(1, Ordering::SeqCst) == 0 {
             // Ignores cancellation: sleeps well past timeout + grace.
             std::thread::sleep(Duration::from_millis(1500));
