@@ -1,5 +1,6 @@
 //! `[handlers.NAME]`: one job type and what runs it (a command or a webhook URL).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -35,6 +36,13 @@ pub struct HandlerConfig {
     /// The backoff schedule of this type (`["1m", "5m", "15m", "1h"]`; the last step
     /// repeats; at least one step). Default: the library's schedule.
     pub backoff: Option<Backoff>,
+    /// `env = { KEY = "value" }`: variables for a command's program, set after
+    /// the inherited ones. Default: none.
+    pub env: BTreeMap<String, String>,
+    /// `inherit_env = false`: the program gets only `env` and the `JOBQ_JOB_*`
+    /// variables. Default true: jobq's environment without its own secrets
+    /// (`JOBQ_CRON_SECRET`, `JOBQ_METRICS_TOKEN`, a `JOBQ_DB` URL with a password).
+    pub inherit_env: bool,
 }
 
 /// The section as written, before the command/url rule is checked.
@@ -53,6 +61,10 @@ struct RawHandler {
     priority: Option<i32>,
     #[serde(default, deserialize_with = "backoff")]
     backoff: Option<Backoff>,
+    #[serde(default)]
+    env: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    inherit_env: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for HandlerConfig {
@@ -61,6 +73,11 @@ impl<'de> Deserialize<'de> for HandlerConfig {
         let kind =
             match (raw.command, raw.url) {
                 (Some(c), None) => HandlerKind::Command(c.0),
+                (None, Some(_)) if raw.env.is_some() || raw.inherit_env.is_some() => {
+                    return Err(serde::de::Error::custom(
+                        "`env` and `inherit_env` apply to `command` handlers only",
+                    ))
+                }
                 (None, Some(u)) => HandlerKind::Url(u.0),
                 (Some(_), Some(_)) => {
                     return Err(serde::de::Error::custom(
@@ -77,6 +94,8 @@ impl<'de> Deserialize<'de> for HandlerConfig {
             max_attempts: raw.max_attempts,
             priority: raw.priority,
             backoff: raw.backoff,
+            env: raw.env.unwrap_or_default(),
+            inherit_env: raw.inherit_env.unwrap_or(true),
         })
     }
 }

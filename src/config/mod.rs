@@ -32,7 +32,7 @@ use crate::worker::WorkerConfig;
 
 pub use error::ConfigError;
 pub use handler::{check_url, HandlerConfig, HandlerKind};
-pub use sections::{PruneConfig, ServerConfig, WorkersConfig};
+pub use sections::{DatabaseConfig, PruneConfig, ServerConfig, WorkersConfig};
 
 /// The job type of the built-in audit cleanup, always declared.
 pub const PRUNE_JOB_TYPE: &str = "jobq.prune";
@@ -54,6 +54,9 @@ pub struct Config {
     /// `[prune]`: how long finished jobs are kept.
     #[serde(default)]
     pub prune: PruneConfig,
+    /// `[database]`: how the database file is created.
+    #[serde(default)]
+    pub database: DatabaseConfig,
 }
 
 impl Config {
@@ -119,6 +122,7 @@ impl Config {
         QueueOptions::new(db)
             .durability(self.workers.durability)
             .catalog(self.catalog())
+            .file_mode(self.database.file_mode)
     }
 
     /// The worker pool settings of `[workers]` (other settings at their defaults).

@@ -93,6 +93,38 @@ impl fmt::Debug for ServerConfig {
     }
 }
 
+/// `[database]`: how the database file is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Permission bits of a database file jobq creates (and of its `-wal` and
+    /// `-shm`), in octal text: `"0600"` (the default: owner only) or e.g.
+    /// `"0640"`. An existing file's mode is left alone.
+    #[serde(deserialize_with = "octal_mode")]
+    pub file_mode: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { file_mode: 0o600 }
+    }
+}
+
+fn octal_mode<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let text = String::deserialize(d)?;
+    let digits = text.strip_prefix("0o").unwrap_or(&text);
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o777 && m & 0o600 == 0o600 => Ok(m),
+        Ok(_) => Err(serde::de::Error::custom(
+            "must let the owner read and write (0600 to 0777), e.g. \"0640\"",
+        )),
+        Err(_) => Err(serde::de::Error::custom(format!(
+            "not an octal file mode: {:?} (e.g. \"0600\")",
+            text.chars().take(16).collect::<String>()
+        ))),
+    }
+}
+
 /// `[prune]`: what the built-in `jobq.prune` job deletes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

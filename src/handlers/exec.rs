@@ -1,7 +1,8 @@
 //! The exec handler: runs a program (no shell) with the payload JSON on stdin.
 //!
-//! - Environment: `JOBQ_JOB_ID`, `JOBQ_ATTEMPT`, `JOBQ_JOB_TYPE`. The payload never
-//!   reaches argv or a shell.
+//! - Environment: jobq's own (`inherit_env`, default true) without jobq's
+//!   secrets ([`SECRET_ENV`]), then the handler's `env`, then `JOBQ_JOB_ID`,
+//!   `JOBQ_ATTEMPT`, `JOBQ_JOB_TYPE`. The payload never reaches argv or a shell.
 //! - Exit 0: completed; the result is stdout parsed as JSON, or `{"stdout": text}`
 //!   when it is not JSON (stdout is capped at [`MAX_STDOUT_BYTES`]).
 //! - Exit 75 (`EX_TEMPFAIL`): retryable.
@@ -33,11 +34,30 @@ pub const EX_TEMPFAIL: i32 = 75;
 /// hold the pipes) before the process group is killed.
 const READER_GRACE: Duration = Duration::from_secs(2);
 
+/// Environment variables that hold jobq's own secrets: never passed to a
+/// handler's program. `JOBQ_DB` is one too when it is a URL with a password.
+pub const SECRET_ENV: [&str; 2] = ["JOBQ_CRON_SECRET", "JOBQ_METRICS_TOKEN"];
+
+/// True when `JOBQ_DB` holds a URL with credentials (`scheme://user:pass@host`).
+fn db_env_has_password() -> bool {
+    std::env::var("JOBQ_DB").is_ok_and(|v| has_password(&v))
+}
+
+/// True when `url` is `scheme://user:password@...`.
+pub(crate) fn has_password(url: &str) -> bool {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
 /// Runs `argv[0]` with `argv[1..]` for each job. See the module docs.
 #[derive(Debug, Clone)]
 pub struct ExecHandler {
     argv: Vec<String>,
     timeout: Option<Duration>,
+    env: Vec<(String, String)>,
+    inherit_env: bool,
 }
 
 /// How the program's run ended.
@@ -48,17 +68,47 @@ enum Ended {
 }
 
 impl ExecHandler {
-    /// A handler running `argv` (not empty), killed after `timeout` when given.
+    /// A handler running `argv` (not empty), killed after `timeout` when given,
+    /// inheriting jobq's environment (without [`SECRET_ENV`]).
     pub fn new(argv: Vec<String>, timeout: Option<Duration>) -> ExecHandler {
-        ExecHandler { argv, timeout }
+        ExecHandler {
+            argv,
+            timeout,
+            env: Vec::new(),
+            inherit_env: true,
+        }
+    }
+
+    /// Sets variables for the program (after the inherited ones: they win).
+    pub fn env(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.env = vars.into_iter().collect();
+        self
+    }
+
+    /// When false the program gets only the handler's `env` and the `JOBQ_JOB_*`
+    /// variables (the program is still found on jobq's `PATH`). Default true.
+    pub fn inherit_env(mut self, inherit: bool) -> Self {
+        self.inherit_env = inherit;
+        self
     }
 
     fn spawn(&self, ctx: &JobContext) -> Result<Child, JobError> {
         let program = self.argv.first().map(String::as_str).unwrap_or_default();
         let mut command = Command::new(program);
         die_with_parent(&mut command);
+        if self.inherit_env {
+            for key in SECRET_ENV {
+                command.env_remove(key);
+            }
+            if db_env_has_password() {
+                command.env_remove("JOBQ_DB");
+            }
+        } else {
+            command.env_clear();
+        }
         command
             .args(self.argv.iter().skip(1))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("JOBQ_JOB_ID", ctx.id().to_string())
             .env("JOBQ_ATTEMPT", ctx.attempt().to_string())
             .env("JOBQ_JOB_TYPE", ctx.job_type())

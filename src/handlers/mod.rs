@@ -36,7 +36,9 @@ pub fn declared_types(config: &Config) -> Vec<String> {
 fn register(registry: &mut Registry, name: &str, handler: &HandlerConfig) {
     match &handler.kind {
         HandlerKind::Command(argv) => {
-            let exec = ExecHandler::new(argv.clone(), handler.timeout);
+            let exec = ExecHandler::new(argv.clone(), handler.timeout)
+                .env(handler.env.clone())
+                .inherit_env(handler.inherit_env);
             registry.register(name, exec)
         }
         HandlerKind::Url(url) => {

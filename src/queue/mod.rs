@@ -80,7 +80,7 @@ impl Queue {
             busy_timeout: opts.busy_timeout,
             access: crate::store::Access::ReadWrite,
         };
-        let store = Store::open(&opts.path, settings, opts.readers)?;
+        let store = Store::open(&opts.path, settings, opts.readers, opts.file_mode)?;
         Ok(Queue {
             inner: Arc::new(Inner {
                 store,

@@ -31,6 +31,11 @@ pub struct QueueOptions {
     /// The job types accepted and their defaults. Default
     /// [`Catalog::any_type`]: any valid type, with the library defaults.
     pub catalog: Catalog,
+    /// Permission bits of a database file created by this open (its `-wal` and
+    /// `-shm` get the same), before the umask. Default `0o600`: owner only, since
+    /// the file holds payloads, results and token hashes. An existing file's mode
+    /// is left alone (with a warning when other users can read it).
+    pub file_mode: u32,
 }
 
 impl QueueOptions {
@@ -45,6 +50,7 @@ impl QueueOptions {
             readers: 4,
             clock: Arc::new(SystemClock),
             catalog: Catalog::any_type(),
+            file_mode: 0o600,
         }
     }
 
@@ -69,6 +75,12 @@ impl QueueOptions {
     /// Sets the default `max_attempts` (at least 1).
     pub fn default_max_attempts(mut self, n: u32) -> Self {
         self.default_max_attempts = n.max(1);
+        self
+    }
+
+    /// Sets the permission bits of a newly created database file.
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode & 0o777;
         self
     }
 

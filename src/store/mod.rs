@@ -57,9 +57,15 @@ impl Store {
     /// A file that cannot be written (read-only file, directory or filesystem) is
     /// opened read-only when its schema is current: reads work, writes fail with
     /// [`Error::ReadOnly`].
-    pub(crate) fn open(path: &Path, settings: ConnSettings, readers: u32) -> Result<Store> {
+    pub(crate) fn open(
+        path: &Path,
+        settings: ConnSettings,
+        readers: u32,
+        file_mode: u32,
+    ) -> Result<Store> {
         open::check_file(path)?;
         open::check_identity(path)?;
+        open::create_with_mode(path, file_mode);
         match Store::open_as(path, settings, readers) {
             Err(e) if path.exists() && cannot_write(&e) => {
                 log::warn!("{}: cannot write ({e}); opening read-only", path.display());

@@ -74,6 +74,37 @@ fn uri_escape(path: &str) -> String {
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
+/// Creates a missing database file with `mode` before SQLite would create it
+/// with 0644 under the usual umask (the `-wal` and `-shm` files SQLite makes
+/// later copy the database file's mode). An existing file is left as it is,
+/// with a warning when other users can read it. Failures are left to the open
+/// that follows to report (a missing directory, a read-only one).
+pub(crate) fn create_with_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path);
+    match created {
+        Ok(_) => log::debug!("{}: created with mode {mode:04o}", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let Ok(meta) = std::fs::metadata(path) else {
+                return;
+            };
+            let m = meta.permissions().mode() & 0o777;
+            if meta.is_file() && m & 0o004 != 0 {
+                log::warn!(
+                    "{}: readable by other users (mode {m:04o}); it holds payloads, results \
+                     and token hashes: `chmod 600` it unless that is intended",
+                    path.display()
+                );
+            }
+        }
+        Err(_) => {}
+    }
+}
+
 /// What the first 100 bytes and the length of a file say.
 #[derive(Debug, PartialEq, Eq)]
 enum Header {

@@ -28,6 +28,7 @@ mod rel_live_open;
 mod rel_lock;
 mod rel_poison;
 mod rel_readonly;
+mod rel_secrets;
 mod rel_shutdown;
 mod store_open;
 mod store_reads;

@@ -122,3 +122,13 @@ fn a_program_that_ignores_stdin_still_completes() {
     let out = run(&sh("echo '{\"ok\":true}'", None), big);
     assert_eq!(out, Ok(json!({"ok": true})));
 }
+
+#[test]
+fn database_urls_with_a_password_are_told_apart() {
+    use crate::handlers::exec::has_password;
+    assert!(has_password("postgres://app:s3cret@db.internal:5432/jobs"));
+    assert!(!has_password("postgres://app@db.internal/jobs"));
+    assert!(!has_password("./jobq.db"));
+    assert!(!has_password("/var/lib/jobq/a:b@c.db"));
+    assert!(!has_password("sqlite:///tmp/x.db"));
+}
