@@ -4,16 +4,18 @@
 use serde_json::Value;
 
 use crate::http::auth;
+use crate::http::common::{parse_id, require_json};
+use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
-use crate::http::request::{cut, ApiRequest, Reply, RouteResult};
-use crate::http::routes::Ctx;
-use crate::{JobId, NewJob};
+use crate::http::request::{cut, Request};
+use crate::http::response::{Response, RouteResult};
+use crate::NewJob;
 
 /// The longest `delay_s` accepted, in seconds (about 3,000 years).
 pub(crate) const MAX_DELAY_S: u64 = 100_000_000_000;
 
 /// `POST /api/v1/jobs`: 201 with the stored job.
-pub(crate) fn enqueue(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
+pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
     let who = auth::user(ctx, req)?;
     require_json(req)?;
     let mut new = parse_new_job(&req.body)?;
@@ -30,54 +32,18 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
     }
     new.owner = Some(who.user);
     let job = ctx.queue.enqueue(new)?;
-    Ok(Reply {
-        status: 201,
-        body: to_json(&job)?,
-    })
+    Response::json(201, &job)
 }
 
 /// `GET /api/v1/jobs/{id}`: the job, when the caller owns it or is an admin.
-pub(crate) fn get(ctx: &Ctx, req: &ApiRequest, id: &str) -> RouteResult {
+pub(crate) fn get(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     let who = auth::user(ctx, req)?;
     let id = parse_id(id)?;
     let job = ctx.queue.get(id)?;
     if !who.admin && job.owner.as_deref() != Some(who.user.as_str()) {
         return Err(ApiError::from(crate::Error::NotFound { id }));
     }
-    Ok(Reply::ok(to_json(&job)?))
-}
-
-/// A job id from a path segment.
-///
-/// # Errors
-/// 400 when it is not a UUID.
-pub(crate) fn parse_id(text: &str) -> Result<JobId, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::bad_request("bad_id", format!("not a job id: {:?}", cut(text))))
-}
-
-/// Serializes a response body.
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(value).map_err(|e| {
-        log::error!("could not serialize a response: {e}");
-        ApiError::internal()
-    })
-}
-
-fn require_json(req: &ApiRequest) -> Result<(), ApiError> {
-    let media = req
-        .content_type
-        .as_deref()
-        .and_then(|c| c.split(';').next())
-        .map(str::trim);
-    match media {
-        Some(m) if m.eq_ignore_ascii_case("application/json") => Ok(()),
-        _ => Err(ApiError::new(
-            415,
-            "unsupported_media_type",
-            "the body must be sent as Content-Type: application/json",
-        )),
-    }
+    Response::json(200, &job)
 }
 
 /// Malformed JSON is 400; JSON of the wrong shape is 422.
@@ -170,15 +136,5 @@ mod tests {
         assert_eq!(far.unwrap_err().status, 422);
         let null_payload = parse_new_job(br#"{"job_type":"a","payload":null}"#).unwrap();
         assert_eq!(null_payload.payload, Value::Null);
-    }
-
-    #[test]
-    fn only_json_content_types_are_accepted() {
-        let mut req = ApiRequest::default();
-        assert_eq!(require_json(&req).unwrap_err().status, 415);
-        req.content_type = Some("text/plain".into());
-        assert_eq!(require_json(&req).unwrap_err().status, 415);
-        req.content_type = Some("Application/JSON; charset=utf-8".into());
-        assert!(require_json(&req).is_ok());
     }
 }
