@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::args::Args;
 use crate::report::{percentile, Row};
-use crate::util::{open_queue, Scratch};
+use crate::util::{open_queue, per_second, Scratch};
 use crate::BenchResult;
 
 /// Idle keep-alive connections opened for the thread count.
@@ -125,14 +125,16 @@ fn threads_per_idle_connection(addr: SocketAddr) -> BenchResult<f64> {
 }
 
 /// Sorted latencies in ms of `per_client` requests from each of `clients`
-/// keep-alive connections sending at once, each expecting `status`.
+/// keep-alive connections sending at once, each expecting `status`; and the
+/// requests answered per second.
 fn latencies(
     addr: SocketAddr,
     clients: usize,
     per_client: usize,
     request: &[u8],
     status: u16,
-) -> BenchResult<Vec<f64>> {
+) -> BenchResult<(Vec<f64>, f64)> {
+    let started = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|_| {
             let request = request.to_vec();
@@ -155,8 +157,9 @@ fn latencies(
     for h in handles {
         all.extend(h.join().map_err(|_| "a client panicked")??);
     }
+    let rate = per_second(all.len(), started.elapsed());
     all.sort_by(f64::total_cmp);
-    Ok(all)
+    Ok((all, rate))
 }
 
 fn start(scratch: &Scratch) -> BenchResult<(HttpServer, String)> {
@@ -193,13 +196,11 @@ pub fn run(args: &Args, scratch: &Scratch) -> BenchResult<Vec<Row>> {
     for (label, request, status) in &cases {
         for clients in [1, 8] {
             let per_client = (args.http_requests / clients).max(1);
-            let got = latencies(addr, clients, per_client, request, *status)?;
-            for (p, name) in [(50.0, "p50"), (99.0, "p99")] {
-                let row = Row::new(
-                    format!("http {label}, {clients} keep-alive clients {name}"),
-                    "ms",
-                    vec![percentile(&got, p)],
-                );
+            let (got, rate) = latencies(addr, clients, per_client, request, *status)?;
+            let name = format!("http {label}, {clients} keep-alive clients");
+            out.push(Row::new(format!("{name} rate"), "req/s", vec![rate]));
+            for (p, p_name) in [(50.0, "p50"), (99.0, "p99")] {
+                let row = Row::new(format!("{name} {p_name}"), "ms", vec![percentile(&got, p)]);
                 out.push(row.lower());
             }
         }
