@@ -15,6 +15,8 @@
 //!   `ops` over `auth`, `common` (shared helpers) and `context` (shared state);
 //! - both over `request`, `response` and `errors`.
 //!
+//! `layers.rs` (a test) holds the table of layers and checks every import.
+//!
 //! This file joins the two: the server's handler is the route table.
 //!
 //! ```no_run
@@ -36,6 +38,8 @@ mod context;
 mod errors;
 mod framing;
 mod jobs;
+#[cfg(test)]
+mod layers;
 mod open;
 mod ops;
 mod request;
