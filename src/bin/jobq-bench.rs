@@ -13,6 +13,8 @@ mod child;
 mod drain;
 #[path = "jobq-bench/enqueue.rs"]
 mod enqueue;
+#[path = "jobq-bench/http.rs"]
+mod http;
 #[path = "jobq-bench/latency.rs"]
 mod latency;
 #[path = "jobq-bench/mixed.rs"]
@@ -47,12 +49,13 @@ fn main() {
 
 fn run(args: &args::Args) -> BenchResult<()> {
     let scratch = util::Scratch::new(args.dir.as_deref())?;
-    let workloads: [(&str, Workload); 5] = [
+    let workloads: [(&str, Workload); 6] = [
         ("enqueue", enqueue::run),
         ("drain", drain::run),
         ("latency", latency::run),
         ("memory", child::rss),
         ("mixed", mixed::run),
+        ("http", http::run),
     ];
     let mut rows = Vec::new();
     for (label, workload) in workloads {
@@ -89,5 +92,6 @@ fn settings(args: &args::Args) -> serde_json::Value {
         "history": args.history,
         "rss_pending": args.rss_pending,
         "mixed": args.mixed,
+        "http_requests": args.http_requests,
     })
 }

@@ -63,7 +63,8 @@ pub struct ServerConfig {
     /// The largest request body accepted, in bytes. Default 2 MiB.
     #[serde(deserialize_with = "at_least_one")]
     pub max_body_bytes: usize,
-    /// Threads answering requests. Default 4.
+    /// Requests answered at once (each open connection has its own thread;
+    /// this caps how many of them run an endpoint at the same time). Default 4.
     #[serde(deserialize_with = "at_least_one")]
     pub threads: usize,
 }

@@ -2,10 +2,11 @@
 //! retry and cancel. Every one needs an admin token.
 
 use crate::http::auth;
+use crate::http::common::{bad_query, parse_id, parse_limit};
+use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
-use crate::http::jobs::{parse_id, to_json};
-use crate::http::request::{cut, ApiRequest, Reply, RouteResult};
-use crate::http::routes::Ctx;
+use crate::http::request::Request;
+use crate::http::response::{Response, RouteResult};
 use crate::{Error, JobFilter, JobStatus, MAX_PAGE};
 
 /// Jobs per page when `limit` is not given.
@@ -22,7 +23,7 @@ const LIST_PARAMS: &[&str] = &[
 ];
 
 /// `GET /api/v1/admin/jobs`: `{jobs, next_cursor, total}`.
-pub(crate) fn list(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
+pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
     auth::admin(ctx, req)?;
     req.only_params(LIST_PARAMS)?;
     let status = match req.param("status")? {
@@ -49,65 +50,25 @@ pub(crate) fn list(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
             Error::Invalid { .. } => bad_query(&e.to_string()),
             other => ApiError::from(other),
         })?;
-    Ok(Reply::ok(to_json(&page)?))
+    Response::json(200, &page)
 }
 
 /// `GET /api/v1/admin/jobs/stats`: the stats object.
-pub(crate) fn stats(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
+pub(crate) fn stats(ctx: &Ctx, req: &Request) -> RouteResult {
     auth::admin(ctx, req)?;
-    Ok(Reply::ok(to_json(&ctx.queue.stats()?)?))
+    Response::json(200, &ctx.queue.stats()?)
 }
 
 /// `POST /api/v1/admin/jobs/{id}/retry`: the job, pending again.
-pub(crate) fn retry(ctx: &Ctx, req: &ApiRequest, id: &str) -> RouteResult {
+pub(crate) fn retry(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     auth::admin(ctx, req)?;
     let job = ctx.queue.retry(parse_id(id)?)?;
-    Ok(Reply::ok(to_json(&job)?))
+    Response::json(200, &job)
 }
 
 /// `DELETE /api/v1/admin/jobs/{id}`: the job, cancelled (or with a cancel requested).
-pub(crate) fn cancel(ctx: &Ctx, req: &ApiRequest, id: &str) -> RouteResult {
+pub(crate) fn cancel(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     auth::admin(ctx, req)?;
     let job = ctx.queue.cancel(parse_id(id)?)?;
-    Ok(Reply::ok(to_json(&job)?))
-}
-
-/// A query-string error (400).
-pub(crate) fn bad_query(message: &str) -> ApiError {
-    ApiError::bad_request("bad_query", message)
-}
-
-/// `limit`: a whole number 1..=`max`; `default` when absent.
-///
-/// # Errors
-/// 400 for anything else.
-pub(crate) fn parse_limit(
-    text: Option<&str>,
-    default: usize,
-    max: usize,
-) -> Result<usize, ApiError> {
-    let Some(text) = text else {
-        return Ok(default);
-    };
-    match text.parse::<usize>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(bad_query(&format!(
-            "limit must be a whole number 1-{max}, not {:?}",
-            cut(text)
-        ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_are_whole_numbers_in_range() {
-        assert_eq!(parse_limit(None, 50, 500).unwrap(), 50);
-        assert_eq!(parse_limit(Some("500"), 50, 500).unwrap(), 500);
-        for bad in ["0", "501", "-1", "ten", ""] {
-            assert_eq!(parse_limit(Some(bad), 50, 500).unwrap_err().status, 400);
-        }
-    }
+    Response::json(200, &job)
 }

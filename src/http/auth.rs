@@ -2,14 +2,14 @@
 //! counts at once), the admin role, and the cron secret. Nothing here echoes a
 //! presented token.
 
+use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
-use crate::http::request::ApiRequest;
-use crate::http::routes::Ctx;
+use crate::http::request::Request;
 use crate::{secrets_match, ApiToken};
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
-pub(crate) fn bearer(req: &ApiRequest) -> Option<&str> {
-    let value = req.authorization.as_deref()?.trim();
+pub(crate) fn bearer(req: &Request) -> Option<&str> {
+    let value = req.header("Authorization")?.trim();
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -19,7 +19,7 @@ pub(crate) fn bearer(req: &ApiRequest) -> Option<&str> {
 ///
 /// # Errors
 /// 401 (with `WWW-Authenticate: Bearer`) when the token is missing, unknown or revoked.
-pub(crate) fn user(ctx: &Ctx, req: &ApiRequest) -> Result<ApiToken, ApiError> {
+pub(crate) fn user(ctx: &Ctx, req: &Request) -> Result<ApiToken, ApiError> {
     let Some(secret) = bearer(req) else {
         return Err(ApiError::unauthorized("a bearer token is required"));
     };
@@ -32,7 +32,7 @@ pub(crate) fn user(ctx: &Ctx, req: &ApiRequest) -> Result<ApiToken, ApiError> {
 ///
 /// # Errors
 /// 401 as [`user`]; 403 when the token is valid but not an admin's.
-pub(crate) fn admin(ctx: &Ctx, req: &ApiRequest) -> Result<ApiToken, ApiError> {
+pub(crate) fn admin(ctx: &Ctx, req: &Request) -> Result<ApiToken, ApiError> {
     let who = user(ctx, req)?;
     if !who.admin {
         return Err(ApiError::forbidden());
@@ -46,7 +46,7 @@ pub(crate) fn admin(ctx: &Ctx, req: &ApiRequest) -> Result<ApiToken, ApiError> {
 /// # Errors
 /// 404 when no cron secret is configured (the endpoint is off); 401 when the
 /// secret is missing or wrong.
-pub(crate) fn cron(ctx: &Ctx, req: &ApiRequest) -> Result<(), ApiError> {
+pub(crate) fn cron(ctx: &Ctx, req: &Request) -> Result<(), ApiError> {
     let Some(expected) = ctx.cron_secret.as_deref() else {
         return Err(ApiError::not_found("the cron endpoint is not enabled"));
     };
@@ -65,11 +65,10 @@ pub(crate) fn cron(ctx: &Ctx, req: &ApiRequest) -> Result<(), ApiError> {
 mod tests {
     use super::*;
 
-    fn with_auth(value: &str) -> ApiRequest {
-        ApiRequest {
-            authorization: Some(value.into()),
-            ..ApiRequest::default()
-        }
+    fn with_auth(value: &str) -> Request {
+        let mut req = Request::new("GET", "/");
+        req.headers = vec![("authorization".into(), value.into())];
+        req
     }
 
     #[test]
@@ -79,6 +78,6 @@ mod tests {
         assert_eq!(bearer(&with_auth("Basic abc")), None);
         assert_eq!(bearer(&with_auth("Bearer ")), None);
         assert_eq!(bearer(&with_auth("abc")), None);
-        assert_eq!(bearer(&ApiRequest::default()), None);
+        assert_eq!(bearer(&Request::default()), None);
     }
 }

@@ -1,5 +1,5 @@
 //! Decoding a `Transfer-Encoding: chunked` body that is (perhaps partly) in a
-//! buffer, so the guard can forward it with a plain `Content-Length`.
+//! buffer, into the body bytes the endpoints see.
 
 use crate::http::errors::ApiError;
 

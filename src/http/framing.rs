@@ -1,6 +1,6 @@
 //! Reading one whole request (head and body) from a client within the limits:
-//! head size, body size, and the time allowed to send it. The guard forwards
-//! only whole requests, so request threads never wait on a slow client.
+//! head size, body size, and the time allowed to send it. Endpoints see only
+//! whole requests, so a slow client holds nothing but its own connection.
 
 use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::chunked;
 use crate::http::errors::ApiError;
+use crate::http::request::Request;
 
 /// The most headers a request may have.
 const MAX_HEADERS: usize = 64;
@@ -19,23 +20,27 @@ pub(crate) struct Limits {
     pub max_body_bytes: usize,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
-    /// Sent as [`RELAY_HEADER`] with every relayed request, so the inner server
-    /// can refuse requests that did not pass these limits.
-    pub relay_key: u128,
 }
 
-/// The header that proves a request came through the guard.
-pub(crate) const RELAY_HEADER: &str = "X-Jobq-Relay";
+/// A whole request and how its connection goes on.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub request: Request,
+    /// The minor HTTP version the client spoke: 0 or 1.
+    pub minor: u8,
+    /// Whether the client lets the connection stay open after the answer
+    /// (HTTP/1.1 without `Connection: close`, or HTTP/1.0 with `keep-alive`).
+    pub keep_alive: bool,
+}
 
 /// What reading the next request gave.
 #[derive(Debug)]
 pub(crate) enum Frame {
-    /// A whole request to forward: the head re-serialized without `Expect` and
-    /// `Transfer-Encoding`, with a `Content-Length`, then the body.
-    Request(Vec<u8>),
+    /// A whole request to answer.
+    Request(Incoming),
     /// The head asks for `100 Continue` before the body: send it, then call
-    /// [`Framer::body`].
-    Continue,
+    /// [`Framer::body`] with this head.
+    Continue(Head),
     /// The client closed the connection, or sent nothing for the idle timeout.
     Closed,
     /// The request breaks a rule; answer this and close.
@@ -51,12 +56,14 @@ enum Body {
 
 /// A parsed request head.
 #[derive(Debug)]
-struct Head {
+pub(crate) struct Head {
     len: usize,
     body: Body,
     expect: bool,
-    /// Request line and headers, without body framing headers or the blank line.
-    rebuilt: Vec<u8>,
+    minor: u8,
+    keep_alive: bool,
+    /// The request without its body.
+    request: Request,
 }
 
 /// Reads requests from one client, keeping bytes that arrive early.
@@ -96,18 +103,13 @@ impl Framer {
             }
         };
         if head.expect && self.buf.len() == head.len {
-            return Frame::Continue;
+            return Frame::Continue(head);
         }
-        self.body(deadline)
+        self.body(head, deadline)
     }
 
-    /// Reads the body of the request whose head is buffered, before `deadline`.
-    pub fn body(&mut self, deadline: Instant) -> Frame {
-        let head = match parse_head(&self.buf, &self.limits) {
-            Ok(Some(head)) => head,
-            Ok(None) => return Frame::Closed,
-            Err(e) => return Frame::Reject(e),
-        };
+    /// Reads the body of the request whose `head` is buffered, before `deadline`.
+    pub fn body(&mut self, head: Head, deadline: Instant) -> Frame {
         loop {
             let decoded = match head.body {
                 Body::Length(n) => (self.buf.len() >= head.len + n).then(|| chunked::Decoded {
@@ -123,12 +125,13 @@ impl Framer {
             };
             if let Some(d) = decoded {
                 self.buf.drain(..d.end);
-                let mut out = head.rebuilt;
-                out.extend_from_slice(
-                    format!("Content-Length: {}\r\n\r\n", d.body.len()).as_bytes(),
-                );
-                out.extend_from_slice(&d.body);
-                return Frame::Request(out);
+                let mut request = head.request;
+                request.body = d.body;
+                return Frame::Request(Incoming {
+                    request,
+                    minor: head.minor,
+                    keep_alive: head.keep_alive,
+                });
             }
             if let Some(frame) = self.fill_or_frame(deadline) {
                 return frame;
@@ -190,32 +193,24 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ApiError> {
         }
         Err(_) => return Err(bad("malformed request head")),
     };
-    let path = req.path.unwrap_or("/");
-    if !path.is_ascii() {
-        // tiny_http drops the connection on such a request line without answering.
+    let target = req.path.unwrap_or("/");
+    if !target.is_ascii() {
         return Err(bad(
             "the request target must be ASCII: percent-encode other characters",
         ));
     }
-    let line = format!(
-        "{} {} HTTP/1.{}\r\n",
-        req.method.unwrap_or("GET"),
-        path,
-        req.version.unwrap_or(1)
-    );
+    let minor = req.version.unwrap_or(1);
     let mut head = Head {
         len,
         body: Body::Length(0),
         expect: false,
-        rebuilt: line.into_bytes(),
+        minor,
+        keep_alive: minor >= 1,
+        request: Request::new(req.method.unwrap_or("GET"), target),
     };
     for h in req.headers.iter() {
-        if !h.name.eq_ignore_ascii_case(RELAY_HEADER) {
-            add_header(&mut head, h.name, h.value)?;
-        }
+        add_header(&mut head, h.name, h.value)?;
     }
-    let relay = format!("{RELAY_HEADER}: {:032x}\r\n", limits.relay_key);
-    head.rebuilt.extend_from_slice(relay.as_bytes());
     if let Body::Length(n) = head.body {
         if n > limits.max_body_bytes {
             return Err(chunked::too_large(limits.max_body_bytes));
@@ -225,7 +220,8 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ApiError> {
     Ok(Some(head))
 }
 
-/// Copies one header into the rebuilt head, or takes the body framing from it.
+/// Records one header, and takes the body framing and the connection's fate
+/// from those that decide them.
 fn add_header(head: &mut Head, name: &str, value: &[u8]) -> Result<(), ApiError> {
     let value = std::str::from_utf8(value)
         .ok()
@@ -253,10 +249,21 @@ fn add_header(head: &mut Head, name: &str, value: &[u8]) -> Result<(), ApiError>
             ));
         }
         head.expect = true;
-    } else {
-        head.rebuilt
-            .extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    } else if name.eq_ignore_ascii_case("connection") {
+        let has = |token: &str| {
+            value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(token))
+        };
+        if has("close") {
+            head.keep_alive = false;
+        } else if has("keep-alive") {
+            head.keep_alive = true;
+        }
     }
+    head.request
+        .headers
+        .push((name.to_string(), value.to_string()));
     Ok(())
 }
 
@@ -269,7 +276,6 @@ mod tests {
         max_body_bytes: 10,
         read_timeout: Duration::from_secs(1),
         idle_timeout: Duration::from_secs(1),
-        relay_key: 7,
     };
 
     fn status(raw: &[u8]) -> u16 {
@@ -302,15 +308,37 @@ mod tests {
     }
 
     #[test]
-    fn body_framing_headers_are_dropped_from_the_forwarded_head() {
-        let raw = b"POST /a HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nX-Jobq-Relay: forged\r\nX: y\r\n\r\n";
+    fn heads_keep_every_header_and_take_the_framing_from_them() {
+        let raw = b"post /a?b=c HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nCookie: s=1\r\nX: y \r\n\r\n";
         let head = parse_head(raw, &LIMITS).unwrap().unwrap();
         assert_eq!(
-            (head.body, head.expect, head.len),
-            (Body::Chunked, true, raw.len())
+            (head.body, head.expect, head.len, head.keep_alive),
+            (Body::Chunked, true, raw.len(), true)
         );
-        let text = String::from_utf8(head.rebuilt).unwrap();
-        let relay = format!("X-Jobq-Relay: {:032x}\r\n", 7);
-        assert_eq!(text, format!("POST /a HTTP/1.1\r\nX: y\r\n{relay}"));
+        let req = &head.request;
+        assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/a"));
+        assert_eq!(req.query, vec![("b".to_string(), "c".to_string())]);
+        assert_eq!(
+            (req.header("cookie"), req.header("x")),
+            (Some("s=1"), Some("y"))
+        );
+        assert_eq!(req.headers.len(), 4);
+    }
+
+    #[test]
+    fn keep_alive_follows_the_version_and_the_connection_header() {
+        let keep = |raw: &str| {
+            parse_head(raw.as_bytes(), &LIMITS)
+                .unwrap()
+                .unwrap()
+                .keep_alive
+        };
+        assert!(keep("GET / HTTP/1.1\r\n\r\n"));
+        assert!(!keep("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n"));
+        assert!(!keep(
+            "GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n"
+        ));
+        assert!(!keep("GET / HTTP/1.0\r\n\r\n"));
+        assert!(keep("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     }
 }

@@ -1,16 +1,16 @@
 //! The user endpoints: enqueue a job as the token's user, and read one of
 //! one's own jobs (another user's job answers exactly like a missing one).
 
-use serde_json::Value;
-
 use crate::http::auth;
+use crate::http::common::{parse_id, require_json};
+use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
-use crate::http::request::{cut, ApiRequest, Reply, RouteResult};
-use crate::http::routes::Ctx;
-use crate::{JobId, NewJob};
+use crate::http::request::Request;
+use crate::http::response::{Response, RouteResult};
+use crate::NewJob;
 
 /// `POST /api/v1/jobs`: 201 with the stored job.
-pub(crate) fn enqueue(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
+pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
     let who = auth::user(ctx, req)?;
     require_json(req)?;
     let mut new = parse_new_job(&req.body)?;
@@ -23,54 +23,18 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
     }
     new.owner = Some(who.user);
     let job = ctx.queue.enqueue(new)?;
-    Ok(Reply {
-        status: 201,
-        body: to_json(&job)?,
-    })
+    Response::json(201, &job)
 }
 
 /// `GET /api/v1/jobs/{id}`: the job, when the caller owns it or is an admin.
-pub(crate) fn get(ctx: &Ctx, req: &ApiRequest, id: &str) -> RouteResult {
+pub(crate) fn get(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     let who = auth::user(ctx, req)?;
     let id = parse_id(id)?;
     let job = ctx.queue.get(id)?;
     if !who.admin && job.owner.as_deref() != Some(who.user.as_str()) {
         return Err(ApiError::from(crate::Error::NotFound { id }));
     }
-    Ok(Reply::ok(to_json(&job)?))
-}
-
-/// A job id from a path segment.
-///
-/// # Errors
-/// 400 when it is not a UUID.
-pub(crate) fn parse_id(text: &str) -> Result<JobId, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::bad_request("bad_id", format!("not a job id: {:?}", cut(text))))
-}
-
-/// Serializes a response body.
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(value).map_err(|e| {
-        log::error!("could not serialize a response: {e}");
-        ApiError::internal()
-    })
-}
-
-fn require_json(req: &ApiRequest) -> Result<(), ApiError> {
-    let media = req
-        .content_type
-        .as_deref()
-        .and_then(|c| c.split(';').next())
-        .map(str::trim);
-    match media {
-        Some(m) if m.eq_ignore_ascii_case("application/json") => Ok(()),
-        _ => Err(ApiError::new(
-            415,
-            "unsupported_media_type",
-            "the body must be sent as Content-Type: application/json",
-        )),
-    }
+    Response::json(200, &job)
 }
 
 /// The job request, by [`NewJob::from_json`]'s rules: malformed JSON is 400,
@@ -116,16 +80,6 @@ mod tests {
         let twice = parse_new_job(br#"{"job_type":"a","job_type":"b"}"#);
         assert_eq!(twice.unwrap_err().status, 422);
         let null_payload = parse_new_job(br#"{"job_type":"a","payload":null}"#).unwrap();
-        assert_eq!(null_payload.payload, Value::Null);
-    }
-
-    #[test]
-    fn only_json_content_types_are_accepted() {
-        let mut req = ApiRequest::default();
-        assert_eq!(require_json(&req).unwrap_err().status, 415);
-        req.content_type = Some("text/plain".into());
-        assert_eq!(require_json(&req).unwrap_err().status, 415);
-        req.content_type = Some("Application/JSON; charset=utf-8".into());
-        assert!(require_json(&req).is_ok());
+        assert_eq!(null_payload.payload, serde_json::Value::Null);
     }
 }

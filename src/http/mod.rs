@@ -1,10 +1,23 @@
 //! The JSON HTTP API: token-authenticated job endpoints, cron-driven processing,
 //! admin endpoints, health, and the OpenAPI document (see README, "HTTP API").
 //!
-//! A guard thread accepts connections, caps how many are open, and reads each
-//! request whole under the size and time limits before relaying it to a
-//! tiny_http server whose fixed pool of request threads answers it. Request
-//! threads call only the public [`crate::Queue`] API and [`crate::run_due`].
+//! One server, blocking threads only: an accept thread caps how many
+//! connections are open, and each open connection has one thread that reads
+//! whole requests under the size and time limits, answers them (at most
+//! [`HttpConfig::threads`] at once), and keeps the connection alive per HTTP/1.1.
+//! Endpoints call only the public [`crate::Queue`] API and [`crate::run_due`].
+//!
+//! Modules, each importing only from those below it:
+//! - the server: `server` (accept, cap, shutdown) over `conn` (one connection)
+//!   over `open` (the registry of connections, the permits) and `framing`,
+//!   `chunked` (reading a request under the limits);
+//! - the API: `routes` (the route table) over the endpoints `jobs`, `admin`,
+//!   `ops` over `auth`, `common` (shared helpers) and `context` (shared state);
+//! - both over `request`, `response` and `errors`.
+//!
+//! `layers.rs` (a test) holds the table of layers and checks every import.
+//!
+//! This file joins the two: the server's handler is the route table.
 //!
 //! ```no_run
 //! use jobq::http::{start, HttpConfig};
@@ -19,17 +32,22 @@
 mod admin;
 mod auth;
 mod chunked;
+mod common;
+mod conn;
+mod context;
 mod errors;
 mod framing;
-mod guard;
 mod jobs;
+#[cfg(test)]
+mod layers;
+mod open;
 mod ops;
 mod request;
+mod response;
 mod routes;
 mod server;
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::worker::{Registry, WorkerConfig};
@@ -47,7 +65,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
 pub struct HttpConfig {
     /// Where to listen; port 0 picks a free port. Default `127.0.0.1:8080`.
     pub addr: String,
-    /// Request threads (requests answered at once). Default 8.
+    /// Requests answered at once; a whole request read while this many are
+    /// being answered waits for one to finish. Reading requests and idle
+    /// connections do not count (each open connection has its own thread).
+    /// Default 8.
     pub threads: usize,
     /// The largest request body, in bytes; larger ones get 413. Default 2 MiB.
     pub max_body_bytes: usize,
@@ -106,8 +127,7 @@ pub enum HttpError {
 
 /// A running server. [`HttpServer::shutdown`] stops it; dropping it does too.
 pub struct HttpServer {
-    guard: guard::Guard,
-    inner: server::Inner,
+    server: server::Server,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -121,24 +141,14 @@ impl std::fmt::Debug for HttpServer {
 impl HttpServer {
     /// The address the server listens on (with the real port when 0 was asked).
     pub fn addr(&self) -> SocketAddr {
-        self.guard.addr()
+        self.server.addr()
     }
 
-    /// Stops accepting, closes open connections, and waits for the request
-    /// threads to finish the requests they are answering.
+    /// Stops accepting, closes idle connections, and waits until the requests
+    /// being answered are answered (with `Connection: close`) and their
+    /// connections closed.
     pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        self.guard.shutdown();
-        self.inner.shutdown();
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.shutdown();
     }
 }
 
@@ -163,31 +173,25 @@ pub fn start(
     } else {
         Vec::new()
     };
-    let relay_key = uuid::Uuid::new_v4().as_u128();
-    let ctx = Arc::new(routes::Ctx {
+    let ctx = context::Ctx {
         queue,
         registry,
         worker: config.worker.clone(),
         job_types,
         cron_secret: config.cron_secret.clone().filter(|s| !s.is_empty()),
-        max_body_bytes: config.max_body_bytes,
-        relay_key: format!("{relay_key:032x}"),
-    });
-    let inner = server::Inner::start(ctx, config.threads).map_err(HttpError::Start)?;
-    let limits = framing::Limits {
-        max_header_bytes: config.max_header_bytes,
-        max_body_bytes: config.max_body_bytes,
-        read_timeout: config.read_timeout,
-        idle_timeout: config.idle_timeout,
-        relay_key,
     };
-    let guard = guard::Guard::start(
-        listener,
-        inner.addr(),
-        limits,
-        config.max_connections.max(1),
-    )
-    .map_err(HttpError::Start)?;
-    log::info!("HTTP API listening on {}", guard.addr());
-    Ok(HttpServer { guard, inner })
+    let shared = conn::Shared {
+        limits: framing::Limits {
+            max_header_bytes: config.max_header_bytes,
+            max_body_bytes: config.max_body_bytes,
+            read_timeout: config.read_timeout,
+            idle_timeout: config.idle_timeout,
+        },
+        handler: Box::new(move |req| routes::answer(&ctx, req)),
+        open: open::Open::new(config.max_connections),
+        permits: open::Permits::new(config.threads),
+    };
+    let server = server::Server::start(listener, shared).map_err(HttpError::Start)?;
+    log::info!("HTTP API listening on {}", server.addr());
+    Ok(HttpServer { server })
 }

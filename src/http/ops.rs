@@ -4,12 +4,12 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-use crate::http::admin::parse_limit;
 use crate::http::auth;
+use crate::http::common::parse_limit;
+use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
-use crate::http::jobs::to_json;
-use crate::http::request::{ApiRequest, Reply, RouteResult};
-use crate::http::routes::Ctx;
+use crate::http::request::Request;
+use crate::http::response::{Response, RouteResult};
 
 /// Jobs one cron call runs when `limit` is not given.
 pub(crate) const DEFAULT_CRON_LIMIT: usize = 50;
@@ -17,18 +17,18 @@ pub(crate) const DEFAULT_CRON_LIMIT: usize = 50;
 pub(crate) const MAX_CRON_LIMIT: usize = 1000;
 
 /// `GET|POST /api/v1/cron/jobs`: runs due jobs now, on this request thread.
-pub(crate) fn cron(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
+pub(crate) fn cron(ctx: &Ctx, req: &Request) -> RouteResult {
     auth::cron(ctx, req)?;
     req.only_params(&["limit", "secret"])?;
     let limit = parse_limit(req.param("limit")?, DEFAULT_CRON_LIMIT, MAX_CRON_LIMIT)?;
     let summary = crate::run_due(&ctx.queue, &ctx.registry, limit, &ctx.worker)?;
-    Ok(Reply::ok(to_json(&summary)?))
+    Response::json(200, &summary)
 }
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
-pub(crate) fn health(ctx: &Ctx, _req: &ApiRequest) -> RouteResult {
+pub(crate) fn health(ctx: &Ctx, _req: &Request) -> RouteResult {
     match ctx.queue.ping() {
-        Ok(()) => Ok(Reply::ok(json!({"status": "ok"}))),
+        Ok(()) => Response::json(200, &json!({"status": "ok"})),
         Err(e) => {
             log::warn!("health check failed: {e}");
             Err(ApiError::new(
@@ -53,7 +53,7 @@ pub fn openapi_document() -> &'static Value {
 
 /// `GET /api/v1/openapi.json`: the document, with the job types this server
 /// accepts listed as the `job_type` enum.
-pub(crate) fn openapi(ctx: &Ctx, _req: &ApiRequest) -> RouteResult {
+pub(crate) fn openapi(ctx: &Ctx, _req: &Request) -> RouteResult {
     let mut doc = openapi_document().clone();
     if !ctx.job_types.is_empty() {
         let field = doc
@@ -63,5 +63,5 @@ pub(crate) fn openapi(ctx: &Ctx, _req: &ApiRequest) -> RouteResult {
             field.insert("enum".into(), json!(ctx.job_types));
         }
     }
-    Ok(Reply::ok(doc))
+    Response::json(200, &doc)
 }

@@ -1,33 +1,32 @@
-//! The parts of a request the routes use, read once from tiny_http, and the
-//! answer they give. Kept free of sockets so routes are plain functions.
+//! A request as the endpoints see it: method, path, decoded query, every
+//! header, and the whole body. Kept free of sockets so endpoints are plain
+//! functions.
 
 use percent_encoding::percent_decode_str;
-use serde_json::Value;
 
 use crate::http::errors::ApiError;
 
-/// A request as the routes see it: the body already read in full.
+/// One request, read in full before any endpoint sees it.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ApiRequest {
+pub(crate) struct Request {
     /// Upper-case method name.
     pub method: String,
-    /// The path, without the query string.
+    /// The path, without the query string (not percent-decoded).
     pub path: String,
-    /// The query string's pairs, percent-decoded, in order.
+    /// The query string's pairs, percent-decoded (`+` is a space), in order.
     pub query: Vec<(String, String)>,
-    /// `Authorization` header value.
-    pub authorization: Option<String>,
-    /// `Content-Type` header value.
-    pub content_type: Option<String>,
-    /// The body.
+    /// Every header as received (names as sent, values trimmed), in order; a
+    /// name may repeat. Look one up with [`Request::header`].
+    pub headers: Vec<(String, String)>,
+    /// The body (chunked bodies already decoded).
     pub body: Vec<u8>,
 }
 
-impl ApiRequest {
-    /// Splits `url` (path and query) into the path and decoded query pairs.
-    pub fn split_url(url: &str) -> (String, Vec<(String, String)>) {
-        let (path, query) = url.split_once('?').unwrap_or((url, ""));
-        let pairs = query
+impl Request {
+    /// A request for `target` (path and query string).
+    pub fn new(method: &str, target: &str) -> Request {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let query = query
             .split('&')
             .filter(|p| !p.is_empty())
             .map(|p| {
@@ -35,7 +34,20 @@ impl ApiRequest {
                 (decode(k), decode(v))
             })
             .collect();
-        (path.to_string(), pairs)
+        Request {
+            method: method.to_ascii_uppercase(),
+            path: path.to_string(),
+            query,
+            ..Request::default()
+        }
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The one value of query parameter `name`.
@@ -83,43 +95,39 @@ pub(crate) fn cut(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-/// A successful answer: status and JSON body.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Reply {
-    pub status: u16,
-    pub body: Value,
-}
-
-impl Reply {
-    pub fn ok(body: Value) -> Reply {
-        Reply { status: 200, body }
-    }
-}
-
-/// What a route returns.
-pub(crate) type RouteResult = Result<Reply, ApiError>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn urls_split_into_path_and_decoded_pairs() {
-        let (path, q) = ApiRequest::split_url("/a/b?x=1&owner=al%20ice&flag&y=a+b");
-        assert_eq!(path, "/a/b");
+    fn targets_split_into_path_and_decoded_pairs() {
+        let req = Request::new("get", "/a/b?x=1&owner=al%20ice&flag&y=a+b");
+        assert_eq!((req.method.as_str(), req.path.as_str()), ("GET", "/a/b"));
         let want = [("x", "1"), ("owner", "al ice"), ("flag", ""), ("y", "a b")];
-        let got: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let got: Vec<(&str, &str)> = req
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         assert_eq!(got, want);
     }
 
     #[test]
+    fn headers_are_found_whatever_their_case() {
+        let mut req = Request::new("GET", "/");
+        req.headers = vec![
+            ("cookie".into(), "a=1".into()),
+            ("Sec-Fetch-Site".into(), "same-origin".into()),
+            ("Cookie".into(), "b=2".into()),
+        ];
+        assert_eq!(req.header("COOKIE"), Some("a=1"));
+        assert_eq!(req.header("sec-fetch-site"), Some("same-origin"));
+        assert_eq!(req.header("Origin"), None);
+    }
+
+    #[test]
     fn repeated_and_unknown_params_are_refused() {
-        let (path, query) = ApiRequest::split_url("/x?limit=1&limit=2&colour=red");
-        let req = ApiRequest {
-            path,
-            query,
-            ..ApiRequest::default()
-        };
+        let req = Request::new("GET", "/x?limit=1&limit=2&colour=red");
         assert_eq!(req.param("limit").unwrap_err().status, 400);
         assert_eq!(req.only_params(&["limit"]).unwrap_err().status, 400);
         assert!(req.param("cursor").unwrap().is_none());

@@ -1,25 +1,11 @@
 //! The route table: which path and method go to which handler, 404 for unknown
 //! paths, 405 with `Allow` for a known path and the wrong method.
 
+use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
-use crate::http::request::{ApiRequest, RouteResult};
+use crate::http::request::Request;
+use crate::http::response::{Response, RouteResult};
 use crate::http::{admin, jobs, ops};
-use crate::worker::{Registry, WorkerConfig};
-use crate::Queue;
-
-/// What every request thread shares.
-pub(crate) struct Ctx {
-    pub queue: Queue,
-    pub registry: Registry,
-    pub worker: WorkerConfig,
-    /// The job types the queue's catalogue declares, when only those are
-    /// accepted (for the OpenAPI document's enum); empty otherwise.
-    pub job_types: Vec<String>,
-    pub cron_secret: Option<String>,
-    pub max_body_bytes: usize,
-    /// The value of the guard's relay header, as 32 hex digits.
-    pub relay_key: String,
-}
 
 /// The paths the API answers; `{id}` segments are carried along.
 enum Path<'a> {
@@ -66,8 +52,12 @@ impl<'a> Path<'a> {
     }
 }
 
-/// Answers one request.
-pub(crate) fn handle(ctx: &Ctx, req: &ApiRequest) -> RouteResult {
+/// Answers one request; an error is answered as its JSON body.
+pub(crate) fn answer(ctx: &Ctx, req: &Request) -> Response {
+    route(ctx, req).unwrap_or_else(Response::from)
+}
+
+fn route(ctx: &Ctx, req: &Request) -> RouteResult {
     let Some(path) = Path::parse(&req.path) else {
         return Err(ApiError::not_found("no such endpoint"));
     };

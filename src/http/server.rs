@@ -1,147 +1,122 @@
-//! The tiny_http server behind the guard: a fixed pool of request threads, each
-//! reading a request, routing it inside `catch_unwind`, answering JSON, and
-//! writing one access log line.
+//! The server: one accept thread, and one thread per open connection (capped;
+//! over the cap a client gets 503 and is closed). Shutdown stops accepting,
+//! closes idle connections, and waits for the requests being answered.
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::Duration;
 
-use tiny_http::{Header, Request, Response};
-
+use crate::http::conn::{self, Shared};
 use crate::http::errors::ApiError;
-use crate::http::framing::RELAY_HEADER;
-use crate::http::request::{ApiRequest, Reply};
-use crate::http::routes::{self, Ctx};
-use crate::secrets_match;
+use crate::http::open::{Open, Refused};
 
-/// The inner server and its request threads.
-pub(crate) struct Inner {
-    server: Arc<tiny_http::Server>,
+/// How long the accept thread waits for a refused (over the cap) client's request.
+const BUSY_LINGER: Duration = Duration::from_millis(50);
+
+/// The running server.
+pub(crate) struct Server {
     addr: SocketAddr,
-    threads: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
 }
 
-impl Inner {
-    /// Listens on a loopback port and starts `threads` request threads.
-    pub fn start(ctx: Arc<Ctx>, threads: usize) -> std::io::Result<Inner> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+impl Server {
+    /// Starts accepting on `listener`.
+    pub fn start(listener: TcpListener, shared: Shared) -> std::io::Result<Server> {
         let addr = listener.local_addr()?;
-        let server = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let server = Arc::new(server);
-        let mut handles = Vec::new();
-        for i in 0..threads.max(1) {
-            let (server, ctx) = (server.clone(), ctx.clone());
-            let h = thread::Builder::new()
-                .name(format!("jobq-http-{i}"))
-                .spawn(move || serve(&server, &ctx))?;
-            handles.push(h);
-        }
-        Ok(Inner {
-            server,
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(shared);
+        let (s, sh) = (stop.clone(), shared.clone());
+        let acceptor = thread::Builder::new()
+            .name("jobq-http-accept".into())
+            .spawn(move || accept_loop(&listener, &s, &sh))?;
+        Ok(Server {
             addr,
-            threads: handles,
+            stop,
+            shared,
+            acceptor: Some(acceptor),
         })
     }
 
-    /// The loopback address the guard relays to.
+    /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stops the request threads after the requests they are serving.
+    /// Stops accepting, closes idle connections, and waits until the requests
+    /// being answered are answered and their connections closed.
     pub fn shutdown(&mut self) {
-        for _ in 0..self.threads.len() {
-            self.server.unblock();
+        let Some(acceptor) = self.acceptor.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        let _ = acceptor.join();
+        self.shared.open.close_all();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn accept_loop(listener: &TcpListener, stop: &AtomicBool, shared: &Arc<Shared>) {
+    for conn in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
         }
-        for h in self.threads.drain(..) {
-            let _ = h.join();
+        let client = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if let Err(e) = admit(client, shared) {
+            log::warn!("could not serve a connection: {e}");
         }
     }
 }
 
-fn serve(server: &tiny_http::Server, ctx: &Ctx) {
-    while let Ok(request) = server.recv() {
-        answer(request, ctx);
-    }
-}
-
-/// Reads, routes and answers one request; logs it.
-fn answer(mut request: Request, ctx: &Ctx) {
-    let started = Instant::now();
-    let method = request.method().as_str().to_uppercase();
-    let (path, query) = ApiRequest::split_url(request.url());
-    let mut req = ApiRequest {
-        method,
-        path,
-        query,
-        authorization: header(&request, "Authorization"),
-        content_type: header(&request, "Content-Type"),
-        body: Vec::new(),
+/// Registers the connection and starts its thread, or answers 503 when full.
+fn admit(client: TcpStream, shared: &Arc<Shared>) -> std::io::Result<()> {
+    client.set_nodelay(true)?;
+    client.set_write_timeout(Some(shared.limits.read_timeout))?;
+    let id = match shared.open.admit(client.try_clone()?) {
+        Ok(id) => id,
+        Err(Refused::Full) => {
+            let busy = ApiError::new(503, "too_many_connections", "too many open connections")
+                .with_header("Retry-After", "1");
+            conn::refuse(&client, &busy, BUSY_LINGER);
+            return Ok(());
+        }
+        Err(Refused::Stopping) => return Ok(()),
     };
-    let limit = u64::try_from(ctx.max_body_bytes).unwrap_or(u64::MAX);
-    let read = request
-        .as_reader()
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut req.body);
-    let relayed = header(&request, RELAY_HEADER).is_some_and(|k| secrets_match(&k, &ctx.relay_key));
-    let result = match read {
-        _ if !relayed => Err(ApiError::bad_request(
-            "bad_request",
-            "connect to the API's address, not to the internal one",
-        )),
-        Err(_) => Err(ApiError::bad_request(
-            "bad_request",
-            "could not read the body",
-        )),
-        Ok(_) => {
-            catch_unwind(AssertUnwindSafe(|| routes::handle(ctx, &req))).unwrap_or_else(|_| {
-                log::error!("request handler panicked: {} {}", req.method, req.path);
-                Err(ApiError::internal())
-            })
-        }
-    };
-    let status = respond(request, result);
-    log::info!(
-        target: "jobq::http::access",
-        "{} {} {} {}ms",
-        req.method,
-        req.path,
-        status,
-        started.elapsed().as_millis()
-    );
+    let sh = shared.clone();
+    let spawned = thread::Builder::new()
+        .name("jobq-http-conn".into())
+        .spawn(move || {
+            let _leave = Leave(&sh.open, id);
+            conn::serve(&sh, id, &client);
+        });
+    if let Err(e) = spawned {
+        shared.open.leave(id);
+        return Err(e);
+    }
+    Ok(())
 }
 
-fn header(request: &Request, name: &str) -> Option<String> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str().to_string())
-}
+/// Forgets a connection when its thread ends, however it ends.
+struct Leave<'a>(&'a Open, u64);
 
-/// Sends the reply or error as JSON. Returns the status sent.
-fn respond(request: Request, result: Result<Reply, ApiError>) -> u16 {
-    let (status, body, extra) = match result {
-        Ok(r) => (r.status, r.body, Vec::new()),
-        Err(e) => (e.status, e.body(), e.headers.clone()),
-    };
-    let text = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::from_data(text).with_status_code(status);
-    let fixed = [
-        ("Content-Type", "application/json".to_string()),
-        ("Cache-Control", "no-store".to_string()),
-    ];
-    for (k, v) in fixed.into_iter().chain(extra) {
-        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            response.add_header(h);
-        }
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.leave(self.1);
     }
-    if let Err(e) = request.respond(response) {
-        log::debug!("could not send a response: {e}");
-    }
-    status
 }

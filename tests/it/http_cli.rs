@@ -1,5 +1,7 @@
 //! `jobq serve` and `jobq token`: the real binary on a free port.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -197,4 +199,47 @@ fn serve_on_a_taken_address_fails_with_one_line() {
     assert!(run.stderr.contains(&addr), "{}", run.stderr);
     let errors = run.stderr.lines().filter(|l| l.starts_with("jobq: "));
     assert_eq!(errors.count(), 1, "{}", run.stderr);
+}
+
+/// Threads of process `pid`: the `Threads:` line of /proc/PID/status.
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Threads:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A connection to `base` that had `GET /healthz` answered and stays open.
+fn idle_keep_alive(base: &str) -> TcpStream {
+    let mut s = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(br#"{"status":"ok"}"#) {
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(!head.contains("connection: close"), "{head}");
+    s
+}
+
+/// Regression: the guard in front of tiny_http used about 3 threads per open
+/// connection (10 idle keep-alive clients took the server from 21 to 41 threads).
+#[test]
+fn an_idle_keep_alive_connection_costs_at_most_one_thread() {
+    let s = Sandbox::new();
+    let (child, base) = serve(&s, &[]);
+    let _first = idle_keep_alive(&base);
+    let before = threads_of(child.id());
+    let idle: Vec<TcpStream> = (0..10).map(|_| idle_keep_alive(&base)).collect();
+    let after = threads_of(child.id());
+    stop(child);
+    assert!(
+        after <= before + idle.len(),
+        "{before} threads, then {after} with {} more idle keep-alive connections",
+        idle.len()
+    );
 }

@@ -10,6 +10,7 @@ mod http_admin;
 mod http_api;
 mod http_auth;
 mod http_cli;
+mod http_keepalive;
 mod http_limits;
 mod http_util;
 mod job_request;

@@ -70,6 +70,9 @@ pub struct Args {
     /// Jobs in the mixed workload (cycling through --data's records).
     #[arg(long, default_value_t = 5_000)]
     pub mixed: usize,
+    /// Requests per HTTP latency workload (split among its clients).
+    #[arg(long, default_value_t = 4_000)]
+    pub http_requests: usize,
     /// Internal: run as a child process of the benchmark.
     #[arg(long, value_enum, hide = true)]
     pub child: Option<ChildRole>,
@@ -110,6 +113,7 @@ impl Args {
             self.rss_pending = 5_000;
             self.rss_run = 500;
             self.mixed = 200;
+            self.http_requests = 80;
         }
         self.runs = self.runs.max(1);
         self.drain_runs = self.drain_runs.max(1);
