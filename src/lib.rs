@@ -24,18 +24,19 @@
 
 mod catalog;
 pub mod clock;
-pub mod config;
 pub mod duration;
 mod error;
 pub mod failure;
-pub mod handlers;
+mod filter;
 pub mod http;
 mod job;
 mod new_job;
 mod queue;
 pub mod retry;
 pub mod state;
-pub mod store;
+mod stats;
+mod store;
+mod token;
 pub mod worker;
 
 pub use catalog::{Catalog, JobType};
@@ -44,11 +45,10 @@ pub use error::{Error, Result};
 pub use failure::Failure;
 pub use job::{Job, JobId, JobStatus, ParseJobIdError, ParseStatusError};
 pub use new_job::{NewJob, MAX_DELAY_S};
-pub use queue::{
-    secrets_match, sha256_hex, validate_job_type, ApiToken, CreatedToken, JobFilter, JobPage,
-    PendingCounts, Queue, QueueOptions, Stats, StatusCounts, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE,
-    TOKEN_PREFIX,
-};
+pub use filter::{JobFilter, JobPage};
+pub use queue::{validate_job_type, Queue, QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
+pub use stats::{PendingCounts, Stats, StatusCounts};
+pub use token::{ApiToken, CreatedToken};
 pub use retry::{classify, Backoff, ErrorClass};
 pub use store::Durability;
 pub use worker::{

@@ -2,6 +2,8 @@
 //! See `jobq --help` and README.md.
 
 mod cli;
+mod config;
+mod handlers;
 
 use std::process::ExitCode;
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use jobq::config::ConfigError;
+use crate::config::ConfigError;
 
 /// A command's failure: one line for stderr and an exit code.
 #[derive(Debug)]

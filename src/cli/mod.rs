@@ -12,7 +12,7 @@ mod work;
 use std::path::{Path, PathBuf};
 
 use clap::{ArgAction, Parser, Subcommand};
-use jobq::config::Config;
+use crate::config::Config;
 use jobq::{Queue, QueueOptions};
 
 pub use error::{CliError, CliResult};

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use clap::Args;
-use jobq::handlers::registry_from_config;
+use crate::handlers::registry_from_config;
 use jobq::http::HttpConfig;
 use jobq::WorkerPool;
 

@@ -5,7 +5,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use clap::Args;
-use jobq::handlers::{prune, registry_from_config};
+use crate::handlers::{prune, registry_from_config};
 use jobq::{Queue, WorkerPool};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::duration;
-use crate::retry::Backoff;
+use jobq::duration;
+use jobq::retry::Backoff;
 
 /// What runs a declared job type.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,19 +1,8 @@
 //! `jobq.toml`: the workers, the declared job types and their handlers, the
 //! server and the pruning policy. Every section refuses unknown keys; a bad file
 //! is refused before anything starts with an error naming the file, the line and
-//! the key.
-//!
-//! ```
-//! let cfg = jobq::config::Config::parse(r#"
-//! [workers]
-//! count = 2
-//! [handlers.echo]
-//! command = ["cat"]
-//! timeout = "30s"
-//! "#, "jobq.toml").unwrap();
-//! assert_eq!(cfg.workers.count, 2);
-//! assert_eq!(cfg.declared_types(), ["echo", "jobq.prune"]);
-//! ```
+//! the key. The declared types become the queue's [`jobq::Catalog`]
+//! ([`Config::catalog`]).
 
 mod error;
 mod handler;
@@ -26,12 +15,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::catalog::{Catalog, JobType};
-use crate::queue::QueueOptions;
-use crate::worker::WorkerConfig;
+use jobq::{Catalog, JobType};
+use jobq::QueueOptions;
+use jobq::WorkerConfig;
 
 pub use error::ConfigError;
-pub use handler::{check_url, HandlerConfig, HandlerKind};
+pub use handler::{HandlerConfig, HandlerKind};
 pub use sections::{DatabaseConfig, PruneConfig, ServerConfig, WorkersConfig};
 
 /// The job type of the built-in audit cleanup, always declared.
@@ -79,19 +68,6 @@ impl Config {
     /// [`ConfigError::Invalid`] naming the file, line and key.
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::from_toml(path.as_ref(), text, &e))
-    }
-
-    /// Every job type this config declares, sorted, with the built-in `jobq.prune`.
-    pub fn declared_types(&self) -> Vec<String> {
-        let mut types: Vec<String> = self.handlers.keys().cloned().collect();
-        types.push(PRUNE_JOB_TYPE.to_string());
-        types.sort();
-        types
-    }
-
-    /// True when `job_type` is declared (a handler, or `jobq.prune`).
-    pub fn declares(&self, job_type: &str) -> bool {
-        job_type == PRUNE_JOB_TYPE || self.handlers.contains_key(job_type)
     }
 
     /// The catalogue of the declared job types: each `[handlers.NAME]` with its
@@ -145,7 +121,7 @@ struct HandlerName(String);
 impl<'de> Deserialize<'de> for HandlerName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        if crate::validate_job_type(&name).is_err() {
+        if jobq::validate_job_type(&name).is_err() {
             return Err(serde::de::Error::custom(format!(
                 "invalid job type {name:?}: must be 1-64 characters of [a-z0-9_.:-]"
             )));

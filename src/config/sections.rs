@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::duration;
-use crate::store::Durability;
+use jobq::duration;
+use jobq::Durability;
 
 /// `[workers]`: the worker pool of `jobq work` and `jobq serve`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

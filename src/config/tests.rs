@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::NewJob;
+use jobq::NewJob;
 
 fn refused(text: &str) -> (usize, String, String) {
     match Config::parse(text, "conf/jobq.toml") {
@@ -56,7 +56,7 @@ failed_retention = "2d"
     .unwrap();
     assert_eq!(cfg.workers.count, 8);
     assert_eq!(cfg.workers.poll_interval, Duration::from_millis(250));
-    assert_eq!(cfg.workers.durability, crate::Durability::Normal);
+    assert_eq!(cfg.workers.durability, jobq::Durability::Normal);
     let echo = &cfg.handlers["echo"];
     assert_eq!(echo.kind, HandlerKind::Command(vec!["cat".into()]));
     assert_eq!(
@@ -64,7 +64,7 @@ failed_retention = "2d"
         Some(&[Duration::from_secs(1), Duration::from_secs(300)][..])
     );
     assert_eq!(echo.max_attempts, Some(3));
-    assert_eq!(cfg.declared_types(), ["echo", "jobq.prune", "notify"]);
+    assert_eq!(cfg.catalog().names(), ["echo", "jobq.prune", "notify"]);
     assert_eq!(cfg.prune.failed_retention, Duration::from_secs(2 * 86_400));
     assert!(!format!("{:?}", cfg.server).contains("s3cr3t"));
     assert_eq!(cfg.worker_config().lease, Duration::from_secs(120));
@@ -76,7 +76,7 @@ fn an_empty_config_is_the_defaults() {
     assert_eq!(cfg, Config::default());
     assert_eq!(cfg.prune.retention, Duration::from_secs(7 * 86_400));
     assert_eq!(cfg.server.addr.to_string(), "127.0.0.1:8080");
-    assert_eq!(cfg.declared_types(), ["jobq.prune"]);
+    assert_eq!(cfg.catalog().names(), ["jobq.prune"]);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! - Exit 0: completed; the result is stdout parsed as JSON, or `{"stdout": text}`
 //!   when it is not JSON (stdout is capped at [`MAX_STDOUT_BYTES`]).
 //! - Exit 75 (`EX_TEMPFAIL`): retryable.
-//! - Any other exit: the end of stderr is classified by [`crate::classify`].
+//! - Any other exit: the end of stderr is classified by [`jobq::classify`].
 //! - Past the timeout the program (and its process group) is killed and the attempt
 //!   is retryable "timed out after N s"; on cancellation it is killed too.
 
@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::duration::format_secs;
-use crate::failure::drop_cut_front;
-use crate::retry::{classify, ErrorClass};
-use crate::worker::{Handler, HandlerResult, JobContext, JobError};
+use jobq::duration::format_secs;
+use jobq::failure::drop_cut_front;
+use jobq::retry::{classify, ErrorClass};
+use jobq::{Handler, HandlerResult, JobContext, JobError};
 
 /// The most stdout kept from a program, in bytes (1 MiB); the rest is read and dropped.
 pub const MAX_STDOUT_BYTES: usize = 1 << 20;

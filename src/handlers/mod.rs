@@ -8,13 +8,13 @@ mod tests;
 pub mod webhook;
 
 use crate::config::{Config, HandlerConfig, HandlerKind, PRUNE_JOB_TYPE};
-use crate::queue::Queue;
-use crate::worker::Registry;
+use jobq::Queue;
+use jobq::Registry;
 
 pub use exec::ExecHandler;
 pub use webhook::WebhookHandler;
 
-/// The registry of every type `config` declares (see [`Config::declared_types`]):
+/// The registry of every type `config` declares (see [`Config::catalog`]):
 /// an [`ExecHandler`] or a [`WebhookHandler`] per `[handlers.NAME]`, and
 /// `jobq.prune` on `queue`. Per-type settings (timeouts, retries) come from the
 /// queue's catalogue ([`Config::catalog`]).
@@ -26,11 +26,6 @@ pub fn registry_from_config(config: &Config, queue: &Queue) -> Registry {
     let prune = prune::prune_handler(queue.clone(), config.prune);
     registry.register(PRUNE_JOB_TYPE, prune);
     registry
-}
-
-/// The job types `config` declares, sorted (always including `jobq.prune`).
-pub fn declared_types(config: &Config) -> Vec<String> {
-    config.declared_types()
 }
 
 fn register(registry: &mut Registry, name: &str, handler: &HandlerConfig) {

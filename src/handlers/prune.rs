@@ -8,11 +8,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::config::{PruneConfig, PRUNE_JOB_TYPE};
-use crate::error::Result;
-use crate::job::JobStatus;
-use crate::new_job::NewJob;
-use crate::queue::Queue;
-use crate::worker::{HandlerResult, JobContext, JobError};
+use jobq::Result;
+use jobq::JobStatus;
+use jobq::NewJob;
+use jobq::Queue;
+use jobq::{HandlerResult, JobContext, JobError};
 
 /// How often the prune job runs: daily.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(86_400);
@@ -40,7 +40,7 @@ pub fn prune_handler(
     policy: PruneConfig,
 ) -> impl Fn(&JobContext, Value) -> HandlerResult + Send + Sync {
     move |_ctx: &JobContext, _payload: Value| {
-        let retryable = |e: crate::Error| JobError::Retryable(e.to_string());
+        let retryable = |e: jobq::Error| JobError::Retryable(e.to_string());
         let out = prune_once(&queue, &policy).map_err(retryable)?;
         ensure_scheduled(&queue).map_err(retryable)?;
         Ok(out)

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::failure::cut_to;
-use crate::worker::{Handler, HandlerResult, JobContext, JobError};
+use jobq::failure::cut_to;
+use jobq::{Handler, HandlerResult, JobContext, JobError};
 
 /// The per-request time limit when the handler's config gives no `timeout`: 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,7 +33,7 @@ pub struct WebhookHandler {
 }
 
 impl WebhookHandler {
-    /// A handler posting to `url` (checked by [`crate::config::check_url`]), giving
+    /// A handler posting to `url` (checked by `crate::config::check_url`), giving
     /// up on a request after `timeout` (default [`DEFAULT_TIMEOUT`]).
     pub fn new(url: String, timeout: Option<Duration>) -> WebhookHandler {
         let agent = ureq::Agent::config_builder()

@@ -5,7 +5,8 @@
 use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
-use crate::{secrets_match, ApiToken};
+use crate::token::secrets_match;
+use crate::ApiToken;
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
 pub(crate) fn bearer(req: &Request) -> Option<&str> {

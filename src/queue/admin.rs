@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobStatus};
 use crate::queue::{Queue, BATCH};
 use crate::state::Move;
-use crate::store::{admin, finish};
 
 impl Queue {
     /// Cancels a job: a pending one ends `cancelled`; a running one gets a cancel
@@ -17,10 +16,7 @@ impl Queue {
     /// [`Error::Conflict`] for completed and failed jobs, [`Error::NotFound`].
     pub fn cancel(&self, id: JobId) -> Result<Job> {
         let now = self.now();
-        let mv = self
-            .inner
-            .store
-            .write("cancel", |tx| admin::cancel(tx, id, now))?;
+        let mv = self.backend().cancel(id, now)?;
         if mv == Move::RequestCancel {
             log::info!("cancel requested for running job {id}");
         }
@@ -34,9 +30,7 @@ impl Queue {
     /// [`Error::Conflict`] for any other status, [`Error::NotFound`].
     pub fn retry(&self, id: JobId) -> Result<Job> {
         let now = self.now();
-        self.inner
-            .store
-            .write("retry", |tx| admin::retry(tx, id, now))?;
+        self.backend().retry(id, now)?;
         self.notify_enqueued();
         self.get(id)
     }
@@ -53,9 +47,7 @@ impl Queue {
         let mut total = 0;
         loop {
             let now = self.now();
-            let done = self.inner.store.write("recover", |tx| {
-                finish::recover_expired(tx, &backoff_for, now, BATCH)
-            })?;
+            let done = self.backend().recover_expired(now, BATCH, &backoff_for)?;
             for (id, status) in &done {
                 log::warn!("recovered job {id} after its lease expired: now {status}");
             }
@@ -85,9 +77,7 @@ impl Queue {
         let cutoff = self.now().minus(older_than);
         let mut total = 0u64;
         loop {
-            let n = self.inner.store.write("prune", |tx| {
-                admin::prune_batch(tx, statuses, cutoff, BATCH)
-            })?;
+            let n = self.backend().prune(statuses, cutoff, BATCH)?;
             total += n as u64;
             if n < BATCH {
                 return Ok(total);

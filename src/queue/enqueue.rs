@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
 use crate::new_job::NewJob;
 use crate::queue::{validate, Queue};
-use crate::store::enqueue;
+use crate::store::NewRow;
 
 impl Queue {
     /// Enqueues one job (one autocommit INSERT) and wakes an idle worker of this
@@ -15,11 +15,10 @@ impl Queue {
     /// [`Error::DiskFull`], [`Error::ReadOnly`], or a database error.
     pub fn enqueue(&self, new: NewJob) -> Result<Job> {
         let (job, payload) = validate::build(new, self.now(), &self.inner.opts)?;
-        self.inner.store.write_autocommit(|c| {
-            enqueue::insert(c, &job, &payload).map_err(Error::db("enqueue"))
-        })?;
+        let row = NewRow { job, payload };
+        self.backend().insert(std::slice::from_ref(&row))?;
         self.notify_enqueued();
-        Ok(job)
+        Ok(row.job)
     }
 
     /// Enqueues `new` unless a job of its type is already pending, deciding in one
@@ -31,19 +30,12 @@ impl Queue {
     /// As [`Queue::enqueue`].
     pub fn enqueue_unless_pending(&self, new: NewJob) -> Result<Option<Job>> {
         let (job, payload) = validate::build(new, self.now(), &self.inner.opts)?;
-        let added = self.inner.store.write("enqueue_unless_pending", |tx| {
-            let op = Error::db("enqueue_unless_pending");
-            if enqueue::pending_of_type(tx, &job.job_type).map_err(op)? {
-                return Ok(false);
-            }
-            enqueue::insert(tx, &job, &payload).map_err(Error::db("enqueue_unless_pending"))?;
-            Ok(true)
-        })?;
-        if !added {
+        let row = NewRow { job, payload };
+        if !self.backend().insert_unless_pending(&row)? {
             return Ok(None);
         }
         self.notify_enqueued();
-        Ok(Some(job))
+        Ok(Some(row.job))
     }
 
     /// Checks a job request as [`Queue::enqueue`] would, writing nothing (used to
@@ -63,18 +55,18 @@ impl Queue {
     /// in its reason (`job 3: ...`).
     pub fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
         let now = self.now();
-        let mut built = Vec::with_capacity(jobs.len());
+        let mut rows = Vec::with_capacity(jobs.len());
         for (i, new) in jobs.into_iter().enumerate() {
-            built.push(validate::build(new, now, &self.inner.opts).map_err(|e| at_index(i, e))?);
+            let (job, payload) =
+                validate::build(new, now, &self.inner.opts).map_err(|e| at_index(i, e))?;
+            rows.push(NewRow { job, payload });
         }
-        let ids = self.inner.store.write("enqueue_many", |tx| {
-            for (job, payload) in &built {
-                enqueue::insert(tx, job, payload).map_err(Error::db("enqueue_many"))?;
-            }
-            Ok(built.iter().map(|(j, _)| j.id).collect())
-        })?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.backend().insert(&rows)?;
         self.notify_enqueued();
-        Ok(ids)
+        Ok(rows.iter().map(|r| r.job.id).collect())
     }
 }
 

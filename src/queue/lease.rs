@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::job::{Job, JobId, JobStatus};
 use crate::queue::Queue;
-use crate::store::{claim, finish, read};
+use crate::store::{Claim, Round};
 
 impl Queue {
     /// Claims up to `n` due pending jobs of the given types (`None`: any type) for
@@ -37,11 +37,14 @@ impl Queue {
     /// [`Error::LeaseLost`] when the lease token is stale (nothing changes),
     /// [`Error::NotFound`], or a database error.
     pub fn complete(&self, id: JobId, lease_token: i64, result: &Value) -> Result<JobStatus> {
-        let text = result.to_string();
-        let now = self.now();
-        self.inner.store.write("complete", |tx| {
-            finish::complete(tx, id, lease_token, &text, now)
-        })
+        let (mut completed, _) = self.complete_and_claim(
+            &[(id, lease_token, result.clone())],
+            "",
+            None,
+            0,
+            Duration::ZERO,
+        )?;
+        completed.pop().unwrap_or(Err(Error::NotFound { id }))
     }
 
     /// Completes many jobs in one transaction. Each entry gets its own outcome; a
@@ -90,39 +93,26 @@ impl Queue {
         if done.is_empty() && failed.is_empty() && released.is_empty() && n == 0 {
             return Ok(Settled::default());
         }
-        let texts: Vec<String> = done.iter().map(|(_, _, v)| v.to_string()).collect();
-        let types = types.map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()));
+        let texts: Vec<(JobId, i64, String)> = done
+            .iter()
+            .map(|(id, token, v)| (*id, *token, v.to_string()))
+            .collect();
         let now = self.now();
         let backoff_for = |t: &str| self.backoff(t);
-        self.inner.store.write("complete_and_claim", |tx| {
-            let completed = done
-                .iter()
-                .zip(&texts)
-                .map(|((id, token, _), text)| finish::complete(tx, *id, *token, text, now))
-                .map(refusal_is_an_outcome)
-                .collect::<Result<_>>()?;
-            let failed = failed
-                .iter()
-                .map(|(id, token, f)| finish::fail(tx, *id, *token, f, &backoff_for, now))
-                .map(refusal_is_an_outcome)
-                .collect::<Result<_>>()?;
-            let released = released
-                .iter()
-                .map(|(id, token)| finish::release(tx, *id, *token, now))
-                .map(refusal_is_an_outcome)
-                .collect::<Result<_>>()?;
-            let claimed = if n > 0 {
-                claim::claim(tx, worker, types.as_deref(), n, now, now.plus(lease))?
-            } else {
-                Vec::new()
-            };
-            Ok(Settled {
-                completed,
-                failed,
-                released,
-                claimed,
-            })
-        })
+        let round = Round {
+            done: &texts,
+            failed,
+            released,
+            claim: Some(Claim {
+                worker,
+                types,
+                n,
+                lease_until: now.plus(lease),
+            }),
+            backoff_for: &backoff_for,
+            now,
+        };
+        self.backend().settle_and_claim(round)
     }
 
     /// Ids of this worker's running jobs that have a cancel request (a cheap read
@@ -131,9 +121,7 @@ impl Queue {
     /// # Errors
     /// Database errors.
     pub fn cancel_requests(&self, worker: &str) -> Result<Vec<JobId>> {
-        self.inner
-            .store
-            .read("cancel_requests", |c| read::cancel_requests(c, worker))
+        self.backend().cancel_requests(worker)
     }
 
     /// Records a failed attempt: `pending` again after the type's backoff (or the
@@ -143,11 +131,9 @@ impl Queue {
     /// # Errors
     /// [`Error::LeaseLost`], [`Error::NotFound`], or a database error.
     pub fn fail(&self, id: JobId, lease_token: i64, failure: &Failure) -> Result<JobStatus> {
-        let now = self.now();
-        let backoff_for = |t: &str| self.backoff(t);
-        self.inner.store.write("fail", |tx| {
-            finish::fail(tx, id, lease_token, failure, &backoff_for, now)
-        })
+        let failed = [(id, lease_token, failure.clone())];
+        let mut settled = self.settle_and_claim(&[], &failed, &[], "", None, 0, Duration::ZERO)?;
+        settled.failed.pop().unwrap_or(Err(Error::NotFound { id }))
     }
 
     /// Extends a held lease to `now + lease`. Returns true when a cancel has been
@@ -156,10 +142,8 @@ impl Queue {
     /// # Errors
     /// [`Error::LeaseLost`] when the lease is gone, [`Error::NotFound`], database errors.
     pub fn heartbeat(&self, id: JobId, lease_token: i64, lease: Duration) -> Result<bool> {
-        let now = self.now();
-        self.inner.store.write("heartbeat", |tx| {
-            claim::heartbeat(tx, id, lease_token, now, now.plus(lease))
-        })
+        let mut out = self.heartbeat_many(&[(id, lease_token)], lease)?;
+        out.pop().unwrap_or(Err(Error::NotFound { id }))
     }
 
     /// Extends many leases in one transaction; each entry gets its own outcome
@@ -173,16 +157,7 @@ impl Queue {
         lease: Duration,
     ) -> Result<Vec<Result<bool>>> {
         let now = self.now();
-        self.inner.store.write("heartbeat", |tx| {
-            let mut out = Vec::with_capacity(held.len());
-            for (id, token) in held {
-                match claim::heartbeat(tx, *id, *token, now, now.plus(lease)) {
-                    Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => out.push(Err(e)),
-                    other => out.push(Ok(other?)),
-                }
-            }
-            Ok(out)
-        })
+        self.backend().heartbeat(held, now, now.plus(lease))
     }
 
     /// Stores a progress report on a running job: `fraction` is clamped to 0.0-1.0.
@@ -204,9 +179,7 @@ impl Queue {
         };
         let message = crate::failure::clean_error_text(message);
         let report = json!({"fraction": fraction, "message": message, "at": now}).to_string();
-        self.inner.store.write("progress", |tx| {
-            claim::progress(tx, id, lease_token, &report, now)
-        })
+        self.backend().progress(id, lease_token, &report, now)
     }
 
     /// Hands a running job back to `pending`, due now, without using up its attempt
@@ -215,28 +188,10 @@ impl Queue {
     /// # Errors
     /// [`Error::LeaseLost`], [`Error::NotFound`], or a database error.
     pub fn release(&self, id: JobId, lease_token: i64) -> Result<JobStatus> {
-        let now = self.now();
-        self.inner
-            .store
-            .write("release", |tx| finish::release(tx, id, lease_token, now))
+        let released = [(id, lease_token)];
+        let mut settled = self.settle_and_claim(&[], &[], &released, "", None, 0, Duration::ZERO)?;
+        settled.released.pop().unwrap_or(Err(Error::NotFound { id }))
     }
 }
 
-/// What [`Queue::settle_and_claim`] did: one outcome per completion and per
-/// failure, in input order, and the claimed jobs.
-#[derive(Debug, Default)]
-pub(crate) struct Settled {
-    pub completed: Vec<Result<JobStatus>>,
-    pub failed: Vec<Result<JobStatus>>,
-    pub released: Vec<Result<JobStatus>>,
-    pub claimed: Vec<Job>,
-}
-
-/// A fenced statement that was refused (lease lost, job gone) is that entry's
-/// outcome; any other error aborts the transaction.
-fn refusal_is_an_outcome(r: Result<JobStatus>) -> Result<Result<JobStatus>> {
-    match r {
-        Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => Ok(Err(e)),
-        other => other.map(Ok),
-    }
-}
+pub(crate) use crate::store::Settled;

@@ -13,36 +13,21 @@ pub(crate) mod validate;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 
-use serde::{Deserialize, Serialize};
-
 use crate::catalog::Catalog;
 use crate::clock::{Clock, Timestamp};
 use crate::error::Result;
-use crate::job::Job;
 use crate::retry::Backoff;
-use crate::store::{ConnSettings, Store};
+use crate::store::sqlite::{Sqlite, SqliteOptions};
+use crate::store::Backend;
 
-pub use crate::store::read::{JobFilter, PendingCounts, Stats, StatusCounts};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use signal::Signal;
-pub use tokens::{secrets_match, sha256_hex, ApiToken, CreatedToken, TOKEN_PREFIX};
 pub use validate::validate_job_type;
 
 /// The most jobs a page of [`Queue::list`] returns.
 pub const MAX_PAGE: usize = 500;
 /// Jobs recovered or pruned per transaction, so no write lock is held long.
 pub(crate) const BATCH: usize = 500;
-
-/// A page of jobs from [`Queue::list`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobPage {
-    /// The jobs, newest first.
-    pub jobs: Vec<Job>,
-    /// Pass as `cursor` to get the next page; null on the last page.
-    pub next_cursor: Option<String>,
-    /// How many jobs match the filter in all.
-    pub total: u64,
-}
 
 /// A handle on one queue file. Cheap to clone; clones share connections.
 #[derive(Clone, Debug)]
@@ -52,7 +37,7 @@ pub struct Queue {
 
 #[derive(Debug)]
 struct Inner {
-    store: Store,
+    backend: Box<dyn Backend>,
     opts: QueueOptions,
     /// Signals to notify at every enqueue through this handle (idle worker pools).
     listeners: Mutex<Vec<Weak<Signal>>>,
@@ -75,15 +60,16 @@ impl Queue {
     /// # Errors
     /// [`Error::NotADatabase`], [`Error::Open`], [`Error::ReadOnly`], or a database error.
     pub fn open_with(opts: QueueOptions) -> Result<Queue> {
-        let settings = ConnSettings {
+        let sqlite = SqliteOptions {
             durability: opts.durability,
             busy_timeout: opts.busy_timeout,
-            access: crate::store::Access::ReadWrite,
+            readers: opts.readers,
+            file_mode: opts.file_mode,
         };
-        let store = Store::open(&opts.path, settings, opts.readers, opts.file_mode)?;
+        let backend = Box::new(Sqlite::open(&opts.path, sqlite)?);
         Ok(Queue {
             inner: Arc::new(Inner {
-                store,
+                backend,
                 opts,
                 listeners: Mutex::new(Vec::new()),
             }),
@@ -92,7 +78,11 @@ impl Queue {
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        self.inner.store.path()
+        &self.inner.opts.path
+    }
+
+    fn backend(&self) -> &dyn Backend {
+        self.inner.backend.as_ref()
     }
 
     /// The options the queue was opened with.

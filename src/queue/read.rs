@@ -1,9 +1,10 @@
 //! Reads: one job, a page of jobs, the stats, a health ping.
 
 use crate::error::{Error, Result};
+use crate::filter::{Cursor, JobFilter, JobPage};
 use crate::job::{Job, JobId};
-use crate::queue::{JobFilter, JobPage, Queue, Stats, MAX_PAGE};
-use crate::store::read::{self, Cursor};
+use crate::queue::{Queue, MAX_PAGE};
+use crate::stats::Stats;
 
 impl Queue {
     /// Reads one job.
@@ -11,7 +12,7 @@ impl Queue {
     /// # Errors
     /// [`Error::NotFound`], or a database error.
     pub fn get(&self, id: JobId) -> Result<Job> {
-        self.inner.store.read("get", |c| read::get(c, id))
+        self.backend().get(id)
     }
 
     /// Lists jobs newest first (by `created_at`, then id), `limit` at a time (1-500),
@@ -28,10 +29,7 @@ impl Queue {
             });
         }
         let cursor = cursor.map(Cursor::decode).transpose()?;
-        let (jobs, total) = self
-            .inner
-            .store
-            .read("list", |c| read::list(c, filter, cursor, limit))?;
+        let (jobs, total) = self.backend().list(filter, cursor, limit)?;
         let next_cursor = (jobs.len() == limit)
             .then(|| jobs.last())
             .flatten()
@@ -56,7 +54,7 @@ impl Queue {
     /// Database errors.
     pub fn stats(&self) -> Result<Stats> {
         let now = self.now();
-        self.inner.store.read("stats", |c| read::stats(c, now))
+        self.backend().stats(now)
     }
 
     /// Answers when the database answers a trivial read.
@@ -64,9 +62,6 @@ impl Queue {
     /// # Errors
     /// Database errors.
     pub fn ping(&self) -> Result<()> {
-        self.inner.store.read("ping", |c| {
-            c.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(Error::db("ping"))
-        })
+        self.backend().ping()
     }
 }

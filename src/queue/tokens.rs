@@ -1,87 +1,9 @@
 //! API tokens for the HTTP server: created with a secret shown once, stored as
 //! a SHA-256 hash, listed without secrets, revoked with effect on the next lookup.
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
-use crate::clock::Timestamp;
-use crate::error::{Error, Result};
-use crate::queue::validate::MAX_REF_BYTES;
+use crate::error::Result;
 use crate::queue::Queue;
-use crate::store::tokens;
-
-/// The prefix of every token secret, so a leaked one is easy to recognise.
-pub const TOKEN_PREFIX: &str = "jobq_";
-
-/// A stored API token: who it speaks for, never its secret or hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiToken {
-    /// The token's id (for `revoke`).
-    pub id: i64,
-    /// The user the token speaks for; jobs it enqueues get this `owner`.
-    pub user: String,
-    /// True when the token may use the admin endpoints.
-    pub admin: bool,
-    /// When the token was created.
-    pub created_at: Timestamp,
-    /// When the token was revoked; null while it is live.
-    pub revoked_at: Option<Timestamp>,
-}
-
-impl ApiToken {
-    /// True once the token has been revoked.
-    pub fn revoked(&self) -> bool {
-        self.revoked_at.is_some()
-    }
-}
-
-/// A newly created token: its record and its secret, which is shown only here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedToken {
-    /// The stored record.
-    pub token: ApiToken,
-    /// The secret to present as `Authorization: Bearer <secret>`: `jobq_` and 64
-    /// hex digits (32 bytes, 244 of them random). Not stored anywhere.
-    pub secret: String,
-}
-
-/// The lower-case hex SHA-256 of `text`.
-pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// True when `presented` equals `expected`, compared in constant time (over their
-/// SHA-256 digests, so the time does not depend on where they differ or on length).
-pub fn secrets_match(presented: &str, expected: &str) -> bool {
-    let a = Sha256::digest(presented.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    a.ct_eq(&b).into()
-}
-
-fn new_secret() -> String {
-    let mut bytes = [0u8; 32];
-    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{TOKEN_PREFIX}{hex}")
-}
-
-fn check_user(user: &str) -> Result<()> {
-    let ok = !user.is_empty()
-        && user.len() <= MAX_REF_BYTES
-        && !user.chars().any(|c| c.is_control() || c.is_whitespace());
-    if ok {
-        return Ok(());
-    }
-    Err(Error::Invalid {
-        field: "user",
-        reason: format!("must be 1-{MAX_REF_BYTES} bytes without spaces or control characters"),
-    })
-}
+use crate::token::{check_user, hashes_match, new_secret, sha256_hex, ApiToken, CreatedToken};
 
 impl Queue {
     /// Creates a token for `user` (an admin token when `admin`). Only the secret's
@@ -95,9 +17,7 @@ impl Queue {
         let secret = new_secret();
         let hash = sha256_hex(&secret);
         let now = self.now();
-        let id = self.inner.store.write("create token", |tx| {
-            tokens::insert(tx, user, admin, &hash, now)
-        })?;
+        let id = self.backend().insert_token(user, admin, &hash, now)?;
         let token = ApiToken {
             id,
             user: user.to_string(),
@@ -114,9 +34,7 @@ impl Queue {
     /// # Errors
     /// Database errors.
     pub fn list_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
-        self.inner
-            .store
-            .read("list tokens", |c| tokens::list(c, user))
+        self.backend().list_tokens(user)
     }
 
     /// Revokes the token `id`. Returns how many tokens were revoked: 0 when there
@@ -126,9 +44,7 @@ impl Queue {
     /// Database errors.
     pub fn revoke_token(&self, id: i64) -> Result<usize> {
         let now = self.now();
-        self.inner
-            .store
-            .write("revoke token", |tx| tokens::revoke_id(tx, id, now))
+        self.backend().revoke_token(id, now)
     }
 
     /// Revokes every live token of `user`. Returns how many were revoked.
@@ -137,9 +53,7 @@ impl Queue {
     /// Database errors.
     pub fn revoke_user_tokens(&self, user: &str) -> Result<usize> {
         let now = self.now();
-        self.inner
-            .store
-            .write("revoke token", |tx| tokens::revoke_user(tx, user, now))
+        self.backend().revoke_user_tokens(user, now)
     }
 
     /// Finds the live token whose secret is `secret` (looked up by its SHA-256, the
@@ -150,12 +64,9 @@ impl Queue {
     /// Database errors.
     pub fn authenticate(&self, secret: &str) -> Result<Option<ApiToken>> {
         let hash = sha256_hex(secret);
-        let found = self
-            .inner
-            .store
-            .read("authenticate token", |c| tokens::by_hash(c, &hash))?;
+        let found = self.backend().token_by_hash(&hash)?;
         Ok(found.and_then(|(token, stored)| {
-            bool::from(stored.as_bytes().ct_eq(hash.as_bytes())).then_some(token)
+            hashes_match(&stored, &hash).then_some(token)
         }))
     }
 }
@@ -163,6 +74,8 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
+    use crate::token::{secrets_match, TOKEN_PREFIX};
 
     fn queue() -> (tempfile::TempDir, Queue) {
         let dir = tempfile::tempdir().unwrap();

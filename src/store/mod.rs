@@ -1,148 +1,135 @@
-//! All SQL lives here: opening and migrating the file, and one module per group
-//! of statements. [`Store`] serializes writers inside the process (one writer
-//! connection behind a mutex: SQLite's busy handler is unfair) and reads from a pool.
+//! Storage: everything a [`crate::Queue`] asks of a database, as one interface
+//! ([`Backend`]) with one implementation per database. All SQL lives in the
+//! implementations (`sqlite/`; PostgreSQL next), never above this module.
+//!
+//! Each method is one transaction. Transitions out of `in_progress` are fenced
+//! by the attempt's lease token; a refused one is that entry's outcome
+//! ([`crate::Error::LeaseLost`] or [`crate::Error::NotFound`]), not the call's.
+//! What a failed attempt writes is decided once for every backend
+//! ([`plan::plan_failure`]).
 
-pub(crate) mod admin;
-pub(crate) mod claim;
-pub(crate) mod enqueue;
-pub(crate) mod finish;
-pub mod migrate;
-pub(crate) mod open;
-pub(crate) mod read;
-pub(crate) mod row;
-pub(crate) mod tokens;
+pub(crate) mod plan;
+pub(crate) mod sqlite;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::fmt;
 
-use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::failure::Failure;
+use crate::filter::{Cursor, JobFilter};
+use crate::job::{Job, JobId, JobStatus};
+use crate::retry::Backoff;
+use crate::state::Move;
+use crate::stats::Stats;
+use crate::token::ApiToken;
 
-use crate::error::{Error, Result};
-pub(crate) use open::{Access, ConnSettings};
-
-/// True for errors that mean the file, its directory or its filesystem is read-only.
-fn cannot_write(e: &Error) -> bool {
-    match e {
-        Error::ReadOnly { .. } => true,
-        Error::Open { reason, .. } => {
-            reason.contains("unable to open") || reason.contains("readonly")
-        }
-        Error::Database { source, .. } => matches!(
-            source.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
-        ),
-        _ => false,
-    }
-}
-pub use open::Durability;
-
-/// The open database: a writer connection and a pool of readers.
-pub(crate) struct Store {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: r2d2::Pool<SqliteConnectionManager>,
+/// How hard a commit is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// An acknowledged write survives power loss (SQLite `synchronous=FULL`).
+    /// The default.
+    #[default]
+    Full,
+    /// Survives a process crash; the last commits may be lost on power loss
+    /// (SQLite `synchronous=NORMAL`). Several times faster per commit.
+    Normal,
 }
 
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
-    }
+/// A job ready to insert: validated, with its payload's JSON text.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRow {
+    pub job: Job,
+    pub payload: String,
 }
 
-impl Store {
-    /// Validates the file, creates or upgrades the schema, and opens the connections.
-    /// A file that is not a jobq database is refused before anything is written to it.
-    ///
-    /// A file that cannot be written (read-only file, directory or filesystem) is
-    /// opened read-only when its schema is current: reads work, writes fail with
-    /// [`Error::ReadOnly`].
-    pub(crate) fn open(
-        path: &Path,
-        settings: ConnSettings,
-        readers: u32,
-        file_mode: u32,
-    ) -> Result<Store> {
-        open::check_file(path)?;
-        open::check_identity(path)?;
-        open::create_with_mode(path, file_mode);
-        match Store::open_as(path, settings, readers) {
-            Err(e) if path.exists() && cannot_write(&e) => {
-                log::warn!("{}: cannot write ({e}); opening read-only", path.display());
-                let ro = ConnSettings {
-                    access: Access::ReadOnly,
-                    ..settings
-                };
-                Store::open_as(path, ro, readers).or_else(|_| {
-                    let imm = ConnSettings {
-                        access: Access::Immutable,
-                        ..settings
-                    };
-                    Store::open_as(path, imm, readers)
-                })
-            }
-            other => other,
-        }
-    }
+/// Claiming as part of a round: up to `n` due jobs of `types` (`None`: any).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Claim<'a> {
+    pub worker: &'a str,
+    /// Only these job types, or `None` for any type.
+    pub types: Option<&'a [String]>,
+    pub n: usize,
+    pub lease_until: Timestamp,
+}
 
-    fn open_as(path: &Path, settings: ConnSettings, readers: u32) -> Result<Store> {
-        let mut writer = open::open_conn(path, settings)?;
-        migrate::migrate(&mut writer)?;
-        let readers = open::build_pool(path, settings, readers)?;
-        Ok(Store {
-            path: path.to_path_buf(),
-            writer: Mutex::new(writer),
-            readers,
-        })
-    }
+/// A worker pool's round: finished attempts to write and jobs to claim, in ONE
+/// transaction.
+pub(crate) struct Round<'a> {
+    /// Completions: id, lease token, the result's JSON text.
+    pub done: &'a [(JobId, i64, String)],
+    /// Failed attempts.
+    pub failed: &'a [(JobId, i64, Failure)],
+    /// Attempts handed back (shutdown): pending again, the attempt not counted.
+    pub released: &'a [(JobId, i64)],
+    pub claim: Option<Claim<'a>>,
+    /// The schedule of jobs stored without one.
+    pub backoff_for: &'a dyn Fn(&str) -> Backoff,
+    pub now: Timestamp,
+}
 
-    /// The database file.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
+/// What a round did: one outcome per entry, in input order, and the claimed jobs.
+#[derive(Debug, Default)]
+pub(crate) struct Settled {
+    pub completed: Vec<Result<JobStatus>>,
+    pub failed: Vec<Result<JobStatus>>,
+    pub released: Vec<Result<JobStatus>>,
+    pub claimed: Vec<Job>,
+}
 
-    fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits; rolls back on error.
-    pub(crate) fn write<T>(
+/// Everything the queue asks of a database. Every method is one transaction.
+pub(crate) trait Backend: Send + Sync + fmt::Debug {
+    /// Inserts jobs, all or none.
+    fn insert(&self, rows: &[NewRow]) -> Result<()>;
+    /// Inserts `row` unless a job of its type is pending, deciding in the insert's
+    /// own transaction. Returns whether it inserted.
+    fn insert_unless_pending(&self, row: &NewRow) -> Result<bool>;
+    /// Writes a round's finished attempts and claims.
+    fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled>;
+    /// Extends leases to `until`; per entry, whether a cancel was requested.
+    fn heartbeat(
         &self,
-        operation: &'static str,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
-        let mut conn = self.writer();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Error::db(operation))?;
-        let out = f(&tx)?;
-        tx.commit().map_err(Error::db(operation))?;
-        Ok(out)
-    }
-
-    /// Runs one autocommit statement (or any work that needs no transaction) on the writer.
-    pub(crate) fn write_autocommit<T>(
+        held: &[(JobId, i64)],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Result<bool>>>;
+    /// Stores a progress report (JSON text) on a job whose lease is held.
+    fn progress(&self, id: JobId, token: i64, report: &str, now: Timestamp) -> Result<()>;
+    /// Ids of `worker`'s running jobs with a cancel request.
+    fn cancel_requests(&self, worker: &str) -> Result<Vec<JobId>>;
+    /// Cancels (pending), requests a cancel (running), or accepts (cancelled).
+    fn cancel(&self, id: JobId, now: Timestamp) -> Result<Move>;
+    /// Manual retry: failed or cancelled to pending, attempts 0, due now.
+    fn retry(&self, id: JobId, now: Timestamp) -> Result<()>;
+    /// Recovers up to `limit` jobs whose lease expired before `now`.
+    fn recover_expired(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T>,
-    ) -> Result<T> {
-        f(&self.writer())
-    }
-
-    /// Runs `f` on a pooled reader inside one read transaction (one snapshot).
-    pub(crate) fn read<T>(
+        now: Timestamp,
+        limit: usize,
+        backoff_for: &dyn Fn(&str) -> Backoff,
+    ) -> Result<Vec<(JobId, JobStatus)>>;
+    /// Deletes up to `limit` jobs in `statuses` (final ones) finished before `cutoff`.
+    fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize>;
+    /// One job.
+    fn get(&self, id: JobId) -> Result<Job>;
+    /// A page of jobs, newest first, and how many match in all.
+    fn list(
         &self,
-        operation: &'static str,
-        f: impl FnOnce(&Connection) -> Result<T>,
-    ) -> Result<T> {
-        let mut conn = self.readers.get().map_err(|e| Error::Open {
-            path: self.path.clone(),
-            reason: format!("no database connection for {operation}: {e}"),
-        })?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(Error::db(operation))?;
-        let out = f(&tx)?;
-        tx.finish().map_err(Error::db(operation))?;
-        Ok(out)
-    }
+        filter: &JobFilter,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<(Vec<Job>, u64)>;
+    /// The counts at `now`.
+    fn stats(&self, now: Timestamp) -> Result<Stats>;
+    /// A trivial read.
+    fn ping(&self) -> Result<()>;
+    /// Stores a token's hash; returns its id.
+    fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64>;
+    /// Tokens (of `user`), oldest first.
+    fn list_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>>;
+    /// Revokes the live token `id`; returns how many (0 or 1).
+    fn revoke_token(&self, id: i64, now: Timestamp) -> Result<usize>;
+    /// Revokes every live token of `user`; returns how many.
+    fn revoke_user_tokens(&self, user: &str, now: Timestamp) -> Result<usize>;
+    /// The live token with this hash, and the stored hash.
+    fn token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, String)>>;
 }

@@ -5,6 +5,50 @@ use std::fs;
 use jobq::{Error, NewJob, Queue};
 use serde_json::json;
 
+/// A database as jobq's first schema version wrote it (a fixture of an old file).
+const SCHEMA_V1: &str = "
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY NOT NULL,
+        job_type TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'cancelled')),
+        priority INTEGER NOT NULL DEFAULT 0,
+        payload TEXT NOT NULL DEFAULT 'null',
+        result TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        max_attempts INTEGER NOT NULL DEFAULT 5 CHECK (max_attempts >= 1),
+        next_retry INTEGER NOT NULL,
+        error_message TEXT,
+        error_context TEXT,
+        entity_type TEXT,
+        entity_id TEXT,
+        owner TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        started_at INTEGER,
+        completed_at INTEGER,
+        locked_by TEXT,
+        lease_expires_at INTEGER,
+        lease_token INTEGER NOT NULL DEFAULT 0,
+        cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+        progress TEXT
+    );
+    CREATE INDEX jobs_claim ON jobs (priority DESC, next_retry, id) WHERE status = 'pending';
+    CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
+    CREATE INDEX jobs_created ON jobs (created_at, id);
+    CREATE INDEX jobs_owner ON jobs (owner, created_at) WHERE owner IS NOT NULL;
+    CREATE INDEX jobs_entity ON jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;
+    PRAGMA application_id = 1246708305;
+    PRAGMA user_version = 1;";
+
+/// The schema version this build writes, as `schema.sql` states it.
+fn current_version() -> i32 {
+    let schema = include_str!("../../schema.sql");
+    let at = schema.find("PRAGMA user_version = ").unwrap() + "PRAGMA user_version = ".len();
+    let digits: String = schema[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
 #[test]
 fn an_empty_file_is_initialized() {
     let dir = tempfile::tempdir().unwrap();
@@ -23,8 +67,8 @@ fn a_database_of_an_older_schema_is_upgraded_and_keeps_its_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
-        let mut conn = rusqlite::Connection::open(&path).unwrap();
-        jobq::store::migrate::migrate_to(&mut conn, 1).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
         conn.execute(
             "INSERT INTO jobs (id, job_type, next_retry, created_at, updated_at) \
              VALUES ('0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01', 'legacy', 0, 0, 0)",
@@ -39,7 +83,7 @@ fn a_database_of_an_older_schema_is_upgraded_and_keeps_its_jobs() {
     let v: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, jobq::store::migrate::current_version());
+    assert_eq!(v, current_version());
     let n: i64 = conn
         .query_row("SELECT count(*) FROM api_tokens", [], |r| r.get(0))
         .unwrap();

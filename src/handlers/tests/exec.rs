@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::attempt;
 use crate::handlers::exec::{ExecHandler, MAX_STDOUT_BYTES};
-use crate::{Handler, HandlerResult, JobError};
+use jobq::{Handler, HandlerResult, JobError};
 
 fn sh(script: &str, timeout: Option<Duration>) -> ExecHandler {
     ExecHandler::new(vec!["sh".into(), "-c".into(), script.into()], timeout)
@@ -98,7 +98,7 @@ fn cancelling_kills_the_program() {
     let cancel = a.cancel.clone();
     let setter = thread::spawn(move || {
         thread::sleep(Duration::from_millis(100));
-        cancel.request(crate::worker::StopReason::Cancelled);
+        cancel.request(jobq::StopReason::Cancelled);
     });
     let out = sh("sleep 30", None).run(&a.ctx, Value::Null);
     setter.join().unwrap();

@@ -4,13 +4,13 @@ mod exec;
 mod prune;
 mod webhook;
 
-use crate::worker::StopFlag;
+use jobq::StopFlag;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{Job, JobContext, NewJob, Queue};
+use jobq::{Job, JobContext, NewJob, Queue};
 
 /// One claimed attempt and its context.
 struct Attempt {

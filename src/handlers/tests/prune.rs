@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::config::{PruneConfig, PRUNE_JOB_TYPE};
 use crate::handlers::prune::{ensure_scheduled, prune_once, PRUNE_EVERY};
-use crate::{
+use jobq::{
     Clock, ErrorClass, Failure, JobFilter, ManualClock, NewJob, Queue, QueueOptions, Timestamp,
 };
 
@@ -76,18 +76,18 @@ fn each_prune_run_schedules_the_next_one_a_day_later() {
     let clock = ManualClock::new(Timestamp(1_764_504_000_000));
     let opts = QueueOptions::new(dir.path().join("jobq.db")).clock(Arc::new(clock.clone()));
     let queue = Queue::open_with(opts).unwrap();
-    let mut registry = crate::Registry::new();
+    let mut registry = jobq::Registry::new();
     let handler = crate::handlers::prune::prune_handler(queue.clone(), PruneConfig::default());
     registry.register(PRUNE_JOB_TYPE, handler);
     assert!(ensure_scheduled(&queue).unwrap());
-    let config = crate::WorkerConfig::default();
+    let config = jobq::WorkerConfig::default();
     for day in 1..=3 {
         clock.advance(DAY);
-        let ran = crate::run_due(&queue, &registry, 10, &config).unwrap();
+        let ran = jobq::run_due(&queue, &registry, 10, &config).unwrap();
         assert_eq!(ran.completed, 1, "day {day}: the prune ran");
         let filter = JobFilter {
             job_type: Some(PRUNE_JOB_TYPE.into()),
-            status: Some(crate::JobStatus::Pending),
+            status: Some(jobq::JobStatus::Pending),
             ..JobFilter::default()
         };
         let next = queue.list(&filter, 10, None).unwrap();

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::attempt;
 use crate::handlers::webhook::{WebhookHandler, MAX_RESPONSE_BYTES};
-use crate::{Handler, HandlerResult, JobError};
+use jobq::{Handler, HandlerResult, JobError};
 
 /// What the test server saw of one request.
 #[derive(Debug)]

@@ -2,7 +2,6 @@
 //! fenced by the attempt's lease token (see [`crate::state`]).
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::{json, Value};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -10,12 +9,9 @@ use crate::failure::Failure;
 use crate::job::Job;
 use crate::job::{JobId, JobStatus};
 use crate::retry::{Backoff, ErrorClass};
-use crate::state::{next, Move, Transition};
-use crate::store::claim::{fail_unreadable, lease_refused};
-use crate::store::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
-
-/// The most failed attempts kept in `error_context.errors`.
-pub const ERROR_HISTORY: usize = 20;
+use crate::store::plan::{plan_failure, Running};
+use crate::store::sqlite::claim::{fail_unreadable, lease_refused};
+use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
 const COMPLETE: &str = "UPDATE jobs SET \
      status = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'completed' END, \
@@ -76,18 +72,6 @@ pub(crate) fn release(
     status.ok_or_else(|| lease_refused(conn, id, token, "release"))
 }
 
-/// What the store knows of a running attempt.
-struct Running {
-    attempts: u32,
-    max_attempts: u32,
-    cancel_requested: bool,
-    error_context: Option<String>,
-    locked_by: Option<String>,
-    job_type: String,
-    /// The schedule stored with the job, if any (and readable).
-    backoff: Option<Backoff>,
-}
-
 fn running(conn: &Connection, id: JobId, token: i64) -> rusqlite::Result<Option<Running>> {
     let mut stmt = conn.prepare_cached(RUNNING)?;
     // The history column is read leniently: unreadable history must not stop the
@@ -127,69 +111,22 @@ pub(crate) fn fail(
     let run = running(conn, id, token)
         .map_err(Error::db("fail"))?
         .ok_or_else(|| lease_refused(conn, id, token, "fail"))?;
-    let retry = failure.class == ErrorClass::Retryable && run.attempts < run.max_attempts;
-    let cancelled = failure.cancelled || run.cancel_requested;
-    let to = match next(JobStatus::InProgress, cancelled, Transition::Fail { retry }) {
-        Some(Move::To(to)) => to,
-        _ => unreachable!("fail is always allowed from in_progress"),
-    };
-    let delay = failure.retry_after.unwrap_or_else(|| {
-        run.backoff
-            .clone()
-            .unwrap_or_else(|| backoff_for(&run.job_type))
-            .delay_after(run.attempts)
-    });
-    let next_retry = if to == JobStatus::Pending {
-        now.plus(delay)
-    } else {
-        now
-    };
-    let completed_at = to.is_final().then_some(now.0);
-    let context = error_context(&run, failure, now);
+    let plan = plan_failure(&run, failure, backoff_for, now);
     let mut stmt = conn
         .prepare_cached(RECORD_FAILURE)
         .map_err(Error::db("fail"))?;
     stmt.execute(params![
-        to,
-        next_retry.0,
-        failure.message,
-        context.to_string(),
-        completed_at,
+        plan.status,
+        plan.next_retry.0,
+        plan.error_message,
+        plan.error_context.to_string(),
+        plan.completed_at.map(|t| t.0),
         now.0,
         id,
         token
     ])
     .map_err(Error::db("fail"))?;
-    Ok(to)
-}
-
-fn error_context(run: &Running, failure: &Failure, now: Timestamp) -> Value {
-    let class = match failure.class {
-        ErrorClass::Retryable => "retryable",
-        ErrorClass::Permanent => "permanent",
-    };
-    let entry = json!({
-        "attempt": run.attempts,
-        "class": class,
-        "message": failure.message,
-        "failed_at": now,
-        "worker": run.locked_by,
-        "duration_ms": failure.duration_ms,
-    });
-    let mut errors: Vec<Value> = run
-        .error_context
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-        .and_then(|v| v.get("errors").and_then(Value::as_array).cloned())
-        .unwrap_or_default();
-    errors.push(entry.clone());
-    let skip = errors.len().saturating_sub(ERROR_HISTORY);
-    let mut context = entry;
-    context["errors"] = Value::Array(errors.split_off(skip));
-    if let Some(map) = context.as_object_mut() {
-        map.remove("message");
-    }
-    context
+    Ok(plan.status)
 }
 
 /// Recovers up to `limit` jobs whose lease expired before `now`: each counts as

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::queue::tokens::ApiToken;
+use crate::token::ApiToken;
 
 const INSERT: &str =
     "INSERT INTO api_tokens (user, is_admin, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)";

@@ -10,25 +10,13 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
-use crate::store::migrate::APPLICATION_ID;
+use crate::store::sqlite::migrate::APPLICATION_ID;
+use crate::store::Durability;
 
-/// How hard a commit is pushed to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `synchronous=FULL`: an acknowledged write survives power loss. The default.
-    #[default]
-    Full,
-    /// `synchronous=NORMAL`: survives a process crash; the last commits may be lost
-    /// on power loss. Several times faster per commit.
-    Normal,
-}
-
-impl Durability {
-    fn pragma_value(self) -> i64 {
-        match self {
-            Durability::Full => 2,
-            Durability::Normal => 1,
-        }
+fn synchronous(d: Durability) -> i64 {
+    match d {
+        Durability::Full => 2,
+        Durability::Normal => 1,
     }
 }
 
@@ -245,7 +233,7 @@ pub(crate) fn configure(conn: &Connection, s: ConnSettings) -> rusqlite::Result<
             return Err(pragma_refused("journal_mode", &mode));
         }
     }
-    set_and_check(conn, "synchronous", s.durability.pragma_value())?;
+    set_and_check(conn, "synchronous", synchronous(s.durability))?;
     set_and_check(conn, "foreign_keys", 1)?;
     let timeout = i64::try_from(s.busy_timeout.as_millis()).unwrap_or(i64::MAX);
     let got: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;

@@ -143,14 +143,14 @@ mod tests {
         migrate(&mut migrated).unwrap();
         let from_file = Connection::open_in_memory().unwrap();
         from_file
-            .execute_batch(include_str!("../../schema.sql"))
+            .execute_batch(include_str!("../../../schema.sql"))
             .unwrap();
         assert_eq!(schema_of(&migrated), schema_of(&from_file));
         let v: i32 = migrated
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, current_version());
-        assert!(include_str!("../../schema.sql")
+        assert!(include_str!("../../../schema.sql")
             .contains(&format!("PRAGMA user_version = {}", current_version())));
     }
 
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn status_check_matches_the_enum() {
-        let schema = include_str!("../../schema.sql");
+        let schema = include_str!("../../../schema.sql");
         let list: Vec<String> = crate::JobStatus::ALL
             .iter()
             .map(|s| format!("'{}'", s.as_str()))

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
-use crate::store::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
+use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
 /// pending and due -> in_progress (see [`crate::state`]): one statement, at most
 /// `?5` jobs, run order, through the partial index `jobs_claim`. The subquery

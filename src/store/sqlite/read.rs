@@ -1,14 +1,13 @@
 //! Reads: one job, a filtered page of jobs, and the stats.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
-use crate::store::row::{job_columns, job_from_row};
+use crate::stats::Stats;
+use crate::store::sqlite::row::{job_columns, job_from_row};
 
 const GET: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = ?1");
 
@@ -37,46 +36,6 @@ const STATS: &str = "SELECT job_type, status, \
 
 const CANCEL_REQUESTS: &str = "SELECT id FROM jobs WHERE status = 'in_progress' \
      AND cancel_requested = 1 AND locked_by = ?1";
-
-/// Which jobs [`crate::Queue::list`] returns. Every set field must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobFilter {
-    /// Only jobs in this status.
-    pub status: Option<JobStatus>,
-    /// Only jobs of this type.
-    pub job_type: Option<String>,
-    /// Only jobs on this kind of entity.
-    pub entity_type: Option<String>,
-    /// Only jobs on this entity id.
-    pub entity_id: Option<String>,
-    /// Only jobs of this owner.
-    pub owner: Option<String>,
-}
-
-/// A position in a newest-first listing: `"<created_at ms>.<id>"`, opaque to callers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cursor {
-    pub created_at: i64,
-    pub id: JobId,
-}
-
-impl Cursor {
-    pub(crate) fn encode(&self) -> String {
-        format!("{}.{}", self.created_at, self.id)
-    }
-
-    pub(crate) fn decode(text: &str) -> Result<Cursor> {
-        let bad = || Error::Invalid {
-            field: "cursor",
-            reason: "not a cursor returned by a previous page".into(),
-        };
-        let (ms, id) = text.split_once('.').ok_or_else(bad)?;
-        Ok(Cursor {
-            created_at: ms.parse().map_err(|_| bad())?,
-            id: id.parse().map_err(|_| bad())?,
-        })
-    }
-}
 
 /// Reads one job.
 pub(crate) fn get(conn: &Connection, id: JobId) -> Result<Job> {
@@ -123,62 +82,6 @@ pub(crate) fn list(
         )
         .map_err(Error::db("count"))?;
     Ok((jobs, u64::try_from(total).unwrap_or(0)))
-}
-
-/// Counts of jobs by status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusCounts {
-    /// Jobs waiting to run.
-    pub pending: u64,
-    /// Jobs running now.
-    pub in_progress: u64,
-    /// Jobs that succeeded.
-    pub completed: u64,
-    /// Jobs that failed for good.
-    pub failed: u64,
-    /// Jobs cancelled.
-    pub cancelled: u64,
-}
-
-impl StatusCounts {
-    fn add(&mut self, status: JobStatus, n: u64) {
-        let slot = match status {
-            JobStatus::Pending => &mut self.pending,
-            JobStatus::InProgress => &mut self.in_progress,
-            JobStatus::Completed => &mut self.completed,
-            JobStatus::Failed => &mut self.failed,
-            JobStatus::Cancelled => &mut self.cancelled,
-        };
-        *slot += n;
-    }
-}
-
-/// Pending jobs split by why they wait.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingCounts {
-    /// Due now (`next_retry <= now`).
-    pub ready: u64,
-    /// Not yet due, never attempted (enqueued with a delay or `run_at`).
-    pub scheduled: u64,
-    /// Not yet due, waiting out a backoff after a failed attempt.
-    pub retrying: u64,
-}
-
-/// A snapshot of the queue, read in one statement.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    /// Every job.
-    pub total: u64,
-    /// Jobs by status.
-    pub by_status: StatusCounts,
-    /// Pending jobs split into ready, scheduled and retrying.
-    pub pending: PendingCounts,
-    /// How long the oldest ready job has been due, in ms; null when none is ready.
-    pub oldest_ready_age_ms: Option<u64>,
-    /// Jobs by type, then by status.
-    pub by_type: BTreeMap<String, StatusCounts>,
-    /// When the snapshot was taken.
-    pub at: Timestamp,
 }
 
 /// Reads the stats at `now`.

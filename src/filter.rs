@@ -1,0 +1,58 @@
+//! Listing jobs: the filter, the page, and the keyset cursor between pages.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::job::{Job, JobId, JobStatus};
+
+/// Which jobs [`crate::Queue::list`] returns. Every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFilter {
+    /// Only jobs in this status.
+    pub status: Option<JobStatus>,
+    /// Only jobs of this type.
+    pub job_type: Option<String>,
+    /// Only jobs on this kind of entity.
+    pub entity_type: Option<String>,
+    /// Only jobs on this entity id.
+    pub entity_id: Option<String>,
+    /// Only jobs of this owner.
+    pub owner: Option<String>,
+}
+
+/// A position in a newest-first listing: `"<created_at ms>.<id>"`, opaque to callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    pub created_at: i64,
+    pub id: JobId,
+}
+
+impl Cursor {
+    pub(crate) fn encode(&self) -> String {
+        format!("{}.{}", self.created_at, self.id)
+    }
+
+    pub(crate) fn decode(text: &str) -> Result<Cursor> {
+        let bad = || Error::Invalid {
+            field: "cursor",
+            reason: "not a cursor returned by a previous page".into(),
+        };
+        let (ms, id) = text.split_once('.').ok_or_else(bad)?;
+        Ok(Cursor {
+            created_at: ms.parse().map_err(|_| bad())?,
+            id: id.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// A page of jobs from [`crate::Queue::list`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobPage {
+    /// The jobs, newest first.
+    pub jobs: Vec<Job>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    /// How many jobs match the filter in all.
+    pub total: u64,
+}
+

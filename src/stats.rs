@@ -1,0 +1,65 @@
+//! The queue's counts: by status, by type, and why pending jobs wait.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::job::JobStatus;
+
+/// Counts of jobs by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    /// Jobs waiting to run.
+    pub pending: u64,
+    /// Jobs running now.
+    pub in_progress: u64,
+    /// Jobs that succeeded.
+    pub completed: u64,
+    /// Jobs that failed for good.
+    pub failed: u64,
+    /// Jobs cancelled.
+    pub cancelled: u64,
+}
+
+impl StatusCounts {
+    pub(crate) fn add(&mut self, status: JobStatus, n: u64) {
+        let slot = match status {
+            JobStatus::Pending => &mut self.pending,
+            JobStatus::InProgress => &mut self.in_progress,
+            JobStatus::Completed => &mut self.completed,
+            JobStatus::Failed => &mut self.failed,
+            JobStatus::Cancelled => &mut self.cancelled,
+        };
+        *slot += n;
+    }
+}
+
+/// Pending jobs split by why they wait.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCounts {
+    /// Due now (`next_retry <= now`).
+    pub ready: u64,
+    /// Not yet due, never attempted (enqueued with a delay or `run_at`).
+    pub scheduled: u64,
+    /// Not yet due, waiting out a backoff after a failed attempt.
+    pub retrying: u64,
+}
+
+/// A snapshot of the queue, read in one statement.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Every job.
+    pub total: u64,
+    /// Jobs by status.
+    pub by_status: StatusCounts,
+    /// Pending jobs split into ready, scheduled and retrying.
+    pub pending: PendingCounts,
+    /// How long the oldest ready job has been due, in ms; null when none is ready.
+    pub oldest_ready_age_ms: Option<u64>,
+    /// Jobs by type, then by status.
+    pub by_type: BTreeMap<String, StatusCounts>,
+    /// When the snapshot was taken.
+    pub at: Timestamp,
+}
+

@@ -1,0 +1,232 @@
+//! The SQLite backend: one file in WAL mode, one writer connection per process
+//! (behind a mutex) and a pool of readers. One module per group of statements.
+
+mod admin;
+mod claim;
+mod db;
+mod enqueue;
+mod finish;
+pub(crate) mod migrate;
+mod open;
+mod read;
+mod row;
+mod tokens;
+
+use std::path::Path;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::filter::{Cursor, JobFilter};
+use crate::job::{Job, JobId, JobStatus};
+use crate::retry::Backoff;
+use crate::state::Move;
+use crate::stats::Stats;
+use crate::store::{Backend, Durability, NewRow, Round, Settled};
+use crate::token::ApiToken;
+
+pub(crate) use db::Store;
+pub(crate) use open::{Access, ConnSettings};
+
+/// Jobs on one SQLite file.
+#[derive(Debug)]
+pub(crate) struct Sqlite {
+    store: Store,
+}
+
+/// How the file is opened.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SqliteOptions {
+    pub durability: Durability,
+    pub busy_timeout: std::time::Duration,
+    pub readers: u32,
+    pub file_mode: u32,
+}
+
+impl Sqlite {
+    /// Validates the file, creates or upgrades the schema, opens the connections.
+    pub(crate) fn open(path: &Path, o: SqliteOptions) -> Result<Sqlite> {
+        let settings = ConnSettings {
+            durability: o.durability,
+            busy_timeout: o.busy_timeout,
+            access: Access::ReadWrite,
+        };
+        let store = Store::open(path, settings, o.readers, o.file_mode)?;
+        Ok(Sqlite { store })
+    }
+}
+
+/// A fenced statement that was refused (lease lost, job gone) is that entry's
+/// outcome; any other error aborts the transaction.
+fn refusal_is_an_outcome<T>(r: Result<T>) -> Result<Result<T>> {
+    match r {
+        Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => Ok(Err(e)),
+        other => other.map(Ok),
+    }
+}
+
+impl Backend for Sqlite {
+    fn insert(&self, rows: &[NewRow]) -> Result<()> {
+        if let [one] = rows {
+            return self.store.write_autocommit(|c| {
+                enqueue::insert(c, &one.job, &one.payload).map_err(Error::db("enqueue"))
+            });
+        }
+        self.store.write("enqueue_many", |tx| {
+            for r in rows {
+                enqueue::insert(tx, &r.job, &r.payload).map_err(Error::db("enqueue_many"))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn insert_unless_pending(&self, row: &NewRow) -> Result<bool> {
+        self.store.write("enqueue_unless_pending", |tx| {
+            let op = Error::db("enqueue_unless_pending");
+            if enqueue::pending_of_type(tx, &row.job.job_type).map_err(op)? {
+                return Ok(false);
+            }
+            enqueue::insert(tx, &row.job, &row.payload)
+                .map_err(Error::db("enqueue_unless_pending"))?;
+            Ok(true)
+        })
+    }
+
+    fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
+        let now = round.now;
+        let types = round
+            .claim
+            .and_then(|c| c.types)
+            .map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()));
+        self.store.write("complete_and_claim", |tx| {
+            let completed = round
+                .done
+                .iter()
+                .map(|(id, token, text)| finish::complete(tx, *id, *token, text, now))
+                .map(refusal_is_an_outcome)
+                .collect::<Result<_>>()?;
+            let failed = round
+                .failed
+                .iter()
+                .map(|(id, token, f)| finish::fail(tx, *id, *token, f, round.backoff_for, now))
+                .map(refusal_is_an_outcome)
+                .collect::<Result<_>>()?;
+            let released = round
+                .released
+                .iter()
+                .map(|(id, token)| finish::release(tx, *id, *token, now))
+                .map(refusal_is_an_outcome)
+                .collect::<Result<_>>()?;
+            let claimed = match round.claim {
+                Some(c) if c.n > 0 => {
+                    claim::claim(tx, c.worker, types.as_deref(), c.n, now, c.lease_until)?
+                }
+                _ => Vec::new(),
+            };
+            Ok(Settled {
+                completed,
+                failed,
+                released,
+                claimed,
+            })
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        held: &[(JobId, i64)],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Result<bool>>> {
+        self.store.write("heartbeat", |tx| {
+            held.iter()
+                .map(|(id, token)| claim::heartbeat(tx, *id, *token, now, until))
+                .map(refusal_is_an_outcome)
+                .collect()
+        })
+    }
+
+    fn progress(&self, id: JobId, token: i64, report: &str, now: Timestamp) -> Result<()> {
+        self.store
+            .write("progress", |tx| claim::progress(tx, id, token, report, now))
+    }
+
+    fn cancel_requests(&self, worker: &str) -> Result<Vec<JobId>> {
+        self.store
+            .read("cancel_requests", |c| read::cancel_requests(c, worker))
+    }
+
+    fn cancel(&self, id: JobId, now: Timestamp) -> Result<Move> {
+        self.store.write("cancel", |tx| admin::cancel(tx, id, now))
+    }
+
+    fn retry(&self, id: JobId, now: Timestamp) -> Result<()> {
+        self.store.write("retry", |tx| admin::retry(tx, id, now))
+    }
+
+    fn recover_expired(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        backoff_for: &dyn Fn(&str) -> Backoff,
+    ) -> Result<Vec<(JobId, JobStatus)>> {
+        self.store.write("recover", |tx| {
+            finish::recover_expired(tx, backoff_for, now, limit)
+        })
+    }
+
+    fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize> {
+        self.store.write("prune", |tx| {
+            admin::prune_batch(tx, statuses, cutoff, limit)
+        })
+    }
+
+    fn get(&self, id: JobId) -> Result<Job> {
+        self.store.read("get", |c| read::get(c, id))
+    }
+
+    fn list(
+        &self,
+        filter: &JobFilter,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<(Vec<Job>, u64)> {
+        self.store
+            .read("list", |c| read::list(c, filter, cursor, limit))
+    }
+
+    fn stats(&self, now: Timestamp) -> Result<Stats> {
+        self.store.read("stats", |c| read::stats(c, now))
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.store.read("ping", |c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(Error::db("ping"))
+        })
+    }
+
+    fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64> {
+        self.store.write("create token", |tx| {
+            tokens::insert(tx, user, admin, hash, now)
+        })
+    }
+
+    fn list_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
+        self.store.read("list tokens", |c| tokens::list(c, user))
+    }
+
+    fn revoke_token(&self, id: i64, now: Timestamp) -> Result<usize> {
+        self.store
+            .write("revoke token", |tx| tokens::revoke_id(tx, id, now))
+    }
+
+    fn revoke_user_tokens(&self, user: &str, now: Timestamp) -> Result<usize> {
+        self.store
+            .write("revoke token", |tx| tokens::revoke_user(tx, user, now))
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, String)>> {
+        self.store
+            .read("authenticate token", |c| tokens::by_hash(c, hash))
+    }
+}
