@@ -88,7 +88,7 @@ impl JobType {
     }
 
     fn validate(&self) -> Result<()> {
-        crate::queue::validate_job_type(&self.name)?;
+        crate::new_job::validate_job_type(&self.name)?;
         if self.max_attempts == Some(0) {
             return Err(invalid(
                 "max_attempts",
@@ -180,7 +180,7 @@ impl Catalog {
     /// [`Error::Invalid`] naming `job_type` for an invalid name, or (declared only)
     /// an undeclared one, listing the declared types.
     pub fn check(&self, name: &str) -> Result<Option<&JobType>> {
-        crate::queue::validate_job_type(name)?;
+        crate::new_job::validate_job_type(name)?;
         match self.types.get(name) {
             Some(t) => Ok(Some(t)),
             None if !self.declared_only => Ok(None),

@@ -127,3 +127,12 @@ impl Error {
         matches!(self, Error::Busy { .. } | Error::DiskFull { .. })
     }
 }
+
+impl From<crate::retry::EmptyBackoff> for Error {
+    fn from(e: crate::retry::EmptyBackoff) -> Error {
+        Error::Invalid {
+            field: "backoff",
+            reason: e.to_string(),
+        }
+    }
+}

@@ -55,4 +55,3 @@ pub struct JobPage {
     /// How many jobs match the filter in all.
     pub total: u64,
 }
-

@@ -39,18 +39,21 @@ mod store;
 mod token;
 pub mod worker;
 
+#[cfg(test)]
+mod layers;
+
 pub use catalog::{Catalog, JobType};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
 pub use failure::Failure;
-pub use job::{Job, JobId, JobStatus, ParseJobIdError, ParseStatusError};
-pub use new_job::{NewJob, MAX_DELAY_S};
 pub use filter::{JobFilter, JobPage};
-pub use queue::{validate_job_type, Queue, QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
+pub use job::{Job, JobId, JobStatus, ParseJobIdError, ParseStatusError};
+pub use new_job::{validate_job_type, NewJob, MAX_DELAY_S, MAX_REF_BYTES};
+pub use queue::{Queue, QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
+pub use retry::{classify, Backoff, EmptyBackoff, ErrorClass};
 pub use stats::{PendingCounts, Stats, StatusCounts};
-pub use token::{ApiToken, CreatedToken};
-pub use retry::{classify, Backoff, ErrorClass};
 pub use store::Durability;
+pub use token::{ApiToken, CreatedToken};
 pub use worker::{
     run_due, Handler, HandlerResult, JobContext, JobError, Registry, RunSummary, StopFlag,
     StopReason, WorkerConfig, WorkerPool,

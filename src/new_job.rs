@@ -8,6 +8,23 @@ use serde_json::{Number, Value};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 
+/// The longest entity type, entity id or owner, in bytes.
+pub const MAX_REF_BYTES: usize = 255;
+/// Checks a job type: 1-64 characters of `[a-z0-9_.:-]`.
+///
+/// # Errors
+/// [`Error::Invalid`] naming `job_type`.
+pub fn validate_job_type(t: &str) -> Result<()> {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.:-".contains(c);
+    if t.is_empty() || t.len() > 64 || !t.chars().all(ok_char) {
+        return Err(invalid(
+            "job_type",
+            "must be 1-64 characters of [a-z0-9_.:-]".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The longest `delay_s` accepted, in seconds (about 3,000 years).
 pub const MAX_DELAY_S: u64 = 100_000_000_000;
 

@@ -15,6 +15,11 @@ pub enum ErrorClass {
     Permanent,
 }
 
+/// A backoff schedule was given no steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("needs at least one step, e.g. [\"30s\", \"5m\"]")]
+pub struct EmptyBackoff;
+
 /// Delays before the next attempt, indexed by the number of attempts already
 /// made: after attempt 1 fails the next is due `steps[0]` later, after attempt 2
 /// `steps[1]`, and the last step repeats (the cap).
@@ -47,14 +52,12 @@ impl Backoff {
     /// `["0s"]` retries without waiting, up to `max_attempts`.
     ///
     /// # Errors
-    /// [`crate::Error::Invalid`] naming `backoff` when `steps` is empty (there is
-    /// no delay to use: every attempt would burn at once).
-    pub fn new(steps: Vec<Duration>) -> crate::Result<Backoff> {
+    /// [`EmptyBackoff`] when `steps` is empty (there is no delay to use: every
+    /// attempt would burn at once). It converts into [`crate::Error::Invalid`]
+    /// naming `backoff`.
+    pub fn new(steps: Vec<Duration>) -> Result<Backoff, EmptyBackoff> {
         if steps.is_empty() {
-            return Err(crate::Error::Invalid {
-                field: "backoff",
-                reason: "needs at least one step, e.g. [\"30s\", \"5m\"]".into(),
-            });
+            return Err(EmptyBackoff);
         }
         Ok(Backoff { steps })
     }

@@ -62,4 +62,3 @@ pub struct Stats {
     /// When the snapshot was taken.
     pub at: Timestamp,
 }
-

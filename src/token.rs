@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::queue::validate::MAX_REF_BYTES;
+use crate::new_job::MAX_REF_BYTES;
 
 /// The prefix of every token secret (`jobq_`), so a leaked one is easy to recognise.
 pub(crate) const TOKEN_PREFIX: &str = "jobq_";
@@ -80,7 +80,6 @@ pub(crate) fn check_user(user: &str) -> Result<()> {
         reason: format!("must be 1-{MAX_REF_BYTES} bytes without spaces or control characters"),
     })
 }
-
 
 /// True when the stored hash `stored` is the hash of the presented secret's
 /// hash `hash`, compared in constant time.

@@ -11,8 +11,8 @@ mod work;
 
 use std::path::{Path, PathBuf};
 
-use clap::{ArgAction, Parser, Subcommand};
 use crate::config::Config;
+use clap::{ArgAction, Parser, Subcommand};
 use jobq::{Queue, QueueOptions};
 
 pub use error::{CliError, CliResult};

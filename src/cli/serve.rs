@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 
-use clap::Args;
 use crate::handlers::registry_from_config;
+use clap::Args;
 use jobq::http::HttpConfig;
 use jobq::WorkerPool;
 

@@ -4,8 +4,8 @@
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use clap::Args;
 use crate::handlers::{prune, registry_from_config};
+use clap::Args;
 use jobq::{Queue, WorkerPool};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;

@@ -15,9 +15,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
 
-use jobq::{Catalog, JobType};
 use jobq::QueueOptions;
 use jobq::WorkerConfig;
+use jobq::{Catalog, JobType};
 
 pub use error::ConfigError;
 pub use handler::{HandlerConfig, HandlerKind};

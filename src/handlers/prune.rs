@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::config::{PruneConfig, PRUNE_JOB_TYPE};
-use jobq::Result;
 use jobq::JobStatus;
 use jobq::NewJob;
 use jobq::Queue;
+use jobq::Result;
 use jobq::{HandlerResult, JobContext, JobError};
 
 /// How often the prune job runs: daily.

@@ -189,8 +189,12 @@ impl Queue {
     /// [`Error::LeaseLost`], [`Error::NotFound`], or a database error.
     pub fn release(&self, id: JobId, lease_token: i64) -> Result<JobStatus> {
         let released = [(id, lease_token)];
-        let mut settled = self.settle_and_claim(&[], &[], &released, "", None, 0, Duration::ZERO)?;
-        settled.released.pop().unwrap_or(Err(Error::NotFound { id }))
+        let mut settled =
+            self.settle_and_claim(&[], &[], &released, "", None, 0, Duration::ZERO)?;
+        settled
+            .released
+            .pop()
+            .unwrap_or(Err(Error::NotFound { id }))
     }
 }
 

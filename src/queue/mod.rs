@@ -22,7 +22,6 @@ use crate::store::Backend;
 
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use signal::Signal;
-pub use validate::validate_job_type;
 
 /// The most jobs a page of [`Queue::list`] returns.
 pub const MAX_PAGE: usize = 500;

@@ -65,9 +65,7 @@ impl Queue {
     pub fn authenticate(&self, secret: &str) -> Result<Option<ApiToken>> {
         let hash = sha256_hex(secret);
         let found = self.backend().token_by_hash(&hash)?;
-        Ok(found.and_then(|(token, stored)| {
-            hashes_match(&stored, &hash).then_some(token)
-        }))
+        Ok(found.and_then(|(token, stored)| hashes_match(&stored, &hash).then_some(token)))
     }
 }
 

@@ -3,28 +3,11 @@
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobStatus};
-use crate::new_job::NewJob;
+use crate::new_job::{NewJob, MAX_REF_BYTES};
 use crate::queue::QueueOptions;
 
-/// The longest entity type, entity id or owner, in bytes.
-pub const MAX_REF_BYTES: usize = 255;
 /// Latest accepted due time: 9999-12-31T23:59:59.999Z.
 const MAX_TIME: i64 = 253_402_300_799_999;
-
-/// Checks a job type: 1-64 characters of `[a-z0-9_.:-]`.
-///
-/// # Errors
-/// [`Error::Invalid`] naming `job_type`.
-pub fn validate_job_type(t: &str) -> Result<()> {
-    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.:-".contains(c);
-    if t.is_empty() || t.len() > 64 || !t.chars().all(ok_char) {
-        return Err(invalid(
-            "job_type",
-            "must be 1-64 characters of [a-z0-9_.:-]".into(),
-        ));
-    }
-    Ok(())
-}
 
 fn invalid(field: &'static str, reason: String) -> Error {
     Error::Invalid { field, reason }

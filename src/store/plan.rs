@@ -125,7 +125,10 @@ mod tests {
         let default = |_: &str| Backoff::default();
         let retryable = Failure::new("timed out", ErrorClass::Retryable);
         let p = plan_failure(&run(1, 3), &retryable, &default, now);
-        assert_eq!((p.status, p.next_retry), (JobStatus::Pending, now.plus(Duration::from_secs(60))));
+        assert_eq!(
+            (p.status, p.next_retry),
+            (JobStatus::Pending, now.plus(Duration::from_secs(60)))
+        );
         let mut stored = run(2, 3);
         stored.backoff = Some(Backoff::new(vec![Duration::from_secs(7)]).unwrap());
         let p = plan_failure(&stored, &retryable, &default, now);
@@ -133,10 +136,16 @@ mod tests {
         let p = plan_failure(&run(3, 3), &retryable, &default, now);
         assert_eq!((p.status, p.completed_at), (JobStatus::Failed, Some(now)));
         let permanent = Failure::new("not found", ErrorClass::Permanent);
-        assert_eq!(plan_failure(&run(1, 3), &permanent, &default, now).status, JobStatus::Failed);
+        assert_eq!(
+            plan_failure(&run(1, 3), &permanent, &default, now).status,
+            JobStatus::Failed
+        );
         let mut asked = run(1, 3);
         asked.cancel_requested = true;
-        assert_eq!(plan_failure(&asked, &retryable, &default, now).status, JobStatus::Cancelled);
+        assert_eq!(
+            plan_failure(&asked, &retryable, &default, now).status,
+            JobStatus::Cancelled
+        );
     }
 
     #[test]

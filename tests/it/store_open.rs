@@ -45,7 +45,10 @@ const SCHEMA_V1: &str = "
 fn current_version() -> i32 {
     let schema = include_str!("../../schema.sql");
     let at = schema.find("PRAGMA user_version = ").unwrap() + "PRAGMA user_version = ".len();
-    let digits: String = schema[at..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = schema[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().unwrap()
 }
 
