@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("clock", 0),
     ("duration", 0),
     ("retry", 0),
+    ("location", 0),
     ("job", 1),
     ("error", 2),
     ("state", 2),

@@ -1,6 +1,7 @@
 //! The integration test binary: black-box tests of the library, the `jobq`
 //! binary and its HTTP server, on real SQLite files.
 
+mod backends;
 mod child;
 mod cli;
 mod cli_config;
@@ -16,6 +17,7 @@ mod http_util;
 mod job_request;
 mod log_capture;
 mod main_job;
+mod pg;
 mod rel_cli_files;
 mod rel_clock;
 mod rel_contention;

@@ -21,7 +21,7 @@ use crate::job::{Job, JobId, JobStatus};
 use crate::retry::Backoff;
 use crate::state::Move;
 use crate::stats::Stats;
-use crate::store::{Backend, Durability, NewRow, Round, Settled};
+use crate::store::{refusal_is_an_outcome, Backend, Durability, NewRow, Round, Settled};
 use crate::token::ApiToken;
 
 pub(crate) use db::Store;
@@ -52,15 +52,6 @@ impl Sqlite {
         };
         let store = Store::open(path, settings, o.readers, o.file_mode)?;
         Ok(Sqlite { store })
-    }
-}
-
-/// A fenced statement that was refused (lease lost, job gone) is that entry's
-/// outcome; any other error aborts the transaction.
-fn refusal_is_an_outcome<T>(r: Result<T>) -> Result<Result<T>> {
-    match r {
-        Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => Ok(Err(e)),
-        other => other.map(Ok),
     }
 }
 

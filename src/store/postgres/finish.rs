@@ -1,0 +1,144 @@
+//! Transitions out of `in_progress`: complete, fail, release and recover. Each
+//! is fenced by the attempt's lease token (see [`crate::state`]).
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::failure::Failure;
+use crate::job::{JobId, JobStatus};
+use crate::retry::{Backoff, ErrorClass};
+use crate::store::plan::{cannot_run, plan_failure, Running};
+use crate::store::postgres::claim::{fail_unreadable, lease_refused};
+use crate::store::postgres::conn::Conn;
+use crate::store::postgres::row::{job_columns, job_from_row};
+
+const COMPLETE: &str = "UPDATE jobq.jobs SET \
+     status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END, \
+     result = $1::text::json, completed_at = $2, updated_at = $2, locked_by = NULL, \
+     lease_expires_at = NULL \
+     WHERE id = $3 AND status = 'in_progress' AND lease_token = $4 RETURNING status";
+
+const RELEASE: &str = "UPDATE jobq.jobs SET \
+     status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END, \
+     attempts = CASE WHEN cancel_requested THEN attempts ELSE greatest(attempts - 1, 0) END, \
+     completed_at = CASE WHEN cancel_requested THEN $1::bigint ELSE NULL END, \
+     next_retry = $1::bigint, updated_at = $1::bigint, locked_by = NULL, lease_expires_at = NULL \
+     WHERE id = $2 AND status = 'in_progress' AND lease_token = $3 RETURNING status";
+
+/// The running attempt, locked until the transaction ends.
+const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_context::text, \
+     locked_by, job_type, backoff FROM jobq.jobs \
+     WHERE id = $1 AND status = 'in_progress' AND lease_token = $2 FOR UPDATE";
+
+const RECORD_FAILURE: &str = "UPDATE jobq.jobs SET status = $1, next_retry = $2, \
+     error_message = $3, error_context = $4::text::json, completed_at = $5, updated_at = $6, \
+     locked_by = NULL, lease_expires_at = NULL \
+     WHERE id = $7 AND status = 'in_progress' AND lease_token = $8";
+
+/// Expired leases, oldest first; rows another recoverer holds are skipped.
+const EXPIRED: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobq.jobs WHERE status = 'in_progress' AND lease_expires_at < $1 \
+     ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+);
+
+fn status_of(text: &str) -> JobStatus {
+    text.parse().unwrap_or(JobStatus::Failed)
+}
+
+/// in_progress -> completed (or cancelled when requested). Returns the new status.
+pub(crate) fn complete(
+    c: &mut Conn,
+    id: JobId,
+    token: i64,
+    result: &str,
+    now: Timestamp,
+) -> Result<JobStatus> {
+    let idt = id.to_string();
+    match c.opt("complete", COMPLETE, &[&result, &now.0, &idt, &token])? {
+        Some(r) => Ok(status_of(r.get(0))),
+        None => Err(lease_refused(c, id, token, "complete")),
+    }
+}
+
+/// in_progress -> pending with the attempt given back (or cancelled when requested).
+pub(crate) fn release(c: &mut Conn, id: JobId, token: i64, now: Timestamp) -> Result<JobStatus> {
+    let idt = id.to_string();
+    match c.opt("release", RELEASE, &[&now.0, &idt, &token])? {
+        Some(r) => Ok(status_of(r.get(0))),
+        None => Err(lease_refused(c, id, token, "release")),
+    }
+}
+
+fn running(c: &mut Conn, id: JobId, token: i64) -> Result<Option<Running>> {
+    let row = c.opt("fail", RUNNING, &[&id.to_string(), &token])?;
+    Ok(row.map(|r| Running {
+        attempts: u32::try_from(r.get::<_, i32>(0)).unwrap_or(0),
+        max_attempts: u32::try_from(r.get::<_, i32>(1)).unwrap_or(1),
+        cancel_requested: r.get(2),
+        error_context: r.get(3),
+        locked_by: r.get(4),
+        job_type: r.get(5),
+        backoff: r
+            .get::<_, Option<String>>(6)
+            .and_then(|t| Backoff::from_stored(&t)),
+    }))
+}
+
+/// Records a failed attempt: back to pending after backoff, or failed, or
+/// cancelled (see [`crate::store::plan`]).
+pub(crate) fn fail(
+    c: &mut Conn,
+    id: JobId,
+    token: i64,
+    failure: &Failure,
+    backoff_for: &dyn Fn(&str) -> Backoff,
+    now: Timestamp,
+) -> Result<JobStatus> {
+    let Some(run) = running(c, id, token)? else {
+        return Err(lease_refused(c, id, token, "fail"));
+    };
+    let plan = plan_failure(&run, failure, backoff_for, now);
+    let context = plan.error_context.to_string();
+    c.execute(
+        "fail",
+        RECORD_FAILURE,
+        &[
+            &plan.status.as_str(),
+            &plan.next_retry.0,
+            &plan.error_message,
+            &context,
+            &plan.completed_at.map(|t| t.0),
+            &now.0,
+            &id.to_string(),
+            &token,
+        ],
+    )?;
+    Ok(plan.status)
+}
+
+/// Recovers up to `limit` jobs whose lease expired before `now`: each counts
+/// as a failed attempt with the retryable error "lease expired".
+pub(crate) fn recover_expired(
+    c: &mut Conn,
+    backoff_for: &dyn Fn(&str) -> Backoff,
+    now: Timestamp,
+    limit: usize,
+) -> Result<Vec<(JobId, JobStatus)>> {
+    let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = c.query("recover", EXPIRED, &[&now.0, &lim])?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let job = job_from_row(row);
+        if cannot_run(&job) {
+            fail_unreadable(c, &job, &row.get::<_, String>(0), now)?;
+            out.push((job.id, JobStatus::Failed));
+            continue;
+        }
+        let ran = job.started_at.map(|s| now.since(s)).unwrap_or_default();
+        let failure = Failure::new("lease expired", ErrorClass::Retryable).with_duration(ran);
+        let status = fail(c, job.id, job.lease_token, &failure, backoff_for, now)?;
+        out.push((job.id, status));
+    }
+    Ok(out)
+}

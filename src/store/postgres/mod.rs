@@ -1,0 +1,292 @@
+//! The PostgreSQL backend: the same tables and semantics as SQLite, for many
+//! processes on many machines. A pool of clients (each caching its prepared
+//! statements), claims with `FOR UPDATE SKIP LOCKED`, and LISTEN/NOTIFY
+//! wake-ups with polling as the fallback. One module per group of statements.
+
+mod admin;
+mod claim;
+pub(crate) mod conn;
+mod finish;
+pub(crate) mod migrate;
+mod notify;
+mod read;
+mod row;
+mod tokens;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::filter::{Cursor, JobFilter};
+use crate::job::{Job, JobId, JobStatus};
+use crate::retry::Backoff;
+use crate::state::Move;
+use crate::stats::Stats;
+use crate::store::{refusal_is_an_outcome, Backend, NewRow, Round, Settled};
+use crate::token::ApiToken;
+
+use conn::Pool;
+use notify::{Debounce, Listener};
+
+/// How a PostgreSQL queue connects.
+#[derive(Debug, Clone)]
+pub(crate) struct PgOptions {
+    /// Clients in the pool (at least 2).
+    pub pool: u32,
+    /// How long a call waits for a client (and a connect for the server).
+    pub wait: Duration,
+    /// LISTEN/NOTIFY wake-ups; false: polling only (PgBouncer in transaction mode).
+    pub notify: bool,
+    /// False: `synchronous_commit = off` (a server crash may lose the last commits).
+    pub synchronous_commit: bool,
+}
+
+/// Jobs in one PostgreSQL database (schema `jobq`).
+pub(crate) struct Postgres {
+    pool: Pool,
+    config: postgres::Config,
+    notify: bool,
+    debounce: Debounce,
+    listening: Once,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("url", &self.pool.shown)
+            .finish()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Postgres {
+    /// Connects to `url` (shown as `shown`), creates or upgrades the schema.
+    ///
+    /// # Errors
+    /// [`Error::Open`] for a bad URL or an unreachable server; migration errors.
+    pub(crate) fn open(url: &str, shown: String, o: &PgOptions) -> Result<Postgres> {
+        let mut config: postgres::Config = url.parse().map_err(|e| Error::Open {
+            path: PathBuf::from(&shown),
+            reason: format!("not a valid PostgreSQL URL ({e})"),
+        })?;
+        config.connect_timeout(o.wait).application_name("jobq");
+        if !o.synchronous_commit {
+            config.options("-c synchronous_commit=off");
+        }
+        let pool = Pool::new(config.clone(), o.pool, o.wait, shown.clone())?;
+        let mut c = pool.get("open").map_err(|e| Error::Open {
+            path: PathBuf::from(&shown),
+            reason: e.to_string(),
+        })?;
+        migrate::migrate(&mut c)?;
+        drop(c);
+        Ok(Postgres {
+            pool,
+            config,
+            notify: o.notify,
+            debounce: Debounce::default(),
+            listening: Once::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Whether this enqueue should send a notification.
+    fn should_notify(&self) -> bool {
+        self.notify && self.debounce.take()
+    }
+}
+
+impl Backend for Postgres {
+    fn insert(&self, rows: &[NewRow]) -> Result<()> {
+        let notify = self.should_notify();
+        if let [one] = rows {
+            return self.pool.auto("enqueue", |c| {
+                admin::insert(c, &one.job, &one.payload, notify)
+            });
+        }
+        self.pool.tx("enqueue_many", |c| {
+            for r in rows {
+                admin::insert(c, &r.job, &r.payload, false)?;
+            }
+            if notify {
+                c.query("enqueue_many", admin::NOTIFY, &[])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn insert_unless_pending(&self, row: &NewRow) -> Result<bool> {
+        let notify = self.should_notify();
+        self.pool.tx("enqueue_unless_pending", |c| {
+            if admin::pending_of_type(c, &row.job.job_type)? {
+                return Ok(false);
+            }
+            admin::insert(c, &row.job, &row.payload, notify)?;
+            Ok(true)
+        })
+    }
+
+    fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
+        let now = round.now;
+        self.pool.tx("complete_and_claim", |c| {
+            let completed = round
+                .done
+                .iter()
+                .map(|(id, token, text)| {
+                    refusal_is_an_outcome(finish::complete(c, *id, *token, text, now))
+                })
+                .collect::<Result<_>>()?;
+            let failed = round
+                .failed
+                .iter()
+                .map(|(id, token, f)| {
+                    refusal_is_an_outcome(finish::fail(c, *id, *token, f, round.backoff_for, now))
+                })
+                .collect::<Result<_>>()?;
+            let released = round
+                .released
+                .iter()
+                .map(|(id, token)| refusal_is_an_outcome(finish::release(c, *id, *token, now)))
+                .collect::<Result<_>>()?;
+            let claimed = match round.claim {
+                Some(k) if k.n > 0 => claim::claim(c, k.worker, k.types, k.n, now, k.lease_until)?,
+                _ => Vec::new(),
+            };
+            Ok(Settled {
+                completed,
+                failed,
+                released,
+                claimed,
+            })
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        held: &[(JobId, i64)],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Result<bool>>> {
+        self.pool.tx("heartbeat", |c| {
+            held.iter()
+                .map(|(id, token)| {
+                    refusal_is_an_outcome(claim::heartbeat(c, *id, *token, now, until))
+                })
+                .collect()
+        })
+    }
+
+    fn progress(&self, id: JobId, token: i64, report: &str, now: Timestamp) -> Result<()> {
+        self.pool
+            .auto("progress", |c| claim::progress(c, id, token, report, now))
+    }
+
+    fn cancel_requests(&self, worker: &str) -> Result<Vec<JobId>> {
+        self.pool
+            .auto("cancel_requests", |c| read::cancel_requests(c, worker))
+    }
+
+    fn cancel(&self, id: JobId, now: Timestamp) -> Result<Move> {
+        self.pool.tx("cancel", |c| admin::cancel(c, id, now))
+    }
+
+    fn retry(&self, id: JobId, now: Timestamp) -> Result<()> {
+        let notify = self.should_notify();
+        self.pool.tx("retry", |c| {
+            admin::retry(c, id, now)?;
+            if notify {
+                c.query("retry", admin::NOTIFY, &[])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn recover_expired(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        backoff_for: &dyn Fn(&str) -> Backoff,
+    ) -> Result<Vec<(JobId, JobStatus)>> {
+        self.pool.tx("recover", |c| {
+            finish::recover_expired(c, backoff_for, now, limit)
+        })
+    }
+
+    fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize> {
+        self.pool
+            .auto("prune", |c| admin::prune_batch(c, statuses, cutoff, limit))
+    }
+
+    fn get(&self, id: JobId) -> Result<Job> {
+        self.pool.auto("get", |c| read::get(c, id))
+    }
+
+    fn list(
+        &self,
+        filter: &JobFilter,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<(Vec<Job>, u64)> {
+        self.pool.tx("list", |c| {
+            c.batch("list", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")?;
+            read::list(c, filter, cursor, limit)
+        })
+    }
+
+    fn stats(&self, now: Timestamp) -> Result<Stats> {
+        self.pool.auto("stats", |c| read::stats(c, now))
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.pool.auto("ping", |c| c.batch("ping", "SELECT 1"))
+    }
+
+    fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64> {
+        self.pool.auto("create token", |c| {
+            tokens::insert(c, user, admin, hash, now)
+        })
+    }
+
+    fn list_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
+        self.pool.auto("list tokens", |c| tokens::list(c, user))
+    }
+
+    fn revoke_token(&self, id: i64, now: Timestamp) -> Result<usize> {
+        self.pool
+            .auto("revoke token", |c| tokens::revoke_id(c, id, now))
+    }
+
+    fn revoke_user_tokens(&self, user: &str, now: Timestamp) -> Result<usize> {
+        self.pool
+            .auto("revoke token", |c| tokens::revoke_user(c, user, now))
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, String)>> {
+        self.pool
+            .auto("authenticate token", |c| tokens::by_hash(c, hash))
+    }
+
+    fn watch(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        if !self.notify {
+            return;
+        }
+        self.listening.call_once(|| {
+            Listener {
+                config: self.config.clone(),
+                shown: self.pool.shown.clone(),
+                wake,
+                stop: self.stop.clone(),
+            }
+            .spawn();
+        });
+    }
+}
