@@ -4,6 +4,7 @@
 mod admin;
 mod enqueue;
 mod lease;
+mod named;
 mod options;
 mod read;
 mod signal;
@@ -22,6 +23,7 @@ use crate::store::Backend;
 
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use signal::Signal;
+pub(crate) use lease::{ClaimSpec, Finished};
 
 /// The most jobs a page of [`Queue::list`] returns.
 pub const MAX_PAGE: usize = 500;
