@@ -1,4 +1,4 @@
--- jobq schema on PostgreSQL, current version (jobq.schema_version = 1).
+-- jobq schema on PostgreSQL, current version (jobq.schema_version = 2).
 -- The one source of truth for PostgreSQL's tables and indexes. The migrations
 -- in src/store/postgres/migrate.rs build exactly this; a test compares the two.
 -- The same columns as schema.sql (SQLite), so JSON output is identical:
@@ -33,12 +33,15 @@ CREATE TABLE jobq.jobs (
     lease_token      bigint NOT NULL DEFAULT 0,         -- fencing token, +1 per claim
     cancel_requested boolean NOT NULL DEFAULT false,
     progress         json,
-    backoff          text                               -- JSON array of ms; NULL: the default schedule
+    backoff          text,                              -- JSON array of ms; NULL: the default schedule
+    queue            text COLLATE "C" NOT NULL DEFAULT 'default',  -- version 2
+    snoozes          integer NOT NULL DEFAULT 0 CHECK (snoozes >= 0)
 ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000,
         autovacuum_analyze_scale_factor = 0.02, fillfactor = 90);
 
--- Claim: due pending jobs in run order. Partial, so claim cost does not grow with history.
-CREATE INDEX jobs_claim ON jobq.jobs (priority DESC, next_retry, id) WHERE status = 'pending';
+-- Claim: due pending jobs of a queue in run order (and the queues with pending
+-- jobs, one seek each). Partial, so claim cost does not grow with history.
+CREATE INDEX jobs_claim ON jobq.jobs (queue, priority DESC, next_retry, id) WHERE status = 'pending';
 -- Recovery: expired leases.
 CREATE INDEX jobs_lease ON jobq.jobs (lease_expires_at) WHERE status = 'in_progress';
 -- Listing newest first, and prune by age.
@@ -55,3 +58,22 @@ CREATE TABLE jobq.api_tokens (
     created_at  bigint NOT NULL,
     revoked_at  bigint
 );
+
+-- Named queues (version 2): pause and limits, stored so every process obeys them.
+-- A claim locks the row of each limited queue it claims from (FOR UPDATE).
+CREATE TABLE jobq.queues (
+    name           text COLLATE "C" PRIMARY KEY,
+    paused         boolean NOT NULL DEFAULT false,
+    paused_until   bigint,
+    concurrency    integer CHECK (concurrency >= 1),       -- NULL: unlimited
+    rate_count     integer CHECK (rate_count >= 1),        -- NULL: no rate limit
+    rate_period_ms bigint CHECK (rate_period_ms >= 1),
+    updated_at     bigint NOT NULL
+);
+
+-- Starts of jobs in rate-limited queues, for the sliding window (pruned as it slides).
+CREATE TABLE jobq.queue_starts (
+    queue text COLLATE "C" NOT NULL,
+    at    bigint NOT NULL
+);
+CREATE INDEX queue_starts_at ON jobq.queue_starts (queue, at);

@@ -18,6 +18,7 @@ const LIST_PARAMS: &[&str] = &[
     "entity_type",
     "entity_id",
     "owner",
+    "queue",
     "limit",
     "cursor",
 ];
@@ -38,6 +39,7 @@ pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
     let filter = JobFilter {
         status,
         job_type: text("job_type")?,
+        queue: text("queue")?,
         entity_type: text("entity_type")?,
         entity_id: text("entity_id")?,
         owner: text("owner")?,

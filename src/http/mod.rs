@@ -42,6 +42,7 @@ mod jobs;
 mod layers;
 mod open;
 mod ops;
+mod queues;
 mod request;
 mod response;
 mod routes;

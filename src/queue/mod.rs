@@ -4,6 +4,7 @@
 mod admin;
 mod enqueue;
 mod lease;
+mod named;
 mod options;
 mod read;
 mod signal;
@@ -22,6 +23,7 @@ use crate::store::postgres::{PgOptions, Postgres};
 use crate::store::sqlite::{Sqlite, SqliteOptions};
 use crate::store::{Backend, Durability};
 
+pub(crate) use lease::{ClaimSpec, Finished};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use signal::Signal;
 

@@ -9,8 +9,9 @@ use crate::store::postgres::conn::Conn;
 macro_rules! insert {
     () => {
         "INSERT INTO jobq.jobs (id, job_type, status, priority, payload, attempts, \
-         max_attempts, next_retry, entity_type, entity_id, owner, created_at, updated_at, backoff) \
-         VALUES ($1, $2, 'pending', $3, $4::text::json, 0, $5, $6, $7, $8, $9, $10, $10, $11)"
+         max_attempts, next_retry, entity_type, entity_id, owner, created_at, updated_at, backoff, \
+         queue) VALUES ($1, $2, 'pending', $3, $4::text::json, 0, $5, $6, $7, $8, $9, $10, $10, \
+         $11, $12)"
     };
 }
 
@@ -65,6 +66,7 @@ pub(crate) fn insert(c: &mut Conn, job: &Job, payload: &str, notify: bool) -> Re
         &job.owner,
         &job.created_at.0,
         &backoff,
+        &job.queue,
     ];
     if notify {
         c.query("enqueue", INSERT_NOTIFY, params)?;

@@ -3,16 +3,19 @@
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
+use crate::queues::QueueSettings;
 use crate::store::plan::cannot_run;
-use crate::store::postgres::conn::Conn;
+use crate::store::postgres::conn::{Conn, Params};
+use crate::store::postgres::queues;
 use crate::store::postgres::row::{j_columns, job_from_row};
 
 /// pending and due -> in_progress (see [`crate::state`]): one statement. The
-/// CTE picks at most `$5` due jobs in run order through the partial index
+/// CTE picks at most `$5` due jobs of queue `$6` in run order through the partial index
 /// `jobs_claim`, skipping rows other claimers hold (`SKIP LOCKED`), and fences
 /// the plan (the planner may not run the LIMIT subquery once per row).
 const CLAIM: &str = concat!(
-    "WITH next AS (SELECT id FROM jobq.jobs WHERE status = 'pending' AND next_retry <= $3 \
+    "WITH next AS (SELECT id FROM jobq.jobs WHERE status = 'pending' AND queue = $6 \
+       AND next_retry <= $3 \
        AND ($4::text[] IS NULL OR job_type = ANY($4::text[])) \
        ORDER BY priority DESC, next_retry, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
      UPDATE jobq.jobs j SET status = 'in_progress', attempts = j.attempts + 1, \
@@ -35,34 +38,101 @@ const PROGRESS: &str = "UPDATE jobq.jobs SET progress = $1::text::json, updated_
 
 const LOOKUP: &str = "SELECT lease_token FROM jobq.jobs WHERE id = $1";
 
-/// Claims up to `n` due jobs of `types` (`None`: any) for `worker`, leased until
-/// `lease_until`, in run order. A claimed job that cannot run as stored ends
-/// failed in the same transaction and is not returned.
-pub(crate) fn claim(
+/// What to claim in one round.
+pub(crate) struct ClaimArgs<'a> {
+    pub worker: &'a str,
+    /// Only these job types; `None`: any type.
+    pub types: Option<&'a [String]>,
+    /// Only these queues; `None`: every queue.
+    pub queues: Option<&'a [String]>,
+    pub n: usize,
+    pub now: Timestamp,
+    pub lease_until: Timestamp,
+    /// Where the round starts among the queues with pending jobs (turns).
+    pub rotation: usize,
+}
+
+/// Claims up to `n` due jobs for `worker` from the queues it serves that are
+/// not paused, within each queue's concurrency and rate limits (exact across
+/// processes: the limited queues' rows are locked first). Slots are shared
+/// between queues with due jobs as on SQLite: an even share each, then the
+/// rest to whoever can use it. Returned in run order. A claimed job that cannot
+/// run as stored ends failed in the same transaction and is not returned.
+pub(crate) fn claim(c: &mut Conn, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
+    let mut candidates = queues::pending_queues(c)?;
+    candidates.retain(|q| a.queues.is_none_or(|only| only.contains(q)));
+    if candidates.is_empty() || a.n == 0 {
+        return Ok(Vec::new());
+    }
+    queues::lock_limited(c, &candidates)?;
+    let settings = queues::settings(c)?;
+    candidates.retain(|q| !settings.get(q).is_some_and(|s| s.is_paused(a.now)));
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let turn = a.rotation % candidates.len();
+    candidates.rotate_left(turn);
+    let mut jobs = Vec::new();
+    let mut left = a.n;
+    let mut more = Vec::new();
+    let k = candidates.len();
+    for (i, q) in candidates.iter().enumerate() {
+        let share = left.div_ceil(k - i);
+        let room = queues::room(c, q, settings.get(q), a.now)?;
+        let got = claim_queue(c, a, q, share.min(room).min(left), settings.get(q))?;
+        if got.len() == share && share < room {
+            more.push(q);
+        }
+        left -= got.len();
+        jobs.extend(got);
+    }
+    for q in more {
+        if left == 0 {
+            break;
+        }
+        let room = queues::room(c, q, settings.get(q), a.now)?;
+        let got = claim_queue(c, a, q, left.min(room), settings.get(q))?;
+        left -= got.len();
+        jobs.extend(got);
+    }
+    jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
+    Ok(jobs)
+}
+
+/// Claims up to `n` due jobs of one queue (recording starts when it is rate-limited).
+fn claim_queue(
     c: &mut Conn,
-    worker: &str,
-    types: Option<&[String]>,
+    a: &ClaimArgs<'_>,
+    queue: &str,
     n: usize,
-    now: Timestamp,
-    lease_until: Timestamp,
+    settings: Option<&QueueSettings>,
 ) -> Result<Vec<Job>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
     let limit = i64::try_from(n).unwrap_or(i64::MAX);
-    let rows = c.query(
-        "claim",
-        CLAIM,
-        &[&worker, &lease_until.0, &now.0, &types, &limit],
-    )?;
+    let params: Params<'_> = &[
+        &a.worker,
+        &a.lease_until.0,
+        &a.now.0,
+        &a.types,
+        &limit,
+        &queue,
+    ];
+    let rows = c.query("claim", CLAIM, params)?;
+    if let Some(rate) = settings.and_then(|s| s.rate_limit) {
+        queues::record_starts(c, queue, rate, rows.len(), a.now)?;
+    }
     let mut jobs = Vec::with_capacity(rows.len());
     for row in &rows {
         let job = job_from_row(row);
         if cannot_run(&job) {
             let id: String = row.get(0);
-            fail_unreadable(c, &job, &id, now)?;
+            fail_unreadable(c, &job, &id, a.now)?;
         } else {
             jobs.push(job);
         }
     }
-    jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
     Ok(jobs)
 }
 

@@ -1,11 +1,14 @@
 //! Transitions out of `in_progress`: complete, fail, release and recover. Each
 //! is fenced by the attempt's lease token (see [`crate::state`]).
 
+use std::time::Duration;
+
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::failure::Failure;
 use crate::job::{JobId, JobStatus};
 use crate::retry::{Backoff, ErrorClass};
+use crate::state::MAX_SNOOZES;
 use crate::store::plan::{cannot_run, plan_failure, Running};
 use crate::store::postgres::claim::{fail_unreadable, lease_refused};
 use crate::store::postgres::conn::Conn;
@@ -23,6 +26,17 @@ const RELEASE: &str = "UPDATE jobq.jobs SET \
      completed_at = CASE WHEN cancel_requested THEN $1::bigint ELSE NULL END, \
      next_retry = $1::bigint, updated_at = $1::bigint, locked_by = NULL, lease_expires_at = NULL \
      WHERE id = $2 AND status = 'in_progress' AND lease_token = $3 RETURNING status";
+
+const SNOOZES: &str = "SELECT snoozes, cancel_requested FROM jobq.jobs \
+     WHERE id = $1 AND status = 'in_progress' AND lease_token = $2 FOR UPDATE";
+
+const SNOOZE: &str = "UPDATE jobq.jobs SET \
+     status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END, \
+     attempts = CASE WHEN cancel_requested THEN attempts ELSE greatest(attempts - 1, 0) END, \
+     snoozes = snoozes + 1, next_retry = $1, \
+     completed_at = CASE WHEN cancel_requested THEN $2::bigint ELSE NULL END, \
+     updated_at = $2::bigint, locked_by = NULL, lease_expires_at = NULL \
+     WHERE id = $3 AND status = 'in_progress' AND lease_token = $4 RETURNING status";
 
 /// The running attempt, locked until the transaction ends.
 const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_context::text, \
@@ -67,6 +81,33 @@ pub(crate) fn release(c: &mut Conn, id: JobId, token: i64, now: Timestamp) -> Re
     match c.opt("release", RELEASE, &[&now.0, &idt, &token])? {
         Some(r) => Ok(status_of(r.get(0))),
         None => Err(lease_refused(c, id, token, "release")),
+    }
+}
+
+/// in_progress -> pending after `delay` with the attempt given back and
+/// `snoozes + 1` (cancelled when requested); a job that has snoozed
+/// [`MAX_SNOOZES`] times fails instead, permanently.
+pub(crate) fn snooze(
+    c: &mut Conn,
+    id: JobId,
+    token: i64,
+    delay: Duration,
+    now: Timestamp,
+) -> Result<JobStatus> {
+    let idt = id.to_string();
+    let Some(row) = c.opt("snooze", SNOOZES, &[&idt, &token])? else {
+        return Err(lease_refused(c, id, token, "snooze"));
+    };
+    let (snoozes, cancel): (i32, bool) = (row.get(0), row.get(1));
+    if snoozes >= i32::try_from(MAX_SNOOZES).unwrap_or(i32::MAX) && !cancel {
+        let msg = format!("snoozed {snoozes} times, the most allowed ({MAX_SNOOZES})");
+        let failure = Failure::new(&msg, ErrorClass::Permanent);
+        return fail(c, id, token, &failure, &|_| Backoff::default(), now);
+    }
+    let at = now.plus(delay);
+    match c.opt("snooze", SNOOZE, &[&at.0, &now.0, &idt, &token])? {
+        Some(r) => Ok(status_of(r.get(0))),
+        None => Err(lease_refused(c, id, token, "snooze")),
     }
 }
 

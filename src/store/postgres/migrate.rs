@@ -56,6 +56,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         created_at bigint NOT NULL,
         revoked_at bigint
     );",
+    // 2: named queues (pause and limits across processes; starts of rate-limited
+    // queues), and snoozes.
+    "ALTER TABLE jobq.jobs ADD COLUMN queue text COLLATE \"C\" NOT NULL DEFAULT 'default';
+    ALTER TABLE jobq.jobs ADD COLUMN snoozes integer NOT NULL DEFAULT 0 CHECK (snoozes >= 0);
+    DROP INDEX jobq.jobs_claim;
+    CREATE INDEX jobs_claim ON jobq.jobs (queue, priority DESC, next_retry, id)
+        WHERE status = 'pending';
+    CREATE TABLE jobq.queues (
+        name text COLLATE \"C\" PRIMARY KEY,
+        paused boolean NOT NULL DEFAULT false,
+        paused_until bigint,
+        concurrency integer CHECK (concurrency >= 1),
+        rate_count integer CHECK (rate_count >= 1),
+        rate_period_ms bigint CHECK (rate_period_ms >= 1),
+        updated_at bigint NOT NULL
+    );
+    CREATE TABLE jobq.queue_starts (queue text COLLATE \"C\" NOT NULL, at bigint NOT NULL);
+    CREATE INDEX queue_starts_at ON jobq.queue_starts (queue, at);",
 ];
 
 /// The schema version this build writes.

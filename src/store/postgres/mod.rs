@@ -9,12 +9,13 @@ pub(crate) mod conn;
 mod finish;
 pub(crate) mod migrate;
 mod notify;
+mod queues;
 mod read;
 mod row;
 mod tokens;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
+use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
 use crate::state::Move;
 use crate::stats::Stats;
@@ -52,6 +54,8 @@ pub(crate) struct Postgres {
     debounce: Debounce,
     listening: Once,
     stop: Arc<AtomicBool>,
+    /// Claim rounds so far: where the next round starts among the queues.
+    rounds: AtomicUsize,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -96,6 +100,7 @@ impl Postgres {
             debounce: Debounce::default(),
             listening: Once::new(),
             stop: Arc::new(AtomicBool::new(false)),
+            rounds: AtomicUsize::new(0),
         })
     }
 
@@ -137,6 +142,7 @@ impl Backend for Postgres {
 
     fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
         let now = round.now;
+        let rotation = self.rounds.fetch_add(1, Ordering::Relaxed);
         self.pool.tx("complete_and_claim", |c| {
             let completed = round
                 .done
@@ -157,14 +163,33 @@ impl Backend for Postgres {
                 .iter()
                 .map(|(id, token)| refusal_is_an_outcome(finish::release(c, *id, *token, now)))
                 .collect::<Result<_>>()?;
+            let snoozed = round
+                .snoozed
+                .iter()
+                .map(|(id, token, delay)| {
+                    refusal_is_an_outcome(finish::snooze(c, *id, *token, *delay, now))
+                })
+                .collect::<Result<_>>()?;
             let claimed = match round.claim {
-                Some(k) if k.n > 0 => claim::claim(c, k.worker, k.types, k.n, now, k.lease_until)?,
+                Some(k) if k.n > 0 => claim::claim(
+                    c,
+                    &claim::ClaimArgs {
+                        worker: k.worker,
+                        types: k.types,
+                        queues: k.queues,
+                        n: k.n,
+                        now,
+                        lease_until: k.lease_until,
+                        rotation,
+                    },
+                )?,
                 _ => Vec::new(),
             };
             Ok(Settled {
                 completed,
                 failed,
                 released,
+                snoozed,
                 claimed,
             })
         })
@@ -248,6 +273,38 @@ impl Backend for Postgres {
 
     fn ping(&self) -> Result<()> {
         self.pool.auto("ping", |c| c.batch("ping", "SELECT 1"))
+    }
+
+    fn queue_infos(&self, known: &[String], now: Timestamp) -> Result<Vec<QueueInfo>> {
+        self.pool.tx("list queues", |c| {
+            c.batch(
+                "list queues",
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            )?;
+            queues::infos(c, known, now)
+        })
+    }
+
+    fn set_queue_limits(&self, queue: &str, change: LimitsChange, now: Timestamp) -> Result<()> {
+        self.pool.tx("queue settings", |c| {
+            queues::set_limits(c, queue, change, now)
+        })
+    }
+
+    fn pause_queue(&self, queue: &str, until: Option<Timestamp>, now: Timestamp) -> Result<()> {
+        self.pool
+            .tx("pause queue", |c| queues::pause(c, queue, until, now))
+    }
+
+    fn resume_queue(&self, queue: &str, now: Timestamp) -> Result<()> {
+        let notify = self.should_notify();
+        self.pool.tx("resume queue", |c| {
+            queues::resume(c, queue, now)?;
+            if notify {
+                c.query("resume queue", admin::NOTIFY, &[])?;
+            }
+            Ok(())
+        })
     }
 
     fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64> {

@@ -14,7 +14,7 @@ macro_rules! filter {
     () => {
         "($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR job_type = $2) \
          AND ($3::text IS NULL OR entity_type = $3) AND ($4::text IS NULL OR entity_id = $4) \
-         AND ($5::text IS NULL OR owner = $5)"
+         AND ($5::text IS NULL OR owner = $5) AND ($6::text IS NULL OR queue = $6)"
     };
 }
 
@@ -23,8 +23,8 @@ const LIST: &str = concat!(
     job_columns!(),
     " FROM jobq.jobs WHERE ",
     filter!(),
-    " AND ($6::bigint IS NULL OR (created_at, id) < ($6, $7::text)) \
-     ORDER BY created_at DESC, id DESC LIMIT $8"
+    " AND ($7::bigint IS NULL OR (created_at, id) < ($7, $8::text)) \
+     ORDER BY created_at DESC, id DESC LIMIT $9"
 );
 
 const COUNT: &str = concat!("SELECT count(*) FROM jobq.jobs WHERE ", filter!());
@@ -32,7 +32,7 @@ const COUNT: &str = concat!("SELECT count(*) FROM jobq.jobs WHERE ", filter!());
 const STATS: &str = "SELECT job_type, status, \
      CASE WHEN status <> 'pending' THEN NULL WHEN next_retry <= $1 THEN 'ready' \
           WHEN attempts > 0 THEN 'retrying' ELSE 'scheduled' END, \
-     count(*), min(next_retry) FROM jobq.jobs GROUP BY 1, 2, 3";
+     count(*), min(next_retry), queue FROM jobq.jobs GROUP BY 1, 2, 3, 6";
 
 const CANCEL_REQUESTS: &str = "SELECT id FROM jobq.jobs WHERE status = 'in_progress' \
      AND cancel_requested AND locked_by = $1";
@@ -55,8 +55,14 @@ pub(crate) fn list(
     let ms = cursor.map(|c| c.created_at);
     let id = cursor.map(|c| c.id.to_string());
     let lim = i64::try_from(limit).unwrap_or(i64::MAX);
-    let filter: [&(dyn postgres::types::ToSql + Sync); 5] =
-        [&status, &f.job_type, &f.entity_type, &f.entity_id, &f.owner];
+    let filter: [&(dyn postgres::types::ToSql + Sync); 6] = [
+        &status,
+        &f.job_type,
+        &f.entity_type,
+        &f.entity_id,
+        &f.owner,
+        &f.queue,
+    ];
     let page: [&(dyn postgres::types::ToSql + Sync); 3] = [&ms, &id, &lim];
     let params: Vec<_> = filter.iter().chain(page.iter()).copied().collect();
     let rows = c.query("list", LIST, &params)?;
@@ -81,6 +87,7 @@ pub(crate) fn stats(c: &mut Conn, now: Timestamp) -> Result<Stats> {
         let split: Option<String> = r.get(2);
         let n = u64::try_from(r.get::<_, i64>(3)).unwrap_or(0);
         let min_due: i64 = r.get::<_, Option<i64>>(4).unwrap_or(i64::MAX);
+        let queue: String = r.get(5);
         let Ok(status) = status.parse::<JobStatus>() else {
             log::warn!("stats: {n} jobs of type {job_type} have an unknown status {status:?}");
             continue;
@@ -88,6 +95,7 @@ pub(crate) fn stats(c: &mut Conn, now: Timestamp) -> Result<Stats> {
         s.total += n;
         s.by_status.add(status, n);
         s.by_type.entry(job_type).or_default().add(status, n);
+        s.by_queue.entry(queue).or_default().add(status, n);
         match split.as_deref() {
             Some("ready") => {
                 s.pending.ready += n;

@@ -17,7 +17,7 @@ macro_rules! job_columns {
         "id, job_type, status, priority, payload::text, result::text, attempts, max_attempts, \
          next_retry, error_message, error_context::text, entity_type, entity_id, owner, \
          created_at, updated_at, started_at, completed_at, locked_by, lease_expires_at, \
-         lease_token, cancel_requested, progress::text, backoff"
+         lease_token, cancel_requested, progress::text, backoff, queue, snoozes"
     };
 }
 pub(crate) use job_columns;
@@ -29,7 +29,7 @@ macro_rules! j_columns {
          j.max_attempts, j.next_retry, j.error_message, j.error_context::text, j.entity_type, \
          j.entity_id, j.owner, j.created_at, j.updated_at, j.started_at, j.completed_at, \
          j.locked_by, j.lease_expires_at, j.lease_token, j.cancel_requested, j.progress::text, \
-         j.backoff"
+         j.backoff, j.queue, j.snoozes"
     };
 }
 pub(crate) use j_columns;
@@ -90,9 +90,12 @@ pub(crate) fn job_from_row(r: &Row) -> Job {
     let progress = json(r.get(22), "progress", &mut bad);
     let attempts = count(r.get(6), "attempts", &mut bad);
     let max_attempts = count(r.get(7), "max_attempts", &mut bad).max(1);
+    let snoozes = count(r.get(25), "snoozes", &mut bad);
     Job {
         id,
         job_type: r.get(1),
+        queue: r.get(24),
+        snoozes,
         status,
         priority: r.get(3),
         payload,
