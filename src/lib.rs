@@ -52,6 +52,8 @@ pub use filter::{JobFilter, JobPage};
 pub use job::{Job, JobId, JobStatus, ParseJobIdError, ParseStatusError};
 pub use location::{redact_url, Location};
 pub use new_job::{validate_job_type, NewJob, MAX_DELAY_S, MAX_REF_BYTES};
+#[doc(hidden)]
+pub use queue::postgres_schema_to;
 pub use queue::{Queue, QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
 pub use queues::{
     validate_queue_name, LimitsChange, QueueInfo, QueueSpec, RateLimit, DEFAULT_QUEUE,

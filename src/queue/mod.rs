@@ -158,6 +158,16 @@ impl Queue {
     }
 }
 
+/// Test support, not part of the API: brings the PostgreSQL database at `url`
+/// to schema `version` (upgrade tests build older versions with it).
+///
+/// # Errors
+/// As [`Queue::open`].
+#[doc(hidden)]
+pub fn postgres_schema_to(url: &str, version: i32) -> Result<()> {
+    Postgres::migrate_to(url, version)
+}
+
 fn open_backend(opts: &QueueOptions) -> Result<Box<dyn Backend>> {
     match &opts.location {
         Location::Sqlite(path) => {

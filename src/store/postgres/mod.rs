@@ -78,14 +78,7 @@ impl Postgres {
     /// # Errors
     /// [`Error::Open`] for a bad URL or an unreachable server; migration errors.
     pub(crate) fn open(url: &str, shown: String, o: &PgOptions) -> Result<Postgres> {
-        let mut config: postgres::Config = url.parse().map_err(|e| Error::Open {
-            path: PathBuf::from(&shown),
-            reason: format!("not a valid PostgreSQL URL ({e})"),
-        })?;
-        config.connect_timeout(o.wait).application_name("jobq");
-        if !o.synchronous_commit {
-            config.options("-c synchronous_commit=off");
-        }
+        let config = Postgres::config(url, &shown, o)?;
         let pool = Pool::new(config.clone(), o.pool, o.wait, shown.clone())?;
         let mut c = pool.get("open").map_err(|e| Error::Open {
             path: PathBuf::from(&shown),
@@ -102,6 +95,32 @@ impl Postgres {
             stop: Arc::new(AtomicBool::new(false)),
             rounds: AtomicUsize::new(0),
         })
+    }
+
+    /// Brings the database at `url` to schema `version` (tests build old versions).
+    pub(crate) fn migrate_to(url: &str, version: i32) -> Result<()> {
+        let shown = crate::location::redact_url(url);
+        let o = PgOptions {
+            pool: 2,
+            wait: Duration::from_secs(5),
+            notify: false,
+            synchronous_commit: true,
+        };
+        let config = Postgres::config(url, &shown, &o)?;
+        let pool = Pool::new(config, 2, o.wait, shown)?;
+        migrate::migrate_to(&mut *pool.get("migrate")?, version)
+    }
+
+    fn config(url: &str, shown: &str, o: &PgOptions) -> Result<postgres::Config> {
+        let mut config: postgres::Config = url.parse().map_err(|e| Error::Open {
+            path: PathBuf::from(shown),
+            reason: format!("not a valid PostgreSQL URL ({e})"),
+        })?;
+        config.connect_timeout(o.wait).application_name("jobq");
+        if !o.synchronous_commit {
+            config.options("-c synchronous_commit=off");
+        }
+        Ok(config)
     }
 
     /// Whether this enqueue should send a notification.
