@@ -18,6 +18,7 @@ mod job_request;
 mod log_capture;
 mod main_job;
 mod pg;
+mod pg_many;
 mod pg_schema;
 mod rel_cli_files;
 mod rel_clock;

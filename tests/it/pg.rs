@@ -21,7 +21,8 @@ pub struct Cluster {
 }
 
 static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
-static STOP_DIR: Mutex<Option<(PathBuf, PathBuf, bool)>> = Mutex::new(None);
+/// Clusters to stop and remove at exit: (bin dir, cluster dir, as postgres).
+static TO_STOP: Mutex<Vec<(PathBuf, PathBuf, bool)>> = Mutex::new(Vec::new());
 
 /// The newest `/usr/lib/postgresql/N/bin` with initdb and pg_ctl.
 fn find_bin() -> Option<PathBuf> {
@@ -59,18 +60,21 @@ fn run(bin: &Path, as_postgres: bool, prog: &str, args: &[&str]) -> std::process
 }
 
 extern "C" fn stop_at_exit() {
-    let Some((bin, dir, as_pg)) = STOP_DIR.lock().ok().and_then(|mut g| g.take()) else {
-        return;
-    };
-    let data = dir.join("data");
-    let data = data.to_string_lossy();
-    run(
-        &bin,
-        as_pg,
-        "pg_ctl",
-        &["-D", &data, "-m", "immediate", "-w", "stop"],
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    let all = TO_STOP
+        .lock()
+        .map(|mut g| std::mem::take(&mut *g))
+        .unwrap_or_default();
+    for (bin, dir, as_pg) in all {
+        let data = dir.join("data");
+        let data = data.to_string_lossy();
+        run(
+            &bin,
+            as_pg,
+            "pg_ctl",
+            &["-D", &data, "-m", "immediate", "-w", "stop"],
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 fn free_port() -> u16 {
@@ -79,6 +83,16 @@ fn free_port() -> u16 {
 }
 
 impl Cluster {
+    /// A cluster of the caller's own (for tests that stop or restart the server),
+    /// or `None` without PostgreSQL (after printing SKIPPED).
+    pub fn private(test: &str) -> Option<Cluster> {
+        let c = Cluster::start();
+        if c.is_none() {
+            eprintln!("SKIPPED {test} on PostgreSQL: no PostgreSQL installed");
+        }
+        c
+    }
+
     fn start() -> Option<Cluster> {
         let required = std::env::var("JOBQ_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
         let Some(bin) = find_bin() else {
@@ -124,34 +138,21 @@ impl Cluster {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        *STOP_DIR.lock().unwrap() = Some((bin.clone(), dir.clone(), as_postgres));
-        // SAFETY: registering a plain extern "C" function with atexit.
-        unsafe { libc::atexit(stop_at_exit) };
-        let port = free_port();
-        let opts = format!(
-            "-k {} -p {port} -c listen_addresses= -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=400",
-            dir.display()
-        );
-        let log = dir.join("log").to_string_lossy().into_owned();
-        let out = run(
-            &bin,
-            as_postgres,
-            "pg_ctl",
-            &["-D", &data, "-l", &log, "-o", &opts, "-w", "start"],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(dir.join("log")).unwrap_or_default()
-        );
-        Some(Cluster {
+        let mut to_stop = TO_STOP.lock().unwrap();
+        if to_stop.is_empty() {
+            // SAFETY: registering a plain extern "C" function with atexit.
+            unsafe { libc::atexit(stop_at_exit) };
+        }
+        to_stop.push((bin.clone(), dir.clone(), as_postgres));
+        drop(to_stop);
+        let c = Cluster {
             bin,
             dir,
-            port,
+            port: free_port(),
             as_postgres,
-        })
+        };
+        c.start_again();
+        Some(c)
     }
 
     /// The URL of database `db` on this cluster.
@@ -210,17 +211,20 @@ impl Cluster {
             self.dir.display(),
             self.port
         );
-        let out = run(
-            &self.bin,
-            self.as_postgres,
-            "pg_ctl",
-            &["-D", &data, "-l", &log, "-o", &opts, "-w", "start"],
-        );
+        let args = ["-D", &data, "-l", &log, "-o", &opts, "-w", "start"];
+        let out = run(&self.bin, self.as_postgres, "pg_ctl", &args);
         assert!(
             out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
         );
+    }
+
+    /// Creates database `name` and returns its URL.
+    pub fn create_db(&self, name: &str) -> String {
+        self.admin(&format!("CREATE DATABASE {name}"));
+        self.url(name)
     }
 }
 

@@ -88,6 +88,13 @@ impl Sandbox {
         s
     }
 
+    /// A fresh sandbox whose commands use the PostgreSQL database at `url`.
+    pub fn with_url(url: &str) -> Sandbox {
+        let mut s = Sandbox::new();
+        s.url = Some(url.to_string());
+        s
+    }
+
     /// What `JOBQ_DB` is for the commands: the file's path or the URL.
     pub fn location(&self) -> String {
         match &self.url {

@@ -19,9 +19,35 @@ pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 pub(crate) struct Conn {
     client: Client,
     stmts: HashMap<&'static str, Statement>,
+    /// Statements answered since the pool handed the client out.
+    answered: u32,
+    /// The server ended this session (shutdown, restart) before a statement ran.
+    terminated: bool,
 }
 
 impl Conn {
+    fn note_err<T>(
+        &mut self,
+        r: std::result::Result<T, postgres::Error>,
+    ) -> std::result::Result<T, postgres::Error> {
+        if let Err(e) = &r {
+            let code = e.code();
+            self.terminated |=
+                code == Some(&SqlState::ADMIN_SHUTDOWN) || code == Some(&SqlState::CRASH_SHUTDOWN);
+        }
+        r
+    }
+
+    fn note<T>(
+        &mut self,
+        r: std::result::Result<T, postgres::Error>,
+    ) -> std::result::Result<T, postgres::Error> {
+        if r.is_ok() {
+            self.answered += 1;
+        }
+        self.note_err(r)
+    }
+
     fn stmt(&mut self, sql: &'static str) -> std::result::Result<Statement, postgres::Error> {
         if let Some(s) = self.stmts.get(sql) {
             return Ok(s.clone());
@@ -38,8 +64,10 @@ impl Conn {
         sql: &'static str,
         p: Params<'_>,
     ) -> Result<Vec<Row>> {
-        let s = self.stmt(sql).map_err(pg(op))?;
-        self.client.query(&s, p).map_err(pg(op))
+        let s = self.stmt(sql);
+        let s = self.note_err(s).map_err(pg(op))?;
+        let r = self.client.query(&s, p);
+        self.note(r).map_err(pg(op))
     }
 
     /// Runs `sql` and returns its one row, or `None`.
@@ -49,8 +77,10 @@ impl Conn {
         sql: &'static str,
         p: Params<'_>,
     ) -> Result<Option<Row>> {
-        let s = self.stmt(sql).map_err(pg(op))?;
-        self.client.query_opt(&s, p).map_err(pg(op))
+        let s = self.stmt(sql);
+        let s = self.note_err(s).map_err(pg(op))?;
+        let r = self.client.query_opt(&s, p);
+        self.note(r).map_err(pg(op))
     }
 
     /// Runs `sql` and returns how many rows it changed.
@@ -60,13 +90,16 @@ impl Conn {
         sql: &'static str,
         p: Params<'_>,
     ) -> Result<u64> {
-        let s = self.stmt(sql).map_err(pg(op))?;
-        self.client.execute(&s, p).map_err(pg(op))
+        let s = self.stmt(sql);
+        let s = self.note_err(s).map_err(pg(op))?;
+        let r = self.client.execute(&s, p);
+        self.note(r).map_err(pg(op))
     }
 
     /// Runs statements without parameters (migrations, BEGIN, COMMIT).
     pub(crate) fn batch(&mut self, op: &'static str, sql: &str) -> Result<()> {
-        self.client.batch_execute(sql).map_err(pg(op))
+        let r = self.client.batch_execute(sql);
+        self.note(r).map_err(pg(op))
     }
 }
 
@@ -83,6 +116,8 @@ impl r2d2::ManageConnection for Manager {
         Ok(Conn {
             client: self.config.connect(NoTls)?,
             stmts: HashMap::new(),
+            answered: 0,
+            terminated: false,
         })
     }
 
@@ -129,10 +164,38 @@ impl Pool {
     /// # Errors
     /// [`Error::Unavailable`] when none can be had within the wait (server down).
     pub(crate) fn get(&self, op: &'static str) -> Result<r2d2::PooledConnection<Manager>> {
-        self.pool.get().map_err(|e| Error::Unavailable {
+        let mut conn = self.pool.get().map_err(|e| Error::Unavailable {
             operation: op,
             reason: e.to_string(),
-        })
+        })?;
+        conn.answered = 0;
+        Ok(conn)
+    }
+
+    /// A client, and once more a fresh one when the first turned out to be a
+    /// session the server had ended before `f` ran anything (after a restart):
+    /// nothing was done, so running `f` again is safe.
+    fn with_fresh_retry<T>(
+        &self,
+        op: &'static str,
+        f: impl Fn(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.get(op)?;
+        if conn.client.is_closed() {
+            drop(conn);
+            conn = self.get(op)?;
+        }
+        // Every idle client may be such a session: try up to one more than the pool holds.
+        for _ in 0..self.pool.max_size() {
+            match f(&mut conn) {
+                Err(_) if conn.terminated && conn.answered == 0 => {
+                    drop(conn);
+                    conn = self.get(op)?;
+                }
+                other => return other,
+            }
+        }
+        f(&mut conn)
     }
 
     /// Runs `f` in one transaction and commits; rolls back on error. A client
@@ -145,13 +208,14 @@ impl Pool {
         f: impl FnOnce(&mut Conn) -> Result<T>,
     ) -> Result<T> {
         let mut conn = self.get(op)?;
-        if let Err(e) = conn.batch(op, "BEGIN") {
-            if !is_unavailable(&e) {
+        let mut tries = self.pool.max_size();
+        while let Err(e) = conn.batch(op, "BEGIN") {
+            if !is_unavailable(&e) || tries == 0 {
                 return Err(e);
             }
+            tries -= 1;
             drop(conn);
             conn = self.get(op)?;
-            conn.batch(op, "BEGIN")?;
         }
         match f(&mut conn) {
             Ok(v) => {
@@ -166,18 +230,14 @@ impl Pool {
     }
 
     /// Runs `f` on a client outside any explicit transaction (one autocommit
-    /// statement); a client already known closed is swapped for a fresh one.
+    /// statement); a client whose session the server had already ended is
+    /// swapped for a fresh one (see `with_fresh_retry`).
     pub(crate) fn auto<T>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&mut Conn) -> Result<T>,
+        f: impl Fn(&mut Conn) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = self.get(op)?;
-        if conn.client.is_closed() {
-            drop(conn);
-            conn = self.get(op)?;
-        }
-        f(&mut conn)
+        self.with_fresh_retry(op, f)
     }
 }
 
@@ -195,16 +255,20 @@ pub(crate) fn pg(op: &'static str) -> impl FnOnce(postgres::Error) -> Error {
             operation: op,
             reason,
         };
+        let described = match source.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => source.to_string(),
+        };
         match code {
             None if source.is_closed() => unavailable("the connection was closed".into()),
-            None if lost_connection(&source) => unavailable(source.to_string()),
+            None if lost_connection(&source) => unavailable(described),
             Some(c)
                 if c == SqlState::ADMIN_SHUTDOWN
                     || c == SqlState::CRASH_SHUTDOWN
                     || c == SqlState::CANNOT_CONNECT_NOW
                     || c.code().starts_with("08") =>
             {
-                unavailable(source.to_string())
+                unavailable(described)
             }
             Some(c) if c == SqlState::DISK_FULL => Error::DiskFull { operation: op },
             Some(c) if c == SqlState::READ_ONLY_SQL_TRANSACTION => {
