@@ -217,7 +217,9 @@ mod tests {
         assert_eq!((r.count, r.period), (100, Duration::from_secs(60)));
         assert_eq!(r.to_string(), "100/1m");
         assert_eq!("20/1s".parse::<RateLimit>().unwrap().to_string(), "20/1s");
-        for bad in ["100/", "x/1m", "/1m", "0/1m", "5/0s", "5", "5/1m/2", "-1/1m"] {
+        for bad in [
+            "100/", "x/1m", "/1m", "0/1m", "5/0s", "5", "5/1m/2", "-1/1m",
+        ] {
             let err = bad.parse::<RateLimit>().unwrap_err().to_string();
             assert!(err.starts_with("invalid rate_limit:"), "{bad}: {err}");
             assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");

@@ -49,7 +49,7 @@ enum QueueCommand {
         /// The queue.
         name: String,
         /// Jobs in progress at once across every process, or `none` for unlimited.
-        #[arg(long, value_parser = parse_concurrency, value_name = "N|none")]
+        #[arg(long, value_parser = parse_concurrency, value_name = "N|none", allow_negative_numbers = true)]
         concurrency: Option<Option<u32>>,
         /// Starts per sliding period, e.g. 100/1m, or `none` for unlimited.
         #[arg(long, value_parser = parse_rate, value_name = "COUNT/PERIOD|none")]
@@ -76,7 +76,9 @@ fn parse_rate(text: &str) -> Result<Option<RateLimit>, String> {
     if text == "none" {
         return Ok(None);
     }
-    text.parse().map(Some).map_err(|e: jobq::Error| e.to_string())
+    text.parse()
+        .map(Some)
+        .map_err(|e: jobq::Error| e.to_string())
 }
 
 /// Runs `jobq queue ...`.
@@ -120,7 +122,11 @@ fn show(q: &QueueInfo, json: bool, what: &str) -> CliResult {
     if json {
         return emit_json(q);
     }
-    emit(&format!("queue {} {what}\n{}", q.name, render(std::slice::from_ref(q))))
+    emit(&format!(
+        "queue {} {what}\n{}",
+        q.name,
+        render(std::slice::from_ref(q))
+    ))
 }
 
 fn render(queues: &[QueueInfo]) -> String {

@@ -21,9 +21,9 @@ use crate::retry::Backoff;
 use crate::store::sqlite::{Sqlite, SqliteOptions};
 use crate::store::Backend;
 
+pub(crate) use lease::{ClaimSpec, Finished};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use signal::Signal;
-pub(crate) use lease::{ClaimSpec, Finished};
 
 /// The most jobs a page of [`Queue::list`] returns.
 pub const MAX_PAGE: usize = 500;

@@ -4,8 +4,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobStatus};
 use crate::new_job::{NewJob, MAX_REF_BYTES};
-use crate::queues::{validate_queue_name, DEFAULT_QUEUE};
 use crate::queue::QueueOptions;
+use crate::queues::{validate_queue_name, DEFAULT_QUEUE};
 
 /// Latest accepted due time: 9999-12-31T23:59:59.999Z.
 const MAX_TIME: i64 = 253_402_300_799_999;
@@ -72,7 +72,10 @@ pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Res
             limit: opts.max_payload_bytes,
         });
     }
-    let queue = new.queue.take().unwrap_or_else(|| DEFAULT_QUEUE.to_string());
+    let queue = new
+        .queue
+        .take()
+        .unwrap_or_else(|| DEFAULT_QUEUE.to_string());
     validate_queue_name(&queue)?;
     let job = Job {
         id: JobId::new(),

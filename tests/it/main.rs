@@ -16,6 +16,7 @@ mod http_util;
 mod job_request;
 mod log_capture;
 mod main_job;
+mod queues;
 mod rel_cli_files;
 mod rel_clock;
 mod rel_contention;

@@ -34,8 +34,7 @@ const FORGET_STARTS: &str = "DELETE FROM queue_starts WHERE queue = ?1 AND at <=
 const ENSURE: &str = "INSERT INTO queues (name, updated_at) VALUES (?1, ?2) \
      ON CONFLICT (name) DO NOTHING";
 
-const SET_CONCURRENCY: &str =
-    "UPDATE queues SET concurrency = ?2, updated_at = ?3 WHERE name = ?1";
+const SET_CONCURRENCY: &str = "UPDATE queues SET concurrency = ?2, updated_at = ?3 WHERE name = ?1";
 
 const SET_RATE: &str = "UPDATE queues SET rate_count = ?2, rate_period_ms = ?3, updated_at = ?4 \
      WHERE name = ?1";
@@ -92,9 +91,7 @@ pub(crate) fn settings(conn: &Connection) -> Result<BTreeMap<String, QueueSettin
 
 /// The queues that have a pending job, sorted by name.
 pub(crate) fn pending_queues(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn
-        .prepare_cached(PENDING_QUEUES)
-        .map_err(db("claim"))?;
+    let mut stmt = conn.prepare_cached(PENDING_QUEUES).map_err(db("claim"))?;
     let rows = stmt
         .query_map([], |r| r.get::<_, String>(0))
         .map_err(db("claim"))?;
@@ -103,7 +100,9 @@ pub(crate) fn pending_queues(conn: &Connection) -> Result<Vec<String>> {
 
 fn count(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<u64> {
     let mut stmt = conn.prepare_cached(sql).map_err(db("queue counts"))?;
-    let n: i64 = stmt.query_row(p, |r| r.get(0)).map_err(db("queue counts"))?;
+    let n: i64 = stmt
+        .query_row(p, |r| r.get(0))
+        .map_err(db("queue counts"))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -139,15 +138,11 @@ pub(crate) fn record_starts(
     n: usize,
     now: Timestamp,
 ) -> Result<()> {
-    let mut insert = conn
-        .prepare_cached(RECORD_START)
-        .map_err(db("claim"))?;
+    let mut insert = conn.prepare_cached(RECORD_START).map_err(db("claim"))?;
     for _ in 0..n {
         insert.execute(params![queue, now.0]).map_err(db("claim"))?;
     }
-    let mut forget = conn
-        .prepare_cached(FORGET_STARTS)
-        .map_err(db("claim"))?;
+    let mut forget = conn.prepare_cached(FORGET_STARTS).map_err(db("claim"))?;
     forget
         .execute(params![queue, now.0.saturating_sub(ms(limit.period))])
         .map_err(db("claim"))?;
