@@ -65,7 +65,10 @@ fn bodies() -> Vec<(String, Verdict)> {
         ),
         (r#"{"job_type":"echo","priority":3.0}"#, Enqueued),
         (r#"{"job_type":"echo","queue":"emails"}"#, Enqueued),
-        (r#"{"job_type":"echo","queue":"Bad Queue"}"#, Invalid("queue")),
+        (
+            r#"{"job_type":"echo","queue":"Bad Queue"}"#,
+            Invalid("queue"),
+        ),
         (r#"{"job_type":"echo","queue":5}"#, Invalid("queue")),
         (r#"{"job_type":"echo","queue":null}"#, Invalid("queue")),
         (r#"{"job_type":"echo","priority":-2147483648}"#, Enqueued),
