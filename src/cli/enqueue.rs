@@ -138,9 +138,11 @@ fn unique_rule(args: &EnqueueArgs) -> Option<jobq::Unique> {
         || args.unique_period.is_some()
         || args.unique_states.is_some();
     any.then(|| {
-        let mut u = jobq::Unique::default();
-        u.key = args.unique_key.clone();
-        u.period = args.unique_period;
+        let u = jobq::Unique {
+            key: args.unique_key.clone(),
+            period: args.unique_period,
+            ..jobq::Unique::default()
+        };
         u.also_in(args.unique_states.as_deref().unwrap_or_default())
     })
 }
