@@ -1,4 +1,4 @@
--- jobq schema on PostgreSQL, current version (jobq.schema_version = 2).
+-- jobq schema on PostgreSQL, current version (jobq.schema_version = 3).
 -- The one source of truth for PostgreSQL's tables and indexes. The migrations
 -- in src/store/postgres/migrate.rs build exactly this; a test compares the two.
 -- The same columns as schema.sql (SQLite), so JSON output is identical:
@@ -35,7 +35,11 @@ CREATE TABLE jobq.jobs (
     progress         json,
     backoff          text,                              -- JSON array of ms; NULL: the default schedule
     queue            text COLLATE "C" NOT NULL DEFAULT 'default',  -- version 2
-    snoozes          integer NOT NULL DEFAULT 0 CHECK (snoozes >= 0)
+    snoozes          integer NOT NULL DEFAULT 0 CHECK (snoozes >= 0),
+    unique_key       bytea,                             -- SHA-256 (version 3)
+    unique_states    bigint,                            -- statuses holding the key: bit i = JobStatus::ALL[i]
+    schedule         text,                              -- the schedule that enqueued it
+    fire_time        bigint                             -- the fire time it serves
 ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000,
         autovacuum_analyze_scale_factor = 0.02, fillfactor = 90);
 
@@ -48,6 +52,9 @@ CREATE INDEX jobs_lease ON jobq.jobs (lease_expires_at) WHERE status = 'in_progr
 CREATE INDEX jobs_created ON jobq.jobs (created_at, id);
 CREATE INDEX jobs_owner ON jobq.jobs (owner, created_at) WHERE owner IS NOT NULL;
 CREATE INDEX jobs_entity ON jobq.jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;
+
+-- Unique jobs: no two rows with one key while each is in a status its rule lists.
+CREATE UNIQUE INDEX jobs_unique ON jobq.jobs (unique_key) WHERE unique_key IS NOT NULL AND ((unique_states >> (CASE status WHEN 'pending' THEN 0 WHEN 'in_progress' THEN 1 WHEN 'completed' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 END)) & 1) = 1;
 
 -- API tokens. Only the SHA-256 of a token is stored.
 CREATE TABLE jobq.api_tokens (
@@ -77,3 +84,13 @@ CREATE TABLE jobq.queue_starts (
     at    bigint NOT NULL
 );
 CREATE INDEX queue_starts_at ON jobq.queue_starts (queue, at);
+
+-- Recurring schedules (version 3): the latest fire time enqueued (ms), so every
+-- process agrees which fire times are done; a unique key per (schedule, fire
+-- time) makes each one job.
+CREATE TABLE jobq.schedules (
+    name         text PRIMARY KEY,
+    last_fire_at bigint,
+    last_job_id  text,
+    updated_at   bigint NOT NULL
+);

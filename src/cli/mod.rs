@@ -5,6 +5,7 @@ mod enqueue;
 mod error;
 mod inspect;
 mod queue;
+mod schedule;
 pub mod serve;
 mod table;
 mod token;
@@ -75,6 +76,8 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Named queues: list them, pause and resume them, change their limits.
     Queue(queue::QueueArgs),
+    /// Recurring schedules: list them with their next and last runs, run one now.
+    Schedule(schedule::ScheduleArgs),
 }
 
 impl Command {
@@ -178,5 +181,6 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Token(args) => token::run(&ctx, args),
         Command::Queue(args) => queue::run(&ctx, args),
+        Command::Schedule(args) => schedule::run(&ctx, args),
     }
 }

@@ -49,7 +49,7 @@ enum QueueCommand {
         /// The queue.
         name: String,
         /// Jobs in progress at once across every process, or `none` for unlimited.
-        #[arg(long, value_parser = parse_concurrency, value_name = "N|none")]
+        #[arg(long, value_parser = parse_concurrency, value_name = "N|none", allow_negative_numbers = true)]
         concurrency: Option<Option<u32>>,
         /// Starts per sliding period, e.g. 100/1m, or `none` for unlimited.
         #[arg(long, value_parser = parse_rate, value_name = "COUNT/PERIOD|none")]

@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> CliResult {
         }
     };
     log::info!("serving http://{} with workers", api.addr());
-    work::wait_for_signal(&queue, &signals);
+    work::wait_for_signal(&signals);
     api.shutdown();
     pool.shutdown(ctx.config.workers.shutdown_grace);
     Ok(())

@@ -1,19 +1,17 @@
 //! `jobq work`: a worker pool with the config's handlers, until SIGTERM/SIGINT
 //! (graceful; a second signal forces exit) or, with `--drain`, until idle.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
-use crate::handlers::{prune, registry_from_config};
+use crate::handlers::registry_from_config;
 use clap::Args;
-use jobq::{Queue, WorkerPool};
+use jobq::WorkerPool;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::cli::{CliError, CliResult, Context};
 
-/// How often a long-running pool checks that a `jobq.prune` job is scheduled.
-const PRUNE_CHECK_EVERY: Duration = Duration::from_secs(3600);
 /// How often a draining pool looks for a signal.
 const DRAIN_TICK: Duration = Duration::from_millis(100);
 
@@ -45,7 +43,6 @@ pub fn run(ctx: &Context, args: WorkArgs) -> CliResult {
 
 /// Runs a pool with the config's handlers until a signal (graceful shutdown with
 /// `[workers] shutdown_grace`) or, when `drain`, until nothing is due or running.
-/// Outside drain mode it keeps one `jobq.prune` job scheduled daily.
 ///
 /// # Errors
 /// A runtime error when the database cannot be opened or the pool cannot start.
@@ -66,7 +63,7 @@ pub fn run_pool(
     if drain {
         wait_drained(&pool, &signals);
     } else {
-        wait_for_signal(&queue, &signals);
+        wait_for_signal(&signals);
     }
     pool.shutdown(ctx.config.workers.shutdown_grace);
     Ok(())
@@ -81,22 +78,9 @@ fn wait_drained(pool: &WorkerPool, signals: &Receiver<()>) {
     log::info!("drained: no job is due and none is running");
 }
 
-pub(crate) fn wait_for_signal(queue: &Queue, signals: &Receiver<()>) {
-    loop {
-        schedule_prune(queue);
-        match signals.recv_timeout(PRUNE_CHECK_EVERY) {
-            Err(RecvTimeoutError::Timeout) => continue,
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-        }
-    }
-}
-
-fn schedule_prune(queue: &Queue) {
-    match prune::ensure_scheduled(queue) {
-        Ok(true) => log::info!("scheduled the daily jobq.prune job"),
-        Ok(false) => {}
-        Err(e) => log::warn!("could not schedule the daily jobq.prune job: {e}"),
-    }
+/// Waits for the first SIGTERM/SIGINT.
+pub(crate) fn wait_for_signal(signals: &Receiver<()>) {
+    let _ = signals.recv();
 }
 
 /// The first SIGTERM/SIGINT is sent on the channel; a second one exits at once

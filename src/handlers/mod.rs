@@ -23,7 +23,7 @@ pub fn registry_from_config(config: &Config, queue: &Queue) -> Registry {
     for (name, handler) in &config.handlers {
         register(&mut registry, name, handler);
     }
-    let prune = prune::prune_handler(queue.clone(), config.prune);
+    let prune = prune::prune_handler(queue.clone(), config.prune.clone());
     registry.register(PRUNE_JOB_TYPE, prune);
     registry
 }

@@ -9,7 +9,8 @@ use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
 use crate::NewJob;
 
-/// `POST /api/v1/jobs`: 201 with the stored job.
+/// `POST /api/v1/jobs`: 201 with the stored job; 200 with the job holding the
+/// unique key and `"duplicate": true` when the request is a duplicate.
 pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
     let who = auth::user(ctx, req)?;
     require_json(req)?;
@@ -21,9 +22,17 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
         );
         return Err(ApiError::new(403, "forbidden", msg));
     }
-    new.owner = Some(who.user);
-    let job = ctx.queue.enqueue(new)?;
-    Response::json(201, &job)
+    new.owner = Some(who.user.clone());
+    let out = ctx.queue.enqueue(new)?;
+    if out.duplicate && !who.admin && out.job.owner.as_deref() != Some(who.user.as_str()) {
+        // Another user's job holds the key: say so without showing it.
+        return Err(ApiError::new(
+            409,
+            "conflict",
+            "another user's job holds this unique key",
+        ));
+    }
+    Response::json(if out.duplicate { 200 } else { 201 }, &out)
 }
 
 /// `GET /api/v1/jobs/{id}`: the job, when the caller owns it or is an admin.

@@ -18,6 +18,7 @@ const MODULES: &[(&str, u8, &str)] = &[
     ("admin", 3, include_str!("admin.rs")),
     ("ops", 3, include_str!("ops.rs")),
     ("queues", 3, include_str!("queues.rs")),
+    ("schedules", 3, include_str!("schedules.rs")),
     ("server", 4, include_str!("server.rs")),
     ("routes", 4, include_str!("routes.rs")),
 ];

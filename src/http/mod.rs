@@ -46,6 +46,7 @@ mod queues;
 mod request;
 mod response;
 mod routes;
+mod schedules;
 mod server;
 
 use std::net::{SocketAddr, TcpListener};

@@ -5,7 +5,7 @@ use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, jobs, ops, queues};
+use crate::http::{admin, jobs, ops, queues, schedules};
 
 /// The paths the API answers; `{id}` segments are carried along.
 enum Path<'a> {
@@ -20,6 +20,8 @@ enum Path<'a> {
     AdminQueue(&'a str),
     AdminQueuePause(&'a str),
     AdminQueueResume(&'a str),
+    AdminSchedules,
+    AdminScheduleRun(&'a str),
     Health,
     OpenApi,
 }
@@ -44,6 +46,8 @@ impl<'a> Path<'a> {
             ["admin", "queues", q] if !q.is_empty() => Path::AdminQueue(q),
             ["admin", "queues", q, "pause"] if !q.is_empty() => Path::AdminQueuePause(q),
             ["admin", "queues", q, "resume"] if !q.is_empty() => Path::AdminQueueResume(q),
+            ["admin", "schedules"] => Path::AdminSchedules,
+            ["admin", "schedules", n, "run"] if !n.is_empty() => Path::AdminScheduleRun(n),
             _ => return None,
         };
         Some(p)
@@ -57,6 +61,7 @@ impl<'a> Path<'a> {
             Path::AdminRetry(_) => &["POST"],
             Path::AdminQueue(_) => &["PATCH"],
             Path::AdminQueuePause(_) | Path::AdminQueueResume(_) => &["POST"],
+            Path::AdminScheduleRun(_) => &["POST"],
             _ => &["GET"],
         }
     }
@@ -88,5 +93,7 @@ fn route(ctx: &Ctx, req: &Request) -> RouteResult {
         Path::AdminQueue(q) => queues::set(ctx, req, q),
         Path::AdminQueuePause(q) => queues::pause(ctx, req, q),
         Path::AdminQueueResume(q) => queues::resume(ctx, req, q),
+        Path::AdminSchedules => schedules::list(ctx, req),
+        Path::AdminScheduleRun(n) => schedules::run(ctx, req, n),
     }
 }

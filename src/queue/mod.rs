@@ -7,6 +7,7 @@ mod lease;
 mod named;
 mod options;
 mod read;
+mod schedules;
 mod signal;
 pub(crate) mod tokens;
 pub(crate) mod validate;

@@ -22,6 +22,7 @@ use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
 use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
+use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
 use crate::token::ApiToken;
@@ -85,13 +86,21 @@ pub(crate) struct Settled {
     pub claimed: Vec<Job>,
 }
 
+/// What firing a schedule writes.
+#[derive(Debug, Default)]
+pub(crate) struct FirePlan {
+    /// The fire time to record as handled (never moves back).
+    pub record: Option<Timestamp>,
+    /// The job to enqueue.
+    pub row: Option<NewRow>,
+}
+
 /// Everything the queue asks of a database. Every method is one transaction.
 pub(crate) trait Backend: Send + Sync + fmt::Debug {
-    /// Inserts jobs, all or none.
-    fn insert(&self, rows: &[NewRow]) -> Result<()>;
-    /// Inserts `row` unless a job of its type is pending, deciding in the insert's
-    /// own transaction. Returns whether it inserted.
-    fn insert_unless_pending(&self, row: &NewRow) -> Result<bool>;
+    /// Inserts jobs in one transaction, all or none (a duplicate is not an
+    /// error). Per row: `None` when inserted; the job holding its unique key
+    /// when that refused it (a row may be refused by an earlier row of `rows`).
+    fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>>;
     /// Writes a round's finished attempts and claims.
     fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled>;
     /// Extends leases to `until`; per entry, whether a cancel was requested.
@@ -140,6 +149,18 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     fn pause_queue(&self, queue: &str, until: Option<Timestamp>, now: Timestamp) -> Result<()>;
     /// Resumes a paused queue.
     fn resume_queue(&self, queue: &str, now: Timestamp) -> Result<()>;
+    /// Every schedule's stored state, by name.
+    fn schedule_states(&self) -> Result<Vec<(String, ScheduleState)>>;
+    /// In one transaction: reads schedule `name`'s last fire time, asks `plan`
+    /// what to do, inserts its job (a duplicate of a unique fire time inserts
+    /// nothing) and records the fire time handled and the job. Returns the job
+    /// and whether it was a duplicate, when `plan` gave one.
+    fn fire_schedule(
+        &self,
+        name: &str,
+        now: Timestamp,
+        plan: &dyn Fn(Option<Timestamp>) -> Result<FirePlan>,
+    ) -> Result<Option<(Job, bool)>>;
     /// Stores a token's hash; returns its id.
     fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64>;
     /// Tokens (of `user`), oldest first.

@@ -288,6 +288,8 @@ fn the_openapi_document_parses_and_names_every_path(db) {
         ("/api/v1/admin/queues/{name}", vec!["patch"]),
         ("/api/v1/admin/queues/{name}/pause", vec!["post"]),
         ("/api/v1/admin/queues/{name}/resume", vec!["post"]),
+        ("/api/v1/admin/schedules", vec!["get"]),
+        ("/api/v1/admin/schedules/{name}/run", vec!["post"]),
         ("/healthz", vec!["get"]),
         ("/api/v1/openapi.json", vec!["get"]),
     ];

@@ -169,14 +169,17 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
-    /// `pg_ctl restart -m fast`: every connection is cut, the server comes back.
+    /// `pg_ctl restart -m fast`: every connection is cut, the server comes back
+    /// (logging to the cluster's log file: without `-l` the new server would
+    /// keep pg_ctl's output pipe open and this call would never return).
     pub fn restart(&self) {
         let data = self.dir.join("data").to_string_lossy().into_owned();
+        let log = self.dir.join("log").to_string_lossy().into_owned();
         let out = run(
             &self.bin,
             self.as_postgres,
             "pg_ctl",
-            &["-D", &data, "-m", "fast", "-w", "restart"],
+            &["-D", &data, "-l", &log, "-m", "fast", "-w", "restart"],
         );
         assert!(
             out.status.success(),

@@ -40,7 +40,7 @@ fn in_status(q: &Queue, status: JobStatus) -> Job {
         .enqueue(NewJob::new(&t, json!(null)).max_attempts(1))
         .unwrap();
     if status == JobStatus::Pending {
-        return job;
+        return job.job;
     }
     let c = q
         .claim("w1", Some(&[t]), 1, LEASE)
@@ -422,5 +422,39 @@ fn claim_never_returns_a_job_twice_across_threads_and_processes(db) {
     assert_eq!(stats.by_status.completed, 10_000);
     let page = q.list(&jobq::JobFilter::default(), 500, None).unwrap();
     assert!(page.jobs.iter().all(|j| j.attempts == 1));
+}
+}
+
+both! {
+fn a_snooze_gives_the_attempt_back_and_is_due_after_its_delay(db) {
+    let (q, clock) = queue_at(&db);
+    let job = q.enqueue(NewJob::new("t", json!(null))).unwrap();
+    let c = claim_one(&q);
+    assert_eq!(
+        q.snooze(job.id, c.lease_token, Duration::from_secs(30))
+            .unwrap(),
+        JobStatus::Pending
+    );
+    let back = q.get(job.id).unwrap();
+    assert_eq!((back.attempts, back.snoozes), (0, 1));
+    assert_eq!(back.next_retry, clock.now().plus(Duration::from_secs(30)));
+    assert!(
+        q.claim("w1", None, 1, LEASE).unwrap().is_empty(),
+        "not due yet"
+    );
+    assert!(matches!(
+        q.snooze(job.id, c.lease_token, Duration::ZERO),
+        Err(Error::LeaseLost { .. })
+    ));
+    clock.advance(Duration::from_secs(30));
+    let again = claim_one(&q);
+    assert_eq!(again.attempts, 1, "the snooze used no attempt");
+    q.cancel(job.id).unwrap();
+    assert_eq!(
+        q.snooze(job.id, again.lease_token, Duration::from_secs(1))
+            .unwrap(),
+        JobStatus::Cancelled,
+        "a cancel request wins over a snooze"
+    );
 }
 }

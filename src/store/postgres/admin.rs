@@ -5,13 +5,15 @@ use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobStatus};
 use crate::state::{next, Move, Transition};
 use crate::store::postgres::conn::Conn;
+use crate::store::postgres::row::{job_columns, job_from_row};
 
 macro_rules! insert {
     () => {
         "INSERT INTO jobq.jobs (id, job_type, status, priority, payload, attempts, \
          max_attempts, next_retry, entity_type, entity_id, owner, created_at, updated_at, backoff, \
-         queue) VALUES ($1, $2, 'pending', $3, $4::text::json, 0, $5, $6, $7, $8, $9, $10, $10, \
-         $11, $12)"
+         queue, unique_key, unique_states, schedule, fire_time) \
+         VALUES ($1, $2, 'pending', $3, $4::text::json, 0, $5, $6, $7, $8, $9, $10, $10, \
+         $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING"
     };
 }
 
@@ -25,14 +27,21 @@ const INSERT_NOTIFY: &str = concat!(
     " RETURNING 1) SELECT pg_notify('jobq_insert', '') FROM ins"
 );
 
+/// A job's unique key counts while its status is one of the statuses stored
+/// with it (bit `i` of `unique_states` is `JobStatus::ALL[i]`), as the partial
+/// unique index `jobs_unique` says.
+const HOLDER: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobq.jobs WHERE unique_key = $1 AND unique_key IS NOT NULL AND ((unique_states >> \
+     (CASE status WHEN 'pending' THEN 0 WHEN 'in_progress' THEN 1 WHEN 'completed' THEN 2 \
+     WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 END)) & 1) = 1"
+);
+
+const KEY_OF: &str = "SELECT unique_key FROM jobq.jobs WHERE id = $1";
+
 /// Wakes listeners when the transaction commits.
 pub(crate) const NOTIFY: &str = "SELECT pg_notify('jobq_insert', '')";
-
-/// Serializes inserts of one job type that look for a pending one first.
-const LOCK_TYPE: &str = "SELECT pg_advisory_xact_lock(hashtextextended('jobq.type:' || $1, 0))";
-
-const PENDING_OF_TYPE: &str =
-    "SELECT EXISTS (SELECT 1 FROM jobq.jobs WHERE status = 'pending' AND job_type = $1)";
 
 const STATUS: &str = "SELECT status FROM jobq.jobs WHERE id = $1 FOR UPDATE";
 
@@ -51,9 +60,15 @@ const RETRY: &str = "UPDATE jobq.jobs SET status = 'pending', attempts = 0, next
 const PRUNE: &str = "DELETE FROM jobq.jobs WHERE id IN (SELECT id FROM jobq.jobs \
      WHERE status = ANY($1) AND completed_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED)";
 
-/// Inserts a validated job (pending); with `notify`, wakes listeners on commit.
-pub(crate) fn insert(c: &mut Conn, job: &Job, payload: &str, notify: bool) -> Result<()> {
+/// Inserts a validated job (pending); with `notify`, wakes listeners on
+/// commit. Returns `None` when inserted, or the job already holding its unique
+/// key (then nothing was inserted).
+pub(crate) fn insert(c: &mut Conn, job: &Job, payload: &str, notify: bool) -> Result<Option<Job>> {
     let backoff = job.backoff.as_ref().map(crate::retry::Backoff::to_stored);
+    let (key, states) = match &job.unique {
+        Some(k) => (Some(&k.key), Some(k.states.bits())),
+        None => (None, None),
+    };
     let params: &[&(dyn postgres::types::ToSql + Sync)] = &[
         &job.id.to_string(),
         &job.job_type,
@@ -67,21 +82,42 @@ pub(crate) fn insert(c: &mut Conn, job: &Job, payload: &str, notify: bool) -> Re
         &job.created_at.0,
         &backoff,
         &job.queue,
+        &key,
+        &states,
+        &job.schedule,
+        &job.fire_time.map(|t| t.0),
     ];
-    if notify {
-        c.query("enqueue", INSERT_NOTIFY, params)?;
+    let n = if notify {
+        c.query("enqueue", INSERT_NOTIFY, params)?.len() as u64
     } else {
-        c.execute("enqueue", INSERT, params)?;
+        c.execute("enqueue", INSERT, params)?
+    };
+    if n == 1 {
+        return Ok(None);
     }
-    Ok(())
+    let key = key.ok_or_else(|| Error::Invalid {
+        field: "id",
+        reason: format!("job {} already exists", job.id),
+    })?;
+    holder(c, key)?
+        .map(Some)
+        .ok_or(Error::NotFound { id: job.id })
 }
 
-/// Waits for other inserts of `job_type` that look first, then says whether a
-/// job of that type is pending.
-pub(crate) fn pending_of_type(c: &mut Conn, job_type: &str) -> Result<bool> {
-    c.query("enqueue_unless_pending", LOCK_TYPE, &[&job_type])?;
-    let row = c.opt("enqueue_unless_pending", PENDING_OF_TYPE, &[&job_type])?;
-    Ok(row.is_some_and(|r| r.get(0)))
+/// The job holding `key` now, if any.
+pub(crate) fn holder(c: &mut Conn, key: &[u8]) -> Result<Option<Job>> {
+    Ok(c.opt("enqueue", HOLDER, &[&key])?.map(|r| job_from_row(&r)))
+}
+
+/// The job other than `id` holding the key `id` has, if any.
+fn other_holder(c: &mut Conn, id: JobId) -> Result<Option<Job>> {
+    let key: Option<Vec<u8>> = c
+        .opt("retry", KEY_OF, &[&id.to_string()])?
+        .and_then(|r| r.get(0));
+    match key {
+        Some(k) => Ok(holder(c, &k)?.filter(|j| j.id != id)),
+        None => Ok(None),
+    }
 }
 
 fn status_of(c: &mut Conn, id: JobId, op: &'static str) -> Result<JobStatus> {
@@ -119,8 +155,26 @@ pub(crate) fn retry(c: &mut Conn, id: JobId, now: Timestamp) -> Result<()> {
             operation: "retry",
         });
     }
-    c.execute("retry", RETRY, &[&now.0, &id.to_string()])?;
-    Ok(())
+    c.batch("retry", "SAVEPOINT retry")?;
+    match c.execute("retry", RETRY, &[&now.0, &id.to_string()]) {
+        Ok(_) => c.batch("retry", "RELEASE SAVEPOINT retry"),
+        Err(Error::Postgres { source, .. })
+            if source.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            c.batch("retry", "ROLLBACK TO SAVEPOINT retry")?;
+            match other_holder(c, id)? {
+                Some(holder) => Err(Error::UniqueConflict {
+                    id,
+                    holder: holder.id,
+                }),
+                None => Err(Error::Postgres {
+                    operation: "retry",
+                    source,
+                }),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Deletes up to `limit` jobs in `statuses` that finished before `cutoff`.

@@ -74,6 +74,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE jobq.queue_starts (queue text COLLATE \"C\" NOT NULL, at bigint NOT NULL);
     CREATE INDEX queue_starts_at ON jobq.queue_starts (queue, at);",
+    // 3: unique jobs (a key held in the statuses stored with it) and recurring
+    // schedules (the jobs they enqueue, and each schedule's last fire time).
+    "ALTER TABLE jobq.jobs ADD COLUMN unique_key bytea;
+    ALTER TABLE jobq.jobs ADD COLUMN unique_states bigint;
+    ALTER TABLE jobq.jobs ADD COLUMN schedule text;
+    ALTER TABLE jobq.jobs ADD COLUMN fire_time bigint;
+    CREATE UNIQUE INDEX jobs_unique ON jobq.jobs (unique_key) WHERE unique_key IS NOT NULL AND ((unique_states >> (CASE status WHEN 'pending' THEN 0 WHEN 'in_progress' THEN 1 WHEN 'completed' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 END)) & 1) = 1;
+    CREATE TABLE jobq.schedules (
+        name text PRIMARY KEY,
+        last_fire_at bigint,
+        last_job_id text,
+        updated_at bigint NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

@@ -12,6 +12,7 @@ mod notify;
 mod queues;
 mod read;
 mod row;
+mod schedules;
 mod tokens;
 
 use std::path::PathBuf;
@@ -25,9 +26,10 @@ use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
 use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
+use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
-use crate::store::{refusal_is_an_outcome, Backend, NewRow, Round, Settled};
+use crate::store::{refusal_is_an_outcome, Backend, FirePlan, NewRow, Round, Settled};
 use crate::token::ApiToken;
 
 use conn::Pool;
@@ -130,32 +132,24 @@ impl Postgres {
 }
 
 impl Backend for Postgres {
-    fn insert(&self, rows: &[NewRow]) -> Result<()> {
+    fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>> {
         let notify = self.should_notify();
         if let [one] = rows {
-            return self.pool.auto("enqueue", |c| {
-                admin::insert(c, &one.job, &one.payload, notify)
-            });
+            if one.job.unique.is_none() {
+                return self.pool.auto("enqueue", |c| {
+                    Ok(vec![admin::insert(c, &one.job, &one.payload, notify)?])
+                });
+            }
         }
         self.pool.tx("enqueue_many", |c| {
-            for r in rows {
-                admin::insert(c, &r.job, &r.payload, false)?;
-            }
-            if notify {
+            let out = rows
+                .iter()
+                .map(|r| admin::insert(c, &r.job, &r.payload, false))
+                .collect::<Result<Vec<_>>>()?;
+            if notify && out.iter().any(Option::is_none) {
                 c.query("enqueue_many", admin::NOTIFY, &[])?;
             }
-            Ok(())
-        })
-    }
-
-    fn insert_unless_pending(&self, row: &NewRow) -> Result<bool> {
-        let notify = self.should_notify();
-        self.pool.tx("enqueue_unless_pending", |c| {
-            if admin::pending_of_type(c, &row.job.job_type)? {
-                return Ok(false);
-            }
-            admin::insert(c, &row.job, &row.payload, notify)?;
-            Ok(true)
+            Ok(out)
         })
     }
 
@@ -323,6 +317,22 @@ impl Backend for Postgres {
                 c.query("resume queue", admin::NOTIFY, &[])?;
             }
             Ok(())
+        })
+    }
+
+    fn schedule_states(&self) -> Result<Vec<(String, ScheduleState)>> {
+        self.pool.auto("schedules", schedules::states)
+    }
+
+    fn fire_schedule(
+        &self,
+        name: &str,
+        now: Timestamp,
+        plan: &dyn Fn(Option<Timestamp>) -> Result<FirePlan>,
+    ) -> Result<Option<(Job, bool)>> {
+        let notify = self.should_notify();
+        self.pool.tx("fire schedule", |c| {
+            schedules::fire(c, name, now, notify, plan)
         })
     }
 

@@ -121,7 +121,13 @@ pub(crate) fn room(
     Ok(room)
 }
 
-/// Records `n` starts of a rate-limited queue and forgets those out of its window.
+/// How long starts are kept past their window: claimers' clocks are read before
+/// they get the queue's lock, so a later claimer may carry an earlier `now`;
+/// it must still see every start inside its own window.
+const KEEP_PAST_WINDOW: Duration = Duration::from_secs(60);
+
+/// Records `n` starts of a rate-limited queue and forgets those well out of its
+/// window.
 pub(crate) fn record_starts(
     c: &mut Conn,
     queue: &str,
@@ -131,7 +137,7 @@ pub(crate) fn record_starts(
 ) -> Result<()> {
     let n = i32::try_from(n).unwrap_or(i32::MAX);
     c.execute("claim", RECORD_STARTS, &[&queue, &now.0, &n])?;
-    let before = now.0.saturating_sub(ms(limit.period));
+    let before = now.0.saturating_sub(ms(limit.period + KEEP_PAST_WINDOW));
     c.execute("claim", FORGET_STARTS, &[&queue, &before])?;
     Ok(())
 }

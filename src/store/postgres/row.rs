@@ -8,7 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::job::{Job, JobId, JobStatus};
+use crate::job::{HeldKey, Job, JobId, JobStatus, StatusSet};
 use crate::retry::Backoff;
 
 /// Every job column, in the order [`job_from_row`] reads them (JSON as text).
@@ -17,7 +17,8 @@ macro_rules! job_columns {
         "id, job_type, status, priority, payload::text, result::text, attempts, max_attempts, \
          next_retry, error_message, error_context::text, entity_type, entity_id, owner, \
          created_at, updated_at, started_at, completed_at, locked_by, lease_expires_at, \
-         lease_token, cancel_requested, progress::text, backoff, queue, snoozes"
+         lease_token, cancel_requested, progress::text, backoff, queue, snoozes, \
+         unique_key, unique_states, schedule, fire_time"
     };
 }
 pub(crate) use job_columns;
@@ -29,7 +30,7 @@ macro_rules! j_columns {
          j.max_attempts, j.next_retry, j.error_message, j.error_context::text, j.entity_type, \
          j.entity_id, j.owner, j.created_at, j.updated_at, j.started_at, j.completed_at, \
          j.locked_by, j.lease_expires_at, j.lease_token, j.cancel_requested, j.progress::text, \
-         j.backoff, j.queue, j.snoozes"
+         j.backoff, j.queue, j.snoozes, j.unique_key, j.unique_states, j.schedule, j.fire_time"
     };
 }
 pub(crate) use j_columns;
@@ -118,6 +119,12 @@ pub(crate) fn job_from_row(r: &Row) -> Job {
         cancel_requested: r.get(21),
         progress,
         backoff,
+        unique: r.get::<_, Option<Vec<u8>>>(26).map(|key| HeldKey {
+            key,
+            states: StatusSet::from_bits(r.get::<_, Option<i64>>(27).unwrap_or(0)),
+        }),
+        schedule: r.get(28),
+        fire_time: ts(29),
         unreadable: bad,
     }
 }

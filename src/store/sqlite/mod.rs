@@ -11,6 +11,7 @@ mod open;
 mod queues;
 mod read;
 mod row;
+mod schedules;
 mod tokens;
 
 use std::path::Path;
@@ -21,9 +22,10 @@ use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
 use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
+use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
-use crate::store::{refusal_is_an_outcome, Backend, Durability, NewRow, Round, Settled};
+use crate::store::{refusal_is_an_outcome, Backend, Durability, FirePlan, NewRow, Round, Settled};
 use crate::token::ApiToken;
 
 pub(crate) use db::Store;
@@ -63,29 +65,18 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
-    fn insert(&self, rows: &[NewRow]) -> Result<()> {
+    fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>> {
         if let [one] = rows {
-            return self.store.write_autocommit(|c| {
-                enqueue::insert(c, &one.job, &one.payload).map_err(Error::db("enqueue"))
-            });
+            if one.job.unique.is_none() {
+                return self
+                    .store
+                    .write_autocommit(|c| Ok(vec![enqueue::insert(c, &one.job, &one.payload)?]));
+            }
         }
         self.store.write("enqueue_many", |tx| {
-            for r in rows {
-                enqueue::insert(tx, &r.job, &r.payload).map_err(Error::db("enqueue_many"))?;
-            }
-            Ok(())
-        })
-    }
-
-    fn insert_unless_pending(&self, row: &NewRow) -> Result<bool> {
-        self.store.write("enqueue_unless_pending", |tx| {
-            let op = Error::db("enqueue_unless_pending");
-            if enqueue::pending_of_type(tx, &row.job.job_type).map_err(op)? {
-                return Ok(false);
-            }
-            enqueue::insert(tx, &row.job, &row.payload)
-                .map_err(Error::db("enqueue_unless_pending"))?;
-            Ok(true)
+            rows.iter()
+                .map(|r| enqueue::insert(tx, &r.job, &r.payload))
+                .collect()
         })
     }
 
@@ -241,6 +232,20 @@ impl Backend for Sqlite {
     fn resume_queue(&self, queue: &str, now: Timestamp) -> Result<()> {
         self.store
             .write("resume queue", |tx| queues::resume(tx, queue, now))
+    }
+
+    fn schedule_states(&self) -> Result<Vec<(String, ScheduleState)>> {
+        self.store.read("schedules", schedules::states)
+    }
+
+    fn fire_schedule(
+        &self,
+        name: &str,
+        now: Timestamp,
+        plan: &dyn Fn(Option<Timestamp>) -> Result<FirePlan>,
+    ) -> Result<Option<(Job, bool)>> {
+        self.store
+            .write("fire schedule", |tx| schedules::fire(tx, name, now, plan))
     }
 
     fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64> {
