@@ -110,11 +110,22 @@ pub(crate) fn check_file(path: &Path) -> Result<()> {
     let pages = u64::from(u32::from_be_bytes([
         header[28], header[29], header[30], header[31],
     ]));
-    let valid_for = header[92..96] == header[24..28];
-    if page_size < 512 || len % page_size != 0 || (valid_for && len < pages * page_size) {
+    // The header's page count is checked only without a WAL: a checkpoint writes
+    // page 1 (counting pages the WAL holds) before it grows the file, so a file
+    // opened meanwhile, or left so by a power cut, is short until SQLite recovers
+    // it from the WAL.
+    let counted = header[92..96] == header[24..28] && wal_len(path) == 0;
+    if page_size < 512 || len % page_size != 0 || (counted && len < pages * page_size) {
         return Err(not_db("the file is truncated"));
     }
     Ok(())
+}
+
+/// The size of the database's `-wal` file, 0 when there is none.
+fn wal_len(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map_or(0, |m| m.len())
 }
 
 /// Checks, on a read-only connection, that a SQLite file is jobq's (or empty).

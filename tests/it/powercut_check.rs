@@ -181,8 +181,9 @@ impl Ledger {
     }
 }
 
-/// Opens a copy of the image in `scratch`: its integrity check and its jobs
-/// (id -> status, lease token); then jobq opens it (recovery runs).
+/// Opens a copy of the image in `scratch` as a user would: jobq opens it first
+/// (SQLite's and jobq's recovery run); then its integrity check and its jobs
+/// (id -> status, lease token).
 pub fn inspect(image: &Path, scratch: &Path) -> (String, Rows) {
     std::fs::create_dir_all(scratch).expect("scratch dir");
     for entry in std::fs::read_dir(image).expect("image dir") {
@@ -190,6 +191,9 @@ pub fn inspect(image: &Path, scratch: &Path) -> (String, Rows) {
         std::fs::copy(entry.path(), scratch.join(entry.file_name())).expect("copy image");
     }
     let db = scratch.join("jobq.db");
+    let q = jobq::Queue::open(&db).unwrap_or_else(|e| panic!("jobq cannot open the image: {e}"));
+    q.recover_expired().expect("recovery on the image");
+    drop(q);
     let conn = rusqlite::Connection::open(&db).expect("open the image with SQLite");
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -204,8 +208,5 @@ pub fn inspect(image: &Path, scratch: &Path) -> (String, Rows) {
             .unwrap();
         rows = it.collect::<rusqlite::Result<_>>().expect("read jobs");
     }
-    drop(conn);
-    let q = jobq::Queue::open(&db).unwrap_or_else(|e| panic!("jobq cannot open the image: {e}"));
-    q.recover_expired().expect("recovery on the image");
     (integrity, rows)
 }

@@ -116,43 +116,92 @@ fn users_of(dir: &Path) -> Vec<String> {
     users
 }
 
-/// Starts the drivers on the mounted database, each in its own process group.
-fn start_drivers(dir: &Path, db: &Path, round: usize, seed: u64, phase: &Phase) -> Vec<Child> {
-    let roles = ["pc_enqueuer", "pc_worker", "pc_worker", "pc_cli"];
-    let config = dir.join("jobq.toml");
-    roles
-        .iter()
-        .enumerate()
-        .map(|(i, role)| {
-            let acks = dir.join(format!("acks/{round}-{i}.acks"));
-            let log = std::fs::File::create(dir.join(format!("acks/{round}-{i}.log"))).unwrap();
-            let mut cmd = crate::child::child_command(role, db);
-            cmd.env("JOBQ_PC_ACKS", &acks)
-                .env("JOBQ_PC_DURABILITY", phase.durability)
-                .env("JOBQ_PC_SEED", (seed + i as u64).to_string())
-                .env("JOBQ_PC_CONFIG", &config)
-                .stderr(log)
-                .process_group(0);
-            cmd.spawn().expect("spawn a driver")
-        })
-        .collect()
+/// The driver processes of a round, each the leader of its own process group
+/// (`pc_cli` starts `jobq` processes in it); SIGKILLed on drop.
+struct Drivers {
+    children: Vec<Child>,
+    logs: Vec<PathBuf>,
 }
 
-/// SIGKILLs every driver's process group and waits until nothing uses the mount.
-fn kill_drivers(drivers: &mut [Child], mnt: &Path) {
-    for child in drivers.iter() {
-        let pgid = i32::try_from(child.id()).expect("pid");
-        // SAFETY: kill(2) on a process group this test created; touches no memory.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+impl Drivers {
+    /// Starts the drivers on the mounted database `db`.
+    fn start(dir: &Path, db: &Path, round: usize, seed: u64, phase: &Phase) -> Drivers {
+        let roles = ["pc_enqueuer", "pc_worker", "pc_worker", "pc_cli"];
+        let mut drivers = Drivers {
+            children: Vec::new(),
+            logs: Vec::new(),
+        };
+        for (i, role) in roles.iter().enumerate() {
+            let log = dir.join(format!("acks/{round}-{i}.log"));
+            let mut cmd = crate::child::child_command(role, db);
+            cmd.env("JOBQ_PC_ACKS", dir.join(format!("acks/{round}-{i}.acks")))
+                .env("JOBQ_PC_DURABILITY", phase.durability)
+                .env("JOBQ_PC_SEED", (seed + i as u64).to_string())
+                .env("JOBQ_PC_CONFIG", dir.join("jobq.toml"))
+                .stderr(std::fs::File::create(&log).unwrap())
+                .process_group(0);
+            drivers.children.push(cmd.spawn().expect("spawn a driver"));
+            drivers.logs.push(log);
+        }
+        drivers
     }
-    for child in drivers.iter_mut() {
-        child.wait().expect("reap a driver");
+
+    /// The log of the first driver that exited, if one did (they never stop).
+    fn exited(&mut self) -> Option<String> {
+        let i = (self.children.iter_mut()).position(|c| c.try_wait().ok().flatten().is_some())?;
+        Some(std::fs::read_to_string(&self.logs[i]).unwrap_or_default())
     }
-    wait_for(
-        "every process using the mount to be gone",
-        Duration::from_secs(30),
-        || users_of(mnt).is_empty(),
-    );
+
+    /// What each driver process is doing, for a timeout's message.
+    fn describe(&self) -> String {
+        let state = |pid: u32, what: &str| {
+            std::fs::read_to_string(format!("/proc/{pid}/{what}")).unwrap_or_default()
+        };
+        let mut out = String::new();
+        for (c, log) in self.children.iter().zip(&self.logs) {
+            let tail = std::fs::read_to_string(log).unwrap_or_default();
+            let tail = &tail[tail.len().saturating_sub(400)..];
+            let (wchan, stack) = (state(c.id(), "wchan"), state(c.id(), "stack"));
+            out += &format!("\n{}: wchan {wchan}, stack {stack}, log: {tail}", c.id());
+        }
+        out
+    }
+
+    /// SIGKILLs every process group and reaps the drivers.
+    fn kill(&mut self) {
+        for child in &self.children {
+            let pgid = i32::try_from(child.id()).expect("pid");
+            // SAFETY: kill(2) on a process group this test created; touches no memory.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+        for mut child in self.children.drain(..) {
+            child.wait().expect("reap a driver");
+        }
+    }
+}
+
+impl Drop for Drivers {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until the power went (the disk reached the round's cut point).
+fn wait_for_the_cut(mounted: &Mounted, drivers: &mut Drivers, label: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !mounted.disk().is_cut() {
+        if let Some(log) = drivers.exited() {
+            panic!("{label}: a driver exited before the cut: {log}");
+        }
+        if Instant::now() > deadline {
+            let stats = mounted.disk().stats.clone();
+            panic!(
+                "{label}: no cut after 60 s ({stats:?}); {}",
+                drivers.describe()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// One round: mount the image, run the drivers until the power goes, save what
@@ -176,23 +225,15 @@ fn round(
     let mnt = dir.join(format!("mnt-{n}"));
     std::fs::create_dir_all(&mnt).unwrap();
     let mounted = mount_or_skip(Disk::load(image, plan), &mnt, phase.name)?;
-    let mut drivers = start_drivers(dir, &mnt.join("jobq.db"), n, rng.below(u64::MAX), phase);
-    let mut exited = None;
-    wait_for("the power cut", Duration::from_secs(120), || {
-        exited = drivers
-            .iter_mut()
-            .position(|c| c.try_wait().ok().flatten().is_some());
-        exited.is_some() || mounted.disk().is_cut()
-    });
-    if let Some(i) = exited.filter(|_| !mounted.disk().is_cut()) {
-        let log = std::fs::read_to_string(dir.join(format!("acks/{n}-{i}.log")));
-        panic!(
-            "{}: driver {i} exited before the cut: {}",
-            phase.name,
-            log.unwrap_or_default()
-        );
-    }
-    kill_drivers(&mut drivers, &mnt);
+    let mut drivers = Drivers::start(dir, &mnt.join("jobq.db"), n, rng.below(u64::MAX), phase);
+    let label = format!("{} round {n} ({plan:?})", phase.name);
+    wait_for_the_cut(&mounted, &mut drivers, &label);
+    drivers.kill();
+    wait_for(
+        "every process using the mount to be gone",
+        Duration::from_secs(30),
+        || users_of(&mnt).is_empty(),
+    );
     std::fs::create_dir_all(next).unwrap();
     let stats = mounted.disk().stats.clone();
     mounted.disk().save_durable(next);
