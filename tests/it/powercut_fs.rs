@@ -17,8 +17,11 @@
 //!
 //! Faults: in a chosen window, a write or an fsync of a file other than SQLite's
 //! `-shm` fails with EIO at random. A failed fsync discards the file's pending
-//! changes while readers still see them, as Linux did in PostgreSQL's
-//! "fsyncgate": the data is gone from the disk and a later fsync succeeds.
+//! changes while readers still see them, as Linux does since PostgreSQL's
+//! "fsyncgate": the data is gone from the disk, whoever wrote it. As Linux since
+//! 4.13 (errseq), the error is reported once to every file handle that was open
+//! when it happened, at its next fsync; a handle that already saw it, or was
+//! opened later, gets success from a later fsync.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
@@ -54,6 +57,14 @@ struct File {
     data: Vec<u8>,
     durable: Vec<u8>,
     pending: Vec<Op>,
+    /// Failed fsyncs so far (each handle reports each once).
+    errors: u64,
+}
+
+/// An open file: its inode, and the file's errors it has reported.
+struct Handle {
+    ino: u64,
+    seen: u64,
 }
 
 /// When the power goes and which faults are injected before.
@@ -80,6 +91,8 @@ pub struct DiskStats {
     pub eio_writes: u64,
     /// Fsyncs failed with an injected EIO (their pending changes discarded).
     pub eio_fsyncs: u64,
+    /// Later fsyncs of other handles that reported such a failure.
+    pub eio_reported_later: u64,
     /// Where the power went, e.g. `fsync wal`; None before the cut.
     pub cut_at: Option<String>,
     /// When, in nanoseconds of the wall clock.
@@ -93,6 +106,8 @@ pub struct DiskStats {
 /// The whole disk: files by inode (the root directory is inode 1).
 pub struct Disk {
     files: HashMap<u64, File>,
+    handles: HashMap<u64, Handle>,
+    next_fh: u64,
     names: BTreeMap<OsString, u64>,
     durable_names: BTreeMap<OsString, u64>,
     next_ino: u64,
@@ -118,6 +133,8 @@ impl Disk {
     pub fn load(dir: &Path, plan: Plan) -> Disk {
         let mut disk = Disk {
             files: HashMap::new(),
+            handles: HashMap::new(),
+            next_fh: 1,
             names: BTreeMap::new(),
             durable_names: BTreeMap::new(),
             next_ino: 2,
@@ -175,6 +192,7 @@ impl Disk {
             data,
             durable: Vec::new(),
             pending: Vec::new(),
+            errors: 0,
         };
         self.files.insert(ino, file);
         self.names.insert(name, ino);
@@ -225,6 +243,20 @@ impl Disk {
         Ok(self.add(name.to_os_string(), Vec::new()))
     }
 
+    /// Opens a file: a new handle.
+    pub fn open(&mut self, ino: u64) -> Result<u64, Errno> {
+        let seen = self.files.get(&ino).ok_or(Errno::ENOENT)?.errors;
+        let fh = self.next_fh;
+        self.next_fh += 1;
+        self.handles.insert(fh, Handle { ino, seen });
+        Ok(fh)
+    }
+
+    /// Closes a handle.
+    pub fn release(&mut self, fh: u64) {
+        self.handles.remove(&fh);
+    }
+
     /// Removes a name (the durable directory keeps it until a directory fsync).
     pub fn unlink(&mut self, name: &OsStr) -> Result<(), Errno> {
         self.lookup(name).ok_or(Errno::ENOENT)?;
@@ -266,23 +298,31 @@ impl Disk {
         file.pending.push(op);
     }
 
-    /// fsync/fdatasync of a file: its pending changes become durable. An injected
-    /// failure discards them instead (fsyncgate).
-    pub fn fsync(&mut self, ino: u64) -> Result<(), Errno> {
-        self.files.get(&ino).ok_or(Errno::ENOENT)?;
+    /// fsync/fdatasync through handle `fh`: the file's pending changes become
+    /// durable. An injected failure discards them instead (fsyncgate); every
+    /// handle open then reports it once.
+    pub fn fsync(&mut self, fh: u64) -> Result<(), Errno> {
+        let ino = self.handles.get(&fh).ok_or(Errno::EBADF)?.ino;
         let gate = self.gate("fsync", Some(ino), true);
-        let cut = self.is_cut();
+        if self.is_cut() {
+            return gate;
+        }
         let file = self.files.get_mut(&ino).expect("file");
-        match gate {
-            Ok(()) => file
-                .pending
+        if gate.is_ok() {
+            file.pending
                 .drain(..)
-                .for_each(|op| op.apply(&mut file.durable)),
-            Err(_) if cut => {}
-            Err(_) => {
-                file.pending.clear();
-                self.stats.eio_fsyncs += 1;
-            }
+                .for_each(|op| op.apply(&mut file.durable));
+        } else {
+            file.pending.clear();
+            file.errors += 1;
+            self.stats.eio_fsyncs += 1;
+        }
+        let handle = self.handles.get_mut(&fh).expect("handle");
+        let unseen = handle.seen != file.errors;
+        handle.seen = file.errors;
+        if gate.is_ok() && unseen {
+            self.stats.eio_reported_later += 1;
+            return Err(Errno::EIO);
         }
         gate
     }
@@ -308,16 +348,18 @@ fn the_disk_model_keeps_exactly_what_was_fsynced() {
     };
     let mut disk = Disk::load(dir.path(), plan);
     let a = disk.lookup(OsStr::new("a.db")).unwrap();
+    let fa = disk.open(a).unwrap();
     disk.write(a, 0, b"new").unwrap(); // 1
-    disk.fsync(a).unwrap(); // 2
+    disk.fsync(fa).unwrap(); // 2
     disk.write(a, 3, b"-lost").unwrap(); // 3
     let w = disk.create(OsStr::new("a.db-wal")).unwrap(); // 4
     disk.write(w, 0, b"frames").unwrap(); // 5
-    disk.fsync(w).unwrap(); // 6: content durable, but not the name
+    let fw = disk.open(w).unwrap();
+    disk.fsync(fw).unwrap(); // 6: content durable, but not the name
     assert_eq!(disk.read(a, 0, 100).unwrap(), b"new-lost");
     disk.unlink(OsStr::new("a.db")).unwrap(); // 7: not durable either
     assert_eq!(disk.write(a, 0, b"x"), Err(Errno::EIO)); // 8: the power goes
-    assert_eq!(disk.fsync(a), Err(Errno::EIO));
+    assert_eq!(disk.fsync(fa), Err(Errno::EIO));
     assert_eq!(disk.stats.cut_at.as_deref(), Some("write db"));
     let out = tempfile::tempdir().unwrap();
     disk.save_durable(out.path());
@@ -326,7 +368,7 @@ fn the_disk_model_keeps_exactly_what_was_fsynced() {
 }
 
 #[test]
-fn a_failed_fsync_loses_the_pending_writes_and_the_next_one_succeeds() {
+fn a_failed_fsync_loses_the_pending_writes_and_every_open_handle_hears_of_it() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.db"), b"0000").unwrap();
     let plan = Plan {
@@ -338,17 +380,31 @@ fn a_failed_fsync_loses_the_pending_writes_and_the_next_one_succeeds() {
     };
     let mut disk = Disk::load(dir.path(), plan);
     let a = disk.lookup(OsStr::new("a.db")).unwrap();
+    let (writer, other) = (disk.open(a).unwrap(), disk.open(a).unwrap());
     assert_eq!(disk.write(a, 0, b"1"), Err(Errno::EIO));
     disk.plan.fault_one_in = 0;
     disk.write(a, 0, b"2").unwrap();
     disk.plan.fault_one_in = 1;
-    assert_eq!(disk.fsync(a), Err(Errno::EIO));
+    assert_eq!(disk.fsync(other), Err(Errno::EIO), "the failed writeback");
     disk.plan.fault_one_in = 0;
-    disk.fsync(a).unwrap();
-    assert_eq!(disk.read(a, 0, 4).unwrap(), b"2000", "readers still see it");
+    let later = disk.open(a).unwrap();
+    disk.write(a, 1, b"3").unwrap();
+    assert_eq!(
+        disk.fsync(writer),
+        Err(Errno::EIO),
+        "told once, data written"
+    );
+    disk.fsync(writer).unwrap();
+    disk.fsync(other).unwrap();
+    disk.fsync(later).unwrap();
+    assert_eq!(disk.read(a, 0, 4).unwrap(), b"2300", "readers still see it");
     disk.cut("test".into());
     let out = tempfile::tempdir().unwrap();
     disk.save_durable(out.path());
-    assert_eq!(std::fs::read(out.path().join("a.db")).unwrap(), b"0000");
-    assert_eq!((disk.stats.eio_writes, disk.stats.eio_fsyncs), (1, 1));
+    assert_eq!(std::fs::read(out.path().join("a.db")).unwrap(), b"0300");
+    let s = &disk.stats;
+    assert_eq!(
+        (s.eio_writes, s.eio_fsyncs, s.eio_reported_later),
+        (1, 1, 1)
+    );
 }

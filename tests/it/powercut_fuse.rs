@@ -124,10 +124,25 @@ impl Filesystem for PowerFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.attr_of(ino) {
-            Ok(_) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
+        match self.disk().open(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
             Err(e) => reply.error(e),
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.disk().release(fh.0);
+        reply.ok();
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -171,8 +186,8 @@ impl Filesystem for PowerFs {
         r.ok();
     }
 
-    fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
-        match self.disk().fsync(ino.0) {
+    fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
+        match self.disk().fsync(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -222,12 +237,14 @@ impl Filesystem for PowerFs {
             return reply.error(Errno::ENOENT);
         }
         let created = self.disk().create(name);
-        match created.and_then(|ino| self.attr_of(INodeNo(ino))) {
-            Ok(a) => reply.created(
+        let opened =
+            created.and_then(|ino| Ok((self.attr_of(INodeNo(ino))?, self.disk().open(ino)?)));
+        match opened {
+            Ok((a, fh)) => reply.created(
                 &TTL,
                 &a,
                 Generation(0),
-                FileHandle(0),
+                FileHandle(fh),
                 FopenFlags::FOPEN_KEEP_CACHE,
             ),
             Err(e) => reply.error(e),

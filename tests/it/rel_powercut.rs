@@ -65,6 +65,7 @@ impl Figures {
         self.disk.ops += stats.ops;
         self.disk.eio_writes += stats.eio_writes;
         self.disk.eio_fsyncs += stats.eio_fsyncs;
+        self.disk.eio_reported_later += stats.eio_reported_later;
         self.disk.discarded += stats.discarded;
         self.disk.kept += stats.kept;
         self.lost.push(found.lost());
@@ -284,8 +285,8 @@ fn report(phase: &Phase, f: &Figures, ledger: &Ledger, started: Instant) {
     let max_lost = f.lost.iter().max().copied().unwrap_or(0);
     eprintln!(
         "rel_powercut[{}]: {} cuts ({} torn) at {:?}; {} requests, {} unsynced changes discarded \
-         and {} kept by torn cuts; injected I/O errors: {} writes, {} fsyncs; jobq errors \
-         reported: {}; acknowledged: {} enqueues, {} claims, {} completions, {} failed attempts; \
+         and {} kept by torn cuts; injected I/O errors: {} writes, {} fsyncs (and {} later \
+         fsyncs of other handles told of one); jobq errors reported: {}; acknowledged: {} enqueues, {} claims, {} completions, {} failed attempts; \
          lost: {lost} (at most {max_lost} in one cut); lease tokens handed out twice: {}; \
          corrupt: {}; {} jobs in the file; {:.0?}",
         phase.name,
@@ -297,6 +298,7 @@ fn report(phase: &Phase, f: &Figures, ledger: &Ledger, started: Instant) {
         f.disk.kept,
         f.disk.eio_writes,
         f.disk.eio_fsyncs,
+        f.disk.eio_reported_later,
         t.errors,
         t.enqueues,
         t.claims,
