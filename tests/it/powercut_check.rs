@@ -4,16 +4,20 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+/// An acknowledged fact about a job: the lease token, when it was acknowledged.
+type Acked = (i64, u128);
+
 /// Every acknowledgement so far, and counts for the figures.
 #[derive(Default)]
 pub struct Ledger {
-    enqueued: HashSet<String>,
-    /// id -> the token of its acknowledged completion.
-    completed: HashMap<String, i64>,
-    /// id -> the token of its last acknowledged failed attempt.
-    failed: HashMap<String, i64>,
-    /// id -> the highest acknowledged claim token.
-    claimed: HashMap<String, i64>,
+    /// id -> when its enqueue was acknowledged.
+    enqueued: HashMap<String, u128>,
+    /// id -> its acknowledged completion.
+    completed: HashMap<String, Acked>,
+    /// id -> its last acknowledged failed attempt.
+    failed: HashMap<String, Acked>,
+    /// id -> its acknowledged claim with the highest token.
+    claimed: HashMap<String, Acked>,
     claims: HashSet<(String, i64)>,
     /// id -> settled attempts (token, start ns, end ns).
     attempts: HashMap<String, Vec<(i64, u128, u128)>>,
@@ -45,6 +49,8 @@ pub struct Found {
     pub lost_claims: u64,
     pub lost_completions: u64,
     pub lost_fails: u64,
+    /// When the earliest lost acknowledgement was made (ns), if any was lost.
+    pub earliest_lost: Option<u128>,
     /// Jobs in the file.
     pub jobs: u64,
 }
@@ -57,6 +63,18 @@ impl Found {
 }
 
 type Rows = HashMap<String, (String, i64)>;
+
+/// Is the acknowledged `what` of job `id` missing from the image?
+fn lost(rows: &Rows, what: char, id: &str, token: i64) -> bool {
+    let row = rows.get(id);
+    let (status, held) = row.map_or(("", -1), |r| (r.0.as_str(), r.1));
+    match what {
+        'E' => row.is_none(),
+        'C' => held < token,
+        'D' => status != "completed" || held != token,
+        _ => status == "in_progress" && held == token,
+    }
+}
 
 impl Ledger {
     /// Adds every `*.acks` log in `dir`; errors are counted until the power went
@@ -73,34 +91,35 @@ impl Ledger {
 
     fn line(&mut self, line: &str, cut_ns: u128) {
         let f: Vec<&str> = line.split(' ').collect();
-        let token = || f[2].parse::<i64>().expect("token");
+        let at: u128 = f[1].parse().expect("time");
+        let (id, token) = (f[2].to_string(), || f[3].parse::<i64>().expect("token"));
         let t = &mut self.totals;
         match f[0] {
             "E" => {
                 t.enqueues += 1;
-                self.enqueued.insert(f[1].into());
+                self.enqueued.insert(id, at);
             }
             "C" => {
                 t.claims += 1;
-                t.reissued += u64::from(!self.claims.insert((f[1].into(), token())));
-                let max = self.claimed.entry(f[1].into()).or_default();
-                *max = (*max).max(token());
+                t.reissued += u64::from(!self.claims.insert((id.clone(), token())));
+                let max = self.claimed.entry(id).or_insert((0, at));
+                *max = (*max).max((token(), at));
             }
             "D" | "F" => {
                 let run = (
                     token(),
-                    f[3].parse().expect("start"),
-                    f[4].parse().expect("end"),
+                    f[4].parse().expect("start"),
+                    f[5].parse().expect("end"),
                 );
-                self.attempts.entry(f[1].into()).or_default().push(run);
+                self.attempts.entry(id.clone()).or_default().push(run);
                 let (count, book) = match f[0] {
                     "D" => (&mut t.completions, &mut self.completed),
                     _ => (&mut t.fails, &mut self.failed),
                 };
                 *count += 1;
-                book.insert(f[1].into(), token());
+                book.insert(id, (token(), at));
             }
-            "X" if f[1].parse::<u128>().expect("time") >= cut_ns => {}
+            "X" if at >= cut_ns => {}
             "X" => {
                 t.errors += 1;
                 let text = f[2..].join(" ");
@@ -128,55 +147,54 @@ impl Ledger {
         out
     }
 
-    /// Compares the image at `db` with the books.
+    /// Every acknowledgement: (kind, id, token, when).
+    fn all(&self) -> Vec<(char, &String, i64, u128)> {
+        let mut out: Vec<_> = self
+            .enqueued
+            .iter()
+            .map(|(id, at)| ('E', id, 0, *at))
+            .collect();
+        for (kind, book) in [
+            ('C', &self.claimed),
+            ('D', &self.completed),
+            ('F', &self.failed),
+        ] {
+            out.extend(book.iter().map(|(id, (tok, at))| (kind, id, *tok, *at)));
+        }
+        out
+    }
+
+    /// Compares an image's jobs (id -> status, lease token) with the books.
     pub fn check(&self, rows: &Rows, integrity: String) -> Found {
-        let token = |id: &str| rows.get(id).map(|r| r.1);
-        let status = |id: &str| rows.get(id).map(|r| r.0.as_str());
-        let count = |n: usize| n as u64;
-        Found {
+        let mut found = Found {
             integrity,
             jobs: rows.len() as u64,
-            lost_enqueues: count(
-                self.enqueued
-                    .iter()
-                    .filter(|id| token(id).is_none())
-                    .count(),
-            ),
-            lost_claims: count(
-                self.claimed
-                    .iter()
-                    .filter(|(id, t)| token(id).is_none_or(|d| d < **t))
-                    .count(),
-            ),
-            lost_completions: count(
-                self.completed
-                    .iter()
-                    .filter(|(id, t)| status(id) != Some("completed") || token(id) != Some(**t))
-                    .count(),
-            ),
-            lost_fails: count(
-                self.failed
-                    .iter()
-                    .filter(|(id, t)| token(id) == Some(**t) && status(id) == Some("in_progress"))
-                    .count(),
-            ),
+            ..Found::default()
+        };
+        for (kind, id, token, at) in self.all() {
+            if !lost(rows, kind, id, token) {
+                continue;
+            }
+            *match kind {
+                'E' => &mut found.lost_enqueues,
+                'C' => &mut found.lost_claims,
+                'D' => &mut found.lost_completions,
+                _ => &mut found.lost_fails,
+            } += 1;
+            found.earliest_lost = Some(found.earliest_lost.map_or(at, |e| e.min(at)));
         }
+        found
     }
 
     /// Forgets what the image lost (under `durability = "normal"` the next rounds
     /// go on from what survived).
     pub fn forget_lost(&mut self, rows: &Rows) {
-        let token = |id: &str| rows.get(id).map(|r| r.1);
-        self.enqueued.retain(|id| rows.contains_key(id));
-        self.completed.retain(|id, t| {
-            rows.get(id)
-                .is_some_and(|r| r.0 == "completed" && r.1 == *t)
-        });
-        self.failed
-            .retain(|id, t| !(token(id) == Some(*t) && rows[id].0 == "in_progress"));
+        self.enqueued.retain(|id, _| !lost(rows, 'E', id, 0));
+        self.completed.retain(|id, a| !lost(rows, 'D', id, a.0));
+        self.failed.retain(|id, a| !lost(rows, 'F', id, a.0));
         self.claimed.retain(|id, _| rows.contains_key(id));
-        for (id, t) in self.claimed.iter_mut() {
-            *t = (*t).min(token(id).unwrap_or(0));
+        for (id, a) in self.claimed.iter_mut() {
+            a.0 = a.0.min(rows[id].1);
         }
     }
 }

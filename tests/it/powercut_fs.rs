@@ -78,6 +78,9 @@ pub struct Plan {
     pub faults_until: u64,
     /// A write or fsync in the window fails with probability 1/`fault_one_in`.
     pub fault_one_in: u64,
+    /// A failed fsync is reported to every handle open on the file at its next
+    /// fsync (Linux since 4.13); else to the failing fsync's caller only.
+    pub errseq: bool,
     /// Seeds the disk's own choices (faults, torn cuts).
     pub seed: u64,
 }
@@ -318,7 +321,7 @@ impl Disk {
             self.stats.eio_fsyncs += 1;
         }
         let handle = self.handles.get_mut(&fh).expect("handle");
-        let unseen = handle.seen != file.errors;
+        let unseen = self.plan.errseq && handle.seen != file.errors;
         handle.seen = file.errors;
         if gate.is_ok() && unseen {
             self.stats.eio_reported_later += 1;
@@ -344,6 +347,7 @@ fn the_disk_model_keeps_exactly_what_was_fsynced() {
         torn: false,
         faults_until: 0,
         fault_one_in: 0,
+        errseq: true,
         seed: 7,
     };
     let mut disk = Disk::load(dir.path(), plan);
@@ -376,6 +380,7 @@ fn a_failed_fsync_loses_the_pending_writes_and_every_open_handle_hears_of_it() {
         torn: false,
         faults_until: u64::MAX,
         fault_one_in: 1,
+        errseq: true,
         seed: 3,
     };
     let mut disk = Disk::load(dir.path(), plan);

@@ -284,11 +284,23 @@ impl Mounted {
         lock(&self.disk)
     }
 
-    /// Unmounts; every process using the mount must be gone.
+    /// Unmounts, once the last process using the mount is gone (a killed
+    /// process may still be closing its files), and ends the session's thread.
     pub fn unmount(mut self) {
+        let at = std::ffi::CString::new(self.at.as_os_str().as_encoded_bytes()).unwrap();
+        let mut last = None;
+        crate::util::wait_for("the mount to be released", Duration::from_secs(30), || {
+            // SAFETY: umount2 with a valid NUL-terminated path; it touches no memory of ours.
+            let rc = unsafe { libc::umount2(at.as_ptr(), 0) };
+            last = Some(std::io::Error::last_os_error());
+            rc == 0 || last.as_ref().and_then(|e| e.raw_os_error()) != Some(libc::EBUSY)
+        });
         if let Some(s) = self.session.take() {
-            s.umount_and_join()
-                .expect("unmount the power-cut filesystem");
+            match s.join() {
+                // The kernel may end the session's reads with "connection aborted".
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
+                other => other.unwrap_or_else(|e| panic!("FUSE session: {e} (umount: {last:?})")),
+            }
         }
     }
 }

@@ -13,12 +13,11 @@
 //! unless `JOBQ_REQUIRE_FUSE=1`.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::powercut_check::{inspect, Found, Ledger};
+use crate::powercut_drivers::{users_of, Drivers};
 use crate::powercut_fs::{Disk, DiskStats, Plan};
 use crate::powercut_fuse::Mounted;
 use crate::rel_crash::Rng;
@@ -33,12 +32,18 @@ struct Phase {
     faults: bool,
 }
 
-fn cuts_wanted(share: usize) -> usize {
-    let full = std::env::var("JOBQ_POWERCUT_CUTS")
+/// Cuts under FULL: `JOBQ_POWERCUT_CUTS`, default 50; the NORMAL and fault
+/// runs get 2/5 of that, at least 20.
+fn cuts_wanted(full: bool) -> usize {
+    let n = std::env::var("JOBQ_POWERCUT_CUTS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(50);
-    (full / share).max(if share == 1 { 1 } else { 12 })
+    if full {
+        n
+    } else {
+        (n * 2 / 5).max(20)
+    }
 }
 
 /// The most mutating requests a round runs before its cut.
@@ -51,7 +56,12 @@ struct Figures {
     torn: u64,
     cut_points: BTreeMap<String, u64>,
     disk: DiskStats,
+    /// Acknowledged operations lost, per cut.
     lost: Vec<u64>,
+    /// Lost enqueues, claims, completions, failed attempts.
+    lost_by_kind: [u64; 4],
+    /// The longest time between a lost acknowledgement and its cut (ms).
+    lost_age_ms: u128,
     corrupt: u64,
     jobs: u64,
 }
@@ -69,6 +79,20 @@ impl Figures {
         self.disk.discarded += stats.discarded;
         self.disk.kept += stats.kept;
         self.lost.push(found.lost());
+        let f = found;
+        let kinds = [
+            f.lost_enqueues,
+            f.lost_claims,
+            f.lost_completions,
+            f.lost_fails,
+        ];
+        for (sum, n) in self.lost_by_kind.iter_mut().zip(kinds) {
+            *sum += n;
+        }
+        if let Some(at) = found.earliest_lost {
+            let age = stats.cut_ns.saturating_sub(at) / 1_000_000;
+            self.lost_age_ms = self.lost_age_ms.max(age);
+        }
         self.corrupt += u64::from(found.integrity != "ok");
         self.jobs = found.jobs;
     }
@@ -91,99 +115,6 @@ fn mount_or_skip(disk: Disk, at: &Path, label: &str) -> Option<Mounted> {
             eprintln!("SKIPPED {label}: {why}");
             None
         }
-    }
-}
-
-/// The processes that have a file of `dir` open or mapped.
-fn users_of(dir: &Path) -> Vec<String> {
-    let prefix = dir.to_string_lossy().into_owned();
-    let mut users = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let fds = std::fs::read_dir(entry.path().join("fd"))
-            .into_iter()
-            .flatten();
-        let open = fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| p.starts_with(&prefix)));
-        let maps = std::fs::read_to_string(entry.path().join("maps")).unwrap_or_default();
-        if open || maps.contains(&prefix) {
-            users.push(pid);
-        }
-    }
-    users
-}
-
-/// The driver processes of a round, each the leader of its own process group
-/// (`pc_cli` starts `jobq` processes in it); SIGKILLed on drop.
-struct Drivers {
-    children: Vec<Child>,
-    logs: Vec<PathBuf>,
-}
-
-impl Drivers {
-    /// Starts the drivers on the mounted database `db`.
-    fn start(dir: &Path, db: &Path, round: usize, seed: u64, phase: &Phase) -> Drivers {
-        let roles = ["pc_enqueuer", "pc_worker", "pc_worker", "pc_cli"];
-        let mut drivers = Drivers {
-            children: Vec::new(),
-            logs: Vec::new(),
-        };
-        for (i, role) in roles.iter().enumerate() {
-            let log = dir.join(format!("acks/{round}-{i}.log"));
-            let mut cmd = crate::child::child_command(role, db);
-            cmd.env("JOBQ_PC_ACKS", dir.join(format!("acks/{round}-{i}.acks")))
-                .env("JOBQ_PC_DURABILITY", phase.durability)
-                .env("JOBQ_PC_SEED", (seed + i as u64).to_string())
-                .env("JOBQ_PC_CONFIG", dir.join("jobq.toml"))
-                .stderr(std::fs::File::create(&log).unwrap())
-                .process_group(0);
-            drivers.children.push(cmd.spawn().expect("spawn a driver"));
-            drivers.logs.push(log);
-        }
-        drivers
-    }
-
-    /// The log of the first driver that exited, if one did (they never stop).
-    fn exited(&mut self) -> Option<String> {
-        let i = (self.children.iter_mut()).position(|c| c.try_wait().ok().flatten().is_some())?;
-        Some(std::fs::read_to_string(&self.logs[i]).unwrap_or_default())
-    }
-
-    /// What each driver process is doing, for a timeout's message.
-    fn describe(&self) -> String {
-        let state = |pid: u32, what: &str| {
-            std::fs::read_to_string(format!("/proc/{pid}/{what}")).unwrap_or_default()
-        };
-        let mut out = String::new();
-        for (c, log) in self.children.iter().zip(&self.logs) {
-            let tail = std::fs::read_to_string(log).unwrap_or_default();
-            let tail = &tail[tail.len().saturating_sub(400)..];
-            let (wchan, stack) = (state(c.id(), "wchan"), state(c.id(), "stack"));
-            out += &format!("\n{}: wchan {wchan}, stack {stack}, log: {tail}", c.id());
-        }
-        out
-    }
-
-    /// SIGKILLs every process group and reaps the drivers.
-    fn kill(&mut self) {
-        for child in &self.children {
-            let pgid = i32::try_from(child.id()).expect("pid");
-            // SAFETY: kill(2) on a process group this test created; touches no memory.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        }
-        for mut child in self.children.drain(..) {
-            child.wait().expect("reap a driver");
-        }
-    }
-}
-
-impl Drop for Drivers {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -221,12 +152,19 @@ fn round(
         torn: rng.below(2) == 0,
         faults_until: if phase.faults { cut_at * 3 / 4 } else { 0 },
         fault_one_in: 25,
+        errseq: std::env::var("JOBQ_POWERCUT_FSYNC_ERRORS").as_deref() != Ok("caller"),
         seed: rng.below(u64::MAX),
     };
     let mnt = dir.join(format!("mnt-{n}"));
     std::fs::create_dir_all(&mnt).unwrap();
     let mounted = mount_or_skip(Disk::load(image, plan), &mnt, phase.name)?;
-    let mut drivers = Drivers::start(dir, &mnt.join("jobq.db"), n, rng.below(u64::MAX), phase);
+    let mut drivers = Drivers::start(
+        dir,
+        &mnt.join("jobq.db"),
+        n,
+        rng.below(u64::MAX),
+        phase.durability,
+    );
     let label = format!("{} round {n} ({plan:?})", phase.name);
     wait_for_the_cut(&mounted, &mut drivers, &label);
     drivers.kill();
@@ -280,38 +218,44 @@ fn run(phase: &Phase) -> Option<(Figures, Ledger)> {
 }
 
 fn report(phase: &Phase, f: &Figures, ledger: &Ledger, started: Instant) {
-    let t = ledger.totals;
-    let lost: u64 = f.lost.iter().sum();
-    let max_lost = f.lost.iter().max().copied().unwrap_or(0);
+    let (t, d) = (ledger.totals, &f.disk);
+    let mut per_cut = f.lost.clone();
+    per_cut.sort_unstable();
+    let median = per_cut.get(per_cut.len() / 2).copied().unwrap_or(0);
+    let max = per_cut.last().copied().unwrap_or(0);
+    let with_loss = per_cut.iter().filter(|n| **n > 0).count();
+    let [le, lc, ld, lf] = f.lost_by_kind;
     eprintln!(
-        "rel_powercut[{}]: {} cuts ({} torn) at {:?}; {} requests, {} unsynced changes discarded \
-         and {} kept by torn cuts; injected I/O errors: {} writes, {} fsyncs (and {} later \
-         fsyncs of other handles told of one); jobq errors reported: {}; acknowledged: {} enqueues, {} claims, {} completions, {} failed attempts; \
-         lost: {lost} (at most {max_lost} in one cut); lease tokens handed out twice: {}; \
-         corrupt: {}; {} jobs in the file; {:.0?}",
+        "rel_powercut[{}]: {} cuts ({} torn) at {:?}; {} requests, {} unsynced changes \
+         discarded, {} kept by torn cuts",
+        phase.name, f.cuts, f.torn, f.cut_points, d.ops, d.discarded, d.kept
+    );
+    eprintln!(
+        "rel_powercut[{}]: injected I/O errors: {} writes, {} fsyncs (+{} later fsyncs of other \
+         handles told of one); jobq errors reported: {} (e.g. {:?})",
         phase.name,
-        f.cuts,
-        f.torn,
-        f.cut_points,
-        f.disk.ops,
-        f.disk.discarded,
-        f.disk.kept,
-        f.disk.eio_writes,
-        f.disk.eio_fsyncs,
-        f.disk.eio_reported_later,
+        d.eio_writes,
+        d.eio_fsyncs,
+        d.eio_reported_later,
         t.errors,
+        ledger.error_samples
+    );
+    eprintln!(
+        "rel_powercut[{}]: acknowledged: {} enqueues, {} claims, {} completions, {} failed \
+         attempts; lost: {le} enqueues, {lc} claims, {ld} completions, {lf} failed attempts \
+         ({with_loss} cuts lost some; per cut median {median}, max {max}; the oldest lost \
+         acknowledgement {} ms before its cut); lease tokens handed out twice: {}; corrupt: {}; \
+         {} jobs in the file; {:.0?}",
+        phase.name,
         t.enqueues,
         t.claims,
         t.completions,
         t.fails,
+        f.lost_age_ms,
         t.reissued,
         f.corrupt,
         f.jobs,
         started.elapsed()
-    );
-    eprintln!(
-        "rel_powercut[{}]: errors seen: {:?}",
-        phase.name, ledger.error_samples
     );
 }
 
@@ -320,7 +264,7 @@ fn power_cut_loses_no_acknowledged_job_under_full() {
     let phase = Phase {
         name: "full",
         durability: "full",
-        cuts: cuts_wanted(1),
+        cuts: cuts_wanted(true),
         faults: false,
     };
     let started = Instant::now();
@@ -343,7 +287,7 @@ fn power_cut_under_normal_never_corrupts_and_loses_only_the_last_commits() {
     let phase = Phase {
         name: "normal",
         durability: "normal",
-        cuts: cuts_wanted(4),
+        cuts: cuts_wanted(false),
         faults: false,
     };
     let started = Instant::now();
@@ -360,7 +304,7 @@ fn failed_writes_and_fsyncs_are_reported_and_never_acknowledged() {
     let phase = Phase {
         name: "eio",
         durability: "full",
-        cuts: cuts_wanted(4),
+        cuts: cuts_wanted(false),
         faults: true,
     };
     let started = Instant::now();

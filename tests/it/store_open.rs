@@ -198,10 +198,7 @@ fn mid_checkpoint_copy(dir: &std::path::Path) -> (std::path::PathBuf, Vec<jobq::
     drop(q);
     let page = u32::from_be_bytes(wal[8..12].try_into().unwrap()) as usize;
     let frames = wal[32..].chunks_exact(24 + page);
-    let first = frames
-        .filter(|f| f[..4] == 1u32.to_be_bytes())
-        .last()
-        .unwrap();
+    let first = frames.rev().find(|f| f[..4] == 1u32.to_be_bytes()).unwrap();
     let mut db = fs::read(&copy).unwrap();
     let header_pages = u32::from_be_bytes(first[24 + 28..24 + 32].try_into().unwrap());
     assert!(
