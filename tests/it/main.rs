@@ -24,6 +24,7 @@ mod rel_contention;
 mod rel_crash;
 mod rel_disk;
 mod rel_errtext;
+mod rel_fsyncgate;
 mod rel_hostile;
 mod rel_http_fuzz;
 mod rel_http_hostile;

@@ -209,9 +209,10 @@ pub fn inspect(image: &Path, scratch: &Path) -> (String, Rows) {
         std::fs::copy(entry.path(), scratch.join(entry.file_name())).expect("copy image");
     }
     let db = scratch.join("jobq.db");
-    let q = jobq::Queue::open(&db).unwrap_or_else(|e| panic!("jobq cannot open the image: {e}"));
-    q.recover_expired().expect("recovery on the image");
-    drop(q);
+    let opened = jobq::Queue::open(&db).map_err(|e| format!("jobq cannot open the image: {e}"));
+    if let Err(e) = opened.and_then(|q| q.recover_expired().map_err(|e| format!("recovery: {e}"))) {
+        return (e, Rows::new());
+    }
     let conn = rusqlite::Connection::open(&db).expect("open the image with SQLite");
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

@@ -15,8 +15,9 @@
 //! discarded at random (in order), as a disk that wrote back some dirty pages
 //! before it lost power.
 //!
-//! Faults: in a chosen window, a write or an fsync of a file other than SQLite's
-//! `-shm` fails with EIO at random. A failed fsync discards the file's pending
+//! Faults: in a chosen window, a write or an fsync fails with EIO at random,
+//! sparing SQLite's `-shm` file and, unless the plan says otherwise, fsyncs of
+//! the main database file (`rel_fsyncgate.rs` shows why). A failed fsync discards the file's pending
 //! changes while readers still see them, as Linux does since PostgreSQL's
 //! "fsyncgate": the data is gone from the disk, whoever wrote it. As Linux since
 //! 4.13 (errseq), the error is reported once to every file handle that was open
@@ -78,9 +79,9 @@ pub struct Plan {
     pub faults_until: u64,
     /// A write or fsync in the window fails with probability 1/`fault_one_in`.
     pub fault_one_in: u64,
-    /// A failed fsync is reported to every handle open on the file at its next
-    /// fsync (Linux since 4.13); else to the failing fsync's caller only.
-    pub errseq: bool,
+    /// Also fail fsyncs of the main database file (SQLite's checkpoint cannot
+    /// survive those: RELIABILITY.md).
+    pub db_fsync_faults: bool,
     /// Seeds the disk's own choices (faults, torn cuts).
     pub seed: u64,
 }
@@ -118,6 +119,10 @@ pub struct Disk {
     rng: Rng,
     /// What the disk saw.
     pub stats: DiskStats,
+    /// The last requests, for a failed round's evidence.
+    pub trace: std::collections::VecDeque<String>,
+    /// A scripted fault: the next such request (`fsync`, `db`) fails with EIO.
+    pub fail_next: Option<(String, &'static str)>,
 }
 
 /// A short name for a file's role: `db`, `wal`, `shm`, or `other`.
@@ -144,6 +149,8 @@ impl Disk {
             plan,
             rng: Rng::seeded(plan.seed),
             stats: DiskStats::default(),
+            trace: Default::default(),
+            fail_next: None,
         };
         for entry in std::fs::read_dir(dir).expect("read image dir") {
             let entry = entry.expect("dir entry");
@@ -215,11 +222,25 @@ impl Disk {
             self.cut(format!("{what} {role}"));
             return Err(Errno::EIO);
         }
+        if faultable && self.fail_next == Some((what.to_string(), role)) {
+            self.fail_next = None;
+            return Err(Errno::EIO);
+        }
         let window = self.stats.ops < self.plan.faults_until && self.plan.fault_one_in > 0;
-        if faultable && window && role != "shm" && self.rng.below(self.plan.fault_one_in) == 0 {
+        let db_fsync = what == "fsync" && role == "db";
+        let spared = role == "shm" || (db_fsync && !self.plan.db_fsync_faults);
+        if faultable && window && !spared && self.rng.below(self.plan.fault_one_in) == 0 {
             return Err(Errno::EIO);
         }
         Ok(())
+    }
+
+    /// Notes a request (the last 20,000 are kept).
+    pub fn note(&mut self, text: String) {
+        if self.trace.len() == 20_000 {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(text);
     }
 
     /// The inode named `name`, if any.
@@ -321,7 +342,7 @@ impl Disk {
             self.stats.eio_fsyncs += 1;
         }
         let handle = self.handles.get_mut(&fh).expect("handle");
-        let unseen = self.plan.errseq && handle.seen != file.errors;
+        let unseen = handle.seen != file.errors;
         handle.seen = file.errors;
         if gate.is_ok() && unseen {
             self.stats.eio_reported_later += 1;
@@ -347,7 +368,7 @@ fn the_disk_model_keeps_exactly_what_was_fsynced() {
         torn: false,
         faults_until: 0,
         fault_one_in: 0,
-        errseq: true,
+        db_fsync_faults: true,
         seed: 7,
     };
     let mut disk = Disk::load(dir.path(), plan);
@@ -380,7 +401,7 @@ fn a_failed_fsync_loses_the_pending_writes_and_every_open_handle_hears_of_it() {
         torn: false,
         faults_until: u64::MAX,
         fault_one_in: 1,
-        errseq: true,
+        db_fsync_faults: true,
         seed: 3,
     };
     let mut disk = Disk::load(dir.path(), plan);

@@ -59,6 +59,20 @@ impl PowerFs {
         lock(&self.0)
     }
 
+    /// Runs a mutating request on the disk and notes it with its outcome.
+    fn run<T: std::fmt::Debug>(
+        &self,
+        req: &Request,
+        what: std::fmt::Arguments,
+        f: impl FnOnce(&mut Disk) -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        let mut disk = self.disk();
+        let out = f(&mut disk);
+        let n = disk.stats.ops;
+        disk.note(format!("{n} pid {} {what}: {out:?}", req.pid()));
+        out
+    }
+
     /// The attributes of `ino` (1 is the root directory).
     fn attr_of(&self, ino: INodeNo) -> Result<FileAttr, Errno> {
         if ino.0 == 1 {
@@ -88,7 +102,7 @@ impl Filesystem for PowerFs {
     #[allow(clippy::too_many_arguments)]
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _mode: Option<u32>,
         _uid: Option<u32>,
@@ -106,7 +120,10 @@ impl Filesystem for PowerFs {
     ) {
         // Owner, mode and times are not modelled; a size change is.
         if let Some(size) = size {
-            if let Err(e) = self.disk().truncate(ino.0, size) {
+            let r = self.run(req, format_args!("truncate {} {size}", ino.0), |d| {
+                d.truncate(ino.0, size)
+            });
+            if let Err(e) = r {
                 return reply.error(e);
             }
         }
@@ -116,15 +133,15 @@ impl Filesystem for PowerFs {
         }
     }
 
-    fn unlink(&self, _req: &Request, _parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.disk().unlink(name) {
+    fn unlink(&self, req: &Request, _parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match self.run(req, format_args!("unlink {name:?}"), |d| d.unlink(name)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.disk().open(ino.0) {
+    fn open(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.run(req, format_args!("open {}", ino.0), |d| d.open(ino.0)) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
             Err(e) => reply.error(e),
         }
@@ -166,7 +183,7 @@ impl Filesystem for PowerFs {
     #[allow(clippy::too_many_arguments)]
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
@@ -176,7 +193,8 @@ impl Filesystem for PowerFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.disk().write(ino.0, offset, data) {
+        let what = format_args!("write {} @{offset} +{}", ino.0, data.len());
+        match self.run(req, what, |d| d.write(ino.0, offset, data)) {
             Ok(()) => reply.written(u32::try_from(data.len()).expect("write size")),
             Err(e) => reply.error(e),
         }
@@ -186,8 +204,10 @@ impl Filesystem for PowerFs {
         r.ok();
     }
 
-    fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
-        match self.disk().fsync(fh.0) {
+    fn fsync(&self, req: &Request, ino: INodeNo, fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
+        match self.run(req, format_args!("fsync {} fh {}", ino.0, fh.0), |d| {
+            d.fsync(fh.0)
+        }) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -216,8 +236,8 @@ impl Filesystem for PowerFs {
         reply.ok();
     }
 
-    fn fsyncdir(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _ds: bool, r: ReplyEmpty) {
-        match self.disk().fsync_dir() {
+    fn fsyncdir(&self, req: &Request, _ino: INodeNo, _fh: FileHandle, _ds: bool, r: ReplyEmpty) {
+        match self.run(req, format_args!("fsync dir"), |d| d.fsync_dir()) {
             Ok(()) => r.ok(),
             Err(e) => r.error(e),
         }
@@ -225,7 +245,7 @@ impl Filesystem for PowerFs {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         _mode: u32,
@@ -236,7 +256,7 @@ impl Filesystem for PowerFs {
         if parent.0 != 1 {
             return reply.error(Errno::ENOENT);
         }
-        let created = self.disk().create(name);
+        let created = self.run(req, format_args!("create {name:?}"), |d| d.create(name));
         let opened =
             created.and_then(|ino| Ok((self.attr_of(INodeNo(ino))?, self.disk().open(ino)?)));
         match opened {

@@ -100,7 +100,7 @@ impl Figures {
 
 /// Mounts `disk`, or says SKIPPED (None) when this machine refuses FUSE, unless
 /// `JOBQ_REQUIRE_FUSE=1`.
-fn mount_or_skip(disk: Disk, at: &Path, label: &str) -> Option<Mounted> {
+pub fn mount_or_skip(disk: Disk, at: &Path, label: &str) -> Option<Mounted> {
     let mounted = if Path::new("/dev/fuse").exists() {
         Mounted::mount(disk, at)
     } else {
@@ -137,7 +137,8 @@ fn wait_for_the_cut(mounted: &Mounted, drivers: &mut Drivers, label: &str) {
 }
 
 /// One round: mount the image, run the drivers until the power goes, save what
-/// survived as the next image. Returns the disk's figures and the plan.
+/// survived as the next image. Returns the disk's figures, the plan and the
+/// disk's last requests.
 fn round(
     dir: &Path,
     image: &Path,
@@ -145,14 +146,14 @@ fn round(
     n: usize,
     rng: &mut Rng,
     phase: &Phase,
-) -> Option<(DiskStats, Plan)> {
+) -> Option<(DiskStats, Plan, String)> {
     let cut_at = 1 + rng.below(MAX_OPS);
     let plan = Plan {
         cut_at,
         torn: rng.below(2) == 0,
         faults_until: if phase.faults { cut_at * 3 / 4 } else { 0 },
         fault_one_in: 25,
-        errseq: std::env::var("JOBQ_POWERCUT_FSYNC_ERRORS").as_deref() != Ok("caller"),
+        db_fsync_faults: std::env::var("JOBQ_POWERCUT_DB_FSYNC_FAULTS").as_deref() == Ok("1"),
         seed: rng.below(u64::MAX),
     };
     let mnt = dir.join(format!("mnt-{n}"));
@@ -175,10 +176,44 @@ fn round(
     );
     std::fs::create_dir_all(next).unwrap();
     let stats = mounted.disk().stats.clone();
+    let trace = mounted
+        .disk()
+        .trace
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
     mounted.disk().save_durable(next);
     mounted.unmount();
     std::fs::remove_dir(&mnt).unwrap();
-    Some((stats, plan))
+    Some((stats, plan, trace))
+}
+
+/// Copies a failed round's images (before and after the cut), the drivers' logs
+/// and the disk's last requests to a directory that outlives the test.
+fn keep_evidence(
+    dir: &Path,
+    before: &Path,
+    after: &Path,
+    trace: &str,
+    name: &str,
+    n: usize,
+) -> PathBuf {
+    let keep =
+        std::env::temp_dir().join(format!("jobq-powercut-{name}-{}-{n}", std::process::id()));
+    for (from, to) in [
+        (before, "before"),
+        (after, "after"),
+        (&dir.join("acks"), "logs"),
+    ] {
+        std::fs::create_dir_all(keep.join(to)).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), keep.join(to).join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::write(keep.join("requests.txt"), trace).unwrap();
+    keep
 }
 
 /// Runs `phase`'s cuts; None when FUSE is refused here.
@@ -195,15 +230,19 @@ fn run(phase: &Phase) -> Option<(Figures, Ledger)> {
     let (mut figures, mut ledger) = (Figures::default(), Ledger::default());
     for n in 0..phase.cuts {
         let next = dir.join(format!("img-{}", n + 1));
-        let (stats, plan) = round(dir, &image, &next, n, &mut rng, phase)?;
+        let (stats, plan, mounted_trace) = round(dir, &image, &next, n, &mut rng, phase)?;
         ledger.read_logs(&dir.join("acks"), stats.cut_ns);
         let (integrity, rows) = inspect(&next, &dir.join(format!("check-{n}")));
         let found = ledger.check(&rows, integrity);
         figures.add(&stats, plan.torn, &found);
         let what = format!("{} cut {n} ({plan:?}, {stats:?}): {found:?}", phase.name);
-        assert_eq!(found.integrity, "ok", "{what}");
-        if phase.durability == "full" {
-            assert_eq!(found.lost(), 0, "acknowledged but lost: {what}");
+        let lost = phase.durability == "full" && found.lost() > 0;
+        if found.integrity != "ok" || lost {
+            let kept = keep_evidence(dir, &image, &next, &mounted_trace, phase.name, n);
+            panic!(
+                "{what}; the images, logs and requests are kept in {}",
+                kept.display()
+            );
         }
         ledger.forget_lost(&rows);
         for old in [image, dir.join(format!("check-{n}"))] {
