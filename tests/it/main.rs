@@ -18,6 +18,7 @@ mod powercut_check;
 mod powercut_drivers;
 mod powercut_fs;
 mod powercut_fuse;
+mod powercut_model;
 mod rel_cli_files;
 mod rel_clock;
 mod rel_contention;

@@ -1,8 +1,11 @@
 //! The power-cut tests' books: what the drivers saw acknowledged (read from
-//! their logs), and the check of a post-cut image against it.
+//! their logs), the check of a post-cut image against it, and the figures.
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::powercut_fs::DiskStats;
 
 /// An acknowledged fact about a job: the lease token, when it was acknowledged.
 type Acked = (i64, u128);
@@ -228,4 +231,117 @@ pub fn inspect(image: &Path, scratch: &Path) -> (String, Rows) {
         rows = it.collect::<rusqlite::Result<_>>().expect("read jobs");
     }
     (integrity, rows)
+}
+
+/// What a run measured.
+#[derive(Default)]
+pub struct Figures {
+    pub cuts: u64,
+    pub torn: u64,
+    pub cut_points: BTreeMap<String, u64>,
+    pub disk: DiskStats,
+    /// Acknowledged operations lost, per cut.
+    pub lost: Vec<u64>,
+    /// Lost enqueues, claims, completions, failed attempts.
+    pub lost_by_kind: [u64; 4],
+    /// The longest time between a lost acknowledgement and its cut (ms).
+    pub lost_age_ms: u128,
+    pub corrupt: u64,
+    pub jobs: u64,
+}
+
+impl Figures {
+    pub fn add(&mut self, stats: &DiskStats, torn: bool, found: &Found) {
+        self.cuts += 1;
+        self.torn += u64::from(torn);
+        let at = stats.cut_at.clone().unwrap_or_default();
+        *self.cut_points.entry(at).or_default() += 1;
+        self.disk.ops += stats.ops;
+        self.disk.eio_writes += stats.eio_writes;
+        self.disk.eio_fsyncs += stats.eio_fsyncs;
+        self.disk.eio_reported_later += stats.eio_reported_later;
+        self.disk.discarded += stats.discarded;
+        self.disk.kept += stats.kept;
+        self.lost.push(found.lost());
+        let f = found;
+        let kinds = [
+            f.lost_enqueues,
+            f.lost_claims,
+            f.lost_completions,
+            f.lost_fails,
+        ];
+        for (sum, n) in self.lost_by_kind.iter_mut().zip(kinds) {
+            *sum += n;
+        }
+        if let Some(at) = found.earliest_lost {
+            let age = stats.cut_ns.saturating_sub(at) / 1_000_000;
+            self.lost_age_ms = self.lost_age_ms.max(age);
+        }
+        self.corrupt += u64::from(found.integrity != "ok");
+        self.jobs = found.jobs;
+    }
+}
+
+pub fn report(name: &str, f: &Figures, ledger: &Ledger, started: Instant) {
+    let (t, d) = (ledger.totals, &f.disk);
+    let mut per_cut = f.lost.clone();
+    per_cut.sort_unstable();
+    let median = per_cut.get(per_cut.len() / 2).copied().unwrap_or(0);
+    let max = per_cut.last().copied().unwrap_or(0);
+    let with_loss = per_cut.iter().filter(|n| **n > 0).count();
+    let [le, lc, ld, lf] = f.lost_by_kind;
+    eprintln!(
+        "rel_powercut[{}]: {} cuts ({} torn) at {:?}; {} requests, {} unsynced changes \
+         discarded, {} kept by torn cuts",
+        name, f.cuts, f.torn, f.cut_points, d.ops, d.discarded, d.kept
+    );
+    eprintln!(
+        "rel_powercut[{}]: injected I/O errors: {} writes, {} fsyncs (+{} later fsyncs of other \
+         handles told of one); jobq errors reported: {} (e.g. {:?})",
+        name, d.eio_writes, d.eio_fsyncs, d.eio_reported_later, t.errors, ledger.error_samples
+    );
+    eprintln!(
+        "rel_powercut[{}]: acknowledged: {} enqueues, {} claims, {} completions, {} failed \
+         attempts; lost: {le} enqueues, {lc} claims, {ld} completions, {lf} failed attempts \
+         ({with_loss} cuts lost some; per cut median {median}, max {max}; the oldest lost \
+         acknowledgement {} ms before its cut); lease tokens handed out twice: {}; corrupt: {}; \
+         {} jobs in the file; {:.0?}",
+        name,
+        t.enqueues,
+        t.claims,
+        t.completions,
+        t.fails,
+        f.lost_age_ms,
+        t.reissued,
+        f.corrupt,
+        f.jobs,
+        started.elapsed()
+    );
+}
+
+/// Copies a failed round's images (before and after the cut), the drivers' logs
+/// and the disk's last requests to a directory that outlives the test.
+pub fn keep_evidence(
+    dir: &Path,
+    before: &Path,
+    after: &Path,
+    trace: &str,
+    name: &str,
+    n: usize,
+) -> PathBuf {
+    let keep =
+        std::env::temp_dir().join(format!("jobq-powercut-{name}-{}-{n}", std::process::id()));
+    for (from, to) in [
+        (before, "before"),
+        (after, "after"),
+        (&dir.join("acks"), "logs"),
+    ] {
+        std::fs::create_dir_all(keep.join(to)).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), keep.join(to).join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::write(keep.join("requests.txt"), trace).unwrap();
+    keep
 }

@@ -12,11 +12,10 @@
 //! (not root, no /dev/fuse, mount refused) the tests print SKIPPED and pass,
 //! unless `JOBQ_REQUIRE_FUSE=1`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::powercut_check::{inspect, Found, Ledger};
+use crate::powercut_check::{inspect, keep_evidence, report, Figures, Ledger};
 use crate::powercut_drivers::{users_of, Drivers};
 use crate::powercut_fs::{Disk, DiskStats, Plan};
 use crate::powercut_fuse::Mounted;
@@ -48,55 +47,6 @@ fn cuts_wanted(full: bool) -> usize {
 
 /// The most mutating requests a round runs before its cut.
 const MAX_OPS: u64 = 8000;
-
-/// What a run measured.
-#[derive(Default)]
-struct Figures {
-    cuts: u64,
-    torn: u64,
-    cut_points: BTreeMap<String, u64>,
-    disk: DiskStats,
-    /// Acknowledged operations lost, per cut.
-    lost: Vec<u64>,
-    /// Lost enqueues, claims, completions, failed attempts.
-    lost_by_kind: [u64; 4],
-    /// The longest time between a lost acknowledgement and its cut (ms).
-    lost_age_ms: u128,
-    corrupt: u64,
-    jobs: u64,
-}
-
-impl Figures {
-    fn add(&mut self, stats: &DiskStats, torn: bool, found: &Found) {
-        self.cuts += 1;
-        self.torn += u64::from(torn);
-        let at = stats.cut_at.clone().unwrap_or_default();
-        *self.cut_points.entry(at).or_default() += 1;
-        self.disk.ops += stats.ops;
-        self.disk.eio_writes += stats.eio_writes;
-        self.disk.eio_fsyncs += stats.eio_fsyncs;
-        self.disk.eio_reported_later += stats.eio_reported_later;
-        self.disk.discarded += stats.discarded;
-        self.disk.kept += stats.kept;
-        self.lost.push(found.lost());
-        let f = found;
-        let kinds = [
-            f.lost_enqueues,
-            f.lost_claims,
-            f.lost_completions,
-            f.lost_fails,
-        ];
-        for (sum, n) in self.lost_by_kind.iter_mut().zip(kinds) {
-            *sum += n;
-        }
-        if let Some(at) = found.earliest_lost {
-            let age = stats.cut_ns.saturating_sub(at) / 1_000_000;
-            self.lost_age_ms = self.lost_age_ms.max(age);
-        }
-        self.corrupt += u64::from(found.integrity != "ok");
-        self.jobs = found.jobs;
-    }
-}
 
 /// Mounts `disk`, or says SKIPPED (None) when this machine refuses FUSE, unless
 /// `JOBQ_REQUIRE_FUSE=1`.
@@ -189,33 +139,6 @@ fn round(
     Some((stats, plan, trace))
 }
 
-/// Copies a failed round's images (before and after the cut), the drivers' logs
-/// and the disk's last requests to a directory that outlives the test.
-fn keep_evidence(
-    dir: &Path,
-    before: &Path,
-    after: &Path,
-    trace: &str,
-    name: &str,
-    n: usize,
-) -> PathBuf {
-    let keep =
-        std::env::temp_dir().join(format!("jobq-powercut-{name}-{}-{n}", std::process::id()));
-    for (from, to) in [
-        (before, "before"),
-        (after, "after"),
-        (&dir.join("acks"), "logs"),
-    ] {
-        std::fs::create_dir_all(keep.join(to)).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), keep.join(to).join(entry.file_name())).unwrap();
-        }
-    }
-    std::fs::write(keep.join("requests.txt"), trace).unwrap();
-    keep
-}
-
 /// Runs `phase`'s cuts; None when FUSE is refused here.
 fn run(phase: &Phase) -> Option<(Figures, Ledger)> {
     let work = tempfile::tempdir().unwrap();
@@ -256,48 +179,6 @@ fn run(phase: &Phase) -> Option<(Figures, Ledger)> {
     Some((figures, ledger))
 }
 
-fn report(phase: &Phase, f: &Figures, ledger: &Ledger, started: Instant) {
-    let (t, d) = (ledger.totals, &f.disk);
-    let mut per_cut = f.lost.clone();
-    per_cut.sort_unstable();
-    let median = per_cut.get(per_cut.len() / 2).copied().unwrap_or(0);
-    let max = per_cut.last().copied().unwrap_or(0);
-    let with_loss = per_cut.iter().filter(|n| **n > 0).count();
-    let [le, lc, ld, lf] = f.lost_by_kind;
-    eprintln!(
-        "rel_powercut[{}]: {} cuts ({} torn) at {:?}; {} requests, {} unsynced changes \
-         discarded, {} kept by torn cuts",
-        phase.name, f.cuts, f.torn, f.cut_points, d.ops, d.discarded, d.kept
-    );
-    eprintln!(
-        "rel_powercut[{}]: injected I/O errors: {} writes, {} fsyncs (+{} later fsyncs of other \
-         handles told of one); jobq errors reported: {} (e.g. {:?})",
-        phase.name,
-        d.eio_writes,
-        d.eio_fsyncs,
-        d.eio_reported_later,
-        t.errors,
-        ledger.error_samples
-    );
-    eprintln!(
-        "rel_powercut[{}]: acknowledged: {} enqueues, {} claims, {} completions, {} failed \
-         attempts; lost: {le} enqueues, {lc} claims, {ld} completions, {lf} failed attempts \
-         ({with_loss} cuts lost some; per cut median {median}, max {max}; the oldest lost \
-         acknowledgement {} ms before its cut); lease tokens handed out twice: {}; corrupt: {}; \
-         {} jobs in the file; {:.0?}",
-        phase.name,
-        t.enqueues,
-        t.claims,
-        t.completions,
-        t.fails,
-        f.lost_age_ms,
-        t.reissued,
-        f.corrupt,
-        f.jobs,
-        started.elapsed()
-    );
-}
-
 #[test]
 fn power_cut_loses_no_acknowledged_job_under_full() {
     let phase = Phase {
@@ -310,7 +191,7 @@ fn power_cut_loses_no_acknowledged_job_under_full() {
     let Some((f, ledger)) = run(&phase) else {
         return;
     };
-    report(&phase, &f, &ledger, started);
+    report(phase.name, &f, &ledger, started);
     assert_eq!(f.cuts, phase.cuts as u64);
     assert_eq!((f.lost.iter().sum::<u64>(), f.corrupt), (0, 0));
     assert_eq!(
@@ -333,7 +214,7 @@ fn power_cut_under_normal_never_corrupts_and_loses_only_the_last_commits() {
     let Some((f, ledger)) = run(&phase) else {
         return;
     };
-    report(&phase, &f, &ledger, started);
+    report(phase.name, &f, &ledger, started);
     assert_eq!(f.corrupt, 0);
     assert!(ledger.totals.enqueues > 0 && ledger.totals.completions > 0);
 }
@@ -350,7 +231,7 @@ fn failed_writes_and_fsyncs_are_reported_and_never_acknowledged() {
     let Some((f, ledger)) = run(&phase) else {
         return;
     };
-    report(&phase, &f, &ledger, started);
+    report(phase.name, &f, &ledger, started);
     assert!(
         f.disk.eio_writes + f.disk.eio_fsyncs > 0,
         "no fault injected"
