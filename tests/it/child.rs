@@ -46,6 +46,7 @@ fn child_entry() {
         "pc_enqueuer" => crate::powercut_drivers::child_enqueuer(Path::new(&db)),
         "pc_worker" => crate::powercut_drivers::child_worker(Path::new(&db)),
         "pc_cli" => crate::powercut_drivers::child_cli(Path::new(&db)),
+        "uniq_enqueuer" => crate::unique::child_uniq_enqueuer(Path::new(&db)),
         other => panic!("unknown child role {other}"),
     }
 }
