@@ -42,6 +42,7 @@ mod store;
 mod token;
 mod unique;
 pub mod worker;
+mod workers;
 
 #[cfg(test)]
 mod layers;
@@ -59,7 +60,7 @@ pub use queues::{
 };
 pub use retry::{classify, Backoff, EmptyBackoff, ErrorClass};
 pub use schedule::{Misfire, Schedule, ScheduleInfo, SKIP_GRACE};
-pub use stats::{PendingCounts, Stats, StatusCounts};
+pub use stats::{PendingCounts, Stats, StatusCounts, Waiting};
 pub use store::Durability;
 pub use token::{ApiToken, CreatedToken};
 pub use unique::{canonical, Enqueued, Unique};
@@ -67,3 +68,4 @@ pub use worker::{
     run_due, Handler, HandlerResult, JobContext, JobError, Registry, RunSummary, StopFlag,
     StopReason, WorkerConfig, WorkerPool,
 };
+pub use workers::{WorkerInfo, WORKER_BEAT, WORKER_STALE};
