@@ -5,6 +5,7 @@ mod child;
 mod cli;
 mod cli_config;
 mod cli_handlers;
+mod everyday;
 mod fuzz_payload;
 mod http_admin;
 mod http_api;
