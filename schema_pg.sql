@@ -1,4 +1,4 @@
--- jobq schema on PostgreSQL, current version (jobq.schema_version = 3).
+-- jobq schema on PostgreSQL, current version (jobq.schema_version = 4).
 -- The one source of truth for PostgreSQL's tables and indexes. The migrations
 -- in src/store/postgres/migrate.rs build exactly this; a test compares the two.
 -- The same columns as schema.sql (SQLite), so JSON output is identical:
@@ -93,4 +93,15 @@ CREATE TABLE jobq.schedules (
     last_fire_at bigint,
     last_job_id  text,
     updated_at   bigint NOT NULL
+);
+
+-- Live worker pools (version 4): the job types and queues (NULL: every queue)
+-- each serves, and its heartbeat (ms), so any process can tell which due jobs
+-- no live pool serves.
+CREATE TABLE jobq.workers (
+    id           text COLLATE "C" PRIMARY KEY,
+    types        text[] NOT NULL,
+    queues       text[],
+    started_at   bigint NOT NULL,
+    heartbeat_at bigint NOT NULL
 );

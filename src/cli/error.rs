@@ -49,9 +49,9 @@ impl From<jobq::Error> for CliError {
         let text = e.to_string();
         match e {
             jobq::Error::NotFound { .. } => CliError::NotFound(text),
-            jobq::Error::Conflict { .. } | jobq::Error::UniqueConflict { .. } => {
-                CliError::Conflict(text)
-            }
+            jobq::Error::Conflict { .. }
+            | jobq::Error::UniqueConflict { .. }
+            | jobq::Error::WorkerAlive { .. } => CliError::Conflict(text),
             jobq::Error::Invalid { .. }
             | jobq::Error::UnknownQueue { .. }
             | jobq::Error::UnknownSchedule { .. }

@@ -87,7 +87,9 @@ impl From<Error> for ApiError {
                 ..ApiError::new(409, "conflict", e.to_string())
             },
             Error::LeaseLost { .. } => ApiError::new(409, "conflict", e.to_string()),
-            Error::UniqueConflict { .. } => ApiError::new(409, "conflict", e.to_string()),
+            Error::UniqueConflict { .. } | Error::WorkerAlive { .. } => {
+                ApiError::new(409, "conflict", e.to_string())
+            }
             Error::Invalid { .. } => ApiError::unprocessable(e.to_string()),
             Error::MalformedJson { .. } => ApiError::bad_request("malformed_json", e.to_string()),
             Error::PayloadTooLarge { .. } => ApiError::new(413, "payload_too_large", e.to_string()),

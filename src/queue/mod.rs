@@ -11,6 +11,7 @@ mod schedules;
 mod signal;
 pub(crate) mod tokens;
 pub(crate) mod validate;
+mod workers;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};

@@ -40,8 +40,12 @@ const SNOOZE: &str = "UPDATE jobq.jobs SET \
 
 /// The running attempt, locked until the transaction ends.
 const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_context::text, \
-     locked_by, job_type, backoff FROM jobq.jobs \
+     locked_by, job_type, backoff, next_retry FROM jobq.jobs \
      WHERE id = $1 AND status = 'in_progress' AND lease_token = $2 FOR UPDATE";
+
+/// The jobs a worker holds, locked until the transaction ends.
+const HELD_BY: &str = "SELECT id, lease_token FROM jobq.jobs WHERE status = 'in_progress' \
+     AND locked_by = $1 ORDER BY id FOR UPDATE";
 
 const RECORD_FAILURE: &str = "UPDATE jobq.jobs SET status = $1, next_retry = $2, \
      error_message = $3, error_context = $4::text::json, completed_at = $5, updated_at = $6, \
@@ -123,6 +127,8 @@ fn running(c: &mut Conn, id: JobId, token: i64) -> Result<Option<Running>> {
         backoff: r
             .get::<_, Option<String>>(6)
             .and_then(|t| Backoff::from_stored(&t)),
+        next_retry: Timestamp(r.get(7)),
+        lease_token: token,
     }))
 }
 
@@ -136,10 +142,27 @@ pub(crate) fn fail(
     backoff_for: &dyn Fn(&str) -> Backoff,
     now: Timestamp,
 ) -> Result<JobStatus> {
+    fail_with(c, id, token, failure, backoff_for, now, false)
+}
+
+/// As [`fail`]; with `keep_place`, a job going back to pending keeps the due time
+/// it had before its claim (its place in the run order) instead of a backoff.
+fn fail_with(
+    c: &mut Conn,
+    id: JobId,
+    token: i64,
+    failure: &Failure,
+    backoff_for: &dyn Fn(&str) -> Backoff,
+    now: Timestamp,
+    keep_place: bool,
+) -> Result<JobStatus> {
     let Some(run) = running(c, id, token)? else {
         return Err(lease_refused(c, id, token, "fail"));
     };
-    let plan = plan_failure(&run, failure, backoff_for, now);
+    let mut plan = plan_failure(&run, failure, backoff_for, now);
+    if keep_place && plan.status == JobStatus::Pending {
+        plan.next_retry = run.next_retry.min(now);
+    }
     let context = plan.error_context.to_string();
     c.execute(
         "fail",
@@ -180,6 +203,30 @@ pub(crate) fn recover_expired(
         let failure = Failure::new("lease expired", ErrorClass::Retryable).with_duration(ran);
         let status = fail(c, job.id, job.lease_token, &failure, backoff_for, now)?;
         out.push((job.id, status));
+    }
+    Ok(out)
+}
+
+/// Hands back every job `worker` holds in progress, at once (its process is
+/// known to be dead): each counts as a failed attempt with the retryable error
+/// `message`, and a job that goes back to pending keeps its place in the run
+/// order. Returns each job's new status.
+pub(crate) fn recover_worker(
+    c: &mut Conn,
+    worker: &str,
+    message: &str,
+    backoff_for: &dyn Fn(&str) -> Backoff,
+    now: Timestamp,
+) -> Result<Vec<(JobId, JobStatus)>> {
+    let rows = c.query("recover worker", HELD_BY, &[&worker])?;
+    let failure = Failure::new(message, ErrorClass::Retryable);
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let Ok(id) = r.get::<_, String>(0).parse::<JobId>() else {
+            continue;
+        };
+        let status = fail_with(c, id, r.get(1), &failure, backoff_for, now, true)?;
+        out.push((id, status));
     }
     Ok(out)
 }

@@ -87,6 +87,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         last_job_id text,
         updated_at bigint NOT NULL
     );",
+    // 4: live worker pools: what each serves and its heartbeat.
+    "CREATE TABLE jobq.workers (
+        id text COLLATE \"C\" PRIMARY KEY,
+        types text[] NOT NULL,
+        queues text[],
+        started_at bigint NOT NULL,
+        heartbeat_at bigint NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

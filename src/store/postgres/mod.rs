@@ -14,6 +14,7 @@ mod read;
 mod row;
 mod schedules;
 mod tokens;
+mod workers;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,9 +29,10 @@ use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
 use crate::schedule::ScheduleState;
 use crate::state::Move;
-use crate::stats::Stats;
+use crate::stats::{Stats, Waiting};
 use crate::store::{refusal_is_an_outcome, Backend, FirePlan, NewRow, Round, Settled};
 use crate::token::ApiToken;
+use crate::workers::WorkerInfo;
 
 use conn::Pool;
 use notify::{Debounce, Listener};
@@ -257,6 +259,57 @@ impl Backend for Postgres {
         self.pool.tx("recover", |c| {
             finish::recover_expired(c, backoff_for, now, limit)
         })
+    }
+
+    fn recover_worker(
+        &self,
+        worker: &str,
+        message: &str,
+        now: Timestamp,
+        backoff_for: &dyn Fn(&str) -> Backoff,
+    ) -> Result<Vec<(JobId, JobStatus)>> {
+        let notify = self.should_notify();
+        self.pool.tx("recover worker", |c| {
+            let out = finish::recover_worker(c, worker, message, backoff_for, now)?;
+            if notify && out.iter().any(|(_, s)| *s == JobStatus::Pending) {
+                c.query("recover worker", admin::NOTIFY, &[])?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn register_worker(
+        &self,
+        id: &str,
+        types: &[String],
+        queues: Option<&[String]>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.pool.auto("register worker", |c| {
+            workers::register(c, id, types, queues, now)
+        })
+    }
+
+    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<()> {
+        self.pool.tx("worker heartbeat", |c| {
+            workers::beat(c, id, now, forget_before)
+        })
+    }
+
+    fn remove_worker(&self, id: &str) -> Result<()> {
+        self.pool.auto("remove worker", |c| workers::remove(c, id))
+    }
+
+    fn workers(&self, fresh_after: Timestamp) -> Result<Vec<WorkerInfo>> {
+        self.pool.auto("workers", |c| workers::all(c, fresh_after))
+    }
+
+    fn running_workers(&self) -> Result<Vec<String>> {
+        self.pool.auto("workers", workers::running_workers)
+    }
+
+    fn waiting(&self, now: Timestamp) -> Result<Vec<Waiting>> {
+        self.pool.auto("waiting", |c| workers::waiting(c, now))
     }
 
     fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize> {
