@@ -44,25 +44,41 @@ const FIELDS: [&str; 9] = [
 /// A request to enqueue a job. Build with [`NewJob::new`] and the setters, or
 /// read one from JSON with [`NewJob::from_json`] (the rules every front end
 /// uses: the CLI's `--jsonl`, the HTTP API, and serde's `Deserialize`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Its OpenAPI schema (the HTTP request body) is derived from these fields;
+/// `openapi.rs` adds what the derive cannot say (`run_at` or `delay_s`, the
+/// entity fields together).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(description = "A job to enqueue. Its owner is the token's user. \
+    Optional fields other than payload may be omitted but not null. \
+    Give run_at or delay_s, not both; entity_type and entity_id go together.")]
 pub struct NewJob {
     /// The job type (1-64 characters of `[a-z0-9_.:-]`).
+    #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
     pub job_type: String,
     /// The payload; null when absent. At most 1 MiB serialized by default.
+    #[schema(required = false)]
     pub payload: Value,
     /// Priority; default 0; higher runs first.
+    #[schema(nullable = false, minimum = -2147483648, maximum = 2147483647)]
     pub priority: Option<i32>,
     /// Total runs allowed, at least 1; default 5 (or the queue's per-type default).
+    #[schema(nullable = false, minimum = 1, maximum = 4294967295u64, format = Int64)]
     pub max_attempts: Option<u32>,
-    /// Run no earlier than this time (RFC 3339). Not with `delay_s`.
+    /// Run no earlier than this time (RFC 3339, before the year 10000). Not with `delay_s`.
+    #[schema(nullable = false)]
     pub run_at: Option<Timestamp>,
     /// Run no earlier than this many seconds from now. Not with `run_at`.
+    #[schema(nullable = false, maximum = 100000000000u64)]
     pub delay_s: Option<u64>,
-    /// What kind of thing the job works on.
+    /// What kind of thing the job works on: 1-255 bytes of UTF-8.
+    #[schema(nullable = false, min_length = 1, max_length = 255)]
     pub entity_type: Option<String>,
-    /// Which thing the job works on.
+    /// Which thing the job works on: 1-255 bytes of UTF-8.
+    #[schema(nullable = false, min_length = 1, max_length = 255)]
     pub entity_id: Option<String>,
-    /// The user enqueuing the job.
+    /// The user enqueuing the job. Not part of the HTTP request (the token decides).
+    #[schema(ignore)]
     pub owner: Option<String>,
 }
 

@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 use crate::job::JobStatus;
 
 /// Counts of jobs by status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusCounts {
     /// Jobs waiting to run.
     pub pending: u64,
@@ -36,7 +36,7 @@ impl StatusCounts {
 }
 
 /// Pending jobs split by why they wait.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingCounts {
     /// Due now (`next_retry <= now`).
     pub ready: u64,
@@ -47,7 +47,7 @@ pub struct PendingCounts {
 }
 
 /// A snapshot of the queue, read in one statement.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Stats {
     /// Every job.
     pub total: u64,
@@ -56,6 +56,7 @@ pub struct Stats {
     /// Pending jobs split into ready, scheduled and retrying.
     pub pending: PendingCounts,
     /// How long the oldest ready job has been due, in ms; null when none is ready.
+    #[schema(required = true)]
     pub oldest_ready_age_ms: Option<u64>,
     /// Jobs by type, then by status.
     pub by_type: BTreeMap<String, StatusCounts>,

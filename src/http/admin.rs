@@ -4,10 +4,11 @@
 use crate::http::auth;
 use crate::http::common::{bad_query, parse_id, parse_limit};
 use crate::http::context::Ctx;
+use crate::http::error_responses::{AdminOnly, Conflict, NotFound, Transport, Unauthorized};
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::{Error, JobFilter, JobStatus, MAX_PAGE};
+use crate::{Error, Job, JobFilter, JobId, JobPage, JobStatus, Stats, MAX_PAGE};
 
 /// Jobs per page when `limit` is not given.
 pub(crate) const DEFAULT_PAGE: usize = 50;
@@ -22,7 +23,44 @@ const LIST_PARAMS: &[&str] = &[
     "cursor",
 ];
 
-/// `GET /api/v1/admin/jobs`: `{jobs, next_cursor, total}`.
+/// The query of the list endpoint: its filters and page (read by name, see
+/// [`LIST_PARAMS`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string, which is read by name
+pub(crate) struct ListQuery {
+    /// only jobs in this status
+    status: Option<JobStatus>,
+    /// only jobs of this type
+    job_type: Option<String>,
+    /// only jobs on this kind of entity
+    entity_type: Option<String>,
+    /// only jobs on this entity id
+    entity_id: Option<String>,
+    /// only jobs of this user
+    owner: Option<String>,
+    /// jobs per page
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<u32>,
+    /// next_cursor of the previous page
+    #[param(
+        pattern = r"^[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
+    cursor: Option<String>,
+}
+
+/// List jobs, newest first (admin)
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/jobs",
+    operation_id = "listJobs",
+    security(("bearerAuth" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobPage),
+        Transport, Unauthorized, AdminOnly,
+    )
+)]
 pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
     auth::admin(ctx, req)?;
     req.only_params(LIST_PARAMS)?;
@@ -53,22 +91,69 @@ pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
     Response::json(200, &page)
 }
 
-/// `GET /api/v1/admin/jobs/stats`: the stats object.
+/// Counts by status and type (admin)
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/jobs/stats",
+    operation_id = "jobStats",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The stats", body = Stats),
+        Transport, Unauthorized, AdminOnly,
+    )
+)]
 pub(crate) fn stats(ctx: &Ctx, req: &Request) -> RouteResult {
     auth::admin(ctx, req)?;
     Response::json(200, &ctx.queue.stats()?)
 }
 
-/// `POST /api/v1/admin/jobs/{id}/retry`: the job, pending again.
+/// Retry a failed or cancelled job (admin)
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/jobs/{id}/retry",
+    operation_id = "retryJob",
+    security(("bearerAuth" = [])),
+    params(("id" = inline(JobId), Path, description = "the job id (UUID)")),
+    responses(
+        (status = 200, description = "The job, pending again", body = Job),
+        Transport, Unauthorized, AdminOnly, NotFound, Conflict,
+    )
+)]
 pub(crate) fn retry(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     auth::admin(ctx, req)?;
     let job = ctx.queue.retry(parse_id(id)?)?;
     Response::json(200, &job)
 }
 
-/// `DELETE /api/v1/admin/jobs/{id}`: the job, cancelled (or with a cancel requested).
+/// Cancel a job, or request cancellation of a running one (admin)
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/jobs/{id}",
+    operation_id = "cancelJob",
+    security(("bearerAuth" = [])),
+    params(("id" = inline(JobId), Path, description = "the job id (UUID)")),
+    responses(
+        (status = 200, description = "The job after the change", body = Job),
+        Transport, Unauthorized, AdminOnly, NotFound, Conflict,
+    )
+)]
 pub(crate) fn cancel(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     auth::admin(ctx, req)?;
     let job = ctx.queue.cancel(parse_id(id)?)?;
     Response::json(200, &job)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::IntoParams;
+
+    #[test]
+    fn the_documented_query_is_the_one_read() {
+        let documented: Vec<String> = ListQuery::into_params(|| None)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(documented, LIST_PARAMS);
+    }
 }

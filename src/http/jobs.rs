@@ -4,12 +4,34 @@
 use crate::http::auth;
 use crate::http::common::{parse_id, require_json};
 use crate::http::context::Ctx;
-use crate::http::errors::ApiError;
+use crate::http::error_responses::{NotFound, Transport, Unauthorized};
+use crate::http::errors::{ApiError, ErrorBody};
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::NewJob;
+use crate::{Job, JobId, NewJob};
 
-/// `POST /api/v1/jobs`: 201 with the stored job.
+/// Enqueue a job owned by the token's user
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs",
+    operation_id = "enqueueJob",
+    security(("bearerAuth" = [])),
+    request_body(content = NewJob, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The stored job", body = Job, links(
+            ("GetJob" = (operation_id = "getJob", parameters(("id" = "$response.body#/id")))),
+            ("RetryJob" = (operation_id = "retryJob", parameters(("id" = "$response.body#/id")))),
+            ("CancelJob" = (operation_id = "cancelJob", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 403, body = ErrorBody,
+            description = "A built-in job type (jobq.*) enqueued with a token that is not an admin's"),
+        (status = 415, body = ErrorBody,
+            description = "The body is not sent as application/json"),
+        (status = 422, body = ErrorBody,
+            description = "Valid JSON that fails validation (unknown job type, bad priority, max_attempts < 1, ...)"),
+        Transport, Unauthorized,
+    )
+)]
 pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
     let who = auth::user(ctx, req)?;
     require_json(req)?;
@@ -26,7 +48,18 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
     Response::json(201, &job)
 }
 
-/// `GET /api/v1/jobs/{id}`: the job, when the caller owns it or is an admin.
+/// Read one of your jobs (admins: any job)
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "getJob",
+    security(("bearerAuth" = [])),
+    params(("id" = inline(JobId), Path, description = "the job id (UUID)")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        Transport, Unauthorized, NotFound,
+    )
+)]
 pub(crate) fn get(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     let who = auth::user(ctx, req)?;
     let id = parse_id(id)?;

@@ -16,6 +16,8 @@ mod http_util;
 mod job_request;
 mod log_capture;
 mod main_job;
+mod openapi_contract;
+mod openapi_schemas;
 mod rel_cli_files;
 mod rel_clock;
 mod rel_contention;
