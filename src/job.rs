@@ -189,6 +189,9 @@ pub struct Job {
     /// The job type: 1-64 characters of `[a-z0-9_.:-]`; selects the handler.
     #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
     pub job_type: String,
+    /// The job's queue: 1-64 characters of `[a-z0-9_.:-]`; default `"default"`.
+    #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
+    pub queue: String,
     /// Where the job is in its life.
     pub status: JobStatus,
     /// Higher runs first. Default 0.
@@ -204,6 +207,10 @@ pub struct Job {
     /// Total runs allowed, at least 1. Default 5.
     #[schema(minimum = 1, format = Int64)]
     pub max_attempts: u32,
+    /// Times the handler asked to run later without using an attempt (snooze).
+    #[serde(default)]
+    #[schema(required = true)]
+    pub snoozes: u32,
     /// When the job is next due (for a pending job).
     pub next_retry: Timestamp,
     /// The last error text, at most 4 KiB.

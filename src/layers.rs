@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("new_job", 3),
     ("filter", 3),
     ("stats", 3),
+    ("queues", 3),
     ("token", 4),
     ("failure", 4),
     ("catalog", 5),

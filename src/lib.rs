@@ -32,6 +32,7 @@ pub mod http;
 mod job;
 mod new_job;
 mod queue;
+mod queues;
 pub mod retry;
 pub mod state;
 mod stats;
@@ -50,6 +51,9 @@ pub use filter::{JobFilter, JobPage};
 pub use job::{Job, JobId, JobStatus, ParseJobIdError, ParseStatusError};
 pub use new_job::{validate_job_type, NewJob, MAX_DELAY_S, MAX_REF_BYTES};
 pub use queue::{Queue, QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
+pub use queues::{
+    validate_queue_name, LimitsChange, QueueInfo, QueueSpec, RateLimit, DEFAULT_QUEUE,
+};
 pub use retry::{classify, Backoff, EmptyBackoff, ErrorClass};
 pub use stats::{PendingCounts, Stats, StatusCounts};
 pub use store::Durability;

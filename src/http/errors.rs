@@ -102,6 +102,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         match &e {
             Error::NotFound { id } => ApiError::not_found(format!("job {id} not found")),
+            Error::UnknownQueue { .. } => ApiError::not_found(e.to_string()),
             Error::Conflict { status, .. } => ApiError {
                 job_status: Some(*status),
                 ..ApiError::new(409, "conflict", e.to_string())

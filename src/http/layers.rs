@@ -18,6 +18,7 @@ const MODULES: &[(&str, u8, &str)] = &[
     ("jobs", 3, include_str!("jobs.rs")),
     ("admin", 3, include_str!("admin.rs")),
     ("ops", 3, include_str!("ops.rs")),
+    ("queues", 3, include_str!("queues.rs")),
     ("server", 4, include_str!("server.rs")),
     ("openapi", 4, include_str!("openapi.rs")),
     ("routes", 5, include_str!("routes.rs")),

@@ -46,6 +46,7 @@ mod layers;
 mod open;
 mod openapi;
 mod ops;
+mod queues;
 mod request;
 mod response;
 mod routes;

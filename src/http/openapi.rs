@@ -22,7 +22,7 @@ use crate::http::context::Ctx;
 use crate::http::errors::ErrorBody;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, jobs, ops};
+use crate::http::{admin, jobs, ops, queues};
 use crate::JobStatus;
 
 #[derive(OpenApi)]
@@ -44,6 +44,10 @@ use crate::JobStatus;
         admin::stats,
         admin::retry,
         admin::cancel,
+        queues::list,
+        queues::set,
+        queues::pause,
+        queues::resume,
         ops::health,
         serve,
     ),
@@ -111,7 +115,9 @@ pub(crate) fn serve(ctx: &Ctx, _req: &Request) -> RouteResult {
 ///   (`additionalProperties: false`; serde ignores none of the job request's);
 /// - a new job gives `run_at` or `delay_s`, not both, and `entity_type` with
 ///   `entity_id`;
-/// - every 401 carries `WWW-Authenticate` (the header is `required`).
+/// - every 401 carries `WWW-Authenticate` (the header is `required`);
+/// - an optional body (`Option<T>` in `request_body`) may be left out, but
+///   not sent as `null`.
 fn finish(doc: &mut Value) {
     if let Some(schemas) = object_at(doc, "/components/schemas") {
         for schema in schemas.values_mut().filter_map(Value::as_object_mut) {
@@ -133,6 +139,25 @@ fn finish(doc: &mut Value) {
         if let Some(h) = object_at(operation, "/responses/401/headers/WWW-Authenticate") {
             h.insert("required".into(), Value::Bool(true));
         }
+        let body = operation.pointer_mut("/requestBody/content/application~1json/schema");
+        if let Some(schema) = body {
+            if let Some(not_null) = without_null(schema) {
+                *schema = not_null;
+            }
+        }
+    }
+}
+
+/// `X` of a schema `oneOf: [X, {"type": "null"}]`.
+fn without_null(schema: &Value) -> Option<Value> {
+    let [a, b] = schema["oneOf"].as_array()?.as_slice() else {
+        return None;
+    };
+    let null = json!({"type": "null"});
+    match (a == &null, b == &null) {
+        (false, true) => Some(a.clone()),
+        (true, false) => Some(b.clone()),
+        _ => None,
     }
 }
 

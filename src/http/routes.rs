@@ -5,7 +5,7 @@ use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, jobs, openapi, ops};
+use crate::http::{admin, jobs, openapi, ops, queues};
 
 /// The paths the API answers; `{id}` segments are carried along.
 enum Path<'a> {
@@ -16,6 +16,10 @@ enum Path<'a> {
     AdminStats,
     AdminJob(&'a str),
     AdminRetry(&'a str),
+    AdminQueues,
+    AdminQueue(&'a str),
+    AdminQueuePause(&'a str),
+    AdminQueueResume(&'a str),
     Health,
     OpenApi,
 }
@@ -36,6 +40,10 @@ impl<'a> Path<'a> {
             ["admin", "jobs", "stats"] => Path::AdminStats,
             ["admin", "jobs", id] if !id.is_empty() => Path::AdminJob(id),
             ["admin", "jobs", id, "retry"] if !id.is_empty() => Path::AdminRetry(id),
+            ["admin", "queues"] => Path::AdminQueues,
+            ["admin", "queues", q] if !q.is_empty() => Path::AdminQueue(q),
+            ["admin", "queues", q, "pause"] if !q.is_empty() => Path::AdminQueuePause(q),
+            ["admin", "queues", q, "resume"] if !q.is_empty() => Path::AdminQueueResume(q),
             _ => return None,
         };
         Some(p)
@@ -47,6 +55,8 @@ impl<'a> Path<'a> {
             Path::Cron => &["GET", "POST"],
             Path::AdminJob(_) => &["DELETE"],
             Path::AdminRetry(_) => &["POST"],
+            Path::AdminQueue(_) => &["PATCH"],
+            Path::AdminQueuePause(_) | Path::AdminQueueResume(_) => &["POST"],
             _ => &["GET"],
         }
     }
@@ -75,6 +85,10 @@ fn route(ctx: &Ctx, req: &Request) -> RouteResult {
         Path::AdminStats => admin::stats(ctx, req),
         Path::AdminJob(id) => admin::cancel(ctx, req, id),
         Path::AdminRetry(id) => admin::retry(ctx, req, id),
+        Path::AdminQueues => queues::list(ctx, req),
+        Path::AdminQueue(q) => queues::set(ctx, req, q),
+        Path::AdminQueuePause(q) => queues::pause(ctx, req, q),
+        Path::AdminQueueResume(q) => queues::resume(ctx, req, q),
     }
 }
 
@@ -85,7 +99,7 @@ mod tests {
     #[test]
     fn every_documented_path_is_routed_with_exactly_its_documented_methods() {
         let paths = openapi::openapi_document()["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 9, "a new path: document it (see openapi.rs)");
+        assert_eq!(paths.len(), 13, "a new path: document it (see openapi.rs)");
         for (template, item) in paths {
             let path = template.replace("{id}", "0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01");
             let route = Path::parse(&path).unwrap_or_else(|| panic!("{template} is not routed"));

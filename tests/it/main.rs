@@ -18,6 +18,7 @@ mod log_capture;
 mod main_job;
 mod openapi_contract;
 mod openapi_schemas;
+mod queues;
 mod rel_cli_files;
 mod rel_clock;
 mod rel_contention;

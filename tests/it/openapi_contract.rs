@@ -12,63 +12,20 @@ pub(crate) type Set = BTreeSet<String>;
 const TRANSPORT: [u16; 7] = [400, 408, 413, 417, 431, 500, 503];
 
 /// Path, method, operationId, security scheme, statuses beside 401 and TRANSPORT.
-const OPERATIONS: [(&str, &str, &str, &str, &[u16]); 10] = [
-    (
-        "/api/v1/jobs",
-        "post",
-        "enqueueJob",
-        "bearerAuth",
-        &[201, 403, 415, 422],
-    ),
-    (
-        "/api/v1/jobs/{id}",
-        "get",
-        "getJob",
-        "bearerAuth",
-        &[200, 404],
-    ),
-    (
-        "/api/v1/cron/jobs",
-        "get",
-        "runDueJobsGet",
-        "cronSecret",
-        &[200, 404],
-    ),
-    (
-        "/api/v1/cron/jobs",
-        "post",
-        "runDueJobsPost",
-        "cronSecret",
-        &[200, 404],
-    ),
-    (
-        "/api/v1/admin/jobs",
-        "get",
-        "listJobs",
-        "bearerAuth",
-        &[200, 403],
-    ),
-    (
-        "/api/v1/admin/jobs/stats",
-        "get",
-        "jobStats",
-        "bearerAuth",
-        &[200, 403],
-    ),
-    (
-        "/api/v1/admin/jobs/{id}/retry",
-        "post",
-        "retryJob",
-        "bearerAuth",
-        &[200, 403, 404, 409],
-    ),
-    (
-        "/api/v1/admin/jobs/{id}",
-        "delete",
-        "cancelJob",
-        "bearerAuth",
-        &[200, 403, 404, 409],
-    ),
+#[rustfmt::skip]
+const OPERATIONS: [(&str, &str, &str, &str, &[u16]); 14] = [
+    ("/api/v1/jobs", "post", "enqueueJob", "bearerAuth", &[201, 403, 415, 422]),
+    ("/api/v1/jobs/{id}", "get", "getJob", "bearerAuth", &[200, 404]),
+    ("/api/v1/cron/jobs", "get", "runDueJobsGet", "cronSecret", &[200, 404]),
+    ("/api/v1/cron/jobs", "post", "runDueJobsPost", "cronSecret", &[200, 404]),
+    ("/api/v1/admin/jobs", "get", "listJobs", "bearerAuth", &[200, 403]),
+    ("/api/v1/admin/jobs/stats", "get", "jobStats", "bearerAuth", &[200, 403]),
+    ("/api/v1/admin/jobs/{id}/retry", "post", "retryJob", "bearerAuth", &[200, 403, 404, 409]),
+    ("/api/v1/admin/jobs/{id}", "delete", "cancelJob", "bearerAuth", &[200, 403, 404, 409]),
+    ("/api/v1/admin/queues", "get", "listQueues", "bearerAuth", &[200, 403]),
+    ("/api/v1/admin/queues/{name}", "patch", "setQueueLimits", "bearerAuth", &[200, 403, 404, 415, 422]),
+    ("/api/v1/admin/queues/{name}/pause", "post", "pauseQueue", "bearerAuth", &[200, 403, 404, 415, 422]),
+    ("/api/v1/admin/queues/{name}/resume", "post", "resumeQueue", "bearerAuth", &[200, 403, 404, 415, 422]),
     ("/healthz", "get", "health", "", &[200, 503]),
     ("/api/v1/openapi.json", "get", "openapi", "", &[200]),
 ];
@@ -250,6 +207,20 @@ fn parameters_are_those_of_the_contract_with_their_limits() {
             (set(["string"]), &json!("uuid"))
         );
     }
+    for (path, method) in [
+        ("/api/v1/admin/queues/{name}", "patch"),
+        ("/api/v1/admin/queues/{name}/pause", "post"),
+        ("/api/v1/admin/queues/{name}/resume", "post"),
+    ] {
+        let p = params(path, method);
+        assert_eq!(p.len(), 1, "{path}");
+        assert_eq!(
+            (&p[0]["name"], &p[0]["in"], &p[0]["required"]),
+            (&json!("name"), &json!("path"), &json!(true))
+        );
+        assert_eq!(types(&p[0]["schema"]), set(["string"]));
+        assert_eq!(p[0]["schema"]["pattern"], "^[a-z0-9_.:-]{1,64}$");
+    }
     for method in ["get", "post"] {
         let p = params("/api/v1/cron/jobs", method);
         assert_eq!(p.len(), 1);
@@ -271,6 +242,7 @@ fn parameters_are_those_of_the_contract_with_their_limits() {
         [
             "status",
             "job_type",
+            "queue",
             "entity_type",
             "entity_id",
             "owner",
@@ -296,12 +268,12 @@ fn parameters_are_those_of_the_contract_with_their_limits() {
     }
     let statuses: Vec<String> = jobq::JobStatus::ALL.iter().map(|s| s.to_string()).collect();
     assert_eq!(keyword(&list[0]["schema"], "enum"), &json!(statuses));
-    let limit = &list[5]["schema"];
+    let limit = &list[6]["schema"];
     assert_eq!(
         (&limit["minimum"], &limit["maximum"], &limit["default"]),
         (&json!(1), &json!(jobq::MAX_PAGE), &json!(50))
     );
-    let cursor = list[6]["schema"]["pattern"].as_str().unwrap();
+    let cursor = list[7]["schema"]["pattern"].as_str().unwrap();
     assert_eq!(
         cursor,
         r"^[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"

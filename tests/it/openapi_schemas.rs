@@ -18,6 +18,7 @@ fn the_job_request_is_json_with_the_contracts_fields_and_rules() {
     );
     let fields = [
         "job_type",
+        "queue",
         "payload",
         "priority",
         "max_attempts",
@@ -41,6 +42,7 @@ fn the_job_request_is_json_with_the_contracts_fields_and_rules() {
     );
     let p = &s["properties"];
     assert_eq!(p["job_type"]["pattern"], "^[a-z0-9_.:-]{1,64}$");
+    assert_eq!(p["queue"]["pattern"], "^[a-z0-9_.:-]{1,64}$");
     assert_eq!(types(&p["payload"]), Set::new(), "any JSON");
     let range = |f: &str| (p[f]["minimum"].clone(), p[f]["maximum"].clone());
     assert_eq!(range("priority"), (json!(i32::MIN), json!(i32::MAX)));
@@ -53,6 +55,7 @@ fn the_job_request_is_json_with_the_contracts_fields_and_rules() {
         );
     }
     for (f, t) in [
+        ("queue", "string"),
         ("priority", "integer"),
         ("max_attempts", "integer"),
         ("run_at", "string"),
@@ -66,15 +69,17 @@ fn the_job_request_is_json_with_the_contracts_fields_and_rules() {
 }
 
 /// Each field of the job: its JSON types (with null when nullable) and format.
-const JOB_FIELDS: [(&str, &[&str], &str); 22] = [
+const JOB_FIELDS: [(&str, &[&str], &str); 24] = [
     ("id", &["string"], "uuid"),
     ("job_type", &["string"], ""),
+    ("queue", &["string"], ""),
     ("status", &["string"], ""),
     ("priority", &["integer"], "int32"),
     ("payload", &[], ""),
     ("result", &[], ""),
     ("attempts", &["integer"], ""),
     ("max_attempts", &["integer"], ""),
+    ("snoozes", &["integer"], ""),
     ("next_retry", &["string"], "date-time"),
     ("error_message", &["string", "null"], ""),
     ("error_context", &["object", "null"], ""),
@@ -108,6 +113,7 @@ fn every_job_field_is_required_with_its_type() {
         }
     }
     assert_eq!(p["job_type"]["pattern"], "^[a-z0-9_.:-]{1,64}$");
+    assert_eq!(p["queue"]["pattern"], "^[a-z0-9_.:-]{1,64}$");
     assert_eq!(
         (&p["attempts"]["minimum"], &p["max_attempts"]["minimum"]),
         (&json!(0), &json!(1))
@@ -120,7 +126,16 @@ fn every_job_field_is_required_with_its_type() {
 #[test]
 fn the_other_bodies_keep_their_fields() {
     let counts = ["pending", "in_progress", "completed", "failed", "cancelled"];
-    let bodies: [(&str, &[&str]); 7] = [
+    let queue = [
+        "name",
+        "pending",
+        "running",
+        "concurrency",
+        "rate_limit",
+        "paused",
+        "paused_until",
+    ];
+    let bodies: [(&str, &[&str]); 9] = [
         ("JobPage", &["jobs", "next_cursor", "total"]),
         (
             "Stats",
@@ -131,6 +146,7 @@ fn the_other_bodies_keep_their_fields() {
                 "oldest_ready_age_ms",
                 "by_type",
                 "at",
+                "by_queue",
             ],
         ),
         ("StatusCounts", &counts),
@@ -141,6 +157,8 @@ fn the_other_bodies_keep_their_fields() {
         ),
         ("Health", &["status"]),
         ("Error", &["error"]),
+        ("QueueInfo", &queue),
+        ("QueueList", &["queues"]),
     ];
     for (name, fields) in bodies {
         assert_eq!(required(name), set(fields.iter().copied()), "{name}");
@@ -152,10 +170,10 @@ fn the_other_bodies_keep_their_fields() {
         types(&stats["oldest_ready_age_ms"]),
         set(["integer", "null"])
     );
-    assert_eq!(
-        resolve(&stats["by_type"]["additionalProperties"]),
-        schema("StatusCounts")
-    );
+    for by in ["by_type", "by_queue"] {
+        let counts = resolve(&stats[by]["additionalProperties"]);
+        assert_eq!(counts, schema("StatusCounts"), "{by}");
+    }
     assert_eq!(
         types(&schema("JobPage")["properties"]["next_cursor"]),
         set(["string", "null"])
@@ -172,4 +190,46 @@ fn the_other_bodies_keep_their_fields() {
         schema("JobStatus"),
         "409 only"
     );
+}
+
+#[test]
+fn a_queue_shows_its_limits_and_the_queue_bodies_are_closed() {
+    let q = &schema("QueueInfo")["properties"];
+    assert_eq!(q["name"]["pattern"], "^[a-z0-9_.:-]{1,64}$");
+    assert_eq!(types(&q["concurrency"]), set(["integer", "null"]));
+    assert_eq!(q["concurrency"]["minimum"], 1);
+    assert_eq!(types(&q["rate_limit"]), set(["string", "null"]));
+    let rate = keyword(&q["rate_limit"], "pattern");
+    assert_eq!(rate, "^0*[1-9][0-9]{0,8}/0*[1-9][0-9]{0,8}(ms|s|m|h|d)$");
+    assert_eq!(types(&q["paused_until"]), set(["string", "null"]));
+    assert_eq!(keyword(&q["paused_until"], "format"), "date-time");
+    let body = |path: &str, method: &str| &doc()["paths"][path][method]["requestBody"];
+    let patch = body("/api/v1/admin/queues/{name}", "patch");
+    assert_ne!(patch["required"], true, "no body: nothing changes");
+    let limits = resolve(&patch["content"]["application/json"]["schema"]);
+    assert_eq!(limits["additionalProperties"], false);
+    assert!(limits["required"].is_null(), "absent: unchanged");
+    let c = &limits["properties"]["concurrency"];
+    assert_eq!(types(c), set(["integer", "null"]), "null: unlimited");
+    assert_eq!(
+        (&c["minimum"], &c["maximum"]),
+        (&json!(1), &json!(u32::MAX))
+    );
+    let rate = &limits["properties"]["rate_limit"];
+    assert_eq!(types(rate), set(["string", "null"]));
+    assert_eq!(
+        keyword(rate, "pattern"),
+        "^0*[1-9][0-9]{0,8}/0*[1-9][0-9]{0,8}(ms|s|m|h|d)$"
+    );
+    let pause = body("/api/v1/admin/queues/{name}/pause", "post");
+    assert_ne!(pause["required"], true, "the pause body is optional");
+    let pause = resolve(&pause["content"]["application/json"]["schema"]);
+    assert_eq!(pause["additionalProperties"], false);
+    let for_s = &pause["properties"]["for_s"];
+    assert_eq!(types(for_s), set(["integer"]));
+    assert_eq!(
+        (&for_s["minimum"], &for_s["maximum"]),
+        (&json!(1), &json!(jobq::MAX_DELAY_S))
+    );
+    assert!(body("/api/v1/admin/queues/{name}/resume", "post").is_null());
 }
