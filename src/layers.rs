@@ -9,22 +9,26 @@ use std::path::Path;
 /// Each top-level module and its layer.
 const LAYERS: &[(&str, u8)] = &[
     ("clock", 0),
+    ("status", 0),
     ("duration", 0),
     ("retry", 0),
     ("job", 1),
     ("error", 2),
     ("state", 2),
-    ("new_job", 3),
+    ("new_job", 4),
     ("filter", 3),
     ("stats", 3),
     ("queues", 3),
-    ("token", 4),
+    ("workers", 4),
+    ("unique", 3),
+    ("schedule", 5),
+    ("token", 5),
     ("failure", 4),
-    ("catalog", 5),
-    ("store", 6),
-    ("queue", 7),
-    ("worker", 8),
-    ("http", 9),
+    ("catalog", 6),
+    ("store", 7),
+    ("queue", 8),
+    ("worker", 9),
+    ("http", 10),
 ];
 
 fn src() -> std::path::PathBuf {

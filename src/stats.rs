@@ -64,6 +64,27 @@ pub struct Stats {
     #[serde(default)]
     #[schema(required = true)]
     pub by_queue: BTreeMap<String, StatusCounts>,
+    /// Due jobs that no live worker pool serves (no pool has a handler for the
+    /// type, or none serves the queue), by type and queue.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub unserved: Vec<Waiting>,
     /// When the snapshot was taken.
     pub at: Timestamp,
+}
+
+/// Pending jobs of one type in one queue: how many are due and how many wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Waiting {
+    /// The job type.
+    pub job_type: String,
+    /// The queue.
+    pub queue: String,
+    /// Due now.
+    pub ready: u64,
+    /// Not due yet (a delay, `run_at`, or a backoff after a failed attempt).
+    pub later: u64,
+    /// When the earliest of the later ones is due (UTC); null when none waits.
+    #[schema(required = true)]
+    pub next_due: Option<Timestamp>,
 }

@@ -1,16 +1,23 @@
-//! The user endpoints: enqueue a job as the token's user, and read one of
-//! one's own jobs (another user's job answers exactly like a missing one).
+//! The user endpoints: enqueue a job as the token's user; read, list and
+//! cancel one's own jobs (another user's job answers exactly like a missing
+//! one; admins reach every job by id).
 
 use crate::http::auth;
-use crate::http::common::{parse_id, require_json};
+use crate::http::common::{
+    list_page, own_job, parse_id, require_json, DuplicateJob, ListQuery,
+};
 use crate::http::context::Ctx;
-use crate::http::error_responses::{NotFound, Transport, Unauthorized};
+use crate::http::error_responses::{Conflict, NotFound, Transport, Unauthorized};
 use crate::http::errors::{ApiError, ErrorBody};
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::{Job, JobId, NewJob};
+use crate::{Job, JobId, JobPage, NewJob};
 
 /// Enqueue a job owned by the token's user
+///
+/// A job with a uniqueness rule whose key a job holds is not inserted: the
+/// answer is that job with `"duplicate": true` (200), or 409 when another
+/// user's job holds the key.
 #[utoipa::path(
     post,
     path = "/api/v1/jobs",
@@ -23,8 +30,12 @@ use crate::{Job, JobId, NewJob};
             ("RetryJob" = (operation_id = "retryJob", parameters(("id" = "$response.body#/id")))),
             ("CancelJob" = (operation_id = "cancelJob", parameters(("id" = "$response.body#/id")))),
         )),
+        (status = 200, body = DuplicateJob,
+            description = "A duplicate: the job holding the request's unique key, with \"duplicate\": true (nothing was inserted)"),
         (status = 403, body = ErrorBody,
             description = "A built-in job type (jobq.*) enqueued with a token that is not an admin's"),
+        (status = 409, body = ErrorBody,
+            description = "Another user's job holds the request's unique key"),
         (status = 415, body = ErrorBody,
             description = "The body is not sent as application/json"),
         (status = 422, body = ErrorBody,
@@ -43,9 +54,17 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
         );
         return Err(ApiError::new(403, "forbidden", msg));
     }
-    new.owner = Some(who.user);
-    let job = ctx.queue.enqueue(new)?;
-    Response::json(201, &job)
+    new.owner = Some(who.user.clone());
+    let out = ctx.queue.enqueue(new)?;
+    if out.duplicate && !who.admin && out.job.owner.as_deref() != Some(who.user.as_str()) {
+        // Another user's job holds the key: say so without showing it.
+        return Err(ApiError::new(
+            409,
+            "conflict",
+            "another user's job holds this unique key",
+        ));
+    }
+    Response::json(if out.duplicate { 200 } else { 201 }, &out)
 }
 
 /// Read one of your jobs (admins: any job)
@@ -62,12 +81,7 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
 )]
 pub(crate) fn get(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     let who = auth::user(ctx, req)?;
-    let id = parse_id(id)?;
-    let job = ctx.queue.get(id)?;
-    if !who.admin && job.owner.as_deref() != Some(who.user.as_str()) {
-        return Err(ApiError::from(crate::Error::NotFound { id }));
-    }
-    Response::json(200, &job)
+    Response::json(200, &own_job(ctx, &who, parse_id(id)?)?)
 }
 
 /// The job request, by [`NewJob::from_json`]'s rules: malformed JSON is 400,
@@ -80,6 +94,43 @@ fn parse_new_job(body: &[u8]) -> Result<NewJob, ApiError> {
         ));
     }
     Ok(job)
+}
+
+/// List your own jobs, newest first
+///
+/// The admin list's filters and cursor, over the token user's jobs only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    operation_id = "listOwnJobs",
+    security(("bearerAuth" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of your jobs", body = JobPage),
+        Transport, Unauthorized,
+    )
+)]
+pub(crate) fn list_own(ctx: &Ctx, req: &Request) -> RouteResult {
+    let who = auth::user(ctx, req)?;
+    list_page(ctx, req, Some(who.user))
+}
+
+/// Cancel one of your jobs, or request cancellation of a running one (admins: any job)
+#[utoipa::path(
+    delete,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "cancelOwnJob",
+    security(("bearerAuth" = [])),
+    params(("id" = inline(JobId), Path, description = "the job id (UUID)")),
+    responses(
+        (status = 200, description = "The job after the change", body = Job),
+        Transport, Unauthorized, NotFound, Conflict,
+    )
+)]
+pub(crate) fn cancel_own(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
+    let who = auth::user(ctx, req)?;
+    let job = own_job(ctx, &who, parse_id(id)?)?;
+    Response::json(200, &ctx.queue.cancel(job.id)?)
 }
 
 #[cfg(test)]

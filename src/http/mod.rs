@@ -46,10 +46,12 @@ mod layers;
 mod open;
 mod openapi;
 mod ops;
+mod progress;
 mod queues;
 mod request;
 mod response;
 mod routes;
+mod schedules;
 mod server;
 
 use std::net::{SocketAddr, TcpListener};

@@ -22,7 +22,7 @@ use crate::http::context::Ctx;
 use crate::http::errors::ErrorBody;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, jobs, ops, queues};
+use crate::http::{admin, jobs, ops, progress, queues, schedules};
 use crate::JobStatus;
 
 #[derive(OpenApi)]
@@ -37,7 +37,10 @@ use crate::JobStatus;
     ),
     paths(
         jobs::enqueue,
+        jobs::list_own,
         jobs::get,
+        jobs::cancel_own,
+        progress::progress,
         ops::cron_get,
         ops::cron_post,
         admin::list,
@@ -48,6 +51,8 @@ use crate::JobStatus;
         queues::set,
         queues::pause,
         queues::resume,
+        schedules::list,
+        schedules::run,
         ops::health,
         serve,
     ),

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::http::auth;
-use crate::http::common::require_json;
+use crate::http::common::{decoded_name, require_json};
 use crate::http::context::Ctx;
 use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
 use crate::http::errors::{ApiError, ErrorBody};
@@ -144,10 +144,7 @@ pub(crate) enum QueueErrors {
 
 /// The `{name}` path segment, percent-decoded (clients send `:` as `%3A`).
 fn decoded(name: &str) -> Result<String, ApiError> {
-    percent_encoding::percent_decode_str(name)
-        .decode_utf8()
-        .map(|n| n.into_owned())
-        .map_err(|_| ApiError::unprocessable("invalid queue: not UTF-8"))
+    decoded_name(name).ok_or_else(|| ApiError::unprocessable("invalid queue: not UTF-8"))
 }
 
 /// The body as a JSON object; an empty body is an empty object.

@@ -7,9 +7,11 @@ mod lease;
 mod named;
 mod options;
 mod read;
+mod schedules;
 mod signal;
 pub(crate) mod tokens;
 pub(crate) mod validate;
+mod workers;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};

@@ -225,7 +225,12 @@ fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
     let a = api.get("/nope", Some(&api.admin));
     assert_eq!((a.status, a.code()), (404, "not_found"));
     let cases = [
-        ("GET", "/api/v1/jobs", "POST"),
+        ("PUT", "/api/v1/jobs", "GET, POST"),
+        (
+            "POST",
+            "/api/v1/jobs/0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01",
+            "GET, DELETE",
+        ),
         ("PUT", "/api/v1/cron/jobs", "GET, POST"),
         ("POST", "/api/v1/admin/jobs", "GET"),
         ("DELETE", "/api/v1/admin/jobs/stats", "GET"),
@@ -267,8 +272,9 @@ fn the_openapi_document_parses_and_names_every_path() {
     assert_eq!(a.body["openapi"], "3.1.0");
     let paths = a.body["paths"].as_object().unwrap();
     let expected = [
-        ("/api/v1/jobs", vec!["post"]),
-        ("/api/v1/jobs/{id}", vec!["get"]),
+        ("/api/v1/jobs", vec!["get", "post"]),
+        ("/api/v1/jobs/{id}", vec!["delete", "get"]),
+        ("/api/v1/jobs/{id}/progress", vec!["post"]),
         ("/api/v1/cron/jobs", vec!["get", "post"]),
         ("/api/v1/admin/jobs", vec!["get"]),
         ("/api/v1/admin/jobs/stats", vec!["get"]),
@@ -278,6 +284,8 @@ fn the_openapi_document_parses_and_names_every_path() {
         ("/api/v1/admin/queues/{name}", vec!["patch"]),
         ("/api/v1/admin/queues/{name}/pause", vec!["post"]),
         ("/api/v1/admin/queues/{name}/resume", vec!["post"]),
+        ("/api/v1/admin/schedules", vec!["get"]),
+        ("/api/v1/admin/schedules/{name}/run", vec!["post"]),
         ("/healthz", vec!["get"]),
         ("/api/v1/openapi.json", vec!["get"]),
     ];

@@ -13,9 +13,12 @@ const TRANSPORT: [u16; 7] = [400, 408, 413, 417, 431, 500, 503];
 
 /// Path, method, operationId, security scheme, statuses beside 401 and TRANSPORT.
 #[rustfmt::skip]
-const OPERATIONS: [(&str, &str, &str, &str, &[u16]); 14] = [
-    ("/api/v1/jobs", "post", "enqueueJob", "bearerAuth", &[201, 403, 415, 422]),
+const OPERATIONS: [(&str, &str, &str, &str, &[u16]); 19] = [
+    ("/api/v1/jobs", "post", "enqueueJob", "bearerAuth", &[200, 201, 403, 409, 415, 422]),
+    ("/api/v1/jobs", "get", "listOwnJobs", "bearerAuth", &[200]),
     ("/api/v1/jobs/{id}", "get", "getJob", "bearerAuth", &[200, 404]),
+    ("/api/v1/jobs/{id}", "delete", "cancelOwnJob", "bearerAuth", &[200, 404, 409]),
+    ("/api/v1/jobs/{id}/progress", "post", "reportProgress", "bearerAuth", &[200, 404, 409, 415, 422]),
     ("/api/v1/cron/jobs", "get", "runDueJobsGet", "cronSecret", &[200, 404]),
     ("/api/v1/cron/jobs", "post", "runDueJobsPost", "cronSecret", &[200, 404]),
     ("/api/v1/admin/jobs", "get", "listJobs", "bearerAuth", &[200, 403]),
@@ -26,6 +29,8 @@ const OPERATIONS: [(&str, &str, &str, &str, &[u16]); 14] = [
     ("/api/v1/admin/queues/{name}", "patch", "setQueueLimits", "bearerAuth", &[200, 403, 404, 415, 422]),
     ("/api/v1/admin/queues/{name}/pause", "post", "pauseQueue", "bearerAuth", &[200, 403, 404, 415, 422]),
     ("/api/v1/admin/queues/{name}/resume", "post", "resumeQueue", "bearerAuth", &[200, 403, 404, 415, 422]),
+    ("/api/v1/admin/schedules", "get", "listSchedules", "bearerAuth", &[200, 403]),
+    ("/api/v1/admin/schedules/{name}/run", "post", "runSchedule", "bearerAuth", &[200, 201, 403, 404]),
     ("/healthz", "get", "health", "", &[200, 503]),
     ("/api/v1/openapi.json", "get", "openapi", "", &[200]),
 ];

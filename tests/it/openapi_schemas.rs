@@ -26,6 +26,7 @@ fn the_job_request_is_json_with_the_contracts_fields_and_rules() {
         "delay_s",
         "entity_type",
         "entity_id",
+        "unique",
     ];
     assert_eq!(
         properties("NewJob"),
@@ -69,7 +70,7 @@ fn the_job_request_is_json_with_the_contracts_fields_and_rules() {
 }
 
 /// Each field of the job: its JSON types (with null when nullable) and format.
-const JOB_FIELDS: [(&str, &[&str], &str); 24] = [
+const JOB_FIELDS: [(&str, &[&str], &str); 27] = [
     ("id", &["string"], "uuid"),
     ("job_type", &["string"], ""),
     ("queue", &["string"], ""),
@@ -94,6 +95,9 @@ const JOB_FIELDS: [(&str, &[&str], &str); 24] = [
     ("lease_expires_at", &["string", "null"], "date-time"),
     ("cancel_requested", &["boolean"], ""),
     ("progress", &["object", "null"], ""),
+    ("unique", &["object", "null"], ""),
+    ("schedule", &["string", "null"], ""),
+    ("fire_time", &["string", "null"], "date-time"),
 ];
 
 #[test]
@@ -147,6 +151,7 @@ fn the_other_bodies_keep_their_fields() {
                 "by_type",
                 "at",
                 "by_queue",
+                "unserved",
             ],
         ),
         ("StatusCounts", &counts),
