@@ -220,7 +220,7 @@ pub struct HeldKey {
     #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub key: Vec<u8>,
     /// While the job is in one of these, no other job with the key is inserted.
-    #[schema(inline)]
+    #[schema(value_type = Vec<JobStatus>)]
     pub states: StatusSet,
 }
 

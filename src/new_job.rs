@@ -415,16 +415,22 @@ impl utoipa::PartialSchema for Unique {
             .schema_type(Type::String)
             .min_length(Some(1))
             .max_length(Some(1024))
-            .description(text("the key, 1-1024 bytes (scoped to the job type); \
-                default: the payload with its object keys sorted"));
+            .description(text(
+                "the key, 1-1024 bytes (scoped to the job type); \
+                default: the payload with its object keys sorted",
+            ));
         let period = ObjectBuilder::new()
             .schema_type(Type::Integer)
             .minimum(Some(1))
             .maximum(Some(MAX_DELAY_S))
-            .description(text("the key holds within fixed time buckets of this many seconds"));
+            .description(text(
+                "the key holds within fixed time buckets of this many seconds",
+            ));
         let states = ArrayBuilder::new()
             .items(Ref::from_schema_name("JobStatus"))
-            .description(text("statuses that also hold the key besides pending and in_progress"));
+            .description(text(
+                "statuses that also hold the key besides pending and in_progress",
+            ));
         let rule = ObjectBuilder::new()
             .schema_type(Type::Object)
             .property("key", key)
@@ -437,8 +443,10 @@ impl utoipa::PartialSchema for Unique {
         OneOfBuilder::new()
             .item(defaults)
             .item(rule)
-            .description(text("a uniqueness rule: while a job with the same key holds it, \
-                the request answers that job (200, \"duplicate\": true) instead of inserting"))
+            .description(text(
+                "a uniqueness rule: while a job with the same key holds it, \
+                the request answers that job (200, \"duplicate\": true) instead of inserting",
+            ))
             .into()
     }
 }

@@ -31,9 +31,7 @@ use crate::job::JobId;
 pub const SKIP_GRACE: Duration = Duration::from_secs(10);
 
 /// What happens to fire times that passed while no process ran the schedule.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Misfire {
     /// One run for all the missed fire times (the latest), never one per time.

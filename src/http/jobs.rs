@@ -3,9 +3,7 @@
 //! one; admins reach every job by id).
 
 use crate::http::auth;
-use crate::http::common::{
-    list_page, own_job, parse_id, require_json, DuplicateJob, ListQuery,
-};
+use crate::http::common::{list_page, own_job, parse_id, require_json, DuplicateJob, OwnListQuery};
 use crate::http::context::Ctx;
 use crate::http::error_responses::{Conflict, NotFound, Transport, Unauthorized};
 use crate::http::errors::{ApiError, ErrorBody};
@@ -104,7 +102,7 @@ fn parse_new_job(body: &[u8]) -> Result<NewJob, ApiError> {
     path = "/api/v1/jobs",
     operation_id = "listOwnJobs",
     security(("bearerAuth" = [])),
-    params(ListQuery),
+    params(OwnListQuery),
     responses(
         (status = 200, description = "A page of your jobs", body = JobPage),
         Transport, Unauthorized,

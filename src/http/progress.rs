@@ -63,7 +63,8 @@ pub(crate) fn progress(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     let id = parse_id(id)?;
     own_job(ctx, &who, id)?;
     let r = read_report(&req.body)?;
-    ctx.queue.progress(id, r.lease_token, r.fraction, &r.message)?;
+    ctx.queue
+        .progress(id, r.lease_token, r.fraction, &r.message)?;
     Response::json(200, &ctx.queue.get(id)?)
 }
 
