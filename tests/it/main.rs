@@ -21,6 +21,8 @@ mod main_job;
 mod pg;
 mod pg_many;
 mod pg_schema;
+mod openapi_contract;
+mod openapi_schemas;
 mod powercut_check;
 mod powercut_drivers;
 mod powercut_fs;
