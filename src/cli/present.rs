@@ -30,14 +30,14 @@ pub fn current_error(job: &Job) -> Option<&str> {
     current.then_some(message)
 }
 
-/// A duration in its largest sensible unit: `42s`, `5m`, `3h`, `2d`.
+/// A duration in its largest sensible unit, rounded: `42s`, `5m`, `3h`, `2d`.
 pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
+    let s = d.as_secs_f64().round() as u64;
     match s {
         0..120 => format!("{s}s"),
-        120..7_200 => format!("{}m", s / 60),
-        7_200..172_800 => format!("{}h", s / 3_600),
-        _ => format!("{}d", s / 86_400),
+        120..7_200 => format!("{}m", (s + 30) / 60),
+        7_200..172_800 => format!("{}h", (s + 1_800) / 3_600),
+        _ => format!("{}d", (s + 43_200) / 86_400),
     }
 }
 
@@ -153,6 +153,8 @@ mod tests {
         assert_eq!(human(s(300)), "5m");
         assert_eq!(human(s(3 * 3600)), "3h");
         assert_eq!(human(s(3 * 86_400)), "3d");
+        assert_eq!(human(s(3 * 3600 - 1)), "3h", "rounded, not cut");
+        assert_eq!(human(Duration::from_millis(41_600)), "42s");
     }
 
     #[test]
