@@ -1,4 +1,4 @@
--- jobq schema, current version (PRAGMA user_version = 5).
+-- jobq schema, current version (PRAGMA user_version = 6).
 -- The one source of truth for tables and indexes. The migrations in
 -- src/store/migrate.rs build exactly this; a test compares the two.
 -- Times are integer Unix milliseconds, UTC.
@@ -87,4 +87,15 @@ CREATE TABLE schedules (
     last_fire_at INTEGER,
     last_job_id  TEXT,
     updated_at   INTEGER NOT NULL
+);
+
+-- Live worker pools (version 6): the job types (JSON array) and queues (JSON
+-- array; NULL: every queue) each serves, and its heartbeat (ms), so any process
+-- can tell which due jobs no live pool serves.
+CREATE TABLE workers (
+    id           TEXT PRIMARY KEY NOT NULL,
+    types        TEXT NOT NULL,
+    queues       TEXT,
+    started_at   INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
 );

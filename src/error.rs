@@ -52,6 +52,13 @@ pub enum Error {
         /// The job holding the key.
         holder: JobId,
     },
+    /// A worker pool's heartbeat is fresh: its jobs are not handed back unless
+    /// forced.
+    #[error("worker {worker} is alive (its heartbeat is fresh): stop it first, or force")]
+    WorkerAlive {
+        /// The worker pool's id.
+        worker: String,
+    },
     /// The caller's lease on the job is gone: it expired and the job was recovered,
     /// or another attempt holds it. Nothing was changed.
     #[error("lease lost on job {id} (attempt token {lease_token}): {operation} refused")]

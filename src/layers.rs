@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("id_prefix", 3),
     ("stats", 3),
     ("queues", 3),
+    ("workers", 4),
     ("unique", 3),
     ("schedule", 5),
     ("token", 5),

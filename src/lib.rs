@@ -43,6 +43,7 @@ mod store;
 mod token;
 mod unique;
 pub mod worker;
+mod workers;
 
 #[cfg(test)]
 mod layers;
@@ -61,7 +62,7 @@ pub use queues::{
 };
 pub use retry::{classify, Backoff, EmptyBackoff, ErrorClass};
 pub use schedule::{Misfire, Schedule, ScheduleInfo, SKIP_GRACE};
-pub use stats::{PendingCounts, Stats, StatusCounts};
+pub use stats::{PendingCounts, Stats, StatusCounts, Waiting};
 pub use store::Durability;
 pub use token::{ApiToken, CreatedToken};
 pub use unique::{canonical, Enqueued, Unique};
@@ -69,3 +70,4 @@ pub use worker::{
     run_due, Handler, HandlerResult, JobContext, JobError, Registry, RunSummary, StopFlag,
     StopReason, WorkerConfig, WorkerPool,
 };
+pub use workers::{WorkerInfo, WORKER_BEAT, WORKER_STALE};

@@ -51,9 +51,9 @@ impl From<jobq::Error> for CliError {
             jobq::Error::NotFound { .. } | jobq::Error::NoSuchIdPrefix { .. } => {
                 CliError::NotFound(text)
             }
-            jobq::Error::Conflict { .. } | jobq::Error::UniqueConflict { .. } => {
-                CliError::Conflict(text)
-            }
+            jobq::Error::Conflict { .. }
+            | jobq::Error::UniqueConflict { .. }
+            | jobq::Error::WorkerAlive { .. } => CliError::Conflict(text),
             jobq::Error::Invalid { .. }
             | jobq::Error::AmbiguousId { .. }
             | jobq::Error::UnknownQueue { .. }

@@ -86,7 +86,9 @@ impl From<Error> for ApiError {
                 ..ApiError::new(409, "conflict", e.to_string())
             },
             Error::LeaseLost { .. } => ApiError::new(409, "conflict", e.to_string()),
-            Error::UniqueConflict { .. } => ApiError::new(409, "conflict", e.to_string()),
+            Error::UniqueConflict { .. } | Error::WorkerAlive { .. } => {
+                ApiError::new(409, "conflict", e.to_string())
+            }
             Error::Invalid { .. } | Error::AmbiguousId { .. } => {
                 ApiError::unprocessable(e.to_string())
             }

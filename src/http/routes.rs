@@ -11,6 +11,7 @@ use crate::http::{admin, jobs, ops, queues, schedules};
 enum Path<'a> {
     Jobs,
     Job(&'a str),
+    JobProgress(&'a str),
     Cron,
     AdminJobs,
     AdminStats,
@@ -36,6 +37,7 @@ impl<'a> Path<'a> {
         let p = match segments.as_slice() {
             ["jobs"] => Path::Jobs,
             ["jobs", id] if !id.is_empty() => Path::Job(id),
+            ["jobs", id, "progress"] if !id.is_empty() => Path::JobProgress(id),
             ["cron", "jobs"] => Path::Cron,
             ["openapi.json"] => Path::OpenApi,
             ["admin", "jobs"] => Path::AdminJobs,
@@ -55,7 +57,9 @@ impl<'a> Path<'a> {
 
     fn allow(&self) -> &'static [&'static str] {
         match self {
-            Path::Jobs => &["POST"],
+            Path::Jobs => &["GET", "POST"],
+            Path::Job(_) => &["GET", "DELETE"],
+            Path::JobProgress(_) => &["POST"],
             Path::Cron => &["GET", "POST"],
             Path::AdminJob(_) => &["DELETE"],
             Path::AdminRetry(_) => &["POST"],
@@ -80,8 +84,11 @@ fn route(ctx: &Ctx, req: &Request) -> RouteResult {
         return Err(ApiError::method_not_allowed(path.allow()));
     }
     match path {
+        Path::Jobs if req.method == "GET" => jobs::list_own(ctx, req),
         Path::Jobs => jobs::enqueue(ctx, req),
+        Path::Job(id) if req.method == "DELETE" => jobs::cancel_own(ctx, req, id),
         Path::Job(id) => jobs::get(ctx, req, id),
+        Path::JobProgress(id) => jobs::progress(ctx, req, id),
         Path::Cron => ops::cron(ctx, req),
         Path::Health => ops::health(ctx, req),
         Path::OpenApi => ops::openapi(ctx, req),

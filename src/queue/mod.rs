@@ -12,6 +12,7 @@ mod schedules;
 mod signal;
 pub(crate) mod tokens;
 pub(crate) mod validate;
+mod workers;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};

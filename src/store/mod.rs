@@ -23,7 +23,9 @@ use crate::retry::Backoff;
 use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
+use crate::stats::Waiting;
 use crate::token::ApiToken;
+use crate::workers::WorkerInfo;
 
 /// How hard a commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -123,6 +125,35 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
         limit: usize,
         backoff_for: &dyn Fn(&str) -> Backoff,
     ) -> Result<Vec<(JobId, JobStatus)>>;
+    /// Hands back at once every job `worker` holds in progress (its process is
+    /// dead): a failed attempt with the retryable error `message`; a job going
+    /// back to pending keeps its place in the run order.
+    fn recover_worker(
+        &self,
+        worker: &str,
+        message: &str,
+        now: Timestamp,
+        backoff_for: &dyn Fn(&str) -> Backoff,
+    ) -> Result<Vec<(JobId, JobStatus)>>;
+    /// Records (or refreshes) a live pool: the types and queues it serves.
+    fn register_worker(
+        &self,
+        id: &str,
+        types: &[String],
+        queues: Option<&[String]>,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Beats a pool's heartbeat; forgets pools silent since before
+    /// `forget_before` that hold no job.
+    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<()>;
+    /// Forgets a pool (clean shutdown).
+    fn remove_worker(&self, id: &str) -> Result<()>;
+    /// Every recorded pool; alive when its heartbeat is after `fresh_after`.
+    fn workers(&self, fresh_after: Timestamp) -> Result<Vec<WorkerInfo>>;
+    /// The workers (`locked_by`) holding jobs in progress.
+    fn running_workers(&self) -> Result<Vec<String>>;
+    /// Pending jobs by type and queue at `now`.
+    fn waiting(&self, now: Timestamp) -> Result<Vec<Waiting>>;
     /// Deletes up to `limit` jobs in `statuses` (final ones) finished before `cutoff`.
     fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize>;
     /// One job.

@@ -21,6 +21,7 @@ const SCHEDULE_TICK: Duration = Duration::from_secs(1);
 
 /// When each periodic duty is next due.
 struct Due {
+    beat: Instant,
     heartbeat: Instant,
     cancel_poll: Instant,
     recovery: Instant,
@@ -32,6 +33,7 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
     let cfg = shared.config.clone();
     let now = Instant::now();
     let mut due = Due {
+        beat: now + crate::workers::WORKER_BEAT,
         heartbeat: now + cfg.heartbeat_every(),
         cancel_poll: now + cfg.poll_interval,
         recovery: now + cfg.recovery_interval,
@@ -52,6 +54,12 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
         if now >= due.recovery {
             recover(&shared);
             due.recovery = now + cfg.recovery_interval;
+        }
+        if now >= due.beat {
+            if let Err(e) = shared.queue.beat_pool(&cfg.worker_id) {
+                log::warn!("worker heartbeat failed: {e}");
+            }
+            due.beat = now + crate::workers::WORKER_BEAT;
         }
         if now >= due.schedules && !shared.state().stopping {
             scheduler.tick(&shared.queue);

@@ -9,6 +9,7 @@ mod cli_handlers;
 mod cli_short_ids;
 mod cli_watch;
 mod contrib;
+mod everyday;
 mod fuzz_payload;
 mod http_admin;
 mod http_api;

@@ -84,6 +84,14 @@ pub const MIGRATIONS: &[&str] = &[
         last_job_id TEXT,
         updated_at INTEGER NOT NULL
     );",
+    // 6: live worker pools: what each serves and its heartbeat.
+    "CREATE TABLE workers (
+        id TEXT PRIMARY KEY NOT NULL,
+        types TEXT NOT NULL,
+        queues TEXT,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

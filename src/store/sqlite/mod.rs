@@ -13,6 +13,7 @@ mod read;
 mod row;
 mod schedules;
 mod tokens;
+mod workers;
 
 use std::path::Path;
 
@@ -25,8 +26,10 @@ use crate::retry::Backoff;
 use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
+use crate::stats::Waiting;
 use crate::store::{Backend, Durability, FirePlan, NewRow, Round, Settled};
 use crate::token::ApiToken;
+use crate::workers::WorkerInfo;
 
 pub(crate) use db::Store;
 pub(crate) use open::{Access, ConnSettings};
@@ -189,6 +192,53 @@ impl Backend for Sqlite {
         self.store.write("recover", |tx| {
             finish::recover_expired(tx, backoff_for, now, limit)
         })
+    }
+
+    fn recover_worker(
+        &self,
+        worker: &str,
+        message: &str,
+        now: Timestamp,
+        backoff_for: &dyn Fn(&str) -> Backoff,
+    ) -> Result<Vec<(JobId, JobStatus)>> {
+        self.store.write("recover worker", |tx| {
+            finish::recover_worker(tx, worker, message, backoff_for, now)
+        })
+    }
+
+    fn register_worker(
+        &self,
+        id: &str,
+        types: &[String],
+        queues: Option<&[String]>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.store.write("register worker", |tx| {
+            workers::register(tx, id, types, queues, now)
+        })
+    }
+
+    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<()> {
+        self.store.write("worker heartbeat", |tx| {
+            workers::beat(tx, id, now, forget_before)
+        })
+    }
+
+    fn remove_worker(&self, id: &str) -> Result<()> {
+        self.store
+            .write("remove worker", |tx| workers::remove(tx, id))
+    }
+
+    fn workers(&self, fresh_after: Timestamp) -> Result<Vec<WorkerInfo>> {
+        self.store.read("workers", |c| workers::all(c, fresh_after))
+    }
+
+    fn running_workers(&self) -> Result<Vec<String>> {
+        self.store.read("workers", workers::running_workers)
+    }
+
+    fn waiting(&self, now: Timestamp) -> Result<Vec<Waiting>> {
+        self.store.read("waiting", |c| workers::waiting(c, now))
     }
 
     fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize> {
