@@ -10,6 +10,7 @@ mod cli_short_ids;
 mod cli_watch;
 mod contrib;
 mod everyday;
+mod examples;
 mod fuzz_payload;
 mod http_admin;
 mod http_api;
