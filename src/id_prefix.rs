@@ -61,7 +61,7 @@ impl FromStr for IdPrefix {
         let digits: String = text.chars().filter(|c| *c != '-').collect();
         if digits.len() < MIN_ID_PREFIX {
             return Err(invalid(format!(
-                "{shown:?} is too short: give at least {MIN_ID_PREFIX} hex digits of the id"
+                "{shown:?} is not a job id or the start of one: too short, give at least {MIN_ID_PREFIX} hex digits"
             )));
         }
         Ok(IdPrefix::Digits(digits.to_ascii_lowercase()))
