@@ -139,14 +139,17 @@ fn serve_runs_as_many_workers_as_asked() {
         "serve",
     );
     let queue = Queue::open(s.db()).unwrap();
-    wait_for("two jobs running", PATIENCE, || {
-        queue.stats().unwrap().by_status.in_progress == 2
+    let counted = || std::fs::read_to_string(s.path().join("concurrency")).unwrap_or_default();
+    // Both first jobs have counted the running ones before any may finish.
+    wait_for("two jobs running and counted", PATIENCE, || {
+        counted().lines().count() == 2
     });
+    assert_eq!(queue.stats().unwrap().by_status.in_progress, 2);
     std::fs::write(s.path().join("go"), "").unwrap();
     wait_for("all jobs done", PATIENCE, || {
         queue.stats().unwrap().by_status.completed == 4
     });
-    let seen = std::fs::read_to_string(s.path().join("concurrency")).unwrap();
+    let seen = counted();
     let most = seen
         .lines()
         .filter_map(|l| l.trim().parse::<u32>().ok())
