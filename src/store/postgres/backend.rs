@@ -209,6 +209,11 @@ impl Backend for Postgres {
         self.pool.auto("get", |c| read::get(c, id))
     }
 
+    fn ids_between(&self, low: JobId, high: JobId, limit: usize) -> Result<Vec<JobId>> {
+        self.pool
+            .auto("find id prefix", |c| read::ids_between(c, low, high, limit))
+    }
+
     fn list(
         &self,
         filter: &JobFilter,

@@ -34,6 +34,11 @@ const STATS: &str = "SELECT job_type, status, \
           WHEN attempts > 0 THEN 'retrying' ELSE 'scheduled' END, \
      count(*), min(next_retry), queue FROM jobq.jobs GROUP BY 1, 2, 3, 6";
 
+/// A range scan of the primary key: ids are hyphenated lower-case text in the
+/// "C" collation, which sorts as the UUIDs' bytes.
+const IDS_BETWEEN: &str =
+    "SELECT id FROM jobq.jobs WHERE id BETWEEN $1 AND $2 ORDER BY id LIMIT $3";
+
 const CANCEL_REQUESTS: &str = "SELECT id FROM jobq.jobs WHERE status = 'in_progress' \
      AND cancel_requested AND locked_by = $1";
 
@@ -42,6 +47,22 @@ pub(crate) fn get(c: &mut Conn, id: JobId) -> Result<Job> {
     let row = c.opt("get", GET, &[&id.to_string()])?;
     row.map(|r| job_from_row(&r))
         .ok_or(crate::error::Error::NotFound { id })
+}
+
+/// Ids from `low` to `high` (inclusive), ascending, at most `limit`.
+pub(crate) fn ids_between(
+    c: &mut Conn,
+    low: JobId,
+    high: JobId,
+    limit: usize,
+) -> Result<Vec<JobId>> {
+    let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+    let (low, high) = (low.to_string(), high.to_string());
+    let rows = c.query("find id prefix", IDS_BETWEEN, &[&low, &high, &lim])?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.get::<_, String>(0).parse().ok())
+        .collect())
 }
 
 /// Reads a page of jobs (newest first) and the total matching the filter.
