@@ -79,8 +79,8 @@ fn retry_and_cancel_take_a_prefix(db) {
 }
 }
 
-/// Ids of the same batch share long prefixes; a prefix they share is ambiguous.
 both! {
+/// Ids of the same batch share long prefixes; a prefix they share is ambiguous.
 fn an_ambiguous_prefix_is_exit_2_listing_the_jobs(db) {
     let s = sandbox(&db);
     batch(&s, 30);
@@ -148,8 +148,8 @@ fn an_unknown_prefix_is_exit_3_and_a_short_one_exit_2(db) {
 }
 }
 
-/// The library resolves what the binary shows: the same rule in both.
 both! {
+/// The library resolves what the binary shows: the same rule in both.
 fn the_library_resolves_short_ids_and_refuses_ambiguity(db) {
     let s = sandbox(&db);
     batch(&s, 20);
