@@ -30,6 +30,7 @@ mod powercut_fs;
 mod powercut_fuse;
 mod powercut_model;
 mod pty;
+mod queue_set;
 mod queues;
 mod rel_cli_files;
 mod rel_clock;
