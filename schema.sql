@@ -1,4 +1,4 @@
--- jobq schema, current version (PRAGMA user_version = 3).
+-- jobq schema, current version (PRAGMA user_version = 4).
 -- The one source of truth for tables and indexes. The migrations in
 -- src/store/migrate.rs build exactly this; a test compares the two.
 -- Times are integer Unix milliseconds, UTC.
@@ -39,6 +39,11 @@ CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
 CREATE INDEX jobs_created ON jobs (created_at, id);
 CREATE INDEX jobs_owner ON jobs (owner, created_at) WHERE owner IS NOT NULL;
 CREATE INDEX jobs_entity ON jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;
+-- Dashboard and metrics (version 4): capped counts by status, the latest failures,
+-- jobs started and finished per minute (covering), and prune by age.
+CREATE INDEX jobs_status ON jobs (status, completed_at, started_at);
+-- Listing and counting by job type (version 4); written once per job.
+CREATE INDEX jobs_type ON jobs (job_type, created_at);
 
 -- API tokens (version 2). Only the SHA-256 of a token is stored.
 CREATE TABLE api_tokens (

@@ -30,7 +30,9 @@ pub mod failure;
 mod filter;
 pub mod http;
 mod job;
+pub mod metrics;
 mod new_job;
+mod overview;
 mod queue;
 pub mod retry;
 pub mod state;
@@ -48,8 +50,12 @@ pub use error::{Error, Result};
 pub use failure::Failure;
 pub use filter::{JobFilter, JobPage};
 pub use job::{Job, JobId, JobStatus, ParseJobIdError, ParseStatusError};
+pub use metrics::Metrics;
 pub use new_job::{validate_job_type, NewJob, MAX_DELAY_S, MAX_REF_BYTES};
-pub use queue::{Queue, QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
+pub use overview::{
+    BulkAction, CappedStatusCounts, Count, GroupCounts, Minute, Overview, OverviewQuery,
+};
+pub use queue::{Queue, QueueOptions, COUNT_CAP, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
 pub use retry::{classify, Backoff, EmptyBackoff, ErrorClass};
 pub use stats::{PendingCounts, Stats, StatusCounts};
 pub use store::Durability;

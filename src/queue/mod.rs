@@ -5,6 +5,7 @@ mod admin;
 mod enqueue;
 mod lease;
 mod options;
+mod overview;
 mod read;
 mod signal;
 pub(crate) mod tokens;
@@ -21,6 +22,7 @@ use crate::store::sqlite::{Sqlite, SqliteOptions};
 use crate::store::Backend;
 
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
+pub use overview::COUNT_CAP;
 pub use signal::Signal;
 
 /// The most jobs a page of [`Queue::list`] returns.
@@ -97,6 +99,11 @@ impl Queue {
     /// The queue's clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.inner.opts.clock.clone()
+    }
+
+    /// The metrics this queue, its pools and its HTTP server record.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.opts.metrics
     }
 
     /// The job types this queue accepts and their defaults.

@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::failure::Failure;
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
+use crate::overview::{BulkAction, Overview, OverviewQuery};
 use crate::retry::Backoff;
 use crate::state::Move;
 use crate::stats::Stats;
@@ -76,6 +77,27 @@ pub(crate) struct Settled {
     pub claimed: Vec<Job>,
 }
 
+/// One batch of a change to every job matching a filter: the next `limit`
+/// eligible jobs in enqueue order (created_at, then id) after `after`, created
+/// no later than `until` (so jobs enqueued meanwhile are left alone).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BulkBatch<'a> {
+    pub action: BulkAction,
+    pub filter: &'a JobFilter,
+    pub after: Option<Cursor>,
+    pub until: Timestamp,
+    pub limit: usize,
+    pub now: Timestamp,
+}
+
+/// What a bulk batch did: how many jobs it changed, and where the next batch
+/// starts (`None`: no eligible job is left).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BulkDone {
+    pub changed: usize,
+    pub next: Option<Cursor>,
+}
+
 /// Everything the queue asks of a database. Every method is one transaction.
 pub(crate) trait Backend: Send + Sync + fmt::Debug {
     /// Inserts jobs, all or none.
@@ -120,6 +142,19 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     ) -> Result<(Vec<Job>, u64)>;
     /// The counts at `now`.
     fn stats(&self, now: Timestamp) -> Result<Stats>;
+    /// A page of jobs matching `filter`, newest first (created_at, then id), after
+    /// `cursor`; no total. Must use indexes for the filter's fields where it can
+    /// (the dashboard's first page is read on every visit).
+    fn find(&self, filter: &JobFilter, cursor: Option<Cursor>, limit: usize) -> Result<Vec<Job>>;
+    /// How many jobs match `filter`, counting no further than `limit` (so the
+    /// cost is bounded by `limit` index entries, not by the history).
+    fn count_up_to(&self, filter: &JobFilter, limit: u64) -> Result<u64>;
+    /// The dashboard's snapshot, in one read transaction; see [`Overview`]
+    /// for each part and [`OverviewQuery`] for the bounds every part keeps.
+    fn overview(&self, query: &OverviewQuery) -> Result<Overview>;
+    /// One batch of a bulk retry or cancel, in one write transaction; each job
+    /// moves as its single-job call would (see [`crate::state`]).
+    fn bulk(&self, batch: &BulkBatch<'_>) -> Result<BulkDone>;
     /// A trivial read.
     fn ping(&self) -> Result<()>;
     /// Stores a token's hash; returns its id.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::job::{Job, JobId, JobStatus};
-use crate::worker::execute::{is_retry, Outcome};
+use crate::worker::execute::{is_retry, outcome_of, Outcome};
 use crate::worker::shared::Shared;
 
 /// How long to wait before trying the database again after a transient error
@@ -156,7 +156,10 @@ fn settle_and_claim(shared: &Shared, round: &Round, want: usize) -> Result<Vec<J
         cfg.lease,
     )?;
     let done = round.done.iter().map(|d| (d.0, Kind::Done));
-    let failed = round.failed.iter().map(|f| (f.0, Kind::Failed));
+    let failed = round
+        .failed
+        .iter()
+        .map(|f| (f.0, Kind::Failed(f.2.retry_after.is_some())));
     let released = round.released.iter().map(|r| (r.0, Kind::Released));
     let outcomes = settled
         .completed
@@ -171,19 +174,31 @@ fn settle_and_claim(shared: &Shared, round: &Round, want: usize) -> Result<Vec<J
 #[derive(Clone, Copy)]
 enum Kind {
     Done,
-    Failed,
+    /// Failed; true when the handler asked for its own delay (snoozed).
+    Failed(bool),
     Released,
+}
+
+/// The metrics outcome of a settled entry; `None` for a hand-back or a refusal.
+fn outcome(kind: Kind, status: &Result<JobStatus>) -> Option<crate::metrics::Outcome> {
+    match (kind, status) {
+        (Kind::Released, Ok(JobStatus::Pending)) | (_, Err(_)) => None,
+        (Kind::Failed(snoozed), Ok(s)) => Some(outcome_of(*s, snoozed)),
+        (_, Ok(s)) => Some(outcome_of(*s, false)),
+    }
 }
 
 /// Updates counters and forgets settled jobs.
 fn record(shared: &Shared, statuses: impl Iterator<Item = ((JobId, Kind), Result<JobStatus>)>) {
     let mut state = shared.state();
     for ((id, kind), status) in statuses {
-        state.running.remove(&id);
+        if let Some(job) = state.running.remove(&id) {
+            shared.settled(&job, outcome(kind, &status));
+        }
         match (kind, status) {
             (_, Ok(JobStatus::Completed)) => state.counts.completed += 1,
             (Kind::Released, Ok(JobStatus::Pending)) => state.counts.released += 1,
-            (Kind::Done | Kind::Failed, Ok(s)) if is_retry(s) => state.counts.retried += 1,
+            (Kind::Done | Kind::Failed(_), Ok(s)) if is_retry(s) => state.counts.retried += 1,
             (_, Ok(_)) => state.counts.failed += 1,
             (_, Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. }))) => {
                 log::warn!("result of job {id} refused: {e}")

@@ -31,6 +31,7 @@ mod rel_poison;
 mod rel_readonly;
 mod rel_secrets;
 mod rel_shutdown;
+mod store_dashboard;
 mod store_open;
 mod store_reads;
 mod store_transitions;

@@ -54,6 +54,9 @@ pub const MIGRATIONS: &[&str] = &[
     );",
     // 3: the retry schedule travels with each job (JSON array of ms; NULL: default).
     "ALTER TABLE jobs ADD COLUMN backoff TEXT;",
+    // 4: the dashboard's and metrics' reads stay bounded on a big history.
+    "CREATE INDEX jobs_status ON jobs (status, completed_at, started_at);
+    CREATE INDEX jobs_type ON jobs (job_type, created_at);",
 ];
 
 /// The schema version this build writes.
