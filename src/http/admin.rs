@@ -2,7 +2,7 @@
 //! retry and cancel. Every one needs an admin token.
 
 use crate::http::auth;
-use crate::http::common::{bad_query, parse_id, parse_limit};
+use crate::http::common::{bad_query, parse_id, parse_limit, require_json};
 use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
@@ -71,4 +71,42 @@ pub(crate) fn cancel(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     auth::admin(ctx, req)?;
     let job = ctx.queue.cancel(parse_id(id)?)?;
     Response::json(200, &job)
+}
+
+/// The body of the bulk endpoints: which jobs. Unknown fields are refused (a
+/// typo must not widen a bulk change to every job).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkFilter {
+    status: Option<JobStatus>,
+    job_type: Option<String>,
+    entity_type: Option<String>,
+    entity_id: Option<String>,
+    owner: Option<String>,
+}
+
+/// `POST /api/v1/admin/jobs/retry` and `/cancel`: the change applied to every
+/// job matching the filter in the body, in short batches; `{"count": n}`.
+pub(crate) fn bulk(ctx: &Ctx, req: &Request, action: &str) -> RouteResult {
+    auth::admin(ctx, req)?;
+    require_json(req)?;
+    let f: BulkFilter = serde_json::from_slice(&req.body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::bad_request("malformed_json", e.to_string())
+        } else {
+            ApiError::unprocessable(e.to_string())
+        }
+    })?;
+    let filter = JobFilter {
+        status: f.status,
+        job_type: f.job_type,
+        entity_type: f.entity_type,
+        entity_id: f.entity_id,
+        owner: f.owner,
+    };
+    let count = match action {
+        "retry" => ctx.queue.retry_matching(&filter)?,
+        _ => ctx.queue.cancel_matching(&filter)?,
+    };
+    Response::json(200, &serde_json::json!({ "count": count }))
 }

@@ -35,17 +35,20 @@ mod chunked;
 mod common;
 mod conn;
 mod context;
+mod dashboard;
 mod errors;
 mod framing;
 mod jobs;
 #[cfg(test)]
 mod layers;
+mod metrics;
 mod open;
 mod ops;
 mod request;
 mod response;
 mod routes;
 mod server;
+mod session;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -86,6 +89,9 @@ pub struct HttpConfig {
     /// The secret of `/api/v1/cron/jobs`; the endpoint answers 404 when `None`.
     /// Default `None`.
     pub cron_secret: Option<String>,
+    /// A bearer token that may read `/metrics` (admin tokens may too), so a
+    /// Prometheus server needs no admin token. Default `None`.
+    pub metrics_token: Option<String>,
     /// Leases and timeouts for jobs run by the cron endpoint. Default
     /// [`WorkerConfig::default`].
     pub worker: WorkerConfig,
@@ -102,6 +108,7 @@ impl Default for HttpConfig {
             idle_timeout: Duration::from_secs(30),
             max_connections: 512,
             cron_secret: None,
+            metrics_token: None,
             worker: WorkerConfig::default(),
         }
     }
@@ -179,6 +186,8 @@ pub fn start(
         worker: config.worker.clone(),
         job_types,
         cron_secret: config.cron_secret.clone().filter(|s| !s.is_empty()),
+        metrics_token: config.metrics_token.clone().filter(|s| !s.is_empty()),
+        sessions: session::Sessions::default(),
     };
     let shared = conn::Shared {
         limits: framing::Limits {

@@ -5,7 +5,7 @@ use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, jobs, ops};
+use crate::http::{admin, dashboard, jobs, metrics, ops};
 
 /// The paths the API answers; `{id}` segments are carried along.
 enum Path<'a> {
@@ -16,14 +16,27 @@ enum Path<'a> {
     AdminStats,
     AdminJob(&'a str),
     AdminRetry(&'a str),
+    /// `POST /api/v1/admin/jobs/retry` or `/cancel`: every job matching a filter.
+    AdminBulk(&'a str),
     Health,
     OpenApi,
+    Metrics,
+    /// Below `/dashboard`: the rest of the path.
+    Dashboard(&'a str),
 }
 
 impl<'a> Path<'a> {
     fn parse(path: &'a str) -> Option<Path<'a>> {
         if path == "/healthz" {
             return Some(Path::Health);
+        }
+        if path == "/metrics" {
+            return Some(Path::Metrics);
+        }
+        if let Some(rest) = path.strip_prefix("/dashboard") {
+            if rest.is_empty() || rest.starts_with('/') {
+                return Some(Path::Dashboard(rest));
+            }
         }
         let rest = path.strip_prefix("/api/v1/")?;
         let segments: Vec<&str> = rest.split('/').collect();
@@ -34,6 +47,7 @@ impl<'a> Path<'a> {
             ["openapi.json"] => Path::OpenApi,
             ["admin", "jobs"] => Path::AdminJobs,
             ["admin", "jobs", "stats"] => Path::AdminStats,
+            ["admin", "jobs", action @ ("retry" | "cancel")] => Path::AdminBulk(action),
             ["admin", "jobs", id] if !id.is_empty() => Path::AdminJob(id),
             ["admin", "jobs", id, "retry"] if !id.is_empty() => Path::AdminRetry(id),
             _ => return None,
@@ -46,21 +60,50 @@ impl<'a> Path<'a> {
             Path::Jobs => &["POST"],
             Path::Cron => &["GET", "POST"],
             Path::AdminJob(_) => &["DELETE"],
-            Path::AdminRetry(_) => &["POST"],
+            Path::AdminRetry(_) | Path::AdminBulk(_) => &["POST"],
             _ => &["GET"],
+        }
+    }
+
+    /// The route's template, for the request counter (never an id).
+    fn template(&self) -> &'static str {
+        match self {
+            Path::Jobs => "/api/v1/jobs",
+            Path::Job(_) => "/api/v1/jobs/{id}",
+            Path::Cron => "/api/v1/cron/jobs",
+            Path::AdminJobs => "/api/v1/admin/jobs",
+            Path::AdminStats => "/api/v1/admin/jobs/stats",
+            Path::AdminJob(_) => "/api/v1/admin/jobs/{id}",
+            Path::AdminRetry(_) => "/api/v1/admin/jobs/{id}/retry",
+            Path::AdminBulk(_) => "/api/v1/admin/jobs/{action}",
+            Path::Health => "/healthz",
+            Path::OpenApi => "/api/v1/openapi.json",
+            Path::Metrics => "/metrics",
+            Path::Dashboard(_) => "/dashboard",
         }
     }
 }
 
-/// Answers one request; an error is answered as its JSON body.
+/// Answers one request (an API error is answered as its JSON body) and
+/// counts it by route and status.
 pub(crate) fn answer(ctx: &Ctx, req: &Request) -> Response {
-    route(ctx, req).unwrap_or_else(Response::from)
+    let path = Path::parse(&req.path);
+    let (route, response) = match path {
+        Some(Path::Dashboard(rest)) => dashboard::answer(ctx, req, rest),
+        Some(p) => (
+            p.template(),
+            api(ctx, req, p).unwrap_or_else(Response::from),
+        ),
+        None => (
+            "unknown",
+            Response::from(ApiError::not_found("no such endpoint")),
+        ),
+    };
+    ctx.queue.metrics().request(route, response.status);
+    response
 }
 
-fn route(ctx: &Ctx, req: &Request) -> RouteResult {
-    let Some(path) = Path::parse(&req.path) else {
-        return Err(ApiError::not_found("no such endpoint"));
-    };
+fn api(ctx: &Ctx, req: &Request, path: Path<'_>) -> RouteResult {
     if !path.allow().contains(&req.method.as_str()) {
         return Err(ApiError::method_not_allowed(path.allow()));
     }
@@ -74,5 +117,8 @@ fn route(ctx: &Ctx, req: &Request) -> RouteResult {
         Path::AdminStats => admin::stats(ctx, req),
         Path::AdminJob(id) => admin::cancel(ctx, req, id),
         Path::AdminRetry(id) => admin::retry(ctx, req, id),
+        Path::AdminBulk(action) => admin::bulk(ctx, req, action),
+        Path::Metrics => metrics::metrics(ctx, req),
+        Path::Dashboard(_) => Err(ApiError::not_found("no such endpoint")),
     }
 }

@@ -1,0 +1,48 @@
+//! `GET /metrics`: the process's metrics as OpenMetrics text, for an admin
+//! token or the metrics token. The gauges read from the database are read at
+//! most once per [`GAUGE_MAX_AGE`], however often Prometheus scrapes.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::http::auth;
+use crate::http::context::Ctx;
+use crate::http::errors::ApiError;
+use crate::http::request::Request;
+use crate::http::response::{Response, RouteResult};
+use crate::metrics::CONTENT_TYPE;
+use crate::token::secrets_match;
+use crate::OverviewQuery;
+
+/// How long the database gauges are reused: 2 s.
+pub(crate) const GAUGE_MAX_AGE: Duration = Duration::from_secs(2);
+
+/// One refresh at a time: concurrent scrapes wait for it and reuse it.
+static REFRESHING: Mutex<()> = Mutex::new(());
+
+/// `GET /metrics`.
+pub(crate) fn metrics(ctx: &Ctx, req: &Request) -> RouteResult {
+    allowed(ctx, req)?;
+    let m = ctx.queue.metrics();
+    if m.gauges_stale(GAUGE_MAX_AGE) {
+        let _one = REFRESHING.lock().unwrap_or_else(|p| p.into_inner());
+        if m.gauges_stale(GAUGE_MAX_AGE) {
+            let o = ctx
+                .queue
+                .overview(&OverviewQuery::last_hour(ctx.queue.now(), 0))?;
+            m.set_gauges(&o);
+        }
+    }
+    let body = m.encode().into_bytes();
+    Ok(Response::new(200, CONTENT_TYPE, body).with_header("Cache-Control", "no-store"))
+}
+
+/// The metrics token, or else a live admin token.
+fn allowed(ctx: &Ctx, req: &Request) -> Result<(), ApiError> {
+    if let (Some(expected), Some(presented)) = (ctx.metrics_token.as_deref(), auth::bearer(req)) {
+        if secrets_match(presented, expected) {
+            return Ok(());
+        }
+    }
+    auth::admin(ctx, req).map(drop)
+}
