@@ -117,7 +117,7 @@ fn chart(minutes: &[Minute]) -> Markup {
             span.k.cancelled { "cancelled " (total(|m| m.cancelled)) }
             span.k { "peak " (num(peak)) " / min" }
         }
-        svg.chart viewBox={"0 0 " (W) " " (H)} role="img" aria-label="Jobs started and finished per minute over the last hour" {
+        svg.chart viewBox={"0 0 " (W) " " (H)} preserveAspectRatio="none" role="img" aria-label="Jobs started and finished per minute over the last hour" {
             @for b in bars(minutes, step, H, peak) {
                 rect class=(b.class) x=(b.x) y=(b.y) width=(step.saturating_sub(1).max(1)) height=(b.h) {
                     title { (b.class) " " (b.n) " at " (b.at.to_rfc3339()) }

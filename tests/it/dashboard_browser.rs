@@ -1,0 +1,232 @@
+//! The dashboard in a real browser (headless Chromium through chromedriver):
+//! sign in, the overview's counts, the jobs filter, a job's page, retry and
+//! cancel (the status changes without a reload by hand), hostile text stays
+//! text, a cross-site POST is refused, sign out. A screenshot of each page
+//! goes to `target/dashboard-screenshots/` (not committed).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jobq::{ErrorClass, Failure, JobStatus, NewJob};
+use serde_json::json;
+
+use crate::http_util::{start, Api};
+use crate::util::wait_for;
+use crate::webdriver::{browser_or_skip, Browser};
+
+const LEASE: Duration = Duration::from_secs(300);
+const SCRIPT_PAYLOAD: &str = "<script>window.pwned=1</script>";
+const ATTR_PAYLOAD: &str = "\"><img src=x onerror=\"window.pwned=2\">";
+/// The live refresh runs every 5 s; a few rounds are allowed.
+const LIVE: Duration = Duration::from_secs(30);
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The jobs a page shows: completed, failed (hostile error text), running
+/// with progress, scheduled (hostile payload).
+struct Seeded {
+    failed: String,
+    scheduled: String,
+    running: jobq::Job,
+}
+
+fn seed(api: &Api) -> Seeded {
+    let q = &api.queue;
+    for i in 0..3 {
+        q.enqueue(NewJob::new("email.send", json!({ "n": i })))
+            .unwrap();
+    }
+    let bad = q
+        .enqueue(NewJob::new("always.fail", json!(ATTR_PAYLOAD)).entity("doc", ATTR_PAYLOAD))
+        .unwrap()
+        .id;
+    let types = ["email.send".to_string(), "always.fail".to_string()];
+    for job in q.claim("w", Some(&types), 10, LEASE).unwrap() {
+        if job.id == bad {
+            let f = Failure::new(
+                &format!("{ATTR_PAYLOAD} {SCRIPT_PAYLOAD} invalid"),
+                ErrorClass::Permanent,
+            );
+            q.fail(job.id, job.lease_token, &f).unwrap();
+        } else {
+            q.complete(job.id, job.lease_token, &json!({ "echo": SCRIPT_PAYLOAD }))
+                .unwrap();
+        }
+    }
+    q.enqueue(NewJob::new("email.send", json!("run me")))
+        .unwrap();
+    let running = q.claim("w", Some(&types), 1, LEASE).unwrap().remove(0);
+    q.progress(
+        running.id,
+        running.lease_token,
+        0.4,
+        "40 of 100 <b>rows</b>",
+    )
+    .unwrap();
+    let scheduled = q
+        .enqueue(
+            NewJob::new("email.send", json!({ "to": SCRIPT_PAYLOAD }))
+                .delay(Duration::from_secs(3600)),
+        )
+        .unwrap()
+        .id;
+    Seeded {
+        failed: bad.to_string(),
+        scheduled: scheduled.to_string(),
+        running,
+    }
+}
+
+fn count_of(b: &Browser, status: &str) -> String {
+    b.el(&format!("[data-status={status}]")).text()
+}
+
+fn no_injected_elements(b: &Browser) {
+    let injected = b.eval(
+        "return [document.querySelectorAll('img').length, \
+                 document.querySelectorAll('script').length, window.pwned === undefined];",
+    );
+    assert_eq!(
+        injected,
+        json!([0, 1, true]),
+        "hostile text became markup on {}",
+        b.url()
+    );
+}
+
+fn sign_in(b: &Browser, api: &Api, dir: &std::path::Path) {
+    b.goto(&format!("{}/dashboard", api.base));
+    assert!(
+        b.url().ends_with("/dashboard/login"),
+        "sent to sign in: {}",
+        b.url()
+    );
+    b.screenshot(&dir.join("login.png"));
+    b.el("#token").type_text("jobq_not_a_token");
+    b.el("#sign-in").click();
+    assert!(b.el("[role=alert]").text().contains("not valid"));
+    b.el("#token").type_text(&api.admin);
+    b.el("#sign-in").click();
+    assert!(b.url().ends_with("/dashboard"), "signed in: {}", b.url());
+}
+
+#[test]
+fn the_dashboard_works_in_a_real_browser() {
+    let Some(b) = browser_or_skip("the_dashboard_works_in_a_real_browser") else {
+        return;
+    };
+    let api = start();
+    let jobs = seed(&api);
+    let dir = shots();
+    sign_in(&b, &api, &dir);
+
+    // Overview: the counts the seed made.
+    assert_eq!(count_of(&b, "completed"), "3");
+    assert_eq!(count_of(&b, "failed"), "1");
+    assert_eq!(count_of(&b, "in_progress"), "1");
+    assert_eq!(count_of(&b, "pending"), "1");
+    assert!(b.el("#running").text().contains("40 of 100 <b>rows</b>"));
+    assert!(b.el("#failures").text().contains(ATTR_PAYLOAD));
+    no_injected_elements(&b);
+    b.screenshot(&dir.join("overview.png"));
+
+    // Live: a job finishing elsewhere shows up without a reload.
+    let r = &jobs.running;
+    api.queue.complete(r.id, r.lease_token, &json!(1)).unwrap();
+    let page = b.url();
+    wait_for("the live overview", LIVE, || {
+        count_of(&b, "completed") == "4"
+    });
+    assert_eq!(b.url(), page);
+
+    // Jobs: filtered by job type through the form.
+    b.goto(&format!("{}/dashboard/jobs", api.base));
+    b.el("#filters input[name=job_type]")
+        .type_text("always.fail");
+    b.el("#filters button").click();
+    assert!(b.url().contains("job_type=always.fail"));
+    assert_eq!(b.el("#matching").text(), "1 matching");
+    let rows = b.eval(
+        "return [...document.querySelectorAll('#jobs tbody tr[data-id]')].map(r => r.dataset.id);",
+    );
+    assert_eq!(rows, json!([jobs.failed]));
+    b.screenshot(&dir.join("jobs.png"));
+
+    // Job: open it from the list; hostile text shows as text.
+    b.el(&format!("a[href$='{}']", jobs.failed)).click();
+    assert!(b.url().ends_with(&jobs.failed));
+    assert_eq!(b.el(".headline .status").text(), "failed");
+    assert!(b.el("#errors").text().contains(SCRIPT_PAYLOAD));
+    assert!(b.el("#payload").text().contains("onerror"));
+    no_injected_elements(&b);
+    b.screenshot(&dir.join("job.png"));
+
+    // Retry the failed job: the page comes back with it pending.
+    b.el("#retry").click();
+    assert_eq!(b.el(".headline .status").text(), "pending");
+    assert!(b.el(".flash").text().contains("Retried"));
+    assert_eq!(
+        api.queue.get(jobs.failed.parse().unwrap()).unwrap().status,
+        JobStatus::Pending
+    );
+
+    // Cancel the scheduled one.
+    b.goto(&format!("{}/dashboard/jobs/{}", api.base, jobs.scheduled));
+    no_injected_elements(&b);
+    b.el("#cancel").click();
+    assert_eq!(b.el(".headline .status").text(), "cancelled");
+    b.screenshot(&dir.join("job-cancelled.png"));
+
+    cross_site_post_is_refused(&b, &api);
+
+    // Sign out: the session is gone.
+    b.goto(&format!("{}/dashboard", api.base));
+    b.el("header form button").click();
+    assert!(b.url().ends_with("/dashboard/login"));
+    b.goto(&format!("{}/dashboard/jobs", api.base));
+    assert!(
+        b.url().ends_with("/dashboard/login"),
+        "still signed in: {}",
+        b.url()
+    );
+}
+
+/// A page of another origin (same host, another port: same-site, so the
+/// SameSite=Strict cookie IS sent) posts a cancel with a valid form token.
+/// Only the origin check stands in its way, and it refuses.
+fn cross_site_post_is_refused(b: &Browser, api: &Api) {
+    let victim = api
+        .queue
+        .enqueue(NewJob::new("email.send", json!(1)).delay(Duration::from_secs(3600)))
+        .unwrap()
+        .id;
+    b.goto(&format!("{}/dashboard", api.base));
+    let csrf = b.eval("return document.querySelector('input[name=csrf]').value;");
+    let action = format!("{}/dashboard/jobs/{victim}/cancel", api.base);
+    let page = format!(
+        "<form method=post action='{action}'><input name=csrf value='{}'></form>\
+         <script>document.forms[0].submit()</script>",
+        csrf.as_str().unwrap()
+    );
+    let evil = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let evil_url = format!("http://{}/", evil.server_addr().to_ip().unwrap());
+    let server = std::thread::spawn(move || {
+        let req = evil.recv_timeout(Duration::from_secs(30)).unwrap().unwrap();
+        let header = tiny_http::Header::from_bytes("Content-Type", "text/html").unwrap();
+        req.respond(tiny_http::Response::from_string(page).with_header(header))
+            .unwrap();
+    });
+    b.goto(&evil_url);
+    wait_for(
+        "the cross-site post's answer",
+        Duration::from_secs(20),
+        || b.url().starts_with(&action),
+    );
+    server.join().unwrap();
+    assert!(b.source().contains("403"), "refused: {}", b.source());
+    assert_eq!(api.queue.get(victim).unwrap().status, JobStatus::Pending);
+}
