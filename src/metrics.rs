@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 
 use crate::overview::Overview;
 
@@ -257,16 +257,14 @@ fn register(r: &mut Registry, m: &Inner) {
         "Settled attempts by queue, job type and outcome (this process, since it started)",
         m.finished.clone(),
     );
-    r.register_with_unit(
-        "jobq_job_duration",
+    r.register(
+        "jobq_job_duration_seconds",
         "Run time of settled attempts",
-        Unit::Seconds,
         m.duration.clone(),
     );
-    r.register_with_unit(
-        "jobq_job_wait",
+    r.register(
+        "jobq_job_wait_seconds",
         "Time from a job's due time to its claim",
-        Unit::Seconds,
         m.wait.clone(),
     );
     r.register(
@@ -274,10 +272,9 @@ fn register(r: &mut Registry, m: &Inner) {
         "Jobs in the database by queue and status (pending, in_progress, failed)",
         m.jobs.clone(),
     );
-    r.register_with_unit(
-        "jobq_oldest_ready_age",
+    r.register(
+        "jobq_oldest_ready_age_seconds",
         "How long the oldest ready job of each queue has been due",
-        Unit::Seconds,
         m.oldest_ready.clone(),
     );
     r.register(
