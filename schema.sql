@@ -1,4 +1,4 @@
--- jobq schema, current version (PRAGMA user_version = 4).
+-- jobq schema, current version (PRAGMA user_version = 5).
 -- The one source of truth for tables and indexes. The migrations in
 -- src/store/migrate.rs build exactly this; a test compares the two.
 -- Times are integer Unix milliseconds, UTC.
@@ -28,21 +28,24 @@ CREATE TABLE jobs (
     lease_token      INTEGER NOT NULL DEFAULT 0,         -- fencing token, +1 per claim
     cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
     progress         TEXT,                               -- JSON
-    backoff          TEXT                                -- JSON array of ms; NULL: the default schedule (version 3)
+    backoff          TEXT,                               -- JSON array of ms; NULL: the default schedule (version 3)
+    queue            TEXT NOT NULL DEFAULT 'default',    -- version 4
+    snoozes          INTEGER NOT NULL DEFAULT 0 CHECK (snoozes >= 0)
 );
 
--- Claim: due pending jobs in run order. Partial, so claim cost does not grow with history.
-CREATE INDEX jobs_claim ON jobs (priority DESC, next_retry, id) WHERE status = 'pending';
+-- Claim: due pending jobs of a queue in run order (and the queues with pending
+-- jobs, one seek each). Partial, so claim cost does not grow with history.
+CREATE INDEX jobs_claim ON jobs (queue, priority DESC, next_retry, id) WHERE status = 'pending';
 -- Recovery: expired leases.
 CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
 -- Listing newest first, and prune by age.
 CREATE INDEX jobs_created ON jobs (created_at, id);
 CREATE INDEX jobs_owner ON jobs (owner, created_at) WHERE owner IS NOT NULL;
 CREATE INDEX jobs_entity ON jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;
--- Dashboard and metrics (version 4): capped counts by status, the latest failures,
+-- Dashboard and metrics (version 5): capped counts by status, the latest failures,
 -- jobs started and finished per minute (covering), and prune by age.
 CREATE INDEX jobs_status ON jobs (status, completed_at, started_at);
--- Listing and counting by job type (version 4); written once per job.
+-- Listing and counting by job type (version 5); written once per job.
 CREATE INDEX jobs_type ON jobs (job_type, created_at);
 
 -- API tokens (version 2). Only the SHA-256 of a token is stored.
@@ -54,3 +57,22 @@ CREATE TABLE api_tokens (
     created_at  INTEGER NOT NULL,
     revoked_at  INTEGER
 );
+
+-- Named queues (version 4): pause and limits, stored so every process obeys them.
+-- paused = 1 with paused_until NULL: until resumed; with a time: until then (ms).
+CREATE TABLE queues (
+    name           TEXT PRIMARY KEY NOT NULL,
+    paused         INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+    paused_until   INTEGER,
+    concurrency    INTEGER CHECK (concurrency >= 1),       -- NULL: unlimited
+    rate_count     INTEGER CHECK (rate_count >= 1),        -- NULL: no rate limit
+    rate_period_ms INTEGER CHECK (rate_period_ms >= 1),
+    updated_at     INTEGER NOT NULL
+);
+
+-- Starts of jobs in rate-limited queues, for the sliding window (pruned as it slides).
+CREATE TABLE queue_starts (
+    queue TEXT NOT NULL,
+    at    INTEGER NOT NULL
+);
+CREATE INDEX queue_starts_at ON queue_starts (queue, at);

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::new_job::NewJob;
+use crate::queues::{QueueSpec, DEFAULT_QUEUE};
 use crate::retry::Backoff;
 
 /// One declared job type and the defaults of its jobs. Build with
@@ -31,6 +32,8 @@ use crate::retry::Backoff;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobType {
     name: String,
+    /// The queue of jobs that do not set their own. Default: `"default"`.
+    pub queue: Option<String>,
     /// Priority of jobs that do not set their own. Default: 0.
     pub priority: Option<i32>,
     /// `max_attempts` of jobs that do not set their own (at least 1). Default:
@@ -51,6 +54,7 @@ impl JobType {
     pub fn new(name: impl Into<String>) -> JobType {
         JobType {
             name: name.into(),
+            queue: None,
             priority: None,
             max_attempts: None,
             backoff: None,
@@ -61,6 +65,12 @@ impl JobType {
     /// The type's name (the `job_type` of its jobs).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Sets the default queue (checked at declare).
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
     }
 
     /// Sets the default priority.
@@ -89,6 +99,9 @@ impl JobType {
 
     fn validate(&self) -> Result<()> {
         crate::new_job::validate_job_type(&self.name)?;
+        if let Some(q) = &self.queue {
+            crate::queues::validate_queue_name(q)?;
+        }
         if self.max_attempts == Some(0) {
             return Err(invalid(
                 "max_attempts",
@@ -116,6 +129,7 @@ fn invalid(field: &'static str, reason: String) -> Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
     types: BTreeMap<String, JobType>,
+    queues: BTreeMap<String, QueueSpec>,
     declared_only: bool,
 }
 
@@ -131,6 +145,7 @@ impl Catalog {
     pub fn any_type() -> Catalog {
         Catalog {
             types: BTreeMap::new(),
+            queues: BTreeMap::new(),
             declared_only: false,
         }
     }
@@ -139,6 +154,7 @@ impl Catalog {
     pub fn declared_only() -> Catalog {
         Catalog {
             types: BTreeMap::new(),
+            queues: BTreeMap::new(),
             declared_only: true,
         }
     }
@@ -152,6 +168,31 @@ impl Catalog {
         job_type.validate()?;
         self.types.insert(job_type.name.clone(), job_type);
         Ok(self)
+    }
+
+    /// Declares a queue with its limits (replacing an earlier declaration). The
+    /// limits are written to the database when a worker pool starts.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a bad queue name or a concurrency of 0.
+    pub fn declare_queue(&mut self, queue: QueueSpec) -> Result<&mut Self> {
+        queue.validate()?;
+        self.queues.insert(queue.name().to_string(), queue);
+        Ok(self)
+    }
+
+    /// The declared queues, sorted by name.
+    pub fn queues(&self) -> impl Iterator<Item = &QueueSpec> {
+        self.queues.values()
+    }
+
+    /// Every queue this catalogue knows: `default`, the declared ones and the
+    /// job types' default queues, sorted.
+    pub fn queue_names(&self) -> Vec<String> {
+        let mut names: std::collections::BTreeSet<String> = self.queues.keys().cloned().collect();
+        names.insert(DEFAULT_QUEUE.to_string());
+        names.extend(self.types.values().filter_map(|t| t.queue.clone()));
+        names.into_iter().collect()
     }
 
     /// True when only declared types are accepted.
@@ -199,10 +240,11 @@ impl Catalog {
         )
     }
 
-    /// Fills the declared type's `priority` and `max_attempts` into `job` where
-    /// it left them out.
+    /// Fills the declared type's `queue`, `priority` and `max_attempts` into `job`
+    /// where it left them out.
     pub fn apply_defaults(&self, job: &mut NewJob) {
         if let Some(t) = self.types.get(&job.job_type) {
+            job.queue = job.queue.take().or_else(|| t.queue.clone());
             job.priority = job.priority.or(t.priority);
             job.max_attempts = job.max_attempts.or(t.max_attempts);
         }

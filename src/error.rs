@@ -50,6 +50,12 @@ pub enum Error {
         /// The parser's message (line and column).
         reason: String,
     },
+    /// No queue of this name is known (declared, stored, or holding jobs).
+    #[error("unknown queue {name:?}")]
+    UnknownQueue {
+        /// The name asked for.
+        name: String,
+    },
     /// The payload's serialized size is over the limit.
     #[error("payload too large: {size} bytes, the limit is {limit} bytes")]
     PayloadTooLarge {

@@ -12,6 +12,9 @@ pub struct JobFilter {
     pub status: Option<JobStatus>,
     /// Only jobs of this type.
     pub job_type: Option<String>,
+    /// Only jobs of this queue.
+    #[serde(default)]
+    pub queue: Option<String>,
     /// Only jobs on this kind of entity.
     pub entity_type: Option<String>,
     /// Only jobs on this entity id.

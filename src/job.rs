@@ -171,6 +171,8 @@ pub struct Job {
     pub id: JobId,
     /// The job type: 1-64 characters of `[a-z0-9_.:-]`; selects the handler.
     pub job_type: String,
+    /// The job's queue: 1-64 characters of `[a-z0-9_.:-]`; default `"default"`.
+    pub queue: String,
     /// Where the job is in its life.
     pub status: JobStatus,
     /// Higher runs first. Default 0.
@@ -183,6 +185,9 @@ pub struct Job {
     pub attempts: u32,
     /// Total runs allowed, at least 1. Default 5.
     pub max_attempts: u32,
+    /// Times the handler asked to run later without using an attempt (snooze).
+    #[serde(default)]
+    pub snoozes: u32,
     /// When the job is next due (for a pending job).
     pub next_retry: Timestamp,
     /// The last error text, at most 4 KiB.

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("filter", 3),
     ("stats", 3),
     ("overview", 3),
+    ("queues", 3),
     ("token", 4),
     ("failure", 4),
     ("metrics", 4),

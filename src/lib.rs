@@ -34,6 +34,7 @@ pub mod metrics;
 mod new_job;
 mod overview;
 mod queue;
+mod queues;
 pub mod retry;
 pub mod state;
 mod stats;
@@ -56,6 +57,9 @@ pub use overview::{
     BulkAction, CappedStatusCounts, Count, GroupCounts, Minute, Overview, OverviewQuery,
 };
 pub use queue::{Queue, QueueOptions, COUNT_CAP, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
+pub use queues::{
+    validate_queue_name, LimitsChange, QueueInfo, QueueSpec, RateLimit, DEFAULT_QUEUE,
+};
 pub use retry::{classify, Backoff, EmptyBackoff, ErrorClass};
 pub use stats::{PendingCounts, Stats, StatusCounts};
 pub use store::Durability;

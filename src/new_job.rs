@@ -29,8 +29,9 @@ pub fn validate_job_type(t: &str) -> Result<()> {
 pub const MAX_DELAY_S: u64 = 100_000_000_000;
 
 /// The fields of a job request, in the order the errors list them.
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "job_type",
+    "queue",
     "payload",
     "priority",
     "max_attempts",
@@ -48,6 +49,9 @@ const FIELDS: [&str; 9] = [
 pub struct NewJob {
     /// The job type (1-64 characters of `[a-z0-9_.:-]`).
     pub job_type: String,
+    /// The queue (1-64 characters of `[a-z0-9_.:-]`); default: the type's
+    /// declared queue, else `"default"`.
+    pub queue: Option<String>,
     /// The payload; null when absent. At most 1 MiB serialized by default.
     pub payload: Value,
     /// Priority; default 0; higher runs first.
@@ -71,6 +75,7 @@ impl NewJob {
     pub fn new(job_type: impl Into<String>, payload: Value) -> NewJob {
         NewJob {
             job_type: job_type.into(),
+            queue: None,
             payload,
             priority: None,
             max_attempts: None,
@@ -80,6 +85,12 @@ impl NewJob {
             entity_id: None,
             owner: None,
         }
+    }
+
+    /// Sets the queue.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
     }
 
     /// Sets the priority (higher runs first).
@@ -124,7 +135,7 @@ impl NewJob {
 
 impl NewJob {
     /// Reads a job request from JSON text: an object with `job_type` and
-    /// optionally `payload` (any JSON; default null), `priority` (i32),
+    /// optionally `queue`, `payload` (any JSON; default null), `priority` (i32),
     /// `max_attempts` (at least 1), `run_at` (RFC 3339) or `delay_s` (whole
     /// seconds), `entity_type` and `entity_id`, and `owner`.
     ///
@@ -192,6 +203,7 @@ impl NewJob {
                     has_type = true;
                 }
                 "payload" => job.payload = value,
+                "queue" => job.queue = Some(string(&key, value)?),
                 "priority" => {
                     let n = integer(&key, &value, i64::from(i32::MIN), i64::from(i32::MAX))?;
                     job.priority = Some(i32::try_from(n).unwrap_or_default());

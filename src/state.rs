@@ -10,6 +10,7 @@
 //! | fail | in_progress | pending (retryable, attempts left) or failed (cancelled if requested) |
 //! | recover | in_progress, lease expired | as fail, with the retryable error "lease expired" |
 //! | release | in_progress | pending, attempt not used (shutdown) |
+//! | snooze | in_progress | pending after the delay, attempt not used, snoozes + 1 (failed at [`MAX_SNOOZES`]) |
 //! | cancel | pending | cancelled |
 //! | cancel | in_progress | in_progress with a cancel request |
 //! | cancel | cancelled | cancelled (no-op) |
@@ -19,6 +20,10 @@
 //! lost, `cancel`/`retry` as a conflict naming the current status.
 
 use crate::job::JobStatus;
+
+/// The most times a job may snooze (run later without using an attempt); the
+/// next snooze ends it `failed`, so no job loops forever.
+pub const MAX_SNOOZES: u32 = 100;
 
 /// A call that moves a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +40,12 @@ pub enum Transition {
     },
     /// Shutdown hands an unfinished job back.
     Release,
+    /// The handler asked to run later without using an attempt; `exhausted`
+    /// when the job has snoozed [`MAX_SNOOZES`] times already.
+    Snooze {
+        /// Whether the snoozes are used up.
+        exhausted: bool,
+    },
     /// A cancel request.
     Cancel,
     /// A manual retry.
@@ -65,6 +76,8 @@ pub fn next(from: JobStatus, cancel_requested: bool, t: Transition) -> Option<Mo
         (InProgress, T::Fail { retry: true }) => stop_if_cancelled(Pending),
         (InProgress, T::Fail { retry: false }) => stop_if_cancelled(Failed),
         (InProgress, T::Release) => stop_if_cancelled(Pending),
+        (InProgress, T::Snooze { exhausted: false }) => stop_if_cancelled(Pending),
+        (InProgress, T::Snooze { exhausted: true }) => stop_if_cancelled(Failed),
         (Pending, T::Cancel) => Some(Move::To(Cancelled)),
         (InProgress, T::Cancel) => Some(Move::RequestCancel),
         (Cancelled, T::Cancel) => Some(Move::Unchanged),
@@ -86,6 +99,8 @@ mod tests {
             Transition::Fail { retry: true },
             Transition::Fail { retry: false },
             Transition::Release,
+            Transition::Snooze { exhausted: false },
+            Transition::Snooze { exhausted: true },
             Transition::Cancel,
             Transition::Retry,
         ];
@@ -112,6 +127,16 @@ mod tests {
                 Move::To(Failed),
             ),
             (InProgress, Transition::Release, Move::To(Pending)),
+            (
+                InProgress,
+                Transition::Snooze { exhausted: false },
+                Move::To(Pending),
+            ),
+            (
+                InProgress,
+                Transition::Snooze { exhausted: true },
+                Move::To(Failed),
+            ),
             (InProgress, Transition::Cancel, Move::RequestCancel),
             (Failed, Transition::Retry, Move::To(Pending)),
             (Cancelled, Transition::Cancel, Move::Unchanged),
@@ -127,6 +152,7 @@ mod tests {
             Transition::Fail { retry: true },
             Transition::Fail { retry: false },
             Transition::Release,
+            Transition::Snooze { exhausted: false },
         ] {
             assert_eq!(
                 next(InProgress, true, t),

@@ -59,6 +59,9 @@ pub struct Stats {
     pub oldest_ready_age_ms: Option<u64>,
     /// Jobs by type, then by status.
     pub by_type: BTreeMap<String, StatusCounts>,
+    /// Jobs by queue, then by status.
+    #[serde(default)]
+    pub by_queue: BTreeMap<String, StatusCounts>,
     /// When the snapshot was taken.
     pub at: Timestamp,
 }

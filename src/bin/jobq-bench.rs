@@ -23,6 +23,8 @@ mod latency;
 mod mixed;
 #[path = "jobq-bench/pool.rs"]
 mod pool;
+#[path = "jobq-bench/queues.rs"]
+mod queues;
 #[path = "jobq-bench/raw.rs"]
 mod raw;
 #[path = "jobq-bench/report.rs"]
@@ -51,9 +53,10 @@ fn main() {
 
 fn run(args: &args::Args) -> BenchResult<()> {
     let scratch = util::Scratch::new(args.dir.as_deref())?;
-    let workloads: [(&str, Workload); 7] = [
+    let workloads: [(&str, Workload); 8] = [
         ("enqueue", enqueue::run),
         ("drain", drain::run),
+        ("queues", queues::run),
         ("latency", latency::run),
         ("memory", child::rss),
         ("mixed", mixed::run),

@@ -28,6 +28,9 @@ pub struct EnqueueArgs {
     /// Read the payload JSON from this file.
     #[arg(long, value_name = "FILE")]
     payload_file: Option<PathBuf>,
+    /// The queue [default: the type's, else "default"].
+    #[arg(long)]
+    queue: Option<String>,
     /// Priority: higher runs first [default: the type's, else 0].
     #[arg(long, allow_negative_numbers = true)]
     priority: Option<i32>,
@@ -49,7 +52,7 @@ pub struct EnqueueArgs {
     /// Enqueue one job per line of FILE (`-` for stdin), each a JSON object like
     /// {"job_type": "echo", "payload": {...}, "priority": 1}; all or none.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "payload", "payload_file", "priority", "max_attempts", "delay", "run_at", "entity", "owner"
+        "payload", "payload_file", "queue", "priority", "max_attempts", "delay", "run_at", "entity", "owner"
     ])]
     jsonl: Option<String>,
     /// Print the new job as JSON instead of its id.
@@ -83,6 +86,7 @@ fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
     let payload = read_payload(args.payload, args.payload_file)?;
     let queue = ctx.open()?;
     let mut job = NewJob::new(job_type, payload);
+    job.queue = args.queue;
     job.priority = args.priority;
     job.max_attempts = args.max_attempts;
     job.owner = args.owner;

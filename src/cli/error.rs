@@ -51,6 +51,7 @@ impl From<jobq::Error> for CliError {
             jobq::Error::NotFound { .. } => CliError::NotFound(text),
             jobq::Error::Conflict { .. } => CliError::Conflict(text),
             jobq::Error::Invalid { .. }
+            | jobq::Error::UnknownQueue { .. }
             | jobq::Error::MalformedJson { .. }
             | jobq::Error::PayloadTooLarge { .. } => CliError::Usage(text),
             _ => CliError::Runtime(text),

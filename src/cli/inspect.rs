@@ -25,6 +25,9 @@ pub struct ListArgs {
     /// Only jobs of this type.
     #[arg(long = "type", value_name = "TYPE")]
     job_type: Option<String>,
+    /// Only jobs of this queue.
+    #[arg(long)]
+    queue: Option<String>,
     /// Only jobs on this entity, as TYPE:ID (or TYPE for every id).
     #[arg(long, value_name = "TYPE:ID")]
     entity: Option<String>,
@@ -70,6 +73,7 @@ pub fn list(ctx: &Context, args: ListArgs) -> CliResult {
     let filter = JobFilter {
         status: args.status,
         job_type: args.job_type,
+        queue: args.queue,
         entity_type,
         entity_id,
         owner: args.owner,
@@ -81,12 +85,13 @@ pub fn list(ctx: &Context, args: ListArgs) -> CliResult {
         return emit_json(&page);
     }
     let mut t = Table::new(&[
-        "ID", "TYPE", "STATUS", "ATTEMPTS", "PRI", "CREATED", "ERROR",
+        "ID", "TYPE", "QUEUE", "STATUS", "ATTEMPTS", "PRI", "CREATED", "ERROR",
     ]);
     for j in &page.jobs {
         t.row(vec![
             j.id.to_string(),
             j.job_type.clone(),
+            j.queue.clone(),
             j.status.to_string(),
             format!("{}/{}", j.attempts, j.max_attempts),
             j.priority.to_string(),
@@ -139,12 +144,19 @@ fn render_stats(s: &Stats) -> String {
         t.row(counts_row(job_type, c));
     }
     t.row(counts_row("(all)", &s.by_status));
+    let mut queue_headers = headers;
+    queue_headers[0] = "QUEUE";
+    let mut q = Table::new(&queue_headers);
+    for (name, c) in &s.by_queue {
+        q.row(counts_row(name, c));
+    }
     let oldest = s
         .oldest_ready_age_ms
         .map_or_else(|| "-".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0));
     format!(
-        "{}\n\npending: {} ready, {} scheduled, {} retrying; oldest ready job waiting {oldest}\nat {}",
+        "{}\n\n{}\n\npending: {} ready, {} scheduled, {} retrying; oldest ready job waiting {oldest}\nat {}",
         t.render(),
+        q.render(),
         s.pending.ready,
         s.pending.scheduled,
         s.pending.retrying,

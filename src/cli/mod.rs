@@ -4,6 +4,7 @@ mod admin;
 mod enqueue;
 mod error;
 mod inspect;
+mod queue;
 pub mod serve;
 mod table;
 mod token;
@@ -70,6 +71,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Create, list and revoke the HTTP API's tokens.
     Token(token::TokenArgs),
+    /// Named queues: list them, pause and resume them, change their limits.
+    Queue(queue::QueueArgs),
 }
 
 impl Command {
@@ -170,5 +173,6 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Work(args) => work::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Token(args) => token::run(&ctx, args),
+        Command::Queue(args) => queue::run(&ctx, args),
     }
 }

@@ -21,6 +21,9 @@ pub struct ServeArgs {
     /// Address of the HTTP API [default: [server] addr of the config, else 127.0.0.1:8080].
     #[arg(long)]
     pub addr: Option<SocketAddr>,
+    /// Serve only these queues, comma-separated [default: every queue].
+    #[arg(long, value_delimiter = ',', value_parser = work::parse_queue)]
+    pub queues: Option<Vec<String>>,
 }
 
 /// Runs `jobq serve`.
@@ -31,7 +34,8 @@ pub struct ServeArgs {
 pub fn run(ctx: &Context, args: ServeArgs) -> CliResult {
     let queue = ctx.open()?;
     let registry = registry_from_config(&ctx.config, &queue);
-    let worker = ctx.config.worker_config();
+    let mut worker = ctx.config.worker_config();
+    worker.queues = args.queues;
     let http = http_config(ctx, args.addr);
     let signals = work::listen_for_signals()?;
     let api = jobq::http::start(queue.clone(), registry.clone(), http)

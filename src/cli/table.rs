@@ -102,12 +102,14 @@ pub fn job_detail(job: &Job) -> String {
     let mut t = Table::new(&["id", &job.id.to_string()]);
     let fields = [
         ("job_type", job.job_type.clone()),
+        ("queue", job.queue.clone()),
         ("status", job.status.to_string()),
         ("priority", job.priority.to_string()),
         (
             "attempts",
             format!("{} of {}", job.attempts, job.max_attempts),
         ),
+        ("snoozes", job.snoozes.to_string()),
         ("next_retry", job.next_retry.to_rfc3339()),
         ("entity", entity),
         ("owner", opt(&job.owner)),

@@ -26,11 +26,21 @@ pub struct WorkArgs {
     /// Stop once no job is due and none is running (jobs due later are left pending).
     #[arg(long)]
     drain: bool,
+    /// Serve only these queues, comma-separated [default: every queue].
+    #[arg(long, value_delimiter = ',', value_parser = parse_queue)]
+    queues: Option<Vec<String>>,
+}
+
+/// A queue name from the command line.
+pub(crate) fn parse_queue(text: &str) -> Result<String, String> {
+    jobq::validate_queue_name(text)
+        .map(|()| text.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Runs `jobq work`.
 pub fn run(ctx: &Context, args: WorkArgs) -> CliResult {
-    run_pool(ctx, args.workers.map(usize::from), args.drain)
+    run_pool(ctx, args.workers.map(usize::from), args.drain, args.queues)
 }
 
 /// Runs a pool with the config's handlers until a signal (graceful shutdown with
@@ -39,12 +49,18 @@ pub fn run(ctx: &Context, args: WorkArgs) -> CliResult {
 ///
 /// # Errors
 /// A runtime error when the database cannot be opened or the pool cannot start.
-pub fn run_pool(ctx: &Context, workers: Option<usize>, drain: bool) -> CliResult {
+pub fn run_pool(
+    ctx: &Context,
+    workers: Option<usize>,
+    drain: bool,
+    queues: Option<Vec<String>>,
+) -> CliResult {
     let queue = ctx.open()?;
     let registry = registry_from_config(&ctx.config, &queue);
     let mut config = ctx.config.worker_config();
     config.workers = workers.unwrap_or(config.workers);
     config.drain = drain;
+    config.queues = queues;
     let signals = listen_for_signals()?;
     let pool = WorkerPool::start(queue.clone(), registry, config)?;
     if drain {

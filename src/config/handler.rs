@@ -33,6 +33,8 @@ pub struct HandlerConfig {
     pub max_attempts: Option<u32>,
     /// Priority of jobs of this type enqueued without one. Default 0.
     pub priority: Option<i32>,
+    /// The queue of jobs of this type enqueued without one. Default `"default"`.
+    pub queue: Option<String>,
     /// The backoff schedule of this type (`["1m", "5m", "15m", "1h"]`; the last step
     /// repeats; at least one step). Default: the library's schedule.
     pub backoff: Option<Backoff>,
@@ -59,6 +61,8 @@ struct RawHandler {
     max_attempts: Option<u32>,
     #[serde(default)]
     priority: Option<i32>,
+    #[serde(default, deserialize_with = "queue_name")]
+    queue: Option<String>,
     #[serde(default, deserialize_with = "backoff")]
     backoff: Option<Backoff>,
     #[serde(default)]
@@ -93,6 +97,7 @@ impl<'de> Deserialize<'de> for HandlerConfig {
             timeout: raw.timeout,
             max_attempts: raw.max_attempts,
             priority: raw.priority,
+            queue: raw.queue,
             backoff: raw.backoff,
             env: raw.env.unwrap_or_default(),
             inherit_env: raw.inherit_env.unwrap_or(true),
@@ -160,6 +165,12 @@ fn backoff<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Backoff>, D::Error>
     Backoff::new(steps)
         .map(Some)
         .map_err(|_| serde::de::Error::custom("needs at least one step, e.g. [\"30s\", \"5m\"]"))
+}
+
+fn queue_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(d)?;
+    jobq::validate_queue_name(&name).map_err(serde::de::Error::custom)?;
+    Ok(Some(name))
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {

@@ -17,11 +17,11 @@ use serde::{Deserialize, Deserializer};
 
 use jobq::QueueOptions;
 use jobq::WorkerConfig;
-use jobq::{Catalog, JobType};
+use jobq::{Catalog, JobType, QueueSpec};
 
 pub use error::ConfigError;
 pub use handler::{HandlerConfig, HandlerKind};
-pub use sections::{DatabaseConfig, PruneConfig, ServerConfig, WorkersConfig};
+pub use sections::{DatabaseConfig, PruneConfig, QueueConfig, ServerConfig, WorkersConfig};
 
 /// The job type of the built-in audit cleanup, always declared.
 pub const PRUNE_JOB_TYPE: &str = "jobq.prune";
@@ -46,6 +46,9 @@ pub struct Config {
     /// `[database]`: how the database file is created.
     #[serde(default)]
     pub database: DatabaseConfig,
+    /// `[queues.NAME]`: named queues' limits, by name.
+    #[serde(default, deserialize_with = "queue_map")]
+    pub queues: BTreeMap<String, QueueConfig>,
 }
 
 impl Config {
@@ -78,6 +81,7 @@ impl Config {
         for (name, h) in &self.handlers {
             let mut job_type = JobType::new(name.clone());
             job_type.priority = h.priority;
+            job_type.queue = h.queue.clone();
             job_type.max_attempts = h.max_attempts;
             job_type.backoff = h.backoff.clone();
             job_type.timeout = h.timeout;
@@ -89,6 +93,14 @@ impl Config {
         catalog
             .declare(JobType::new(PRUNE_JOB_TYPE))
             .expect("the built-in prune type is valid");
+        for (name, q) in &self.queues {
+            let mut spec = QueueSpec::new(name.clone());
+            spec.concurrency = q.concurrency;
+            spec.rate_limit = q.rate_limit;
+            catalog
+                .declare_queue(spec)
+                .expect("a parsed config declares valid queues");
+        }
         catalog
     }
 
@@ -133,6 +145,23 @@ impl<'de> Deserialize<'de> for HandlerName {
         }
         Ok(HandlerName(name))
     }
+}
+
+/// A `[queues.NAME]` key: a valid queue name.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct QueueName(String);
+
+impl<'de> Deserialize<'de> for QueueName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        jobq::validate_queue_name(&name).map_err(serde::de::Error::custom)?;
+        Ok(QueueName(name))
+    }
+}
+
+fn queue_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, QueueConfig>, D::Error> {
+    let raw = BTreeMap::<QueueName, QueueConfig>::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, v)| (k.0, v)).collect())
 }
 
 fn handler_map<'de, D: Deserializer<'de>>(

@@ -103,6 +103,37 @@ impl fmt::Debug for ServerConfig {
     }
 }
 
+/// `[queues.NAME]`: a named queue's limits, written to the database when
+/// `jobq work` or `jobq serve` starts (so they hold for every process).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// The most jobs of the queue in progress at once across every process, at
+    /// least 1. Default: unlimited.
+    #[serde(deserialize_with = "concurrency")]
+    pub concurrency: Option<u32>,
+    /// The most starts per sliding period across every process, `"100/1m"`.
+    /// Default: unlimited.
+    #[serde(deserialize_with = "rate_limit")]
+    pub rate_limit: Option<jobq::RateLimit>,
+}
+
+fn concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let n = i64::deserialize(d)?;
+    match u32::try_from(n) {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(serde::de::Error::custom(format!(
+            "must be at least 1 (got {n}); leave it out for unlimited"
+        ))),
+    }
+}
+
+fn rate_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<jobq::RateLimit>, D::Error> {
+    let text = String::deserialize(d)?;
+    let limit: jobq::RateLimit = text.parse().map_err(serde::de::Error::custom)?;
+    Ok(Some(limit))
+}
+
 /// `[database]`: how the database file is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -6,6 +6,8 @@
 //! - Exit 0: completed; the result is stdout parsed as JSON, or `{"stdout": text}`
 //!   when it is not JSON (stdout is capped at [`MAX_STDOUT_BYTES`]).
 //! - Exit 75 (`EX_TEMPFAIL`): retryable.
+//! - Exit 79 ([`EX_SNOOZE`]) with a delay on stdout (`30s`, `5m`, or whole
+//!   seconds): snoozed, i.e. run again after the delay without using an attempt.
 //! - Any other exit: the end of stderr is classified by [`jobq::classify`].
 //! - Past the timeout the program (and its process group) is killed and the attempt
 //!   is retryable "timed out after N s"; on cancellation it is killed too.
@@ -30,6 +32,9 @@ pub const MAX_STDOUT_BYTES: usize = 1 << 20;
 const STDERR_TAIL_BYTES: usize = 2048;
 /// Exit status meaning "temporary failure, try again" (sysexits.h `EX_TEMPFAIL`).
 pub const EX_TEMPFAIL: i32 = 75;
+/// Exit status meaning "not now: run me again after the delay on stdout,
+/// without using an attempt" (the first code after sysexits.h's range).
+pub const EX_SNOOZE: i32 = 79;
 /// How long output readers may run on after the program ended (a grandchild may
 /// hold the pipes) before the process group is killed.
 const READER_GRACE: Duration = Duration::from_secs(2);
@@ -299,6 +304,7 @@ fn outcome(status: ExitStatus, stdout: Captured, stderr: &Captured) -> HandlerRe
             "exited with status 75 (temporary failure)".into(),
             &tail,
         ))),
+        Some(EX_SNOOZE) => Err(snooze(&stdout)),
         Some(code) => {
             let message = with_tail(format!("exited with status {code}"), &tail);
             Err(match classify(&tail) {
@@ -313,6 +319,25 @@ fn outcome(status: ExitStatus, stdout: Captured, stderr: &Captured) -> HandlerRe
                 &tail,
             )))
         }
+    }
+}
+
+/// A snooze for the delay the program printed (`30s`, `5m` or whole seconds);
+/// a retryable failure when stdout holds no delay.
+fn snooze(stdout: &Captured) -> JobError {
+    let text = String::from_utf8_lossy(&stdout.bytes);
+    let text = text.trim();
+    let delay = text
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .ok()
+        .or_else(|| jobq::duration::parse_duration(text).ok());
+    match delay {
+        Some(d) => JobError::Snooze(d),
+        None => JobError::Retryable(format!(
+            "exited with status {EX_SNOOZE} (snooze) but stdout holds no delay like 30s: {:?}",
+            text.chars().take(40).collect::<String>()
+        )),
     }
 }
 

@@ -3,8 +3,10 @@
 //! - Headers: `Content-Type: application/json`, `Jobq-Job-Id`, `Jobq-Attempt`.
 //! - 2xx: completed; the result is the response body as JSON, or `{"body": text}`
 //!   (read up to [`MAX_RESPONSE_BYTES`]).
-//! - 408, 429, 5xx, connection errors and timeouts: retryable. A `Retry-After`
-//!   (seconds or an HTTP date) later than the schedule's next delay is honoured,
+//! - 429 with a `Retry-After` (seconds or an HTTP date): snoozed until then (up
+//!   to [`MAX_RETRY_AFTER`]): the job runs again without using an attempt.
+//! - 408, 429 without `Retry-After`, 5xx, connection errors and timeouts:
+//!   retryable. A `Retry-After` later than the schedule's next delay is honoured,
 //!   up to [`MAX_RETRY_AFTER`].
 //! - Any other status: permanent.
 
@@ -93,6 +95,9 @@ fn answer(ctx: &JobContext, mut response: ureq::http::Response<ureq::Body>) -> H
         message = format!("{message}: {snippet}");
     }
     let code = status.as_u16();
+    if let (429, Some(delay)) = (code, retry_after) {
+        return Err(JobError::Snooze(delay.min(MAX_RETRY_AFTER)));
+    }
     if code == 408 || code == 429 || status.is_server_error() {
         Err(retryable(message, retry_after, ctx.scheduled_backoff()))
     } else {

@@ -18,6 +18,7 @@ const LIST_PARAMS: &[&str] = &[
     "entity_type",
     "entity_id",
     "owner",
+    "queue",
     "limit",
     "cursor",
 ];
@@ -38,6 +39,7 @@ pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
     let filter = JobFilter {
         status,
         job_type: text("job_type")?,
+        queue: text("queue")?,
         entity_type: text("entity_type")?,
         entity_id: text("entity_id")?,
         owner: text("owner")?,
@@ -79,6 +81,7 @@ pub(crate) fn cancel(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
 #[serde(deny_unknown_fields)]
 struct BulkFilter {
     status: Option<JobStatus>,
+    queue: Option<String>,
     job_type: Option<String>,
     entity_type: Option<String>,
     entity_id: Option<String>,
@@ -99,6 +102,7 @@ pub(crate) fn bulk(ctx: &Ctx, req: &Request, action: &str) -> RouteResult {
     })?;
     let filter = JobFilter {
         status: f.status,
+        queue: f.queue,
         job_type: f.job_type,
         entity_type: f.entity_type,
         entity_id: f.entity_id,

@@ -78,6 +78,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         match &e {
             Error::NotFound { id } => ApiError::not_found(format!("job {id} not found")),
+            Error::UnknownQueue { .. } => ApiError::not_found(e.to_string()),
             Error::Conflict { status, .. } => ApiError {
                 extra: Some(Box::new(("status", json!(status)))),
                 ..ApiError::new(409, "conflict", e.to_string())

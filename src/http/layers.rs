@@ -26,6 +26,7 @@ const MODULES: &[(&str, u8, &str)] = &[
     ("dashboard", 3, include_str!("dashboard/job.rs")),
     ("dashboard", 3, include_str!("dashboard/login.rs")),
     ("dashboard", 3, include_str!("dashboard/mod.rs")),
+    ("queues", 3, include_str!("queues.rs")),
     ("server", 4, include_str!("server.rs")),
     ("routes", 4, include_str!("routes.rs")),
 ];

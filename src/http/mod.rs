@@ -44,6 +44,7 @@ mod layers;
 mod metrics;
 mod open;
 mod ops;
+mod queues;
 mod request;
 mod response;
 mod routes;

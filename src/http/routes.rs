@@ -5,7 +5,7 @@ use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, dashboard, jobs, metrics, ops};
+use crate::http::{admin, dashboard, jobs, metrics, ops, queues};
 
 /// The paths the API answers; `{id}` segments are carried along.
 enum Path<'a> {
@@ -18,6 +18,10 @@ enum Path<'a> {
     AdminRetry(&'a str),
     /// `POST /api/v1/admin/jobs/retry` or `/cancel`: every job matching a filter.
     AdminBulk(&'a str),
+    AdminQueues,
+    AdminQueue(&'a str),
+    AdminQueuePause(&'a str),
+    AdminQueueResume(&'a str),
     Health,
     OpenApi,
     Metrics,
@@ -50,6 +54,10 @@ impl<'a> Path<'a> {
             ["admin", "jobs", action @ ("retry" | "cancel")] => Path::AdminBulk(action),
             ["admin", "jobs", id] if !id.is_empty() => Path::AdminJob(id),
             ["admin", "jobs", id, "retry"] if !id.is_empty() => Path::AdminRetry(id),
+            ["admin", "queues"] => Path::AdminQueues,
+            ["admin", "queues", q] if !q.is_empty() => Path::AdminQueue(q),
+            ["admin", "queues", q, "pause"] if !q.is_empty() => Path::AdminQueuePause(q),
+            ["admin", "queues", q, "resume"] if !q.is_empty() => Path::AdminQueueResume(q),
             _ => return None,
         };
         Some(p)
@@ -61,6 +69,8 @@ impl<'a> Path<'a> {
             Path::Cron => &["GET", "POST"],
             Path::AdminJob(_) => &["DELETE"],
             Path::AdminRetry(_) | Path::AdminBulk(_) => &["POST"],
+            Path::AdminQueue(_) => &["PATCH"],
+            Path::AdminQueuePause(_) | Path::AdminQueueResume(_) => &["POST"],
             _ => &["GET"],
         }
     }
@@ -76,6 +86,10 @@ impl<'a> Path<'a> {
             Path::AdminJob(_) => "/api/v1/admin/jobs/{id}",
             Path::AdminRetry(_) => "/api/v1/admin/jobs/{id}/retry",
             Path::AdminBulk(_) => "/api/v1/admin/jobs/{action}",
+            Path::AdminQueues => "/api/v1/admin/queues",
+            Path::AdminQueue(_) => "/api/v1/admin/queues/{name}",
+            Path::AdminQueuePause(_) => "/api/v1/admin/queues/{name}/pause",
+            Path::AdminQueueResume(_) => "/api/v1/admin/queues/{name}/resume",
             Path::Health => "/healthz",
             Path::OpenApi => "/api/v1/openapi.json",
             Path::Metrics => "/metrics",
@@ -120,5 +134,9 @@ fn api(ctx: &Ctx, req: &Request, path: Path<'_>) -> RouteResult {
         Path::AdminBulk(action) => admin::bulk(ctx, req, action),
         Path::Metrics => metrics::metrics(ctx, req),
         Path::Dashboard(_) => Err(ApiError::not_found("no such endpoint")),
+        Path::AdminQueues => queues::list(ctx, req),
+        Path::AdminQueue(q) => queues::set(ctx, req, q),
+        Path::AdminQueuePause(q) => queues::pause(ctx, req, q),
+        Path::AdminQueueResume(q) => queues::resume(ctx, req, q),
     }
 }

@@ -71,29 +71,36 @@ impl Queue {
         n: usize,
         lease: Duration,
     ) -> Result<(Vec<Result<JobStatus>>, Vec<Job>)> {
-        let settled = self.settle_and_claim(done, &[], &[], worker, types, n, lease)?;
+        let finished = Finished {
+            done,
+            ..Finished::default()
+        };
+        let claim = ClaimSpec {
+            worker,
+            types,
+            queues: None,
+            n,
+            lease,
+        };
+        let settled = self.settle_and_claim(finished, Some(claim))?;
         Ok((settled.completed, settled.claimed))
     }
 
     /// The pool's whole round in ONE transaction: completes `done`, records the
-    /// failed attempts `failed` (as [`Queue::fail`]), hands back `released` (as
-    /// [`Queue::release`]), and claims up to `n` jobs. Each is its own fenced
-    /// statement with its own outcome; a database error rolls back the whole round.
-    #[allow(clippy::too_many_arguments)]
+    /// failed attempts (as [`Queue::fail`]), hands back the released ones (as
+    /// [`Queue::release`]), snoozes the snoozed ones, and claims as `claim`
+    /// says. Each is its own fenced statement with its own outcome; a database
+    /// error rolls back the whole round.
     pub(crate) fn settle_and_claim(
         &self,
-        done: &[(JobId, i64, Value)],
-        failed: &[(JobId, i64, Failure)],
-        released: &[(JobId, i64)],
-        worker: &str,
-        types: Option<&[String]>,
-        n: usize,
-        lease: Duration,
+        finished: Finished<'_>,
+        claim: Option<ClaimSpec<'_>>,
     ) -> Result<Settled> {
-        if done.is_empty() && failed.is_empty() && released.is_empty() && n == 0 {
+        if finished.is_empty() && claim.is_none_or(|c| c.n == 0) {
             return Ok(Settled::default());
         }
-        let texts: Vec<(JobId, i64, String)> = done
+        let texts: Vec<(JobId, i64, String)> = finished
+            .done
             .iter()
             .map(|(id, token, v)| (*id, *token, v.to_string()))
             .collect();
@@ -101,13 +108,15 @@ impl Queue {
         let backoff_for = |t: &str| self.backoff(t);
         let round = Round {
             done: &texts,
-            failed,
-            released,
-            claim: Some(Claim {
-                worker,
-                types,
-                n,
-                lease_until: now.plus(lease),
+            failed: finished.failed,
+            released: finished.released,
+            snoozed: finished.snoozed,
+            claim: claim.map(|c| Claim {
+                worker: c.worker,
+                types: c.types,
+                queues: c.queues,
+                n: c.n,
+                lease_until: now.plus(c.lease),
             }),
             backoff_for: &backoff_for,
             now,
@@ -132,7 +141,11 @@ impl Queue {
     /// [`Error::LeaseLost`], [`Error::NotFound`], or a database error.
     pub fn fail(&self, id: JobId, lease_token: i64, failure: &Failure) -> Result<JobStatus> {
         let failed = [(id, lease_token, failure.clone())];
-        let mut settled = self.settle_and_claim(&[], &failed, &[], "", None, 0, Duration::ZERO)?;
+        let finished = Finished {
+            failed: &failed,
+            ..Finished::default()
+        };
+        let mut settled = self.settle_and_claim(finished, None)?;
         settled.failed.pop().unwrap_or(Err(Error::NotFound { id }))
     }
 
@@ -182,6 +195,23 @@ impl Queue {
         self.backend().progress(id, lease_token, &report, now)
     }
 
+    /// Snoozes a running job: `pending` again after `delay` without using up its
+    /// attempt (`snoozes + 1`); `failed` once it has snoozed
+    /// [`crate::state::MAX_SNOOZES`] times; `cancelled` when a cancel was requested.
+    /// Returns the new status.
+    ///
+    /// # Errors
+    /// [`Error::LeaseLost`], [`Error::NotFound`], or a database error.
+    pub fn snooze(&self, id: JobId, lease_token: i64, delay: Duration) -> Result<JobStatus> {
+        let snoozed = [(id, lease_token, delay)];
+        let finished = Finished {
+            snoozed: &snoozed,
+            ..Finished::default()
+        };
+        let mut settled = self.settle_and_claim(finished, None)?;
+        settled.snoozed.pop().unwrap_or(Err(Error::NotFound { id }))
+    }
+
     /// Hands a running job back to `pending`, due now, without using up its attempt
     /// (graceful shutdown); `cancelled` instead when a cancel was requested.
     ///
@@ -189,8 +219,11 @@ impl Queue {
     /// [`Error::LeaseLost`], [`Error::NotFound`], or a database error.
     pub fn release(&self, id: JobId, lease_token: i64) -> Result<JobStatus> {
         let released = [(id, lease_token)];
-        let mut settled =
-            self.settle_and_claim(&[], &[], &released, "", None, 0, Duration::ZERO)?;
+        let finished = Finished {
+            released: &released,
+            ..Finished::default()
+        };
+        let mut settled = self.settle_and_claim(finished, None)?;
         settled
             .released
             .pop()
@@ -199,3 +232,36 @@ impl Queue {
 }
 
 pub(crate) use crate::store::Settled;
+
+/// Finished attempts to write in one round.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Finished<'a> {
+    /// Completions: id, lease token, result.
+    pub done: &'a [(JobId, i64, Value)],
+    /// Failed attempts.
+    pub failed: &'a [(JobId, i64, Failure)],
+    /// Attempts handed back at shutdown.
+    pub released: &'a [(JobId, i64)],
+    /// Attempts that asked to run again after a delay, without using an attempt.
+    pub snoozed: &'a [(JobId, i64, Duration)],
+}
+
+impl Finished<'_> {
+    fn is_empty(&self) -> bool {
+        self.done.is_empty()
+            && self.failed.is_empty()
+            && self.released.is_empty()
+            && self.snoozed.is_empty()
+    }
+}
+
+/// What a round claims: up to `n` due jobs of `types` from `queues` (`None`:
+/// any), leased for `lease`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClaimSpec<'a> {
+    pub worker: &'a str,
+    pub types: Option<&'a [String]>,
+    pub queues: Option<&'a [String]>,
+    pub n: usize,
+    pub lease: Duration,
+}

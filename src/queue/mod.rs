@@ -4,6 +4,7 @@
 mod admin;
 mod enqueue;
 mod lease;
+mod named;
 mod options;
 mod overview;
 mod read;
@@ -21,6 +22,7 @@ use crate::retry::Backoff;
 use crate::store::sqlite::{Sqlite, SqliteOptions};
 use crate::store::Backend;
 
+pub(crate) use lease::{ClaimSpec, Finished};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use overview::COUNT_CAP;
 pub use signal::Signal;

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobStatus};
 use crate::new_job::{NewJob, MAX_REF_BYTES};
 use crate::queue::QueueOptions;
+use crate::queues::{validate_queue_name, DEFAULT_QUEUE};
 
 /// Latest accepted due time: 9999-12-31T23:59:59.999Z.
 const MAX_TIME: i64 = 253_402_300_799_999;
@@ -71,8 +72,14 @@ pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Res
             limit: opts.max_payload_bytes,
         });
     }
+    let queue = new
+        .queue
+        .take()
+        .unwrap_or_else(|| DEFAULT_QUEUE.to_string());
+    validate_queue_name(&queue)?;
     let job = Job {
         id: JobId::new(),
+        queue,
         next_retry: due(&new, now)?,
         job_type: new.job_type,
         status: JobStatus::Pending,
@@ -81,6 +88,7 @@ pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Res
         result: None,
         attempts: 0,
         max_attempts,
+        snoozes: 0,
         error_message: None,
         error_context: None,
         entity_type: new.entity_type,

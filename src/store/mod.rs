@@ -19,6 +19,7 @@ use crate::failure::Failure;
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
 use crate::overview::{BulkAction, Overview, OverviewQuery};
+use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
 use crate::state::Move;
 use crate::stats::Stats;
@@ -49,6 +50,8 @@ pub(crate) struct Claim<'a> {
     pub worker: &'a str,
     /// Only these job types, or `None` for any type.
     pub types: Option<&'a [String]>,
+    /// Only these queues, or `None` for every queue.
+    pub queues: Option<&'a [String]>,
     pub n: usize,
     pub lease_until: Timestamp,
 }
@@ -62,6 +65,9 @@ pub(crate) struct Round<'a> {
     pub failed: &'a [(JobId, i64, Failure)],
     /// Attempts handed back (shutdown): pending again, the attempt not counted.
     pub released: &'a [(JobId, i64)],
+    /// Attempts that snoozed: pending again after the delay, the attempt not
+    /// counted, `snoozes + 1` (failed once [`crate::state::MAX_SNOOZES`] is reached).
+    pub snoozed: &'a [(JobId, i64, std::time::Duration)],
     pub claim: Option<Claim<'a>>,
     /// The schedule of jobs stored without one.
     pub backoff_for: &'a dyn Fn(&str) -> Backoff,
@@ -74,6 +80,7 @@ pub(crate) struct Settled {
     pub completed: Vec<Result<JobStatus>>,
     pub failed: Vec<Result<JobStatus>>,
     pub released: Vec<Result<JobStatus>>,
+    pub snoozed: Vec<Result<JobStatus>>,
     pub claimed: Vec<Job>,
 }
 
@@ -157,6 +164,15 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     fn bulk(&self, batch: &BulkBatch<'_>) -> Result<BulkDone>;
     /// A trivial read.
     fn ping(&self) -> Result<()>;
+    /// Every queue that is stored, has pending or running jobs, or is in `known`,
+    /// with its counts and settings at `now`, sorted by name.
+    fn queue_infos(&self, known: &[String], now: Timestamp) -> Result<Vec<QueueInfo>>;
+    /// Changes a queue's limits (stored for every process).
+    fn set_queue_limits(&self, queue: &str, change: LimitsChange, now: Timestamp) -> Result<()>;
+    /// Pauses a queue until `until` (`None`: until resumed).
+    fn pause_queue(&self, queue: &str, until: Option<Timestamp>, now: Timestamp) -> Result<()>;
+    /// Resumes a paused queue.
+    fn resume_queue(&self, queue: &str, now: Timestamp) -> Result<()>;
     /// Stores a token's hash; returns its id.
     fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64>;
     /// Tokens (of `user`), oldest first.

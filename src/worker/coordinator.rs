@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::job::{Job, JobId, JobStatus};
+use crate::queue::{ClaimSpec, Finished};
 use crate::worker::execute::{is_retry, outcome_of, Outcome};
 use crate::worker::shared::Shared;
 
@@ -25,6 +26,7 @@ const GROUP_WINDOW: Duration = Duration::from_micros(200);
 type Done = Vec<(JobId, i64, Value)>;
 type Failed = Vec<(JobId, i64, Failure)>;
 type Released = Vec<(JobId, i64)>;
+type Snoozed = Vec<(JobId, i64, Duration)>;
 
 /// A round's finished attempts, by how they ended.
 #[derive(Default)]
@@ -32,15 +34,16 @@ struct Round {
     done: Done,
     failed: Failed,
     released: Released,
+    snoozed: Snoozed,
 }
 
 impl Round {
     fn is_empty(&self) -> bool {
-        self.done.is_empty() && self.failed.is_empty() && self.released.is_empty()
+        self.len() == 0
     }
 
     fn len(&self) -> usize {
-        self.done.len() + self.failed.len() + self.released.len()
+        self.done.len() + self.failed.len() + self.released.len() + self.snoozed.len()
     }
 }
 
@@ -118,6 +121,7 @@ fn take_work(shared: &Shared) -> (Round, usize, bool) {
             Outcome::Success(v) => round.done.push((id, token, v)),
             Outcome::Failure(f) => round.failed.push((id, token, f)),
             Outcome::Release => round.released.push((id, token)),
+            Outcome::Snooze(d) => round.snoozed.push((id, token, d)),
         }
     }
     let idle = state.idle(shared.config.workers);
@@ -140,33 +144,41 @@ fn put_back(shared: &Shared, round: Round) {
     for (id, token) in round.released {
         state.finished.push((id, token, Outcome::Release));
     }
+    for (id, token, d) in round.snoozed {
+        state.finished.push((id, token, Outcome::Snooze(d)));
+    }
 }
 
 /// Writes completions, failed attempts, hand-backs and claims in one
 /// transaction (one commit, one fsync under FULL, for the whole round).
 fn settle_and_claim(shared: &Shared, round: &Round, want: usize) -> Result<Vec<Job>> {
     let cfg = &shared.config;
-    let settled = shared.queue.settle_and_claim(
-        &round.done,
-        &round.failed,
-        &round.released,
-        &cfg.worker_id,
-        Some(&shared.types),
-        want,
-        cfg.lease,
-    )?;
+    let finished = Finished {
+        done: &round.done,
+        failed: &round.failed,
+        released: &round.released,
+        snoozed: &round.snoozed,
+    };
+    let claim = ClaimSpec {
+        worker: &cfg.worker_id,
+        types: Some(&shared.types),
+        queues: cfg.queues.as_deref(),
+        n: want,
+        lease: cfg.lease,
+    };
+    let settled = shared.queue.settle_and_claim(finished, Some(claim))?;
     let done = round.done.iter().map(|d| (d.0, Kind::Done));
-    let failed = round
-        .failed
-        .iter()
-        .map(|f| (f.0, Kind::Failed(f.2.retry_after.is_some())));
+    let failed = round.failed.iter().map(|f| (f.0, Kind::Failed));
     let released = round.released.iter().map(|r| (r.0, Kind::Released));
+    let snoozed = round.snoozed.iter().map(|r| (r.0, Kind::Snoozed));
     let outcomes = settled
         .completed
         .into_iter()
         .chain(settled.failed)
-        .chain(settled.released);
-    record(shared, done.chain(failed).chain(released).zip(outcomes));
+        .chain(settled.released)
+        .chain(settled.snoozed);
+    let kinds = done.chain(failed).chain(released).chain(snoozed);
+    record(shared, kinds.zip(outcomes));
     Ok(settled.claimed)
 }
 
@@ -174,16 +186,16 @@ fn settle_and_claim(shared: &Shared, round: &Round, want: usize) -> Result<Vec<J
 #[derive(Clone, Copy)]
 enum Kind {
     Done,
-    /// Failed; true when the handler asked for its own delay (snoozed).
-    Failed(bool),
+    Failed,
     Released,
+    Snoozed,
 }
 
 /// The metrics outcome of a settled entry; `None` for a hand-back or a refusal.
 fn outcome(kind: Kind, status: &Result<JobStatus>) -> Option<crate::metrics::Outcome> {
     match (kind, status) {
         (Kind::Released, Ok(JobStatus::Pending)) | (_, Err(_)) => None,
-        (Kind::Failed(snoozed), Ok(s)) => Some(outcome_of(*s, snoozed)),
+        (Kind::Snoozed, Ok(s)) => Some(outcome_of(*s, true)),
         (_, Ok(s)) => Some(outcome_of(*s, false)),
     }
 }
@@ -198,7 +210,8 @@ fn record(shared: &Shared, statuses: impl Iterator<Item = ((JobId, Kind), Result
         match (kind, status) {
             (_, Ok(JobStatus::Completed)) => state.counts.completed += 1,
             (Kind::Released, Ok(JobStatus::Pending)) => state.counts.released += 1,
-            (Kind::Done | Kind::Failed(_), Ok(s)) if is_retry(s) => state.counts.retried += 1,
+            (Kind::Snoozed, Ok(JobStatus::Pending)) => state.counts.snoozed += 1,
+            (Kind::Done | Kind::Failed, Ok(s)) if is_retry(s) => state.counts.retried += 1,
             (_, Ok(_)) => state.counts.failed += 1,
             (_, Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. }))) => {
                 log::warn!("result of job {id} refused: {e}")

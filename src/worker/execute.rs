@@ -11,7 +11,7 @@ use crate::failure::Failure;
 use crate::job::{Job, JobStatus};
 use crate::queue::Queue;
 use crate::retry::ErrorClass;
-use crate::worker::{JobContext, Registry, StopFlag, StopReason};
+use crate::worker::{JobContext, JobError, Registry, StopFlag, StopReason};
 
 /// How an attempt ended, before it is written.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub(crate) enum Outcome {
     /// The attempt was interrupted by shutdown: hand the job back (pending, its
     /// attempt not counted; `cancelled` only if a cancel was requested).
     Release,
+    /// The handler asked to run again after this delay, without using an attempt.
+    Snooze(Duration),
 }
 
 /// The text recorded when a job runs past its type's timeout.
@@ -60,6 +62,7 @@ pub(crate) fn execute(
     let outcome = match result {
         Ok(Ok(value)) => Outcome::Success(value),
         Ok(Err(_)) if timed_out_now => Outcome::Failure(timed_out(timeout.unwrap_or_default())),
+        Ok(Err(JobError::Snooze(delay))) => Outcome::Snooze(delay),
         Ok(Err(e)) => Outcome::Failure(e.to_failure()),
         Err(panic) => Outcome::Failure(Failure::new(
             &format!("panic: {}", panic_message(panic.as_ref())),
@@ -99,6 +102,13 @@ fn log_outcome(job: &Job, outcome: &Outcome, elapsed: Duration) {
             job.attempts
         ),
         Outcome::Release => {}
+        Outcome::Snooze(d) => log::debug!(
+            "job {} ({}) attempt {} snoozed for {} ms",
+            job.id,
+            job.job_type,
+            job.attempts,
+            d.as_millis()
+        ),
         Outcome::Failure(f) => log::warn!(
             "job {} ({}) attempt {} failed after {ms} ms ({:?}): {}",
             job.id,

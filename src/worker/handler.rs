@@ -31,6 +31,10 @@ pub enum JobError {
     Cancelled,
     /// Plain text: [`crate::classify`] decides retryable or permanent.
     Message(String),
+    /// Not a failure: run the job again after this delay without using an
+    /// attempt (e.g. an upstream said "not yet"). A job may snooze
+    /// [`crate::state::MAX_SNOOZES`] times; the next snooze ends it `failed`.
+    Snooze(Duration),
 }
 
 impl JobError {
@@ -48,6 +52,11 @@ impl JobError {
                 ..Failure::new("cancelled", ErrorClass::Permanent)
             },
             JobError::Message(m) => Failure::classified(m),
+            // The pool snoozes instead; as a failure it is a retry after the delay.
+            JobError::Snooze(delay) => Failure {
+                retry_after: Some(*delay),
+                ..Failure::new("snoozed", ErrorClass::Retryable)
+            },
         }
     }
 }
@@ -62,6 +71,7 @@ impl fmt::Display for JobError {
                 write!(f, "{message} (retry after {} ms)", delay.as_millis())
             }
             JobError::Cancelled => f.write_str("cancelled"),
+            JobError::Snooze(d) => write!(f, "snoozed for {} ms", d.as_millis()),
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct WorkerConfig {
     pub worker_id: String,
     /// Stop by itself once no job is due and none is running. Default false.
     pub drain: bool,
+    /// Serve only these queues; `None` (the default): every queue. The pool's
+    /// `workers` stay its local cap; each queue's limits hold across processes.
+    pub queues: Option<Vec<String>>,
 }
 
 impl Default for WorkerConfig {
@@ -56,6 +59,7 @@ impl Default for WorkerConfig {
             claim_batch: 0,
             worker_id: default_worker_id(),
             drain: false,
+            queues: None,
         }
     }
 }

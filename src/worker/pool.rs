@@ -31,14 +31,16 @@ pub struct PoolCounts {
     pub failed: u64,
     /// Jobs handed back to pending at shutdown.
     pub released: u64,
+    /// Attempts that snoozed (run again later without using an attempt).
+    pub snoozed: u64,
 }
 
 impl std::fmt::Display for PoolCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} started, {} completed, {} retried, {} failed or cancelled, {} handed back",
-            self.started, self.completed, self.retried, self.failed, self.released
+            "{} started, {} completed, {} retried, {} snoozed, {} failed or cancelled, {} handed back",
+            self.started, self.completed, self.retried, self.snoozed, self.failed, self.released
         )
     }
 }
@@ -86,6 +88,7 @@ impl WorkerPool {
                 reason: "must be at least 1".into(),
             });
         }
+        queue.apply_declared_queues()?;
         queue.recover_expired()?;
         let signal = Arc::new(Signal::new());
         queue.subscribe(&signal);

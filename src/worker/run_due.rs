@@ -52,6 +52,7 @@ pub fn run_due(
             Outcome::Success(v) => queue.complete(job.id, job.lease_token, &v),
             Outcome::Failure(f) => queue.fail(job.id, job.lease_token, &f),
             Outcome::Release => queue.release(job.id, job.lease_token),
+            Outcome::Snooze(d) => queue.snooze(job.id, job.lease_token, d),
         };
         match status {
             Ok(JobStatus::Completed) => sum.completed += 1,

@@ -11,9 +11,6 @@ use crate::queue::{Queue, Signal};
 use crate::worker::execute::Outcome;
 use crate::worker::{PoolCounts, Registry, StopFlag, StopReason, WorkerConfig};
 
-/// The queue of every job until named queues land.
-pub(crate) const QUEUE: &str = "default";
-
 /// A claimed job, from claim until its outcome is written.
 #[derive(Debug)]
 pub(crate) struct RunningJob {
@@ -110,7 +107,7 @@ impl Shared {
             });
             let abandoned = Arc::new(AtomicBool::new(false));
             state.counts.started += 1;
-            let queue = QUEUE.to_string();
+            let queue = job.queue.clone();
             self.claimed(&queue, &job);
             state.running.insert(
                 job.id,

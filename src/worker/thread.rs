@@ -102,6 +102,7 @@ mod tests {
             Outcome::Failure(f) if f.cancelled => "cancelled",
             Outcome::Failure(_) => "failure",
             Outcome::Release => "release",
+            Outcome::Snooze(_) => "snooze",
         }
     }
 

@@ -274,6 +274,13 @@ fn the_openapi_document_parses_and_names_every_path() {
         ("/api/v1/admin/jobs/stats", vec!["get"]),
         ("/api/v1/admin/jobs/{id}/retry", vec!["post"]),
         ("/api/v1/admin/jobs/{id}", vec!["delete"]),
+        ("/api/v1/admin/jobs/retry", vec!["post"]),
+        ("/api/v1/admin/jobs/cancel", vec!["post"]),
+        ("/metrics", vec!["get"]),
+        ("/api/v1/admin/queues", vec!["get"]),
+        ("/api/v1/admin/queues/{name}", vec!["patch"]),
+        ("/api/v1/admin/queues/{name}/pause", vec!["post"]),
+        ("/api/v1/admin/queues/{name}/resume", vec!["post"]),
         ("/healthz", vec!["get"]),
         ("/api/v1/openapi.json", vec!["get"]),
     ];

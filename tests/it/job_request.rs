@@ -18,8 +18,9 @@ enum Verdict {
 use Verdict::*;
 
 /// The fields an error may name, to read them back from text.
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 13] = [
     "job_type",
+    "queue",
     "payload",
     "priority",
     "max_attempts",
@@ -63,6 +64,13 @@ fn bodies() -> Vec<(String, Verdict)> {
             Enqueued,
         ),
         (r#"{"job_type":"echo","priority":3.0}"#, Enqueued),
+        (r#"{"job_type":"echo","queue":"emails"}"#, Enqueued),
+        (
+            r#"{"job_type":"echo","queue":"Bad Queue"}"#,
+            Invalid("queue"),
+        ),
+        (r#"{"job_type":"echo","queue":5}"#, Invalid("queue")),
+        (r#"{"job_type":"echo","queue":null}"#, Invalid("queue")),
         (r#"{"job_type":"echo","priority":-2147483648}"#, Enqueued),
         (
             r#"{"job_type":"echo","priority":2147483648}"#,

@@ -19,6 +19,7 @@ mod job_request;
 mod log_capture;
 mod main_job;
 mod metrics;
+mod queues;
 mod rel_cli_files;
 mod rel_clock;
 mod rel_contention;

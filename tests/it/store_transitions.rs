@@ -421,3 +421,37 @@ fn claim_never_returns_a_job_twice_across_threads_and_processes() {
     let page = q.list(&jobq::JobFilter::default(), 500, None).unwrap();
     assert!(page.jobs.iter().all(|j| j.attempts == 1));
 }
+
+#[test]
+fn a_snooze_gives_the_attempt_back_and_is_due_after_its_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, clock) = queue_at(dir.path());
+    let job = q.enqueue(NewJob::new("t", json!(null))).unwrap();
+    let c = claim_one(&q);
+    assert_eq!(
+        q.snooze(job.id, c.lease_token, Duration::from_secs(30))
+            .unwrap(),
+        JobStatus::Pending
+    );
+    let back = q.get(job.id).unwrap();
+    assert_eq!((back.attempts, back.snoozes), (0, 1));
+    assert_eq!(back.next_retry, clock.now().plus(Duration::from_secs(30)));
+    assert!(
+        q.claim("w1", None, 1, LEASE).unwrap().is_empty(),
+        "not due yet"
+    );
+    assert!(matches!(
+        q.snooze(job.id, c.lease_token, Duration::ZERO),
+        Err(Error::LeaseLost { .. })
+    ));
+    clock.advance(Duration::from_secs(30));
+    let again = claim_one(&q);
+    assert_eq!(again.attempts, 1, "the snooze used no attempt");
+    q.cancel(job.id).unwrap();
+    assert_eq!(
+        q.snooze(job.id, again.lease_token, Duration::from_secs(1))
+            .unwrap(),
+        JobStatus::Cancelled,
+        "a cancel request wins over a snooze"
+    );
+}

@@ -22,7 +22,8 @@ const INSERT: &str = "INSERT INTO jobs (id, job_type, status, priority, payload,
 const CLAIM: &str = "UPDATE jobs SET status = 'in_progress', attempts = attempts + 1, \
      lease_token = lease_token + 1, locked_by = ?1, lease_expires_at = ?2, \
      started_at = ?3, updated_at = ?3 \
-     WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND next_retry <= ?3 \
+     WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND queue = 'default' \
+       AND next_retry <= ?3 \
        ORDER BY priority DESC, next_retry, id LIMIT ?4 + 0) \
      RETURNING id, job_type, payload, attempts, lease_token";
 

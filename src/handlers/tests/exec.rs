@@ -132,3 +132,31 @@ fn database_urls_with_a_password_are_told_apart() {
     assert!(!has_password("/var/lib/jobq/a:b@c.db"));
     assert!(!has_password("sqlite:///tmp/x.db"));
 }
+
+#[test]
+fn exit_79_with_a_delay_on_stdout_snoozes() {
+    let table = [
+        (
+            "echo 30s; exit 79",
+            Err(JobError::Snooze(Duration::from_secs(30))),
+        ),
+        (
+            "echo 120; exit 79",
+            Err(JobError::Snooze(Duration::from_secs(120))),
+        ),
+    ];
+    for (script, want) in table {
+        let a = attempt("exec_snooze");
+        let h = ExecHandler::new(vec!["sh".into(), "-c".into(), script.into()], None);
+        assert_eq!(h.run(&a.ctx, Value::Null), want, "{script}");
+    }
+    let a = attempt("exec_snooze_bad");
+    let h = ExecHandler::new(
+        vec!["sh".into(), "-c".into(), "echo soon; exit 79".into()],
+        None,
+    );
+    match h.run(&a.ctx, Value::Null) {
+        Err(JobError::Retryable(m)) => assert!(m.contains("no delay"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}

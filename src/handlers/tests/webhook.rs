@@ -115,11 +115,27 @@ fn a_retry_after_later_than_the_schedule_is_honoured() {
         other => panic!("{other:?}"),
     }
     seen.join().unwrap();
-    let (url, seen) = server(429, &[("Retry-After", "1")], "");
+    let (url, seen) = server(502, &[("Retry-After", "1")], "");
     assert!(matches!(
         post(&url, Value::Null),
         Err(JobError::Retryable(_))
     ));
+    seen.join().unwrap();
+}
+
+#[test]
+fn a_429_with_retry_after_snoozes_instead_of_failing() {
+    let (url, seen) = server(429, &[("Retry-After", "90")], "slow down");
+    assert_eq!(
+        post(&url, Value::Null),
+        Err(JobError::Snooze(Duration::from_secs(90)))
+    );
+    seen.join().unwrap();
+    let (url, seen) = server(429, &[("Retry-After", "999999999")], "");
+    assert_eq!(
+        post(&url, Value::Null),
+        Err(JobError::Snooze(crate::handlers::webhook::MAX_RETRY_AFTER))
+    );
     seen.join().unwrap();
 }
 

@@ -68,7 +68,7 @@ fn fields(j: &Job, now: Timestamp) -> Markup {
     html! {
         dl.fields {
             dt { "Job type" } dd #job-type { (j.job_type) }
-            dt { "Queue" } dd { "default" }
+            dt { "Queue" } dd { a href={(BASE) "/jobs?queue=" (crate::http::dashboard::overview::enc(&j.queue))} { (j.queue) } }
             dt { "Priority" } dd { (j.priority) }
             dt { "Attempts" } dd { (j.attempts) " of " (j.max_attempts) }
             dt { "Owner" } dd { (text(&j.owner)) }

@@ -13,7 +13,14 @@ use crate::{Error, Job, JobFilter, JobId, JobStatus, Queue, COUNT_CAP};
 /// Jobs per page.
 const PAGE: usize = 50;
 /// The filter fields, as query parameters and form fields.
-const FIELDS: [&str; 5] = ["status", "job_type", "owner", "entity_type", "entity_id"];
+const FIELDS: [&str; 6] = [
+    "status",
+    "queue",
+    "job_type",
+    "owner",
+    "entity_type",
+    "entity_id",
+];
 
 /// The filter of a query string or form (empty fields are unset).
 pub(crate) fn filter_of(pairs: &[(String, String)]) -> Result<JobFilter, ApiError> {
@@ -31,6 +38,7 @@ pub(crate) fn filter_of(pairs: &[(String, String)]) -> Result<JobFilter, ApiErro
     };
     Ok(JobFilter {
         status,
+        queue: get("queue"),
         job_type: get("job_type"),
         entity_type: get("entity_type"),
         entity_id: get("entity_id"),
@@ -42,6 +50,7 @@ pub(crate) fn filter_of(pairs: &[(String, String)]) -> Result<JobFilter, ApiErro
 fn query_of(f: &JobFilter) -> String {
     let values = [
         f.status.map(|s| s.as_str().to_string()),
+        f.queue.clone(),
         f.job_type.clone(),
         f.owner.clone(),
         f.entity_type.clone(),
@@ -93,6 +102,7 @@ fn filters(f: &JobFilter) -> Markup {
                     option value=(s.as_str()) selected[f.status == Some(s)] { (s.as_str()) }
                 }
             } }
+            (text("queue", "Queue", &f.queue))
             (text("job_type", "Job type", &f.job_type))
             (text("owner", "Owner", &f.owner))
             (text("entity_type", "Entity type", &f.entity_type))
@@ -107,6 +117,7 @@ fn filters(f: &JobFilter) -> Markup {
 fn bulk_form(signed: &Signed, f: &JobFilter) -> Markup {
     let values = [
         f.status.map(|s| s.as_str().to_string()),
+        f.queue.clone(),
         f.job_type.clone(),
         f.owner.clone(),
         f.entity_type.clone(),
@@ -131,7 +142,7 @@ fn table(jobs: &[Job], now: crate::Timestamp) -> Markup {
         table #jobs {
             thead { tr {
                 th { input #select-all type="checkbox" aria-label="Select all"; }
-                th { "Job" } th { "Type" } th { "Status" } th { "Attempts" }
+                th { "Job" } th { "Queue" } th { "Type" } th { "Status" } th { "Attempts" }
                 th { "Priority" } th { "Owner" } th { "Entity" } th { "Created" } th { "Updated" }
             } }
             tbody {
@@ -139,6 +150,7 @@ fn table(jobs: &[Job], now: crate::Timestamp) -> Markup {
                     tr data-id=(j.id.to_string()) {
                         td { input type="checkbox" name="id" value=(j.id.to_string()) form="bulk" aria-label="Select"; }
                         td { (job_link(j.id)) }
+                        td { (j.queue) }
                         td { (j.job_type) }
                         td { (status(j.status)) }
                         td.n { (j.attempts) "/" (j.max_attempts) }
@@ -149,7 +161,7 @@ fn table(jobs: &[Job], now: crate::Timestamp) -> Markup {
                         td { (when(j.updated_at, now)) }
                     }
                 }
-                @if jobs.is_empty() { tr { td colspan="10" { "No jobs match." } } }
+                @if jobs.is_empty() { tr { td colspan="11" { "No jobs match." } } }
             }
         }
     }

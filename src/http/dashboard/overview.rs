@@ -69,7 +69,7 @@ fn groups(o: &Overview) -> Markup {
             tbody {
                 @for g in &o.groups {
                     tr {
-                        td { (g.queue) }
+                        td { a href={(BASE) "/jobs?queue=" (enc(&g.queue))} { (g.queue) } }
                         td { a href={(BASE) "/jobs?job_type=" (enc(&g.job_type))} { (g.job_type) } }
                         td.n { (num(g.ready)) } td.n { (num(g.scheduled)) }
                         td.n { (num(g.retrying)) } td.n { (num(g.running)) }

@@ -5,10 +5,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
+use crate::queues::QueueSettings;
+use crate::store::sqlite::queues;
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
 /// pending and due -> in_progress (see [`crate::state`]): one statement, at most
-/// `?5` jobs, run order, through the partial index `jobs_claim`. The subquery
+/// `?5` jobs of queue `?6`, run order, through the partial index `jobs_claim`. The subquery
 /// yields rowids (what the partial index stores), so each claimed row is one
 /// b-tree seek, not a walk through the primary-key index.
 ///
@@ -19,8 +21,8 @@ const CLAIM: &str = concat!(
     "UPDATE jobs SET status = 'in_progress', attempts = attempts + 1, \
      lease_token = lease_token + 1, locked_by = ?1, lease_expires_at = ?2, \
      started_at = ?3, updated_at = ?3, progress = NULL \
-     WHERE rowid IN (SELECT rowid FROM jobs WHERE status = 'pending' AND next_retry <= ?3 \
-       AND (?4 IS NULL OR job_type IN (SELECT value FROM json_each(?4))) \
+     WHERE rowid IN (SELECT rowid FROM jobs WHERE status = 'pending' AND queue = ?6 \
+       AND next_retry <= ?3 AND (?4 IS NULL OR job_type IN (SELECT value FROM json_each(?4))) \
        ORDER BY priority DESC, next_retry, id LIMIT ?5 + 0) \
      RETURNING ",
     job_columns!(),
@@ -41,39 +43,107 @@ const PROGRESS: &str = "UPDATE jobs SET progress = ?1, updated_at = ?2 \
 
 const LOOKUP: &str = "SELECT lease_token FROM jobs WHERE id = ?1";
 
-/// Claims up to `n` due jobs of `types` (`None`: any type) for `worker`, with
-/// leases until `lease_until`. Returned in run order. Run inside `BEGIN IMMEDIATE`.
+/// What to claim in one round (inside `BEGIN IMMEDIATE`).
+pub(crate) struct ClaimArgs<'a> {
+    pub worker: &'a str,
+    /// The job types as a JSON array; `None`: any type.
+    pub types: Option<&'a str>,
+    /// Only these queues; `None`: every queue.
+    pub queues: Option<&'a [String]>,
+    pub n: usize,
+    pub now: Timestamp,
+    pub lease_until: Timestamp,
+    /// Where the round starts in the list of queues with pending jobs, so that
+    /// successive rounds take turns (one busy queue does not starve another).
+    pub rotation: usize,
+}
+
+/// Claims up to `n` due jobs for `worker`, with leases until `lease_until`,
+/// from the queues it serves that are not paused, within each queue's
+/// concurrency and rate limits (read in this transaction, so they are exact
+/// across processes). Slots are shared between the queues with due jobs (each
+/// gets an even share first, then the rest goes to whoever can use it).
+/// Returned in run order. Run inside `BEGIN IMMEDIATE`.
 ///
 /// A claimed job that cannot run as stored (an unreadable id, payload or
 /// number) is ended `failed` in the same transaction, with a permanent error
 /// naming the column, and not returned: it runs never, and stops nothing.
-pub(crate) fn claim(
+pub(crate) fn claim(conn: &Connection, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
+    let settings = queues::settings(conn)?;
+    let mut candidates = queues::pending_queues(conn)?;
+    candidates.retain(|q| {
+        a.queues.is_none_or(|only| only.contains(q))
+            && !settings.get(q).is_some_and(|s| s.is_paused(a.now))
+    });
+    if candidates.is_empty() || a.n == 0 {
+        return Ok(Vec::new());
+    }
+    let turn = a.rotation % candidates.len();
+    candidates.rotate_left(turn);
+    let mut jobs = Vec::new();
+    let mut left = a.n;
+    // First pass: an even share each; second: what is left, to queues that were
+    // held back only by their share.
+    let mut more = Vec::new();
+    let k = candidates.len();
+    for (i, q) in candidates.iter().enumerate() {
+        let share = left.div_ceil(k - i);
+        let room = queues::room(conn, q, settings.get(q), a.now)?;
+        let want = share.min(room).min(left);
+        let got = claim_queue(conn, a, q, want, settings.get(q))?;
+        if got.len() == share && share < room {
+            more.push(q);
+        }
+        left -= got.len();
+        jobs.extend(got);
+    }
+    for q in more {
+        if left == 0 {
+            break;
+        }
+        let room = queues::room(conn, q, settings.get(q), a.now)?;
+        let got = claim_queue(conn, a, q, left.min(room), settings.get(q))?;
+        left -= got.len();
+        jobs.extend(got);
+    }
+    jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
+    Ok(jobs)
+}
+
+/// Claims up to `n` due jobs of one queue (and records their starts when it is
+/// rate-limited).
+fn claim_queue(
     conn: &Connection,
-    worker: &str,
-    types: Option<&str>,
+    a: &ClaimArgs<'_>,
+    queue: &str,
     n: usize,
-    now: Timestamp,
-    lease_until: Timestamp,
+    settings: Option<&QueueSettings>,
 ) -> Result<Vec<Job>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
     let mut stmt = conn.prepare_cached(CLAIM).map_err(Error::db("claim"))?;
     let limit = i64::try_from(n).unwrap_or(i64::MAX);
     let rows = stmt
-        .query_map(params![worker, lease_until.0, now.0, types, limit], |r| {
-            Ok((job_from_row(r)?, r.get::<_, i64>(JOB_COLUMNS)?))
-        })
+        .query_map(
+            params![a.worker, a.lease_until.0, a.now.0, a.types, limit, queue],
+            |r| Ok((job_from_row(r)?, r.get::<_, i64>(JOB_COLUMNS)?)),
+        )
         .map_err(Error::db("claim"))?;
     let claimed = rows
         .collect::<rusqlite::Result<Vec<(Job, i64)>>>()
         .map_err(Error::db("claim"))?;
+    if let Some(limit) = settings.and_then(|s| s.rate_limit) {
+        queues::record_starts(conn, queue, limit, claimed.len(), a.now)?;
+    }
     let mut jobs = Vec::with_capacity(claimed.len());
     for (job, rowid) in claimed {
         if cannot_run(&job) {
-            fail_unreadable(conn, &job, rowid, now)?;
+            fail_unreadable(conn, &job, rowid, a.now)?;
         } else {
             jobs.push(job);
         }
     }
-    jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
     Ok(jobs)
 }
 

@@ -5,8 +5,8 @@ use rusqlite::{params, Connection};
 use crate::job::Job;
 
 const INSERT: &str = "INSERT INTO jobs (id, job_type, status, priority, payload, attempts, \
-     max_attempts, next_retry, entity_type, entity_id, owner, created_at, updated_at, backoff) \
-     VALUES (?1, ?2, 'pending', ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)";
+     max_attempts, next_retry, entity_type, entity_id, owner, created_at, updated_at, backoff, \
+     queue) VALUES (?1, ?2, 'pending', ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)";
 
 /// Inserts a validated job (status pending). `payload` is its JSON text.
 pub(crate) fn insert(conn: &Connection, job: &Job, payload: &str) -> rusqlite::Result<()> {
@@ -24,6 +24,7 @@ pub(crate) fn insert(conn: &Connection, job: &Job, payload: &str) -> rusqlite::R
         job.owner,
         job.created_at.0,
         backoff,
+        job.queue,
     ])?;
     Ok(())
 }

@@ -41,8 +41,9 @@ pub(crate) fn conditions(f: &JobFilter, term: StatusTerm) -> Conditions<'_> {
         StatusTerm::Indexed => "status = ?",
         StatusTerm::Scanned => "+status = ?",
     };
-    let fields: [(&'static str, Option<&dyn ToSql>); 5] = [
+    let fields: [(&'static str, Option<&dyn ToSql>); 6] = [
         (status, f.status.as_ref().map(|s| s as &dyn ToSql)),
+        ("queue = ?", f.queue.as_ref().map(|s| s as &dyn ToSql)),
         ("job_type = ?", f.job_type.as_ref().map(|s| s as &dyn ToSql)),
         (
             "entity_type = ?",

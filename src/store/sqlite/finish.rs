@@ -9,6 +9,7 @@ use crate::failure::Failure;
 use crate::job::Job;
 use crate::job::{JobId, JobStatus};
 use crate::retry::{Backoff, ErrorClass};
+use crate::state::MAX_SNOOZES;
 use crate::store::plan::{plan_failure, Running};
 use crate::store::sqlite::claim::{fail_unreadable, lease_refused};
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
@@ -24,6 +25,17 @@ const RELEASE: &str = "UPDATE jobs SET \
      completed_at = CASE cancel_requested WHEN 1 THEN ?1 ELSE NULL END, \
      next_retry = ?1, updated_at = ?1, locked_by = NULL, lease_expires_at = NULL \
      WHERE id = ?2 AND status = 'in_progress' AND lease_token = ?3 RETURNING status";
+
+const SNOOZES: &str = "SELECT snoozes, cancel_requested FROM jobs \
+     WHERE id = ?1 AND status = 'in_progress' AND lease_token = ?2";
+
+const SNOOZE: &str = "UPDATE jobs SET \
+     status = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'pending' END, \
+     attempts = CASE cancel_requested WHEN 1 THEN attempts ELSE max(attempts - 1, 0) END, \
+     snoozes = snoozes + 1, next_retry = ?1, \
+     completed_at = CASE cancel_requested WHEN 1 THEN ?2 ELSE NULL END, \
+     updated_at = ?2, locked_by = NULL, lease_expires_at = NULL \
+     WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4 RETURNING status";
 
 const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_context, locked_by, \
      job_type, backoff FROM jobs WHERE id = ?1 AND status = 'in_progress' AND lease_token = ?2";
@@ -94,6 +106,38 @@ fn running(conn: &Connection, id: JobId, token: i64) -> rusqlite::Result<Option<
         })
     })
     .optional()
+}
+
+/// in_progress -> pending after `delay` with the attempt given back and
+/// `snoozes + 1` (cancelled when requested); a job that has snoozed
+/// [`MAX_SNOOZES`] times fails instead, permanently.
+pub(crate) fn snooze(
+    conn: &Connection,
+    id: JobId,
+    token: i64,
+    delay: std::time::Duration,
+    now: Timestamp,
+) -> Result<JobStatus> {
+    let found: Option<(i64, i64)> = conn
+        .prepare_cached(SNOOZES)
+        .and_then(|mut s| {
+            s.query_row(params![id, token], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(Error::db("snooze"))?;
+    let (snoozes, cancel) = found.ok_or_else(|| lease_refused(conn, id, token, "snooze"))?;
+    let exhausted = snoozes >= i64::from(MAX_SNOOZES);
+    if exhausted && cancel == 0 {
+        let msg = format!("snoozed {snoozes} times, the most allowed ({MAX_SNOOZES})");
+        let failure = Failure::new(&msg, ErrorClass::Permanent);
+        return fail(conn, id, token, &failure, &|_| Backoff::default(), now);
+    }
+    let mut stmt = conn.prepare_cached(SNOOZE).map_err(Error::db("snooze"))?;
+    let at = now.plus(delay);
+    stmt.query_row(params![at.0, now.0, id, token], |r| r.get(0))
+        .optional()
+        .map_err(Error::db("snooze"))?
+        .ok_or_else(|| lease_refused(conn, id, token, "snooze"))
 }
 
 /// Records a failed attempt: back to pending after backoff, or failed, or

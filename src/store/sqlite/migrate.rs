@@ -54,7 +54,24 @@ pub const MIGRATIONS: &[&str] = &[
     );",
     // 3: the retry schedule travels with each job (JSON array of ms; NULL: default).
     "ALTER TABLE jobs ADD COLUMN backoff TEXT;",
-    // 4: the dashboard's and metrics' reads stay bounded on a big history.
+    // 4: named queues (pause and limits across processes; starts of rate-limited
+    // queues), and snoozes.
+    "ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE jobs ADD COLUMN snoozes INTEGER NOT NULL DEFAULT 0 CHECK (snoozes >= 0);
+    DROP INDEX jobs_claim;
+    CREATE INDEX jobs_claim ON jobs (queue, priority DESC, next_retry, id) WHERE status = 'pending';
+    CREATE TABLE queues (
+        name TEXT PRIMARY KEY NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+        paused_until INTEGER,
+        concurrency INTEGER CHECK (concurrency >= 1),
+        rate_count INTEGER CHECK (rate_count >= 1),
+        rate_period_ms INTEGER CHECK (rate_period_ms >= 1),
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE queue_starts (queue TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE INDEX queue_starts_at ON queue_starts (queue, at);",
+    // 5: the dashboard's and metrics' reads stay bounded on a big history.
     "CREATE INDEX jobs_status ON jobs (status, completed_at, started_at);
     CREATE INDEX jobs_type ON jobs (job_type, created_at);",
 ];

@@ -11,6 +11,7 @@ mod finish;
 pub(crate) mod migrate;
 mod open;
 mod overview;
+mod queues;
 mod read;
 mod row;
 mod tokens;
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
 use crate::overview::{Overview, OverviewQuery};
+use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
 use crate::state::Move;
 use crate::stats::Stats;
@@ -35,6 +37,8 @@ pub(crate) use open::{Access, ConnSettings};
 #[derive(Debug)]
 pub(crate) struct Sqlite {
     store: Store,
+    /// Claim rounds so far: where the next round starts among the queues.
+    rounds: std::sync::atomic::AtomicUsize,
 }
 
 /// How the file is opened.
@@ -55,7 +59,10 @@ impl Sqlite {
             access: Access::ReadWrite,
         };
         let store = Store::open(path, settings, o.readers, o.file_mode)?;
-        Ok(Sqlite { store })
+        Ok(Sqlite {
+            store,
+            rounds: std::sync::atomic::AtomicUsize::new(0),
+        })
     }
 }
 
@@ -101,6 +108,9 @@ impl Backend for Sqlite {
             .claim
             .and_then(|c| c.types)
             .map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()));
+        let rotation = self
+            .rounds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.store.write("complete_and_claim", |tx| {
             let completed = round
                 .done
@@ -120,16 +130,32 @@ impl Backend for Sqlite {
                 .map(|(id, token)| finish::release(tx, *id, *token, now))
                 .map(refusal_is_an_outcome)
                 .collect::<Result<_>>()?;
+            let snoozed = round
+                .snoozed
+                .iter()
+                .map(|(id, token, delay)| finish::snooze(tx, *id, *token, *delay, now))
+                .map(refusal_is_an_outcome)
+                .collect::<Result<_>>()?;
             let claimed = match round.claim {
-                Some(c) if c.n > 0 => {
-                    claim::claim(tx, c.worker, types.as_deref(), c.n, now, c.lease_until)?
-                }
+                Some(c) if c.n > 0 => claim::claim(
+                    tx,
+                    &claim::ClaimArgs {
+                        worker: c.worker,
+                        types: types.as_deref(),
+                        queues: c.queues,
+                        n: c.n,
+                        now,
+                        lease_until: c.lease_until,
+                        rotation,
+                    },
+                )?,
                 _ => Vec::new(),
             };
             Ok(Settled {
                 completed,
                 failed,
                 released,
+                snoozed,
                 claimed,
             })
         })
@@ -230,6 +256,27 @@ impl Backend for Sqlite {
             c.query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(Error::db("ping"))
         })
+    }
+
+    fn queue_infos(&self, known: &[String], now: Timestamp) -> Result<Vec<QueueInfo>> {
+        self.store
+            .read("list queues", |c| queues::infos(c, known, now))
+    }
+
+    fn set_queue_limits(&self, queue: &str, change: LimitsChange, now: Timestamp) -> Result<()> {
+        self.store.write("queue settings", |tx| {
+            queues::set_limits(tx, queue, change, now)
+        })
+    }
+
+    fn pause_queue(&self, queue: &str, until: Option<Timestamp>, now: Timestamp) -> Result<()> {
+        self.store
+            .write("pause queue", |tx| queues::pause(tx, queue, until, now))
+    }
+
+    fn resume_queue(&self, queue: &str, now: Timestamp) -> Result<()> {
+        self.store
+            .write("resume queue", |tx| queues::resume(tx, queue, now))
     }
 
     fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64> {

@@ -11,10 +11,10 @@ use crate::job::{Job, JobStatus};
 use crate::overview::{Count, GroupCounts, Minute, Overview, OverviewQuery};
 use crate::store::sqlite::row::{job_columns, job_from_row};
 
-/// The queue of a row. Every job is in `default` until named queues land.
+/// The queue of a row.
 macro_rules! queue_of {
     () => {
-        "'default'"
+        "queue"
     };
 }
 

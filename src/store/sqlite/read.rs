@@ -15,7 +15,7 @@ macro_rules! filter {
     () => {
         "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR job_type = ?2) \
          AND (?3 IS NULL OR entity_type = ?3) AND (?4 IS NULL OR entity_id = ?4) \
-         AND (?5 IS NULL OR owner = ?5)"
+         AND (?5 IS NULL OR owner = ?5) AND (?6 IS NULL OR queue = ?6)"
     };
 }
 
@@ -24,7 +24,7 @@ const LIST: &str = concat!(
     job_columns!(),
     " FROM jobs WHERE ",
     filter!(),
-    " AND (?6 IS NULL OR (created_at, id) < (?6, ?7)) ORDER BY created_at DESC, id DESC LIMIT ?8 + 0"
+    " AND (?7 IS NULL OR (created_at, id) < (?7, ?8)) ORDER BY created_at DESC, id DESC LIMIT ?9 + 0"
 );
 
 const COUNT: &str = concat!("SELECT count(*) FROM jobs WHERE ", filter!());
@@ -32,7 +32,7 @@ const COUNT: &str = concat!("SELECT count(*) FROM jobs WHERE ", filter!());
 const STATS: &str = "SELECT job_type, status, \
      CASE WHEN status != 'pending' THEN NULL WHEN next_retry <= ?1 THEN 'ready' \
           WHEN attempts > 0 THEN 'retrying' ELSE 'scheduled' END, \
-     count(*), min(next_retry) FROM jobs GROUP BY 1, 2, 3";
+     count(*), min(next_retry), queue FROM jobs GROUP BY 1, 2, 3, 6";
 
 const CANCEL_REQUESTS: &str = "SELECT id FROM jobs WHERE status = 'in_progress' \
      AND cancel_requested = 1 AND locked_by = ?1";
@@ -64,6 +64,7 @@ pub(crate) fn list(
                 f.entity_type,
                 f.entity_id,
                 f.owner,
+                f.queue,
                 ms,
                 id,
                 lim
@@ -77,7 +78,14 @@ pub(crate) fn list(
     let mut count = conn.prepare_cached(COUNT).map_err(Error::db("count"))?;
     let total: i64 = count
         .query_row(
-            params![f.status, f.job_type, f.entity_type, f.entity_id, f.owner],
+            params![
+                f.status,
+                f.job_type,
+                f.entity_type,
+                f.entity_id,
+                f.owner,
+                f.queue
+            ],
             |r| r.get(0),
         )
         .map_err(Error::db("count"))?;
@@ -101,9 +109,10 @@ pub(crate) fn stats(conn: &Connection, now: Timestamp) -> Result<Stats> {
                 r.get::<_, Option<String>>(2)?,
                 u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
                 r.get_ref(4)?.as_i64().unwrap_or(i64::MAX),
+                r.get::<_, String>(5)?,
             ))
         };
-        let (job_type, status, split, n, min_due) = read().map_err(Error::db("stats"))?;
+        let (job_type, status, split, n, min_due, queue) = read().map_err(Error::db("stats"))?;
         let Ok(status) = status.parse::<JobStatus>() else {
             log::warn!("stats: {n} jobs of type {job_type} have an unknown status {status:?}");
             continue;
@@ -111,6 +120,7 @@ pub(crate) fn stats(conn: &Connection, now: Timestamp) -> Result<Stats> {
         s.total += n;
         s.by_status.add(status, n);
         s.by_type.entry(job_type).or_default().add(status, n);
+        s.by_queue.entry(queue).or_default().add(status, n);
         match split.as_deref() {
             Some("ready") => {
                 s.pending.ready += n;

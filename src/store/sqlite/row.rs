@@ -20,13 +20,13 @@ macro_rules! job_columns {
         "id, job_type, status, priority, payload, result, attempts, max_attempts, next_retry, \
          error_message, error_context, entity_type, entity_id, owner, created_at, updated_at, \
          started_at, completed_at, locked_by, lease_expires_at, lease_token, cancel_requested, \
-         progress, backoff"
+         progress, backoff, queue, snoozes"
     };
 }
 pub(crate) use job_columns;
 
 /// The number of columns in [`job_columns!`]; a `rowid` selected after them is at this index.
-pub(crate) const JOB_COLUMNS: usize = 24;
+pub(crate) const JOB_COLUMNS: usize = 26;
 
 /// Reads one row, noting every value that does not fit its column's type.
 struct Reader<'a, 'r> {
@@ -159,15 +159,20 @@ pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         r.note("priority", format!("is out of range ({priority})"));
         0
     });
+    let queue = r
+        .text(24, "queue")
+        .unwrap_or_else(|| crate::queues::DEFAULT_QUEUE.to_string());
     Ok(Job {
         id,
         job_type,
+        queue,
         status,
         priority,
         payload: r.json(4, "payload").unwrap_or(Value::Null),
         result: r.json(5, "result"),
         attempts: r.count(6, "attempts"),
         max_attempts: r.count(7, "max_attempts").max(1),
+        snoozes: r.count(25, "snoozes"),
         next_retry: Timestamp(r.required_int(8, "next_retry")),
         error_message: r.text(9, "error_message"),
         error_context: r.json(10, "error_context"),

@@ -1,0 +1,252 @@
+//! Named queues: the name rule, rate limits (`"100/1m"`), a queue's declared
+//! limits ([`QueueSpec`]) and what `jobq queue list` shows ([`QueueInfo`]).
+//!
+//! Every job has a queue (default [`DEFAULT_QUEUE`]). A queue may have a
+//! concurrency limit (the most jobs in progress at once across every process on
+//! the database), a rate limit (the most starts per sliding period across every
+//! process) and a pause; all three are stored in the database and checked in the
+//! claim's own transaction.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+
+/// The queue of jobs enqueued without one.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// Checks a queue name: 1-64 characters of `[a-z0-9_.:-]` (as job types).
+///
+/// # Errors
+/// [`Error::Invalid`] naming `queue`.
+pub fn validate_queue_name(name: &str) -> Result<()> {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.:-".contains(c);
+    if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
+        let shown: String = name.chars().take(64).collect();
+        return Err(Error::Invalid {
+            field: "queue",
+            reason: format!("{shown:?}: must be 1-64 characters of [a-z0-9_.:-]"),
+        });
+    }
+    Ok(())
+}
+
+/// At most `count` starts per sliding `period`, written `"100/1m"` (a count, a
+/// slash, a duration as in `jobq.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateLimit {
+    /// Starts allowed per period, at least 1.
+    pub count: u32,
+    /// The sliding window, more than 0.
+    pub period: Duration,
+}
+
+impl RateLimit {
+    /// A limit of `count` starts per `period`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `rate_limit` when `count` is 0 or `period` is zero.
+    pub fn new(count: u32, period: Duration) -> Result<RateLimit> {
+        if count == 0 || period.is_zero() {
+            return Err(Error::Invalid {
+                field: "rate_limit",
+                reason: "needs a count of at least 1 and a period of more than 0, e.g. \"100/1m\""
+                    .into(),
+            });
+        }
+        Ok(RateLimit { count, period })
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.count,
+            crate::duration::format_duration(self.period)
+        )
+    }
+}
+
+impl FromStr for RateLimit {
+    type Err = Error;
+
+    /// Parses `"100/1m"`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `rate_limit` and quoting the text.
+    fn from_str(text: &str) -> Result<RateLimit> {
+        let shown: String = text.chars().take(32).collect();
+        let bad = || Error::Invalid {
+            field: "rate_limit",
+            reason: format!("{shown:?}: expected COUNT/PERIOD, e.g. \"100/1m\" or \"20/1s\""),
+        };
+        let (count, period) = text.split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let period = crate::duration::parse_duration(period.trim()).map_err(|_| bad())?;
+        RateLimit::new(count, period).map_err(|_| bad())
+    }
+}
+
+impl Serialize for RateLimit {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RateLimit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A queue's declared limits (`[queues.NAME]` in `jobq.toml`, or
+/// [`crate::Catalog::declare_queue`]). Written to the database when a worker
+/// pool starts, so they hold for every process on the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    name: String,
+    /// The most jobs of the queue in progress at once, across every process.
+    /// `None`: unlimited.
+    pub concurrency: Option<u32>,
+    /// The most starts per sliding period, across every process. `None`: unlimited.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl QueueSpec {
+    /// A queue named `name` with no limits (the name is checked when declared).
+    pub fn new(name: impl Into<String>) -> QueueSpec {
+        QueueSpec {
+            name: name.into(),
+            concurrency: None,
+            rate_limit: None,
+        }
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets the concurrency limit (checked when declared: at least 1).
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.concurrency = Some(n);
+        self
+    }
+
+    /// Sets the rate limit.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        validate_queue_name(&self.name)?;
+        if self.concurrency == Some(0) {
+            return Err(Error::Invalid {
+                field: "concurrency",
+                reason: format!("{}: must be at least 1", self.name),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A queue as `jobq queue list` and `GET /api/v1/admin/queues` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueInfo {
+    /// The queue's name.
+    pub name: String,
+    /// Jobs waiting (pending, due or not).
+    pub pending: u64,
+    /// Jobs in progress.
+    pub running: u64,
+    /// The concurrency limit; null: unlimited.
+    pub concurrency: Option<u32>,
+    /// The rate limit, e.g. `"100/1m"`; null: unlimited.
+    pub rate_limit: Option<RateLimit>,
+    /// True while paused: no job of the queue is claimed (running ones finish).
+    pub paused: bool,
+    /// When a timed pause ends (UTC); null when not paused or paused until resumed.
+    pub paused_until: Option<Timestamp>,
+}
+
+/// A queue's stored settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct QueueSettings {
+    pub concurrency: Option<u32>,
+    pub rate_limit: Option<RateLimit>,
+    /// `Some(None)`: paused until resumed; `Some(Some(t))`: until `t`.
+    pub paused: Option<Option<Timestamp>>,
+}
+
+impl QueueSettings {
+    /// True when the queue is paused at `now`.
+    pub fn is_paused(&self, now: Timestamp) -> bool {
+        match self.paused {
+            Some(None) => true,
+            Some(Some(until)) => until > now,
+            None => false,
+        }
+    }
+}
+
+/// A change to a queue's limits: `None` leaves a limit as it is; `Some(None)`
+/// removes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsChange {
+    /// The new concurrency limit.
+    pub concurrency: Option<Option<u32>>,
+    /// The new rate limit.
+    pub rate_limit: Option<Option<RateLimit>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_parse_and_print() {
+        let r: RateLimit = "100/1m".parse().unwrap();
+        assert_eq!((r.count, r.period), (100, Duration::from_secs(60)));
+        assert_eq!(r.to_string(), "100/1m");
+        assert_eq!("20/1s".parse::<RateLimit>().unwrap().to_string(), "20/1s");
+        for bad in [
+            "100/", "x/1m", "/1m", "0/1m", "5/0s", "5", "5/1m/2", "-1/1m",
+        ] {
+            let err = bad.parse::<RateLimit>().unwrap_err().to_string();
+            assert!(err.starts_with("invalid rate_limit:"), "{bad}: {err}");
+            assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn queue_names_follow_the_job_type_rule() {
+        assert!(validate_queue_name("emails").is_ok());
+        assert!(validate_queue_name("a.b:c-d_1").is_ok());
+        for bad in ["", "Emails", "with space", &"x".repeat(65)] {
+            assert!(validate_queue_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_timed_pause_ends() {
+        let s = QueueSettings {
+            paused: Some(Some(Timestamp(100))),
+            ..QueueSettings::default()
+        };
+        assert!(s.is_paused(Timestamp(99)));
+        assert!(!s.is_paused(Timestamp(100)));
+        let forever = QueueSettings {
+            paused: Some(None),
+            ..QueueSettings::default()
+        };
+        assert!(forever.is_paused(Timestamp(i64::MAX)));
+    }
+}

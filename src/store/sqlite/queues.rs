@@ -1,0 +1,244 @@
+//! Named queues: their stored settings (pause, limits), the queues that have
+//! pending jobs, in-progress counts and the starts of rate-limited queues.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rusqlite::{params, Connection};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::queues::{LimitsChange, QueueInfo, QueueSettings, RateLimit};
+
+const SETTINGS: &str = "SELECT name, paused, paused_until, concurrency, rate_count, \
+     rate_period_ms FROM queues";
+
+/// Every queue with a pending job, one index seek each (a skip scan of `jobs_claim`).
+const PENDING_QUEUES: &str = "WITH RECURSIVE q(name) AS ( \
+       SELECT (SELECT queue FROM jobs WHERE status = 'pending' ORDER BY queue LIMIT 1) \
+       UNION ALL \
+       SELECT (SELECT queue FROM jobs WHERE status = 'pending' AND queue > q.name \
+               ORDER BY queue LIMIT 1) FROM q WHERE q.name IS NOT NULL) \
+     SELECT name FROM q WHERE name IS NOT NULL";
+
+const RUNNING: &str = "SELECT count(*) FROM jobs WHERE status = 'in_progress' AND queue = ?1";
+
+const PENDING: &str = "SELECT count(*) FROM jobs WHERE status = 'pending' AND queue = ?1";
+
+const STARTS_SINCE: &str = "SELECT count(*) FROM queue_starts WHERE queue = ?1 AND at > ?2";
+
+const RECORD_START: &str = "INSERT INTO queue_starts (queue, at) VALUES (?1, ?2)";
+
+const FORGET_STARTS: &str = "DELETE FROM queue_starts WHERE queue = ?1 AND at <= ?2";
+
+const ENSURE: &str = "INSERT INTO queues (name, updated_at) VALUES (?1, ?2) \
+     ON CONFLICT (name) DO NOTHING";
+
+const SET_CONCURRENCY: &str = "UPDATE queues SET concurrency = ?2, updated_at = ?3 WHERE name = ?1";
+
+const SET_RATE: &str = "UPDATE queues SET rate_count = ?2, rate_period_ms = ?3, updated_at = ?4 \
+     WHERE name = ?1";
+
+const PAUSE: &str =
+    "UPDATE queues SET paused = 1, paused_until = ?2, updated_at = ?3 WHERE name = ?1";
+
+const RESUME: &str =
+    "UPDATE queues SET paused = 0, paused_until = NULL, updated_at = ?2 WHERE name = ?1";
+
+const RUNNING_BY_QUEUE: &str = "SELECT queue, count(*) FROM jobs WHERE status = 'in_progress' \
+     GROUP BY queue";
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn db(op: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+    Error::db(op)
+}
+
+/// Every stored queue's settings, by name.
+pub(crate) fn settings(conn: &Connection) -> Result<BTreeMap<String, QueueSettings>> {
+    let mut stmt = conn.prepare_cached(SETTINGS).map_err(db("queues"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let name: String = r.get(0)?;
+            let paused = r.get::<_, i64>(1)? != 0;
+            let until: Option<i64> = r.get(2)?;
+            let concurrency: Option<i64> = r.get(3)?;
+            let rate: Option<(i64, i64)> = match (r.get(4)?, r.get(5)?) {
+                (Some(c), Some(p)) => Some((c, p)),
+                _ => None,
+            };
+            Ok((name, paused, until, concurrency, rate))
+        })
+        .map_err(db("queues"))?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (name, paused, until, concurrency, rate) = row.map_err(db("queues"))?;
+        let rate_limit = rate.and_then(|(c, p)| {
+            let period = Duration::from_millis(u64::try_from(p).ok()?);
+            RateLimit::new(u32::try_from(c).ok()?, period).ok()
+        });
+        let s = QueueSettings {
+            concurrency: concurrency.and_then(|c| u32::try_from(c).ok()),
+            rate_limit,
+            paused: paused.then_some(until.map(Timestamp)),
+        };
+        out.insert(name, s);
+    }
+    Ok(out)
+}
+
+/// The queues that have a pending job, sorted by name.
+pub(crate) fn pending_queues(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(PENDING_QUEUES).map_err(db("claim"))?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(db("claim"))?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db("claim"))
+}
+
+fn count(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db("queue counts"))?;
+    let n: i64 = stmt
+        .query_row(p, |r| r.get(0))
+        .map_err(db("queue counts"))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// How many more jobs of `queue` may start now under its limits (usize::MAX:
+/// unlimited). Read inside the claim's transaction, so it is exact.
+pub(crate) fn room(
+    conn: &Connection,
+    queue: &str,
+    s: Option<&QueueSettings>,
+    now: Timestamp,
+) -> Result<usize> {
+    let mut room = usize::MAX;
+    let Some(s) = s else { return Ok(room) };
+    if let Some(c) = s.concurrency {
+        let running = count(conn, RUNNING, params![queue])?;
+        room = room.min(usize::try_from(u64::from(c).saturating_sub(running)).unwrap_or(0));
+    }
+    if let Some(r) = s.rate_limit {
+        let since = now.0.saturating_sub(ms(r.period));
+        let started = count(conn, STARTS_SINCE, params![queue, since])?;
+        let left = u64::from(r.count).saturating_sub(started);
+        room = room.min(usize::try_from(left).unwrap_or(0));
+    }
+    Ok(room)
+}
+
+/// Records `n` starts of a rate-limited queue at `now` and forgets those that
+/// slid out of its window.
+pub(crate) fn record_starts(
+    conn: &Connection,
+    queue: &str,
+    limit: RateLimit,
+    n: usize,
+    now: Timestamp,
+) -> Result<()> {
+    let mut insert = conn.prepare_cached(RECORD_START).map_err(db("claim"))?;
+    for _ in 0..n {
+        insert.execute(params![queue, now.0]).map_err(db("claim"))?;
+    }
+    let mut forget = conn.prepare_cached(FORGET_STARTS).map_err(db("claim"))?;
+    forget
+        .execute(params![queue, now.0.saturating_sub(ms(limit.period))])
+        .map_err(db("claim"))?;
+    Ok(())
+}
+
+fn ensure(conn: &Connection, queue: &str, now: Timestamp) -> Result<()> {
+    let mut stmt = conn.prepare_cached(ENSURE).map_err(db("queue settings"))?;
+    stmt.execute(params![queue, now.0])
+        .map_err(db("queue settings"))?;
+    Ok(())
+}
+
+/// Changes a queue's limits (creating its row).
+pub(crate) fn set_limits(
+    conn: &Connection,
+    queue: &str,
+    change: LimitsChange,
+    now: Timestamp,
+) -> Result<()> {
+    ensure(conn, queue, now)?;
+    if let Some(c) = change.concurrency {
+        let mut stmt = conn
+            .prepare_cached(SET_CONCURRENCY)
+            .map_err(db("queue settings"))?;
+        stmt.execute(params![queue, c, now.0])
+            .map_err(db("queue settings"))?;
+    }
+    if let Some(r) = change.rate_limit {
+        let mut stmt = conn
+            .prepare_cached(SET_RATE)
+            .map_err(db("queue settings"))?;
+        let (count, period) = (r.map(|r| r.count), r.map(|r| ms(r.period)));
+        stmt.execute(params![queue, count, period, now.0])
+            .map_err(db("queue settings"))?;
+    }
+    Ok(())
+}
+
+/// Pauses a queue until `until` (`None`: until resumed).
+pub(crate) fn pause(
+    conn: &Connection,
+    queue: &str,
+    until: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<()> {
+    ensure(conn, queue, now)?;
+    let mut stmt = conn.prepare_cached(PAUSE).map_err(db("pause queue"))?;
+    stmt.execute(params![queue, until.map(|t| t.0), now.0])
+        .map_err(db("pause queue"))?;
+    Ok(())
+}
+
+/// Resumes a queue.
+pub(crate) fn resume(conn: &Connection, queue: &str, now: Timestamp) -> Result<()> {
+    ensure(conn, queue, now)?;
+    let mut stmt = conn.prepare_cached(RESUME).map_err(db("resume queue"))?;
+    stmt.execute(params![queue, now.0])
+        .map_err(db("resume queue"))?;
+    Ok(())
+}
+
+/// Every queue that is stored, has pending or running jobs, or is in `known`,
+/// with its counts and settings at `now`, sorted by name.
+pub(crate) fn infos(conn: &Connection, known: &[String], now: Timestamp) -> Result<Vec<QueueInfo>> {
+    let settings = settings(conn)?;
+    let mut running: BTreeMap<String, u64> = BTreeMap::new();
+    {
+        let mut stmt = conn
+            .prepare_cached(RUNNING_BY_QUEUE)
+            .map_err(db("list queues"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(db("list queues"))?;
+        for row in rows {
+            let (q, n) = row.map_err(db("list queues"))?;
+            running.insert(q, u64::try_from(n).unwrap_or(0));
+        }
+    }
+    let mut names: std::collections::BTreeSet<String> = known.iter().cloned().collect();
+    names.extend(settings.keys().cloned());
+    names.extend(running.keys().cloned());
+    names.extend(pending_queues(conn)?);
+    names
+        .into_iter()
+        .map(|name| {
+            let s = settings.get(&name).cloned().unwrap_or_default();
+            Ok(QueueInfo {
+                pending: count(conn, PENDING, params![name])?,
+                running: running.get(&name).copied().unwrap_or(0),
+                concurrency: s.concurrency,
+                rate_limit: s.rate_limit,
+                paused: s.is_paused(now),
+                paused_until: s.paused.flatten().filter(|t| *t > now),
+                name,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,441 @@
+//! Named queues across processes: concurrency and rate limits hold exactly for
+//! every process on the file, a pause survives restarts, one busy queue does
+//! not starve another, and bad input is refused with nothing changed.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::Child;
+use std::time::Duration;
+
+use jobq::{Clock, Job, Queue};
+use serde_json::{json, Value};
+
+use crate::util::{all_of, signal, wait_exit, wait_for, Sandbox};
+
+/// Enqueues `n` jobs of `job_type` from one JSONL file.
+fn enqueue_n(sb: &Sandbox, job_type: &str, n: usize) {
+    let path = sb.path().join(format!("{job_type}.jsonl"));
+    let mut f = std::fs::File::create(&path).unwrap();
+    for i in 0..n {
+        writeln!(
+            f,
+            r#"{{"job_type": "{job_type}", "payload": {{"i": {i}}}}}"#
+        )
+        .unwrap();
+    }
+    sb.ok(&["enqueue", "--jsonl", path.to_str().unwrap()]);
+}
+
+fn completed(sb: &Sandbox, job_type: &str) -> u64 {
+    sb.json(&["stats"])["by_type"][job_type]["completed"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn stop_all(children: Vec<Child>) {
+    for c in &children {
+        signal(c, libc::SIGTERM);
+    }
+    for mut c in children {
+        assert_eq!(wait_exit(&mut c, Duration::from_secs(60)), 0);
+    }
+}
+
+/// The most jobs in progress at any instant, from their claim and end times
+/// (an end and a start in the same ms: the end came first).
+fn max_overlap(jobs: &[Job]) -> usize {
+    let mut events: Vec<(i64, i32)> = Vec::new();
+    for j in jobs {
+        events.push((j.started_at.unwrap().0, 1));
+        events.push((j.completed_at.unwrap().0, -1));
+    }
+    events.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in events {
+        now += d;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap()
+}
+
+#[test]
+fn a_concurrency_limit_holds_across_four_processes() {
+    let sb = Sandbox::new();
+    sb.config(
+        r#"
+[workers]
+count = 4
+poll_interval = "50ms"
+durability = "normal"
+
+[queues.limited]
+concurrency = 3
+
+[handlers.work]
+command = ["sh", "-c", "sleep 0.03"]
+queue = "limited"
+"#,
+    );
+    enqueue_n(&sb, "work", 300);
+    let workers: Vec<Child> = (0..4)
+        .map(|i| sb.spawn(&["work"], &format!("w{i}")))
+        .collect();
+    wait_for("300 jobs completed", Duration::from_secs(120), || {
+        completed(&sb, "work") == 300
+    });
+    stop_all(workers);
+    let jobs = all_of(&Queue::open(sb.db()).unwrap(), "work");
+    assert_eq!(jobs.len(), 300);
+    assert!(jobs.iter().all(|j| j.attempts == 1 && j.queue == "limited"));
+    assert_eq!(
+        max_overlap(&jobs),
+        3,
+        "at most 3 at once, and all 3 slots used"
+    );
+}
+
+#[test]
+fn a_rate_limit_holds_in_every_sliding_second() {
+    let sb = Sandbox::new();
+    sb.config(
+        r#"
+[workers]
+count = 4
+poll_interval = "20ms"
+durability = "normal"
+
+[queues.rated]
+rate_limit = "20/1s"
+
+[handlers.tick]
+command = ["true"]
+queue = "rated"
+"#,
+    );
+    enqueue_n(&sb, "tick", 200);
+    let workers: Vec<Child> = (0..2)
+        .map(|i| sb.spawn(&["work"], &format!("r{i}")))
+        .collect();
+    wait_for("200 jobs completed", Duration::from_secs(120), || {
+        completed(&sb, "tick") == 200
+    });
+    stop_all(workers);
+    let mut starts: Vec<i64> = all_of(&Queue::open(sb.db()).unwrap(), "tick")
+        .iter()
+        .map(|j| j.started_at.unwrap().0)
+        .collect();
+    starts.sort_unstable();
+    let most = starts
+        .iter()
+        .map(|&s| starts.iter().filter(|&&t| t > s - 1000 && t <= s).count())
+        .max()
+        .unwrap();
+    assert_eq!(
+        most, 20,
+        "no sliding second holds more than 20 starts, and 20 are used"
+    );
+}
+
+/// Start times (ms) the handler of `sb` logged.
+fn logged_starts(sb: &Sandbox) -> Vec<i64> {
+    let text = std::fs::read_to_string(sb.path().join("starts.log")).unwrap_or_default();
+    text.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+fn now_ms() -> i64 {
+    jobq::SystemClock.now().0
+}
+
+#[test]
+fn a_pause_holds_for_every_process_across_restarts_until_resumed() {
+    let sb = Sandbox::new();
+    let log = sb.path().join("starts.log");
+    sb.config(&format!(
+        r#"
+[workers]
+count = 2
+poll_interval = "50ms"
+durability = "normal"
+shutdown_grace = "5s"
+
+[handlers.slowq]
+command = ["sh", "-c", "echo $(($(date +%s%N) / 1000000)) >> {}; sleep 0.2"]
+queue = "p"
+"#,
+        log.display()
+    ));
+    enqueue_n(&sb, "slowq", 30);
+    let spawn = |tag: &str| -> Vec<Child> {
+        (0..2)
+            .map(|i| sb.spawn(&["work"], &format!("{tag}{i}")))
+            .collect()
+    };
+    let first = spawn("a");
+    wait_for("a few jobs done", Duration::from_secs(60), || {
+        completed(&sb, "slowq") >= 4
+    });
+    let paused = sb.json(&["queue", "pause", "p"]);
+    assert_eq!(paused["paused"], json!(true));
+    let t0 = now_ms();
+    stop_all(first);
+    let second = spawn("b");
+    wait_for(
+        "the restarted workers polling",
+        Duration::from_secs(30),
+        || sb.log("b0").contains("started") && sb.log("b1").contains("started"),
+    );
+    std::thread::sleep(Duration::from_millis(1500)); // time in which nothing may start
+    let listed = sb.json(&["queue", "list"]);
+    let p = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "p")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (p["paused"].clone(), p["running"].clone()),
+        (json!(true), json!(0))
+    );
+    let t1 = now_ms();
+    sb.ok(&["queue", "resume", "p"]);
+    wait_for("all 30 completed", Duration::from_secs(60), || {
+        completed(&sb, "slowq") == 30
+    });
+    stop_all(second);
+    let late: Vec<i64> = logged_starts(&sb)
+        .into_iter()
+        .filter(|&s| s > t0 + 500 && s < t1)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "jobs started while the queue was paused: {late:?}"
+    );
+}
+
+#[test]
+fn a_busy_queue_does_not_starve_another_and_priorities_hold_within_a_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(dir.path().join("f.db")).unwrap();
+    let mut busy: Vec<jobq::NewJob> = (0..30)
+        .map(|i| jobq::NewJob::new("t", json!({"q": "busy", "i": i})).queue("busy"))
+        .collect();
+    for j in busy.iter_mut().skip(20) {
+        j.priority = Some(5);
+    }
+    q.enqueue_many(busy).unwrap();
+    for i in 0..3 {
+        q.enqueue(jobq::NewJob::new("t", json!({"q": "other", "i": i})).queue("other"))
+            .unwrap();
+    }
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = order.clone();
+    let mut reg = jobq::Registry::new();
+    reg.register("t", move |_: &jobq::JobContext, p: Value| {
+        seen.lock().unwrap().push(p);
+        Ok(Value::Null)
+    });
+    let cfg = jobq::WorkerConfig {
+        workers: 1,
+        drain: true,
+        ..jobq::WorkerConfig::default()
+    };
+    let pool = jobq::WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    assert!(pool.wait(Duration::from_secs(60)));
+    pool.shutdown(Duration::from_secs(1));
+    let order = order.lock().unwrap();
+    assert_eq!(order.len(), 33);
+    let last_other = order.iter().rposition(|p| p["q"] == "other").unwrap();
+    assert!(
+        last_other < 8,
+        "the other queue waited for the busy one: {last_other}"
+    );
+    let busy_prios: Vec<bool> = order
+        .iter()
+        .filter(|p| p["q"] == "busy")
+        .map(|p| p["i"].as_u64().unwrap() >= 20)
+        .collect();
+    assert!(
+        busy_prios[..10].iter().all(|high| *high),
+        "priority 5 first in its queue"
+    );
+}
+
+#[test]
+fn bad_queue_input_is_refused_and_changes_nothing() {
+    let sb = Sandbox::new();
+    sb.config(crate::util::TEST_CONFIG);
+    sb.ok(&["enqueue", "echo", "--queue", "mail"]);
+    let cases: [(&[&str], &str); 8] = [
+        (&["queue", "pause", "Not A Name"], "invalid queue"),
+        (
+            &["queue", "pause", "nosuchqueue"],
+            "unknown queue \"nosuchqueue\"",
+        ),
+        (
+            &["queue", "set", "mail", "--concurrency", "0"],
+            "at least 1",
+        ),
+        (
+            &["queue", "set", "mail", "--concurrency", "-2"],
+            "concurrency",
+        ),
+        (
+            &["queue", "set", "mail", "--rate-limit", "100/"],
+            "\"100/\"",
+        ),
+        (
+            &["queue", "set", "mail", "--rate-limit", "x/1m"],
+            "\"x/1m\"",
+        ),
+        (&["queue", "set", "mail"], "--concurrency or --rate-limit"),
+        (
+            &["enqueue", "echo", "--queue", "Bad Queue"],
+            "invalid queue",
+        ),
+    ];
+    for (args, words) in cases {
+        let run = sb.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(words), "{args:?}: {}", run.stderr);
+    }
+    let queues = sb.json(&["queue", "list"]);
+    for q in queues.as_array().unwrap() {
+        assert_eq!(
+            (&q["concurrency"], &q["rate_limit"], &q["paused"]),
+            (&Value::Null, &Value::Null, &json!(false)),
+            "{q}"
+        );
+    }
+    for (key, value) in [
+        ("concurrency", "0"),
+        ("rate_limit", "\"100/\""),
+        ("rate_limit", "\"x/1m\""),
+    ] {
+        let bad = Sandbox::new();
+        bad.config(&format!("[queues.mail]\n{key} = {value}\n"));
+        let run = bad.run(&["enqueue", "jobq.prune"]);
+        assert_eq!(run.code, 2, "{key} = {value}: {}", run.stderr);
+        assert!(run.stderr.contains("jobq.toml:2"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("queues.mail.{key}")),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn queues_over_http_list_pause_resume_and_change_limits() {
+    let api = crate::http_util::start();
+    let admin = Some(api.admin.as_str());
+    let patch = |name: &str, body: Value| {
+        api.call(
+            "PATCH",
+            &format!("/api/v1/admin/queues/{name}"),
+            admin,
+            Some(("application/json", body.to_string().as_bytes())),
+        )
+    };
+    let set = patch("default", json!({"concurrency": 2, "rate_limit": "10/1s"}));
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(
+        (&set.body["concurrency"], &set.body["rate_limit"]),
+        (&json!(2), &json!("10/1s"))
+    );
+    let cleared = patch("default", json!({"concurrency": null}));
+    assert_eq!(
+        (&cleared.body["concurrency"], &cleared.body["rate_limit"]),
+        (&Value::Null, &json!("10/1s"))
+    );
+    for (body, status) in [
+        (json!({"concurrency": 0}), 422),
+        (json!({"concurrency": -1}), 422),
+        (json!({"rate_limit": "x/1m"}), 422),
+        (json!({"rate_limit": 5}), 422),
+        (json!({"colour": "red"}), 422),
+    ] {
+        assert_eq!(patch("default", body.clone()).status, status, "{body}");
+    }
+    assert_eq!(patch("nosuchqueue", json!({"concurrency": 1})).status, 404);
+    let pause = api.call(
+        "POST",
+        "/api/v1/admin/queues/default/pause",
+        admin,
+        Some(("application/json", br#"{"for_s": 600}"#)),
+    );
+    assert_eq!(pause.status, 200, "{}", pause.text);
+    assert_eq!(pause.body["paused"], json!(true));
+    assert!(pause.body["paused_until"].is_string());
+    let list = api.get("/api/v1/admin/queues", admin);
+    let default = list.body["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "default")
+        .unwrap()
+        .clone();
+    assert_eq!(default["paused"], json!(true));
+    let resume = api.call("POST", "/api/v1/admin/queues/default/resume", admin, None);
+    assert_eq!(
+        (resume.status, &resume.body["paused"]),
+        (200, &json!(false))
+    );
+    let alice = api.get("/api/v1/admin/queues", Some(&api.alice));
+    assert_eq!(alice.status, 403);
+    let bad = api.call("POST", "/api/v1/admin/queues/Bad%20Name/pause", admin, None);
+    assert_eq!(bad.status, 422, "{}", bad.text);
+}
+
+#[test]
+fn stats_and_list_by_queue() {
+    let sb = Sandbox::new();
+    sb.config(crate::util::TEST_CONFIG);
+    sb.ok(&["enqueue", "echo", "--queue", "mail"]);
+    sb.ok(&["enqueue", "echo", "--queue", "mail"]);
+    sb.ok(&["enqueue", "echo"]);
+    let stats = sb.json(&["stats"]);
+    assert_eq!(stats["by_queue"]["mail"]["pending"], json!(2));
+    assert_eq!(stats["by_queue"]["default"]["pending"], json!(1));
+    let page = sb.json(&["list", "--queue", "mail"]);
+    assert_eq!(page["total"], json!(2));
+    let human = sb.ok(&["stats"]);
+    assert!(human.contains("QUEUE"), "{human}");
+}
+
+#[test]
+fn a_snoozing_job_runs_again_without_using_an_attempt_and_stops_at_the_limit() {
+    let sb = Sandbox::new();
+    let marker = sb.path().join("snoozed-once");
+    sb.config(&format!(
+        r#"
+[workers]
+poll_interval = "50ms"
+durability = "normal"
+
+[handlers.later]
+command = ["sh", "-c", "if [ -e {m} ]; then echo '{{\"ok\": true}}'; else touch {m}; echo 0s; exit 79; fi"]
+
+[handlers.forever]
+command = ["sh", "-c", "echo 0s; exit 79"]
+"#,
+        m = marker.display()
+    ));
+    let once = sb.ok(&["enqueue", "later"]);
+    let always = sb.ok(&["enqueue", "forever"]);
+    sb.ok(&["work", "--drain"]);
+    let done = sb.json(&["show", &once]);
+    assert_eq!(
+        (&done["status"], &done["attempts"], &done["snoozes"]),
+        (&json!("completed"), &json!(1), &json!(1))
+    );
+    let stuck = sb.json(&["show", &always]);
+    assert_eq!(stuck["status"], json!("failed"));
+    assert_eq!(stuck["snoozes"], json!(jobq::state::MAX_SNOOZES));
+    assert_eq!(stuck["attempts"], json!(1));
+    let msg = stuck["error_message"].as_str().unwrap();
+    assert!(msg.contains("snoozed 100 times"), "{msg}");
+    let statuses: HashMap<String, u64> =
+        serde_json::from_value(sb.json(&["stats"])["by_status"].clone()).unwrap();
+    assert_eq!(statuses["pending"], 0);
+}
