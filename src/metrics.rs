@@ -17,6 +17,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::overview::Overview;
+use crate::queues::QueueInfo;
 
 /// The media type of [`Metrics::encode`]'s text (OpenMetrics 1.0).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -103,6 +104,7 @@ struct Inner {
     jobs: Family<QueueStatus, Gauge>,
     oldest_ready: Family<QueueLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     running: Family<QueueLabel, Gauge>,
+    paused: Family<QueueLabel, Gauge>,
     /// When the database gauges were last read.
     read_at: Mutex<Option<Instant>>,
 }
@@ -132,6 +134,7 @@ impl Metrics {
             jobs: Family::default(),
             oldest_ready: Family::default(),
             running: Family::default(),
+            paused: Family::default(),
             read_at: Mutex::new(None),
             registry: Registry::default(),
         };
@@ -241,6 +244,20 @@ impl Metrics {
         *self.inner.read_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
+    /// Sets `jobq_queue_paused` (1 while paused) from the queues' list.
+    pub fn set_queues(&self, queues: &[QueueInfo]) {
+        self.inner.paused.clear();
+        for q in queues {
+            let labels = QueueLabel {
+                queue: q.name.clone(),
+            };
+            self.inner
+                .paused
+                .get_or_create(&labels)
+                .set(i64::from(q.paused));
+        }
+    }
+
     /// The OpenMetrics text of every metric, ending with `# EOF`.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -281,6 +298,11 @@ fn register(r: &mut Registry, m: &Inner) {
         "jobq_running",
         "Jobs this process is running now, by queue",
         m.running.clone(),
+    );
+    r.register(
+        "jobq_queue_paused",
+        "1 while a queue is paused, else 0",
+        m.paused.clone(),
     );
     r.register(
         "jobq_lease_recoveries",

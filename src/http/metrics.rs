@@ -30,6 +30,7 @@ pub(crate) fn metrics(ctx: &Ctx, req: &Request) -> RouteResult {
             let o = ctx
                 .queue
                 .overview(&OverviewQuery::last_hour(ctx.queue.now(), 0))?;
+            m.set_queues(&ctx.queue.queues()?);
             m.set_gauges(&o);
         }
     }

@@ -194,6 +194,14 @@ fn metrics_parse_and_count_what_ran() {
     let routes = label_values(&s, "route");
     assert_eq!(routes, ["/metrics"].map(String::from).into());
     assert!(!text.contains("invalid input"), "no error text in labels");
+
+    sb.ok(&["queue", "pause", "default"]);
+    wait_for("the paused gauge", Duration::from_secs(10), || {
+        let s = samples(&scrape(Some("scrape-me")).2);
+        let paused: BTreeMap<String, String> =
+            [("queue".to_string(), "default".to_string())].into();
+        s.get(&("jobq_queue_paused".to_string(), paused)) == Some(&1.0)
+    });
     crate::util::signal(&child, libc::SIGTERM);
     crate::util::wait_exit(&mut child, Duration::from_secs(30));
 }
