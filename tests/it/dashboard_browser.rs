@@ -82,7 +82,7 @@ fn seed(api: &Api) -> Seeded {
 }
 
 fn count_of(b: &Browser, status: &str) -> String {
-    b.el(&format!("[data-status={status}]")).text()
+    b.text_of(&format!("[data-status={status}]"))
 }
 
 fn no_injected_elements(b: &Browser) {
@@ -107,10 +107,10 @@ fn sign_in(b: &Browser, api: &Api, dir: &std::path::Path) {
     );
     b.screenshot(&dir.join("login.png"));
     b.el("#token").type_text("jobq_not_a_token");
-    b.el("#sign-in").click();
+    b.click("#sign-in");
     assert!(b.el("[role=alert]").text().contains("not valid"));
     b.el("#token").type_text(&api.admin);
-    b.el("#sign-in").click();
+    b.click("#sign-in");
     assert!(b.url().ends_with("/dashboard"), "signed in: {}", b.url());
 }
 
@@ -129,8 +129,8 @@ fn the_dashboard_works_in_a_real_browser() {
     assert_eq!(count_of(&b, "failed"), "1");
     assert_eq!(count_of(&b, "in_progress"), "1");
     assert_eq!(count_of(&b, "pending"), "1");
-    assert!(b.el("#running").text().contains("40 of 100 <b>rows</b>"));
-    assert!(b.el("#failures").text().contains(ATTR_PAYLOAD));
+    assert!(b.text_of("#running").contains("40 of 100 <b>rows</b>"));
+    assert!(b.text_of("#failures").contains(ATTR_PAYLOAD));
     no_injected_elements(&b);
     b.screenshot(&dir.join("overview.png"));
 
@@ -147,7 +147,7 @@ fn the_dashboard_works_in_a_real_browser() {
     b.goto(&format!("{}/dashboard/jobs", api.base));
     b.el("#filters input[name=job_type]")
         .type_text("always.fail");
-    b.el("#filters button").click();
+    b.click("#filters button");
     assert!(b.url().contains("job_type=always.fail"));
     assert_eq!(b.el("#matching").text(), "1 matching");
     let rows = b.eval(
@@ -157,17 +157,17 @@ fn the_dashboard_works_in_a_real_browser() {
     b.screenshot(&dir.join("jobs.png"));
 
     // Job: open it from the list; hostile text shows as text.
-    b.el(&format!("a[href$='{}']", jobs.failed)).click();
+    b.click(&format!("a[href$='{}']", jobs.failed));
     assert!(b.url().ends_with(&jobs.failed));
-    assert_eq!(b.el(".headline .status").text(), "failed");
-    assert!(b.el("#errors").text().contains(SCRIPT_PAYLOAD));
+    assert_eq!(b.text_of(".headline .status"), "failed");
+    assert!(b.text_of("#errors").contains(SCRIPT_PAYLOAD));
     assert!(b.el("#payload").text().contains("onerror"));
     no_injected_elements(&b);
     b.screenshot(&dir.join("job.png"));
 
     // Retry the failed job: the page comes back with it pending.
-    b.el("#retry").click();
-    assert_eq!(b.el(".headline .status").text(), "pending");
+    b.click("#retry");
+    assert_eq!(b.text_of(".headline .status"), "pending");
     assert!(b.el(".flash").text().contains("Retried"));
     assert_eq!(
         api.queue.get(jobs.failed.parse().unwrap()).unwrap().status,
@@ -177,15 +177,16 @@ fn the_dashboard_works_in_a_real_browser() {
     // Cancel the scheduled one.
     b.goto(&format!("{}/dashboard/jobs/{}", api.base, jobs.scheduled));
     no_injected_elements(&b);
-    b.el("#cancel").click();
-    assert_eq!(b.el(".headline .status").text(), "cancelled");
+    b.click("#cancel");
+    assert_eq!(b.text_of(".headline .status"), "cancelled");
     b.screenshot(&dir.join("job-cancelled.png"));
 
     cross_site_post_is_refused(&b, &api);
+    queues_pause_resume_and_take_limits(&b, &api, &dir);
 
     // Sign out: the session is gone.
     b.goto(&format!("{}/dashboard", api.base));
-    b.el("header form button").click();
+    b.click("header form button");
     assert!(b.url().ends_with("/dashboard/login"));
     b.goto(&format!("{}/dashboard/jobs", api.base));
     assert!(
@@ -229,4 +230,29 @@ fn cross_site_post_is_refused(b: &Browser, api: &Api) {
     server.join().unwrap();
     assert!(b.source().contains("403"), "refused: {}", b.source());
     assert_eq!(api.queue.get(victim).unwrap().status, JobStatus::Pending);
+}
+
+/// The queues page: pause, limits, resume, each seen by the queue itself.
+fn queues_pause_resume_and_take_limits(b: &Browser, api: &Api, dir: &std::path::Path) {
+    b.goto(&format!("{}/dashboard/queues", api.base));
+    let row = "tr[data-queue=default]";
+    assert_eq!(b.text_of(&format!("{row} td.paused")), "no");
+    b.click(&format!("{row} form:not(.limits) button"));
+    assert_eq!(b.text_of(&format!("{row} td.paused")), "paused");
+    assert!(api.queue.queue_info("default").unwrap().paused);
+    b.el(&format!("{row} input[name=concurrency]"))
+        .type_text("3");
+    b.el(&format!("{row} input[name=rate_limit]"))
+        .type_text("100/1m");
+    b.click(&format!("{row} form.limits button"));
+    assert!(b.el(".flash").text().contains("limits saved"));
+    let info = api.queue.queue_info("default").unwrap();
+    assert_eq!(
+        (info.concurrency, info.rate_limit.map(|r| r.to_string())),
+        (Some(3), Some("100/1m".into()))
+    );
+    b.screenshot(&dir.join("queues.png"));
+    b.click(&format!("{row} form:not(.limits) button"));
+    assert_eq!(b.text_of(&format!("{row} td.paused")), "no");
+    assert!(!api.queue.queue_info("default").unwrap().paused);
 }

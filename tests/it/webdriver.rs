@@ -194,6 +194,39 @@ impl Browser {
             .unwrap_or_else(|| panic!("no element {css} on {}", self.url()))
     }
 
+    /// The text of the first element matching `css`, read again when the page
+    /// replaced the element meanwhile (the dashboard's live refresh does).
+    pub fn text_of(&self, css: &str) -> String {
+        for _ in 0..20 {
+            let Some(el) = self.find(css) else {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            };
+            let path = format!("/session/{}/element/{}/text", self.session, el.id);
+            match self.send("GET", &path, None) {
+                Ok(v) => return v.as_str().unwrap_or("").to_string(),
+                Err(e) if e.contains("stale element") => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("no stable element {css} on {}", self.url())
+    }
+
+    /// Clicks the first element matching `css`, found again when the page
+    /// replaced it meanwhile.
+    pub fn click(&self, css: &str) {
+        for _ in 0..20 {
+            let el = self.el(css);
+            let path = format!("/session/{}/element/{}/click", self.session, el.id);
+            match self.send("POST", &path, Some(json!({}))) {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element") => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("no stable element {css} on {}", self.url())
+    }
+
     /// Runs `script` in the page and returns its value.
     pub fn eval(&self, script: &str) -> Value {
         self.cmd(
@@ -216,12 +249,6 @@ impl Browser {
 impl Element<'_> {
     fn path(&self, what: &str) -> String {
         format!("/element/{}/{what}", self.id)
-    }
-
-    /// Clicks the element (a link or button: the next page loads).
-    pub fn click(&self) {
-        self.browser
-            .cmd("POST", &self.path("click"), Some(json!({})));
     }
 
     /// Types `text` into the element.

@@ -14,6 +14,7 @@ use crate::{Count, JobStatus, Timestamp};
 pub(crate) enum Nav {
     Overview,
     Jobs,
+    Queues,
     None,
 }
 
@@ -33,6 +34,7 @@ pub(crate) fn page(title: &str, nav: Nav, s: &Session, live: bool, body: Markup)
                     nav {
                         (item(BASE, "Overview", Nav::Overview))
                         (item(&format!("{BASE}/jobs"), "Jobs", Nav::Jobs))
+                        (item(&format!("{BASE}/queues"), "Queues", Nav::Queues))
                     }
                     span.user { "Signed in as " b { (s.user) } }
                     @if live {

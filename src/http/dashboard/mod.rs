@@ -9,7 +9,7 @@
 //!
 //! Files, each using only those listed before it: `guard` (sessions,
 //! same-origin, headers), `layout` (the page shell, formatters), `overview`,
-//! `jobs`, `job`, `login` (the pages), and this router.
+//! `jobs`, `job`, `queues`, `login` (the pages), and this router.
 
 mod guard;
 mod job;
@@ -17,6 +17,7 @@ mod jobs;
 mod layout;
 mod login;
 mod overview;
+mod queues;
 
 use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
@@ -29,7 +30,7 @@ const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
 
 /// The routes, for the request counter: templates, never ids.
-pub(crate) const ROUTES: [&str; 9] = [
+pub(crate) const ROUTES: [&str; 11] = [
     "/dashboard",
     "/dashboard/login",
     "/dashboard/logout",
@@ -39,6 +40,8 @@ pub(crate) const ROUTES: [&str; 9] = [
     "/dashboard/jobs/{id}/{action}",
     "/dashboard/static/{file}",
     "/dashboard/{unknown}",
+    "/dashboard/queues",
+    "/dashboard/queues/{name}/{action}",
 ];
 
 /// Answers a request below `/dashboard` (`rest` is the path after it); with
@@ -74,6 +77,13 @@ pub(crate) fn answer(ctx: &Ctx, req: &Request, rest: &str) -> (&'static str, Res
             }),
         ),
         (["static", file], true, _) => (ROUTES[7], asset(file)),
+        (["queues"], true, _) => (ROUTES[9], page(ctx, req, |s| queues::list(&ctx.queue, s))),
+        (["queues", name, action @ ("pause" | "resume" | "limits")], _, true) => (
+            ROUTES[10],
+            change(ctx, req, |s, f| {
+                queues::act(&ctx.queue, s, &ctx.sessions, f, name, action)
+            }),
+        ),
         _ => (ROUTES[8], Err(ApiError::not_found("no such page"))),
     };
     (route, result.unwrap_or_else(error_page))
