@@ -43,8 +43,9 @@ CREATE INDEX jobs_created ON jobs (created_at, id);
 CREATE INDEX jobs_owner ON jobs (owner, created_at) WHERE owner IS NOT NULL;
 CREATE INDEX jobs_entity ON jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;
 -- Dashboard and metrics (version 5): capped counts by status, the latest failures,
--- jobs started and finished per minute (covering), and prune by age.
-CREATE INDEX jobs_status ON jobs (status, completed_at, started_at);
+-- jobs started and finished per minute and failed or recent jobs by queue and type
+-- (all covering). Pending jobs are left out: their queries keep jobs_claim.
+CREATE INDEX jobs_status ON jobs (status, completed_at, started_at, queue, job_type) WHERE status != 'pending';
 -- Listing and counting by job type (version 5); written once per job.
 CREATE INDEX jobs_type ON jobs (job_type, created_at);
 

@@ -10,7 +10,7 @@ use rusqlite::{params_from_iter, Connection};
 
 use crate::error::{Error, Result};
 use crate::filter::{Cursor, JobFilter};
-use crate::job::Job;
+use crate::job::{Job, JobStatus};
 use crate::store::sqlite::row::{job_columns, job_from_row};
 
 /// Beyond this many jobs of one status, a status is "dense": a newest-first page
@@ -19,7 +19,12 @@ use crate::store::sqlite::row::{job_columns, job_from_row};
 /// would sort a million rows to show fifty).
 pub(crate) const DENSE: u64 = 10_000;
 
-const COUNT_STATUS: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = ?1 LIMIT ?2)";
+/// Jobs of a status other than pending, through `jobs_status` (whose rows
+/// leave pending ones out, so the condition says so), up to ?2.
+const COUNT_STATUS: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs \
+     WHERE status = ?1 AND status != 'pending' LIMIT ?2)";
+/// Pending jobs, through `jobs_claim`, up to ?2 (?1 is 'pending').
+const COUNT_PENDING: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = ?1 LIMIT ?2)";
 
 /// A filter as SQL: conditions joined by AND (`1` when none) and their values.
 pub(crate) struct Conditions<'a> {
@@ -37,9 +42,12 @@ pub(crate) enum StatusTerm {
 
 /// The conditions of `f`, with the status term written as `term` says.
 pub(crate) fn conditions(f: &JobFilter, term: StatusTerm) -> Conditions<'_> {
-    let status = match term {
-        StatusTerm::Indexed => "status = ?",
-        StatusTerm::Scanned => "+status = ?",
+    // `jobs_status` holds every status but pending (pending jobs have
+    // `jobs_claim`); a condition uses a partial index only when it says so.
+    let status = match (term, f.status) {
+        (StatusTerm::Scanned, _) => "+status = ?",
+        (StatusTerm::Indexed, Some(JobStatus::Pending)) => "status = ?",
+        (StatusTerm::Indexed, _) => "status = ? AND status != 'pending'",
     };
     let fields: [(&'static str, Option<&dyn ToSql>); 6] = [
         (status, f.status.as_ref().map(|s| s as &dyn ToSql)),
@@ -77,9 +85,11 @@ pub(crate) fn status_term(conn: &Connection, f: &JobFilter) -> Result<StatusTerm
     let Some(status) = f.status else {
         return Ok(StatusTerm::Indexed);
     };
-    let mut stmt = conn
-        .prepare_cached(COUNT_STATUS)
-        .map_err(Error::db("count"))?;
+    let sql = match status {
+        JobStatus::Pending => COUNT_PENDING,
+        _ => COUNT_STATUS,
+    };
+    let mut stmt = conn.prepare_cached(sql).map_err(Error::db("count"))?;
     let limit = i64::try_from(DENSE + 1).unwrap_or(i64::MAX);
     let n: i64 = stmt
         .query_row(rusqlite::params![status, limit], |r| r.get(0))
@@ -146,7 +156,6 @@ pub(crate) fn count_up_to(conn: &Connection, f: &JobFilter, limit: u64) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::JobStatus;
 
     #[test]
     fn only_the_set_fields_become_conditions() {

@@ -72,7 +72,7 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE queue_starts (queue TEXT NOT NULL, at INTEGER NOT NULL);
     CREATE INDEX queue_starts_at ON queue_starts (queue, at);",
     // 5: the dashboard's and metrics' reads stay bounded on a big history.
-    "CREATE INDEX jobs_status ON jobs (status, completed_at, started_at);
+    "CREATE INDEX jobs_status ON jobs (status, completed_at, started_at, queue, job_type) WHERE status != 'pending';
     CREATE INDEX jobs_type ON jobs (job_type, created_at);",
 ];
 

@@ -20,24 +20,37 @@ macro_rules! queue_of {
 
 const MINUTE_MS: i64 = 60_000;
 
-const COUNT_STATUS: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = ?1 LIMIT ?2)";
+/// Jobs of a status other than pending (`jobs_status`), up to ?2.
+const COUNT_STATUS: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs \
+     WHERE status = ?1 AND status != 'pending' LIMIT ?2)";
 
-/// The active jobs (pending, running) by group and state; capped at ?2 rows.
-const ACTIVE: &str = concat!(
-    "SELECT q, job_type, CASE WHEN status = 'in_progress' THEN 'running' \
-          WHEN next_retry <= ?1 THEN 'ready' WHEN attempts > 0 THEN 'retrying' \
-          ELSE 'scheduled' END, count(*), min(next_retry) \
+/// Pending jobs (`jobs_claim`), up to ?1.
+const COUNT_PENDING: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = 'pending' LIMIT ?1)";
+
+/// Pending jobs by group and why they wait; capped at ?2 rows.
+const PENDING: &str = concat!(
+    "SELECT q, job_type, CASE WHEN next_retry <= ?1 THEN 'ready' \
+          WHEN attempts > 0 THEN 'retrying' ELSE 'scheduled' END, count(*), min(next_retry) \
      FROM (SELECT ",
     queue_of!(),
-    " AS q, job_type, status, next_retry, attempts FROM jobs \
-           WHERE status IN ('pending', 'in_progress') LIMIT ?2) GROUP BY 1, 2, 3"
+    " AS q, job_type, next_retry, attempts FROM jobs WHERE status = 'pending' LIMIT ?2) \
+     GROUP BY 1, 2, 3"
+);
+
+/// Running jobs by group; capped at ?1 rows.
+const RUNNING_GROUPS: &str = concat!(
+    "SELECT q, job_type, 'running', count(*), NULL FROM (SELECT ",
+    queue_of!(),
+    " AS q, job_type FROM jobs WHERE status = 'in_progress' LIMIT ?1) GROUP BY 1, 2"
 );
 
 /// Failed jobs kept, by group; capped at ?1 rows.
 const FAILED: &str = concat!(
     "SELECT q, job_type, 'failed', count(*), NULL FROM (SELECT ",
     queue_of!(),
-    " AS q, job_type FROM jobs WHERE status = 'failed' LIMIT ?1) GROUP BY 1, 2"
+    " AS q, job_type FROM jobs WHERE status = 'failed' AND status != 'pending' LIMIT ?1) \
+     GROUP BY 1, 2"
 );
 
 /// Jobs finished since ?1, by group and status; capped at ?2 rows.
@@ -45,19 +58,25 @@ const RECENT: &str = concat!(
     "SELECT q, job_type, status || '_recently', count(*), NULL FROM (SELECT ",
     queue_of!(),
     " AS q, job_type, status FROM jobs \
-           WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at >= ?1 LIMIT ?2) \
+           WHERE status IN ('completed', 'failed', 'cancelled') AND status != 'pending' \
+             AND completed_at >= ?1 LIMIT ?2) \
      GROUP BY 1, 2, 3"
 );
 
 /// Finished per minute since ?1 (the status index, covering).
 const FINISHED_PER_MINUTE: &str = "SELECT (completed_at - ?1) / 60000, status, count(*) FROM jobs \
-     WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at >= ?1 GROUP BY 1, 2";
+     WHERE status IN ('completed', 'failed', 'cancelled') AND status != 'pending' \
+       AND completed_at >= ?1 GROUP BY 1, 2";
 
-/// Started per minute since ?1: finished jobs (a job started since ?1 finished
-/// since ?1) and active ones (the status index, covering).
+/// Started per minute since ?1 among finished jobs (one started since ?1
+/// finished since ?1), running ones, and pending ones waiting out a backoff.
 const STARTED_PER_MINUTE: &str = "SELECT (started_at - ?1) / 60000, 'started', count(*) FROM jobs \
-     WHERE ((status IN ('completed', 'failed', 'cancelled') AND completed_at >= ?1) \
-            OR status IN ('pending', 'in_progress')) AND started_at >= ?1 GROUP BY 1";
+     WHERE status IN ('completed', 'failed', 'cancelled') AND status != 'pending' \
+       AND completed_at >= ?1 AND started_at >= ?1 GROUP BY 1 \
+     UNION ALL SELECT (started_at - ?1) / 60000, 'started', count(*) FROM jobs \
+     WHERE status = 'in_progress' AND started_at >= ?1 GROUP BY 1 \
+     UNION ALL SELECT (started_at - ?1) / 60000, 'started', count(*) FROM jobs \
+     WHERE status = 'pending' AND started_at >= ?1 GROUP BY 1";
 
 const RUNNING: &str = concat!(
     "SELECT ",
@@ -68,7 +87,7 @@ const RUNNING: &str = concat!(
 const RECENT_FAILURES: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM jobs WHERE status = 'failed' ORDER BY completed_at DESC LIMIT ?1"
+    " FROM jobs WHERE status = 'failed' AND status != 'pending' ORDER BY completed_at DESC LIMIT ?1"
 );
 
 fn int(n: u64) -> i64 {
@@ -99,12 +118,19 @@ pub(crate) fn overview(conn: &Connection, q: &OverviewQuery) -> Result<Overview>
 }
 
 fn count_status(conn: &Connection, status: JobStatus, cap: u64) -> Result<Count> {
-    let mut stmt = conn
-        .prepare_cached(COUNT_STATUS)
-        .map_err(Error::db("overview"))?;
-    let n: i64 = stmt
-        .query_row(params![status, int(cap.saturating_add(1))], |r| r.get(0))
-        .map_err(Error::db("overview"))?;
+    let limit = int(cap.saturating_add(1));
+    let n: i64 = if status == JobStatus::Pending {
+        let mut stmt = conn
+            .prepare_cached(COUNT_PENDING)
+            .map_err(Error::db("overview"))?;
+        stmt.query_row(params![limit], |r| r.get(0))
+    } else {
+        let mut stmt = conn
+            .prepare_cached(COUNT_STATUS)
+            .map_err(Error::db("overview"))?;
+        stmt.query_row(params![status, limit], |r| r.get(0))
+    }
+    .map_err(Error::db("overview"))?;
     Ok(Count::capped(u64::try_from(n).unwrap_or(0), cap))
 }
 
@@ -133,7 +159,8 @@ fn group_rows(conn: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Resul
 fn groups(conn: &Connection, q: &OverviewQuery) -> Result<(Vec<GroupCounts>, bool)> {
     let cap = int(q.group_rows);
     let parts = [
-        group_rows(conn, ACTIVE, &[&q.now.0, &cap])?,
+        group_rows(conn, PENDING, &[&q.now.0, &cap])?,
+        group_rows(conn, RUNNING_GROUPS, &[&cap])?,
         group_rows(conn, FAILED, &[&cap])?,
         group_rows(conn, RECENT, &[&q.since.0, &cap])?,
     ];
@@ -220,4 +247,45 @@ fn jobs(conn: &Connection, sql: &str, limit: usize) -> Result<Vec<Job>> {
         .map_err(Error::db("overview"))?;
     rows.collect::<rusqlite::Result<_>>()
         .map_err(Error::db("overview"))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The indexes SQLite picks for `sql`, from its query plan.
+    pub(crate) fn plan(sql: &str) -> String {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::sqlite::migrate::migrate(&mut conn).unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = stmt.parameter_count();
+        let nulls = vec![rusqlite::types::Null; n];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join(" | ")
+    }
+
+    #[test]
+    fn every_part_reads_an_index_never_the_whole_table() {
+        for sql in [
+            COUNT_STATUS,
+            FAILED,
+            RECENT,
+            FINISHED_PER_MINUTE,
+            RECENT_FAILURES,
+        ] {
+            let p = plan(sql);
+            assert!(p.contains("INDEX jobs_status"), "{sql}: {p}");
+        }
+        for sql in [COUNT_PENDING, PENDING] {
+            let p = plan(sql);
+            assert!(p.contains("INDEX jobs_claim"), "{sql}: {p}");
+        }
+        for sql in [RUNNING_GROUPS, RUNNING, STARTED_PER_MINUTE] {
+            let p = plan(sql);
+            let whole_table = p.split(" | ").any(|step| step == "SCAN jobs");
+            assert!(!whole_table && p.contains("INDEX"), "{sql}: {p}");
+        }
+    }
 }
