@@ -1,4 +1,4 @@
--- jobq schema, current version (PRAGMA user_version = 5).
+-- jobq schema, current version (PRAGMA user_version = 7).
 -- The one source of truth for tables and indexes. The migrations in
 -- src/store/migrate.rs build exactly this; a test compares the two.
 -- Times are integer Unix milliseconds, UTC.
@@ -30,7 +30,11 @@ CREATE TABLE jobs (
     progress         TEXT,                               -- JSON
     backoff          TEXT,                               -- JSON array of ms; NULL: the default schedule (version 3)
     queue            TEXT NOT NULL DEFAULT 'default',    -- version 4
-    snoozes          INTEGER NOT NULL DEFAULT 0 CHECK (snoozes >= 0)
+    snoozes          INTEGER NOT NULL DEFAULT 0 CHECK (snoozes >= 0),
+    unique_key       BLOB,                               -- SHA-256 (version 5)
+    unique_states    INTEGER,                            -- statuses holding the key: bit i = JobStatus::ALL[i]
+    schedule         TEXT,                               -- the schedule that enqueued it
+    fire_time        INTEGER                             -- the fire time it serves
 );
 
 -- Claim: due pending jobs of a queue in run order (and the queues with pending
@@ -42,12 +46,15 @@ CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
 CREATE INDEX jobs_created ON jobs (created_at, id);
 CREATE INDEX jobs_owner ON jobs (owner, created_at) WHERE owner IS NOT NULL;
 CREATE INDEX jobs_entity ON jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;
--- Dashboard and metrics (version 5): capped counts by status, the latest failures,
+-- Dashboard and metrics (version 7): capped counts by status, the latest failures,
 -- jobs started and finished per minute and failed or recent jobs by queue and type
 -- (all covering). Pending jobs are left out: their queries keep jobs_claim.
 CREATE INDEX jobs_status ON jobs (status, completed_at, started_at, queue, job_type) WHERE status != 'pending';
--- Listing and counting by job type (version 5); written once per job.
+-- Listing and counting by job type (version 7); written once per job.
 CREATE INDEX jobs_type ON jobs (job_type, created_at);
+
+-- Unique jobs: no two rows with one key while each is in a status its rule lists.
+CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key) WHERE unique_key IS NOT NULL AND ((unique_states >> (CASE status WHEN 'pending' THEN 0 WHEN 'in_progress' THEN 1 WHEN 'completed' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 END)) & 1) = 1;
 
 -- API tokens (version 2). Only the SHA-256 of a token is stored.
 CREATE TABLE api_tokens (
@@ -77,3 +84,24 @@ CREATE TABLE queue_starts (
     at    INTEGER NOT NULL
 );
 CREATE INDEX queue_starts_at ON queue_starts (queue, at);
+
+-- Recurring schedules (version 5): the latest fire time enqueued (ms), so every
+-- process agrees which fire times are done; a unique key per (schedule, fire
+-- time) makes each one job.
+CREATE TABLE schedules (
+    name         TEXT PRIMARY KEY NOT NULL,
+    last_fire_at INTEGER,
+    last_job_id  TEXT,
+    updated_at   INTEGER NOT NULL
+);
+
+-- Live worker pools (version 6): the job types (JSON array) and queues (JSON
+-- array; NULL: every queue) each serves, and its heartbeat (ms), so any process
+-- can tell which due jobs no live pool serves.
+CREATE TABLE workers (
+    id           TEXT PRIMARY KEY NOT NULL,
+    types        TEXT NOT NULL,
+    queues       TEXT,
+    started_at   INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+);

@@ -26,6 +26,8 @@ use crate::error::{Error, Result};
 use crate::new_job::NewJob;
 use crate::queues::{QueueSpec, DEFAULT_QUEUE};
 use crate::retry::Backoff;
+use crate::schedule::Schedule;
+use crate::unique::Unique;
 
 /// One declared job type and the defaults of its jobs. Build with
 /// [`JobType::new`] and the setters.
@@ -42,6 +44,8 @@ pub struct JobType {
     /// The retry schedule, stored on each job of this type at enqueue. Default:
     /// [`Backoff::default`].
     pub backoff: Option<Backoff>,
+    /// The uniqueness rule of jobs that do not set their own. Default: none.
+    pub unique: Option<Unique>,
     /// The longest an attempt may run: past it the handler's context reports
     /// [`crate::StopReason::TimedOut`], and after the pool's `timeout_grace` the
     /// attempt fails, retryable, "timed out after N s". Default: none.
@@ -58,6 +62,7 @@ impl JobType {
             priority: None,
             max_attempts: None,
             backoff: None,
+            unique: None,
             timeout: None,
         }
     }
@@ -91,6 +96,12 @@ impl JobType {
         self
     }
 
+    /// Sets the default uniqueness rule.
+    pub fn unique(mut self, rule: Unique) -> Self {
+        self.unique = Some(rule);
+        self
+    }
+
     /// Sets the timeout (checked at declare: more than 0).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -101,6 +112,9 @@ impl JobType {
         crate::new_job::validate_job_type(&self.name)?;
         if let Some(q) = &self.queue {
             crate::queues::validate_queue_name(q)?;
+        }
+        if let Some(u) = &self.unique {
+            u.validate()?;
         }
         if self.max_attempts == Some(0) {
             return Err(invalid(
@@ -130,6 +144,7 @@ fn invalid(field: &'static str, reason: String) -> Error {
 pub struct Catalog {
     types: BTreeMap<String, JobType>,
     queues: BTreeMap<String, QueueSpec>,
+    schedules: BTreeMap<String, Schedule>,
     declared_only: bool,
 }
 
@@ -146,6 +161,7 @@ impl Catalog {
         Catalog {
             types: BTreeMap::new(),
             queues: BTreeMap::new(),
+            schedules: BTreeMap::new(),
             declared_only: false,
         }
     }
@@ -155,6 +171,7 @@ impl Catalog {
         Catalog {
             types: BTreeMap::new(),
             queues: BTreeMap::new(),
+            schedules: BTreeMap::new(),
             declared_only: true,
         }
     }
@@ -179,6 +196,31 @@ impl Catalog {
         queue.validate()?;
         self.queues.insert(queue.name().to_string(), queue);
         Ok(self)
+    }
+
+    /// Declares a recurring schedule (replacing one of the same name). Worker
+    /// pools on this catalogue fire it.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `job_type` when its type may not be enqueued
+    /// (see [`Catalog::check`]), or `queue` for a bad queue name.
+    pub fn declare_schedule(&mut self, schedule: Schedule) -> Result<&mut Self> {
+        self.check(&schedule.job_type)?;
+        if let Some(q) = &schedule.queue {
+            crate::queues::validate_queue_name(q)?;
+        }
+        self.schedules.insert(schedule.name().to_string(), schedule);
+        Ok(self)
+    }
+
+    /// The declared schedules, sorted by name.
+    pub fn schedules(&self) -> impl Iterator<Item = &Schedule> {
+        self.schedules.values()
+    }
+
+    /// The schedule `name`, if declared.
+    pub fn schedule(&self, name: &str) -> Option<&Schedule> {
+        self.schedules.get(name)
     }
 
     /// The declared queues, sorted by name.
@@ -247,6 +289,7 @@ impl Catalog {
             job.queue = job.queue.take().or_else(|| t.queue.clone());
             job.priority = job.priority.or(t.priority);
             job.max_attempts = job.max_attempts.or(t.max_attempts);
+            job.unique = job.unique.take().or_else(|| t.unique.clone());
         }
     }
 

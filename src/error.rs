@@ -25,6 +25,22 @@ pub enum Error {
         /// What was refused: `cancel`, `retry`, ...
         operation: &'static str,
     },
+    /// A manual retry would make a second live job with the unique key another
+    /// job holds. Nothing was changed.
+    #[error("cannot retry job {id}: job {holder} holds its unique key")]
+    UniqueConflict {
+        /// The job asked to be retried.
+        id: JobId,
+        /// The job holding the key.
+        holder: JobId,
+    },
+    /// A worker pool's heartbeat is fresh: its jobs are not handed back unless
+    /// forced.
+    #[error("worker {worker} is alive (its heartbeat is fresh): stop it first, or force")]
+    WorkerAlive {
+        /// The worker pool's id.
+        worker: String,
+    },
     /// The caller's lease on the job is gone: it expired and the job was recovered,
     /// or another attempt holds it. Nothing was changed.
     #[error("lease lost on job {id} (attempt token {lease_token}): {operation} refused")]
@@ -53,6 +69,12 @@ pub enum Error {
     /// No queue of this name is known (declared, stored, or holding jobs).
     #[error("unknown queue {name:?}")]
     UnknownQueue {
+        /// The name asked for.
+        name: String,
+    },
+    /// No schedule of this name is declared.
+    #[error("unknown schedule {name:?}")]
+    UnknownSchedule {
         /// The name asked for.
         name: String,
     },

@@ -9,6 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
+pub use crate::status::{JobStatus, ParseStatusError, StatusSet};
 
 /// A job's id: a UUID v7 (time-ordered), shown and stored in its hyphenated
 /// lower-case text form, e.g. `0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01`.
@@ -77,92 +78,6 @@ impl FromSql for JobId {
     }
 }
 
-/// Where a job is in its life. The allowed moves between these are in
-/// [`crate::state`]; `schema.sql` repeats the values in a CHECK constraint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Waiting to run: due when `next_retry <= now`.
-    Pending,
-    /// Claimed by a worker that holds its lease.
-    InProgress,
-    /// Ran successfully; `result` holds what the handler returned. Final.
-    Completed,
-    /// Failed permanently or used up its attempts. Final until a manual retry.
-    Failed,
-    /// Cancelled before or while running. Final until a manual retry.
-    Cancelled,
-}
-
-impl JobStatus {
-    /// Every status, in life order.
-    pub const ALL: [JobStatus; 5] = [
-        JobStatus::Pending,
-        JobStatus::InProgress,
-        JobStatus::Completed,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-    ];
-
-    /// The stored and JSON name: `pending`, `in_progress`, `completed`, `failed`, `cancelled`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Pending => "pending",
-            JobStatus::InProgress => "in_progress",
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-
-    /// True for `completed`, `failed` and `cancelled`: no worker will touch the job again.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
-        )
-    }
-}
-
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The text was not one of the five status names.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown status {0:?} (expected pending, in_progress, completed, failed or cancelled)")]
-pub struct ParseStatusError(String);
-
-impl FromStr for JobStatus {
-    type Err = ParseStatusError;
-
-    /// # Errors
-    /// [`ParseStatusError`] for anything but the five names.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| ParseStatusError(s.chars().take(64).collect()))
-    }
-}
-
-impl ToSql for JobStatus {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for JobStatus {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|e| FromSqlError::Other(Box::new(e)))
-    }
-}
-
 /// A job as stored. Its JSON form (serde) is the contract shared by the CLI's
 /// `--json` and the HTTP API: times are RFC 3339 UTC with milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,6 +130,16 @@ pub struct Job {
     /// True once a cancel was requested for a running job.
     #[serde(default)]
     pub cancel_requested: bool,
+    /// The unique key the job holds, if it was enqueued with a uniqueness rule:
+    /// `{"key": hex SHA-256, "states": [...]}`; null otherwise.
+    #[serde(default)]
+    pub unique: Option<HeldKey>,
+    /// The recurring schedule that enqueued the job; null otherwise.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// The schedule's fire time the job serves (UTC); null when not scheduled.
+    #[serde(default)]
+    pub fire_time: Option<Timestamp>,
     /// The latest progress report of a running handler:
     /// `{"fraction": 0.0-1.0, "message": text, "at": time}`, or null.
     #[serde(default)]
@@ -241,21 +166,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_names_round_trip() {
-        for st in JobStatus::ALL {
-            assert_eq!(st.as_str().parse::<JobStatus>().unwrap(), st);
-            let json = serde_json::to_string(&st).unwrap();
-            assert_eq!(json, format!("\"{}\"", st.as_str()));
-        }
-        assert!("running".parse::<JobStatus>().is_err());
-    }
-
-    #[test]
     fn job_ids_are_time_ordered_text() {
         let a = JobId::new();
         let b = JobId::new();
         assert!(a.to_string() < b.to_string());
         assert_eq!(a.to_string().parse::<JobId>().unwrap(), a);
         assert!("not-a-uuid".parse::<JobId>().is_err());
+    }
+}
+
+/// The unique key a job holds: its SHA-256 (hex in JSON) and the statuses in
+/// which it holds it (see [`crate::Unique`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldKey {
+    /// The key's SHA-256, as 64 lower-case hex digits in JSON.
+    #[serde(with = "hex")]
+    pub key: Vec<u8>,
+    /// While the job is in one of these, no other job with the key is inserted.
+    pub states: StatusSet,
+}
+
+mod hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(key: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let text: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        (0..text.len() / 2)
+            .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<_, _>>()
+            .map_err(serde::de::Error::custom)
     }
 }

@@ -36,11 +36,15 @@ mod overview;
 mod queue;
 mod queues;
 pub mod retry;
+mod schedule;
 pub mod state;
 mod stats;
+mod status;
 mod store;
 mod token;
+mod unique;
 pub mod worker;
+mod workers;
 
 #[cfg(test)]
 mod layers;
@@ -50,7 +54,7 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
 pub use failure::Failure;
 pub use filter::{JobFilter, JobPage};
-pub use job::{Job, JobId, JobStatus, ParseJobIdError, ParseStatusError};
+pub use job::{HeldKey, Job, JobId, JobStatus, ParseJobIdError, ParseStatusError, StatusSet};
 pub use metrics::Metrics;
 pub use new_job::{validate_job_type, NewJob, MAX_DELAY_S, MAX_REF_BYTES};
 pub use overview::{
@@ -61,10 +65,13 @@ pub use queues::{
     validate_queue_name, LimitsChange, QueueInfo, QueueSpec, RateLimit, DEFAULT_QUEUE,
 };
 pub use retry::{classify, Backoff, EmptyBackoff, ErrorClass};
-pub use stats::{PendingCounts, Stats, StatusCounts};
+pub use schedule::{Misfire, Schedule, ScheduleInfo, SKIP_GRACE};
+pub use stats::{PendingCounts, Stats, StatusCounts, Waiting};
 pub use store::Durability;
 pub use token::{ApiToken, CreatedToken};
+pub use unique::{canonical, Enqueued, Unique};
 pub use worker::{
     run_due, Handler, HandlerResult, JobContext, JobError, Registry, RunSummary, StopFlag,
     StopReason, WorkerConfig, WorkerPool,
 };
+pub use workers::{WorkerInfo, WORKER_BEAT, WORKER_STALE};

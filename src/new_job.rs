@@ -7,6 +7,8 @@ use serde_json::{Number, Value};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::job::{JobStatus, StatusSet};
+use crate::unique::Unique;
 
 /// The longest entity type, entity id or owner, in bytes.
 pub const MAX_REF_BYTES: usize = 255;
@@ -29,7 +31,7 @@ pub fn validate_job_type(t: &str) -> Result<()> {
 pub const MAX_DELAY_S: u64 = 100_000_000_000;
 
 /// The fields of a job request, in the order the errors list them.
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "job_type",
     "queue",
     "payload",
@@ -40,6 +42,7 @@ const FIELDS: [&str; 10] = [
     "entity_type",
     "entity_id",
     "owner",
+    "unique",
 ];
 
 /// A request to enqueue a job. Build with [`NewJob::new`] and the setters, or
@@ -68,6 +71,12 @@ pub struct NewJob {
     pub entity_id: Option<String>,
     /// The user enqueuing the job.
     pub owner: Option<String>,
+    /// A uniqueness rule: while a job with the same key holds it, enqueue returns
+    /// that job instead of inserting. Default: the type's rule, else none.
+    pub unique: Option<Unique>,
+    /// Set by recurring schedules: the schedule's name and the fire time served.
+    #[serde(skip)]
+    pub(crate) scheduled: Option<(String, Timestamp)>,
 }
 
 impl NewJob {
@@ -84,6 +93,8 @@ impl NewJob {
             entity_type: None,
             entity_id: None,
             owner: None,
+            unique: None,
+            scheduled: None,
         }
     }
 
@@ -126,6 +137,12 @@ impl NewJob {
         self
     }
 
+    /// Sets a uniqueness rule.
+    pub fn unique(mut self, rule: Unique) -> Self {
+        self.unique = Some(rule);
+        self
+    }
+
     /// Sets the owner (the user enqueuing the job).
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
@@ -135,7 +152,8 @@ impl NewJob {
 
 impl NewJob {
     /// Reads a job request from JSON text: an object with `job_type` and
-    /// optionally `queue`, `payload` (any JSON; default null), `priority` (i32),
+    /// optionally `queue`, `unique` (`true` or `{"key", "period_s", "states"}`),
+    /// `payload` (any JSON; default null), `priority` (i32),
     /// `max_attempts` (at least 1), `run_at` (RFC 3339) or `delay_s` (whole
     /// seconds), `entity_type` and `entity_id`, and `owner`.
     ///
@@ -220,6 +238,7 @@ impl NewJob {
                 "entity_type" => job.entity_type = Some(string(&key, value)?),
                 "entity_id" => job.entity_id = Some(string(&key, value)?),
                 "owner" => job.owner = Some(string(&key, value)?),
+                "unique" => job.unique = Some(unique_rule(value)?),
                 other => return Err(unknown_field(other)),
             }
         }
@@ -304,6 +323,65 @@ fn not_an_object() -> Error {
         "body",
         r#"expected a JSON object like {"job_type": "echo", "payload": {}}"#.into(),
     )
+}
+
+/// `"unique": true` (the defaults) or `{"key", "period_s", "states"}`.
+fn unique_rule(value: Value) -> Result<Unique> {
+    let map = match value {
+        Value::Bool(true) => return Ok(Unique::default()),
+        Value::Object(map) => map,
+        _ => {
+            return Err(invalid(
+                "unique",
+                r#"expected true or an object like {"key": "k", "period_s": 3600, "states": ["completed"]}"#.into(),
+            ))
+        }
+    };
+    let mut rule = Unique::default();
+    for (k, v) in map {
+        match k.as_str() {
+            "key" => match v {
+                Value::String(s) => rule.key = Some(s),
+                _ => return Err(invalid("unique.key", "expected a string".into())),
+            },
+            "period_s" => {
+                let n = integer("unique", &v, 1, MAX_DELAY_S as i64).map_err(|_| {
+                    invalid(
+                        "unique.period_s",
+                        format!("expected whole seconds from 1 to {MAX_DELAY_S}"),
+                    )
+                })?;
+                rule.period = Some(Duration::from_secs(n.unsigned_abs()));
+            }
+            "states" => rule.states = unique_states(v)?,
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                return Err(invalid(
+                    "unique",
+                    format!("unknown field {shown:?}; expected key, period_s, states"),
+                ));
+            }
+        }
+    }
+    rule.validate()?;
+    Ok(rule)
+}
+
+fn unique_states(v: Value) -> Result<StatusSet> {
+    let bad = |what: String| invalid("unique.states", what);
+    let Value::Array(items) = v else {
+        return Err(bad(
+            "expected a list of statuses like [\"completed\"]".into()
+        ));
+    };
+    let mut statuses = Vec::new();
+    for item in items {
+        let text = item
+            .as_str()
+            .ok_or_else(|| bad("expected status names".into()))?;
+        statuses.push(text.parse::<JobStatus>().map_err(|e| bad(e.to_string()))?);
+    }
+    Ok(StatusSet::live_and(&statuses))
 }
 
 fn string(key: &str, value: Value) -> Result<String> {

@@ -62,6 +62,25 @@ pub struct Stats {
     /// Jobs by queue, then by status.
     #[serde(default)]
     pub by_queue: BTreeMap<String, StatusCounts>,
+    /// Due jobs that no live worker pool serves (no pool has a handler for the
+    /// type, or none serves the queue), by type and queue.
+    #[serde(default)]
+    pub unserved: Vec<Waiting>,
     /// When the snapshot was taken.
     pub at: Timestamp,
+}
+
+/// Pending jobs of one type in one queue: how many are due and how many wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// The job type.
+    pub job_type: String,
+    /// The queue.
+    pub queue: String,
+    /// Due now.
+    pub ready: u64,
+    /// Not due yet (a delay, `run_at`, or a backoff after a failed attempt).
+    pub later: u64,
+    /// When the earliest of the later ones is due (UTC).
+    pub next_due: Option<Timestamp>,
 }

@@ -57,10 +57,65 @@ pub fn cancel(ctx: &Context, args: IdArgs) -> CliResult {
     report(&job, args.json)
 }
 
-/// Runs `jobq recover`.
-pub fn recover(ctx: &Context) -> CliResult {
-    let n = ctx.open_existing()?.recover_expired()?;
+/// `jobq recover`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Hand back at once the jobs of this worker pool (its `locked_by`, e.g.
+    /// host:1234:ab12cd), known to be dead; they keep their place in the run order.
+    #[arg(long, value_name = "NAME", conflicts_with = "now")]
+    worker: Option<String>,
+    /// Hand back at once the jobs of every worker pool whose heartbeat is stale.
+    #[arg(long)]
+    now: bool,
+    /// With --worker: even when its heartbeat is fresh.
+    #[arg(long, requires = "worker")]
+    force: bool,
+}
+
+/// Runs `jobq recover`: expired leases, or a dead worker's jobs at once.
+pub fn recover(ctx: &Context, args: RecoverArgs) -> CliResult {
+    let queue = ctx.open_existing()?;
+    let n = match (&args.worker, args.now) {
+        (Some(w), _) => queue.recover_worker(w, args.force)?,
+        (None, true) => queue.recover_dead_workers()?,
+        (None, false) => queue.recover_expired()?,
+    };
     emit(&format!("recovered {n} jobs"))
+}
+
+/// `jobq workers`.
+#[derive(Debug, Args)]
+pub struct WorkersArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `jobq workers`.
+pub fn workers(ctx: &Context, args: WorkersArgs) -> CliResult {
+    let all = ctx.open_existing()?.workers()?;
+    if args.json {
+        return emit_json(&all);
+    }
+    let mut t = crate::cli::table::Table::new(&[
+        "WORKER",
+        "ALIVE",
+        "RUNNING",
+        "TYPES",
+        "QUEUES",
+        "HEARTBEAT",
+    ]);
+    for w in &all {
+        t.row(vec![
+            w.id.clone(),
+            if w.alive { "yes" } else { "no" }.into(),
+            w.running.to_string(),
+            w.types.join(","),
+            w.queues.as_ref().map_or("all".into(), |q| q.join(",")),
+            crate::cli::table::time(Some(w.heartbeat_at)),
+        ]);
+    }
+    emit(&t.render())
 }
 
 /// Runs `jobq prune`.

@@ -52,9 +52,25 @@ pub struct EnqueueArgs {
     /// Enqueue one job per line of FILE (`-` for stdin), each a JSON object like
     /// {"job_type": "echo", "payload": {...}, "priority": 1}; all or none.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "payload", "payload_file", "queue", "priority", "max_attempts", "delay", "run_at", "entity", "owner"
+        "payload", "payload_file", "queue", "priority", "max_attempts", "delay", "run_at", "entity", "owner",
+        "unique", "unique_key", "unique_period", "unique_states"
     ])]
     jsonl: Option<String>,
+    /// Unique: while a job with the same key is pending or running (or in the
+    /// --unique-states), print that job's id instead of enqueueing. The key is
+    /// the job type and the payload with its keys sorted, unless --unique-key.
+    #[arg(long)]
+    unique: bool,
+    /// The unique key (scoped to the job type) [implies --unique].
+    #[arg(long, value_name = "KEY")]
+    unique_key: Option<String>,
+    /// The key holds within fixed time buckets of this length: 1h, 1d [implies --unique].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    unique_period: Option<Duration>,
+    /// Statuses that also hold the key besides pending and in_progress, e.g.
+    /// completed,failed [implies --unique].
+    #[arg(long, value_delimiter = ',', value_name = "STATUSES")]
+    unique_states: Option<Vec<jobq::JobStatus>>,
     /// Print the new job as JSON instead of its id.
     #[arg(long, conflicts_with = "jsonl")]
     json: bool,
@@ -80,12 +96,14 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> CliResult {
 }
 
 fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
+    let unique = unique_rule(&args);
     let job_type = args.job_type.unwrap_or_default();
     // Checked before the database is opened, so a typo creates no file.
     ctx.config.catalog().check(&job_type)?;
     let payload = read_payload(args.payload, args.payload_file)?;
     let queue = ctx.open()?;
     let mut job = NewJob::new(job_type, payload);
+    job.unique = unique;
     job.queue = args.queue;
     job.priority = args.priority;
     job.max_attempts = args.max_attempts;
@@ -100,11 +118,33 @@ fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
         job = job.run_at(queue.now().plus(d));
     }
     let stored = queue.enqueue(job)?;
+    if stored.duplicate {
+        eprintln!(
+            "jobq: duplicate: job {} ({}) holds this unique key; nothing was enqueued",
+            stored.id, stored.status
+        );
+    }
     if args.json {
         emit_json(&stored)
     } else {
         emit(&stored.id.to_string())
     }
+}
+
+/// The uniqueness rule the flags ask for, if any.
+fn unique_rule(args: &EnqueueArgs) -> Option<jobq::Unique> {
+    let any = args.unique
+        || args.unique_key.is_some()
+        || args.unique_period.is_some()
+        || args.unique_states.is_some();
+    any.then(|| {
+        let u = jobq::Unique {
+            key: args.unique_key.clone(),
+            period: args.unique_period,
+            ..jobq::Unique::default()
+        };
+        u.also_in(args.unique_states.as_deref().unwrap_or_default())
+    })
 }
 
 fn read_payload(text: Option<String>, file: Option<PathBuf>) -> CliResult<Value> {
@@ -135,9 +175,13 @@ fn enqueue_jsonl(ctx: &Context, source: &str) -> CliResult {
         bar.inc(1);
     }
     bar.set_message("writing");
-    let ids = queue.enqueue_many(jobs)?;
+    let outcomes = queue.enqueue_batch(jobs)?;
     bar.finish_and_clear();
-    emit(&ids.len().to_string())
+    let duplicates = outcomes.iter().filter(|o| o.duplicate).count();
+    if duplicates > 0 {
+        eprintln!("jobq: {duplicates} lines were duplicates of jobs holding their unique keys");
+    }
+    emit(&(outcomes.len() - duplicates).to_string())
 }
 
 /// The non-blank lines of the file (or stdin for `-`), with their numbers from 1.

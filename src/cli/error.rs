@@ -49,9 +49,12 @@ impl From<jobq::Error> for CliError {
         let text = e.to_string();
         match e {
             jobq::Error::NotFound { .. } => CliError::NotFound(text),
-            jobq::Error::Conflict { .. } => CliError::Conflict(text),
+            jobq::Error::Conflict { .. }
+            | jobq::Error::UniqueConflict { .. }
+            | jobq::Error::WorkerAlive { .. } => CliError::Conflict(text),
             jobq::Error::Invalid { .. }
             | jobq::Error::UnknownQueue { .. }
+            | jobq::Error::UnknownSchedule { .. }
             | jobq::Error::MalformedJson { .. }
             | jobq::Error::PayloadTooLarge { .. } => CliError::Usage(text),
             _ => CliError::Runtime(text),

@@ -153,8 +153,21 @@ fn render_stats(s: &Stats) -> String {
     let oldest = s
         .oldest_ready_age_ms
         .map_or_else(|| "-".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0));
+    let unserved: Vec<String> = s
+        .unserved
+        .iter()
+        .map(|w| format!("{} {} (queue {})", w.ready, w.job_type, w.queue))
+        .collect();
+    let unserved = if unserved.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\ndue but served by no live worker: {}",
+            unserved.join(", ")
+        )
+    };
     format!(
-        "{}\n\n{}\n\npending: {} ready, {} scheduled, {} retrying; oldest ready job waiting {oldest}\nat {}",
+        "{}\n\n{}\n\npending: {} ready, {} scheduled, {} retrying; oldest ready job waiting {oldest}{unserved}\nat {}",
         t.render(),
         q.render(),
         s.pending.ready,

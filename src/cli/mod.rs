@@ -1,10 +1,12 @@
 //! The command line: clap definitions, the shared context, and dispatch.
 
 mod admin;
+mod check;
 mod enqueue;
 mod error;
 mod inspect;
 mod queue;
+mod schedule;
 pub mod serve;
 mod table;
 mod token;
@@ -61,8 +63,13 @@ pub enum Command {
     Retry(admin::IdArgs),
     /// Cancel a pending job, or ask a running one to stop.
     Cancel(admin::IdArgs),
-    /// Recover running jobs whose lease expired (their worker died).
-    Recover,
+    /// Recover running jobs whose lease expired (their worker died), or at once
+    /// those of a worker known to be dead.
+    Recover(admin::RecoverArgs),
+    /// Check the config and that every handler can run, without starting.
+    Check,
+    /// Worker pools on this database: what they serve, their heartbeat, their jobs.
+    Workers(admin::WorkersArgs),
     /// Delete finished jobs older than a given age.
     Prune(admin::PruneArgs),
     /// Run workers with the config's handlers until SIGTERM/SIGINT (or, with --drain, until idle).
@@ -73,6 +80,8 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Named queues: list them, pause and resume them, change their limits.
     Queue(queue::QueueArgs),
+    /// Recurring schedules: list them with their next and last runs, run one now.
+    Schedule(schedule::ScheduleArgs),
 }
 
 impl Command {
@@ -168,11 +177,14 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Stats(args) => inspect::stats(&ctx, args),
         Command::Retry(args) => admin::retry(&ctx, args),
         Command::Cancel(args) => admin::cancel(&ctx, args),
-        Command::Recover => admin::recover(&ctx),
+        Command::Recover(args) => admin::recover(&ctx, args),
+        Command::Check => check::run(&ctx),
+        Command::Workers(args) => admin::workers(&ctx, args),
         Command::Prune(args) => admin::prune(&ctx, args),
         Command::Work(args) => work::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Token(args) => token::run(&ctx, args),
         Command::Queue(args) => queue::run(&ctx, args),
+        Command::Schedule(args) => schedule::run(&ctx, args),
     }
 }

@@ -32,6 +32,7 @@ pub struct ServeArgs {
 /// A runtime error when the database cannot be opened, the address cannot be
 /// bound, or the pool cannot start.
 pub fn run(ctx: &Context, args: ServeArgs) -> CliResult {
+    crate::cli::check::require_runnable(ctx)?;
     let queue = ctx.open()?;
     let registry = registry_from_config(&ctx.config, &queue);
     let mut worker = ctx.config.worker_config();
@@ -48,7 +49,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> CliResult {
         }
     };
     log::info!("serving http://{} with workers", api.addr());
-    work::wait_for_signal(&queue, &signals);
+    work::wait_for_signal(&signals);
     api.shutdown();
     pool.shutdown(ctx.config.workers.shutdown_grace);
     Ok(())

@@ -1,19 +1,17 @@
 //! `jobq work`: a worker pool with the config's handlers, until SIGTERM/SIGINT
 //! (graceful; a second signal forces exit) or, with `--drain`, until idle.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
-use crate::handlers::{prune, registry_from_config};
+use crate::handlers::registry_from_config;
 use clap::Args;
-use jobq::{Queue, WorkerPool};
+use jobq::WorkerPool;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::cli::{CliError, CliResult, Context};
 
-/// How often a long-running pool checks that a `jobq.prune` job is scheduled.
-const PRUNE_CHECK_EVERY: Duration = Duration::from_secs(3600);
 /// How often a draining pool looks for a signal.
 const DRAIN_TICK: Duration = Duration::from_millis(100);
 
@@ -23,9 +21,14 @@ pub struct WorkArgs {
     /// Worker threads (jobs running at once) [default: [workers] count, else 4].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     workers: Option<u16>,
-    /// Stop once no job is due and none is running (jobs due later are left pending).
+    /// Stop once no job is due and none is running (jobs due later are left
+    /// pending, and said so).
     #[arg(long)]
     drain: bool,
+    /// With --drain: also wait for the jobs due later (delays, backoffs) this
+    /// pool serves, until none is left pending.
+    #[arg(long, requires = "drain")]
+    wait: bool,
     /// Serve only these queues, comma-separated [default: every queue].
     #[arg(long, value_delimiter = ',', value_parser = parse_queue)]
     queues: Option<Vec<String>>,
@@ -40,63 +43,136 @@ pub(crate) fn parse_queue(text: &str) -> Result<String, String> {
 
 /// Runs `jobq work`.
 pub fn run(ctx: &Context, args: WorkArgs) -> CliResult {
-    run_pool(ctx, args.workers.map(usize::from), args.drain, args.queues)
+    let mode = match (args.drain, args.wait) {
+        (false, _) => Mode::Forever,
+        (true, false) => Mode::Drain,
+        (true, true) => Mode::DrainAndWait,
+    };
+    run_pool(ctx, args.workers.map(usize::from), mode, args.queues)
+}
+
+/// How long a pool runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Until a signal.
+    Forever,
+    /// Until no job is due and none is running.
+    Drain,
+    /// Until no job it serves is pending at all (waiting out delays and backoffs).
+    DrainAndWait,
 }
 
 /// Runs a pool with the config's handlers until a signal (graceful shutdown with
 /// `[workers] shutdown_grace`) or, when `drain`, until nothing is due or running.
-/// Outside drain mode it keeps one `jobq.prune` job scheduled daily.
 ///
 /// # Errors
 /// A runtime error when the database cannot be opened or the pool cannot start.
 pub fn run_pool(
     ctx: &Context,
     workers: Option<usize>,
-    drain: bool,
+    mode: Mode,
     queues: Option<Vec<String>>,
 ) -> CliResult {
+    crate::cli::check::require_runnable(ctx)?;
     let queue = ctx.open()?;
-    let registry = registry_from_config(&ctx.config, &queue);
     let mut config = ctx.config.worker_config();
     config.workers = workers.unwrap_or(config.workers);
-    config.drain = drain;
+    config.drain = mode != Mode::Forever;
     config.queues = queues;
     let signals = listen_for_signals()?;
-    let pool = WorkerPool::start(queue.clone(), registry, config)?;
-    if drain {
-        wait_drained(&pool, &signals);
-    } else {
-        wait_for_signal(&queue, &signals);
+    loop {
+        let registry = registry_from_config(&ctx.config, &queue);
+        let types = registry.types();
+        let pool = WorkerPool::start(queue.clone(), registry, config.clone())?;
+        let stopped = match mode {
+            Mode::Forever => {
+                wait_for_signal(&signals);
+                true
+            }
+            _ => !wait_drained(&pool, &signals),
+        };
+        pool.shutdown(ctx.config.workers.shutdown_grace);
+        if stopped || mode == Mode::Forever {
+            return Ok(());
+        }
+        let next = report_drained(&queue, &types, config.queues.as_deref());
+        match (mode, next) {
+            (Mode::DrainAndWait, Some(due)) => {
+                if !sleep_until(&queue, due, &signals) {
+                    return Ok(());
+                }
+            }
+            _ => return Ok(()),
+        }
     }
-    pool.shutdown(ctx.config.workers.shutdown_grace);
-    Ok(())
 }
 
-fn wait_drained(pool: &WorkerPool, signals: &Receiver<()>) {
+/// Waits for the drain; false when a signal came first.
+fn wait_drained(pool: &WorkerPool, signals: &Receiver<()>) -> bool {
     while !pool.wait(DRAIN_TICK) {
         if signals.try_recv().is_ok() {
-            return;
+            return false;
         }
     }
-    log::info!("drained: no job is due and none is running");
+    true
 }
 
-pub(crate) fn wait_for_signal(queue: &Queue, signals: &Receiver<()>) {
-    loop {
-        schedule_prune(queue);
-        match signals.recv_timeout(PRUNE_CHECK_EVERY) {
-            Err(RecvTimeoutError::Timeout) => continue,
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+/// Says what a drain left: jobs it serves waiting out a delay or a backoff
+/// (how many, the next due time), and due jobs it does not serve. Returns when
+/// the next job it serves is due.
+fn report_drained(
+    queue: &jobq::Queue,
+    types: &[String],
+    queues: Option<&[String]>,
+) -> Option<jobq::Timestamp> {
+    let waiting = match queue.waiting() {
+        Ok(w) => w,
+        Err(e) => {
+            log::warn!("drained, but could not count what waits: {e}");
+            return None;
         }
+    };
+    let serves = |t: &str, q: &str| {
+        types.iter().any(|x| x == t) && queues.is_none_or(|qs| qs.iter().any(|x| x == q))
+    };
+    let (mine, others): (Vec<_>, Vec<_>) =
+        waiting.iter().partition(|w| serves(&w.job_type, &w.queue));
+    let later: u64 = mine.iter().map(|w| w.later).sum();
+    let next = mine.iter().filter_map(|w| w.next_due).min();
+    match next {
+        Some(t) => log::info!(
+            "drained: no job is due and none is running; {later} jobs wait out a delay or \
+             a backoff, the next due at {} (--wait waits for them)",
+            t.to_rfc3339()
+        ),
+        None => log::info!("drained: no job is due and none is running"),
     }
+    let unserved: Vec<String> = others
+        .iter()
+        .filter(|w| w.ready > 0)
+        .map(|w| format!("{} {} (queue {})", w.ready, w.job_type, w.queue))
+        .collect();
+    if !unserved.is_empty() {
+        log::warn!(
+            "due jobs left that this pool does not serve: {}",
+            unserved.join(", ")
+        );
+    }
+    next
 }
 
-fn schedule_prune(queue: &Queue) {
-    match prune::ensure_scheduled(queue) {
-        Ok(true) => log::info!("scheduled the daily jobq.prune job"),
-        Ok(false) => {}
-        Err(e) => log::warn!("could not schedule the daily jobq.prune job: {e}"),
-    }
+/// Sleeps until `due` (by the queue's clock), or a signal: false on a signal.
+fn sleep_until(queue: &jobq::Queue, due: jobq::Timestamp, signals: &Receiver<()>) -> bool {
+    let wait = due.since(queue.now());
+    !matches!(
+        signals.recv_timeout(wait),
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected)
+    )
+}
+
+/// Waits for the first SIGTERM/SIGINT.
+pub(crate) fn wait_for_signal(signals: &Receiver<()>) {
+    let _ = signals.recv();
 }
 
 /// The first SIGTERM/SIGINT is sent on the channel; a second one exits at once

@@ -67,6 +67,19 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// An error at byte `offset` of `text` (its line and the key in force there).
+    pub(crate) fn at(path: &Path, text: &str, offset: usize, message: String) -> ConfigError {
+        let (line, key) = locate(text, offset);
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            key,
+            message,
+        }
+    }
+}
+
 /// The 1-based line of byte `offset` and the dotted key in force there.
 fn locate(text: &str, offset: usize) -> (usize, String) {
     let offset = offset.min(text.len());

@@ -35,6 +35,8 @@ pub struct HandlerConfig {
     pub priority: Option<i32>,
     /// The queue of jobs of this type enqueued without one. Default `"default"`.
     pub queue: Option<String>,
+    /// The uniqueness rule of jobs of this type that set none. Default: none.
+    pub unique: Option<jobq::Unique>,
     /// The backoff schedule of this type (`["1m", "5m", "15m", "1h"]`; the last step
     /// repeats; at least one step). Default: the library's schedule.
     pub backoff: Option<Backoff>,
@@ -63,6 +65,8 @@ struct RawHandler {
     priority: Option<i32>,
     #[serde(default, deserialize_with = "queue_name")]
     queue: Option<String>,
+    #[serde(default, deserialize_with = "crate::config::schedule::unique")]
+    unique: Option<jobq::Unique>,
     #[serde(default, deserialize_with = "backoff")]
     backoff: Option<Backoff>,
     #[serde(default)]
@@ -98,6 +102,7 @@ impl<'de> Deserialize<'de> for HandlerConfig {
             max_attempts: raw.max_attempts,
             priority: raw.priority,
             queue: raw.queue,
+            unique: raw.unique,
             backoff: raw.backoff,
             env: raw.env.unwrap_or_default(),
             inherit_env: raw.inherit_env.unwrap_or(true),

@@ -6,6 +6,7 @@
 
 mod error;
 mod handler;
+mod schedule;
 mod sections;
 #[cfg(test)]
 mod tests;
@@ -17,10 +18,11 @@ use serde::{Deserialize, Deserializer};
 
 use jobq::QueueOptions;
 use jobq::WorkerConfig;
-use jobq::{Catalog, JobType, QueueSpec};
+use jobq::{Catalog, JobType, QueueSpec, Schedule};
 
 pub use error::ConfigError;
 pub use handler::{HandlerConfig, HandlerKind};
+pub use schedule::ScheduleConfig;
 pub use sections::{DatabaseConfig, PruneConfig, QueueConfig, ServerConfig, WorkersConfig};
 
 /// The job type of the built-in audit cleanup, always declared.
@@ -49,6 +51,9 @@ pub struct Config {
     /// `[queues.NAME]`: named queues' limits, by name.
     #[serde(default, deserialize_with = "queue_map")]
     pub queues: BTreeMap<String, QueueConfig>,
+    /// `[schedules.NAME]`: recurring schedules, by name.
+    #[serde(default, deserialize_with = "schedule_map")]
+    pub schedules: BTreeMap<String, ScheduleConfig>,
 }
 
 impl Config {
@@ -70,13 +75,46 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the file, line and key.
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::from_toml(path.as_ref(), text, &e))
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::from_toml(path.as_ref(), text, &e))?;
+        for s in config.schedules.values() {
+            let t = s.job_type.get_ref();
+            if t != PRUNE_JOB_TYPE && !config.handlers.contains_key(t) {
+                let declared = config.catalog_without_schedules().names().join(", ");
+                let message = format!("job type {t:?} is not declared; declared types: {declared}");
+                return Err(ConfigError::at(
+                    path.as_ref(),
+                    text,
+                    s.job_type.span().start,
+                    message,
+                ));
+            }
+        }
+        Ok(config)
     }
 
     /// The catalogue of the declared job types: each `[handlers.NAME]` with its
     /// `priority`, `max_attempts`, `backoff` and `timeout`, and the built-in
     /// `jobq.prune`. Only declared types may be enqueued.
     pub fn catalog(&self) -> Catalog {
+        let mut catalog = self.catalog_without_schedules();
+        if self.prune.enabled && !self.schedules.contains_key(PRUNE_JOB_TYPE) {
+            let prune = Schedule::new(PRUNE_JOB_TYPE, &self.prune.cron, PRUNE_JOB_TYPE)
+                .expect("a parsed [prune] cron is valid");
+            catalog
+                .declare_schedule(prune)
+                .expect("jobq.prune is declared");
+        }
+        for (name, s) in &self.schedules {
+            let schedule = s.schedule(name).expect("a parsed schedule is valid");
+            catalog
+                .declare_schedule(schedule)
+                .expect("a parsed schedule's type is declared");
+        }
+        catalog
+    }
+
+    fn catalog_without_schedules(&self) -> Catalog {
         let mut catalog = Catalog::declared_only();
         for (name, h) in &self.handlers {
             let mut job_type = JobType::new(name.clone());
@@ -85,6 +123,7 @@ impl Config {
             job_type.max_attempts = h.max_attempts;
             job_type.backoff = h.backoff.clone();
             job_type.timeout = h.timeout;
+            job_type.unique = h.unique.clone();
             // The config's own checks (name, >= 1, > 0) are the catalogue's.
             catalog
                 .declare(job_type)
@@ -161,6 +200,29 @@ impl<'de> Deserialize<'de> for QueueName {
 
 fn queue_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, QueueConfig>, D::Error> {
     let raw = BTreeMap::<QueueName, QueueConfig>::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, v)| (k.0, v)).collect())
+}
+
+/// A `[schedules.NAME]` key: a valid schedule name.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct ScheduleName(String);
+
+impl<'de> Deserialize<'de> for ScheduleName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        jobq::validate_job_type(&name).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "invalid schedule name {name:?}: must be 1-64 characters of [a-z0-9_.:-]"
+            ))
+        })?;
+        Ok(ScheduleName(name))
+    }
+}
+
+fn schedule_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, ScheduleConfig>, D::Error> {
+    let raw = BTreeMap::<ScheduleName, ScheduleConfig>::deserialize(d)?;
     Ok(raw.into_iter().map(|(k, v)| (k.0, v)).collect())
 }
 

@@ -167,7 +167,7 @@ fn octal_mode<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 }
 
 /// `[prune]`: what the built-in `jobq.prune` job deletes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PruneConfig {
     /// Completed and cancelled jobs finished longer ago than this are deleted.
@@ -177,15 +177,32 @@ pub struct PruneConfig {
     /// Failed jobs finished longer ago than this are deleted. Default 30 days.
     #[serde(deserialize_with = "duration::deserialize")]
     pub failed_retention: Duration,
+    /// When the built-in `jobq.prune` schedule fires (cron, UTC). Default
+    /// `"17 3 * * *"`: daily at 03:17 UTC.
+    #[serde(deserialize_with = "prune_cron")]
+    pub cron: String,
+    /// False: no built-in prune schedule. Default true.
+    pub enabled: bool,
 }
+
+/// The built-in prune schedule's default cron: daily at 03:17 UTC.
+pub const PRUNE_CRON: &str = "17 3 * * *";
 
 impl Default for PruneConfig {
     fn default() -> Self {
         PruneConfig {
             retention: Duration::from_secs(7 * 86_400),
             failed_retention: Duration::from_secs(30 * 86_400),
+            cron: PRUNE_CRON.to_string(),
+            enabled: true,
         }
     }
+}
+
+fn prune_cron<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    jobq::Schedule::new("jobq.prune", &text, "jobq.prune").map_err(serde::de::Error::custom)?;
+    Ok(text)
 }
 
 fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -6,6 +6,8 @@
 //! - Exit 0: completed; the result is stdout parsed as JSON, or `{"stdout": text}`
 //!   when it is not JSON (stdout is capped at [`MAX_STDOUT_BYTES`]).
 //! - Exit 75 (`EX_TEMPFAIL`): retryable.
+//! - Progress: lines `JOBQ_PROGRESS <fraction 0-1> [message]` on stderr are
+//!   stored as the job's progress as they come.
 //! - Exit 79 ([`EX_SNOOZE`]) with a delay on stdout (`30s`, `5m`, or whole
 //!   seconds): snoozed, i.e. run again after the delay without using an attempt.
 //! - Any other exit: the end of stderr is classified by [`jobq::classify`].
@@ -14,7 +16,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -152,7 +154,7 @@ impl Handler for ExecHandler {
         let mut child = self.spawn(ctx)?;
         feed_stdin(child.stdin.take(), payload.to_string());
         let stdout = capture(child.stdout.take(), Keep::Head(MAX_STDOUT_BYTES));
-        let stderr = capture(child.stderr.take(), Keep::Tail(STDERR_TAIL_BYTES));
+        let stderr = capture_stderr(child.stderr.take(), ctx.clone());
         let ended = self.wait(&mut child, ctx);
         if !matches!(ended, Ok(Ended::Exited(_))) {
             kill_group(&mut child);
@@ -168,6 +170,33 @@ impl Handler for ExecHandler {
             Ended::Cancelled => Err(JobError::Cancelled),
         }
     }
+}
+
+/// Checks that `program` can be run: a path must name an executable file; a bare
+/// name must be found, executable, on `PATH`.
+///
+/// # Errors
+/// Why it cannot run, naming the program.
+pub fn check_program(program: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = std::path::Path::new(program);
+        return match std::fs::metadata(p) {
+            Err(_) => Err(format!("program `{program}` does not exist")),
+            Ok(_) if !executable(p) => {
+                Err(format!("program `{program}` is not an executable file"))
+            }
+            Ok(_) => Ok(()),
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| executable(&dir.join(program))) {
+        return Ok(());
+    }
+    Err(format!("program `{program}` is not found on PATH"))
 }
 
 fn spawn_error(program: &str, e: &std::io::Error) -> JobError {
@@ -223,6 +252,53 @@ fn capture(stream: Option<impl Read + Send + 'static>, keep: Keep) -> mpsc::Rece
         });
     }
     rx
+}
+
+/// Reads stderr to its end on a thread, keeping its tail; lines of the form
+/// `JOBQ_PROGRESS <fraction 0-1> [message]` are progress reports, stored on the
+/// job as they come (and left out of the tail).
+fn capture_stderr(stream: Option<ChildStderr>, ctx: JobContext) -> mpsc::Receiver<Captured> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(stream) = stream {
+        thread::spawn(move || {
+            let mut out = Captured::default();
+            let mut reader = std::io::BufReader::new(stream);
+            let mut line = Vec::new();
+            while let Ok(n) = std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+                if n == 0 {
+                    break;
+                }
+                if !report_progress(&ctx, &line) {
+                    keep_part(&mut out, &line, Keep::Tail(STDERR_TAIL_BYTES));
+                }
+                line.clear();
+            }
+            let _ = tx.send(out);
+        });
+    }
+    rx
+}
+
+/// The prefix of a progress line on an exec program's stderr.
+pub const PROGRESS_PREFIX: &str = "JOBQ_PROGRESS ";
+
+/// Stores the report when `line` is a progress line; true when it was one.
+fn report_progress(ctx: &JobContext, line: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(PROGRESS_PREFIX.as_bytes()) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let text = text.trim_end();
+    let (fraction, message) = text.split_once(' ').unwrap_or((text, ""));
+    match fraction.parse::<f64>() {
+        Ok(f) => {
+            if let Err(e) = ctx.progress(f, message) {
+                log::debug!("job {}: progress not stored: {e}", ctx.id());
+            }
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 fn keep_part(out: &mut Captured, chunk: &[u8], keep: Keep) {

@@ -23,7 +23,7 @@ pub fn registry_from_config(config: &Config, queue: &Queue) -> Registry {
     for (name, handler) in &config.handlers {
         register(&mut registry, name, handler);
     }
-    let prune = prune::prune_handler(queue.clone(), config.prune);
+    let prune = prune::prune_handler(queue.clone(), config.prune.clone());
     registry.register(PRUNE_JOB_TYPE, prune);
     registry
 }
@@ -41,4 +41,22 @@ fn register(registry: &mut Registry, name: &str, handler: &HandlerConfig) {
             registry.register(name, webhook)
         }
     };
+}
+
+/// Whether each declared handler can run, checked before anything starts: an
+/// exec program must exist and be executable (looked up on `PATH` when it has
+/// no `/`); a webhook URL was checked when the config was read. Returns the
+/// handlers and their problem, if any, sorted by name.
+pub fn check_handlers(config: &Config) -> Vec<(String, Option<String>)> {
+    config
+        .handlers
+        .iter()
+        .map(|(name, h)| {
+            let problem = match &h.kind {
+                HandlerKind::Command(argv) => exec::check_program(&argv[0]).err(),
+                HandlerKind::Url(_) => None,
+            };
+            (name.clone(), problem)
+        })
+        .collect()
 }

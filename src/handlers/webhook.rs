@@ -1,6 +1,8 @@
 //! The webhook handler: POSTs the payload JSON to a URL.
 //!
-//! - Headers: `Content-Type: application/json`, `Jobq-Job-Id`, `Jobq-Attempt`.
+//! - Headers: `Content-Type: application/json`, `Jobq-Job-Id`, `Jobq-Attempt`,
+//!   `Jobq-Lease-Token` (the attempt's fencing token: the target may report
+//!   progress with it, `POST /api/v1/jobs/{id}/progress`).
 //! - 2xx: completed; the result is the response body as JSON, or `{"body": text}`
 //!   (read up to [`MAX_RESPONSE_BYTES`]).
 //! - 429 with a `Retry-After` (seconds or an HTTP date): snoozed until then (up
@@ -62,6 +64,7 @@ impl Handler for WebhookHandler {
             .header("Content-Type", "application/json")
             .header("Jobq-Job-Id", ctx.id().to_string())
             .header("Jobq-Attempt", ctx.attempt().to_string())
+            .header("Jobq-Lease-Token", ctx.fencing_token().to_string())
             .send(body.as_bytes());
         match response {
             Ok(r) => answer(ctx, r),

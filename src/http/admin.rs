@@ -2,57 +2,17 @@
 //! retry and cancel. Every one needs an admin token.
 
 use crate::http::auth;
-use crate::http::common::{bad_query, parse_id, parse_limit, require_json};
+use crate::http::common::{list_page, parse_id, require_json};
 use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::{Error, JobFilter, JobStatus, MAX_PAGE};
-
-/// Jobs per page when `limit` is not given.
-pub(crate) const DEFAULT_PAGE: usize = 50;
-
-const LIST_PARAMS: &[&str] = &[
-    "status",
-    "job_type",
-    "entity_type",
-    "entity_id",
-    "owner",
-    "queue",
-    "limit",
-    "cursor",
-];
+use crate::{JobFilter, JobStatus};
 
 /// `GET /api/v1/admin/jobs`: `{jobs, next_cursor, total}`.
 pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
     auth::admin(ctx, req)?;
-    req.only_params(LIST_PARAMS)?;
-    let status = match req.param("status")? {
-        Some(s) => Some(
-            s.parse::<JobStatus>()
-                .map_err(|e| bad_query(&e.to_string()))?,
-        ),
-        None => None,
-    };
-    let text =
-        |name| -> Result<Option<String>, ApiError> { Ok(req.param(name)?.map(str::to_string)) };
-    let filter = JobFilter {
-        status,
-        job_type: text("job_type")?,
-        queue: text("queue")?,
-        entity_type: text("entity_type")?,
-        entity_id: text("entity_id")?,
-        owner: text("owner")?,
-    };
-    let limit = parse_limit(req.param("limit")?, DEFAULT_PAGE, MAX_PAGE)?;
-    let page = ctx
-        .queue
-        .list(&filter, limit, req.param("cursor")?)
-        .map_err(|e| match e {
-            Error::Invalid { .. } => bad_query(&e.to_string()),
-            other => ApiError::from(other),
-        })?;
-    Response::json(200, &page)
+    list_page(ctx, req, None)
 }
 
 /// `GET /api/v1/admin/jobs/stats`: the stats object.

@@ -1,9 +1,11 @@
 //! Helpers the endpoints share: job ids from paths, the JSON content type,
 //! query-string errors and page sizes.
 
+use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::{cut, Request};
-use crate::JobId;
+use crate::http::response::{Response, RouteResult};
+use crate::{Error, JobFilter, JobId, JobStatus, MAX_PAGE};
 
 /// A job id from a path segment.
 ///
@@ -57,6 +59,65 @@ pub(crate) fn parse_limit(
             cut(text)
         ))),
     }
+}
+
+/// Jobs per page when `limit` is not given.
+pub(crate) const DEFAULT_PAGE: usize = 50;
+
+const LIST_PARAMS: &[&str] = &[
+    "status",
+    "job_type",
+    "entity_type",
+    "entity_id",
+    "owner",
+    "queue",
+    "limit",
+    "cursor",
+];
+
+/// A page of jobs by the query's filters (`status`, `job_type`, `queue`,
+/// `entity_type`, `entity_id`, `owner`, `limit`, `cursor`): `{jobs,
+/// next_cursor, total}`. With `only_owner`, only that user's jobs, whatever
+/// the query says.
+///
+/// # Errors
+/// 400 for an unknown or repeated parameter, a bad status, limit or cursor.
+pub(crate) fn list_page(ctx: &Ctx, req: &Request, only_owner: Option<String>) -> RouteResult {
+    req.only_params(LIST_PARAMS)?;
+    let status = match req.param("status")? {
+        Some(s) => Some(
+            s.parse::<JobStatus>()
+                .map_err(|e| bad_query(&e.to_string()))?,
+        ),
+        None => None,
+    };
+    let text =
+        |name| -> Result<Option<String>, ApiError> { Ok(req.param(name)?.map(str::to_string)) };
+    let asked_owner = text("owner")?;
+    let owner = match only_owner {
+        Some(me) if asked_owner.as_ref().is_some_and(|o| *o != me) => {
+            return Err(bad_query("owner: only your own jobs are listed here"))
+        }
+        Some(me) => Some(me),
+        None => asked_owner,
+    };
+    let filter = JobFilter {
+        status,
+        job_type: text("job_type")?,
+        queue: text("queue")?,
+        entity_type: text("entity_type")?,
+        entity_id: text("entity_id")?,
+        owner,
+    };
+    let limit = parse_limit(req.param("limit")?, DEFAULT_PAGE, MAX_PAGE)?;
+    let page = ctx
+        .queue
+        .list(&filter, limit, req.param("cursor")?)
+        .map_err(|e| match e {
+            Error::Invalid { .. } => bad_query(&e.to_string()),
+            other => ApiError::from(other),
+        })?;
+    Response::json(200, &page)
 }
 
 #[cfg(test)]

@@ -78,12 +78,17 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         match &e {
             Error::NotFound { id } => ApiError::not_found(format!("job {id} not found")),
-            Error::UnknownQueue { .. } => ApiError::not_found(e.to_string()),
+            Error::UnknownQueue { .. } | Error::UnknownSchedule { .. } => {
+                ApiError::not_found(e.to_string())
+            }
             Error::Conflict { status, .. } => ApiError {
                 extra: Some(Box::new(("status", json!(status)))),
                 ..ApiError::new(409, "conflict", e.to_string())
             },
             Error::LeaseLost { .. } => ApiError::new(409, "conflict", e.to_string()),
+            Error::UniqueConflict { .. } | Error::WorkerAlive { .. } => {
+                ApiError::new(409, "conflict", e.to_string())
+            }
             Error::Invalid { .. } => ApiError::unprocessable(e.to_string()),
             Error::MalformedJson { .. } => ApiError::bad_request("malformed_json", e.to_string()),
             Error::PayloadTooLarge { .. } => ApiError::new(413, "payload_too_large", e.to_string()),

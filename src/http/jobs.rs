@@ -2,14 +2,15 @@
 //! one's own jobs (another user's job answers exactly like a missing one).
 
 use crate::http::auth;
-use crate::http::common::{parse_id, require_json};
+use crate::http::common::{list_page, parse_id, require_json};
 use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
 use crate::NewJob;
 
-/// `POST /api/v1/jobs`: 201 with the stored job.
+/// `POST /api/v1/jobs`: 201 with the stored job; 200 with the job holding the
+/// unique key and `"duplicate": true` when the request is a duplicate.
 pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
     let who = auth::user(ctx, req)?;
     require_json(req)?;
@@ -21,9 +22,17 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
         );
         return Err(ApiError::new(403, "forbidden", msg));
     }
-    new.owner = Some(who.user);
-    let job = ctx.queue.enqueue(new)?;
-    Response::json(201, &job)
+    new.owner = Some(who.user.clone());
+    let out = ctx.queue.enqueue(new)?;
+    if out.duplicate && !who.admin && out.job.owner.as_deref() != Some(who.user.as_str()) {
+        // Another user's job holds the key: say so without showing it.
+        return Err(ApiError::new(
+            409,
+            "conflict",
+            "another user's job holds this unique key",
+        ));
+    }
+    Response::json(if out.duplicate { 200 } else { 201 }, &out)
 }
 
 /// `GET /api/v1/jobs/{id}`: the job, when the caller owns it or is an admin.
@@ -47,6 +56,62 @@ fn parse_new_job(body: &[u8]) -> Result<NewJob, ApiError> {
         ));
     }
     Ok(job)
+}
+
+/// `GET /api/v1/jobs`: the token user's own jobs, with the admin list's filters
+/// and cursor: `{jobs, next_cursor, total}`.
+pub(crate) fn list_own(ctx: &Ctx, req: &Request) -> RouteResult {
+    let who = auth::user(ctx, req)?;
+    list_page(ctx, req, Some(who.user))
+}
+
+/// `DELETE /api/v1/jobs/{id}`: cancels one's own job (404 for someone else's,
+/// as for GET); the job after the change.
+pub(crate) fn cancel_own(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
+    let who = auth::user(ctx, req)?;
+    let id = parse_id(id)?;
+    let job = ctx.queue.get(id)?;
+    if !who.admin && job.owner.as_deref() != Some(who.user.as_str()) {
+        return Err(ApiError::from(crate::Error::NotFound { id }));
+    }
+    Response::json(200, &ctx.queue.cancel(id)?)
+}
+
+/// `POST /api/v1/jobs/{id}/progress` with `{"lease_token": N, "fraction":
+/// 0.0-1.0, "message": "..."}`: a progress report for the running attempt
+/// whose fencing token is `lease_token` (a webhook's target gets it in the
+/// `Jobq-Lease-Token` header), by the job's owner or an admin. 409 when that
+/// attempt no longer holds the lease.
+pub(crate) fn progress(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
+    let who = auth::user(ctx, req)?;
+    require_json(req)?;
+    let id = parse_id(id)?;
+    let job = ctx.queue.get(id)?;
+    if !who.admin && job.owner.as_deref() != Some(who.user.as_str()) {
+        return Err(ApiError::from(crate::Error::NotFound { id }));
+    }
+    let body: serde_json::Value = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
+    let token = body["lease_token"]
+        .as_i64()
+        .ok_or_else(|| ApiError::unprocessable("invalid lease_token: expected an integer"))?;
+    let fraction = body["fraction"]
+        .as_f64()
+        .filter(|f| (0.0..=1.0).contains(f))
+        .ok_or_else(|| {
+            ApiError::unprocessable("invalid fraction: expected a number from 0 to 1")
+        })?;
+    let message = match &body["message"] {
+        serde_json::Value::Null => "",
+        serde_json::Value::String(s) => s.as_str(),
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid message: expected a string",
+            ))
+        }
+    };
+    ctx.queue.progress(id, token, fraction, message)?;
+    Response::json(200, &ctx.queue.get(id)?)
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ const MODULES: &[(&str, u8, &str)] = &[
     ("dashboard", 3, include_str!("dashboard/login.rs")),
     ("dashboard", 3, include_str!("dashboard/mod.rs")),
     ("queues", 3, include_str!("queues.rs")),
+    ("schedules", 3, include_str!("schedules.rs")),
     ("server", 4, include_str!("server.rs")),
     ("routes", 4, include_str!("routes.rs")),
 ];

@@ -48,6 +48,7 @@ mod queues;
 mod request;
 mod response;
 mod routes;
+mod schedules;
 mod server;
 mod session;
 

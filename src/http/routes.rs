@@ -5,12 +5,13 @@ use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, dashboard, jobs, metrics, ops, queues};
+use crate::http::{admin, dashboard, jobs, metrics, ops, queues, schedules};
 
 /// The paths the API answers; `{id}` segments are carried along.
 enum Path<'a> {
     Jobs,
     Job(&'a str),
+    JobProgress(&'a str),
     Cron,
     AdminJobs,
     AdminStats,
@@ -22,6 +23,8 @@ enum Path<'a> {
     AdminQueue(&'a str),
     AdminQueuePause(&'a str),
     AdminQueueResume(&'a str),
+    AdminSchedules,
+    AdminScheduleRun(&'a str),
     Health,
     OpenApi,
     Metrics,
@@ -47,6 +50,7 @@ impl<'a> Path<'a> {
         let p = match segments.as_slice() {
             ["jobs"] => Path::Jobs,
             ["jobs", id] if !id.is_empty() => Path::Job(id),
+            ["jobs", id, "progress"] if !id.is_empty() => Path::JobProgress(id),
             ["cron", "jobs"] => Path::Cron,
             ["openapi.json"] => Path::OpenApi,
             ["admin", "jobs"] => Path::AdminJobs,
@@ -58,6 +62,8 @@ impl<'a> Path<'a> {
             ["admin", "queues", q] if !q.is_empty() => Path::AdminQueue(q),
             ["admin", "queues", q, "pause"] if !q.is_empty() => Path::AdminQueuePause(q),
             ["admin", "queues", q, "resume"] if !q.is_empty() => Path::AdminQueueResume(q),
+            ["admin", "schedules"] => Path::AdminSchedules,
+            ["admin", "schedules", n, "run"] if !n.is_empty() => Path::AdminScheduleRun(n),
             _ => return None,
         };
         Some(p)
@@ -65,12 +71,15 @@ impl<'a> Path<'a> {
 
     fn allow(&self) -> &'static [&'static str] {
         match self {
-            Path::Jobs => &["POST"],
+            Path::Jobs => &["GET", "POST"],
+            Path::Job(_) => &["GET", "DELETE"],
+            Path::JobProgress(_) => &["POST"],
             Path::Cron => &["GET", "POST"],
             Path::AdminJob(_) => &["DELETE"],
             Path::AdminRetry(_) | Path::AdminBulk(_) => &["POST"],
             Path::AdminQueue(_) => &["PATCH"],
             Path::AdminQueuePause(_) | Path::AdminQueueResume(_) => &["POST"],
+            Path::AdminScheduleRun(_) => &["POST"],
             _ => &["GET"],
         }
     }
@@ -80,6 +89,7 @@ impl<'a> Path<'a> {
         match self {
             Path::Jobs => "/api/v1/jobs",
             Path::Job(_) => "/api/v1/jobs/{id}",
+            Path::JobProgress(_) => "/api/v1/jobs/{id}/progress",
             Path::Cron => "/api/v1/cron/jobs",
             Path::AdminJobs => "/api/v1/admin/jobs",
             Path::AdminStats => "/api/v1/admin/jobs/stats",
@@ -90,6 +100,8 @@ impl<'a> Path<'a> {
             Path::AdminQueue(_) => "/api/v1/admin/queues/{name}",
             Path::AdminQueuePause(_) => "/api/v1/admin/queues/{name}/pause",
             Path::AdminQueueResume(_) => "/api/v1/admin/queues/{name}/resume",
+            Path::AdminSchedules => "/api/v1/admin/schedules",
+            Path::AdminScheduleRun(_) => "/api/v1/admin/schedules/{name}/run",
             Path::Health => "/healthz",
             Path::OpenApi => "/api/v1/openapi.json",
             Path::Metrics => "/metrics",
@@ -122,8 +134,11 @@ fn api(ctx: &Ctx, req: &Request, path: Path<'_>) -> RouteResult {
         return Err(ApiError::method_not_allowed(path.allow()));
     }
     match path {
+        Path::Jobs if req.method == "GET" => jobs::list_own(ctx, req),
         Path::Jobs => jobs::enqueue(ctx, req),
+        Path::Job(id) if req.method == "DELETE" => jobs::cancel_own(ctx, req, id),
         Path::Job(id) => jobs::get(ctx, req, id),
+        Path::JobProgress(id) => jobs::progress(ctx, req, id),
         Path::Cron => ops::cron(ctx, req),
         Path::Health => ops::health(ctx, req),
         Path::OpenApi => ops::openapi(ctx, req),
@@ -138,5 +153,7 @@ fn api(ctx: &Ctx, req: &Request, path: Path<'_>) -> RouteResult {
         Path::AdminQueue(q) => queues::set(ctx, req, q),
         Path::AdminQueuePause(q) => queues::pause(ctx, req, q),
         Path::AdminQueueResume(q) => queues::resume(ctx, req, q),
+        Path::AdminSchedules => schedules::list(ctx, req),
+        Path::AdminScheduleRun(n) => schedules::run(ctx, req, n),
     }
 }

@@ -8,9 +8,11 @@ mod named;
 mod options;
 mod overview;
 mod read;
+mod schedules;
 mod signal;
 pub(crate) mod tokens;
 pub(crate) mod validate;
+mod workers;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};

@@ -54,7 +54,9 @@ impl Queue {
     /// Database errors.
     pub fn stats(&self) -> Result<Stats> {
         let now = self.now();
-        self.backend().stats(now)
+        let mut stats = self.backend().stats(now)?;
+        stats.unserved = self.unserved()?;
+        Ok(stats)
     }
 
     /// Answers when the database answers a trivial read.

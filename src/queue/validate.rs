@@ -2,7 +2,7 @@
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId, JobStatus};
+use crate::job::{HeldKey, Job, JobId, JobStatus};
 use crate::new_job::{NewJob, MAX_REF_BYTES};
 use crate::queue::QueueOptions;
 use crate::queues::{validate_queue_name, DEFAULT_QUEUE};
@@ -77,6 +77,14 @@ pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Res
         .take()
         .unwrap_or_else(|| DEFAULT_QUEUE.to_string());
     validate_queue_name(&queue)?;
+    if let Some(u) = &new.unique {
+        u.validate()?;
+    }
+    let unique = new.unique.as_ref().map(|u| HeldKey {
+        key: u.key_for(&new.job_type, &new.payload, now),
+        states: u.states,
+    });
+    let (schedule, fire_time) = new.scheduled.take().unzip();
     let job = Job {
         id: JobId::new(),
         queue,
@@ -102,6 +110,9 @@ pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Res
         lease_expires_at: None,
         cancel_requested: false,
         progress: None,
+        unique,
+        schedule,
+        fire_time,
         lease_token: 0,
         backoff,
         unreadable: Vec::new(),

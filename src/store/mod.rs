@@ -21,9 +21,12 @@ use crate::job::{Job, JobId, JobStatus};
 use crate::overview::{BulkAction, Overview, OverviewQuery};
 use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
+use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
+use crate::stats::Waiting;
 use crate::token::ApiToken;
+use crate::workers::WorkerInfo;
 
 /// How hard a commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -105,13 +108,21 @@ pub(crate) struct BulkDone {
     pub next: Option<Cursor>,
 }
 
+/// What firing a schedule writes.
+#[derive(Debug, Default)]
+pub(crate) struct FirePlan {
+    /// The fire time to record as handled (never moves back).
+    pub record: Option<Timestamp>,
+    /// The job to enqueue.
+    pub row: Option<NewRow>,
+}
+
 /// Everything the queue asks of a database. Every method is one transaction.
 pub(crate) trait Backend: Send + Sync + fmt::Debug {
-    /// Inserts jobs, all or none.
-    fn insert(&self, rows: &[NewRow]) -> Result<()>;
-    /// Inserts `row` unless a job of its type is pending, deciding in the insert's
-    /// own transaction. Returns whether it inserted.
-    fn insert_unless_pending(&self, row: &NewRow) -> Result<bool>;
+    /// Inserts jobs in one transaction, all or none (a duplicate is not an
+    /// error). Per row: `None` when inserted; the job holding its unique key
+    /// when that refused it (a row may be refused by an earlier row of `rows`).
+    fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>>;
     /// Writes a round's finished attempts and claims.
     fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled>;
     /// Extends leases to `until`; per entry, whether a cancel was requested.
@@ -136,6 +147,35 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
         limit: usize,
         backoff_for: &dyn Fn(&str) -> Backoff,
     ) -> Result<Vec<(JobId, JobStatus)>>;
+    /// Hands back at once every job `worker` holds in progress (its process is
+    /// dead): a failed attempt with the retryable error `message`; a job going
+    /// back to pending keeps its place in the run order.
+    fn recover_worker(
+        &self,
+        worker: &str,
+        message: &str,
+        now: Timestamp,
+        backoff_for: &dyn Fn(&str) -> Backoff,
+    ) -> Result<Vec<(JobId, JobStatus)>>;
+    /// Records (or refreshes) a live pool: the types and queues it serves.
+    fn register_worker(
+        &self,
+        id: &str,
+        types: &[String],
+        queues: Option<&[String]>,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Beats a pool's heartbeat; forgets pools silent since before
+    /// `forget_before` that hold no job.
+    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<()>;
+    /// Forgets a pool (clean shutdown).
+    fn remove_worker(&self, id: &str) -> Result<()>;
+    /// Every recorded pool; alive when its heartbeat is after `fresh_after`.
+    fn workers(&self, fresh_after: Timestamp) -> Result<Vec<WorkerInfo>>;
+    /// The workers (`locked_by`) holding jobs in progress.
+    fn running_workers(&self) -> Result<Vec<String>>;
+    /// Pending jobs by type and queue at `now`.
+    fn waiting(&self, now: Timestamp) -> Result<Vec<Waiting>>;
     /// Deletes up to `limit` jobs in `statuses` (final ones) finished before `cutoff`.
     fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize>;
     /// One job.
@@ -173,6 +213,18 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     fn pause_queue(&self, queue: &str, until: Option<Timestamp>, now: Timestamp) -> Result<()>;
     /// Resumes a paused queue.
     fn resume_queue(&self, queue: &str, now: Timestamp) -> Result<()>;
+    /// Every schedule's stored state, by name.
+    fn schedule_states(&self) -> Result<Vec<(String, ScheduleState)>>;
+    /// In one transaction: reads schedule `name`'s last fire time, asks `plan`
+    /// what to do, inserts its job (a duplicate of a unique fire time inserts
+    /// nothing) and records the fire time handled and the job. Returns the job
+    /// and whether it was a duplicate, when `plan` gave one.
+    fn fire_schedule(
+        &self,
+        name: &str,
+        now: Timestamp,
+        plan: &dyn Fn(Option<Timestamp>) -> Result<FirePlan>,
+    ) -> Result<Option<(Job, bool)>>;
     /// Stores a token's hash; returns its id.
     fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64>;
     /// Tokens (of `user`), oldest first.

@@ -26,6 +26,11 @@ pub(crate) struct Running {
     pub job_type: String,
     /// The schedule stored with the job, if any (and readable).
     pub backoff: Option<Backoff>,
+    /// When the job was due before this attempt's claim.
+    pub next_retry: Timestamp,
+    /// The attempt's fencing token: grows at every claim and never resets, so it
+    /// numbers the job's runs across manual retries.
+    pub lease_token: i64,
 }
 
 /// The row a failed attempt leaves.
@@ -80,6 +85,7 @@ fn error_context(run: &Running, failure: &Failure, now: Timestamp) -> Value {
     };
     let entry = json!({
         "attempt": run.attempts,
+        "run": run.lease_token,
         "class": class,
         "message": failure.message,
         "failed_at": now,
@@ -116,6 +122,8 @@ mod tests {
             locked_by: Some("w".into()),
             job_type: "t".into(),
             backoff: None,
+            next_retry: Timestamp(0),
+            lease_token: 1,
         }
     }
 

@@ -7,6 +7,7 @@ mod execute;
 mod handler;
 mod pool;
 mod run_due;
+mod scheduler;
 mod shared;
 mod supervisor;
 mod thread;

@@ -88,8 +88,17 @@ impl WorkerPool {
                 reason: "must be at least 1".into(),
             });
         }
-        queue.apply_declared_queues()?;
         queue.recover_expired()?;
+        // Both are advisory for this pool (limits are re-read at every claim, the
+        // registry only informs): a full disk must not stop the pool starting.
+        if let Err(e) = queue.apply_declared_queues() {
+            log::warn!("could not write the declared queue limits: {e}");
+        }
+        let types = registry.types();
+        if let Err(e) = queue.register_pool(&config.worker_id, &types, config.queues.as_deref()) {
+            log::warn!("could not register the worker pool: {e}");
+        }
+        log_unserved(&queue, &types, config.queues.as_deref());
         let signal = Arc::new(Signal::new());
         queue.subscribe(&signal);
         let shared = Arc::new(Shared {
@@ -191,6 +200,9 @@ impl WorkerPool {
         self.shared.tasks().closed = true;
         self.shared.tasks_cv.notify_all();
         self.join_idle_threads();
+        if let Err(e) = self.shared.queue.remove_pool(&self.shared.config.worker_id) {
+            log::warn!("could not unregister worker pool: {e}");
+        }
         let counts = self.counts();
         log::info!(
             "worker pool {} stopped: {counts}",
@@ -246,6 +258,29 @@ impl WorkerPool {
                 t.join().ok();
             }
         }
+    }
+}
+
+/// Logs the due jobs this pool will not run (types it has no handler for, or
+/// queues it does not serve), so nothing waits silently.
+pub(crate) fn log_unserved(queue: &Queue, types: &[String], queues: Option<&[String]>) {
+    let waiting = match queue.waiting() {
+        Ok(w) => w,
+        Err(e) => return log::warn!("could not count waiting jobs: {e}"),
+    };
+    let serves = |t: &str, q: &str| {
+        types.iter().any(|x| x == t) && queues.is_none_or(|qs| qs.iter().any(|x| x == q))
+    };
+    let unserved: Vec<String> = waiting
+        .iter()
+        .filter(|w| w.ready > 0 && !serves(&w.job_type, &w.queue))
+        .map(|w| format!("{} {} (queue {})", w.ready, w.job_type, w.queue))
+        .collect();
+    if !unserved.is_empty() {
+        log::warn!(
+            "due jobs this pool does not serve (no handler for the type, or not its queue): {}",
+            unserved.join(", ")
+        );
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::job::JobId;
 use crate::worker::execute::{outcome_of, timed_out};
+use crate::worker::scheduler::Scheduler;
 use crate::worker::shared::{RunningJob, Shared};
 use crate::worker::thread::worker_loop;
 use crate::worker::StopReason;
@@ -15,11 +16,16 @@ use crate::worker::StopReason;
 /// How often the supervisor looks at running jobs (timeouts are checked this often).
 const TICK: Duration = Duration::from_millis(50);
 
+/// How often schedules are looked at (each fires within this of its time).
+const SCHEDULE_TICK: Duration = Duration::from_secs(1);
+
 /// When each periodic duty is next due.
 struct Due {
+    beat: Instant,
     heartbeat: Instant,
     cancel_poll: Instant,
     recovery: Instant,
+    schedules: Instant,
 }
 
 /// Loops until the coordinator has exited.
@@ -27,10 +33,13 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
     let cfg = shared.config.clone();
     let now = Instant::now();
     let mut due = Due {
+        beat: now + crate::workers::WORKER_BEAT,
         heartbeat: now + cfg.heartbeat_every(),
         cancel_poll: now + cfg.poll_interval,
         recovery: now + cfg.recovery_interval,
+        schedules: now,
     };
+    let mut scheduler = Scheduler::default();
     while !shared.finished.load(Ordering::SeqCst) {
         let now = Instant::now();
         check_timeouts(&shared);
@@ -45,6 +54,16 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
         if now >= due.recovery {
             recover(&shared);
             due.recovery = now + cfg.recovery_interval;
+        }
+        if now >= due.beat {
+            if let Err(e) = shared.queue.beat_pool(&cfg.worker_id) {
+                log::warn!("worker heartbeat failed: {e}");
+            }
+            due.beat = now + crate::workers::WORKER_BEAT;
+        }
+        if now >= due.schedules && !shared.state().stopping {
+            scheduler.tick(&shared.queue);
+            due.schedules = now + SCHEDULE_TICK;
         }
         std::thread::sleep(TICK);
     }

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-/// Starts this test binary as a child that runs `role` on `db`, with `extra` env.
-pub fn spawn_child(role: &str, db: &Path, extra: &[(&str, String)]) -> Child {
+/// The command that runs this test binary as a child doing `role` on `db`.
+pub fn child_command(role: &str, db: &Path) -> Command {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -18,6 +18,12 @@ pub fn spawn_child(role: &str, db: &Path, extra: &[(&str, String)]) -> Child {
     .env("JOBQ_TEST_DB", db)
     .stdout(Stdio::null())
     .stderr(Stdio::inherit());
+    cmd
+}
+
+/// Starts this test binary as a child that runs `role` on `db`, with `extra` env.
+pub fn spawn_child(role: &str, db: &Path, extra: &[(&str, String)]) -> Child {
+    let mut cmd = child_command(role, db);
     for (k, v) in extra {
         cmd.env(k, v);
     }
@@ -37,6 +43,10 @@ fn child_entry() {
         "pool" => crate::rel_contention::child_pool(Path::new(&db)),
         "enqueuer" => crate::rel_contention::child_enqueuer(Path::new(&db)),
         "chaos" => crate::rel_contention::child_chaos(Path::new(&db)),
+        "pc_enqueuer" => crate::powercut_drivers::child_enqueuer(Path::new(&db)),
+        "pc_worker" => crate::powercut_drivers::child_worker(Path::new(&db)),
+        "pc_cli" => crate::powercut_drivers::child_cli(Path::new(&db)),
+        "uniq_enqueuer" => crate::unique::child_uniq_enqueuer(Path::new(&db)),
         other => panic!("unknown child role {other}"),
     }
 }

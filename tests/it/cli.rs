@@ -260,9 +260,18 @@ fn sigterm_stops_work_gracefully() {
         "{}",
         s.log("work")
     );
-    let page: JobPage = serde_json::from_value(s.json(&["list", "--type", "jobq.prune"])).unwrap();
-    assert_eq!(page.jobs.len(), 1, "work keeps a daily prune job scheduled");
-    assert!(page.jobs[0].next_retry > page.jobs[0].created_at);
+    let schedules = s.json(&["schedule", "list"]);
+    let prune = &schedules[0];
+    assert_eq!(
+        prune["name"], "jobq.prune",
+        "the built-in daily prune schedule"
+    );
+    assert_eq!(prune["cron"], "17 3 * * *");
+    assert!(prune["next_fire"]
+        .as_str()
+        .unwrap()
+        .ends_with(":17:00.000Z"));
+    assert!(prune["last_fire"].is_string(), "work recorded it: {prune}");
 }
 
 #[test]

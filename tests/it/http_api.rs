@@ -225,7 +225,12 @@ fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
     let a = api.get("/nope", Some(&api.admin));
     assert_eq!((a.status, a.code()), (404, "not_found"));
     let cases = [
-        ("GET", "/api/v1/jobs", "POST"),
+        ("PUT", "/api/v1/jobs", "GET, POST"),
+        (
+            "POST",
+            "/api/v1/jobs/0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01",
+            "GET, DELETE",
+        ),
         ("PUT", "/api/v1/cron/jobs", "GET, POST"),
         ("POST", "/api/v1/admin/jobs", "GET"),
         ("DELETE", "/api/v1/admin/jobs/stats", "GET"),
@@ -281,6 +286,8 @@ fn the_openapi_document_parses_and_names_every_path() {
         ("/api/v1/admin/queues/{name}", vec!["patch"]),
         ("/api/v1/admin/queues/{name}/pause", vec!["post"]),
         ("/api/v1/admin/queues/{name}/resume", vec!["post"]),
+        ("/api/v1/admin/schedules", vec!["get"]),
+        ("/api/v1/admin/schedules/{name}/run", vec!["post"]),
         ("/healthz", vec!["get"]),
         ("/api/v1/openapi.json", vec!["get"]),
     ];

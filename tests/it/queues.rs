@@ -87,10 +87,10 @@ queue = "limited"
     let jobs = all_of(&Queue::open(sb.db()).unwrap(), "work");
     assert_eq!(jobs.len(), 300);
     assert!(jobs.iter().all(|j| j.attempts == 1 && j.queue == "limited"));
-    assert_eq!(
-        max_overlap(&jobs),
-        3,
-        "at most 3 at once, and all 3 slots used"
+    let most = max_overlap(&jobs);
+    assert!(
+        (2..=3).contains(&most),
+        "{most} at once: at most 3, and more than one slot used"
     );
 }
 
@@ -130,10 +130,11 @@ queue = "rated"
         .map(|&s| starts.iter().filter(|&&t| t > s - 1000 && t <= s).count())
         .max()
         .unwrap();
-    assert_eq!(
-        most, 20,
-        "no sliding second holds more than 20 starts, and 20 are used"
-    );
+    assert!(most <= 20, "a sliding second held {most} starts");
+    // 200 starts at no more than 20 a second span at least 9 s (without the
+    // limit they all start within a few hundred ms).
+    let span = starts.last().unwrap() - starts.first().unwrap();
+    assert!(span >= 9_000, "200 starts within {span} ms");
 }
 
 /// Start times (ms) the handler of `sb` logged.

@@ -20,6 +20,11 @@ const KILLS: usize = 20;
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator with this seed (0 becomes 1).
+    pub fn seeded(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
     /// Seeded from `JOBQ_TEST_SEED`, else the clock; prints the seed.
     pub fn from_env(label: &str) -> Rng {
         let seed = std::env::var("JOBQ_TEST_SEED")

@@ -38,7 +38,7 @@ fn in_status(q: &Queue, status: JobStatus) -> Job {
         .enqueue(NewJob::new(&t, json!(null)).max_attempts(1))
         .unwrap();
     if status == JobStatus::Pending {
-        return job;
+        return job.job;
     }
     let c = q
         .claim("w1", Some(&[t]), 1, LEASE)

@@ -62,9 +62,19 @@ pub(crate) fn retry(conn: &Connection, id: JobId, now: Timestamp) -> Result<()> 
         });
     }
     let mut stmt = conn.prepare_cached(RETRY).map_err(Error::db("retry"))?;
-    stmt.execute(params![now.0, id])
-        .map_err(Error::db("retry"))?;
-    Ok(())
+    match stmt.execute(params![now.0, id]) {
+        Ok(_) => Ok(()),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            match crate::store::sqlite::enqueue::other_holder(conn, id)? {
+                Some(holder) => Err(Error::UniqueConflict {
+                    id,
+                    holder: holder.id,
+                }),
+                None => Err(Error::db("retry")(e)),
+            }
+        }
+        Err(e) => Err(Error::db("retry")(e)),
+    }
 }
 
 /// Deletes up to `limit` jobs in `statuses` (final ones only) that finished

@@ -38,7 +38,11 @@ const SNOOZE: &str = "UPDATE jobs SET \
      WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4 RETURNING status";
 
 const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_context, locked_by, \
-     job_type, backoff FROM jobs WHERE id = ?1 AND status = 'in_progress' AND lease_token = ?2";
+     job_type, backoff, next_retry FROM jobs WHERE id = ?1 AND status = 'in_progress' \
+     AND lease_token = ?2";
+
+const HELD_BY: &str = "SELECT id, lease_token FROM jobs WHERE status = 'in_progress' \
+     AND locked_by = ?1 ORDER BY id";
 
 const RECORD_FAILURE: &str = "UPDATE jobs SET status = ?1, next_retry = ?2, error_message = ?3, \
      error_context = ?4, completed_at = ?5, updated_at = ?6, locked_by = NULL, \
@@ -103,6 +107,8 @@ fn running(conn: &Connection, id: JobId, token: i64) -> rusqlite::Result<Option<
             locked_by: text(r, 4),
             job_type: text(r, 5).unwrap_or_default(),
             backoff: text(r, 6).and_then(|t| Backoff::from_stored(&t)),
+            next_retry: Timestamp(r.get_ref(7)?.as_i64().unwrap_or(0)),
+            lease_token: token,
         })
     })
     .optional()
@@ -152,10 +158,27 @@ pub(crate) fn fail(
     backoff_for: &dyn Fn(&str) -> Backoff,
     now: Timestamp,
 ) -> Result<JobStatus> {
+    fail_with(conn, id, token, failure, backoff_for, now, false)
+}
+
+/// As [`fail`]; with `keep_place`, a job going back to pending keeps the due time
+/// it had before its claim (its place in the run order) instead of a backoff.
+fn fail_with(
+    conn: &Connection,
+    id: JobId,
+    token: i64,
+    failure: &Failure,
+    backoff_for: &dyn Fn(&str) -> Backoff,
+    now: Timestamp,
+    keep_place: bool,
+) -> Result<JobStatus> {
     let run = running(conn, id, token)
         .map_err(Error::db("fail"))?
         .ok_or_else(|| lease_refused(conn, id, token, "fail"))?;
-    let plan = plan_failure(&run, failure, backoff_for, now);
+    let mut plan = plan_failure(&run, failure, backoff_for, now);
+    if keep_place && plan.status == JobStatus::Pending {
+        plan.next_retry = run.next_retry.min(now);
+    }
     let mut stmt = conn
         .prepare_cached(RECORD_FAILURE)
         .map_err(Error::db("fail"))?;
@@ -206,4 +229,34 @@ pub(crate) fn recover_expired(
         out.push((id, status));
     }
     Ok(out)
+}
+
+/// Hands back every job `worker` holds in progress, at once (its process is
+/// known to be dead): each counts as a failed attempt with the retryable error
+/// `message`, and a job that goes back to pending keeps its place in the run
+/// order. Returns each job's new status.
+pub(crate) fn recover_worker(
+    conn: &Connection,
+    worker: &str,
+    message: &str,
+    backoff_for: &dyn Fn(&str) -> Backoff,
+    now: Timestamp,
+) -> Result<Vec<(JobId, JobStatus)>> {
+    let held: Vec<(JobId, i64)> = {
+        let mut stmt = conn
+            .prepare_cached(HELD_BY)
+            .map_err(Error::db("recover worker"))?;
+        let rows = stmt
+            .query_map(params![worker], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(Error::db("recover worker"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::db("recover worker"))?
+    };
+    let failure = Failure::new(message, ErrorClass::Retryable);
+    held.into_iter()
+        .map(|(id, token)| {
+            let status = fail_with(conn, id, token, &failure, backoff_for, now, true)?;
+            Ok((id, status))
+        })
+        .collect()
 }

@@ -71,7 +71,28 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE queue_starts (queue TEXT NOT NULL, at INTEGER NOT NULL);
     CREATE INDEX queue_starts_at ON queue_starts (queue, at);",
-    // 5: the dashboard's and metrics' reads stay bounded on a big history.
+    // 5: unique jobs (a key held in the statuses stored with it) and recurring
+    // schedules (the jobs they enqueue, and each schedule's last fire time).
+    "ALTER TABLE jobs ADD COLUMN unique_key BLOB;
+    ALTER TABLE jobs ADD COLUMN unique_states INTEGER;
+    ALTER TABLE jobs ADD COLUMN schedule TEXT;
+    ALTER TABLE jobs ADD COLUMN fire_time INTEGER;
+    CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key) WHERE unique_key IS NOT NULL AND ((unique_states >> (CASE status WHEN 'pending' THEN 0 WHEN 'in_progress' THEN 1 WHEN 'completed' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 END)) & 1) = 1;
+    CREATE TABLE schedules (
+        name TEXT PRIMARY KEY NOT NULL,
+        last_fire_at INTEGER,
+        last_job_id TEXT,
+        updated_at INTEGER NOT NULL
+    );",
+    // 6: live worker pools: what each serves and its heartbeat.
+    "CREATE TABLE workers (
+        id TEXT PRIMARY KEY NOT NULL,
+        types TEXT NOT NULL,
+        queues TEXT,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+    );",
+    // 7: the dashboard's and metrics' reads stay bounded on a big history.
     "CREATE INDEX jobs_status ON jobs (status, completed_at, started_at, queue, job_type) WHERE status != 'pending';
     CREATE INDEX jobs_type ON jobs (job_type, created_at);",
 ];

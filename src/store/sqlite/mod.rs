@@ -14,7 +14,9 @@ mod overview;
 mod queues;
 mod read;
 mod row;
+mod schedules;
 mod tokens;
+mod workers;
 
 use std::path::Path;
 
@@ -25,10 +27,13 @@ use crate::job::{Job, JobId, JobStatus};
 use crate::overview::{Overview, OverviewQuery};
 use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
+use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
-use crate::store::{Backend, BulkBatch, BulkDone, Durability, NewRow, Round, Settled};
+use crate::stats::Waiting;
+use crate::store::{Backend, BulkBatch, BulkDone, Durability, FirePlan, NewRow, Round, Settled};
 use crate::token::ApiToken;
+use crate::workers::WorkerInfo;
 
 pub(crate) use db::Store;
 pub(crate) use open::{Access, ConnSettings};
@@ -76,29 +81,18 @@ fn refusal_is_an_outcome<T>(r: Result<T>) -> Result<Result<T>> {
 }
 
 impl Backend for Sqlite {
-    fn insert(&self, rows: &[NewRow]) -> Result<()> {
+    fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>> {
         if let [one] = rows {
-            return self.store.write_autocommit(|c| {
-                enqueue::insert(c, &one.job, &one.payload).map_err(Error::db("enqueue"))
-            });
+            if one.job.unique.is_none() {
+                return self
+                    .store
+                    .write_autocommit(|c| Ok(vec![enqueue::insert(c, &one.job, &one.payload)?]));
+            }
         }
         self.store.write("enqueue_many", |tx| {
-            for r in rows {
-                enqueue::insert(tx, &r.job, &r.payload).map_err(Error::db("enqueue_many"))?;
-            }
-            Ok(())
-        })
-    }
-
-    fn insert_unless_pending(&self, row: &NewRow) -> Result<bool> {
-        self.store.write("enqueue_unless_pending", |tx| {
-            let op = Error::db("enqueue_unless_pending");
-            if enqueue::pending_of_type(tx, &row.job.job_type).map_err(op)? {
-                return Ok(false);
-            }
-            enqueue::insert(tx, &row.job, &row.payload)
-                .map_err(Error::db("enqueue_unless_pending"))?;
-            Ok(true)
+            rows.iter()
+                .map(|r| enqueue::insert(tx, &r.job, &r.payload))
+                .collect()
         })
     }
 
@@ -204,6 +198,53 @@ impl Backend for Sqlite {
         })
     }
 
+    fn recover_worker(
+        &self,
+        worker: &str,
+        message: &str,
+        now: Timestamp,
+        backoff_for: &dyn Fn(&str) -> Backoff,
+    ) -> Result<Vec<(JobId, JobStatus)>> {
+        self.store.write("recover worker", |tx| {
+            finish::recover_worker(tx, worker, message, backoff_for, now)
+        })
+    }
+
+    fn register_worker(
+        &self,
+        id: &str,
+        types: &[String],
+        queues: Option<&[String]>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.store.write("register worker", |tx| {
+            workers::register(tx, id, types, queues, now)
+        })
+    }
+
+    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<()> {
+        self.store.write("worker heartbeat", |tx| {
+            workers::beat(tx, id, now, forget_before)
+        })
+    }
+
+    fn remove_worker(&self, id: &str) -> Result<()> {
+        self.store
+            .write("remove worker", |tx| workers::remove(tx, id))
+    }
+
+    fn workers(&self, fresh_after: Timestamp) -> Result<Vec<WorkerInfo>> {
+        self.store.read("workers", |c| workers::all(c, fresh_after))
+    }
+
+    fn running_workers(&self) -> Result<Vec<String>> {
+        self.store.read("workers", workers::running_workers)
+    }
+
+    fn waiting(&self, now: Timestamp) -> Result<Vec<Waiting>> {
+        self.store.read("waiting", |c| workers::waiting(c, now))
+    }
+
     fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize> {
         self.store.write("prune", |tx| {
             admin::prune_batch(tx, statuses, cutoff, limit)
@@ -277,6 +318,20 @@ impl Backend for Sqlite {
     fn resume_queue(&self, queue: &str, now: Timestamp) -> Result<()> {
         self.store
             .write("resume queue", |tx| queues::resume(tx, queue, now))
+    }
+
+    fn schedule_states(&self) -> Result<Vec<(String, ScheduleState)>> {
+        self.store.read("schedules", schedules::states)
+    }
+
+    fn fire_schedule(
+        &self,
+        name: &str,
+        now: Timestamp,
+        plan: &dyn Fn(Option<Timestamp>) -> Result<FirePlan>,
+    ) -> Result<Option<(Job, bool)>> {
+        self.store
+            .write("fire schedule", |tx| schedules::fire(tx, name, now, plan))
     }
 
     fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64> {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::job::{Job, JobId, JobStatus};
+use crate::job::{HeldKey, Job, JobId, JobStatus, StatusSet};
 use crate::retry::Backoff;
 
 /// Every job column, in the order [`job_from_row`] reads them.
@@ -20,13 +20,13 @@ macro_rules! job_columns {
         "id, job_type, status, priority, payload, result, attempts, max_attempts, next_retry, \
          error_message, error_context, entity_type, entity_id, owner, created_at, updated_at, \
          started_at, completed_at, locked_by, lease_expires_at, lease_token, cancel_requested, \
-         progress, backoff, queue, snoozes"
+         progress, backoff, queue, snoozes, unique_key, unique_states, schedule, fire_time"
     };
 }
 pub(crate) use job_columns;
 
 /// The number of columns in [`job_columns!`]; a `rowid` selected after them is at this index.
-pub(crate) const JOB_COLUMNS: usize = 26;
+pub(crate) const JOB_COLUMNS: usize = 30;
 
 /// Reads one row, noting every value that does not fit its column's type.
 struct Reader<'a, 'r> {
@@ -110,6 +110,23 @@ impl Reader<'_, '_> {
         parsed
     }
 
+    fn held_key(&mut self, key: usize, states: usize) -> Option<HeldKey> {
+        let key = match self.value(key) {
+            ValueRef::Blob(b) => b.to_vec(),
+            ValueRef::Null => return None,
+            other => {
+                let shown = shown(other);
+                self.note("unique_key", format!("is not a key ({shown})"));
+                return None;
+            }
+        };
+        let bits = self.int(states, "unique_states").unwrap_or(0);
+        Some(HeldKey {
+            key,
+            states: StatusSet::from_bits(bits),
+        })
+    }
+
     fn id(&mut self) -> JobId {
         let text = self.text(0, "id").unwrap_or_default();
         text.parse().unwrap_or_else(|_| {
@@ -189,6 +206,9 @@ pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         cancel_requested: r.required_int(21, "cancel_requested") != 0,
         progress: r.json(22, "progress"),
         backoff: r.backoff(23),
+        unique: r.held_key(26, 27),
+        schedule: r.text(28, "schedule"),
+        fire_time: ts(&mut r, 29, "fire_time"),
         unreadable: r.unreadable,
     })
 }

@@ -1,0 +1,111 @@
+//! Live worker pools: registering and beating (pools do it), listing them,
+//! what waits by type and queue, due jobs no live pool serves, and handing a
+//! dead pool's jobs back at once.
+
+use crate::error::{Error, Result};
+use crate::queue::Queue;
+use crate::stats::Waiting;
+use crate::workers::{WorkerInfo, WORKER_STALE};
+
+impl Queue {
+    pub(crate) fn register_pool(
+        &self,
+        id: &str,
+        types: &[String],
+        queues: Option<&[String]>,
+    ) -> Result<()> {
+        self.backend()
+            .register_worker(id, types, queues, self.now())
+    }
+
+    pub(crate) fn beat_pool(&self, id: &str) -> Result<()> {
+        let now = self.now();
+        // Pools silent for a day and holding nothing are forgotten.
+        let forget_before = now.minus(std::time::Duration::from_secs(86_400));
+        self.backend().beat_worker(id, now, forget_before)
+    }
+
+    pub(crate) fn remove_pool(&self, id: &str) -> Result<()> {
+        self.backend().remove_worker(id)
+    }
+
+    /// Every recorded worker pool, alive or not, with the jobs it holds.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        self.backend().workers(self.now().minus(WORKER_STALE))
+    }
+
+    /// Pending jobs by type and queue: how many are due, how many wait, and when
+    /// the next of those is due.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn waiting(&self) -> Result<Vec<Waiting>> {
+        self.backend().waiting(self.now())
+    }
+
+    /// Due jobs that no live worker pool serves (no pool with the type, or none
+    /// serving the queue), by type and queue.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn unserved(&self) -> Result<Vec<Waiting>> {
+        let live: Vec<WorkerInfo> = self.workers()?.into_iter().filter(|w| w.alive).collect();
+        Ok(self
+            .waiting()?
+            .into_iter()
+            .filter(|w| w.ready > 0 && !live.iter().any(|p| p.serves(&w.job_type, &w.queue)))
+            .collect())
+    }
+
+    /// Hands back at once every job worker pool `worker` holds in progress,
+    /// instead of waiting for the leases: each is a failed attempt with the
+    /// retryable error "worker NAME stopped (recovered by hand)", and a job that
+    /// goes back to pending keeps its place in the run order. Refused while the
+    /// pool's heartbeat is fresh, unless `force`. Returns how many jobs.
+    ///
+    /// # Errors
+    /// [`Error::WorkerAlive`] for a live pool without `force`; database errors.
+    pub fn recover_worker(&self, worker: &str, force: bool) -> Result<usize> {
+        let alive = self.workers()?.iter().any(|w| w.id == worker && w.alive);
+        if alive && !force {
+            return Err(Error::WorkerAlive {
+                worker: worker.to_string(),
+            });
+        }
+        let message = format!("worker {worker} stopped (recovered by hand)");
+        let backoff_for = |t: &str| self.backoff(t);
+        let done = self
+            .backend()
+            .recover_worker(worker, &message, self.now(), &backoff_for)?;
+        for (id, status) in &done {
+            log::warn!("job {id} of worker {worker} handed back: now {status}");
+        }
+        if !done.is_empty() {
+            self.notify_enqueued();
+        }
+        Ok(done.len())
+    }
+
+    /// [`Queue::recover_worker`] for every worker holding a job whose heartbeat
+    /// is not fresh (or that never registered one). Returns how many jobs.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn recover_dead_workers(&self) -> Result<usize> {
+        let live: Vec<String> = self
+            .workers()?
+            .into_iter()
+            .filter(|w| w.alive)
+            .map(|w| w.id)
+            .collect();
+        let holders = self.backend().running_workers()?;
+        let mut total = 0;
+        for w in holders.iter().filter(|w| !live.contains(w)) {
+            total += self.recover_worker(w, true)?;
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,36 @@
+//! Firing the catalogue's recurring schedules from a worker pool: every pool
+//! may fire them; each fire time becomes one job however many pools run (the
+//! fire is one transaction with a unique key per fire time). A pool remembers
+//! each schedule's next fire time, so it writes only when one is due.
+
+use std::collections::BTreeMap;
+
+use crate::clock::Timestamp;
+use crate::queue::Queue;
+
+/// A pool's view of when each schedule is next due (`None`: look now).
+#[derive(Debug, Default)]
+pub(crate) struct Scheduler {
+    next: BTreeMap<String, Option<Timestamp>>,
+}
+
+impl Scheduler {
+    /// Fires every enabled schedule whose next fire time has come. Errors are
+    /// logged; the schedule is tried again at the next tick.
+    pub fn tick(&mut self, queue: &Queue) {
+        let now = queue.now();
+        for s in queue.catalog().schedules().filter(|s| s.enabled) {
+            let due = self.next.get(s.name()).copied().flatten();
+            if due.is_some_and(|t| t > now) {
+                continue;
+            }
+            match queue.fire_schedule(s.name()) {
+                Ok(recorded) => {
+                    let next = recorded.and_then(|t| s.next_after(t));
+                    self.next.insert(s.name().to_string(), next.or(Some(now)));
+                }
+                Err(e) => log::error!("schedule {}: {e}; trying again", s.name()),
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Everyday use: nothing waits silently (handlers that cannot run, due jobs no
+//! pool serves, jobs waiting out a backoff), a dead pool's jobs handed back at
+//! once, a user's own jobs over HTTP, progress from any handler, and error
+//! history that tells runs apart across manual retries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jobq::{Clock, JobStatus, ManualClock, NewJob, Queue, QueueOptions, SystemClock};
+use serde_json::{json, Value};
+
+use crate::util::{signal, wait_exit, wait_for, Sandbox, TEST_CONFIG};
+
+#[test]
+fn a_handler_that_cannot_run_is_refused_at_start_and_by_check() {
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "{TEST_CONFIG}\n[handlers.broken]\ncommand = [\"/nonexistent/bin/resize\"]\n\n[handlers.typo]\ncommand = [\"catt\"]\n"
+    ));
+    for args in [
+        &["work", "--drain"][..],
+        &["serve", "--addr", "127.0.0.1:0"],
+    ] {
+        let run = sb.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("handler broken cannot run"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("/nonexistent/bin/resize"),
+            "{}",
+            run.stderr
+        );
+    }
+    let check = sb.run(&["check"]);
+    assert_eq!(check.code, 2, "{}", check.stderr);
+    assert!(
+        check.stdout.contains("`catt` is not found on PATH"),
+        "{}",
+        check.stdout
+    );
+    assert!(check.stdout.contains("does not exist"), "{}", check.stdout);
+    let good = Sandbox::new();
+    good.config(TEST_CONFIG);
+    let ok = good.run(&["check"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(
+        ok.stdout.contains("echo") && ok.stdout.contains("ok"),
+        "{}",
+        ok.stdout
+    );
+}
+
+#[test]
+fn due_jobs_no_pool_serves_are_said_out_loud() {
+    let sb = Sandbox::new();
+    sb.config(TEST_CONFIG);
+    sb.ok(&["enqueue", "echo"]);
+    sb.ok(&["enqueue", "echo", "--queue", "mail"]);
+    let stats = sb.json(&["stats"]);
+    let unserved = stats["unserved"].as_array().unwrap();
+    assert_eq!(
+        unserved.len(),
+        2,
+        "no live pool: every due job is unserved: {stats}"
+    );
+    let mut mail_only = sb.spawn(&["work", "--queues", "mail"], "mail");
+    wait_for("the mail pool ran its job", Duration::from_secs(30), || {
+        sb.json(&["list", "--queue", "mail"])["jobs"][0]["status"] == "completed"
+    });
+    wait_for("the pool registered", Duration::from_secs(30), || {
+        sb.json(&["workers"])
+            .as_array()
+            .is_some_and(|w| w.len() == 1)
+    });
+    let stats = sb.json(&["stats"]);
+    assert_eq!(
+        stats["unserved"],
+        json!([{"job_type": "echo", "queue": "default", "ready": 1, "later": 0, "next_due": null}])
+    );
+    assert!(sb
+        .ok(&["stats"])
+        .contains("served by no live worker: 1 echo (queue default)"));
+    let log = sb.log("mail");
+    assert!(log.contains("this pool does not serve"), "{log}");
+    assert!(log.contains("1 echo (queue default)"), "{log}");
+    signal(&mail_only, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut mail_only, Duration::from_secs(30)), 0);
+    assert_eq!(sb.json(&["workers"]), json!([]), "a clean stop unregisters");
+    let drain = sb
+        .cmd(&["work", "--drain", "--queues", "mail"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&drain.stderr);
+    assert!(
+        text.contains("left that this pool does not serve: 1 echo (queue default)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn drain_says_what_waits_out_a_backoff_and_wait_waits_for_it() {
+    let sb = Sandbox::new();
+    let marker = sb.path().join("failed-once");
+    sb.config(&format!(
+        "[workers]\npoll_interval = \"50ms\"\ndurability = \"normal\"\n\n[handlers.flaky]\ncommand = [\"sh\", \"-c\", \"[ -e {m} ] || {{ touch {m}; exit 75; }}\"]\nbackoff = [\"1s\"]\n",
+        m = marker.display()
+    ));
+    let id = sb.ok(&["enqueue", "flaky"]);
+    let drain = sb.cmd(&["work", "--drain"]).output().unwrap();
+    let text = String::from_utf8_lossy(&drain.stderr);
+    assert!(
+        text.contains("1 jobs wait out a delay or a backoff, the next due at"),
+        "{text}"
+    );
+    assert_eq!(sb.json(&["show", &id])["status"], json!("pending"));
+    let wait = sb.cmd(&["work", "--drain", "--wait"]).output().unwrap();
+    assert!(wait.status.success());
+    assert_eq!(sb.json(&["show", &id])["status"], json!("completed"));
+}
+
+#[test]
+fn a_dead_pools_jobs_come_back_at_once_keeping_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dead.db");
+    let q = Queue::open(&db).unwrap();
+    let early = q.enqueue(NewJob::new("job", Value::Null)).unwrap();
+    let mut child = crate::child::spawn_child("slow_worker", &db, &[]);
+    let marker = dir.path().join("dead.db.started");
+    wait_for("the child started the job", Duration::from_secs(30), || {
+        marker.exists()
+    });
+    let worker = q
+        .workers()
+        .unwrap()
+        .pop()
+        .expect("the child's pool is registered");
+    assert!(worker.alive && worker.running == 1, "{worker:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let refused = q.recover_worker(&worker.id, false).unwrap_err();
+    assert!(
+        matches!(refused, jobq::Error::WorkerAlive { .. }),
+        "{refused}"
+    );
+    // Later (by a clock 20 s ahead) its heartbeat is stale: --now takes it.
+    let later = ManualClock::new(SystemClock.now().plus(Duration::from_secs(20)));
+    let q2 = Queue::open_with(QueueOptions::new(&db).clock(Arc::new(later))).unwrap();
+    assert!(!q2.workers().unwrap()[0].alive);
+    assert_eq!(q2.recover_dead_workers().unwrap(), 1);
+    let back = q2.get(early.id).unwrap();
+    assert_eq!(back.status, JobStatus::Pending);
+    assert_eq!(
+        back.next_retry, early.next_retry,
+        "it keeps its place in the run order"
+    );
+    let msg = back.error_message.unwrap();
+    assert!(msg.contains("stopped (recovered by hand)"), "{msg}");
+}
+
+#[test]
+fn error_history_tells_runs_apart_across_manual_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(dir.path().join("h.db")).unwrap();
+    let job = q
+        .enqueue(NewJob::new("t", Value::Null).max_attempts(1))
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    for _ in 0..2 {
+        let c = q.claim("w", None, 1, lease).unwrap().pop().unwrap();
+        let f = jobq::Failure::new("boom", jobq::ErrorClass::Retryable);
+        q.fail(c.id, c.lease_token, &f).unwrap();
+        if q.get(job.id).unwrap().status == JobStatus::Failed {
+            q.retry(job.id).unwrap();
+        }
+    }
+    let ctx = q.get(job.id).unwrap().error_context.unwrap();
+    let errors = ctx["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(
+        (errors[0]["attempt"].clone(), errors[1]["attempt"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(
+        (errors[0]["run"].clone(), errors[1]["run"].clone()),
+        (json!(1), json!(2))
+    );
+}
+
+#[test]
+fn an_exec_program_reports_progress_on_stderr() {
+    let sb = Sandbox::new();
+    let gate = sb.path().join("gate");
+    sb.config(&format!(
+        "[workers]\npoll_interval = \"50ms\"\ndurability = \"normal\"\n\n[handlers.long]\ncommand = [\"sh\", \"-c\", \"echo 'JOBQ_PROGRESS 0.25 reading' >&2; while [ ! -e {g} ]; do sleep 0.05; done; echo done >&2; exit 3\"]\nmax_attempts = 1\n",
+        g = gate.display()
+    ));
+    let id = sb.ok(&["enqueue", "long"]);
+    let mut work = sb.spawn(&["work"], "work");
+    wait_for("the progress report", Duration::from_secs(30), || {
+        sb.json(&["show", &id])["progress"]["fraction"] == json!(0.25)
+    });
+    assert_eq!(
+        sb.json(&["show", &id])["progress"]["message"],
+        json!("reading")
+    );
+    std::fs::write(&gate, "").unwrap();
+    wait_for("the job to end", Duration::from_secs(30), || {
+        sb.json(&["show", &id])["status"] == "failed"
+    });
+    let msg = sb.json(&["show", &id])["error_message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("done") && !msg.contains("JOBQ_PROGRESS"),
+        "{msg}"
+    );
+    signal(&work, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut work, Duration::from_secs(30)), 0);
+}
+
+#[test]
+fn a_users_own_jobs_over_http_list_cancel_and_report_progress() {
+    let api = crate::http_util::start();
+    let post = |token: &str, body: Value| {
+        api.call(
+            "POST",
+            "/api/v1/jobs",
+            Some(token),
+            Some(("application/json", body.to_string().as_bytes())),
+        )
+    };
+    let mine = post(&api.alice, json!({"job_type": "email.send", "payload": 1}));
+    post(&api.alice, json!({"job_type": "email.send", "payload": 2}));
+    let theirs = post(&api.bob, json!({"job_type": "email.send"}));
+    let list = api.get("/api/v1/jobs?limit=10", Some(&api.alice));
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert_eq!(list.body["total"], json!(2));
+    assert!(list.body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["owner"] == "alice"));
+    let snoop = api.get("/api/v1/jobs?owner=bob", Some(&api.alice));
+    assert_eq!(snoop.status, 400);
+    let mine_id = mine.body["id"].as_str().unwrap();
+    let theirs_id = theirs.body["id"].as_str().unwrap();
+    let cancel = api.call(
+        "DELETE",
+        &format!("/api/v1/jobs/{mine_id}"),
+        Some(&api.alice),
+        None,
+    );
+    assert_eq!(
+        (cancel.status, &cancel.body["status"]),
+        (200, &json!("cancelled"))
+    );
+    let other = api.call(
+        "DELETE",
+        &format!("/api/v1/jobs/{theirs_id}"),
+        Some(&api.alice),
+        None,
+    );
+    assert_eq!(
+        other.status, 404,
+        "someone else's job answers like a missing one"
+    );
+    // Progress for a running attempt, fenced by its lease token.
+    let claimed = api
+        .queue
+        .claim("w", None, 1, Duration::from_secs(60))
+        .unwrap()
+        .pop()
+        .unwrap();
+    let owner_token = if claimed.owner.as_deref() == Some("bob") {
+        &api.bob
+    } else {
+        &api.alice
+    };
+    let report = |token: i64| {
+        let body = json!({"lease_token": token, "fraction": 0.5, "message": "half"});
+        api.call(
+            "POST",
+            &format!("/api/v1/jobs/{}/progress", claimed.id),
+            Some(owner_token),
+            Some(("application/json", body.to_string().as_bytes())),
+        )
+    };
+    let ok = report(claimed.lease_token);
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.body["progress"]["message"], json!("half"));
+    assert_eq!(
+        report(claimed.lease_token + 7).status,
+        409,
+        "a stale attempt is refused"
+    );
+}

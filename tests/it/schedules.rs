@@ -1,0 +1,256 @@
+//! Recurring schedules with an injected clock: every fire time of a schedule is
+//! one job however many processes fire it, downtime is handled by the misfire
+//! policy, and time zones follow their daylight-saving rules.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jobq::{Catalog, ManualClock, Misfire, Queue, QueueOptions, Schedule, Timestamp};
+use serde_json::json;
+
+use crate::util::Sandbox;
+
+fn ts(text: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(text).unwrap()
+}
+
+/// `n` handles on one file (as `n` processes would be), sharing `clock`, whose
+/// catalogue declares `schedule`.
+fn handles(
+    dir: &std::path::Path,
+    clock: &ManualClock,
+    schedule: &Schedule,
+    n: usize,
+) -> Vec<Queue> {
+    let mut catalog = Catalog::any_type();
+    catalog.declare_schedule(schedule.clone()).unwrap();
+    (0..n)
+        .map(|_| {
+            let opts = QueueOptions::new(dir.join("s.db"))
+                .clock(Arc::new(clock.clone()))
+                .catalog(catalog.clone());
+            Queue::open_with(opts).unwrap()
+        })
+        .collect()
+}
+
+/// The fire times of the jobs `name` enqueued, sorted.
+fn fired(q: &Queue, name: &str) -> Vec<Timestamp> {
+    let mut out: Vec<Timestamp> = crate::util::all_of(q, "tick")
+        .into_iter()
+        .filter(|j| j.schedule.as_deref() == Some(name))
+        .map(|j| j.fire_time.unwrap())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_fire_time_over_a_day_is_one_job_with_three_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = ts("2026-03-10T00:00:00Z");
+    let clock = ManualClock::new(start.minus(Duration::from_secs(1)));
+    let s = Schedule::new("minutely", "*/1 * * * *", "tick").unwrap();
+    let qs = handles(dir.path(), &clock, &s, 3);
+    qs[0].fire_schedule("minutely").unwrap(); // first sight
+    for minute in 0..1440u64 {
+        clock.set(start.plus(Duration::from_secs(60 * minute + minute % 7)));
+        std::thread::scope(|scope| {
+            for q in &qs {
+                scope.spawn(|| q.fire_schedule("minutely").unwrap());
+            }
+        });
+    }
+    let got = fired(&qs[0], "minutely");
+    assert_eq!(got.len(), 1440, "one job per fire time");
+    let want: Vec<Timestamp> = (0..1440)
+        .map(|m| start.plus(Duration::from_secs(60 * m)))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn after_two_hours_down_run_once_enqueues_one_job_and_skip_none() {
+    for (misfire, want) in [(Misfire::RunOnce, 1), (Misfire::Skip, 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = ts("2026-05-01T08:00:00Z");
+        let clock = ManualClock::new(t0);
+        let s = Schedule::new("gap", "*/1 * * * *", "tick")
+            .unwrap()
+            .misfire(misfire);
+        let q = handles(dir.path(), &clock, &s, 1).remove(0);
+        q.fire_schedule("gap").unwrap();
+        clock.set(t0.plus(Duration::from_secs(60)));
+        q.fire_schedule("gap").unwrap();
+        assert_eq!(fired(&q, "gap").len(), 1);
+        // Down for two hours; back 30 s after a fire time.
+        clock.set(t0.plus(Duration::from_secs(60 + 7200 + 30)));
+        q.fire_schedule("gap").unwrap();
+        assert_eq!(fired(&q, "gap").len(), 1 + want, "{misfire:?}");
+        // And then on time again, under both policies.
+        clock.set(t0.plus(Duration::from_secs(60 + 7200 + 60 + 1)));
+        q.fire_schedule("gap").unwrap();
+        assert_eq!(fired(&q, "gap").len(), 2 + want, "{misfire:?}");
+    }
+}
+
+/// Fires `s` every 10 minutes from `from` to `to` (UTC); returns the fire times.
+fn run_through(s: &Schedule, from: &str, to: &str) -> Vec<Timestamp> {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(ts(from));
+    let q = handles(dir.path(), &clock, s, 1).remove(0);
+    let mut t = ts(from);
+    while t < ts(to) {
+        clock.set(t);
+        q.fire_schedule(s.name()).unwrap();
+        t = t.plus(Duration::from_secs(600));
+    }
+    fired(&q, s.name())
+}
+
+#[test]
+fn a_berlin_night_job_runs_once_on_both_daylight_saving_days() {
+    let s = Schedule::new("night", "30 2 * * *", "tick")
+        .unwrap()
+        .timezone("Europe/Berlin")
+        .unwrap();
+    // Spring forward: 2026-03-29, 02:00 CET -> 03:00 CEST (02:30 does not exist).
+    let spring = run_through(&s, "2026-03-28T12:00:00Z", "2026-03-30T12:00:00Z");
+    let by_day = count_by_day(&spring, &s);
+    assert_eq!(by_day.get("2026-03-29"), Some(&1), "{spring:?}");
+    assert_eq!(by_day.get("2026-03-30"), Some(&1));
+    // Fall back: 2026-10-25, 03:00 CEST -> 02:00 CET (02:30 happens twice).
+    let fall = run_through(&s, "2026-10-24T12:00:00Z", "2026-10-26T12:00:00Z");
+    let by_day = count_by_day(&fall, &s);
+    assert_eq!(by_day.get("2026-10-25"), Some(&1), "{fall:?}");
+    assert_eq!(by_day.get("2026-10-26"), Some(&1));
+}
+
+fn count_by_day(times: &[Timestamp], s: &Schedule) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for t in times {
+        *out.entry(s.local(*t)[..10].to_string()).or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn a_new_york_weekday_job_fires_at_13_or_14_utc_as_the_season_says() {
+    let s = Schedule::new("standup", "0 9 * * 1-5", "tick")
+        .unwrap()
+        .timezone("America/New_York")
+        .unwrap();
+    let summer = s.next_after(ts("2026-07-06T00:00:00Z")).unwrap(); // a Monday, EDT
+    assert_eq!(summer, ts("2026-07-06T13:00:00Z"));
+    let winter = s.next_after(ts("2026-01-05T00:00:00Z")).unwrap(); // a Monday, EST
+    assert_eq!(winter, ts("2026-01-05T14:00:00Z"));
+    let weekend = s.next_after(ts("2026-07-11T00:00:00Z")).unwrap(); // Saturday
+    assert_eq!(weekend, ts("2026-07-13T13:00:00Z"), "next Monday");
+    assert_eq!(s.local(summer), "2026-07-06T09:00:00-04:00");
+}
+
+#[test]
+fn schedules_from_the_config_list_run_now_and_fire_from_work() {
+    let sb = Sandbox::new();
+    sb.config(
+        r#"
+[workers]
+poll_interval = "100ms"
+durability = "normal"
+
+[handlers.tick]
+command = ["cat"]
+
+[schedules.every_second]
+cron = "* * * * * *"
+job_type = "tick"
+payload = { source = "cron" }
+
+[schedules.nightly]
+cron = "0 3 * * *"
+job_type = "tick"
+timezone = "Asia/Tokyo"
+"#,
+    );
+    let id = sb.ok(&["schedule", "run", "nightly"]);
+    let job = sb.json(&["show", &id]);
+    assert_eq!(job["schedule"], json!("nightly"));
+    assert!(job["fire_time"].is_string());
+    let mut work = sb.spawn(&["work"], "work");
+    crate::util::wait_for(
+        "a job fired by the every-second schedule",
+        Duration::from_secs(30),
+        || {
+            let page = sb.json(&["list", "--type", "tick"]);
+            page["jobs"].as_array().unwrap().iter().any(|j| {
+                j["schedule"] == "every_second"
+                    && j["status"] == "completed"
+                    && j["result"]["source"] == "cron"
+            })
+        },
+    );
+    crate::util::signal(&work, libc::SIGTERM);
+    assert_eq!(
+        crate::util::wait_exit(&mut work, Duration::from_secs(30)),
+        0
+    );
+    let list = sb.json(&["schedule", "list"]);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["every_second", "jobq.prune", "nightly"]);
+    let nightly = &list[2];
+    assert_eq!(nightly["last_job_id"], json!(id));
+    assert!(nightly["next_fire_local"]
+        .as_str()
+        .unwrap()
+        .ends_with("T03:00:00+09:00"));
+    let every = &list[0];
+    assert!(every["last_job_status"].is_string(), "{every}");
+    assert_eq!(sb.run(&["schedule", "run", "nope"]).code, 2);
+}
+
+#[test]
+fn bad_schedules_are_refused_before_anything_starts() {
+    let cases = [
+        (
+            "cron = \"61 * * * *\"\njob_type = \"tick\"",
+            2,
+            "schedules.s.cron",
+        ),
+        (
+            "cron = \"* * * * *\"\njob_type = \"tick\"\ntimezone = \"Mars/Base\"",
+            4,
+            "schedules.s.timezone",
+        ),
+        (
+            "cron = \"* * * * *\"\njob_type = \"undeclared\"",
+            3,
+            "schedules.s.job_type",
+        ),
+        (
+            "cron = \"* * * * *\"\njob_type = \"tick\"\nmisfire = \"later\"",
+            4,
+            "schedules.s.misfire",
+        ),
+    ];
+    for (body, line, key) in cases {
+        let sb = Sandbox::new();
+        sb.config(&format!(
+            "[schedules.s]\n{body}\n\n[handlers.tick]\ncommand = [\"true\"]\n"
+        ));
+        let run = sb.run(&["work", "--drain"]);
+        assert_eq!(run.code, 2, "{body}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("jobq.toml:{line}")),
+            "{body}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(key), "{body}: {}", run.stderr);
+        assert!(!sb.db().exists(), "nothing started");
+    }
+}

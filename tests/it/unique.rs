@@ -1,0 +1,252 @@
+//! Unique jobs: one row however many processes enqueue the same job at once,
+//! duplicates returned (not errors) by the library, `--jsonl`, the CLI and
+//! HTTP, period buckets, and a manual retry that would make two live holders.
+
+use std::time::Duration;
+
+use jobq::{JobStatus, ManualClock, NewJob, Queue, QueueOptions, Timestamp, Unique};
+use serde_json::{json, Value};
+
+use crate::util::{wait_exit, Sandbox, TEST_CONFIG};
+
+/// Child: enqueues the same unique job `JOBQ_UNIQ_N` times and writes each id
+/// it got back, one a line, to `JOBQ_UNIQ_OUT`.
+pub fn child_uniq_enqueuer(db: &std::path::Path) {
+    let n: usize = std::env::var("JOBQ_UNIQ_N").unwrap().parse().unwrap();
+    let out = std::env::var("JOBQ_UNIQ_OUT").unwrap();
+    let q = Queue::open(db).unwrap();
+    let mut ids = String::new();
+    for _ in 0..n {
+        let job =
+            NewJob::new("sync", json!({"entity": 42, "kind": "full"})).unique(Unique::by_payload());
+        ids.push_str(&format!("{}\n", q.enqueue(job).unwrap().id));
+    }
+    std::fs::write(out, ids).unwrap();
+}
+
+#[test]
+fn eight_processes_enqueueing_one_unique_job_make_one_row_and_all_get_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("u.db");
+    drop(Queue::open(&db).unwrap());
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let out = dir.path().join(format!("ids{i}"));
+            let extra = [
+                ("JOBQ_UNIQ_N", "125".to_string()),
+                ("JOBQ_UNIQ_OUT", out.display().to_string()),
+            ];
+            crate::child::spawn_child("uniq_enqueuer", &db, &extra)
+        })
+        .collect();
+    for mut c in children {
+        assert_eq!(wait_exit(&mut c, Duration::from_secs(120)), 0);
+    }
+    let q = Queue::open(&db).unwrap();
+    assert_eq!(q.stats().unwrap().total, 1, "exactly one row");
+    let mut ids = std::collections::BTreeSet::new();
+    let mut answers = 0;
+    for i in 0..8 {
+        let text = std::fs::read_to_string(dir.path().join(format!("ids{i}"))).unwrap();
+        for line in text.lines() {
+            ids.insert(line.to_string());
+            answers += 1;
+        }
+    }
+    assert_eq!(answers, 1000, "every caller got an answer");
+    assert_eq!(ids.len(), 1, "every caller got the one job's id: {ids:?}");
+}
+
+fn clock_queue(dir: &std::path::Path, start: i64) -> (Queue, ManualClock) {
+    let clock = ManualClock::new(Timestamp(start));
+    let opts = QueueOptions::new(dir.join("p.db")).clock(std::sync::Arc::new(clock.clone()));
+    (Queue::open_with(opts).unwrap(), clock)
+}
+
+#[test]
+fn a_period_bucket_holds_the_key_only_within_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, clock) = clock_queue(dir.path(), 3_600_000 * 100 + 3_598_000); // 1.998 s before an hour
+    let hourly = || {
+        NewJob::new("t", json!(1)).unique(Unique::by_payload().period(Duration::from_secs(3600)))
+    };
+    let a = q.enqueue(hourly()).unwrap();
+    clock.advance(Duration::from_millis(1000));
+    let same = q.enqueue(hourly()).unwrap();
+    assert!(
+        same.duplicate && same.id == a.id,
+        "inside one bucket: one job"
+    );
+    clock.advance(Duration::from_millis(1000)); // across the boundary
+    let b = q.enqueue(hourly()).unwrap();
+    assert!(!b.duplicate && b.id != a.id, "the next bucket is a new job");
+    assert_eq!(q.stats().unwrap().total, 2);
+}
+
+#[test]
+fn duplicates_in_one_batch_and_the_states_that_hold_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, _clock) = clock_queue(dir.path(), 1_000_000);
+    let rule = Unique::by_key("report:7").also_in(&[JobStatus::Completed]);
+    let batch: Vec<NewJob> = (0..3)
+        .map(|i| NewJob::new("r", json!({"i": i})).unique(rule.clone()))
+        .collect();
+    let out = q.enqueue_batch(batch).unwrap();
+    assert_eq!(
+        out.iter().map(|e| e.duplicate).collect::<Vec<_>>(),
+        [false, true, true]
+    );
+    assert!(out.iter().all(|e| e.id == out[0].id));
+    // Completed holds the key too (it is in the rule's states).
+    let c = q
+        .claim("w", None, 1, Duration::from_secs(60))
+        .unwrap()
+        .pop()
+        .unwrap();
+    q.complete(c.id, c.lease_token, &Value::Null).unwrap();
+    let again = q
+        .enqueue(NewJob::new("r", json!({})).unique(rule.clone()))
+        .unwrap();
+    assert!(
+        again.duplicate,
+        "a completed job holds a key whose rule lists completed"
+    );
+    // A rule without completed: the completed job no longer holds it.
+    let live = Unique::by_key("report:8");
+    let first = q
+        .enqueue(NewJob::new("r", json!(1)).unique(live.clone()))
+        .unwrap();
+    let c = q
+        .claim("w", None, 1, Duration::from_secs(60))
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(c.id, first.id);
+    assert!(
+        q.enqueue(NewJob::new("r", json!(2)).unique(live.clone()))
+            .unwrap()
+            .duplicate,
+        "while it runs"
+    );
+    q.complete(c.id, c.lease_token, &Value::Null).unwrap();
+    assert!(
+        !q.enqueue(NewJob::new("r", json!(3)).unique(live))
+            .unwrap()
+            .duplicate
+    );
+}
+
+#[test]
+fn a_retry_that_would_make_two_live_holders_is_a_conflict_naming_the_other() {
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "{TEST_CONFIG}\n[handlers.once]\ncommand = [\"sh\", \"-c\", \"exit 3\"]\nmax_attempts = 1\n"
+    ));
+    let failed = sb.ok(&["enqueue", "once", "--unique-key", "k1"]);
+    sb.ok(&["work", "--drain"]);
+    assert_eq!(sb.json(&["show", &failed])["status"], json!("failed"));
+    let holder = sb.ok(&["enqueue", "once", "--unique-key", "k1"]);
+    assert_ne!(holder, failed, "a failed job does not hold a live-only key");
+    let again = sb.run(&["enqueue", "once", "--unique-key", "k1"]);
+    assert_eq!(again.code, 0);
+    assert_eq!(
+        again.stdout.trim(),
+        holder,
+        "a duplicate prints the holder's id"
+    );
+    assert!(again.stderr.contains("duplicate"), "{}", again.stderr);
+    let retry = sb.run(&["retry", &failed]);
+    assert_eq!(retry.code, 4, "{}", retry.stderr);
+    assert!(
+        retry.stderr.contains(&holder),
+        "names the other job: {}",
+        retry.stderr
+    );
+    assert_eq!(
+        sb.json(&["show", &failed])["status"],
+        json!("failed"),
+        "nothing changed"
+    );
+}
+
+#[test]
+fn duplicates_over_http_are_200_with_the_holder() {
+    let api = crate::http_util::start();
+    let body = json!({"job_type": "email.send", "payload": {"to": "a@b.c"}, "unique": true});
+    let post = |token: &str| {
+        api.call(
+            "POST",
+            "/api/v1/jobs",
+            Some(token),
+            Some(("application/json", body.to_string().as_bytes())),
+        )
+    };
+    let first = post(&api.alice);
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert!(first.body.get("duplicate").is_none());
+    assert!(first.body["unique"]["key"].as_str().unwrap().len() == 64);
+    let second = post(&api.alice);
+    assert_eq!(
+        (second.status, &second.body["duplicate"]),
+        (200, &json!(true))
+    );
+    assert_eq!(second.body["id"], first.body["id"]);
+    let bob = post(&api.bob);
+    assert_eq!(
+        bob.status, 409,
+        "another user's job is not shown: {}",
+        bob.text
+    );
+    for (bad, field) in [
+        (
+            json!({"job_type": "email.send", "unique": {"states": ["done"]}}),
+            "unique.states",
+        ),
+        (
+            json!({"job_type": "email.send", "unique": {"period_s": 0}}),
+            "unique.period_s",
+        ),
+        (
+            json!({"job_type": "email.send", "unique": {"colour": 1}}),
+            "unique",
+        ),
+        (json!({"job_type": "email.send", "unique": 5}), "unique"),
+    ] {
+        let a = api.call(
+            "POST",
+            "/api/v1/jobs",
+            Some(&api.alice),
+            Some(("application/json", bad.to_string().as_bytes())),
+        );
+        assert_eq!(a.status, 422, "{bad}: {}", a.text);
+        let msg = a.body["error"]["message"].as_str().unwrap();
+        assert!(msg.starts_with(&format!("invalid {field}:")), "{msg}");
+    }
+}
+
+#[test]
+fn bad_unique_config_is_refused_naming_the_line_and_key() {
+    for (rule, words) in [
+        ("{ states = [\"done\"] }", "unknown status"),
+        ("{ period = \"0s\" }", "more than 0"),
+        ("{ colour = 1 }", "unknown key"),
+    ] {
+        let sb = Sandbox::new();
+        sb.config(&format!(
+            "[handlers.t]\ncommand = [\"true\"]\nunique = {rule}\n"
+        ));
+        let run = sb.run(&["enqueue", "t"]);
+        assert_eq!(run.code, 2, "{rule}: {}", run.stderr);
+        assert!(run.stderr.contains("jobq.toml:3"), "{}", run.stderr);
+        assert!(run.stderr.contains("handlers.t.unique"), "{}", run.stderr);
+        assert!(run.stderr.contains(words), "{}", run.stderr);
+    }
+    let sb = Sandbox::new();
+    sb.config("[handlers.t]\ncommand = [\"true\"]\nunique = { key = \"one\" }\n");
+    let a = sb.ok(&["enqueue", "t"]);
+    assert_eq!(
+        sb.ok(&["enqueue", "t", "--payload", "{\"other\": 1}"]),
+        a,
+        "the type's rule applies"
+    );
+}
