@@ -1,23 +1,13 @@
-//! `jobq retry`, `jobq cancel`, `jobq recover`, `jobq prune`.
+//! `jobq recover`, `jobq workers`, `jobq prune`.
 
 use std::time::Duration;
 
 use clap::Args;
 use jobq::duration::parse_duration;
-use jobq::{Job, JobId, JobStatus};
+use jobq::JobStatus;
 
 use crate::cli::table::{emit, emit_json};
 use crate::cli::{CliResult, Context};
-
-/// A command on one job.
-#[derive(Debug, Args)]
-pub struct IdArgs {
-    /// The job's id.
-    id: JobId,
-    /// Print the job after the change as JSON.
-    #[arg(long)]
-    json: bool,
-}
 
 /// `jobq prune`.
 #[derive(Debug, Args)]
@@ -32,29 +22,6 @@ pub struct PruneArgs {
         default_value = "completed,failed,cancelled"
     )]
     status: Vec<JobStatus>,
-}
-
-fn report(job: &Job, json: bool) -> CliResult {
-    if json {
-        emit_json(job)
-    } else {
-        emit(&format!("job {} is {}", job.id, job.status))
-    }
-}
-
-/// Runs `jobq retry`: a failed or cancelled job becomes pending, due now.
-pub fn retry(ctx: &Context, args: IdArgs) -> CliResult {
-    let job = ctx.open_existing()?.retry(args.id)?;
-    report(&job, args.json)
-}
-
-/// Runs `jobq cancel`: a pending job ends cancelled; a running one is asked to stop.
-pub fn cancel(ctx: &Context, args: IdArgs) -> CliResult {
-    let job = ctx.open_existing()?.cancel(args.id)?;
-    if job.status == JobStatus::InProgress && !args.json {
-        return emit(&format!("job {} is running: cancel requested", job.id));
-    }
-    report(&job, args.json)
 }
 
 /// `jobq recover`.

@@ -2,6 +2,7 @@
 //! the store; each state change is one transaction.
 
 mod admin;
+mod bulk;
 mod enqueue;
 mod lease;
 mod named;

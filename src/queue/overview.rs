@@ -1,12 +1,10 @@
-//! Reads for dashboards and metrics that stay cheap on a big history, and the
-//! bulk changes of every job matching a filter.
+//! Reads for dashboards and metrics that stay cheap on a big history.
 
 use crate::error::{Error, Result};
 use crate::filter::{Cursor, JobFilter};
 use crate::job::Job;
-use crate::overview::{BulkAction, Count, Overview, OverviewQuery};
-use crate::queue::{Queue, BATCH, MAX_PAGE};
-use crate::store::BulkBatch;
+use crate::overview::{Count, Overview, OverviewQuery};
+use crate::queue::{Queue, MAX_PAGE};
 
 /// The default cap of [`OverviewQuery::cap`]: 10,000.
 pub const COUNT_CAP: u64 = 10_000;
@@ -73,55 +71,5 @@ impl Queue {
     pub fn count(&self, filter: &JobFilter, cap: u64) -> Result<Count> {
         let seen = self.backend().count_up_to(filter, cap.saturating_add(1))?;
         Ok(Count::capped(seen, cap))
-    }
-
-    /// Manual retry of every failed or cancelled job matching `filter` (as
-    /// [`Queue::retry`] each), 500 per write transaction so the write lock is
-    /// never held long; jobs enqueued after the call began are left alone.
-    /// Returns how many jobs were retried.
-    ///
-    /// # Errors
-    /// Database errors (the batches before the error stay done).
-    pub fn retry_matching(&self, filter: &JobFilter) -> Result<u64> {
-        let n = self.bulk(BulkAction::Retry, filter)?;
-        if n > 0 {
-            self.notify_enqueued();
-        }
-        Ok(n)
-    }
-
-    /// Cancels every pending job matching `filter` and requests a cancel of
-    /// every running one (as [`Queue::cancel`] each), in batches as
-    /// [`Queue::retry_matching`]. Returns how many jobs were cancelled or had
-    /// a cancel requested.
-    ///
-    /// # Errors
-    /// Database errors (the batches before the error stay done).
-    pub fn cancel_matching(&self, filter: &JobFilter) -> Result<u64> {
-        self.bulk(BulkAction::Cancel, filter)
-    }
-
-    fn bulk(&self, action: BulkAction, filter: &JobFilter) -> Result<u64> {
-        let until = self.now();
-        let mut after = None;
-        let mut total = 0u64;
-        loop {
-            let batch = BulkBatch {
-                action,
-                filter,
-                after,
-                until,
-                limit: BATCH,
-                now: self.now(),
-            };
-            let done = self.backend().bulk(&batch)?;
-            total += done.changed as u64;
-            match done.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        log::info!("bulk {action:?}: {total} jobs");
-        Ok(total)
     }
 }

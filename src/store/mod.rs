@@ -202,6 +202,9 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     /// One batch of a bulk retry or cancel, in one write transaction; each job
     /// moves as its single-job call would (see [`crate::state`]).
     fn bulk(&self, batch: &BulkBatch<'_>) -> Result<BulkDone>;
+    /// How many jobs the whole bulk change of `batch` (every batch from its
+    /// start, `after` and `limit` aside) would move now; one read.
+    fn bulk_count(&self, batch: &BulkBatch<'_>) -> Result<u64>;
     /// A trivial read.
     fn ping(&self) -> Result<()>;
     /// Every queue that is stored, has pending or running jobs, or is in `known`,

@@ -3,6 +3,7 @@
 
 mod child;
 mod cli;
+mod cli_bulk;
 mod cli_config;
 mod cli_handlers;
 mod dashboard_browser;

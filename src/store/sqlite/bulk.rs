@@ -1,7 +1,8 @@
 //! Bulk retry and cancel of the jobs matching a filter, a batch at a time: the
 //! batch's candidates are read outside the write lock, then each moves with
 //! the same guarded statements as its single-job call, in one short write
-//! transaction (a job that changed meanwhile is skipped, never forced).
+//! transaction (a job that changed meanwhile, or whose retry would make a
+//! second live holder of its unique key, is skipped, never forced).
 
 use rusqlite::{params_from_iter, Connection, Transaction};
 
@@ -48,6 +49,24 @@ pub(crate) fn candidates(conn: &Connection, b: &BulkBatch<'_>) -> Result<Vec<(Jo
         .map_err(Error::db("bulk"))
 }
 
+/// How many jobs every batch of `b` together would move now (a candidate
+/// that changes before its batch is skipped then, so this is an estimate).
+pub(crate) fn count(conn: &Connection, b: &BulkBatch<'_>) -> Result<u64> {
+    let c = conditions(b.filter, status_term(conn, b.filter)?);
+    let sql = format!(
+        "SELECT count(*) FROM jobs WHERE {} AND {} AND created_at <= ?",
+        c.sql,
+        eligible(b.action)
+    );
+    let mut values = c.values;
+    values.push(&b.until.0);
+    let mut stmt = conn.prepare_cached(&sql).map_err(Error::db("bulk count"))?;
+    let n: i64 = stmt
+        .query_row(params_from_iter(values), |r| r.get(0))
+        .map_err(Error::db("bulk count"))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Moves the candidates (in the caller's write transaction); returns how many
 /// moved. A candidate that changed since it was read is skipped.
 pub(crate) fn apply(
@@ -65,7 +84,9 @@ pub(crate) fn apply(
         };
         match moved {
             Ok(true) => changed += 1,
-            Ok(false) | Err(Error::Conflict { .. } | Error::NotFound { .. }) => {}
+            Ok(false)
+            | Err(Error::Conflict { .. } | Error::NotFound { .. } | Error::UniqueConflict { .. }) =>
+                {}
             Err(e) => return Err(e),
         }
     }

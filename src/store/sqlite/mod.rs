@@ -292,6 +292,10 @@ impl Backend for Sqlite {
         self.store.write("bulk", |tx| bulk::apply(tx, batch, &ids))
     }
 
+    fn bulk_count(&self, batch: &BulkBatch<'_>) -> Result<u64> {
+        self.store.read("bulk count", |c| bulk::count(c, batch))
+    }
+
     fn ping(&self) -> Result<()> {
         self.store.read("ping", |c| {
             c.query_row("SELECT 1", [], |_| Ok(()))
