@@ -25,6 +25,8 @@ const MODULES: &[(&str, u8, &str)] = &[
     ("dashboard", 3, include_str!("dashboard/jobs.rs")),
     ("dashboard", 3, include_str!("dashboard/job.rs")),
     ("dashboard", 3, include_str!("dashboard/queues.rs")),
+    ("dashboard", 3, include_str!("dashboard/schedules.rs")),
+    ("dashboard", 3, include_str!("dashboard/workers.rs")),
     ("dashboard", 3, include_str!("dashboard/login.rs")),
     ("dashboard", 3, include_str!("dashboard/mod.rs")),
     ("queues", 3, include_str!("queues.rs")),

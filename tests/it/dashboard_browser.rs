@@ -1,16 +1,17 @@
 //! The dashboard in a real browser (headless Chromium through chromedriver):
 //! sign in, the overview's counts, the jobs filter, a job's page, retry and
 //! cancel (the status changes without a reload by hand), hostile text stays
-//! text, a cross-site POST is refused, sign out. A screenshot of each page
+//! text, a cross-site POST is refused, the queues page, a schedule run now, a
+//! worker pool appearing live, sign out. A screenshot of each page
 //! goes to `target/dashboard-screenshots/` (not committed).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jobq::{ErrorClass, Failure, JobStatus, NewJob};
+use jobq::{ErrorClass, Failure, JobStatus, NewJob, Registry, Schedule, WorkerConfig, WorkerPool};
 use serde_json::json;
 
-use crate::http_util::{start, Api};
+use crate::http_util::{catalog, start_opts, Api};
 use crate::util::wait_for;
 use crate::webdriver::{browser_or_skip, Browser};
 
@@ -107,10 +108,10 @@ fn sign_in(b: &Browser, api: &Api, dir: &std::path::Path) {
     );
     b.screenshot(&dir.join("login.png"));
     b.el("#token").type_text("jobq_not_a_token");
-    b.click("#sign-in");
+    b.submit("#sign-in");
     assert!(b.el("[role=alert]").text().contains("not valid"));
     b.el("#token").type_text(&api.admin);
-    b.click("#sign-in");
+    b.submit("#sign-in");
     assert!(b.url().ends_with("/dashboard"), "signed in: {}", b.url());
 }
 
@@ -119,7 +120,10 @@ fn the_dashboard_works_in_a_real_browser() {
     let Some(b) = browser_or_skip("the_dashboard_works_in_a_real_browser") else {
         return;
     };
-    let api = start();
+    let mut c = catalog();
+    let nightly = Schedule::new("nightly", "30 2 * * *", "email.send").unwrap();
+    c.declare_schedule(nightly).unwrap();
+    let api = start_opts(|o| o.catalog(c), |_| {});
     let jobs = seed(&api);
     let dir = shots();
     sign_in(&b, &api, &dir);
@@ -147,7 +151,7 @@ fn the_dashboard_works_in_a_real_browser() {
     b.goto(&format!("{}/dashboard/jobs", api.base));
     b.el("#filters input[name=job_type]")
         .type_text("always.fail");
-    b.click("#filters button");
+    b.submit("#filters button");
     assert!(b.url().contains("job_type=always.fail"));
     assert_eq!(b.el("#matching").text(), "1 matching");
     let rows = b.eval(
@@ -157,7 +161,7 @@ fn the_dashboard_works_in_a_real_browser() {
     b.screenshot(&dir.join("jobs.png"));
 
     // Job: open it from the list; hostile text shows as text.
-    b.click(&format!("a[href$='{}']", jobs.failed));
+    b.submit(&format!("a[href$='{}']", jobs.failed));
     assert!(b.url().ends_with(&jobs.failed));
     assert_eq!(b.text_of(".headline .status"), "failed");
     assert!(b.text_of("#errors").contains(SCRIPT_PAYLOAD));
@@ -166,7 +170,7 @@ fn the_dashboard_works_in_a_real_browser() {
     b.screenshot(&dir.join("job.png"));
 
     // Retry the failed job: the page comes back with it pending.
-    b.click("#retry");
+    b.submit("#retry");
     assert_eq!(b.text_of(".headline .status"), "pending");
     assert!(b.el(".flash").text().contains("Retried"));
     assert_eq!(
@@ -177,16 +181,18 @@ fn the_dashboard_works_in_a_real_browser() {
     // Cancel the scheduled one.
     b.goto(&format!("{}/dashboard/jobs/{}", api.base, jobs.scheduled));
     no_injected_elements(&b);
-    b.click("#cancel");
+    b.submit("#cancel");
     assert_eq!(b.text_of(".headline .status"), "cancelled");
     b.screenshot(&dir.join("job-cancelled.png"));
 
     cross_site_post_is_refused(&b, &api);
     queues_pause_resume_and_take_limits(&b, &api, &dir);
+    schedule_run_now(&b, &api, &dir);
+    workers_appear_live(&b, &api, &dir);
 
     // Sign out: the session is gone.
     b.goto(&format!("{}/dashboard", api.base));
-    b.click("header form button");
+    b.submit("header form button");
     assert!(b.url().ends_with("/dashboard/login"));
     b.goto(&format!("{}/dashboard/jobs", api.base));
     assert!(
@@ -237,14 +243,14 @@ fn queues_pause_resume_and_take_limits(b: &Browser, api: &Api, dir: &std::path::
     b.goto(&format!("{}/dashboard/queues", api.base));
     let row = "tr[data-queue=default]";
     assert_eq!(b.text_of(&format!("{row} td.paused")), "no");
-    b.click(&format!("{row} form:not(.limits) button"));
+    b.submit(&format!("{row} form:not(.limits) button"));
     assert_eq!(b.text_of(&format!("{row} td.paused")), "paused");
     assert!(api.queue.queue_info("default").unwrap().paused);
     b.el(&format!("{row} input[name=concurrency]"))
         .type_text("3");
     b.el(&format!("{row} input[name=rate_limit]"))
         .type_text("100/1m");
-    b.click(&format!("{row} form.limits button"));
+    b.submit(&format!("{row} form.limits button"));
     assert!(b.el(".flash").text().contains("limits saved"));
     let info = api.queue.queue_info("default").unwrap();
     assert_eq!(
@@ -252,7 +258,40 @@ fn queues_pause_resume_and_take_limits(b: &Browser, api: &Api, dir: &std::path::
         (Some(3), Some("100/1m".into()))
     );
     b.screenshot(&dir.join("queues.png"));
-    b.click(&format!("{row} form:not(.limits) button"));
+    b.submit(&format!("{row} form:not(.limits) button"));
     assert_eq!(b.text_of(&format!("{row} td.paused")), "no");
     assert!(!api.queue.queue_info("default").unwrap().paused);
+}
+
+/// The schedules page: run one now; its job is enqueued and linked.
+fn schedule_run_now(b: &Browser, api: &Api, dir: &std::path::Path) {
+    b.goto(&format!("{}/dashboard/schedules", api.base));
+    let row = "tr[data-schedule=nightly]";
+    assert!(b.text_of(row).contains("30 2 * * *"), "{}", b.text_of(row));
+    b.submit(&format!("{row} button"));
+    assert!(b.el(".flash").text().contains("enqueued"));
+    let fired = crate::util::all_of(&api.queue, "email.send");
+    let job = fired
+        .iter()
+        .find(|j| j.schedule.as_deref() == Some("nightly"))
+        .expect("the schedule's job");
+    assert!(b.text_of(row).contains(&job.id.to_string()[..8]));
+    b.screenshot(&dir.join("schedules.png"));
+}
+
+/// The workers page refreshes live: a pool started meanwhile shows up.
+fn workers_appear_live(b: &Browser, api: &Api, dir: &std::path::Path) {
+    b.goto(&format!("{}/dashboard/workers", api.base));
+    assert!(b.find("tr[data-worker]").is_none());
+    let mut only_prune = Registry::new();
+    only_prune.register(
+        "jobq.prune",
+        |_: &jobq::JobContext, _: serde_json::Value| Ok(serde_json::Value::Null),
+    );
+    let pool = WorkerPool::start(api.queue.clone(), only_prune, WorkerConfig::default()).unwrap();
+    let row = format!("tr[data-worker='{}']", pool.worker_id());
+    wait_for("the pool on the live page", LIVE, || b.find(&row).is_some());
+    assert_eq!(b.text_of(&format!("{row} td.alive")), "yes");
+    b.screenshot(&dir.join("workers.png"));
+    pool.shutdown(Duration::from_secs(5));
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::http_util::{start, Api};
 
 /// A client that never follows redirects, sending `cookie` when given.
-fn call(
+pub fn call(
     api: &Api,
     method: &str,
     path: &str,
@@ -40,19 +40,19 @@ fn call(
     (res.status().as_u16(), headers, text)
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
 }
 
-fn origin(api: &Api) -> String {
+pub fn origin(api: &Api) -> String {
     api.base.clone()
 }
 
 /// Signs in with `token`; the session cookie (`name=value`).
-fn sign_in(api: &Api, token: &str) -> String {
+pub fn sign_in(api: &Api, token: &str) -> String {
     let form = format!("token={token}");
     let o = origin(api);
     let (status, headers, _) = call(
@@ -74,13 +74,13 @@ fn sign_in(api: &Api, token: &str) -> String {
 }
 
 /// The session's form token, read from a page.
-fn csrf(api: &Api, cookie: &str) -> String {
+pub fn csrf(api: &Api, cookie: &str) -> String {
     let (_, _, page) = call(api, "GET", "/dashboard", &[("Cookie", cookie)], "");
     let at = page.find("name=\"csrf\" value=\"").expect("a form token") + 19;
     page[at..at + 64].to_string()
 }
 
-fn post(api: &Api, path: &str, cookie: &str, site: Option<&str>, form: &str) -> u16 {
+pub fn post(api: &Api, path: &str, cookie: &str, site: Option<&str>, form: &str) -> u16 {
     let mut h = vec![
         ("Cookie", cookie),
         ("Content-Type", "application/x-www-form-urlencoded"),

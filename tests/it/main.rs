@@ -8,6 +8,7 @@ mod cli_config;
 mod cli_handlers;
 mod dashboard_browser;
 mod dashboard_http;
+mod dashboard_pages;
 mod everyday;
 mod fuzz_payload;
 mod http_admin;

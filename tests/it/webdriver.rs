@@ -82,7 +82,8 @@ impl Browser {
     }
 
     fn wait_ready(&self) -> Result<(), String> {
-        for _ in 0..200 {
+        // Up to 30 s: the machine may be busy building.
+        for _ in 0..600 {
             if let Ok(mut r) = self.agent.get(format!("{}/status", self.base)).call() {
                 let text = r.body_mut().read_to_string().unwrap_or_default();
                 let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -225,6 +226,26 @@ impl Browser {
             }
         }
         panic!("no stable element {css} on {}", self.url())
+    }
+
+    /// Clicks the first element matching `css` (a link or a form's button) and
+    /// waits until the page it leads to has loaded: a click may return before
+    /// the navigation it starts is done.
+    pub fn submit(&self, css: &str) {
+        self.eval("window.__jobqLeaving = true; return null;");
+        self.click(css);
+        let path = format!("/session/{}/execute/sync", self.session);
+        let script =
+            "return window.__jobqLeaving === undefined && document.readyState === 'complete';";
+        crate::util::wait_for(
+            &format!("the page after clicking {css}"),
+            Duration::from_secs(30),
+            || {
+                let body = json!({"script": script, "args": []});
+                self.send("POST", &path, Some(body))
+                    .is_ok_and(|v| v == true)
+            },
+        );
     }
 
     /// Runs `script` in the page and returns its value.

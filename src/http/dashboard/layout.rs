@@ -15,6 +15,8 @@ pub(crate) enum Nav {
     Overview,
     Jobs,
     Queues,
+    Schedules,
+    Workers,
     None,
 }
 
@@ -35,6 +37,8 @@ pub(crate) fn page(title: &str, nav: Nav, s: &Session, live: bool, body: Markup)
                         (item(BASE, "Overview", Nav::Overview))
                         (item(&format!("{BASE}/jobs"), "Jobs", Nav::Jobs))
                         (item(&format!("{BASE}/queues"), "Queues", Nav::Queues))
+                        (item(&format!("{BASE}/schedules"), "Schedules", Nav::Schedules))
+                        (item(&format!("{BASE}/workers"), "Workers", Nav::Workers))
                     }
                     span.user { "Signed in as " b { (s.user) } }
                     @if live {

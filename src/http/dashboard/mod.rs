@@ -9,7 +9,7 @@
 //!
 //! Files, each using only those listed before it: `guard` (sessions,
 //! same-origin, headers), `layout` (the page shell, formatters), `overview`,
-//! `jobs`, `job`, `queues`, `login` (the pages), and this router.
+//! `jobs`, `job`, `queues`, `schedules`, `workers`, `login` (the pages), and this router.
 
 mod guard;
 mod job;
@@ -18,6 +18,8 @@ mod layout;
 mod login;
 mod overview;
 mod queues;
+mod schedules;
+mod workers;
 
 use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
@@ -30,7 +32,7 @@ const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
 
 /// The routes, for the request counter: templates, never ids.
-pub(crate) const ROUTES: [&str; 11] = [
+pub(crate) const ROUTES: [&str; 14] = [
     "/dashboard",
     "/dashboard/login",
     "/dashboard/logout",
@@ -42,6 +44,9 @@ pub(crate) const ROUTES: [&str; 11] = [
     "/dashboard/{unknown}",
     "/dashboard/queues",
     "/dashboard/queues/{name}/{action}",
+    "/dashboard/schedules",
+    "/dashboard/schedules/{name}/run",
+    "/dashboard/workers",
 ];
 
 /// Answers a request below `/dashboard` (`rest` is the path after it); with
@@ -84,6 +89,17 @@ pub(crate) fn answer(ctx: &Ctx, req: &Request, rest: &str) -> (&'static str, Res
                 queues::act(&ctx.queue, s, &ctx.sessions, f, name, action)
             }),
         ),
+        (["schedules"], true, _) => (
+            ROUTES[11],
+            page(ctx, req, |s| schedules::list(&ctx.queue, s)),
+        ),
+        (["schedules", name, "run"], _, true) => (
+            ROUTES[12],
+            change(ctx, req, |s, _| {
+                schedules::run(&ctx.queue, s, &ctx.sessions, name)
+            }),
+        ),
+        (["workers"], true, _) => (ROUTES[13], page(ctx, req, |s| workers::list(&ctx.queue, s))),
         _ => (ROUTES[8], Err(ApiError::not_found("no such page"))),
     };
     (route, result.unwrap_or_else(error_page))
