@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::clock::Timestamp;
 use crate::overview::Overview;
 use crate::queues::QueueInfo;
 
@@ -81,6 +82,11 @@ struct QueueLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScheduleLabel {
+    schedule: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Request {
     route: &'static str,
     status: u16,
@@ -105,6 +111,7 @@ struct Inner {
     oldest_ready: Family<QueueLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     running: Family<QueueLabel, Gauge>,
     paused: Family<QueueLabel, Gauge>,
+    last_fire: Family<ScheduleLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// When the database gauges were last read.
     read_at: Mutex<Option<Instant>>,
 }
@@ -135,6 +142,7 @@ impl Metrics {
             oldest_ready: Family::default(),
             running: Family::default(),
             paused: Family::default(),
+            last_fire: Family::default(),
             read_at: Mutex::new(None),
             registry: Registry::default(),
         };
@@ -258,6 +266,20 @@ impl Metrics {
         }
     }
 
+    /// Sets `jobq_schedule_last_fire_timestamp_seconds` from each declared
+    /// schedule's latest fire time handled (Unix seconds); a schedule not yet
+    /// seen by any pool has none.
+    pub fn set_schedules<'a>(&self, fires: impl IntoIterator<Item = (&'a str, Timestamp)>) {
+        self.inner.last_fire.clear();
+        for (name, at) in fires {
+            let labels = ScheduleLabel {
+                schedule: name.to_string(),
+            };
+            let secs = at.as_millis() as f64 / 1000.0;
+            self.inner.last_fire.get_or_create(&labels).set(secs);
+        }
+    }
+
     /// The OpenMetrics text of every metric, ending with `# EOF`.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -303,6 +325,11 @@ fn register(r: &mut Registry, m: &Inner) {
         "jobq_queue_paused",
         "1 while a queue is paused, else 0",
         m.paused.clone(),
+    );
+    r.register(
+        "jobq_schedule_last_fire_timestamp_seconds",
+        "The latest fire time each schedule has handled (Unix time)",
+        m.last_fire.clone(),
     );
     r.register(
         "jobq_lease_recoveries",

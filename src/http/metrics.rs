@@ -31,6 +31,11 @@ pub(crate) fn metrics(ctx: &Ctx, req: &Request) -> RouteResult {
                 .queue
                 .overview(&OverviewQuery::last_hour(ctx.queue.now(), 0))?;
             m.set_queues(&ctx.queue.queues()?);
+            let states = ctx.queue.schedule_states()?;
+            m.set_schedules(ctx.queue.catalog().schedules().filter_map(|s| {
+                let at = states.get(s.name())?.last_fire_at?;
+                Some((s.name(), at))
+            }));
             m.set_gauges(&o);
         }
     }

@@ -202,6 +202,30 @@ fn metrics_parse_and_count_what_ran() {
             [("queue".to_string(), "default".to_string())].into();
         s.get(&("jobq_queue_paused".to_string(), paused)) == Some(&1.0)
     });
+
+    // The daily prune is a schedule the pool has seen: its latest fire time
+    // handled, as `jobq schedule list` says.
+    let list = sb.json(&["schedule", "list"]);
+    let seen: Vec<(String, f64)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| {
+            let at = jobq::Timestamp::parse_rfc3339(s["last_fire"].as_str()?).ok()?;
+            Some((s["name"].as_str()?.to_string(), at.as_millis() as f64 / 1e3))
+        })
+        .collect();
+    assert!(!seen.is_empty(), "a schedule the pool has seen: {list}");
+    wait_for("the schedule gauges", Duration::from_secs(10), || {
+        let s = samples(&scrape(Some("scrape-me")).2);
+        seen.iter().all(|(name, at)| {
+            let labels: BTreeMap<String, String> = [("schedule".to_string(), name.clone())].into();
+            s.get(&(
+                "jobq_schedule_last_fire_timestamp_seconds".to_string(),
+                labels,
+            )) == Some(at)
+        })
+    });
     crate::util::signal(&child, libc::SIGTERM);
     crate::util::wait_exit(&mut child, Duration::from_secs(30));
 }
