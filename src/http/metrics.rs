@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::http::auth;
 use crate::http::context::Ctx;
+use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
@@ -20,7 +21,24 @@ pub(crate) const GAUGE_MAX_AGE: Duration = Duration::from_secs(2);
 /// One refresh at a time: concurrent scrapes wait for it and reuse it.
 static REFRESHING: Mutex<()> = Mutex::new(());
 
-/// `GET /metrics`.
+/// Prometheus metrics (an admin token or the metrics token)
+///
+/// OpenMetrics text: settled attempts by queue, job type and outcome; run and
+/// wait time histograms; jobs by queue and status; the oldest ready job's age;
+/// running jobs; lease recoveries; paused queues; each schedule's latest fire
+/// time; HTTP requests by route and status. Counters are per process; the
+/// database gauges are cached for 2 s.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The metrics", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        Transport, Unauthorized, AdminOnly,
+    )
+)]
 pub(crate) fn metrics(ctx: &Ctx, req: &Request) -> RouteResult {
     allowed(ctx, req)?;
     let m = ctx.queue.metrics();

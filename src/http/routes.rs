@@ -5,7 +5,9 @@ use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, dashboard, jobs, metrics, ops, queues, schedules};
+use crate::http::{
+    admin, bulk, dashboard, jobs, metrics, openapi, ops, progress, queues, schedules,
+};
 
 /// The paths the API answers; `{id}` segments are carried along.
 enum Path<'a> {
@@ -95,7 +97,8 @@ impl<'a> Path<'a> {
             Path::AdminStats => "/api/v1/admin/jobs/stats",
             Path::AdminJob(_) => "/api/v1/admin/jobs/{id}",
             Path::AdminRetry(_) => "/api/v1/admin/jobs/{id}/retry",
-            Path::AdminBulk(_) => "/api/v1/admin/jobs/{action}",
+            Path::AdminBulk("retry") => "/api/v1/admin/jobs/retry",
+            Path::AdminBulk(_) => "/api/v1/admin/jobs/cancel",
             Path::AdminQueues => "/api/v1/admin/queues",
             Path::AdminQueue(_) => "/api/v1/admin/queues/{name}",
             Path::AdminQueuePause(_) => "/api/v1/admin/queues/{name}/pause",
@@ -138,15 +141,17 @@ fn api(ctx: &Ctx, req: &Request, path: Path<'_>) -> RouteResult {
         Path::Jobs => jobs::enqueue(ctx, req),
         Path::Job(id) if req.method == "DELETE" => jobs::cancel_own(ctx, req, id),
         Path::Job(id) => jobs::get(ctx, req, id),
-        Path::JobProgress(id) => jobs::progress(ctx, req, id),
-        Path::Cron => ops::cron(ctx, req),
+        Path::JobProgress(id) => progress::progress(ctx, req, id),
+        Path::Cron if req.method == "GET" => ops::cron_get(ctx, req),
+        Path::Cron => ops::cron_post(ctx, req),
         Path::Health => ops::health(ctx, req),
-        Path::OpenApi => ops::openapi(ctx, req),
+        Path::OpenApi => openapi::serve(ctx, req),
         Path::AdminJobs => admin::list(ctx, req),
         Path::AdminStats => admin::stats(ctx, req),
         Path::AdminJob(id) => admin::cancel(ctx, req, id),
         Path::AdminRetry(id) => admin::retry(ctx, req, id),
-        Path::AdminBulk(action) => admin::bulk(ctx, req, action),
+        Path::AdminBulk("retry") => bulk::retry(ctx, req),
+        Path::AdminBulk(_) => bulk::cancel(ctx, req),
         Path::Metrics => metrics::metrics(ctx, req),
         Path::Dashboard(_) => Err(ApiError::not_found("no such endpoint")),
         Path::AdminQueues => queues::list(ctx, req),
@@ -155,5 +160,26 @@ fn api(ctx: &Ctx, req: &Request, path: Path<'_>) -> RouteResult {
         Path::AdminQueueResume(q) => queues::resume(ctx, req, q),
         Path::AdminSchedules => schedules::list(ctx, req),
         Path::AdminScheduleRun(n) => schedules::run(ctx, req, n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_path_is_routed_with_exactly_its_documented_methods() {
+        let paths = openapi::openapi_document()["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), 19, "a new path: document it (see openapi.rs)");
+        for (template, item) in paths {
+            let path = template.replace("{id}", "0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01");
+            let route = Path::parse(&path).unwrap_or_else(|| panic!("{template} is not routed"));
+            let methods = item.as_object().unwrap().keys();
+            let mut documented: Vec<String> = methods.map(|m| m.to_uppercase()).collect();
+            documented.sort();
+            let mut routed = route.allow().to_vec();
+            routed.sort();
+            assert_eq!(documented, routed, "{template}");
+        }
     }
 }

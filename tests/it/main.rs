@@ -22,6 +22,8 @@ mod job_request;
 mod log_capture;
 mod main_job;
 mod metrics;
+mod openapi_contract;
+mod openapi_schemas;
 mod powercut_check;
 mod powercut_drivers;
 mod powercut_fs;
