@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use clap::Args;
 use jobq::duration::parse_duration;
-use jobq::{BulkAction, Job, JobFilter, JobId, JobStatus};
+use jobq::{BulkAction, Job, JobFilter, JobStatus};
 
+use crate::cli::ids::resolve;
 use crate::cli::table::{emit, emit_json, printable};
 use crate::cli::{CliError, CliResult, Context};
 
@@ -18,9 +19,10 @@ pub const CONFIRM_ABOVE: u64 = 100;
 /// The jobs `jobq retry` and `jobq cancel` change: ids, or a filter.
 #[derive(Debug, Args)]
 pub struct ChangeArgs {
-    /// The jobs' ids (or give a filter instead).
+    /// The jobs' ids, or the start of each: at least 8 hex digits that no
+    /// other job's id starts with (or give a filter instead).
     #[arg(value_name = "ID")]
-    ids: Vec<JobId>,
+    ids: Vec<String>,
     /// Every job in this status (retry: failed or cancelled; cancel: pending or in_progress).
     #[arg(long, conflicts_with = "ids")]
     status: Option<JobStatus>,
@@ -84,10 +86,11 @@ fn run(ctx: &Context, args: ChangeArgs, action: BulkAction) -> CliResult {
 
 fn by_id(ctx: &Context, args: &ChangeArgs, action: BulkAction) -> CliResult {
     let queue = ctx.open_existing()?;
-    for id in &args.ids {
+    for text in &args.ids {
+        let id = resolve(&queue, text)?;
         let job = match action {
-            BulkAction::Retry => queue.retry(*id)?,
-            BulkAction::Cancel => queue.cancel(*id)?,
+            BulkAction::Retry => queue.retry(id)?,
+            BulkAction::Cancel => queue.cancel(id)?,
         };
         report(&job, args.json)?;
     }

@@ -4,6 +4,7 @@
 mod admin;
 mod bulk;
 mod enqueue;
+mod ids;
 mod lease;
 mod named;
 mod options;
