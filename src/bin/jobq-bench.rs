@@ -9,6 +9,8 @@
 mod args;
 #[path = "jobq-bench/child.rs"]
 mod child;
+#[path = "jobq-bench/dashboard.rs"]
+mod dashboard;
 #[path = "jobq-bench/drain.rs"]
 mod drain;
 #[path = "jobq-bench/enqueue.rs"]
@@ -51,7 +53,7 @@ fn main() {
 
 fn run(args: &args::Args) -> BenchResult<()> {
     let scratch = util::Scratch::new(args.dir.as_deref())?;
-    let workloads: [(&str, Workload); 7] = [
+    let workloads: [(&str, Workload); 8] = [
         ("enqueue", enqueue::run),
         ("drain", drain::run),
         ("queues", queues::run),
@@ -59,6 +61,7 @@ fn run(args: &args::Args) -> BenchResult<()> {
         ("memory", child::rss),
         ("mixed", mixed::run),
         ("http", http::run),
+        ("dashboard", dashboard::run),
     ];
     let mut rows = Vec::new();
     for (label, workload) in workloads {
@@ -96,5 +99,7 @@ fn settings(args: &args::Args) -> serde_json::Value {
         "rss_pending": args.rss_pending,
         "mixed": args.mixed,
         "http_requests": args.http_requests,
+        "dashboard_history": args.dashboard_history,
+        "dashboard_pending": args.dashboard_pending,
     })
 }

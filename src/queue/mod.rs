@@ -2,11 +2,13 @@
 //! the store; each state change is one transaction.
 
 mod admin;
+mod bulk;
 mod enqueue;
 mod ids;
 mod lease;
 mod named;
 mod options;
+mod overview;
 mod read;
 mod schedules;
 mod signal;
@@ -26,6 +28,7 @@ use crate::store::Backend;
 
 pub(crate) use lease::{ClaimSpec, Finished};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
+pub use overview::COUNT_CAP;
 pub use signal::Signal;
 
 /// The most jobs a page of [`Queue::list`] returns.
@@ -102,6 +105,11 @@ impl Queue {
     /// The queue's clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.inner.opts.clock.clone()
+    }
+
+    /// The metrics this queue, its pools and its HTTP server record.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.opts.metrics
     }
 
     /// The job types this queue accepts and their defaults.

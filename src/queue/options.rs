@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::catalog::Catalog;
 use crate::clock::{Clock, SystemClock};
+use crate::metrics::Metrics;
 use crate::store::Durability;
 
 /// The default payload limit: 1 MiB of serialized JSON.
@@ -36,6 +37,9 @@ pub struct QueueOptions {
     /// the file holds payloads, results and token hashes. An existing file's mode
     /// is left alone (with a warning when other users can read it).
     pub file_mode: u32,
+    /// Where this queue's handle and its worker pools and HTTP server record
+    /// their metrics. Default: new, empty metrics for this open.
+    pub metrics: Metrics,
 }
 
 impl QueueOptions {
@@ -51,6 +55,7 @@ impl QueueOptions {
             clock: Arc::new(SystemClock),
             catalog: Catalog::any_type(),
             file_mode: 0o600,
+            metrics: Metrics::new(),
         }
     }
 

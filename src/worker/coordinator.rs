@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::job::{Job, JobId, JobStatus};
 use crate::queue::{ClaimSpec, Finished};
-use crate::worker::execute::{is_retry, Outcome};
+use crate::worker::execute::{is_retry, outcome_of, Outcome};
 use crate::worker::shared::Shared;
 
 /// How long to wait before trying the database again after a transient error
@@ -191,11 +191,22 @@ enum Kind {
     Snoozed,
 }
 
+/// The metrics outcome of a settled entry; `None` for a hand-back or a refusal.
+fn outcome(kind: Kind, status: &Result<JobStatus>) -> Option<crate::metrics::Outcome> {
+    match (kind, status) {
+        (Kind::Released, Ok(JobStatus::Pending)) | (_, Err(_)) => None,
+        (Kind::Snoozed, Ok(s)) => Some(outcome_of(*s, true)),
+        (_, Ok(s)) => Some(outcome_of(*s, false)),
+    }
+}
+
 /// Updates counters and forgets settled jobs.
 fn record(shared: &Shared, statuses: impl Iterator<Item = ((JobId, Kind), Result<JobStatus>)>) {
     let mut state = shared.state();
     for ((id, kind), status) in statuses {
-        state.running.remove(&id);
+        if let Some(job) = state.running.remove(&id) {
+            shared.settled(&job, outcome(kind, &status));
+        }
         match (kind, status) {
             (_, Ok(JobStatus::Completed)) => state.counts.completed += 1,
             (Kind::Released, Ok(JobStatus::Pending)) => state.counts.released += 1,

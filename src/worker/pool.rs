@@ -228,7 +228,9 @@ impl WorkerPool {
                 .collect();
             ids.into_iter()
                 .filter_map(|id| {
-                    Shared::abandon(&mut state, id, StopReason::Shutdown).map(|t| (id, t))
+                    let job = Shared::abandon(&mut state, id, StopReason::Shutdown)?;
+                    self.shared.settled(&job, None);
+                    Some((id, job.lease_token))
                 })
                 .collect()
         };

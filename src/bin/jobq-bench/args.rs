@@ -73,6 +73,12 @@ pub struct Args {
     /// Requests per HTTP latency workload (split among its clients).
     #[arg(long, default_value_t = 4_000)]
     pub http_requests: usize,
+    /// Finished jobs stored for the dashboard workload.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub dashboard_history: usize,
+    /// Pending jobs stored for the dashboard workload.
+    #[arg(long, default_value_t = 10_000)]
+    pub dashboard_pending: usize,
     /// Internal: run as a child process of the benchmark.
     #[arg(long, value_enum, hide = true)]
     pub child: Option<ChildRole>,
@@ -114,6 +120,8 @@ impl Args {
             self.rss_run = 500;
             self.mixed = 200;
             self.http_requests = 80;
+            self.dashboard_history = 5_000;
+            self.dashboard_pending = 500;
         }
         self.runs = self.runs.max(1);
         self.drain_runs = self.drain_runs.max(1);

@@ -2,12 +2,15 @@
 //! (behind a mutex) and a pool of readers. One module per group of statements.
 
 mod admin;
+mod bulk;
 mod claim;
 mod db;
 mod enqueue;
+mod find;
 mod finish;
 pub(crate) mod migrate;
 mod open;
+mod overview;
 mod queues;
 mod read;
 mod row;
@@ -21,13 +24,14 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
+use crate::overview::{Overview, OverviewQuery};
 use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
 use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
 use crate::stats::Waiting;
-use crate::store::{Backend, Durability, FirePlan, NewRow, Round, Settled};
+use crate::store::{Backend, BulkBatch, BulkDone, Durability, FirePlan, NewRow, Round, Settled};
 use crate::token::ApiToken;
 use crate::workers::WorkerInfo;
 
@@ -268,6 +272,33 @@ impl Backend for Sqlite {
 
     fn stats(&self, now: Timestamp) -> Result<Stats> {
         self.store.read("stats", |c| read::stats(c, now))
+    }
+
+    fn find(&self, filter: &JobFilter, cursor: Option<Cursor>, limit: usize) -> Result<Vec<Job>> {
+        self.store
+            .read("find", |c| find::find(c, filter, cursor, limit))
+    }
+
+    fn count_up_to(&self, filter: &JobFilter, limit: u64) -> Result<u64> {
+        self.store
+            .read("count", |c| find::count_up_to(c, filter, limit))
+    }
+
+    fn overview(&self, query: &OverviewQuery) -> Result<Overview> {
+        self.store
+            .read("overview", |c| overview::overview(c, query))
+    }
+
+    fn bulk(&self, batch: &BulkBatch<'_>) -> Result<BulkDone> {
+        let ids = self.store.read("bulk", |c| bulk::candidates(c, batch))?;
+        if ids.is_empty() {
+            return Ok(BulkDone::default());
+        }
+        self.store.write("bulk", |tx| bulk::apply(tx, batch, &ids))
+    }
+
+    fn bulk_count(&self, batch: &BulkBatch<'_>) -> Result<u64> {
+        self.store.read("bulk count", |c| bulk::count(c, batch))
     }
 
     fn ping(&self) -> Result<()> {
