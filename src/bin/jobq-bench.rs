@@ -92,6 +92,7 @@ fn settings(args: &args::Args) -> serde_json::Value {
         "latency_jobs": args.latency_jobs,
         "latency_rate": args.latency_rate,
         "poll_ms": args.poll_ms,
+        "idle_secs": args.idle_secs,
         "history": args.history,
         "rss_pending": args.rss_pending,
         "mixed": args.mixed,

@@ -46,5 +46,6 @@ mod store_reads;
 mod store_transitions;
 mod unique;
 mod util;
+mod wakeups;
 mod worker_crash;
 mod worker_pool;

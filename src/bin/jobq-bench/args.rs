@@ -56,8 +56,11 @@ pub struct Args {
     #[arg(long, default_value_t = 200)]
     pub latency_rate: u32,
     /// Poll interval of the pool in the cross-process latency workload, in ms.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     pub poll_ms: u64,
+    /// Seconds over which the CPU use of an idle pool is measured.
+    #[arg(long, default_value_t = 60)]
+    pub idle_secs: u64,
     /// Completed jobs stored before the claim-cost-against-history drain.
     #[arg(long, default_value_t = 1_000_000)]
     pub history: usize,
@@ -108,7 +111,8 @@ impl Args {
             self.claim_one_full = 50;
             self.latency_jobs = 20;
             self.latency_rate = 100;
-            self.poll_ms = 50;
+            self.poll_ms = 1000;
+            self.idle_secs = 1;
             self.history = 5_000;
             self.rss_pending = 5_000;
             self.rss_run = 500;

@@ -13,6 +13,7 @@ mod read;
 mod row;
 mod schedules;
 mod tokens;
+mod watch;
 mod workers;
 
 use std::path::Path;
@@ -77,6 +78,10 @@ fn refusal_is_an_outcome<T>(r: Result<T>) -> Result<Result<T>> {
 }
 
 impl Backend for Sqlite {
+    fn watch_commits(&self) -> Option<Box<dyn crate::store::CommitWatch>> {
+        watch::watch(self.store.path())
+    }
+
     fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>> {
         if let [one] = rows {
             if one.job.unique.is_none() {
