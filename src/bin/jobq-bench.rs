@@ -13,6 +13,8 @@ mod child;
 mod drain;
 #[path = "jobq-bench/enqueue.rs"]
 mod enqueue;
+#[path = "jobq-bench/group.rs"]
+mod group;
 #[path = "jobq-bench/http.rs"]
 mod http;
 #[path = "jobq-bench/latency.rs"]
@@ -51,7 +53,7 @@ fn main() {
 
 fn run(args: &args::Args) -> BenchResult<()> {
     let scratch = util::Scratch::new(args.dir.as_deref())?;
-    let workloads: [(&str, Workload); 7] = [
+    let workloads: [(&str, Workload); 8] = [
         ("enqueue", enqueue::run),
         ("drain", drain::run),
         ("queues", queues::run),
@@ -59,6 +61,7 @@ fn run(args: &args::Args) -> BenchResult<()> {
         ("memory", child::rss),
         ("mixed", mixed::run),
         ("http", http::run),
+        ("group commit", group::run),
     ];
     let mut rows = Vec::new();
     for (label, workload) in workloads {
@@ -97,5 +100,6 @@ fn settings(args: &args::Args) -> serde_json::Value {
         "rss_pending": args.rss_pending,
         "mixed": args.mixed,
         "http_requests": args.http_requests,
+        "group_jobs": args.group_jobs,
     })
 }

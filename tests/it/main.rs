@@ -7,6 +7,7 @@ mod cli_config;
 mod cli_handlers;
 mod everyday;
 mod fuzz_payload;
+mod group_commit;
 mod http_admin;
 mod http_api;
 mod http_auth;

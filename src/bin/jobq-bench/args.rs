@@ -73,6 +73,9 @@ pub struct Args {
     /// Jobs in the mixed workload (cycling through --data's records).
     #[arg(long, default_value_t = 5_000)]
     pub mixed: usize,
+    /// Jobs enqueued by 8 threads, and by 8 HTTP clients, under FULL (group commit).
+    #[arg(long, default_value_t = 8_000)]
+    pub group_jobs: usize,
     /// Requests per HTTP latency workload (split among its clients).
     #[arg(long, default_value_t = 4_000)]
     pub http_requests: usize,
@@ -118,6 +121,7 @@ impl Args {
             self.rss_run = 500;
             self.mixed = 200;
             self.http_requests = 80;
+            self.group_jobs = 80;
         }
         self.runs = self.runs.max(1);
         self.drain_runs = self.drain_runs.max(1);

@@ -6,6 +6,7 @@ mod claim;
 mod db;
 mod enqueue;
 mod finish;
+mod group;
 pub(crate) mod migrate;
 mod open;
 mod queues;
@@ -41,6 +42,8 @@ pub(crate) struct Sqlite {
     store: Store,
     /// Claim rounds so far: where the next round starts among the queues.
     rounds: std::sync::atomic::AtomicUsize,
+    /// Concurrent inserts share commits.
+    group: group::InsertGroup,
 }
 
 /// How the file is opened.
@@ -64,6 +67,7 @@ impl Sqlite {
         Ok(Sqlite {
             store,
             rounds: std::sync::atomic::AtomicUsize::new(0),
+            group: group::InsertGroup::default(),
         })
     }
 }
@@ -83,18 +87,7 @@ impl Backend for Sqlite {
     }
 
     fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>> {
-        if let [one] = rows {
-            if one.job.unique.is_none() {
-                return self
-                    .store
-                    .write_autocommit(|c| Ok(vec![enqueue::insert(c, &one.job, &one.payload)?]));
-            }
-        }
-        self.store.write("enqueue_many", |tx| {
-            rows.iter()
-                .map(|r| enqueue::insert(tx, &r.job, &r.payload))
-                .collect()
-        })
+        self.group.insert(&self.store, rows)
     }
 
     fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
