@@ -9,6 +9,8 @@
 mod args;
 #[path = "jobq-bench/child.rs"]
 mod child;
+#[path = "jobq-bench/cron.rs"]
+mod cron;
 #[path = "jobq-bench/drain.rs"]
 mod drain;
 #[path = "jobq-bench/enqueue.rs"]
@@ -53,7 +55,7 @@ fn main() {
 
 fn run(args: &args::Args) -> BenchResult<()> {
     let scratch = util::Scratch::new(args.dir.as_deref())?;
-    let workloads: [(&str, Workload); 8] = [
+    let workloads: [(&str, Workload); 9] = [
         ("enqueue", enqueue::run),
         ("drain", drain::run),
         ("queues", queues::run),
@@ -62,6 +64,7 @@ fn run(args: &args::Args) -> BenchResult<()> {
         ("mixed", mixed::run),
         ("http", http::run),
         ("group commit", group::run),
+        ("cron", cron::run),
     ];
     let mut rows = Vec::new();
     for (label, workload) in workloads {
@@ -101,5 +104,6 @@ fn settings(args: &args::Args) -> serde_json::Value {
         "mixed": args.mixed,
         "http_requests": args.http_requests,
         "group_jobs": args.group_jobs,
+        "cron_jobs": args.cron_jobs,
     })
 }

@@ -41,6 +41,7 @@ mod rel_powercut;
 mod rel_readonly;
 mod rel_secrets;
 mod rel_shutdown;
+mod run_due;
 mod schedules;
 mod store_open;
 mod store_reads;

@@ -76,6 +76,9 @@ pub struct Args {
     /// Jobs enqueued by 8 threads, and by 8 HTTP clients, under FULL (group commit).
     #[arg(long, default_value_t = 8_000)]
     pub group_jobs: usize,
+    /// Due no-op jobs run by one `run_due` call (the cron endpoint's work).
+    #[arg(long, default_value_t = 1_000)]
+    pub cron_jobs: usize,
     /// Requests per HTTP latency workload (split among its clients).
     #[arg(long, default_value_t = 4_000)]
     pub http_requests: usize,
@@ -122,6 +125,7 @@ impl Args {
             self.mixed = 200;
             self.http_requests = 80;
             self.group_jobs = 80;
+            self.cron_jobs = 50;
         }
         self.runs = self.runs.max(1);
         self.drain_runs = self.drain_runs.max(1);
