@@ -57,9 +57,11 @@ done
 start=$(date +%s)
 status=0
 # Run from the temp dir: schemathesis keeps a cache in its working directory.
+# use_after_free is skipped: DELETE on a job cancels it, and a cancelled job
+# stays readable (status "cancelled") until pruned, as README documents.
 (cd "$work" && "$st" --no-color run "$base/api/v1/openapi.json" --url "$base" \
     --header "Authorization: Bearer $token" \
-    --checks all --max-examples "$examples") || status=$?
+    --checks all --exclude-checks use_after_free --max-examples "$examples") || status=$?
 echo "schemathesis: ${examples} examples per operation in $(( $(date +%s) - start )) s"
 if [ "$status" -ne 0 ]; then
     echo "--- jobq serve log (last 50 lines) ---"

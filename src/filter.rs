@@ -49,11 +49,13 @@ impl Cursor {
 }
 
 /// A page of jobs from [`crate::Queue::list`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(description = "A page of jobs, newest first.")]
 pub struct JobPage {
     /// The jobs, newest first.
     pub jobs: Vec<Job>,
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
     /// How many jobs match the filter in all.
     pub total: u64,

@@ -65,6 +65,20 @@ impl FromStr for JobId {
     }
 }
 
+/// In the OpenAPI document: a string of format `uuid`.
+impl utoipa::PartialSchema for JobId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("uuid".into())))
+            .description(Some("UUID v7 (time-ordered)"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for JobId {}
+
 impl ToSql for JobId {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::from(self.to_string()))
@@ -80,13 +94,17 @@ impl FromSql for JobId {
 
 /// A job as stored. Its JSON form (serde) is the contract shared by the CLI's
 /// `--json` and the HTTP API: times are RFC 3339 UTC with milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// The OpenAPI schema is derived from the fields: every field serde always
+// writes is `required` (nullable ones included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Job {
     /// The job's id.
     pub id: JobId,
     /// The job type: 1-64 characters of `[a-z0-9_.:-]`; selects the handler.
+    #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
     pub job_type: String,
     /// The job's queue: 1-64 characters of `[a-z0-9_.:-]`; default `"default"`.
+    #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
     pub queue: String,
     /// Where the job is in its life.
     pub status: JobStatus,
@@ -95,54 +113,72 @@ pub struct Job {
     /// The handler's input: any JSON value.
     pub payload: Value,
     /// What the handler returned, once completed.
+    #[schema(required = true)]
     pub result: Option<Value>,
     /// Runs started so far (reset to 0 by a manual retry).
+    #[schema(format = Int64)] // a u32: more than int32 holds
     pub attempts: u32,
     /// Total runs allowed, at least 1. Default 5.
+    #[schema(minimum = 1, format = Int64)]
     pub max_attempts: u32,
     /// Times the handler asked to run later without using an attempt (snooze).
     #[serde(default)]
+    #[schema(required = true)]
     pub snoozes: u32,
     /// When the job is next due (for a pending job).
     pub next_retry: Timestamp,
     /// The last error text, at most 4 KiB.
+    #[schema(required = true)]
     pub error_message: Option<String>,
     /// The last failure and the history of failed attempts (see README, "Errors").
+    #[schema(value_type = Option<Object>, required = true)]
     pub error_context: Option<Value>,
     /// What kind of thing the job works on, e.g. `document`.
+    #[schema(required = true)]
     pub entity_type: Option<String>,
     /// Which thing the job works on.
+    #[schema(required = true)]
     pub entity_id: Option<String>,
     /// The user who enqueued the job.
+    #[schema(required = true)]
     pub owner: Option<String>,
     /// When the job was enqueued.
     pub created_at: Timestamp,
     /// When the row last changed.
     pub updated_at: Timestamp,
     /// When the latest attempt started.
+    #[schema(required = true)]
     pub started_at: Option<Timestamp>,
     /// When the job reached `completed`, `failed` or `cancelled`.
+    #[schema(required = true)]
     pub completed_at: Option<Timestamp>,
     /// The worker holding the lease, while `in_progress`.
+    #[schema(required = true)]
     pub locked_by: Option<String>,
     /// When the lease runs out, while `in_progress`.
+    #[schema(required = true)]
     pub lease_expires_at: Option<Timestamp>,
     /// True once a cancel was requested for a running job.
     #[serde(default)]
+    #[schema(required = true)]
     pub cancel_requested: bool,
     /// The unique key the job holds, if it was enqueued with a uniqueness rule:
     /// `{"key": hex SHA-256, "states": [...]}`; null otherwise.
     #[serde(default)]
+    #[schema(required = true)]
     pub unique: Option<HeldKey>,
     /// The recurring schedule that enqueued the job; null otherwise.
     #[serde(default)]
+    #[schema(required = true, pattern = "^[a-z0-9_.:-]{1,64}$")]
     pub schedule: Option<String>,
     /// The schedule's fire time the job serves (UTC); null when not scheduled.
     #[serde(default)]
+    #[schema(required = true)]
     pub fire_time: Option<Timestamp>,
     /// The latest progress report of a running handler:
     /// `{"fraction": 0.0-1.0, "message": text, "at": time}`, or null.
     #[serde(default)]
+    #[schema(value_type = Option<Object>, required = true)]
     pub progress: Option<Value>,
     /// The fencing token of the latest attempt: grows by one at every claim and is
     /// never reset. Not part of the JSON.
@@ -177,12 +213,14 @@ mod tests {
 
 /// The unique key a job holds: its SHA-256 (hex in JSON) and the statuses in
 /// which it holds it (see [`crate::Unique`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeldKey {
     /// The key's SHA-256, as 64 lower-case hex digits in JSON.
     #[serde(with = "hex")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub key: Vec<u8>,
     /// While the job is in one of these, no other job with the key is inserted.
+    #[schema(value_type = Vec<JobStatus>)]
     pub states: StatusSet,
 }
 

@@ -48,31 +48,49 @@ const FIELDS: [&str; 11] = [
 /// A request to enqueue a job. Build with [`NewJob::new`] and the setters, or
 /// read one from JSON with [`NewJob::from_json`] (the rules every front end
 /// uses: the CLI's `--jsonl`, the HTTP API, and serde's `Deserialize`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Its OpenAPI schema (the HTTP request body) is derived from these fields;
+/// `openapi.rs` adds what the derive cannot say (`run_at` or `delay_s`, the
+/// entity fields together).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(description = "A job to enqueue. Its owner is the token's user. \
+    Optional fields other than payload may be omitted but not null. \
+    Give run_at or delay_s, not both; entity_type and entity_id go together.")]
 pub struct NewJob {
     /// The job type (1-64 characters of `[a-z0-9_.:-]`).
+    #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
     pub job_type: String,
     /// The queue (1-64 characters of `[a-z0-9_.:-]`); default: the type's
     /// declared queue, else `"default"`.
+    #[schema(nullable = false, pattern = "^[a-z0-9_.:-]{1,64}$")]
     pub queue: Option<String>,
     /// The payload; null when absent. At most 1 MiB serialized by default.
+    #[schema(required = false)]
     pub payload: Value,
     /// Priority; default 0; higher runs first.
+    #[schema(nullable = false, minimum = -2147483648, maximum = 2147483647)]
     pub priority: Option<i32>,
     /// Total runs allowed, at least 1; default 5 (or the queue's per-type default).
+    #[schema(nullable = false, minimum = 1, maximum = 4294967295u64, format = Int64)]
     pub max_attempts: Option<u32>,
-    /// Run no earlier than this time (RFC 3339). Not with `delay_s`.
+    /// Run no earlier than this time (RFC 3339, before the year 10000). Not with `delay_s`.
+    #[schema(nullable = false)]
     pub run_at: Option<Timestamp>,
     /// Run no earlier than this many seconds from now. Not with `run_at`.
+    #[schema(nullable = false, maximum = 100000000000u64)]
     pub delay_s: Option<u64>,
-    /// What kind of thing the job works on.
+    /// What kind of thing the job works on: 1-255 bytes of UTF-8.
+    #[schema(nullable = false, min_length = 1, max_length = 255)]
     pub entity_type: Option<String>,
-    /// Which thing the job works on.
+    /// Which thing the job works on: 1-255 bytes of UTF-8.
+    #[schema(nullable = false, min_length = 1, max_length = 255)]
     pub entity_id: Option<String>,
-    /// The user enqueuing the job.
+    /// The user enqueuing the job. Not part of the HTTP request (the token decides).
+    #[schema(ignore)]
     pub owner: Option<String>,
     /// A uniqueness rule: while a job with the same key holds it, enqueue returns
     /// that job instead of inserting. Default: the type's rule, else none.
+    #[schema(nullable = false)]
     pub unique: Option<Unique>,
     /// Set by recurring schedules: the schedule's name and the fire time served.
     #[serde(skip)]
@@ -384,6 +402,66 @@ fn unique_states(v: Value) -> Result<StatusSet> {
     Ok(StatusSet::live_and(&statuses))
 }
 
+/// In the OpenAPI document, the form a job request gives: `true` (the
+/// defaults) or `{"key", "period_s", "states"}`, every field optional.
+impl utoipa::PartialSchema for Unique {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Type,
+        };
+        use utoipa::openapi::Ref;
+        let text = |what: &str| Some(what.to_string());
+        let key = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(1024))
+            .description(text(
+                "the key, 1-1024 bytes (scoped to the job type); \
+                default: the payload with its object keys sorted",
+            ));
+        let period = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(MAX_DELAY_S))
+            .description(text(
+                "the key holds within fixed time buckets of this many seconds",
+            ));
+        let states = ArrayBuilder::new()
+            .items(Ref::from_schema_name("JobStatus"))
+            .description(text(
+                "statuses that also hold the key besides pending and in_progress",
+            ));
+        let rule = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("key", key)
+            .property("period_s", period)
+            .property("states", states)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let defaults = ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .enum_values(Some([true]));
+        OneOfBuilder::new()
+            .item(defaults)
+            .item(rule)
+            .description(text(
+                "a uniqueness rule: while a job with the same key holds it, \
+                the request answers that job (200, \"duplicate\": true) instead of inserting",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Unique {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <StatusSet as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 fn string(key: &str, value: Value) -> Result<String> {
     match value {
         Value::String(s) => Ok(s),
@@ -411,7 +489,9 @@ fn integer(key: &str, value: &Value, min: i64, max: i64) -> Result<i64> {
         .ok_or_else(|| invalid_field(key, format!("expected an integer from {min} to {max}")))
 }
 
-fn whole(n: &Number) -> Option<i64> {
+/// A JSON number as a whole number: an integer, or a float with no fraction
+/// (`3.0` is 3); `None` for fractions and for integers beyond i64.
+pub(crate) fn whole(n: &Number) -> Option<i64> {
     if let Some(i) = n.as_i64() {
         return Some(i);
     }

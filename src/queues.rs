@@ -73,6 +73,25 @@ impl fmt::Display for RateLimit {
     }
 }
 
+/// What [`RateLimit`]'s text looks like: a count of at least 1, a slash, and a
+/// period of one whole number (at least 1) and one unit (as a regular
+/// expression, for the OpenAPI document; counts and periods of up to 9 digits).
+pub(crate) const RATE_LIMIT_PATTERN: &str = "^0*[1-9][0-9]{0,8}/0*[1-9][0-9]{0,8}(ms|s|m|h|d)$";
+
+/// In the OpenAPI document: a string like `100/1m`.
+impl utoipa::PartialSchema for RateLimit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(RATE_LIMIT_PATTERN))
+            .description(Some("most starts per sliding period, e.g. 100/1m"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RateLimit {}
+
 impl FromStr for RateLimit {
     type Err = Error;
 
@@ -87,8 +106,14 @@ impl FromStr for RateLimit {
             reason: format!("{shown:?}: expected COUNT/PERIOD, e.g. \"100/1m\" or \"20/1s\""),
         };
         let (count, period) = text.split_once('/').ok_or_else(bad)?;
-        let count: u32 = count.trim().parse().map_err(|_| bad())?;
-        let period = crate::duration::parse_duration(period.trim()).map_err(|_| bad())?;
+        let count: u32 = count.parse().map_err(|_| bad())?;
+        // One whole number and one unit (the documented `100/1m`), not every
+        // duration form `jobq.toml` accepts: a limit reads the same everywhere.
+        let unit = period.trim_start_matches(|c: char| c.is_ascii_digit());
+        if unit.len() == period.len() || !["ms", "s", "m", "h", "d"].contains(&unit) {
+            return Err(bad());
+        }
+        let period = crate::duration::parse_duration(period).map_err(|_| bad())?;
         RateLimit::new(count, period).map_err(|_| bad())
     }
 }
@@ -159,21 +184,26 @@ impl QueueSpec {
 }
 
 /// A queue as `jobq queue list` and `GET /api/v1/admin/queues` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueInfo {
     /// The queue's name.
+    #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
     pub name: String,
     /// Jobs waiting (pending, due or not).
     pub pending: u64,
     /// Jobs in progress.
     pub running: u64,
-    /// The concurrency limit; null: unlimited.
+    /// The concurrency limit: most jobs in progress at once across every
+    /// process; null: unlimited.
+    #[schema(required = true, minimum = 1, format = Int64)]
     pub concurrency: Option<u32>,
     /// The rate limit, e.g. `"100/1m"`; null: unlimited.
+    #[schema(required = true)]
     pub rate_limit: Option<RateLimit>,
     /// True while paused: no job of the queue is claimed (running ones finish).
     pub paused: bool,
     /// When a timed pause ends (UTC); null when not paused or paused until resumed.
+    #[schema(required = true)]
     pub paused_until: Option<Timestamp>,
 }
 
@@ -218,7 +248,8 @@ mod tests {
         assert_eq!(r.to_string(), "100/1m");
         assert_eq!("20/1s".parse::<RateLimit>().unwrap().to_string(), "20/1s");
         for bad in [
-            "100/", "x/1m", "/1m", "0/1m", "5/0s", "5", "5/1m/2", "-1/1m",
+            "100/", "x/1m", "/1m", "0/1m", "5/0s", "5", "5/1m/2", "-1/1m", "5/1h 30m", "5/1.5h",
+            "5/1w", "5/m", " 5/1m", "5/ 1m",
         ] {
             let err = bad.parse::<RateLimit>().unwrap_err().to_string();
             assert!(err.starts_with("invalid rate_limit:"), "{bad}: {err}");

@@ -31,7 +31,7 @@ use crate::job::JobId;
 pub const SKIP_GRACE: Duration = Duration::from_secs(10);
 
 /// What happens to fire times that passed while no process ran the schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Misfire {
     /// One run for all the missed fire times (the latest), never one per time.
@@ -256,29 +256,36 @@ pub(crate) struct ScheduleState {
 }
 
 /// A schedule as `jobq schedule list` and `GET /api/v1/admin/schedules` show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScheduleInfo {
     /// The schedule's name.
+    #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
     pub name: String,
     /// The cron expression.
     pub cron: String,
     /// The IANA time zone it is evaluated in.
     pub timezone: String,
     /// The job type it enqueues.
+    #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
     pub job_type: String,
     /// `run_once` or `skip`.
     pub misfire: Misfire,
     /// False when it never fires by itself.
     pub enabled: bool,
     /// The next fire time (UTC); null when disabled or none.
+    #[schema(required = true)]
     pub next_fire: Option<Timestamp>,
     /// The next fire time in the schedule's time zone, with its offset.
+    #[schema(required = true)]
     pub next_fire_local: Option<String>,
     /// The latest fire time handled (UTC); null before the first.
+    #[schema(required = true)]
     pub last_fire: Option<Timestamp>,
     /// The job of the latest fire (or manual run); null when none.
+    #[schema(required = true)]
     pub last_job_id: Option<JobId>,
     /// That job's status now; null when none, or pruned.
+    #[schema(required = true)]
     pub last_job_status: Option<crate::job::JobStatus>,
 }
 

@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 use crate::job::JobStatus;
 
 /// Counts of jobs by status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusCounts {
     /// Jobs waiting to run.
     pub pending: u64,
@@ -36,7 +36,7 @@ impl StatusCounts {
 }
 
 /// Pending jobs split by why they wait.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingCounts {
     /// Due now (`next_retry <= now`).
     pub ready: u64,
@@ -47,7 +47,7 @@ pub struct PendingCounts {
 }
 
 /// A snapshot of the queue, read in one statement.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Stats {
     /// Every job.
     pub total: u64,
@@ -56,22 +56,25 @@ pub struct Stats {
     /// Pending jobs split into ready, scheduled and retrying.
     pub pending: PendingCounts,
     /// How long the oldest ready job has been due, in ms; null when none is ready.
+    #[schema(required = true)]
     pub oldest_ready_age_ms: Option<u64>,
     /// Jobs by type, then by status.
     pub by_type: BTreeMap<String, StatusCounts>,
     /// Jobs by queue, then by status.
     #[serde(default)]
+    #[schema(required = true)]
     pub by_queue: BTreeMap<String, StatusCounts>,
     /// Due jobs that no live worker pool serves (no pool has a handler for the
     /// type, or none serves the queue), by type and queue.
     #[serde(default)]
+    #[schema(required = true)]
     pub unserved: Vec<Waiting>,
     /// When the snapshot was taken.
     pub at: Timestamp,
 }
 
 /// Pending jobs of one type in one queue: how many are due and how many wait.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Waiting {
     /// The job type.
     pub job_type: String,
@@ -81,6 +84,7 @@ pub struct Waiting {
     pub ready: u64,
     /// Not due yet (a delay, `run_at`, or a backoff after a failed attempt).
     pub later: u64,
-    /// When the earliest of the later ones is due (UTC).
+    /// When the earliest of the later ones is due (UTC); null when none waits.
+    #[schema(required = true)]
     pub next_due: Option<Timestamp>,
 }

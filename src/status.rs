@@ -8,8 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Where a job is in its life. The allowed moves between these are in
 /// [`crate::state`]; `schema.sql` repeats the values in a CHECK constraint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(description = "Where a job is in its life (see README, \"States\").")]
 pub enum JobStatus {
     /// Waiting to run: due when `next_retry <= now`.
     Pending,
@@ -137,6 +138,28 @@ impl StatusSet {
     /// A set read back from its bitmask (unknown bits dropped).
     pub fn from_bits(bits: i64) -> StatusSet {
         StatusSet(u8::try_from(bits & 0b1_1111).unwrap_or(0))
+    }
+}
+
+/// In the OpenAPI document: the list of status names.
+impl utoipa::PartialSchema for StatusSet {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{schema::ArrayBuilder, Ref};
+        ArrayBuilder::new()
+            .items(Ref::from_schema_name("JobStatus"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StatusSet {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((JobStatus::name().into(), JobStatus::schema()));
     }
 }
 

@@ -22,7 +22,7 @@ pub struct IdArgs {
 /// `jobq prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Delete jobs that finished longer ago than this: 30s, 5m, 1h, 7d.
+    /// Delete jobs that finished longer ago than this: 30s, 5m, 1h, 7d, 2w.
     #[arg(long, value_parser = parse_duration, value_name = "AGE")]
     older_than: Duration,
     /// The statuses to delete, comma-separated (final ones only).

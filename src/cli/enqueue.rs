@@ -37,7 +37,7 @@ pub struct EnqueueArgs {
     /// Total runs allowed, at least 1 [default: the type's, else 5].
     #[arg(long)]
     max_attempts: Option<u32>,
-    /// Run no earlier than this from now: 250ms, 30s, 5m, 1h, 7d.
+    /// Run no earlier than this from now: 250ms, 30s, 5m, 1h, 7d, "1h 30m".
     #[arg(long, value_parser = parse_duration, conflicts_with = "run_at")]
     delay: Option<Duration>,
     /// Run no earlier than this time (RFC 3339, e.g. 2026-01-31T09:00:00Z).

@@ -139,7 +139,7 @@ fn render_stats(s: &Stats) -> String {
         "CANCELLED",
         "TOTAL",
     ];
-    let mut t = Table::new(&headers);
+    let mut t = Table::new(&headers).align_right(&[1, 2, 3, 4, 5, 6]);
     for (job_type, c) in &s.by_type {
         t.row(counts_row(job_type, c));
     }

@@ -2,6 +2,7 @@
 
 use std::io::{ErrorKind, Write};
 
+use comfy_table::CellAlignment;
 use jobq::{Job, Timestamp};
 use serde::Serialize;
 
@@ -24,39 +25,53 @@ pub fn emit_json(value: &impl Serialize) -> CliResult {
     emit(&text)
 }
 
-/// A table with left-aligned columns separated by two spaces.
+/// A table for people (comfy-table): no borders and no colour, columns two
+/// spaces apart, widths in terminal columns (a wide character counts two), no
+/// trailing spaces.
 pub struct Table {
-    rows: Vec<Vec<String>>,
+    table: comfy_table::Table,
 }
 
 impl Table {
-    /// A table with this header row.
+    /// A table with this header row; columns are left-aligned.
     pub fn new(headers: &[&str]) -> Table {
-        Table {
-            rows: vec![headers.iter().map(|h| h.to_string()).collect()],
+        let mut table = comfy_table::Table::new();
+        table.load_style(comfy_table::presets::NOTHING);
+        table.set_header(headers.to_vec());
+        let mut t = Table { table };
+        t.space_columns();
+        t
+    }
+
+    /// Right-aligns these columns (from 0), header included: for numbers.
+    pub fn align_right(mut self, columns: &[usize]) -> Table {
+        for &i in columns {
+            if let Some(c) = self.table.column_mut(i) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
         }
+        self
     }
 
     /// Adds a row.
     /// Control characters (an error text's ANSI escapes, say) are shown escaped,
     /// so a cell cannot drive the terminal.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells.iter().map(|c| printable(c)).collect());
+        let cells: Vec<String> = cells.iter().map(|c| printable(c)).collect();
+        self.table.add_row(cells);
+        self.space_columns();
     }
 
     /// The table as text, without a trailing newline.
     pub fn render(&self) -> String {
-        let cols = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let width = |c: usize| {
-            let cell_width = |r: &Vec<String>| r.get(c).map_or(0, |s| s.chars().count());
-            self.rows.iter().map(cell_width).max().unwrap_or(0)
-        };
-        let widths: Vec<usize> = (0..cols).map(width).collect();
-        let line = |r: &Vec<String>| {
-            let cells = r.iter().zip(&widths).map(|(s, w)| format!("{s:<w$}"));
-            cells.collect::<Vec<_>>().join("  ").trim_end().to_string()
-        };
-        self.rows.iter().map(line).collect::<Vec<_>>().join("\n")
+        self.table.trim_fmt()
+    }
+
+    /// Two spaces after every column (the last one's are trimmed).
+    fn space_columns(&mut self) {
+        for c in self.table.column_iter_mut() {
+            c.set_padding((0, 2));
+        }
     }
 }
 
@@ -150,6 +165,22 @@ mod tests {
         let mut t = Table::new(&["A", "LONG HEADER"]);
         t.row(vec!["wide cell".into(), "x".into()]);
         assert_eq!(t.render(), "A          LONG HEADER\nwide cell  x");
+    }
+
+    #[test]
+    fn wide_characters_count_two_columns() {
+        let mut t = Table::new(&["NAME", "N"]);
+        t.row(vec!["日本".into(), "1".into()]);
+        t.row(vec!["ok 🎉".into(), "2".into()]);
+        assert_eq!(t.render(), "NAME   N\n日本   1\nok 🎉  2");
+    }
+
+    #[test]
+    fn numbers_can_be_right_aligned() {
+        let mut t = Table::new(&["TYPE", "COUNT"]).align_right(&[1]);
+        t.row(vec!["echo".into(), "7".into()]);
+        t.row(vec!["slow".into(), "1234567".into()]);
+        assert_eq!(t.render(), "TYPE    COUNT\necho        7\nslow  1234567");
     }
 
     #[test]

@@ -198,10 +198,10 @@ fn refusals_name_the_line_and_the_key() {
             "empty secret",
         ),
         (
-            "[prune]\nretention = \"7days\"\n",
+            "[prune]\nretention = \"6M\"\n",
             2,
             "prune.retention",
-            "invalid duration",
+            "invalid duration \"6M\": unknown unit \"M\"",
         ),
         (
             "[pruning]\nretention = \"7d\"\n",
@@ -262,4 +262,17 @@ fn an_empty_backoff_is_refused_naming_the_line_and_key() {
     let cfg = Config::parse(zero, "jobq.toml").unwrap();
     let b = cfg.handlers["echo"].backoff.clone().unwrap();
     assert_eq!(b.delay_after(3), Duration::ZERO, "0s: due again at once");
+}
+
+#[test]
+fn durations_may_be_sums_fractions_and_long_units() {
+    let text = "[workers]\nlease = \"1h 30m\"\n\n[handlers.echo]\ncommand = [\"cat\"]\ntimeout = \"1.5s\"\nbackoff = [\"90 seconds\", \"2 days\"]\n";
+    let cfg = Config::parse(text, "jobq.toml").unwrap();
+    assert_eq!(cfg.workers.lease, Duration::from_secs(5400));
+    let echo = &cfg.handlers["echo"];
+    assert_eq!(echo.timeout, Some(Duration::from_millis(1500)));
+    assert_eq!(
+        echo.backoff.as_ref().map(|b| b.steps()),
+        Some(&[Duration::from_secs(90), Duration::from_secs(2 * 86_400)][..])
+    );
 }

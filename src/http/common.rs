@@ -1,11 +1,12 @@
-//! Helpers the endpoints share: job ids from paths, the JSON content type,
-//! query-string errors and page sizes.
+//! Helpers the endpoints share: job ids and names from paths, the JSON content
+//! type, query-string errors, the job list and its page sizes, and the
+//! documented forms they share (the list's query, the duplicate answer).
 
 use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::{cut, Request};
 use crate::http::response::{Response, RouteResult};
-use crate::{Error, JobFilter, JobId, JobStatus, MAX_PAGE};
+use crate::{ApiToken, Error, Job, JobFilter, JobId, JobStatus, MAX_PAGE};
 
 /// A job id from a path segment.
 ///
@@ -14,6 +15,27 @@ use crate::{Error, JobFilter, JobId, JobStatus, MAX_PAGE};
 pub(crate) fn parse_id(text: &str) -> Result<JobId, ApiError> {
     text.parse()
         .map_err(|_| ApiError::bad_request("bad_id", format!("not a job id: {:?}", cut(text))))
+}
+
+/// Job `id` when `who` owns it or is an admin.
+///
+/// # Errors
+/// 404 for a missing job and, alike, for another user's.
+pub(crate) fn own_job(ctx: &Ctx, who: &ApiToken, id: JobId) -> Result<Job, ApiError> {
+    let job = ctx.queue.get(id)?;
+    if !who.admin && job.owner.as_deref() != Some(who.user.as_str()) {
+        return Err(ApiError::from(Error::NotFound { id }));
+    }
+    Ok(job)
+}
+
+/// A `{name}` path segment, percent-decoded (clients send `:` as `%3A`);
+/// `None` when the decoded bytes are not UTF-8.
+pub(crate) fn decoded_name(segment: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|n| n.into_owned())
 }
 
 /// Checks that the body is sent as `application/json` (parameters allowed).
@@ -64,6 +86,7 @@ pub(crate) fn parse_limit(
 /// Jobs per page when `limit` is not given.
 pub(crate) const DEFAULT_PAGE: usize = 50;
 
+/// The query parameters of the job lists, read by name (see [`ListQuery`]).
 const LIST_PARAMS: &[&str] = &[
     "status",
     "job_type",
@@ -74,6 +97,94 @@ const LIST_PARAMS: &[&str] = &[
     "limit",
     "cursor",
 ];
+
+/// The query of the job lists: filters and page (documents [`LIST_PARAMS`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string, which is read by name
+pub(crate) struct ListQuery {
+    /// only jobs in this status
+    status: Option<JobStatus>,
+    /// only jobs of this type
+    job_type: Option<String>,
+    /// only jobs of this queue
+    queue: Option<String>,
+    /// only jobs on this kind of entity
+    entity_type: Option<String>,
+    /// only jobs on this entity id
+    entity_id: Option<String>,
+    /// only jobs of this user
+    owner: Option<String>,
+    /// jobs per page
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<u32>,
+    /// next_cursor of the previous page
+    #[param(
+        pattern = r"^[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
+    cursor: Option<String>,
+}
+
+/// The query of `GET /api/v1/jobs`: the filters of [`ListQuery`] but `owner`
+/// (the token's user decides it; `owner` naming yourself is accepted too).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string, which is read by name
+pub(crate) struct OwnListQuery {
+    /// only jobs in this status
+    status: Option<JobStatus>,
+    /// only jobs of this type
+    job_type: Option<String>,
+    /// only jobs of this queue
+    queue: Option<String>,
+    /// only jobs on this kind of entity
+    entity_type: Option<String>,
+    /// only jobs on this entity id
+    entity_id: Option<String>,
+    /// jobs per page
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<u32>,
+    /// next_cursor of the previous page
+    #[param(
+        pattern = r"^[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
+    cursor: Option<String>,
+}
+
+/// The answer to a request whose job is a duplicate (nothing was inserted): the
+/// job holding the unique key, with `"duplicate": true`. Describes the answer
+/// that [`crate::Enqueued`] serializes to.
+pub(crate) struct DuplicateJob;
+
+impl utoipa::PartialSchema for DuplicateJob {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+        use utoipa::openapi::RefOr;
+        let mut schema = <Job as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(job)) = &mut schema {
+            let flag = ObjectBuilder::new()
+                .schema_type(Type::Boolean)
+                .enum_values(Some([true]))
+                .description(Some("the job already held the unique key"));
+            job.properties.insert("duplicate".into(), flag.into());
+            job.required.push("duplicate".into());
+            job.description =
+                Some("The job holding the request's unique key, marked duplicate.".into());
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for DuplicateJob {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <Job as utoipa::ToSchema>::schemas(schemas);
+    }
+}
 
 /// A page of jobs by the query's filters (`status`, `job_type`, `queue`,
 /// `entity_type`, `entity_id`, `owner`, `limit`, `cursor`): `{jobs,
@@ -144,6 +255,34 @@ mod tests {
             "Application/JSON; charset=utf-8".into(),
         )];
         assert!(require_json(&req).is_ok());
+    }
+
+    #[test]
+    fn the_documented_query_is_the_one_read() {
+        use utoipa::IntoParams;
+        let mut documented: Vec<String> = ListQuery::into_params(|| None)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        documented.sort();
+        let mut read = LIST_PARAMS.to_vec();
+        read.sort();
+        assert_eq!(documented, read);
+        let own: Vec<String> = OwnListQuery::into_params(|| None)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        read.retain(|p| *p != "owner");
+        let mut own_sorted = own.clone();
+        own_sorted.sort();
+        assert_eq!(own_sorted, read, "the own list: all but owner");
+    }
+
+    #[test]
+    fn names_are_percent_decoded() {
+        assert_eq!(decoded_name("a%3Ab").as_deref(), Some("a:b"));
+        assert_eq!(decoded_name("plain").as_deref(), Some("plain"));
+        assert_eq!(decoded_name("%FF"), None);
     }
 
     #[test]

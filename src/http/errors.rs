@@ -1,19 +1,41 @@
 //! API errors: the `{"error": {"code", "message"}}` body and the status of each
 //! [`crate::Error`]. Messages never carry tokens, secrets or internals.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::error::Error;
+use crate::JobStatus;
 
 /// An error answer: status, machine-readable code, human message, and extra
-/// headers (`WWW-Authenticate`, `Allow`) or fields (`status` of a conflict).
+/// headers (`WWW-Authenticate`, `Allow`) or the job's status (a conflict).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
     pub headers: Vec<(&'static str, String)>,
-    pub extra: Option<Box<(&'static str, Value)>>,
+    pub job_status: Option<JobStatus>,
+}
+
+/// The body of every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a code for programs and a message for people.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Machine-readable, e.g. `not_found`, `validation_failed`, `conflict`.
+    pub code: &'static str,
+    /// For people; never carries tokens, secrets or internals.
+    pub message: String,
+    /// The job's current status (409 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub status: Option<JobStatus>,
 }
 
 impl ApiError {
@@ -23,7 +45,7 @@ impl ApiError {
             code,
             message: message.into(),
             headers: Vec::new(),
-            extra: None,
+            job_status: None,
         }
     }
 
@@ -62,12 +84,14 @@ impl ApiError {
     }
 
     /// The JSON body.
-    pub fn body(&self) -> Value {
-        let mut err = json!({"code": self.code, "message": self.message});
-        if let Some((k, v)) = self.extra.as_deref() {
-            err[*k] = v.clone();
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+                status: self.job_status,
+            },
         }
-        json!({ "error": err })
     }
 }
 
@@ -82,7 +106,7 @@ impl From<Error> for ApiError {
                 ApiError::not_found(e.to_string())
             }
             Error::Conflict { status, .. } => ApiError {
-                extra: Some(Box::new(("status", json!(status)))),
+                job_status: Some(*status),
                 ..ApiError::new(409, "conflict", e.to_string())
             },
             Error::LeaseLost { .. } => ApiError::new(409, "conflict", e.to_string()),
@@ -108,7 +132,12 @@ impl From<Error> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{JobId, JobStatus};
+    use crate::JobId;
+    use serde_json::{json, Value};
+
+    fn body(e: &ApiError) -> Value {
+        serde_json::to_value(e.body()).unwrap()
+    }
 
     #[test]
     fn library_errors_map_to_statuses() {
@@ -119,7 +148,7 @@ mod tests {
             operation: "retry",
         });
         assert_eq!(conflict.status, 409);
-        assert_eq!(conflict.body()["error"]["status"], "pending");
+        assert_eq!(body(&conflict)["error"]["status"], "pending");
         assert_eq!(ApiError::from(Error::NotFound { id }).status, 404);
         let invalid = Error::Invalid {
             field: "max_attempts",
@@ -140,14 +169,14 @@ mod tests {
         };
         let api = ApiError::from(e);
         assert_eq!(api.status, 500);
-        assert!(!api.body().to_string().contains("secret"));
+        assert!(!body(&api).to_string().contains("secret"));
     }
 
     #[test]
     fn the_body_has_code_and_message() {
         let e = ApiError::method_not_allowed(&["GET", "POST"]);
         assert_eq!(
-            e.body(),
+            body(&e),
             json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this path"}})
         );
         assert_eq!(e.headers, vec![("Allow", "GET, POST".to_string())]);

@@ -1,16 +1,46 @@
-//! The user endpoints: enqueue a job as the token's user, and read one of
-//! one's own jobs (another user's job answers exactly like a missing one).
+//! The user endpoints: enqueue a job as the token's user; read, list and
+//! cancel one's own jobs (another user's job answers exactly like a missing
+//! one; admins reach every job by id).
 
 use crate::http::auth;
-use crate::http::common::{list_page, parse_id, require_json};
+use crate::http::common::{list_page, own_job, parse_id, require_json, DuplicateJob, OwnListQuery};
 use crate::http::context::Ctx;
-use crate::http::errors::ApiError;
+use crate::http::error_responses::{Conflict, NotFound, Transport, Unauthorized};
+use crate::http::errors::{ApiError, ErrorBody};
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::NewJob;
+use crate::{Job, JobId, JobPage, NewJob};
 
-/// `POST /api/v1/jobs`: 201 with the stored job; 200 with the job holding the
-/// unique key and `"duplicate": true` when the request is a duplicate.
+/// Enqueue a job owned by the token's user
+///
+/// A job with a uniqueness rule whose key a job holds is not inserted: the
+/// answer is that job with `"duplicate": true` (200), or 409 when another
+/// user's job holds the key.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs",
+    operation_id = "enqueueJob",
+    security(("bearerAuth" = [])),
+    request_body(content = NewJob, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The stored job", body = Job, links(
+            ("GetJob" = (operation_id = "getJob", parameters(("id" = "$response.body#/id")))),
+            ("RetryJob" = (operation_id = "retryJob", parameters(("id" = "$response.body#/id")))),
+            ("CancelJob" = (operation_id = "cancelJob", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 200, body = DuplicateJob,
+            description = "A duplicate: the job holding the request's unique key, with \"duplicate\": true (nothing was inserted)"),
+        (status = 403, body = ErrorBody,
+            description = "A built-in job type (jobq.*) enqueued with a token that is not an admin's"),
+        (status = 409, body = ErrorBody,
+            description = "Another user's job holds the request's unique key"),
+        (status = 415, body = ErrorBody,
+            description = "The body is not sent as application/json"),
+        (status = 422, body = ErrorBody,
+            description = "Valid JSON that fails validation (unknown job type, bad priority, max_attempts < 1, ...)"),
+        Transport, Unauthorized,
+    )
+)]
 pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
     let who = auth::user(ctx, req)?;
     require_json(req)?;
@@ -35,15 +65,21 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
     Response::json(if out.duplicate { 200 } else { 201 }, &out)
 }
 
-/// `GET /api/v1/jobs/{id}`: the job, when the caller owns it or is an admin.
+/// Read one of your jobs (admins: any job)
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "getJob",
+    security(("bearerAuth" = [])),
+    params(("id" = inline(JobId), Path, description = "the job id (UUID)")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        Transport, Unauthorized, NotFound,
+    )
+)]
 pub(crate) fn get(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     let who = auth::user(ctx, req)?;
-    let id = parse_id(id)?;
-    let job = ctx.queue.get(id)?;
-    if !who.admin && job.owner.as_deref() != Some(who.user.as_str()) {
-        return Err(ApiError::from(crate::Error::NotFound { id }));
-    }
-    Response::json(200, &job)
+    Response::json(200, &own_job(ctx, &who, parse_id(id)?)?)
 }
 
 /// The job request, by [`NewJob::from_json`]'s rules: malformed JSON is 400,
@@ -58,60 +94,41 @@ fn parse_new_job(body: &[u8]) -> Result<NewJob, ApiError> {
     Ok(job)
 }
 
-/// `GET /api/v1/jobs`: the token user's own jobs, with the admin list's filters
-/// and cursor: `{jobs, next_cursor, total}`.
+/// List your own jobs, newest first
+///
+/// The admin list's filters and cursor, over the token user's jobs only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    operation_id = "listOwnJobs",
+    security(("bearerAuth" = [])),
+    params(OwnListQuery),
+    responses(
+        (status = 200, description = "A page of your jobs", body = JobPage),
+        Transport, Unauthorized,
+    )
+)]
 pub(crate) fn list_own(ctx: &Ctx, req: &Request) -> RouteResult {
     let who = auth::user(ctx, req)?;
     list_page(ctx, req, Some(who.user))
 }
 
-/// `DELETE /api/v1/jobs/{id}`: cancels one's own job (404 for someone else's,
-/// as for GET); the job after the change.
+/// Cancel one of your jobs, or request cancellation of a running one (admins: any job)
+#[utoipa::path(
+    delete,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "cancelOwnJob",
+    security(("bearerAuth" = [])),
+    params(("id" = inline(JobId), Path, description = "the job id (UUID)")),
+    responses(
+        (status = 200, description = "The job after the change", body = Job),
+        Transport, Unauthorized, NotFound, Conflict,
+    )
+)]
 pub(crate) fn cancel_own(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     let who = auth::user(ctx, req)?;
-    let id = parse_id(id)?;
-    let job = ctx.queue.get(id)?;
-    if !who.admin && job.owner.as_deref() != Some(who.user.as_str()) {
-        return Err(ApiError::from(crate::Error::NotFound { id }));
-    }
-    Response::json(200, &ctx.queue.cancel(id)?)
-}
-
-/// `POST /api/v1/jobs/{id}/progress` with `{"lease_token": N, "fraction":
-/// 0.0-1.0, "message": "..."}`: a progress report for the running attempt
-/// whose fencing token is `lease_token` (a webhook's target gets it in the
-/// `Jobq-Lease-Token` header), by the job's owner or an admin. 409 when that
-/// attempt no longer holds the lease.
-pub(crate) fn progress(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
-    let who = auth::user(ctx, req)?;
-    require_json(req)?;
-    let id = parse_id(id)?;
-    let job = ctx.queue.get(id)?;
-    if !who.admin && job.owner.as_deref() != Some(who.user.as_str()) {
-        return Err(ApiError::from(crate::Error::NotFound { id }));
-    }
-    let body: serde_json::Value = serde_json::from_slice(&req.body)
-        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
-    let token = body["lease_token"]
-        .as_i64()
-        .ok_or_else(|| ApiError::unprocessable("invalid lease_token: expected an integer"))?;
-    let fraction = body["fraction"]
-        .as_f64()
-        .filter(|f| (0.0..=1.0).contains(f))
-        .ok_or_else(|| {
-            ApiError::unprocessable("invalid fraction: expected a number from 0 to 1")
-        })?;
-    let message = match &body["message"] {
-        serde_json::Value::Null => "",
-        serde_json::Value::String(s) => s.as_str(),
-        _ => {
-            return Err(ApiError::unprocessable(
-                "invalid message: expected a string",
-            ))
-        }
-    };
-    ctx.queue.progress(id, token, fraction, message)?;
-    Response::json(200, &ctx.queue.get(id)?)
+    let job = own_job(ctx, &who, parse_id(id)?)?;
+    Response::json(200, &ctx.queue.cancel(job.id)?)
 }
 
 #[cfg(test)]

@@ -11,8 +11,10 @@
 //! - the server: `server` (accept, cap, shutdown) over `conn` (one connection)
 //!   over `open` (the registry of connections, the permits) and `framing`,
 //!   `chunked` (reading a request under the limits);
-//! - the API: `routes` (the route table) over the endpoints `jobs`, `admin`,
-//!   `ops` over `auth`, `common` (shared helpers) and `context` (shared state);
+//! - the API: `routes` (the route table) over `openapi` (the OpenAPI document,
+//!   generated from the endpoints) over the endpoints `jobs`, `admin`, `ops`
+//!   over `auth`, `common` (shared helpers), `error_responses` (the documented
+//!   error answers) and `context` (shared state);
 //! - both over `request`, `response` and `errors`.
 //!
 //! `layers.rs` (a test) holds the table of layers and checks every import.
@@ -35,13 +37,16 @@ mod chunked;
 mod common;
 mod conn;
 mod context;
+mod error_responses;
 mod errors;
 mod framing;
 mod jobs;
 #[cfg(test)]
 mod layers;
 mod open;
+mod openapi;
 mod ops;
+mod progress;
 mod queues;
 mod request;
 mod response;
@@ -55,7 +60,7 @@ use std::time::Duration;
 use crate::worker::{Registry, WorkerConfig};
 use crate::Queue;
 
-pub use ops::openapi_document;
+pub use openapi::openapi_document;
 
 /// The default address: `127.0.0.1:8080`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";

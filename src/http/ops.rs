@@ -1,23 +1,74 @@
-//! Operations endpoints: cron-driven processing, health, and the OpenAPI document.
+//! Operations endpoints: cron-driven processing and health. (The OpenAPI
+//! document is served by `openapi.rs`.)
 
-use std::sync::OnceLock;
-
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::http::auth;
 use crate::http::common::parse_limit;
 use crate::http::context::Ctx;
-use crate::http::errors::ApiError;
+use crate::http::error_responses::{NotFound, Transport, Unauthorized};
+use crate::http::errors::{ApiError, ErrorBody};
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
+use crate::RunSummary;
 
 /// Jobs one cron call runs when `limit` is not given.
 pub(crate) const DEFAULT_CRON_LIMIT: usize = 50;
 /// The most jobs one cron call may run.
 pub(crate) const MAX_CRON_LIMIT: usize = 1000;
 
+/// The query of the cron endpoint (`secret` is a security scheme).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string, which is read by name
+pub(crate) struct CronQuery {
+    /// the most jobs to run
+    #[param(minimum = 1, maximum = 1000, default = 50)]
+    limit: Option<u32>,
+}
+
+/// Run due jobs now with the server's handlers
+///
+/// Needs the cron secret (env JOBQ_CRON_SECRET or the config) as a bearer token
+/// or the secret query parameter; answers 404 when none is configured. Safe
+/// while workers run and when calls overlap.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cron/jobs",
+    operation_id = "runDueJobsGet",
+    params(CronQuery),
+    security(("cronSecret" = []), ("cronSecretQuery" = [])),
+    responses(
+        (status = 200, description = "What the call did", body = RunSummary),
+        Transport, Unauthorized, NotFound,
+    )
+)]
+pub(crate) fn cron_get(ctx: &Ctx, req: &Request) -> RouteResult {
+    cron(ctx, req)
+}
+
+/// Run due jobs now with the server's handlers
+///
+/// Needs the cron secret (env JOBQ_CRON_SECRET or the config) as a bearer token
+/// or the secret query parameter; answers 404 when none is configured. Safe
+/// while workers run and when calls overlap.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cron/jobs",
+    operation_id = "runDueJobsPost",
+    params(CronQuery),
+    security(("cronSecret" = []), ("cronSecretQuery" = [])),
+    responses(
+        (status = 200, description = "What the call did", body = RunSummary),
+        Transport, Unauthorized, NotFound,
+    )
+)]
+pub(crate) fn cron_post(ctx: &Ctx, req: &Request) -> RouteResult {
+    cron(ctx, req)
+}
+
 /// `GET|POST /api/v1/cron/jobs`: runs due jobs now, on this request thread.
-pub(crate) fn cron(ctx: &Ctx, req: &Request) -> RouteResult {
+fn cron(ctx: &Ctx, req: &Request) -> RouteResult {
     auth::cron(ctx, req)?;
     req.only_params(&["limit", "secret"])?;
     let limit = parse_limit(req.param("limit")?, DEFAULT_CRON_LIMIT, MAX_CRON_LIMIT)?;
@@ -25,10 +76,39 @@ pub(crate) fn cron(ctx: &Ctx, req: &Request) -> RouteResult {
     Response::json(200, &summary)
 }
 
-/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+/// The health answer: `{"status": "ok"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok` (a database that does not answer gets 503).
+    status: HealthStatus,
+}
+
+/// The one value of the health answer's `status`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum HealthStatus {
+    /// The database answers.
+    Ok,
+}
+
+/// Whether the database answers
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "health",
+    responses(
+        (status = 200, description = "The database answers", body = Health),
+        (status = 503, description = "The database is busy or unavailable, or too many connections are open", body = ErrorBody),
+    )
+)]
 pub(crate) fn health(ctx: &Ctx, _req: &Request) -> RouteResult {
     match ctx.queue.ping() {
-        Ok(()) => Response::json(200, &json!({"status": "ok"})),
+        Ok(()) => Response::json(
+            200,
+            &Health {
+                status: HealthStatus::Ok,
+            },
+        ),
         Err(e) => {
             log::warn!("health check failed: {e}");
             Err(ApiError::new(
@@ -38,30 +118,4 @@ pub(crate) fn health(ctx: &Ctx, _req: &Request) -> RouteResult {
             ))
         }
     }
-}
-
-/// The OpenAPI 3.1 document of this API.
-pub fn openapi_document() -> &'static Value {
-    static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| {
-        serde_json::from_str(include_str!("openapi.json")).unwrap_or_else(|e| {
-            log::error!("the built-in OpenAPI document does not parse: {e}");
-            Value::Null
-        })
-    })
-}
-
-/// `GET /api/v1/openapi.json`: the document, with the job types this server
-/// accepts listed as the `job_type` enum.
-pub(crate) fn openapi(ctx: &Ctx, _req: &Request) -> RouteResult {
-    let mut doc = openapi_document().clone();
-    if !ctx.job_types.is_empty() {
-        let field = doc
-            .pointer_mut("/components/schemas/NewJob/properties/job_type")
-            .and_then(Value::as_object_mut);
-        if let Some(field) = field {
-            field.insert("enum".into(), json!(ctx.job_types));
-        }
-    }
-    Response::json(200, &doc)
 }

@@ -105,7 +105,8 @@ fn put(out: &mut Vec<u8>, name: &str, value: &str) {
 /// The JSON error body with the error's headers.
 impl From<ApiError> for Response {
     fn from(e: ApiError) -> Response {
-        let body = e.body().to_string().into_bytes();
+        // A struct of strings: serializing it cannot fail.
+        let body = serde_json::to_vec(&e.body()).unwrap_or_default();
         let mut r = Response::new(e.status, JSON, body).with_header("Cache-Control", "no-store");
         for (k, v) in e.headers {
             r = r.with_header(k, v);

@@ -5,7 +5,7 @@ use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, jobs, ops, queues, schedules};
+use crate::http::{admin, jobs, openapi, ops, progress, queues, schedules};
 
 /// The paths the API answers; `{id}` segments are carried along.
 enum Path<'a> {
@@ -88,10 +88,11 @@ fn route(ctx: &Ctx, req: &Request) -> RouteResult {
         Path::Jobs => jobs::enqueue(ctx, req),
         Path::Job(id) if req.method == "DELETE" => jobs::cancel_own(ctx, req, id),
         Path::Job(id) => jobs::get(ctx, req, id),
-        Path::JobProgress(id) => jobs::progress(ctx, req, id),
-        Path::Cron => ops::cron(ctx, req),
+        Path::JobProgress(id) => progress::progress(ctx, req, id),
+        Path::Cron if req.method == "GET" => ops::cron_get(ctx, req),
+        Path::Cron => ops::cron_post(ctx, req),
         Path::Health => ops::health(ctx, req),
-        Path::OpenApi => ops::openapi(ctx, req),
+        Path::OpenApi => openapi::serve(ctx, req),
         Path::AdminJobs => admin::list(ctx, req),
         Path::AdminStats => admin::stats(ctx, req),
         Path::AdminJob(id) => admin::cancel(ctx, req, id),
@@ -102,5 +103,26 @@ fn route(ctx: &Ctx, req: &Request) -> RouteResult {
         Path::AdminQueueResume(q) => queues::resume(ctx, req, q),
         Path::AdminSchedules => schedules::list(ctx, req),
         Path::AdminScheduleRun(n) => schedules::run(ctx, req, n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_path_is_routed_with_exactly_its_documented_methods() {
+        let paths = openapi::openapi_document()["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), 16, "a new path: document it (see openapi.rs)");
+        for (template, item) in paths {
+            let path = template.replace("{id}", "0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01");
+            let route = Path::parse(&path).unwrap_or_else(|| panic!("{template} is not routed"));
+            let methods = item.as_object().unwrap().keys();
+            let mut documented: Vec<String> = methods.map(|m| m.to_uppercase()).collect();
+            documented.sort();
+            let mut routed = route.allow().to_vec();
+            routed.sort();
+            assert_eq!(documented, routed, "{template}");
+        }
     }
 }

@@ -14,7 +14,8 @@ use crate::worker::execute::{execute, Outcome};
 use crate::worker::{Registry, StopFlag, WorkerConfig};
 
 /// What [`run_due`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(description = "What one call that runs due jobs did.")]
 pub struct RunSummary {
     /// Jobs claimed and run.
     pub processed: u64,

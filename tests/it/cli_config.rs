@@ -21,7 +21,7 @@ fn bad_configs_are_refused_with_file_line_and_key() {
             "invalid URL",
         ),
         (
-            "[handlers.echo]\ncommand = [\"cat\"]\ntimeout = \"10 seconds\"\n",
+            "[handlers.echo]\ncommand = [\"cat\"]\ntimeout = \"10 sekunden\"\n",
             "jobq.toml:3: key `handlers.echo.timeout`",
             "invalid duration",
         ),

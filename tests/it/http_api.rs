@@ -272,8 +272,9 @@ fn the_openapi_document_parses_and_names_every_path() {
     assert_eq!(a.body["openapi"], "3.1.0");
     let paths = a.body["paths"].as_object().unwrap();
     let expected = [
-        ("/api/v1/jobs", vec!["post"]),
-        ("/api/v1/jobs/{id}", vec!["get"]),
+        ("/api/v1/jobs", vec!["get", "post"]),
+        ("/api/v1/jobs/{id}", vec!["delete", "get"]),
+        ("/api/v1/jobs/{id}/progress", vec!["post"]),
         ("/api/v1/cron/jobs", vec!["get", "post"]),
         ("/api/v1/admin/jobs", vec!["get"]),
         ("/api/v1/admin/jobs/stats", vec!["get"]),

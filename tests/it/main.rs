@@ -18,6 +18,8 @@ mod http_util;
 mod job_request;
 mod log_capture;
 mod main_job;
+mod openapi_contract;
+mod openapi_schemas;
 mod powercut_check;
 mod powercut_drivers;
 mod powercut_fs;

@@ -354,7 +354,10 @@ fn queues_over_http_list_pause_resume_and_change_limits() {
         (json!({"concurrency": -1}), 422),
         (json!({"rate_limit": "x/1m"}), 422),
         (json!({"rate_limit": 5}), 422),
+        (json!({"rate_limit": "5/1h 30m"}), 422),
         (json!({"colour": "red"}), 422),
+        (json!({"concurrency": 1.5}), 422),
+        (json!({"concurrency": 3.0}), 200),
     ] {
         assert_eq!(patch("default", body.clone()).status, status, "{body}");
     }
@@ -386,6 +389,8 @@ fn queues_over_http_list_pause_resume_and_change_limits() {
     assert_eq!(alice.status, 403);
     let bad = api.call("POST", "/api/v1/admin/queues/Bad%20Name/pause", admin, None);
     assert_eq!(bad.status, 422, "{}", bad.text);
+    let encoded = api.call("POST", "/api/v1/admin/queues/no%3Asuch/resume", admin, None);
+    assert_eq!(encoded.status, 404, "a %3A is a colon: {}", encoded.text);
 }
 
 #[test]
