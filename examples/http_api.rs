@@ -35,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = queue.create_token("admin", true)?;
     println!("listening on http://{}", server.addr());
     println!("admin token: {}", admin.secret);
+    println!("Ctrl-C or closing stdin (Ctrl-D) stops");
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     server.shutdown();
     pool.shutdown(Duration::from_secs(10));

@@ -15,6 +15,24 @@ pub enum Error {
         /// The id asked for.
         id: JobId,
     },
+    /// No job's id starts with this prefix (see [`crate::Queue::resolve_id`]).
+    #[error("no job id starts with {prefix}")]
+    NoSuchIdPrefix {
+        /// The prefix, as the start of the hyphenated id text.
+        prefix: String,
+    },
+    /// More than one job's id starts with this prefix (see
+    /// [`crate::Queue::resolve_id`]).
+    #[error("job id prefix {prefix} is ambiguous: it matches {}{}", list_ids(matches), if *more { " and more" } else { "" })]
+    AmbiguousId {
+        /// The prefix, as the start of the hyphenated id text.
+        prefix: String,
+        /// The first matching ids in id order, at most
+        /// [`crate::MAX_LISTED_MATCHES`].
+        matches: Vec<JobId>,
+        /// Whether more ids match than are listed.
+        more: bool,
+    },
     /// The job's status does not allow the operation (e.g. retrying a completed job).
     #[error("cannot {operation} job {id}: it is {status}")]
     Conflict {
@@ -130,6 +148,11 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+}
+
+fn list_ids(ids: &[JobId]) -> String {
+    let text: Vec<String> = ids.iter().map(JobId::to_string).collect();
+    text.join(", ")
 }
 
 /// The library's result type.

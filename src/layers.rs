@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("state", 2),
     ("new_job", 4),
     ("filter", 3),
+    ("id_prefix", 3),
     ("stats", 3),
     ("queues", 3),
     ("workers", 4),

@@ -4,16 +4,17 @@ use std::time::Duration;
 
 use clap::Args;
 use jobq::duration::parse_duration;
-use jobq::{Job, JobId, JobStatus};
+use jobq::{Job, JobStatus};
 
+use crate::cli::ids::{resolve, ID_HELP};
 use crate::cli::table::{emit, emit_json};
 use crate::cli::{CliResult, Context};
 
 /// A command on one job.
 #[derive(Debug, Args)]
 pub struct IdArgs {
-    /// The job's id.
-    id: JobId,
+    #[arg(help = ID_HELP, value_name = "ID")]
+    id: String,
     /// Print the job after the change as JSON.
     #[arg(long)]
     json: bool,
@@ -44,13 +45,15 @@ fn report(job: &Job, json: bool) -> CliResult {
 
 /// Runs `jobq retry`: a failed or cancelled job becomes pending, due now.
 pub fn retry(ctx: &Context, args: IdArgs) -> CliResult {
-    let job = ctx.open_existing()?.retry(args.id)?;
+    let queue = ctx.open_existing()?;
+    let job = queue.retry(resolve(&queue, &args.id)?)?;
     report(&job, args.json)
 }
 
 /// Runs `jobq cancel`: a pending job ends cancelled; a running one is asked to stop.
 pub fn cancel(ctx: &Context, args: IdArgs) -> CliResult {
-    let job = ctx.open_existing()?.cancel(args.id)?;
+    let queue = ctx.open_existing()?;
+    let job = queue.cancel(resolve(&queue, &args.id)?)?;
     if job.status == JobStatus::InProgress && !args.json {
         return emit(&format!("job {} is running: cancel requested", job.id));
     }

@@ -48,11 +48,14 @@ impl From<jobq::Error> for CliError {
     fn from(e: jobq::Error) -> CliError {
         let text = e.to_string();
         match e {
-            jobq::Error::NotFound { .. } => CliError::NotFound(text),
+            jobq::Error::NotFound { .. } | jobq::Error::NoSuchIdPrefix { .. } => {
+                CliError::NotFound(text)
+            }
             jobq::Error::Conflict { .. }
             | jobq::Error::UniqueConflict { .. }
             | jobq::Error::WorkerAlive { .. } => CliError::Conflict(text),
             jobq::Error::Invalid { .. }
+            | jobq::Error::AmbiguousId { .. }
             | jobq::Error::UnknownQueue { .. }
             | jobq::Error::UnknownSchedule { .. }
             | jobq::Error::MalformedJson { .. }
@@ -97,6 +100,20 @@ mod tests {
                 2,
             ),
             (jobq::Error::Busy { operation: "claim" }, 1),
+            (
+                jobq::Error::NoSuchIdPrefix {
+                    prefix: "0193a4f2".into(),
+                },
+                3,
+            ),
+            (
+                jobq::Error::AmbiguousId {
+                    prefix: "0193a4f2".into(),
+                    matches: vec![id],
+                    more: false,
+                },
+                2,
+            ),
         ];
         for (e, code) in table {
             assert_eq!(CliError::from(e).exit_code(), code);

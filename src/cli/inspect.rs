@@ -1,19 +1,27 @@
 //! `jobq show`, `jobq list`, `jobq stats`: tables for people, `--json` for programs.
 
 use clap::Args;
-use jobq::{JobFilter, JobId, JobStatus, Stats, StatusCounts};
+use jobq::{JobFilter, JobPage, JobStatus, Queue, Stats, StatusCounts};
 
+use crate::cli::follow::follow;
+use crate::cli::ids::{resolve, shown_ids, ID_HELP};
+use crate::cli::present::{current_error, due_or_progress};
 use crate::cli::table::{emit, emit_json, job_detail, short, Table};
+use crate::cli::watch::watch;
 use crate::cli::{CliResult, Context};
 
 /// `jobq show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The job's id.
-    id: JobId,
+    #[arg(help = ID_HELP, value_name = "ID")]
+    id: String,
     /// Print the job as JSON (the same as the HTTP API).
     #[arg(long)]
     json: bool,
+    /// Print a line at every change of its status and progress until it is
+    /// completed, failed or cancelled (with --json: the job at every change).
+    #[arg(long, short)]
+    follow: bool,
 }
 
 /// `jobq list`.
@@ -43,6 +51,12 @@ pub struct ListArgs {
     /// Print the page as JSON (the same as the HTTP API).
     #[arg(long)]
     json: bool,
+    /// Show whole job ids [default: the shortest unique prefix, at least 8 hex digits].
+    #[arg(long)]
+    full_ids: bool,
+    /// Redraw every second while stdout is a terminal, until Ctrl-C.
+    #[arg(long, short, conflicts_with = "json")]
+    watch: bool,
 }
 
 /// `jobq stats`.
@@ -51,11 +65,19 @@ pub struct StatsArgs {
     /// Print the stats as JSON (the same as the HTTP API).
     #[arg(long)]
     json: bool,
+    /// Redraw every second while stdout is a terminal, until Ctrl-C.
+    #[arg(long, short, conflicts_with = "json")]
+    watch: bool,
 }
 
 /// Runs `jobq show`.
 pub fn show(ctx: &Context, args: ShowArgs) -> CliResult {
-    let job = ctx.open_existing()?.get(args.id)?;
+    let queue = ctx.open_existing()?;
+    let id = resolve(&queue, &args.id)?;
+    if args.follow {
+        return follow(&queue, id, args.json);
+    }
+    let job = queue.get(id)?;
     if args.json {
         emit_json(&job)
     } else {
@@ -65,59 +87,82 @@ pub fn show(ctx: &Context, args: ShowArgs) -> CliResult {
 
 /// Runs `jobq list`.
 pub fn list(ctx: &Context, args: ListArgs) -> CliResult {
+    let queue = ctx.open_existing()?;
+    let filter = list_filter(&args);
+    let page = || queue.list(&filter, args.limit, args.cursor.as_deref());
+    if args.json {
+        return emit_json(&page()?);
+    }
+    let render = || render_list(&queue, &page()?, args.full_ids);
+    match args.watch {
+        true => watch("jobq list", render),
+        false => emit(&render()?),
+    }
+}
+
+fn list_filter(args: &ListArgs) -> JobFilter {
     let (entity_type, entity_id) = match args.entity.as_deref().map(|e| e.split_once(':')) {
         Some(Some((t, id))) => (Some(t.to_string()), Some(id.to_string())),
         Some(None) => (args.entity.clone(), None),
         None => (None, None),
     };
-    let filter = JobFilter {
+    JobFilter {
         status: args.status,
-        job_type: args.job_type,
-        queue: args.queue,
+        job_type: args.job_type.clone(),
+        queue: args.queue.clone(),
         entity_type,
         entity_id,
-        owner: args.owner,
-    };
-    let page = ctx
-        .open_existing()?
-        .list(&filter, args.limit, args.cursor.as_deref())?;
-    if args.json {
-        return emit_json(&page);
+        owner: args.owner.clone(),
     }
+}
+
+/// The page as a table and a footer. An error is shown only while it explains
+/// the job's status (see [`current_error`]).
+fn render_list(queue: &Queue, page: &JobPage, full_ids: bool) -> CliResult<String> {
+    let now = queue.now();
+    let ids = shown_ids(queue, &page.jobs, full_ids)?;
     let mut t = Table::new(&[
-        "ID", "TYPE", "QUEUE", "STATUS", "ATTEMPTS", "PRI", "CREATED", "ERROR",
+        "ID",
+        "TYPE",
+        "QUEUE",
+        "STATUS",
+        "ATTEMPTS",
+        "PRI",
+        "CREATED",
+        "DUE/PROGRESS",
+        "ERROR",
     ]);
-    for j in &page.jobs {
+    for (j, id) in page.jobs.iter().zip(ids) {
         t.row(vec![
-            j.id.to_string(),
+            id,
             j.job_type.clone(),
             j.queue.clone(),
             j.status.to_string(),
             format!("{}/{}", j.attempts, j.max_attempts),
             j.priority.to_string(),
             j.created_at.to_rfc3339(),
-            // A completed job's old error is history (`show` has it), not news.
-            match j.status {
-                JobStatus::Completed => String::new(),
-                _ => short(j.error_message.as_deref().unwrap_or(""), 60),
-            },
+            due_or_progress(j, now),
+            short(current_error(j).unwrap_or(""), 60),
         ]);
     }
-    emit(&t.render())?;
     let mut footer = format!("{} of {} jobs", page.jobs.len(), page.total);
     if let Some(c) = &page.next_cursor {
         footer.push_str(&format!("; next page: --cursor {c}"));
     }
-    emit(&footer)
+    Ok(format!("{}\n{footer}", t.render()))
 }
 
 /// Runs `jobq stats`.
 pub fn stats(ctx: &Context, args: StatsArgs) -> CliResult {
-    let stats = ctx.open_existing()?.stats()?;
+    let queue = ctx.open_existing()?;
     if args.json {
-        return emit_json(&stats);
+        return emit_json(&queue.stats()?);
     }
-    emit(&render_stats(&stats))
+    let render = || Ok(render_stats(&queue.stats()?));
+    match args.watch {
+        true => watch("jobq stats", render),
+        false => emit(&render()?),
+    }
 }
 
 fn counts_row(name: &str, c: &StatusCounts) -> Vec<String> {

@@ -2,14 +2,19 @@
 
 mod admin;
 mod check;
+mod docs;
 mod enqueue;
 mod error;
+mod follow;
+mod ids;
 mod inspect;
+mod present;
 mod queue;
 mod schedule;
 pub mod serve;
 mod table;
 mod token;
+mod watch;
 mod work;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +29,9 @@ pub use error::{CliError, CliResult};
 ///
 /// Jobs are declared in jobq.toml ([handlers.NAME] with a command or a URL),
 /// enqueued with `jobq enqueue`, and run by `jobq work` or `jobq serve`.
-/// Exit codes: 0 ok, 1 runtime error, 2 usage, 3 not found, 4 conflict.
+/// A job id may be given as a unique prefix of at least 8 hex digits.
+/// Exit codes: 0 ok, 1 runtime error, 2 usage (and an ambiguous id prefix),
+/// 3 not found, 4 conflict.
 #[derive(Debug, Parser)]
 #[command(name = "jobq", version, propagate_version = true)]
 pub struct Cli {
@@ -82,6 +89,10 @@ pub enum Command {
     Queue(queue::QueueArgs),
     /// Recurring schedules: list them with their next and last runs, run one now.
     Schedule(schedule::ScheduleArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish, powershell.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff), or write every page with --out-dir.
+    Man(docs::ManArgs),
 }
 
 impl Command {
@@ -169,6 +180,11 @@ impl Context {
 /// # Errors
 /// The command's error, with its exit code.
 pub fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Completions(args) => return docs::completions(args),
+        Command::Man(args) => return docs::man(args),
+        _ => {}
+    }
     let ctx = Context::load(&cli)?;
     match cli.command {
         Command::Enqueue(args) => enqueue::run(&ctx, args),
@@ -186,5 +202,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Token(args) => token::run(&ctx, args),
         Command::Queue(args) => queue::run(&ctx, args),
         Command::Schedule(args) => schedule::run(&ctx, args),
+        // Answered above: they need no config or database.
+        Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

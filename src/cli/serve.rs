@@ -19,6 +19,9 @@ pub struct ServeArgs {
     /// Address of the HTTP API [default: [server] addr of the config, else 127.0.0.1:8080].
     #[arg(long)]
     pub addr: Option<SocketAddr>,
+    /// Worker threads (jobs running at once) [default: [workers] count, else 4].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
     /// Serve only these queues, comma-separated [default: every queue].
     #[arg(long, value_delimiter = ',', value_parser = work::parse_queue)]
     pub queues: Option<Vec<String>>,
@@ -34,6 +37,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> CliResult {
     let queue = ctx.open()?;
     let registry = registry_from_config(&ctx.config, &queue);
     let mut worker = ctx.config.worker_config();
+    worker.workers = args.workers.map_or(worker.workers, usize::from);
     worker.queues = args.queues;
     let http = http_config(ctx, args.addr);
     let signals = work::listen_for_signals()?;

@@ -6,6 +6,7 @@ use comfy_table::CellAlignment;
 use jobq::{Job, Timestamp};
 use serde::Serialize;
 
+use crate::cli::present::current_error;
 use crate::cli::{CliError, CliResult};
 
 /// Writes `text` and a newline to stdout. A closed pipe (`jobq list | head`) is
@@ -138,15 +139,28 @@ pub fn job_detail(job: &Job) -> String {
         ("progress", json(&job.progress)),
         ("payload", short(&job.payload.to_string(), 200)),
         ("result", short(&json(&job.result), 200)),
-        ("error", short(&opt(&job.error_message), 200)),
+        ("error", short(current_error(job).unwrap_or("-"), 200)),
     ];
     for (k, v) in fields {
         t.row(vec![k.into(), v]);
+    }
+    if let (None, Some(earlier)) = (current_error(job), &job.error_message) {
+        t.row(vec!["earlier_error".into(), earlier_error(job, earlier)]);
     }
     for u in &job.unreadable {
         t.row(vec!["UNREADABLE".into(), short(u, 200)]);
     }
     t.render()
+}
+
+/// An error that no longer explains the job's status: with its attempt and
+/// time, so it does not read as the job's state.
+fn earlier_error(job: &Job, message: &str) -> String {
+    let ctx = job.error_context.as_ref();
+    let field = |k: &str| ctx.and_then(|c| c.get(k)).map(|v| v.to_string());
+    let attempt = field("attempt").unwrap_or_else(|| "?".into());
+    let at = field("failed_at").unwrap_or_default().replace('"', "");
+    short(&format!("attempt {attempt} at {at}: {message}"), 200)
 }
 
 #[cfg(test)]

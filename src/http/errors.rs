@@ -102,9 +102,9 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         match &e {
             Error::NotFound { id } => ApiError::not_found(format!("job {id} not found")),
-            Error::UnknownQueue { .. } | Error::UnknownSchedule { .. } => {
-                ApiError::not_found(e.to_string())
-            }
+            Error::UnknownQueue { .. }
+            | Error::UnknownSchedule { .. }
+            | Error::NoSuchIdPrefix { .. } => ApiError::not_found(e.to_string()),
             Error::Conflict { status, .. } => ApiError {
                 job_status: Some(*status),
                 ..ApiError::new(409, "conflict", e.to_string())
@@ -113,7 +113,9 @@ impl From<Error> for ApiError {
             Error::UniqueConflict { .. } | Error::WorkerAlive { .. } => {
                 ApiError::new(409, "conflict", e.to_string())
             }
-            Error::Invalid { .. } => ApiError::unprocessable(e.to_string()),
+            Error::Invalid { .. } | Error::AmbiguousId { .. } => {
+                ApiError::unprocessable(e.to_string())
+            }
             Error::MalformedJson { .. } => ApiError::bad_request("malformed_json", e.to_string()),
             Error::PayloadTooLarge { .. } => ApiError::new(413, "payload_too_large", e.to_string()),
             Error::Busy { .. } | Error::DiskFull { .. } | Error::ReadOnly { .. } => {

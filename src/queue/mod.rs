@@ -3,6 +3,7 @@
 
 mod admin;
 mod enqueue;
+mod ids;
 mod lease;
 mod named;
 mod options;

@@ -186,6 +186,12 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize>;
     /// One job.
     fn get(&self, id: JobId) -> Result<Job>;
+    /// Ids of jobs with `low <= id <= high`, ascending, at most `limit` of them:
+    /// the jobs whose id starts with a prefix, given the prefix's bounds
+    /// ([`crate::IdPrefix::bounds`]). Ids compare as the UUIDs' 16 bytes, which
+    /// is also the order of their hyphenated lower-case text, so a range scan on
+    /// the primary key answers it (a text `id` column or a native `uuid` one).
+    fn ids_between(&self, low: JobId, high: JobId, limit: usize) -> Result<Vec<JobId>>;
     /// A page of jobs, newest first, and how many match in all.
     fn list(
         &self,

@@ -14,6 +14,10 @@ use crate::util::{signal, wait_exit, Sandbox, TEST_CONFIG};
 const OPENS: usize = 1500;
 /// `jobq stats --json` runs beside them.
 const STATS_RUNS: usize = 100;
+/// The enqueuer's batches at most (50 jobs of 20 KB each): on a slow machine the
+/// opens and stats runs take long, and an unbounded enqueuer grew the file by
+/// tens of GB before they finished.
+const MAX_ENQUEUE_RUNS: usize = 40;
 
 fn write_batch(sb: &Sandbox) -> std::path::PathBuf {
     let path = sb.path().join("batch.jsonl");
@@ -45,7 +49,7 @@ fn a_live_database_is_never_refused_as_truncated() {
         let dir = sb.path().to_path_buf();
         std::thread::spawn(move || {
             let mut runs = 0;
-            while !stop.load(Ordering::SeqCst) {
+            while !stop.load(Ordering::SeqCst) && runs < MAX_ENQUEUE_RUNS {
                 let out = std::process::Command::new(crate::util::jobq_bin())
                     .current_dir(&dir)
                     .args(["enqueue", "--jsonl", &batch])

@@ -249,6 +249,11 @@ impl Backend for Sqlite {
         self.store.read("get", |c| read::get(c, id))
     }
 
+    fn ids_between(&self, low: JobId, high: JobId, limit: usize) -> Result<Vec<JobId>> {
+        self.store
+            .read("find id prefix", |c| read::ids_between(c, low, high, limit))
+    }
+
     fn list(
         &self,
         filter: &JobFilter,

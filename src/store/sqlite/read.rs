@@ -34,6 +34,9 @@ const STATS: &str = "SELECT job_type, status, \
           WHEN attempts > 0 THEN 'retrying' ELSE 'scheduled' END, \
      count(*), min(next_retry), queue FROM jobs GROUP BY 1, 2, 3, 6";
 
+/// A range scan of the primary key: the hyphenated lower-case text sorts as the UUID's bytes.
+const IDS_BETWEEN: &str = "SELECT id FROM jobs WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3";
+
 const CANCEL_REQUESTS: &str = "SELECT id FROM jobs WHERE status = 'in_progress' \
      AND cancel_requested = 1 AND locked_by = ?1";
 
@@ -44,6 +47,26 @@ pub(crate) fn get(conn: &Connection, id: JobId) -> Result<Job> {
         .optional()
         .map_err(Error::db("get"))?
         .ok_or(Error::NotFound { id })
+}
+
+/// Ids from `low` to `high` (inclusive), ascending, at most `limit`.
+pub(crate) fn ids_between(
+    conn: &Connection,
+    low: JobId,
+    high: JobId,
+    limit: usize,
+) -> Result<Vec<JobId>> {
+    let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(IDS_BETWEEN)
+        .map_err(Error::db("find id prefix"))?;
+    let rows = stmt
+        .query_map(params![low, high, lim], |r| r.get::<_, String>(0))
+        .map_err(Error::db("find id prefix"))?;
+    let ids = rows
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(Error::db("find id prefix"))?;
+    Ok(ids.iter().filter_map(|t| t.parse().ok()).collect())
 }
 
 /// Reads a page of jobs (newest first) and the total matching the filter.

@@ -1,0 +1,164 @@
+//! Short job ids through the real binary: `list` shows the shortest unique
+//! prefix of each id, every command taking an id accepts one, an ambiguous
+//! prefix is exit 2 listing the jobs, an unknown one exit 3.
+
+use jobq::Queue;
+
+use crate::util::{Sandbox, TEST_CONFIG};
+
+fn sandbox() -> Sandbox {
+    let s = Sandbox::new();
+    s.config(TEST_CONFIG);
+    s
+}
+
+/// The first column of `jobq list ARGS`'s rows.
+fn id_column(s: &Sandbox, args: &[&str]) -> Vec<String> {
+    let out = s.ok(args);
+    let rows = out.lines().skip(1).filter(|l| !l.contains(" of "));
+    rows.map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+/// A batch of `n` jobs enqueued in one transaction (ids made microseconds apart).
+fn batch(s: &Sandbox, n: usize) {
+    let lines: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"job_type": "echo", "payload": {{"i": {i}}}}}"#))
+        .collect();
+    let file = s.path().join("batch.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    s.ok(&["enqueue", "--jsonl", file.to_str().unwrap()]);
+}
+
+#[test]
+fn list_shows_short_ids_that_name_their_jobs() {
+    let s = sandbox();
+    for _ in 0..3 {
+        s.ok(&["enqueue", "echo"]);
+    }
+    batch(&s, 40);
+    let short = id_column(&s, &["list"]);
+    let full = id_column(&s, &["list", "--full-ids"]);
+    assert_eq!(short.len(), 43);
+    for (short, full) in short.iter().zip(&full) {
+        assert!(full.starts_with(short.as_str()), "{short} starts {full}");
+        assert!(short.len() < full.len(), "{short} is shorter");
+        assert!(short.chars().filter(char::is_ascii_hexdigit).count() >= 8);
+        let shown = s.json(&["show", short]);
+        assert_eq!(shown["id"], full.as_str(), "{short} names its job");
+    }
+    let json = s.json(&["list"]);
+    assert_eq!(
+        json["jobs"][0]["id"],
+        full[0].as_str(),
+        "JSON keeps whole ids"
+    );
+}
+
+#[test]
+fn retry_and_cancel_take_a_prefix() {
+    let s = sandbox();
+    let id = s.ok(&["enqueue", "echo"]);
+    let short = &id_column(&s, &["list"])[0];
+    let out = s.ok(&["cancel", short]);
+    assert_eq!(out, format!("job {id} is cancelled"));
+    let out = s.ok(&["retry", short]);
+    assert_eq!(out, format!("job {id} is pending"));
+    let hyphenless: String = id.chars().filter(|c| *c != '-').take(12).collect();
+    assert_eq!(
+        s.json(&["show", &hyphenless.to_uppercase()])["id"],
+        id.as_str()
+    );
+    assert_eq!(
+        s.json(&["show", &id])["id"],
+        id.as_str(),
+        "a whole id as is"
+    );
+}
+
+/// Ids of the same batch share long prefixes; a prefix they share is ambiguous.
+#[test]
+fn an_ambiguous_prefix_is_exit_2_listing_the_jobs() {
+    let s = sandbox();
+    batch(&s, 30);
+    let mut full = id_column(&s, &["list", "--full-ids"]);
+    full.sort();
+    // At least 2 of 30 ids made within a second share their first 8 digits.
+    let (a, b) = full
+        .windows(2)
+        .map(|w| (&w[0], &w[1]))
+        .find(|(a, b)| a[..8] == b[..8])
+        .expect("two ids share 8 digits");
+    let common: String = a
+        .chars()
+        .zip(b.chars())
+        .take_while(|(x, y)| x == y)
+        .map(|p| p.0)
+        .collect();
+    let run = s.run(&["show", &common]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("is ambiguous"), "{}", run.stderr);
+    assert!(run.stderr.contains(a.as_str()) && run.stderr.contains(b.as_str()));
+    for cmd in ["retry", "cancel"] {
+        assert_eq!(s.run(&[cmd, &common]).code, 2, "{cmd}");
+    }
+    assert_eq!(s.json(&["show", a])["status"], "pending", "nothing changed");
+}
+
+#[test]
+fn an_ambiguous_prefix_lists_at_most_ten_jobs() {
+    let s = sandbox();
+    batch(&s, 30);
+    let full = id_column(&s, &["list", "--full-ids"]);
+    // Of 30 ids made within a second, at least 15 share their first 8 digits.
+    let prefix = full
+        .iter()
+        .map(|id| &id[..8])
+        .find(|p| full.iter().filter(|id| id.starts_with(p)).count() > 10)
+        .expect("more than 10 ids share 8 digits");
+    let run = s.run(&["show", prefix]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let listed = run
+        .stderr
+        .lines()
+        .filter(|l| full.iter().any(|id| l.contains(id.as_str())));
+    assert_eq!(listed.count(), jobq::MAX_LISTED_MATCHES, "{}", run.stderr);
+    assert!(run.stderr.contains("and more"), "{}", run.stderr);
+}
+
+#[test]
+fn an_unknown_prefix_is_exit_3_and_a_short_one_exit_2() {
+    let s = sandbox();
+    s.ok(&["enqueue", "echo"]);
+    for cmd in ["show", "retry", "cancel"] {
+        let run = s.run(&[cmd, "ffffffff"]);
+        assert_eq!(run.code, 3, "{cmd}: {run:?}");
+        assert!(run.stderr.contains("no job id starts with ffffffff"));
+        for bad in ["0123456", "0123456g", "0123-4567"] {
+            let run = s.run(&[cmd, bad]);
+            assert_eq!(run.code, 2, "{cmd} {bad}: {run:?}");
+            assert!(run.stderr.contains("invalid id"), "{}", run.stderr);
+        }
+    }
+}
+
+/// The library resolves what the binary shows: the same rule in both.
+#[test]
+fn the_library_resolves_short_ids_and_refuses_ambiguity() {
+    let s = sandbox();
+    batch(&s, 20);
+    let queue = Queue::open(s.db()).unwrap();
+    let page = queue.list(&jobq::JobFilter::default(), 20, None).unwrap();
+    for job in &page.jobs {
+        let short = queue.short_id(job.id).unwrap();
+        assert_eq!(queue.resolve_id(&short).unwrap(), job.id);
+        let shorter = &short[..short.len() - 1];
+        if shorter.chars().filter(char::is_ascii_hexdigit).count() >= 8 {
+            let e = queue.resolve_id(shorter.trim_end_matches('-'));
+            assert!(
+                matches!(e, Err(jobq::Error::AmbiguousId { .. })),
+                "{short} is the shortest unique prefix: {e:?}"
+            );
+        }
+    }
+}
