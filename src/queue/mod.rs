@@ -26,6 +26,7 @@ use crate::retry::Backoff;
 use crate::store::sqlite::{Sqlite, SqliteOptions};
 use crate::store::Backend;
 
+pub(crate) use crate::store::{CommitWatch, Wake};
 pub(crate) use lease::{ClaimSpec, Finished};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use overview::COUNT_CAP;
@@ -136,6 +137,13 @@ impl Queue {
             }
             None => false,
         });
+    }
+
+    /// A watch for commits by other processes on this queue's database, where
+    /// the backend has one (SQLite on Linux: inotify on the WAL file); `None`:
+    /// other processes' jobs are found by polling.
+    pub(crate) fn watch_commits(&self) -> Option<Box<dyn CommitWatch>> {
+        self.backend().watch_commits()
     }
 
     /// Notifies `signal` at every enqueue (and manual retry or recovery) through

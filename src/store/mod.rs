@@ -12,6 +12,7 @@ pub(crate) mod plan;
 pub(crate) mod sqlite;
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -117,8 +118,35 @@ pub(crate) struct FirePlan {
     pub row: Option<NewRow>,
 }
 
+/// What a [`CommitWatch::wait`] ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The database may have changed (another process may have committed).
+    Changed,
+    /// Nothing seen before the timeout.
+    Quiet,
+    /// [`CommitWatch::interrupt`] was called: the watch is done.
+    Stopped,
+}
+
+/// Waits for commits by other processes: a hint that lets an idle pool claim
+/// at once instead of at its next poll. It may also report this process's own
+/// commits, and may miss none that polling would find later.
+pub(crate) trait CommitWatch: Send + Sync {
+    /// Blocks until a commit may have happened, `timeout` passes or the watch
+    /// is interrupted.
+    fn wait(&self, timeout: Duration) -> Wake;
+    /// Ends the current and every later [`CommitWatch::wait`] with [`Wake::Stopped`].
+    fn interrupt(&self);
+}
+
 /// Everything the queue asks of a database. Every method is one transaction.
 pub(crate) trait Backend: Send + Sync + fmt::Debug {
+    /// A watch for other processes' commits, where the database offers one
+    /// cheaply (`None`: pools find other processes' jobs by polling). Not a transaction.
+    fn watch_commits(&self) -> Option<Box<dyn CommitWatch>> {
+        None
+    }
     /// Inserts jobs in one transaction, all or none (a duplicate is not an
     /// error). Per row: `None` when inserted; the job holding its unique key
     /// when that refused it (a row may be refused by an earlier row of `rows`).

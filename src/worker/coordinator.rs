@@ -53,6 +53,7 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
     loop {
         gather(&shared, GROUP_WINDOW);
         let seen = shared.signal.generation();
+        let external = shared.external.load(Ordering::SeqCst);
         let (round, want, stopping) = take_work(&shared);
         let outcome = settle_and_claim(&shared, &round, want);
         let claimed = match outcome {
@@ -82,12 +83,29 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
             break;
         }
         if idle_round {
-            shared.signal.wait(seen, shared.config.poll_interval);
+            idle_wait(&shared, seen, external);
         }
     }
+    shared.stop_watching();
     shared.finished.store(true, Ordering::SeqCst);
     shared.signal.notify();
     shared.exited.notify();
+}
+
+/// Waits for an enqueue of this process, a finished job, another process's
+/// commit (when watched; see `watcher.rs`) or the poll interval. `seen` and
+/// `external` were read before the round's claim, so nothing since is missed.
+fn idle_wait(shared: &Shared, seen: u64, external: u64) {
+    let poll = shared.config.poll_interval;
+    if shared.watch.is_none() {
+        shared.signal.wait(seen, poll);
+        return;
+    }
+    shared.set_idle(true);
+    if shared.external.load(Ordering::SeqCst) == external {
+        shared.signal.wait(seen, poll);
+    }
+    shared.set_idle(false);
 }
 
 /// Group commit: once some job has finished, waits up to `window` for the other

@@ -2,12 +2,12 @@
 //! to be written, the task queue of the worker threads, and the counters.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::job::{Job, JobId};
-use crate::queue::{Queue, Signal};
+use crate::queue::{CommitWatch, Queue, Signal};
 use crate::worker::execute::Outcome;
 use crate::worker::{PoolCounts, Registry, StopFlag, StopReason, WorkerConfig};
 
@@ -80,6 +80,14 @@ pub(crate) struct Shared {
     pub tasks_cv: Condvar,
     /// Set when the coordinator has exited (drained or stopped).
     pub finished: AtomicBool,
+    /// Other processes' commits, when the database can be watched (see
+    /// `watcher.rs`); `None`: they are found by polling.
+    pub watch: Option<Arc<dyn CommitWatch>>,
+    /// Commits seen by the watcher so far.
+    pub external: AtomicU64,
+    /// (the coordinator waits idle, the pool is done): the watcher's hand-off.
+    pub idle: Mutex<(bool, bool)>,
+    pub idle_cv: Condvar,
 }
 
 impl Shared {

@@ -8,6 +8,7 @@ mod db;
 mod enqueue;
 mod find;
 mod finish;
+mod group;
 pub(crate) mod migrate;
 mod open;
 mod overview;
@@ -16,6 +17,7 @@ mod read;
 mod row;
 mod schedules;
 mod tokens;
+mod watch;
 mod workers;
 
 use std::path::Path;
@@ -44,6 +46,8 @@ pub(crate) struct Sqlite {
     store: Store,
     /// Claim rounds so far: where the next round starts among the queues.
     rounds: std::sync::atomic::AtomicUsize,
+    /// Concurrent inserts share commits.
+    group: group::InsertGroup,
 }
 
 /// How the file is opened.
@@ -67,6 +71,7 @@ impl Sqlite {
         Ok(Sqlite {
             store,
             rounds: std::sync::atomic::AtomicUsize::new(0),
+            group: group::InsertGroup::default(),
         })
     }
 }
@@ -81,19 +86,12 @@ fn refusal_is_an_outcome<T>(r: Result<T>) -> Result<Result<T>> {
 }
 
 impl Backend for Sqlite {
+    fn watch_commits(&self) -> Option<Box<dyn crate::store::CommitWatch>> {
+        watch::watch(self.store.path())
+    }
+
     fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>> {
-        if let [one] = rows {
-            if one.job.unique.is_none() {
-                return self
-                    .store
-                    .write_autocommit(|c| Ok(vec![enqueue::insert(c, &one.job, &one.payload)?]));
-            }
-        }
-        self.store.write("enqueue_many", |tx| {
-            rows.iter()
-                .map(|r| enqueue::insert(tx, &r.job, &r.payload))
-                .collect()
-        })
+        self.group.insert(&self.store, rows)
     }
 
     fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
