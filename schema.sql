@@ -1,4 +1,4 @@
--- jobq schema, current version (PRAGMA user_version = 6).
+-- jobq schema, current version (PRAGMA user_version = 7).
 -- The one source of truth for tables and indexes. The migrations in
 -- src/store/migrate.rs build exactly this; a test compares the two.
 -- Times are integer Unix milliseconds, UTC.
@@ -46,6 +46,12 @@ CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
 CREATE INDEX jobs_created ON jobs (created_at, id);
 CREATE INDEX jobs_owner ON jobs (owner, created_at) WHERE owner IS NOT NULL;
 CREATE INDEX jobs_entity ON jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;
+-- Dashboard and metrics (version 7): capped counts by status, the latest failures,
+-- jobs started and finished per minute and failed or recent jobs by queue and type
+-- (all covering). Pending jobs are left out: their queries keep jobs_claim.
+CREATE INDEX jobs_status ON jobs (status, completed_at, started_at, queue, job_type) WHERE status != 'pending';
+-- Listing and counting by job type (version 7); written once per job.
+CREATE INDEX jobs_type ON jobs (job_type, created_at);
 
 -- Unique jobs: no two rows with one key while each is in a status its rule lists.
 CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key) WHERE unique_key IS NOT NULL AND ((unique_states >> (CASE status WHEN 'pending' THEN 0 WHEN 'in_progress' THEN 1 WHEN 'completed' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 END)) & 1) = 1;

@@ -1,4 +1,4 @@
--- jobq schema on PostgreSQL, current version (jobq.schema_version = 4).
+-- jobq schema on PostgreSQL, current version (jobq.schema_version = 5).
 -- The one source of truth for PostgreSQL's tables and indexes. The migrations
 -- in src/store/postgres/migrate.rs build exactly this; a test compares the two.
 -- The same columns as schema.sql (SQLite), so JSON output is identical:
@@ -52,6 +52,10 @@ CREATE INDEX jobs_lease ON jobq.jobs (lease_expires_at) WHERE status = 'in_progr
 CREATE INDEX jobs_created ON jobq.jobs (created_at, id);
 CREATE INDEX jobs_owner ON jobq.jobs (owner, created_at) WHERE owner IS NOT NULL;
 CREATE INDEX jobs_entity ON jobq.jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;
+-- The dashboard and metrics: finished and running jobs by status, time, queue
+-- and type (counts, recent activity, failures); filtering by job type.
+CREATE INDEX jobs_status ON jobq.jobs (status, completed_at, started_at, queue, job_type) WHERE status <> 'pending';
+CREATE INDEX jobs_type ON jobq.jobs (job_type, created_at);
 
 -- Unique jobs: no two rows with one key while each is in a status its rule lists.
 CREATE UNIQUE INDEX jobs_unique ON jobq.jobs (unique_key) WHERE unique_key IS NOT NULL AND ((unique_states >> (CASE status WHEN 'pending' THEN 0 WHEN 'in_progress' THEN 1 WHEN 'completed' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 END)) & 1) = 1;

@@ -31,6 +31,14 @@ pub(crate) struct Cursor {
 }
 
 impl Cursor {
+    /// The position just after `job` in a newest-first listing.
+    pub(crate) fn after(job: &Job) -> Cursor {
+        Cursor {
+            created_at: job.created_at.0,
+            id: job.id,
+        }
+    }
+
     pub(crate) fn encode(&self) -> String {
         format!("{}.{}", self.created_at, self.id)
     }

@@ -25,6 +25,11 @@ use crate::job::JobStatus;
 /// next snooze ends it `failed`, so no job loops forever.
 pub const MAX_SNOOZES: u32 = 100;
 
+/// The shortest snooze: a shorter delay (zero, or a `Retry-After` date already
+/// past, as a server with a skewed clock sends) waits this long instead, so a
+/// snoozing job cannot spin through its [`MAX_SNOOZES`] in a burst of requests.
+pub const MIN_SNOOZE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A call that moves a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {

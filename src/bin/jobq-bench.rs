@@ -9,10 +9,16 @@
 mod args;
 #[path = "jobq-bench/child.rs"]
 mod child;
+#[path = "jobq-bench/cron.rs"]
+mod cron;
+#[path = "jobq-bench/dashboard.rs"]
+mod dashboard;
 #[path = "jobq-bench/drain.rs"]
 mod drain;
 #[path = "jobq-bench/enqueue.rs"]
 mod enqueue;
+#[path = "jobq-bench/group.rs"]
+mod group;
 #[path = "jobq-bench/http.rs"]
 mod http;
 #[path = "jobq-bench/latency.rs"]
@@ -51,7 +57,7 @@ fn main() {
 
 fn run(args: &args::Args) -> BenchResult<()> {
     let scratch = util::Scratch::new(args.dir.as_deref())?;
-    let workloads: [(&str, Workload); 7] = [
+    let workloads: [(&str, Workload); 10] = [
         ("enqueue", enqueue::run),
         ("drain", drain::run),
         ("queues", queues::run),
@@ -59,6 +65,9 @@ fn run(args: &args::Args) -> BenchResult<()> {
         ("memory", child::rss),
         ("mixed", mixed::run),
         ("http", http::run),
+        ("dashboard", dashboard::run),
+        ("group commit", group::run),
+        ("cron", cron::run),
     ];
     let mut rows = Vec::new();
     for (label, workload) in workloads {
@@ -92,9 +101,14 @@ fn settings(args: &args::Args) -> serde_json::Value {
         "latency_jobs": args.latency_jobs,
         "latency_rate": args.latency_rate,
         "poll_ms": args.poll_ms,
+        "idle_secs": args.idle_secs,
         "history": args.history,
         "rss_pending": args.rss_pending,
         "mixed": args.mixed,
         "http_requests": args.http_requests,
+        "dashboard_history": args.dashboard_history,
+        "dashboard_pending": args.dashboard_pending,
+        "group_jobs": args.group_jobs,
+        "cron_jobs": args.cron_jobs,
     })
 }

@@ -1,24 +1,13 @@
-//! `jobq retry`, `jobq cancel`, `jobq recover`, `jobq prune`.
+//! `jobq recover`, `jobq workers`, `jobq prune`.
 
 use std::time::Duration;
 
 use clap::Args;
 use jobq::duration::parse_duration;
-use jobq::{Job, JobStatus};
+use jobq::JobStatus;
 
-use crate::cli::ids::{resolve, ID_HELP};
 use crate::cli::table::{emit, emit_json};
 use crate::cli::{CliResult, Context};
-
-/// A command on one job.
-#[derive(Debug, Args)]
-pub struct IdArgs {
-    #[arg(help = ID_HELP, value_name = "ID")]
-    id: String,
-    /// Print the job after the change as JSON.
-    #[arg(long)]
-    json: bool,
-}
 
 /// `jobq prune`.
 #[derive(Debug, Args)]
@@ -33,31 +22,6 @@ pub struct PruneArgs {
         default_value = "completed,failed,cancelled"
     )]
     status: Vec<JobStatus>,
-}
-
-fn report(job: &Job, json: bool) -> CliResult {
-    if json {
-        emit_json(job)
-    } else {
-        emit(&format!("job {} is {}", job.id, job.status))
-    }
-}
-
-/// Runs `jobq retry`: a failed or cancelled job becomes pending, due now.
-pub fn retry(ctx: &Context, args: IdArgs) -> CliResult {
-    let queue = ctx.open_existing()?;
-    let job = queue.retry(resolve(&queue, &args.id)?)?;
-    report(&job, args.json)
-}
-
-/// Runs `jobq cancel`: a pending job ends cancelled; a running one is asked to stop.
-pub fn cancel(ctx: &Context, args: IdArgs) -> CliResult {
-    let queue = ctx.open_existing()?;
-    let job = queue.cancel(resolve(&queue, &args.id)?)?;
-    if job.status == JobStatus::InProgress && !args.json {
-        return emit(&format!("job {} is running: cancel requested", job.id));
-    }
-    report(&job, args.json)
 }
 
 /// `jobq recover`.

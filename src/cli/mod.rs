@@ -1,6 +1,7 @@
 //! The command line: clap definitions, the shared context, and dispatch.
 
 mod admin;
+mod change;
 mod check;
 mod docs;
 mod enqueue;
@@ -68,10 +69,12 @@ pub enum Command {
     List(inspect::ListArgs),
     /// Counts by status and by job type.
     Stats(inspect::StatsArgs),
-    /// Retry a failed or cancelled job now, with its attempts reset.
-    Retry(admin::IdArgs),
-    /// Cancel a pending job, or ask a running one to stop.
-    Cancel(admin::IdArgs),
+    /// Retry failed or cancelled jobs now, with their attempts reset: by id, or
+    /// every job matching a filter (asks first above 100 jobs; --yes).
+    Retry(change::ChangeArgs),
+    /// Cancel pending jobs, or ask running ones to stop: by id, or every job
+    /// matching a filter (asks first above 100 jobs; --yes).
+    Cancel(change::ChangeArgs),
     /// Recover running jobs whose lease expired (their worker died), or at once
     /// those of a worker known to be dead.
     Recover(admin::RecoverArgs),
@@ -195,8 +198,8 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Show(args) => inspect::show(&ctx, args),
         Command::List(args) => inspect::list(&ctx, args),
         Command::Stats(args) => inspect::stats(&ctx, args),
-        Command::Retry(args) => admin::retry(&ctx, args),
-        Command::Cancel(args) => admin::cancel(&ctx, args),
+        Command::Retry(args) => change::retry(&ctx, args),
+        Command::Cancel(args) => change::cancel(&ctx, args),
         Command::Recover(args) => admin::recover(&ctx, args),
         Command::Check => check::run(&ctx),
         Command::Workers(args) => admin::workers(&ctx, args),

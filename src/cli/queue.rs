@@ -50,34 +50,40 @@ enum QueueCommand {
         name: String,
         /// Jobs in progress at once across every process, or `none` for unlimited.
         #[arg(long, value_parser = parse_concurrency, value_name = "N|none", allow_negative_numbers = true)]
-        concurrency: Option<Option<u32>>,
+        concurrency: Option<Limit<u32>>,
         /// Starts per sliding period, e.g. 100/1m, or `none` for unlimited.
         #[arg(long, value_parser = parse_rate, value_name = "COUNT/PERIOD|none")]
-        rate_limit: Option<Option<RateLimit>>,
+        rate_limit: Option<Limit<RateLimit>>,
         /// Print the queue as JSON.
         #[arg(long)]
         json: bool,
     },
 }
 
-fn parse_concurrency(text: &str) -> Result<Option<u32>, String> {
+/// A limit given on the command line: a value, or `none` (unlimited). A
+/// newtype, not `Option<Option<T>>`, which clap reads as a flag whose value is
+/// optional.
+#[derive(Debug, Clone)]
+pub struct Limit<T>(Option<T>);
+
+fn parse_concurrency(text: &str) -> Result<Limit<u32>, String> {
     if text == "none" {
-        return Ok(None);
+        return Ok(Limit(None));
     }
     match text.parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(Some(n)),
+        Ok(n) if n >= 1 => Ok(Limit(Some(n))),
         _ => Err(format!(
             "{text:?}: expected a whole number of at least 1, or `none` for unlimited"
         )),
     }
 }
 
-fn parse_rate(text: &str) -> Result<Option<RateLimit>, String> {
+fn parse_rate(text: &str) -> Result<Limit<RateLimit>, String> {
     if text == "none" {
-        return Ok(None);
+        return Ok(Limit(None));
     }
     text.parse()
-        .map(Some)
+        .map(|r| Limit(Some(r)))
         .map_err(|e: jobq::Error| e.to_string())
 }
 
@@ -110,8 +116,8 @@ pub fn run(ctx: &Context, args: QueueArgs) -> CliResult {
                 ));
             }
             let change = LimitsChange {
-                concurrency,
-                rate_limit,
+                concurrency: concurrency.map(|l| l.0),
+                rate_limit: rate_limit.map(|l| l.0),
             };
             show(&queue.set_queue_limits(&name, change)?, json, "updated")
         }

@@ -12,6 +12,8 @@ use crate::cli::{work, CliError, CliResult, Context};
 
 /// The environment variable holding the cron endpoint's secret (wins over the config).
 pub const CRON_SECRET_ENV: &str = "JOBQ_CRON_SECRET";
+/// The environment variable holding the metrics token (wins over the config).
+pub const METRICS_TOKEN_ENV: &str = "JOBQ_METRICS_TOKEN";
 
 /// `jobq serve`.
 #[derive(Debug, Args)]
@@ -57,19 +59,24 @@ pub fn run(ctx: &Context, args: ServeArgs) -> CliResult {
     Ok(())
 }
 
-/// The HTTP settings: `--addr`, then `[server]`; the cron secret from the
-/// environment, then `[server] cron_secret`.
+/// The HTTP settings: `--addr`, then `[server]`; the cron secret and the
+/// metrics token from the environment, then `[server]`.
 fn http_config(ctx: &Context, addr: Option<SocketAddr>) -> HttpConfig {
     let server = &ctx.config.server;
     let cron_secret = std::env::var(CRON_SECRET_ENV)
         .ok()
         .filter(|s| !s.is_empty())
         .or_else(|| server.cron_secret.clone());
+    let metrics_token = std::env::var(METRICS_TOKEN_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| server.metrics_token.clone());
     HttpConfig {
         addr: addr.unwrap_or(server.addr).to_string(),
         threads: server.threads,
         max_body_bytes: server.max_body_bytes,
         cron_secret,
+        metrics_token,
         worker: ctx.config.worker_config(),
         ..HttpConfig::default()
     }

@@ -60,6 +60,10 @@ pub struct ServerConfig {
     /// Never printed (the `Debug` form hides it).
     #[serde(deserialize_with = "non_empty_secret")]
     pub cron_secret: Option<String>,
+    /// A bearer token that may read `/metrics` (admin tokens may too); none:
+    /// only admin tokens. Never printed (the `Debug` form hides it).
+    #[serde(deserialize_with = "non_empty_secret")]
+    pub metrics_token: Option<String>,
     /// The largest request body accepted, in bytes. Default 2 MiB.
     #[serde(deserialize_with = "at_least_one")]
     pub max_body_bytes: usize,
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
         ServerConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             cron_secret: None,
+            metrics_token: None,
             max_body_bytes: 2 << 20,
             threads: 4,
         }
@@ -87,6 +92,10 @@ impl fmt::Debug for ServerConfig {
             .field(
                 "cron_secret",
                 &self.cron_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
             )
             .field("max_body_bytes", &self.max_body_bytes)
             .field("threads", &self.threads)

@@ -290,14 +290,16 @@ fn report_progress(ctx: &JobContext, line: &[u8]) -> bool {
     let text = String::from_utf8_lossy(rest);
     let text = text.trim_end();
     let (fraction, message) = text.split_once(' ').unwrap_or((text, ""));
+    // Like the HTTP progress endpoint: a fraction outside 0-1 (NaN, inf, -1,
+    // 1.5) is not a report; the line stays in the stderr tail.
     match fraction.parse::<f64>() {
-        Ok(f) => {
+        Ok(f) if (0.0..=1.0).contains(&f) => {
             if let Err(e) = ctx.progress(f, message) {
                 log::debug!("job {}: progress not stored: {e}", ctx.id());
             }
             true
         }
-        Err(_) => false,
+        _ => false,
     }
 }
 

@@ -1,6 +1,7 @@
 //! What every endpoint shares: the queue, the handlers the cron endpoint runs,
 //! and the settings the API was started with.
 
+use crate::http::session::Sessions;
 use crate::worker::{Registry, WorkerConfig};
 use crate::Queue;
 
@@ -13,4 +14,8 @@ pub(crate) struct Ctx {
     /// accepted (for the OpenAPI document's enum); empty otherwise.
     pub job_types: Vec<String>,
     pub cron_secret: Option<String>,
+    /// A bearer token that may read `/metrics` (besides admin tokens).
+    pub metrics_token: Option<String>,
+    /// The dashboard's signed-in sessions.
+    pub sessions: Sessions,
 }

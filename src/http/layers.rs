@@ -5,8 +5,9 @@
 /// and source.
 const MODULES: &[(&str, u8, &str)] = &[
     ("errors", 0, include_str!("errors.rs")),
-    ("context", 0, include_str!("context.rs")),
+    ("session", 0, include_str!("session.rs")),
     ("open", 0, include_str!("open.rs")),
+    ("context", 1, include_str!("context.rs")),
     ("request", 1, include_str!("request.rs")),
     ("response", 1, include_str!("response.rs")),
     ("chunked", 1, include_str!("chunked.rs")),
@@ -17,7 +18,19 @@ const MODULES: &[(&str, u8, &str)] = &[
     ("conn", 3, include_str!("conn.rs")),
     ("jobs", 3, include_str!("jobs.rs")),
     ("admin", 3, include_str!("admin.rs")),
+    ("bulk", 3, include_str!("bulk.rs")),
     ("ops", 3, include_str!("ops.rs")),
+    ("metrics", 3, include_str!("metrics.rs")),
+    ("dashboard", 3, include_str!("dashboard/guard.rs")),
+    ("dashboard", 3, include_str!("dashboard/layout.rs")),
+    ("dashboard", 3, include_str!("dashboard/overview.rs")),
+    ("dashboard", 3, include_str!("dashboard/jobs.rs")),
+    ("dashboard", 3, include_str!("dashboard/job.rs")),
+    ("dashboard", 3, include_str!("dashboard/queues.rs")),
+    ("dashboard", 3, include_str!("dashboard/schedules.rs")),
+    ("dashboard", 3, include_str!("dashboard/workers.rs")),
+    ("dashboard", 3, include_str!("dashboard/login.rs")),
+    ("dashboard", 3, include_str!("dashboard/mod.rs")),
     ("progress", 3, include_str!("progress.rs")),
     ("queues", 3, include_str!("queues.rs")),
     ("schedules", 3, include_str!("schedules.rs")),
@@ -53,6 +66,9 @@ fn no_module_imports_from_its_own_layer_or_above() {
     let layer = |name: &str| MODULES.iter().find(|m| m.0 == name).map(|m| m.1);
     for (name, own, source) in MODULES {
         for import in imports(source) {
+            if import == *name {
+                continue; // a folder module's files import each other
+            }
             match layer(&import) {
                 Some(l) => assert!(
                     l < *own,

@@ -33,16 +33,19 @@
 
 mod admin;
 mod auth;
+mod bulk;
 mod chunked;
 mod common;
 mod conn;
 mod context;
+mod dashboard;
 mod error_responses;
 mod errors;
 mod framing;
 mod jobs;
 #[cfg(test)]
 mod layers;
+mod metrics;
 mod open;
 mod openapi;
 mod ops;
@@ -53,6 +56,7 @@ mod response;
 mod routes;
 mod schedules;
 mod server;
+mod session;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -93,6 +97,9 @@ pub struct HttpConfig {
     /// The secret of `/api/v1/cron/jobs`; the endpoint answers 404 when `None`.
     /// Default `None`.
     pub cron_secret: Option<String>,
+    /// A bearer token that may read `/metrics` (admin tokens may too), so a
+    /// Prometheus server needs no admin token. Default `None`.
+    pub metrics_token: Option<String>,
     /// Leases and timeouts for jobs run by the cron endpoint. Default
     /// [`WorkerConfig::default`].
     pub worker: WorkerConfig,
@@ -109,6 +116,7 @@ impl Default for HttpConfig {
             idle_timeout: Duration::from_secs(30),
             max_connections: 512,
             cron_secret: None,
+            metrics_token: None,
             worker: WorkerConfig::default(),
         }
     }
@@ -186,6 +194,8 @@ pub fn start(
         worker: config.worker.clone(),
         job_types,
         cron_secret: config.cron_secret.clone().filter(|s| !s.is_empty()),
+        metrics_token: config.metrics_token.clone().filter(|s| !s.is_empty()),
+        sessions: session::Sessions::default(),
     };
     let shared = conn::Shared {
         limits: framing::Limits {

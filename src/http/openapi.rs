@@ -22,7 +22,7 @@ use crate::http::context::Ctx;
 use crate::http::errors::ErrorBody;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, jobs, ops, progress, queues, schedules};
+use crate::http::{admin, bulk, jobs, metrics, ops, progress, queues, schedules};
 use crate::JobStatus;
 
 #[derive(OpenApi)]
@@ -47,6 +47,8 @@ use crate::JobStatus;
         admin::stats,
         admin::retry,
         admin::cancel,
+        bulk::retry,
+        bulk::cancel,
         queues::list,
         queues::set,
         queues::pause,
@@ -54,6 +56,7 @@ use crate::JobStatus;
         schedules::list,
         schedules::run,
         ops::health,
+        metrics::metrics,
         serve,
     ),
     components(schemas(ErrorBody, JobStatus)),

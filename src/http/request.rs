@@ -22,18 +22,23 @@ pub(crate) struct Request {
     pub body: Vec<u8>,
 }
 
+/// The pairs of a query string or an `application/x-www-form-urlencoded`
+/// body, percent-decoded (`+` is a space), in order.
+pub(crate) fn pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
 impl Request {
     /// A request for `target` (path and query string).
     pub fn new(method: &str, target: &str) -> Request {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let query = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(k), decode(v))
-            })
-            .collect();
+        let query = pairs(query);
         Request {
             method: method.to_ascii_uppercase(),
             path: path.to_string(),

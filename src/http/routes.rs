@@ -5,7 +5,9 @@ use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::http::{admin, jobs, openapi, ops, progress, queues, schedules};
+use crate::http::{
+    admin, bulk, dashboard, jobs, metrics, openapi, ops, progress, queues, schedules,
+};
 
 /// The paths the API answers; `{id}` segments are carried along.
 enum Path<'a> {
@@ -17,6 +19,8 @@ enum Path<'a> {
     AdminStats,
     AdminJob(&'a str),
     AdminRetry(&'a str),
+    /// `POST /api/v1/admin/jobs/retry` or `/cancel`: every job matching a filter.
+    AdminBulk(&'a str),
     AdminQueues,
     AdminQueue(&'a str),
     AdminQueuePause(&'a str),
@@ -25,12 +29,23 @@ enum Path<'a> {
     AdminScheduleRun(&'a str),
     Health,
     OpenApi,
+    Metrics,
+    /// Below `/dashboard`: the rest of the path.
+    Dashboard(&'a str),
 }
 
 impl<'a> Path<'a> {
     fn parse(path: &'a str) -> Option<Path<'a>> {
         if path == "/healthz" {
             return Some(Path::Health);
+        }
+        if path == "/metrics" {
+            return Some(Path::Metrics);
+        }
+        if let Some(rest) = path.strip_prefix("/dashboard") {
+            if rest.is_empty() || rest.starts_with('/') {
+                return Some(Path::Dashboard(rest));
+            }
         }
         let rest = path.strip_prefix("/api/v1/")?;
         let segments: Vec<&str> = rest.split('/').collect();
@@ -42,6 +57,7 @@ impl<'a> Path<'a> {
             ["openapi.json"] => Path::OpenApi,
             ["admin", "jobs"] => Path::AdminJobs,
             ["admin", "jobs", "stats"] => Path::AdminStats,
+            ["admin", "jobs", action @ ("retry" | "cancel")] => Path::AdminBulk(action),
             ["admin", "jobs", id] if !id.is_empty() => Path::AdminJob(id),
             ["admin", "jobs", id, "retry"] if !id.is_empty() => Path::AdminRetry(id),
             ["admin", "queues"] => Path::AdminQueues,
@@ -62,24 +78,61 @@ impl<'a> Path<'a> {
             Path::JobProgress(_) => &["POST"],
             Path::Cron => &["GET", "POST"],
             Path::AdminJob(_) => &["DELETE"],
-            Path::AdminRetry(_) => &["POST"],
+            Path::AdminRetry(_) | Path::AdminBulk(_) => &["POST"],
             Path::AdminQueue(_) => &["PATCH"],
             Path::AdminQueuePause(_) | Path::AdminQueueResume(_) => &["POST"],
             Path::AdminScheduleRun(_) => &["POST"],
             _ => &["GET"],
         }
     }
+
+    /// The route's template, for the request counter (never an id).
+    fn template(&self) -> &'static str {
+        match self {
+            Path::Jobs => "/api/v1/jobs",
+            Path::Job(_) => "/api/v1/jobs/{id}",
+            Path::JobProgress(_) => "/api/v1/jobs/{id}/progress",
+            Path::Cron => "/api/v1/cron/jobs",
+            Path::AdminJobs => "/api/v1/admin/jobs",
+            Path::AdminStats => "/api/v1/admin/jobs/stats",
+            Path::AdminJob(_) => "/api/v1/admin/jobs/{id}",
+            Path::AdminRetry(_) => "/api/v1/admin/jobs/{id}/retry",
+            Path::AdminBulk("retry") => "/api/v1/admin/jobs/retry",
+            Path::AdminBulk(_) => "/api/v1/admin/jobs/cancel",
+            Path::AdminQueues => "/api/v1/admin/queues",
+            Path::AdminQueue(_) => "/api/v1/admin/queues/{name}",
+            Path::AdminQueuePause(_) => "/api/v1/admin/queues/{name}/pause",
+            Path::AdminQueueResume(_) => "/api/v1/admin/queues/{name}/resume",
+            Path::AdminSchedules => "/api/v1/admin/schedules",
+            Path::AdminScheduleRun(_) => "/api/v1/admin/schedules/{name}/run",
+            Path::Health => "/healthz",
+            Path::OpenApi => "/api/v1/openapi.json",
+            Path::Metrics => "/metrics",
+            Path::Dashboard(_) => "/dashboard",
+        }
+    }
 }
 
-/// Answers one request; an error is answered as its JSON body.
+/// Answers one request (an API error is answered as its JSON body) and
+/// counts it by route and status.
 pub(crate) fn answer(ctx: &Ctx, req: &Request) -> Response {
-    route(ctx, req).unwrap_or_else(Response::from)
+    let path = Path::parse(&req.path);
+    let (route, response) = match path {
+        Some(Path::Dashboard(rest)) => dashboard::answer(ctx, req, rest),
+        Some(p) => (
+            p.template(),
+            api(ctx, req, p).unwrap_or_else(Response::from),
+        ),
+        None => (
+            "unknown",
+            Response::from(ApiError::not_found("no such endpoint")),
+        ),
+    };
+    ctx.queue.metrics().request(route, response.status);
+    response
 }
 
-fn route(ctx: &Ctx, req: &Request) -> RouteResult {
-    let Some(path) = Path::parse(&req.path) else {
-        return Err(ApiError::not_found("no such endpoint"));
-    };
+fn api(ctx: &Ctx, req: &Request, path: Path<'_>) -> RouteResult {
     if !path.allow().contains(&req.method.as_str()) {
         return Err(ApiError::method_not_allowed(path.allow()));
     }
@@ -97,6 +150,10 @@ fn route(ctx: &Ctx, req: &Request) -> RouteResult {
         Path::AdminStats => admin::stats(ctx, req),
         Path::AdminJob(id) => admin::cancel(ctx, req, id),
         Path::AdminRetry(id) => admin::retry(ctx, req, id),
+        Path::AdminBulk("retry") => bulk::retry(ctx, req),
+        Path::AdminBulk(_) => bulk::cancel(ctx, req),
+        Path::Metrics => metrics::metrics(ctx, req),
+        Path::Dashboard(_) => Err(ApiError::not_found("no such endpoint")),
         Path::AdminQueues => queues::list(ctx, req),
         Path::AdminQueue(q) => queues::set(ctx, req, q),
         Path::AdminQueuePause(q) => queues::pause(ctx, req, q),
@@ -113,7 +170,7 @@ mod tests {
     #[test]
     fn every_documented_path_is_routed_with_exactly_its_documented_methods() {
         let paths = openapi::openapi_document()["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 16, "a new path: document it (see openapi.rs)");
+        assert_eq!(paths.len(), 19, "a new path: document it (see openapi.rs)");
         for (template, item) in paths {
             let path = template.replace("{id}", "0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01");
             let route = Path::parse(&path).unwrap_or_else(|| panic!("{template} is not routed"));

@@ -52,6 +52,7 @@ impl Queue {
                 log::warn!("recovered job {id} after its lease expired: now {status}");
             }
             total += done.len();
+            self.metrics().recovered(done.len() as u64);
             if done.len() < BATCH {
                 if total > 0 {
                     self.notify_enqueued();

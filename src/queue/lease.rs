@@ -106,11 +106,16 @@ impl Queue {
             .collect();
         let now = self.now();
         let backoff_for = |t: &str| self.backoff(t);
+        let snoozed: Vec<(JobId, i64, Duration)> = finished
+            .snoozed
+            .iter()
+            .map(|(id, token, d)| (*id, *token, (*d).max(crate::state::MIN_SNOOZE)))
+            .collect();
         let round = Round {
             done: &texts,
             failed: finished.failed,
             released: finished.released,
-            snoozed: finished.snoozed,
+            snoozed: &snoozed,
             claim: claim.map(|c| Claim {
                 worker: c.worker,
                 types: c.types,
@@ -195,8 +200,8 @@ impl Queue {
         self.backend().progress(id, lease_token, &report, now)
     }
 
-    /// Snoozes a running job: `pending` again after `delay` without using up its
-    /// attempt (`snoozes + 1`); `failed` once it has snoozed
+    /// Snoozes a running job: `pending` again after `delay` (at least
+    /// [`crate::state::MIN_SNOOZE`]) without using up its attempt (`snoozes + 1`); `failed` once it has snoozed
     /// [`crate::state::MAX_SNOOZES`] times; `cancelled` when a cancel was requested.
     /// Returns the new status.
     ///

@@ -2,11 +2,13 @@
 //! the store; each state change is one transaction.
 
 mod admin;
+mod bulk;
 mod enqueue;
 mod ids;
 mod lease;
 mod named;
 mod options;
+mod overview;
 mod read;
 mod schedules;
 mod signal;
@@ -26,8 +28,10 @@ use crate::store::postgres::{PgOptions, Postgres};
 use crate::store::sqlite::{Sqlite, SqliteOptions};
 use crate::store::{Backend, Durability};
 
+pub(crate) use crate::store::{CommitWatch, Wake};
 pub(crate) use lease::{ClaimSpec, Finished};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
+pub use overview::COUNT_CAP;
 pub use signal::Signal;
 
 /// The most jobs a page of [`Queue::list`] returns.
@@ -111,6 +115,11 @@ impl Queue {
         self.inner.opts.clock.clone()
     }
 
+    /// The metrics this queue, its pools and its HTTP server record.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.opts.metrics
+    }
+
     /// The job types this queue accepts and their defaults.
     pub fn catalog(&self) -> &Catalog {
         &self.inner.opts.catalog
@@ -135,6 +144,13 @@ impl Queue {
             }
             None => false,
         });
+    }
+
+    /// A watch for commits by other processes on this queue's database, where
+    /// the backend has one (SQLite on Linux: inotify on the WAL file); `None`:
+    /// other processes' jobs are found by polling.
+    pub(crate) fn watch_commits(&self) -> Option<Box<dyn CommitWatch>> {
+        self.backend().watch_commits()
     }
 
     /// Notifies `signal` at every enqueue (and manual retry or recovery) through

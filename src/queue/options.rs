@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::catalog::Catalog;
 use crate::clock::{Clock, SystemClock};
 use crate::location::Location;
+use crate::metrics::Metrics;
 use crate::store::Durability;
 
 /// The default payload limit: 1 MiB of serialized JSON.
@@ -46,6 +47,9 @@ pub struct QueueOptions {
     /// the file holds payloads, results and token hashes. An existing file's mode
     /// is left alone (with a warning when other users can read it).
     pub file_mode: u32,
+    /// Where this queue's handle and its worker pools and HTTP server record
+    /// their metrics. Default: new, empty metrics for this open.
+    pub metrics: Metrics,
 }
 
 impl QueueOptions {
@@ -63,6 +67,7 @@ impl QueueOptions {
             clock: Arc::new(SystemClock),
             catalog: Catalog::any_type(),
             file_mode: 0o600,
+            metrics: Metrics::new(),
         }
     }
 

@@ -14,12 +14,14 @@ pub(crate) mod sqlite;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
+use crate::overview::{BulkAction, Overview, OverviewQuery};
 use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
 use crate::schedule::ScheduleState;
@@ -88,6 +90,27 @@ pub(crate) struct Settled {
     pub claimed: Vec<Job>,
 }
 
+/// One batch of a change to every job matching a filter: the next `limit`
+/// eligible jobs in enqueue order (created_at, then id) after `after`, created
+/// no later than `until` (so jobs enqueued meanwhile are left alone).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BulkBatch<'a> {
+    pub action: BulkAction,
+    pub filter: &'a JobFilter,
+    pub after: Option<Cursor>,
+    pub until: Timestamp,
+    pub limit: usize,
+    pub now: Timestamp,
+}
+
+/// What a bulk batch did: how many jobs it changed, and where the next batch
+/// starts (`None`: no eligible job is left).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BulkDone {
+    pub changed: usize,
+    pub next: Option<Cursor>,
+}
+
 /// What firing a schedule writes.
 #[derive(Debug, Default)]
 pub(crate) struct FirePlan {
@@ -97,8 +120,35 @@ pub(crate) struct FirePlan {
     pub row: Option<NewRow>,
 }
 
+/// What a [`CommitWatch::wait`] ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The database may have changed (another process may have committed).
+    Changed,
+    /// Nothing seen before the timeout.
+    Quiet,
+    /// [`CommitWatch::interrupt`] was called: the watch is done.
+    Stopped,
+}
+
+/// Waits for commits by other processes: a hint that lets an idle pool claim
+/// at once instead of at its next poll. It may also report this process's own
+/// commits, and may miss none that polling would find later.
+pub(crate) trait CommitWatch: Send + Sync {
+    /// Blocks until a commit may have happened, `timeout` passes or the watch
+    /// is interrupted.
+    fn wait(&self, timeout: Duration) -> Wake;
+    /// Ends the current and every later [`CommitWatch::wait`] with [`Wake::Stopped`].
+    fn interrupt(&self);
+}
+
 /// Everything the queue asks of a database. Every method is one transaction.
 pub(crate) trait Backend: Send + Sync + fmt::Debug {
+    /// A watch for other processes' commits, where the database offers one
+    /// cheaply (`None`: pools find other processes' jobs by polling). Not a transaction.
+    fn watch_commits(&self) -> Option<Box<dyn CommitWatch>> {
+        None
+    }
     /// Inserts jobs in one transaction, all or none (a duplicate is not an
     /// error). Per row: `None` when inserted; the job holding its unique key
     /// when that refused it (a row may be refused by an earlier row of `rows`).
@@ -175,6 +225,22 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     ) -> Result<(Vec<Job>, u64)>;
     /// The counts at `now`.
     fn stats(&self, now: Timestamp) -> Result<Stats>;
+    /// A page of jobs matching `filter`, newest first (created_at, then id), after
+    /// `cursor`; no total. Must use indexes for the filter's fields where it can
+    /// (the dashboard's first page is read on every visit).
+    fn find(&self, filter: &JobFilter, cursor: Option<Cursor>, limit: usize) -> Result<Vec<Job>>;
+    /// How many jobs match `filter`, counting no further than `limit` (so the
+    /// cost is bounded by `limit` index entries, not by the history).
+    fn count_up_to(&self, filter: &JobFilter, limit: u64) -> Result<u64>;
+    /// The dashboard's snapshot, in one read transaction; see [`Overview`]
+    /// for each part and [`OverviewQuery`] for the bounds every part keeps.
+    fn overview(&self, query: &OverviewQuery) -> Result<Overview>;
+    /// One batch of a bulk retry or cancel, in one write transaction; each job
+    /// moves as its single-job call would (see [`crate::state`]).
+    fn bulk(&self, batch: &BulkBatch<'_>) -> Result<BulkDone>;
+    /// How many jobs the whole bulk change of `batch` (every batch from its
+    /// start, `after` and `limit` aside) would move now; one read.
+    fn bulk_count(&self, batch: &BulkBatch<'_>) -> Result<u64>;
     /// A trivial read.
     fn ping(&self) -> Result<()>;
     /// Every queue that is stored, has pending or running jobs, or is in `known`,

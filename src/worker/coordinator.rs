@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::job::{Job, JobId, JobStatus};
 use crate::queue::{ClaimSpec, Finished};
-use crate::worker::execute::{is_retry, Outcome};
+use crate::worker::execute::{is_retry, outcome_of, Outcome};
 use crate::worker::shared::Shared;
 
 /// How long to wait before trying the database again after a transient error
@@ -56,6 +56,7 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
     loop {
         gather(&shared, GROUP_WINDOW);
         let seen = shared.signal.generation();
+        let external = shared.external.load(Ordering::SeqCst);
         let (round, want, stopping) = take_work(&shared);
         let outcome = settle_and_claim(&shared, &round, want);
         let claimed = match outcome {
@@ -91,12 +92,29 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
             break;
         }
         if idle_round {
-            shared.signal.wait(seen, shared.config.poll_interval);
+            idle_wait(&shared, seen, external);
         }
     }
+    shared.stop_watching();
     shared.finished.store(true, Ordering::SeqCst);
     shared.signal.notify();
     shared.exited.notify();
+}
+
+/// Waits for an enqueue of this process, a finished job, another process's
+/// commit (when watched; see `watcher.rs`) or the poll interval. `seen` and
+/// `external` were read before the round's claim, so nothing since is missed.
+fn idle_wait(shared: &Shared, seen: u64, external: u64) {
+    let poll = shared.config.poll_interval;
+    if shared.watch.is_none() {
+        shared.signal.wait(seen, poll);
+        return;
+    }
+    shared.set_idle(true);
+    if shared.external.load(Ordering::SeqCst) == external {
+        shared.signal.wait(seen, poll);
+    }
+    shared.set_idle(false);
 }
 
 /// Group commit: once some job has finished, waits up to `window` for the other
@@ -200,11 +218,22 @@ enum Kind {
     Snoozed,
 }
 
+/// The metrics outcome of a settled entry; `None` for a hand-back or a refusal.
+fn outcome(kind: Kind, status: &Result<JobStatus>) -> Option<crate::metrics::Outcome> {
+    match (kind, status) {
+        (Kind::Released, Ok(JobStatus::Pending)) | (_, Err(_)) => None,
+        (Kind::Snoozed, Ok(s)) => Some(outcome_of(*s, true)),
+        (_, Ok(s)) => Some(outcome_of(*s, false)),
+    }
+}
+
 /// Updates counters and forgets settled jobs.
 fn record(shared: &Shared, statuses: impl Iterator<Item = ((JobId, Kind), Result<JobStatus>)>) {
     let mut state = shared.state();
     for ((id, kind), status) in statuses {
-        state.running.remove(&id);
+        if let Some(job) = state.running.remove(&id) {
+            shared.settled(&job, outcome(kind, &status));
+        }
         match (kind, status) {
             (_, Ok(JobStatus::Completed)) => state.counts.completed += 1,
             (Kind::Released, Ok(JobStatus::Pending)) => state.counts.released += 1,

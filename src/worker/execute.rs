@@ -121,6 +121,19 @@ fn log_outcome(job: &Job, outcome: &Outcome, elapsed: Duration) {
 }
 
 /// Which counter a settled attempt moves: the status it left the job in.
+/// The metrics outcome of an attempt that left the job in `status`; `snoozed`
+/// when the handler asked for its own delay.
+pub(crate) fn outcome_of(status: JobStatus, snoozed: bool) -> crate::metrics::Outcome {
+    use crate::metrics::Outcome;
+    match status {
+        JobStatus::Completed => Outcome::Completed,
+        JobStatus::Cancelled => Outcome::Cancelled,
+        JobStatus::Pending if snoozed => Outcome::Snoozed,
+        JobStatus::Pending | JobStatus::InProgress => Outcome::Retried,
+        JobStatus::Failed => Outcome::Failed,
+    }
+}
+
 pub(crate) fn is_retry(status: JobStatus) -> bool {
     status == JobStatus::Pending
 }

@@ -11,6 +11,7 @@ mod scheduler;
 mod shared;
 mod supervisor;
 mod thread;
+mod watcher;
 
 use std::time::Duration;
 
@@ -29,7 +30,9 @@ pub struct WorkerConfig {
     /// How often running jobs' leases are extended. Default `lease / 3`.
     pub heartbeat_interval: Option<Duration>,
     /// How often to look for jobs enqueued by other processes. Default 1 s.
-    /// (Enqueues through the same [`crate::Queue`] wake workers at once.)
+    /// (Enqueues through the same [`crate::Queue`] wake workers at once; on
+    /// Linux an idle pool also wakes within milliseconds of another process's
+    /// commit, by watching the database's WAL file, so the poll is the fallback.)
     pub poll_interval: Duration,
     /// How often expired leases are recovered (also once at start). Default 30 s.
     pub recovery_interval: Duration,

@@ -5,7 +5,7 @@
 //! thread heartbeats, polls cancel requests, enforces timeouts and recovers
 //! expired leases.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use crate::worker::coordinator::coordinator_loop;
 use crate::worker::shared::{PoolState, Shared, Tasks};
 use crate::worker::supervisor::supervisor_loop;
 use crate::worker::thread::worker_loop;
+use crate::worker::watcher::watcher_loop;
 use crate::worker::{Registry, StopReason, WorkerConfig};
 
 /// Counters of a pool since it started.
@@ -52,6 +53,7 @@ pub struct WorkerPool {
     threads: Vec<JoinHandle<()>>,
     coordinator: Option<JoinHandle<()>>,
     supervisor: Option<JoinHandle<()>>,
+    watcher: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for WorkerPool {
@@ -101,6 +103,7 @@ impl WorkerPool {
         log_unserved(&queue, &types, config.queues.as_deref());
         let signal = Arc::new(Signal::new());
         queue.subscribe(&signal);
+        let queue_watch = queue.watch_commits().map(Arc::from);
         let shared = Arc::new(Shared {
             types: registry.types(),
             queue,
@@ -112,6 +115,10 @@ impl WorkerPool {
             tasks: Mutex::new(Tasks::default()),
             tasks_cv: Condvar::new(),
             finished: AtomicBool::new(false),
+            watch: queue_watch,
+            external: AtomicU64::new(0),
+            idle: Mutex::new((false, false)),
+            idle_cv: Condvar::new(),
         });
         let mut threads = Vec::new();
         for _ in 0..shared.config.workers {
@@ -122,6 +129,13 @@ impl WorkerPool {
         let coordinator = Some(spawn("jobq-coordinator", move || coordinator_loop(s))?);
         let s = shared.clone();
         let supervisor = Some(spawn("jobq-supervisor", move || supervisor_loop(s))?);
+        let watcher = match shared.watch.clone() {
+            Some(w) => {
+                let s = shared.clone();
+                Some(spawn("jobq-watcher", move || watcher_loop(s, w))?)
+            }
+            None => None,
+        };
         log::info!(
             "worker pool {} started: {} workers for {:?}",
             shared.config.worker_id,
@@ -133,6 +147,7 @@ impl WorkerPool {
             threads,
             coordinator,
             supervisor,
+            watcher,
         })
     }
 
@@ -197,6 +212,9 @@ impl WorkerPool {
         if let Some(s) = self.supervisor.take() {
             s.join().ok();
         }
+        if let Some(w) = self.watcher.take() {
+            w.join().ok();
+        }
         self.shared.tasks().closed = true;
         self.shared.tasks_cv.notify_all();
         self.join_idle_threads();
@@ -228,7 +246,9 @@ impl WorkerPool {
                 .collect();
             ids.into_iter()
                 .filter_map(|id| {
-                    Shared::abandon(&mut state, id, StopReason::Shutdown).map(|t| (id, t))
+                    let job = Shared::abandon(&mut state, id, StopReason::Shutdown)?;
+                    self.shared.settled(&job, None);
+                    Some((id, job.lease_token))
                 })
                 .collect()
         };

@@ -1,13 +1,15 @@
 //! Running due jobs once, on the calling thread (the HTTP cron endpoint).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::job::JobStatus;
-use crate::queue::Queue;
+use crate::error::Result;
+use crate::failure::Failure;
+use crate::job::{JobId, JobStatus};
+use crate::queue::{ClaimSpec, Finished, Queue};
 use crate::worker::execute::{execute, Outcome};
 use crate::worker::{Registry, StopFlag, WorkerConfig};
 
@@ -32,9 +34,14 @@ pub struct RunSummary {
 /// timeout as a cooperative deadline, panics caught). Safe beside running pools
 /// and other calls: every job is claimed by exactly one of them.
 ///
+/// As in a pool's rounds, each job's outcome is written in the transaction
+/// that claims the next job (one commit per job; never more than one job
+/// claimed and not yet run).
+///
 /// # Errors
-/// Database errors from claim or settle; a job's own failure is counted, not
-/// returned. Jobs settled before the error stay settled.
+/// Database errors from a round; a job's own failure is counted, not
+/// returned. Jobs settled before the error stay settled; the outcome of the
+/// job run just before it is not written (its lease expires and it runs again).
 pub fn run_due(
     queue: &Queue,
     registry: &Registry,
@@ -44,25 +51,74 @@ pub fn run_due(
     let started = Instant::now();
     let types = registry.types();
     let mut sum = RunSummary::default();
-    while sum.processed < limit as u64 {
-        let mut claimed = queue.claim(&config.worker_id, Some(&types), 1, config.lease)?;
-        let Some(mut job) = claimed.pop() else { break };
+    let mut last = Last::default();
+    loop {
+        let claim = ClaimSpec {
+            worker: &config.worker_id,
+            types: Some(&types),
+            queues: None,
+            n: usize::from(sum.processed < limit as u64),
+            lease: config.lease,
+        };
+        let settled = queue.settle_and_claim(last.finished(), Some(claim))?;
+        count(
+            &mut sum,
+            settled.completed.into_iter().chain(settled.failed),
+        );
+        count(
+            &mut sum,
+            settled.released.into_iter().chain(settled.snoozed),
+        );
+        last = Last::default();
+        let Some(mut job) = settled.claimed.into_iter().next() else {
+            break;
+        };
         sum.processed += 1;
         let flag = Arc::new(StopFlag::new());
-        let status = match execute(queue, registry, &mut job, config.lease, flag) {
-            Outcome::Success(v) => queue.complete(job.id, job.lease_token, &v),
-            Outcome::Failure(f) => queue.fail(job.id, job.lease_token, &f),
-            Outcome::Release => queue.release(job.id, job.lease_token),
-            Outcome::Snooze(d) => queue.snooze(job.id, job.lease_token, d),
-        };
+        let outcome = execute(queue, registry, &mut job, config.lease, flag);
+        last.record(job.id, job.lease_token, outcome);
+    }
+    sum.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(sum)
+}
+
+/// The outcome of the job run last, to write with the next claim.
+#[derive(Default)]
+struct Last {
+    done: Vec<(JobId, i64, Value)>,
+    failed: Vec<(JobId, i64, Failure)>,
+    released: Vec<(JobId, i64)>,
+    snoozed: Vec<(JobId, i64, Duration)>,
+}
+
+impl Last {
+    fn record(&mut self, id: JobId, token: i64, outcome: Outcome) {
+        match outcome {
+            Outcome::Success(v) => self.done.push((id, token, v)),
+            Outcome::Failure(f) => self.failed.push((id, token, f)),
+            Outcome::Release => self.released.push((id, token)),
+            Outcome::Snooze(d) => self.snoozed.push((id, token, d)),
+        }
+    }
+
+    fn finished(&self) -> Finished<'_> {
+        Finished {
+            done: &self.done,
+            failed: &self.failed,
+            released: &self.released,
+            snoozed: &self.snoozed,
+        }
+    }
+}
+
+/// Counts written outcomes; a refused one (lease lost, job gone) is logged.
+fn count(sum: &mut RunSummary, statuses: impl Iterator<Item = Result<JobStatus>>) {
+    for status in statuses {
         match status {
             Ok(JobStatus::Completed) => sum.completed += 1,
             Ok(JobStatus::Pending) => sum.retried += 1,
             Ok(_) => sum.failed += 1,
-            Err(e @ Error::LeaseLost { .. }) => log::warn!("{e}"),
-            Err(e) => return Err(e),
+            Err(e) => log::warn!("{e}"),
         }
     }
-    sum.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(sum)
 }

@@ -2,12 +2,12 @@
 //! to be written, the task queue of the worker threads, and the counters.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::job::{Job, JobId};
-use crate::queue::{Queue, Signal};
+use crate::queue::{CommitWatch, Queue, Signal};
 use crate::worker::execute::Outcome;
 use crate::worker::{PoolCounts, Registry, StopFlag, StopReason, WorkerConfig};
 
@@ -15,7 +15,12 @@ use crate::worker::{PoolCounts, Registry, StopFlag, StopReason, WorkerConfig};
 #[derive(Debug)]
 pub(crate) struct RunningJob {
     pub lease_token: i64,
+    /// The job's queue and type (metrics labels).
+    pub queue: String,
+    pub job_type: String,
     pub started: Instant,
+    /// When the handler returned (set with `done`).
+    pub ended: Option<Instant>,
     pub timeout: Option<Duration>,
     /// Set by a cancel request, a lost lease, a timeout or shutdown, with the
     /// reason: the context reports it.
@@ -75,6 +80,14 @@ pub(crate) struct Shared {
     pub tasks_cv: Condvar,
     /// Set when the coordinator has exited (drained or stopped).
     pub finished: AtomicBool,
+    /// Other processes' commits, when the database can be watched (see
+    /// `watcher.rs`); `None`: they are found by polling.
+    pub watch: Option<Arc<dyn CommitWatch>>,
+    /// Commits seen by the watcher so far.
+    pub external: AtomicU64,
+    /// (the coordinator waits idle, the pool is done): the watcher's hand-off.
+    pub idle: Mutex<(bool, bool)>,
+    pub idle_cv: Condvar,
 }
 
 impl Shared {
@@ -102,11 +115,16 @@ impl Shared {
             });
             let abandoned = Arc::new(AtomicBool::new(false));
             state.counts.started += 1;
+            let queue = job.queue.clone();
+            self.claimed(&queue, &job);
             state.running.insert(
                 job.id,
                 RunningJob {
                     lease_token: job.lease_token,
+                    queue,
+                    job_type: job.job_type.clone(),
                     started: Instant::now(),
+                    ended: None,
                     timeout,
                     stop: stop.clone(),
                     abandoned: abandoned.clone(),
@@ -126,11 +144,33 @@ impl Shared {
 
     /// Marks a running job as given up for `reason` (its handler is told to
     /// stop): the pool writes the attempt's end itself, and whatever the handler
-    /// returns later is dropped. Returns its lease token, if it was running.
-    pub fn abandon(state: &mut PoolState, id: JobId, reason: StopReason) -> Option<i64> {
+    /// returns later is dropped. Returns the job, if it was running.
+    pub fn abandon(state: &mut PoolState, id: JobId, reason: StopReason) -> Option<RunningJob> {
         let job = state.running.remove(&id)?;
         job.stop.request(reason);
         job.abandoned.store(true, Ordering::Relaxed);
-        Some(job.lease_token)
+        Some(job)
+    }
+
+    /// Metrics of a claim: the running gauge goes up; the wait from the job's
+    /// due time to its claim is observed.
+    fn claimed(&self, queue: &str, job: &Job) {
+        let m = self.queue.metrics();
+        m.running_started(queue);
+        let due = job.next_retry;
+        let wait = job.started_at.map(|s| s.since(due)).unwrap_or_default();
+        m.waited(queue, &job.job_type, wait);
+    }
+
+    /// Metrics of an attempt that left this pool (settled, handed back or given
+    /// up): the running gauge goes down; `outcome`, when the attempt ended
+    /// with one, is counted with the handler's run time.
+    pub fn settled(&self, job: &RunningJob, outcome: Option<crate::metrics::Outcome>) {
+        let m = self.queue.metrics();
+        m.running_ended(&job.queue);
+        if let Some(outcome) = outcome {
+            let ran = job.ended.unwrap_or_else(Instant::now) - job.started;
+            m.finished(&job.queue, &job.job_type, outcome, Some(ran));
+        }
     }
 }

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::job::JobId;
-use crate::worker::execute::timed_out;
+use crate::worker::execute::{outcome_of, timed_out};
 use crate::worker::scheduler::Scheduler;
-use crate::worker::shared::Shared;
+use crate::worker::shared::{RunningJob, Shared};
 use crate::worker::thread::worker_loop;
 use crate::worker::StopReason;
 
@@ -125,7 +125,7 @@ fn poll_cancels(shared: &Shared) {
 /// slot goes to a new thread.
 fn check_timeouts(shared: &Arc<Shared>) {
     let grace = shared.config.timeout_grace;
-    let overdue: Vec<(JobId, i64, Duration)> = {
+    let overdue: Vec<(JobId, RunningJob, Duration)> = {
         let mut state = shared.state();
         let ids: Vec<(JobId, Duration)> = state
             .running
@@ -139,11 +139,12 @@ fn check_timeouts(shared: &Arc<Shared>) {
             .collect();
         ids.into_iter()
             .filter_map(|(id, t)| {
-                Shared::abandon(&mut state, id, StopReason::TimedOut).map(|token| (id, token, t))
+                Shared::abandon(&mut state, id, StopReason::TimedOut).map(|job| (id, job, t))
             })
             .collect()
     };
-    for (id, token, timeout) in overdue {
+    for (id, job, timeout) in overdue {
+        let token = job.lease_token;
         log::warn!(
             "job {id} still running {} s past its timeout: attempt failed",
             grace.as_secs_f64()
@@ -156,9 +157,17 @@ fn check_timeouts(shared: &Arc<Shared>) {
                 } else {
                     state.counts.failed += 1;
                 }
+                drop(state);
+                shared.settled(&job, Some(outcome_of(status, false)));
             }
-            Err(e @ Error::LeaseLost { .. }) => log::warn!("{e}"),
-            Err(e) => log::error!("recording the timeout of job {id} failed: {e}"),
+            Err(e @ Error::LeaseLost { .. }) => {
+                log::warn!("{e}");
+                shared.settled(&job, None);
+            }
+            Err(e) => {
+                log::error!("recording the timeout of job {id} failed: {e}");
+                shared.settled(&job, None);
+            }
         }
         let s = shared.clone();
         std::thread::Builder::new()

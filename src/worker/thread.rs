@@ -61,6 +61,7 @@ fn report(shared: &Shared, task: &Task, outcome: Outcome) -> bool {
     let outcome = interrupted_by_shutdown(outcome, task.stop.reason(), state.stopping);
     if let Some(r) = state.running.get_mut(&id) {
         r.done = true;
+        r.ended = Some(std::time::Instant::now());
     }
     state.finished.push((id, task.job.lease_token, outcome));
     drop(state);

@@ -198,7 +198,7 @@ fn an_exec_program_reports_progress_on_stderr(db) {
     let sb = Sandbox::on(&db);
     let gate = sb.path().join("gate");
     sb.config(&format!(
-        "[workers]\npoll_interval = \"50ms\"\ndurability = \"normal\"\n\n[handlers.long]\ncommand = [\"sh\", \"-c\", \"echo 'JOBQ_PROGRESS 0.25 reading' >&2; while [ ! -e {g} ]; do sleep 0.05; done; echo done >&2; exit 3\"]\nmax_attempts = 1\n",
+        "[workers]\npoll_interval = \"50ms\"\ndurability = \"normal\"\n\n[handlers.long]\ncommand = [\"sh\", \"-c\", \"echo 'JOBQ_PROGRESS 0.25 reading' >&2; echo 'JOBQ_PROGRESS NaN' >&2; echo 'JOBQ_PROGRESS 1.5 over' >&2; while [ ! -e {g} ]; do sleep 0.05; done; echo done >&2; exit 3\"]\nmax_attempts = 1\n",
         g = gate.display()
     ));
     let id = sb.ok(&["enqueue", "long"]);
@@ -218,9 +218,20 @@ fn an_exec_program_reports_progress_on_stderr(db) {
         .as_str()
         .unwrap()
         .to_string();
+    // The valid report is kept out of the error text; lines whose fraction is
+    // outside 0-1 are not reports: they stay in it and change no progress.
     assert!(
-        msg.contains("done") && !msg.contains("JOBQ_PROGRESS"),
+        msg.contains("done") && !msg.contains("JOBQ_PROGRESS 0.25"),
         "{msg}"
+    );
+    assert!(
+        msg.contains("JOBQ_PROGRESS NaN") && msg.contains("JOBQ_PROGRESS 1.5 over"),
+        "{msg}"
+    );
+    let progress = &sb.json(&["show", &id])["progress"];
+    assert_eq!(
+        (&progress["fraction"], &progress["message"]),
+        (&json!(0.25), &json!("reading"))
     );
     signal(&work, libc::SIGTERM);
     assert_eq!(wait_exit(&mut work, Duration::from_secs(30)), 0);

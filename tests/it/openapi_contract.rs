@@ -13,7 +13,7 @@ const TRANSPORT: [u16; 7] = [400, 408, 413, 417, 431, 500, 503];
 
 /// Path, method, operationId, security scheme, statuses beside 401 and TRANSPORT.
 #[rustfmt::skip]
-const OPERATIONS: [(&str, &str, &str, &str, &[u16]); 19] = [
+const OPERATIONS: [(&str, &str, &str, &str, &[u16]); 22] = [
     ("/api/v1/jobs", "post", "enqueueJob", "bearerAuth", &[200, 201, 403, 409, 415, 422]),
     ("/api/v1/jobs", "get", "listOwnJobs", "bearerAuth", &[200]),
     ("/api/v1/jobs/{id}", "get", "getJob", "bearerAuth", &[200, 404]),
@@ -25,6 +25,8 @@ const OPERATIONS: [(&str, &str, &str, &str, &[u16]); 19] = [
     ("/api/v1/admin/jobs/stats", "get", "jobStats", "bearerAuth", &[200, 403]),
     ("/api/v1/admin/jobs/{id}/retry", "post", "retryJob", "bearerAuth", &[200, 403, 404, 409]),
     ("/api/v1/admin/jobs/{id}", "delete", "cancelJob", "bearerAuth", &[200, 403, 404, 409]),
+    ("/api/v1/admin/jobs/retry", "post", "retryMatchingJobs", "bearerAuth", &[200, 403, 415, 422]),
+    ("/api/v1/admin/jobs/cancel", "post", "cancelMatchingJobs", "bearerAuth", &[200, 403, 415, 422]),
     ("/api/v1/admin/queues", "get", "listQueues", "bearerAuth", &[200, 403]),
     ("/api/v1/admin/queues/{name}", "patch", "setQueueLimits", "bearerAuth", &[200, 403, 404, 415, 422]),
     ("/api/v1/admin/queues/{name}/pause", "post", "pauseQueue", "bearerAuth", &[200, 403, 404, 415, 422]),
@@ -32,6 +34,7 @@ const OPERATIONS: [(&str, &str, &str, &str, &[u16]); 19] = [
     ("/api/v1/admin/schedules", "get", "listSchedules", "bearerAuth", &[200, 403]),
     ("/api/v1/admin/schedules/{name}/run", "post", "runSchedule", "bearerAuth", &[200, 201, 403, 404]),
     ("/healthz", "get", "health", "", &[200, 503]),
+    ("/metrics", "get", "metrics", "bearerAuth", &[200, 403]),
     ("/api/v1/openapi.json", "get", "openapi", "", &[200]),
 ];
 

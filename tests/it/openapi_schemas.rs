@@ -238,3 +238,32 @@ fn a_queue_shows_its_limits_and_the_queue_bodies_are_closed() {
     );
     assert!(body("/api/v1/admin/queues/{name}/resume", "post").is_null());
 }
+
+#[test]
+fn the_bulk_endpoints_take_a_closed_filter_and_answer_a_count() {
+    let filter = set([
+        "status",
+        "queue",
+        "job_type",
+        "entity_type",
+        "entity_id",
+        "owner",
+    ]);
+    assert_eq!(properties("BulkFilter"), filter);
+    assert!(required("BulkFilter").is_empty());
+    assert_eq!(schema("BulkFilter")["additionalProperties"], false);
+    assert_eq!(properties("BulkCount"), set(["count"]));
+    assert_eq!(required("BulkCount"), set(["count"]));
+    for path in ["/api/v1/admin/jobs/retry", "/api/v1/admin/jobs/cancel"] {
+        let body = &doc()["paths"][path]["post"]["requestBody"];
+        assert_eq!(body["required"], true, "{path}");
+        let schema = &body["content"]["application/json"]["schema"];
+        assert_eq!(schema["$ref"], "#/components/schemas/BulkFilter", "{path}");
+    }
+    let metrics = &doc()["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
+    let types: Vec<&String> = metrics.as_object().unwrap().keys().collect();
+    assert!(
+        types[0].starts_with("application/openmetrics-text"),
+        "{types:?}"
+    );
+}

@@ -48,7 +48,13 @@ fn every_fire_time_over_a_day_is_one_job_with_three_processes(db) {
         clock.set(start.plus(Duration::from_secs(60 * minute + minute % 7)));
         std::thread::scope(|scope| {
             for q in &qs {
-                scope.spawn(|| q.fire_schedule("minutely").unwrap());
+                // A handle that waits out the busy timeout behind the others
+                // (a loaded machine) misses this tick, as a pool would, and
+                // fires at its next; the others fire this one.
+                scope.spawn(|| match q.fire_schedule("minutely") {
+                    Ok(_) | Err(jobq::Error::Busy { .. }) => {}
+                    Err(e) => panic!("fire_schedule: {e}"),
+                });
             }
         });
     }

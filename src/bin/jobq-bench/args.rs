@@ -56,8 +56,11 @@ pub struct Args {
     #[arg(long, default_value_t = 200)]
     pub latency_rate: u32,
     /// Poll interval of the pool in the cross-process latency workload, in ms.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     pub poll_ms: u64,
+    /// Seconds over which the CPU use of an idle pool is measured.
+    #[arg(long, default_value_t = 60)]
+    pub idle_secs: u64,
     /// Completed jobs stored before the claim-cost-against-history drain.
     #[arg(long, default_value_t = 1_000_000)]
     pub history: usize,
@@ -70,9 +73,21 @@ pub struct Args {
     /// Jobs in the mixed workload (cycling through --data's records).
     #[arg(long, default_value_t = 5_000)]
     pub mixed: usize,
+    /// Jobs enqueued by 8 threads, and by 8 HTTP clients, under FULL (group commit).
+    #[arg(long, default_value_t = 8_000)]
+    pub group_jobs: usize,
+    /// Due no-op jobs run by one `run_due` call (the cron endpoint's work).
+    #[arg(long, default_value_t = 1_000)]
+    pub cron_jobs: usize,
     /// Requests per HTTP latency workload (split among its clients).
     #[arg(long, default_value_t = 4_000)]
     pub http_requests: usize,
+    /// Finished jobs stored for the dashboard workload.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub dashboard_history: usize,
+    /// Pending jobs stored for the dashboard workload.
+    #[arg(long, default_value_t = 10_000)]
+    pub dashboard_pending: usize,
     /// Internal: run as a child process of the benchmark.
     #[arg(long, value_enum, hide = true)]
     pub child: Option<ChildRole>,
@@ -108,12 +123,17 @@ impl Args {
             self.claim_one_full = 50;
             self.latency_jobs = 20;
             self.latency_rate = 100;
-            self.poll_ms = 50;
+            self.poll_ms = 1000;
+            self.idle_secs = 1;
             self.history = 5_000;
             self.rss_pending = 5_000;
             self.rss_run = 500;
             self.mixed = 200;
             self.http_requests = 80;
+            self.dashboard_history = 5_000;
+            self.dashboard_pending = 500;
+            self.group_jobs = 80;
+            self.cron_jobs = 50;
         }
         self.runs = self.runs.max(1);
         self.drain_runs = self.drain_runs.max(1);

@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use jobq::http::{HttpConfig, HttpServer};
@@ -96,7 +97,7 @@ fn health_request() -> Vec<u8> {
     b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n".to_vec()
 }
 
-fn enqueue_request(token: &str) -> Vec<u8> {
+pub fn enqueue_request(token: &str) -> Vec<u8> {
     let body = r#"{"job_type":"noop","payload":{"n":1}}"#;
     format!(
         "POST /api/v1/jobs HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\
@@ -127,7 +128,7 @@ fn threads_per_idle_connection(addr: SocketAddr) -> BenchResult<f64> {
 /// Sorted latencies in ms of `per_client` requests from each of `clients`
 /// keep-alive connections sending at once, each expecting `status`; and the
 /// requests answered per second.
-fn latencies(
+pub fn latencies(
     addr: SocketAddr,
     clients: usize,
     per_client: usize,
@@ -162,8 +163,9 @@ fn latencies(
     Ok((all, rate))
 }
 
-fn start(scratch: &Scratch) -> BenchResult<(HttpServer, String)> {
-    let queue = open_queue(&scratch.file("http"), Durability::Normal)?;
+/// A server in process on a fresh queue at `path`, and a user's token.
+pub fn start_server(path: &Path, durability: Durability) -> BenchResult<(HttpServer, String)> {
+    let queue = open_queue(path, durability)?;
     let token = queue.create_token("bench", false)?.secret;
     let mut registry = Registry::new();
     registry.register("noop", |_: &jobq::JobContext, _: Value| Ok(Value::Null));
@@ -179,7 +181,7 @@ pub fn run(args: &Args, scratch: &Scratch) -> BenchResult<Vec<Row>> {
     if !args.wants("http") {
         return Ok(Vec::new());
     }
-    let (server, token) = start(scratch)?;
+    let (server, token) = start_server(&scratch.file("http"), Durability::Normal)?;
     let addr = server.addr();
     let per_idle = threads_per_idle_connection(addr)?;
     let mut out = vec![Row::new(

@@ -1,6 +1,7 @@
 //! Workload 5: enqueue-to-start latency at a low rate with idle workers, in
-//! process (woken by the enqueue) and from another process (found by polling),
-//! beside a raw commit-then-Condvar-wake-then-claim loop.
+//! process (woken by the enqueue) and from another process (woken by the WAL
+//! watch; polling is the fallback), beside a raw commit-then-Condvar-wake-then-claim
+//! loop; and the CPU an idle pool uses.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -135,7 +136,12 @@ fn raw_in_process(path: &Path, d: Durability, n: usize, rate: u32) -> BenchResul
     latencies(&enqueued, &starts)
 }
 
-/// jobq across processes: a child enqueues, this process's pool polls.
+/// Enqueues per second from the other process: slow enough that the pool is
+/// idle (waiting) at each one.
+const CROSS_RATE: u32 = 20;
+
+/// jobq across processes: a child enqueues, this process's pool is woken by its
+/// commits (or finds them by polling every `--poll-ms`).
 fn jobq_cross_process(path: &Path, args: &Args) -> BenchResult<Vec<f64>> {
     let queue = open_queue(path, Durability::Full)?;
     let starts = Starts::default();
@@ -146,9 +152,9 @@ fn jobq_cross_process(path: &Path, args: &Args) -> BenchResult<Vec<f64>> {
     let pool = WorkerPool::start(queue, recording(&starts, unix_ns), config)?;
     let extra = [
         "--latency-jobs".to_string(),
-        args.latency_jobs.min(60).to_string(),
+        args.latency_jobs.min(100).to_string(),
         "--latency-rate".to_string(),
-        (1000 / args.poll_ms.max(1) * 2).max(1).to_string(),
+        CROSS_RATE.to_string(),
     ];
     let mut enqueuer = child::spawn("enqueue", path, &extra)?;
     let enqueued = child::read_enqueue_lines(&mut enqueuer)?;
@@ -156,6 +162,32 @@ fn jobq_cross_process(path: &Path, args: &Args) -> BenchResult<Vec<f64>> {
     wait_for_starts(&starts, enqueued.len())?;
     pool.shutdown(Duration::from_secs(5));
     latencies(&enqueued, &starts)
+}
+
+/// This process's CPU time so far (user + system), from `/proc/self/stat`.
+fn cpu_time() -> BenchResult<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let after = stat.rsplit_once(')').ok_or("bad /proc/self/stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime) of stat(5), counted after the ")".
+    let ticks: u64 = fields.get(11).ok_or("no utime")?.parse::<u64>()?
+        + fields.get(12).ok_or("no stime")?.parse::<u64>()?;
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+/// The share of one core an idle 4-worker pool (default settings: 1 s poll,
+/// the WAL watch) uses over `secs` seconds, in percent.
+fn idle_cpu(path: &Path, secs: u64) -> BenchResult<f64> {
+    let queue = open_queue(path, Durability::Full)?;
+    let starts = Starts::default();
+    let pool = WorkerPool::start(queue, recording(&starts, mono_ns), WorkerConfig::default())?;
+    std::thread::sleep(Duration::from_millis(200));
+    let (cpu0, t0) = (cpu_time()?, Instant::now());
+    std::thread::sleep(Duration::from_secs(secs));
+    let used = cpu_time()?.saturating_sub(cpu0);
+    let share = used.as_secs_f64() / t0.elapsed().as_secs_f64() * 100.0;
+    pool.shutdown(Duration::from_secs(5));
+    Ok(share)
 }
 
 /// p50, p99 and max rows for `jobq` against `raw` (when given).
@@ -194,12 +226,16 @@ pub fn run(args: &Args, scratch: &Scratch) -> BenchResult<Vec<Row>> {
     let name = format!("enqueue-to-start, other process, poll {} ms", args.poll_ms);
     if args.wants(&name) {
         let jobq = jobq_cross_process(&scratch.file("latency-cross"), args)?;
-        out.extend(rows(
-            &name,
-            &jobq,
-            None,
-            [Some(args.poll_ms as f64), None, None],
-        ));
+        out.extend(rows(&name, &jobq, None, [Some(5.0), Some(50.0), None]));
+    }
+    let name = format!("idle pool CPU, 4 workers, over {} s", args.idle_secs);
+    if args.wants(&name) {
+        let share = idle_cpu(&scratch.file("idle"), args.idle_secs)?;
+        out.push(
+            Row::new(name, "% of a core", vec![share])
+                .lower()
+                .at_most(1.0),
+        );
     }
     Ok(out)
 }

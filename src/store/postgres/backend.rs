@@ -8,6 +8,7 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
+use crate::overview::{BulkAction, Overview, OverviewQuery};
 use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
 use crate::schedule::ScheduleState;
@@ -15,9 +16,11 @@ use crate::state::Move;
 use crate::stats::{Stats, Waiting};
 use crate::store::postgres::notify::Listener;
 use crate::store::postgres::{
-    admin, claim, finish, queues, read, schedules, tokens, workers, Postgres,
+    admin, bulk, claim, find, finish, overview, queues, read, schedules, tokens, workers, Postgres,
 };
-use crate::store::{refusal_is_an_outcome, Backend, FirePlan, NewRow, Round, Settled};
+use crate::store::{
+    refusal_is_an_outcome, Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled,
+};
 use crate::token::ApiToken;
 use crate::workers::WorkerInfo;
 
@@ -228,6 +231,41 @@ impl Backend for Postgres {
 
     fn stats(&self, now: Timestamp) -> Result<Stats> {
         self.pool.auto("stats", |c| read::stats(c, now))
+    }
+
+    fn find(&self, filter: &JobFilter, cursor: Option<Cursor>, limit: usize) -> Result<Vec<Job>> {
+        self.pool
+            .auto("find", |c| find::find(c, filter, cursor, limit))
+    }
+
+    fn count_up_to(&self, filter: &JobFilter, limit: u64) -> Result<u64> {
+        self.pool
+            .auto("count", |c| find::count_up_to(c, filter, limit))
+    }
+
+    fn overview(&self, query: &OverviewQuery) -> Result<Overview> {
+        self.pool.tx("overview", |c| {
+            c.batch(
+                "overview",
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            )?;
+            overview::overview(c, query)
+        })
+    }
+
+    fn bulk(&self, batch: &BulkBatch<'_>) -> Result<BulkDone> {
+        let notify = batch.action == BulkAction::Retry && self.should_notify();
+        self.pool.tx("bulk", |c| {
+            let done = bulk::batch(c, batch)?;
+            if notify && done.changed > 0 {
+                c.query("bulk", admin::NOTIFY, &[])?;
+            }
+            Ok(done)
+        })
+    }
+
+    fn bulk_count(&self, batch: &BulkBatch<'_>) -> Result<u64> {
+        self.pool.auto("bulk count", |c| bulk::count(c, batch))
     }
 
     fn ping(&self) -> Result<()> {

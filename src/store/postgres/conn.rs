@@ -96,6 +96,18 @@ impl Conn {
         self.note(r).map_err(pg(op))
     }
 
+    /// Runs `sql` put together at run time (a filter's shape), unprepared so
+    /// the server plans it for the values bound, and returns its rows.
+    pub(crate) fn query_text(
+        &mut self,
+        op: &'static str,
+        sql: &str,
+        p: Params<'_>,
+    ) -> Result<Vec<Row>> {
+        let r = self.client.query(sql, p);
+        self.note(r).map_err(pg(op))
+    }
+
     /// Runs statements without parameters (migrations, BEGIN, COMMIT).
     pub(crate) fn batch(&mut self, op: &'static str, sql: &str) -> Result<()> {
         let r = self.client.batch_execute(sql);

@@ -95,6 +95,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         started_at bigint NOT NULL,
         heartbeat_at bigint NOT NULL
     );",
+    // 5: the dashboard's and metrics' reads stay bounded on a big history.
+    "CREATE INDEX jobs_status ON jobq.jobs (status, completed_at, started_at, queue, job_type)
+        WHERE status <> 'pending';
+    CREATE INDEX jobs_type ON jobq.jobs (job_type, created_at);",
 ];
 
 /// The schema version this build writes.

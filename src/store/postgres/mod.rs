@@ -5,11 +5,14 @@
 
 mod admin;
 mod backend;
+mod bulk;
 mod claim;
 pub(crate) mod conn;
+mod find;
 mod finish;
 pub(crate) mod migrate;
 mod notify;
+mod overview;
 mod queues;
 mod read;
 mod row;

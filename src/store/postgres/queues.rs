@@ -126,8 +126,8 @@ pub(crate) fn room(
 /// it must still see every start inside its own window.
 const KEEP_PAST_WINDOW: Duration = Duration::from_secs(60);
 
-/// Records `n` starts of a rate-limited queue and forgets those well out of its
-/// window.
+/// Records `n` starts of a rate-limited queue and forgets those that slid out
+/// of its window twice over (and at least [`KEEP_PAST_WINDOW`] past it).
 pub(crate) fn record_starts(
     c: &mut Conn,
     queue: &str,
@@ -137,7 +137,8 @@ pub(crate) fn record_starts(
 ) -> Result<()> {
     let n = i32::try_from(n).unwrap_or(i32::MAX);
     c.execute("claim", RECORD_STARTS, &[&queue, &now.0, &n])?;
-    let before = now.0.saturating_sub(ms(limit.period + KEEP_PAST_WINDOW));
+    let keep = limit.period + limit.period.max(KEEP_PAST_WINDOW);
+    let before = now.0.saturating_sub(ms(keep));
     c.execute("claim", FORGET_STARTS, &[&queue, &before])?;
     Ok(())
 }

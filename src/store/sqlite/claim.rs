@@ -243,3 +243,14 @@ pub(crate) fn lease_refused(
         Err(e) => Error::db(operation)(e),
     }
 }
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn the_claim_keeps_its_partial_index_beside_the_dashboards() {
+        let p = crate::store::sqlite::overview::tests::plan(CLAIM);
+        assert!(p.contains("INDEX jobs_claim"), "{p}");
+    }
+}

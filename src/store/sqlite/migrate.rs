@@ -92,6 +92,9 @@ pub const MIGRATIONS: &[&str] = &[
         started_at INTEGER NOT NULL,
         heartbeat_at INTEGER NOT NULL
     );",
+    // 7: the dashboard's and metrics' reads stay bounded on a big history.
+    "CREATE INDEX jobs_status ON jobs (status, completed_at, started_at, queue, job_type) WHERE status != 'pending';
+    CREATE INDEX jobs_type ON jobs (job_type, created_at);",
 ];
 
 /// The schema version this build writes.

@@ -2,17 +2,22 @@
 //! (behind a mutex) and a pool of readers. One module per group of statements.
 
 mod admin;
+mod bulk;
 mod claim;
 mod db;
 mod enqueue;
+mod find;
 mod finish;
+mod group;
 pub(crate) mod migrate;
 mod open;
+mod overview;
 mod queues;
 mod read;
 mod row;
 mod schedules;
 mod tokens;
+mod watch;
 mod workers;
 
 use std::path::Path;
@@ -21,13 +26,17 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
+use crate::overview::{Overview, OverviewQuery};
 use crate::queues::{LimitsChange, QueueInfo};
 use crate::retry::Backoff;
 use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
 use crate::stats::Waiting;
-use crate::store::{refusal_is_an_outcome, Backend, Durability, FirePlan, NewRow, Round, Settled};
+use crate::store::{
+    refusal_is_an_outcome, Backend, BulkBatch, BulkDone, Durability, FirePlan, NewRow, Round,
+    Settled,
+};
 use crate::token::ApiToken;
 use crate::workers::WorkerInfo;
 
@@ -40,6 +49,8 @@ pub(crate) struct Sqlite {
     store: Store,
     /// Claim rounds so far: where the next round starts among the queues.
     rounds: std::sync::atomic::AtomicUsize,
+    /// Concurrent inserts share commits.
+    group: group::InsertGroup,
 }
 
 /// How the file is opened.
@@ -63,24 +74,18 @@ impl Sqlite {
         Ok(Sqlite {
             store,
             rounds: std::sync::atomic::AtomicUsize::new(0),
+            group: group::InsertGroup::default(),
         })
     }
 }
 
 impl Backend for Sqlite {
+    fn watch_commits(&self) -> Option<Box<dyn crate::store::CommitWatch>> {
+        watch::watch(self.store.path())
+    }
+
     fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>> {
-        if let [one] = rows {
-            if one.job.unique.is_none() {
-                return self
-                    .store
-                    .write_autocommit(|c| Ok(vec![enqueue::insert(c, &one.job, &one.payload)?]));
-            }
-        }
-        self.store.write("enqueue_many", |tx| {
-            rows.iter()
-                .map(|r| enqueue::insert(tx, &r.job, &r.payload))
-                .collect()
-        })
+        self.group.insert(&self.store, rows)
     }
 
     fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
@@ -259,6 +264,33 @@ impl Backend for Sqlite {
 
     fn stats(&self, now: Timestamp) -> Result<Stats> {
         self.store.read("stats", |c| read::stats(c, now))
+    }
+
+    fn find(&self, filter: &JobFilter, cursor: Option<Cursor>, limit: usize) -> Result<Vec<Job>> {
+        self.store
+            .read("find", |c| find::find(c, filter, cursor, limit))
+    }
+
+    fn count_up_to(&self, filter: &JobFilter, limit: u64) -> Result<u64> {
+        self.store
+            .read("count", |c| find::count_up_to(c, filter, limit))
+    }
+
+    fn overview(&self, query: &OverviewQuery) -> Result<Overview> {
+        self.store
+            .read("overview", |c| overview::overview(c, query))
+    }
+
+    fn bulk(&self, batch: &BulkBatch<'_>) -> Result<BulkDone> {
+        let ids = self.store.read("bulk", |c| bulk::candidates(c, batch))?;
+        if ids.is_empty() {
+            return Ok(BulkDone::default());
+        }
+        self.store.write("bulk", |tx| bulk::apply(tx, batch, &ids))
+    }
+
+    fn bulk_count(&self, batch: &BulkBatch<'_>) -> Result<u64> {
+        self.store.read("bulk count", |c| bulk::count(c, batch))
     }
 
     fn ping(&self) -> Result<()> {

@@ -130,7 +130,7 @@ pub(crate) fn room(
 }
 
 /// Records `n` starts of a rate-limited queue at `now` and forgets those that
-/// slid out of its window.
+/// slid out of its window twice over.
 pub(crate) fn record_starts(
     conn: &Connection,
     queue: &str,
@@ -142,9 +142,12 @@ pub(crate) fn record_starts(
     for _ in 0..n {
         insert.execute(params![queue, now.0]).map_err(db("claim"))?;
     }
+    // Forget only what slid out of the window twice over: another process's
+    // round may count with a `now` read before it waited for the write lock
+    // (earlier than ours), and must still see the starts of its own window.
     let mut forget = conn.prepare_cached(FORGET_STARTS).map_err(db("claim"))?;
     forget
-        .execute(params![queue, now.0.saturating_sub(ms(limit.period))])
+        .execute(params![queue, now.0.saturating_sub(2 * ms(limit.period))])
         .map_err(db("claim"))?;
     Ok(())
 }

@@ -1,0 +1,212 @@
+//! The jobs page: filters, keyset pages (never an OFFSET), a capped count,
+//! and bulk retry and cancel of the selected jobs or of all matching ones.
+
+use maud::{html, Markup};
+
+use crate::http::dashboard::guard::{field, redirect, Signed, BASE};
+use crate::http::dashboard::layout::{count, job_link, page, status, when, Nav};
+use crate::http::dashboard::overview::enc;
+use crate::http::errors::ApiError;
+use crate::http::response::Response;
+use crate::{Error, Job, JobFilter, JobId, JobStatus, Queue, COUNT_CAP};
+
+/// Jobs per page.
+const PAGE: usize = 50;
+/// The filter fields, as query parameters and form fields.
+const FIELDS: [&str; 6] = [
+    "status",
+    "queue",
+    "job_type",
+    "owner",
+    "entity_type",
+    "entity_id",
+];
+
+/// The filter of a query string or form (empty fields are unset).
+pub(crate) fn filter_of(pairs: &[(String, String)]) -> Result<JobFilter, ApiError> {
+    let get = |name: &str| {
+        field(pairs, name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let status = match get("status") {
+        Some(s) => Some(
+            s.parse::<JobStatus>()
+                .map_err(|e| ApiError::bad_request("bad_query", e.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(JobFilter {
+        status,
+        queue: get("queue"),
+        job_type: get("job_type"),
+        entity_type: get("entity_type"),
+        entity_id: get("entity_id"),
+        owner: get("owner"),
+    })
+}
+
+/// The filter as a query string (`status=failed&owner=al`), for links.
+fn query_of(f: &JobFilter) -> String {
+    let values = [
+        f.status.map(|s| s.as_str().to_string()),
+        f.queue.clone(),
+        f.job_type.clone(),
+        f.owner.clone(),
+        f.entity_type.clone(),
+        f.entity_id.clone(),
+    ];
+    FIELDS
+        .iter()
+        .zip(values)
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", enc(&v))))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `GET /dashboard/jobs`.
+pub(crate) fn list(
+    queue: &Queue,
+    signed: &Signed,
+    query: &[(String, String)],
+) -> Result<Response, ApiError> {
+    let f = filter_of(query)?;
+    let cursor = field(query, "cursor").filter(|c| !c.is_empty());
+    let (jobs, next) = queue.page(&f, PAGE, cursor).map_err(|e| match e {
+        Error::Invalid { .. } => ApiError::bad_request("bad_query", e.to_string()),
+        other => ApiError::from(other),
+    })?;
+    let matching = queue.count(&f, COUNT_CAP)?;
+    let q = query_of(&f);
+    let body = html! {
+        (filters(&f))
+        p #matching { (count(matching)) " matching" @if cursor.is_some() { " · " a href={(BASE) "/jobs?" (q)} { "back to the newest" } } }
+        (bulk_form(signed, &f))
+        (table(&jobs, queue.now()))
+        @if let Some(next) = next {
+            p.pager { a #older href={(BASE) "/jobs?" (q) @if !q.is_empty() { "&" } "cursor=" (enc(&next))} { "Older →" } }
+        }
+    };
+    Ok(page("Jobs", Nav::Jobs, &signed.session, false, body))
+}
+
+fn filters(f: &JobFilter) -> Markup {
+    let text = |name: &'static str, label: &'static str, value: &Option<String>| {
+        html! { label { (label) " " input type="text" name=(name) value=[value.as_deref()]; } }
+    };
+    html! {
+        form #filters method="get" action={(BASE) "/jobs"} {
+            label { "Status " select name="status" {
+                option value="" { "any" }
+                @for s in JobStatus::ALL {
+                    option value=(s.as_str()) selected[f.status == Some(s)] { (s.as_str()) }
+                }
+            } }
+            (text("queue", "Queue", &f.queue))
+            (text("job_type", "Job type", &f.job_type))
+            (text("owner", "Owner", &f.owner))
+            (text("entity_type", "Entity type", &f.entity_type))
+            (text("entity_id", "Entity id", &f.entity_id))
+            button type="submit" { "Filter" }
+        }
+    }
+}
+
+/// The bulk form: its buttons act on the checked rows (`form="bulk"`) or on
+/// every job matching the filter, carried as hidden fields.
+fn bulk_form(signed: &Signed, f: &JobFilter) -> Markup {
+    let values = [
+        f.status.map(|s| s.as_str().to_string()),
+        f.queue.clone(),
+        f.job_type.clone(),
+        f.owner.clone(),
+        f.entity_type.clone(),
+        f.entity_id.clone(),
+    ];
+    html! {
+        form #bulk method="post" action={(BASE) "/jobs/bulk"} {
+            input type="hidden" name="csrf" value=(signed.session.csrf.0);
+            @for (k, v) in FIELDS.iter().zip(values) {
+                @if let Some(v) = v { input type="hidden" name=(k) value=(v); }
+            }
+            button name="action" value="retry_selected" { "Retry selected" }
+            button name="action" value="cancel_selected" { "Cancel selected" }
+            button name="action" value="retry_matching" { "Retry all matching" }
+            button name="action" value="cancel_matching" { "Cancel all matching" }
+        }
+    }
+}
+
+fn table(jobs: &[Job], now: crate::Timestamp) -> Markup {
+    html! {
+        table #jobs {
+            thead { tr {
+                th { input #select-all type="checkbox" aria-label="Select all"; }
+                th { "Job" } th { "Queue" } th { "Type" } th { "Status" } th { "Attempts" }
+                th { "Priority" } th { "Owner" } th { "Entity" } th { "Created" } th { "Updated" }
+            } }
+            tbody {
+                @for j in jobs {
+                    tr data-id=(j.id.to_string()) {
+                        td { input type="checkbox" name="id" value=(j.id.to_string()) form="bulk" aria-label="Select"; }
+                        td { (job_link(j.id)) }
+                        td { (j.queue) }
+                        td { (j.job_type) }
+                        td { (status(j.status)) }
+                        td.n { (j.attempts) "/" (j.max_attempts) }
+                        td.n { (j.priority) }
+                        td { (j.owner.as_deref().unwrap_or("")) }
+                        td { @if let (Some(t), Some(i)) = (&j.entity_type, &j.entity_id) { (t) ":" (i) } }
+                        td { (when(j.created_at, now)) }
+                        td { (when(j.updated_at, now)) }
+                    }
+                }
+                @if jobs.is_empty() { tr { td colspan="11" { "No jobs match." } } }
+            }
+        }
+    }
+}
+
+/// `POST /dashboard/jobs/bulk`: the action on the selected or matching jobs,
+/// then back to the list with what was done.
+pub(crate) fn bulk(
+    queue: &Queue,
+    signed: &Signed,
+    form: &[(String, String)],
+    sessions: &crate::http::session::Sessions,
+) -> Result<Response, ApiError> {
+    let f = filter_of(form)?;
+    let ids: Vec<JobId> = form
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let message = match field(form, "action").unwrap_or("") {
+        "retry_selected" => each(&ids, "retried", |id| queue.retry(id).map(drop)),
+        "cancel_selected" => each(&ids, "cancelled", |id| queue.cancel(id).map(drop)),
+        "retry_matching" => format!("Retried {} matching jobs.", queue.retry_matching(&f)?),
+        "cancel_matching" => format!("Cancelled {} matching jobs.", queue.cancel_matching(&f)?),
+        _ => return Err(ApiError::bad_request("bad_form", "unknown action")),
+    };
+    sessions.flash(&signed.id, message);
+    let q = query_of(&f);
+    Ok(redirect(&format!("{BASE}/jobs?{q}")))
+}
+
+/// Applies `act` to each id; says how many it changed and how many it could not.
+fn each(ids: &[JobId], done: &str, act: impl Fn(JobId) -> crate::Result<()>) -> String {
+    let (mut ok, mut refused) = (0, 0);
+    for id in ids {
+        match act(*id) {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                log::info!("dashboard bulk: {e}");
+                refused += 1;
+            }
+        }
+    }
+    match refused {
+        0 => format!("{ok} jobs {done}."),
+        _ => format!("{ok} jobs {done}; {refused} could not be (their status does not allow it)."),
+    }
+}

@@ -1,0 +1,101 @@
+//! Bulk retry and cancel of the jobs matching a filter, a batch at a time: the
+//! batch's candidates are read outside the write lock, then each moves with
+//! the same guarded statements as its single-job call, in one short write
+//! transaction (a job that changed meanwhile, or whose retry would make a
+//! second live holder of its unique key, is skipped, never forced).
+
+use rusqlite::{params_from_iter, Connection, Transaction};
+
+use crate::error::{Error, Result};
+use crate::filter::Cursor;
+use crate::job::JobId;
+use crate::overview::BulkAction;
+use crate::store::sqlite::admin;
+use crate::store::sqlite::find::{conditions, status_term};
+use crate::store::{BulkBatch, BulkDone};
+
+/// The statuses each action can move, as its single-job call allows them
+/// (see `state.rs`). Written with `+` so they never steer the index choice.
+fn eligible(action: BulkAction) -> &'static str {
+    match action {
+        BulkAction::Retry => "+status IN ('failed', 'cancelled')",
+        BulkAction::Cancel => {
+            "(+status = 'pending' OR (+status = 'in_progress' AND cancel_requested = 0))"
+        }
+    }
+}
+
+/// The next batch's candidates: (id, created_at) in enqueue order.
+pub(crate) fn candidates(conn: &Connection, b: &BulkBatch<'_>) -> Result<Vec<(JobId, i64)>> {
+    let c = conditions(b.filter, status_term(conn, b.filter)?);
+    let sql = format!(
+        "SELECT id, created_at FROM jobs WHERE {} AND {} AND (created_at, id) > (?, ?) \
+         AND created_at <= ? ORDER BY created_at, id LIMIT ?",
+        c.sql,
+        eligible(b.action)
+    );
+    let (ms, id) = match b.after {
+        Some(c) => (c.created_at, c.id.to_string()),
+        None => (i64::MIN, String::new()),
+    };
+    let lim = i64::try_from(b.limit).unwrap_or(i64::MAX);
+    let mut values = c.values;
+    values.extend([&ms as &dyn rusqlite::ToSql, &id, &b.until.0, &lim]);
+    let mut stmt = conn.prepare_cached(&sql).map_err(Error::db("bulk"))?;
+    let rows = stmt
+        .query_map(params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(Error::db("bulk"))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(Error::db("bulk"))
+}
+
+/// How many jobs every batch of `b` together would move now (a candidate
+/// that changes before its batch is skipped then, so this is an estimate).
+pub(crate) fn count(conn: &Connection, b: &BulkBatch<'_>) -> Result<u64> {
+    let c = conditions(b.filter, status_term(conn, b.filter)?);
+    let sql = format!(
+        "SELECT count(*) FROM jobs WHERE {} AND {} AND created_at <= ?",
+        c.sql,
+        eligible(b.action)
+    );
+    let mut values = c.values;
+    values.push(&b.until.0);
+    let mut stmt = conn.prepare_cached(&sql).map_err(Error::db("bulk count"))?;
+    let n: i64 = stmt
+        .query_row(params_from_iter(values), |r| r.get(0))
+        .map_err(Error::db("bulk count"))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Moves the candidates (in the caller's write transaction); returns how many
+/// moved. A candidate that changed since it was read is skipped.
+pub(crate) fn apply(
+    tx: &Transaction<'_>,
+    b: &BulkBatch<'_>,
+    ids: &[(JobId, i64)],
+) -> Result<BulkDone> {
+    let mut changed = 0;
+    for (id, _) in ids {
+        let moved = match b.action {
+            BulkAction::Retry => admin::retry(tx, *id, b.now).map(|()| true),
+            BulkAction::Cancel => {
+                admin::cancel(tx, *id, b.now).map(|m| m != crate::state::Move::Unchanged)
+            }
+        };
+        match moved {
+            Ok(true) => changed += 1,
+            Ok(false)
+            | Err(Error::Conflict { .. } | Error::NotFound { .. } | Error::UniqueConflict { .. }) =>
+                {}
+            Err(e) => return Err(e),
+        }
+    }
+    let next = (ids.len() == b.limit)
+        .then(|| ids.last())
+        .flatten()
+        .map(|(id, ms)| Cursor {
+            created_at: *ms,
+            id: *id,
+        });
+    Ok(BulkDone { changed, next })
+}

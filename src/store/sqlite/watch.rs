@@ -1,0 +1,231 @@
+//! Commits by other processes, seen as writes to the database's WAL file.
+//!
+//! Every commit in WAL mode writes frames to `<file>-wal` before it becomes
+//! visible; inotify (Linux) reports those writes at once. The event comes
+//! before the commit is visible (under FULL, before the writer's fsync), so on
+//! an event the watch reads `PRAGMA data_version` on a connection of its own,
+//! every 100 µs for up to 100 ms, and reports the change once a commit is
+//! visible: a claim started then does not run into the writer's lock (whose
+//! busy handler would sleep 1, 2, 5, 10 ms ...). Writes of this process are
+//! reported too: the watch is a hint, and polling stays the fallback (other
+//! systems, network filesystems, a failed watch).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::store::{CommitWatch, Wake};
+
+/// The watch on `path`'s WAL file, or `None` where there is none (not Linux, or
+/// inotify refused: then polling finds other processes' jobs).
+pub(crate) fn watch(path: &Path) -> Option<Box<dyn CommitWatch>> {
+    #[cfg(target_os = "linux")]
+    match linux::WalWatch::open(path) {
+        Ok(w) => return Some(Box::new(w)),
+        Err(e) => log::warn!(
+            "{}: cannot watch for other processes' commits ({e}); polling only",
+            path.display()
+        ),
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
+    None
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::ffi::{CString, OsString};
+    use std::fs::File;
+    use std::io::{self, Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::Path;
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use rusqlite::{Connection, OpenFlags};
+
+    use super::{Duration, Wake};
+
+    /// How often, and how long at most, the data version is read after an event.
+    const SETTLE_STEP: Duration = Duration::from_micros(100);
+    const SETTLE_MAX: Duration = Duration::from_millis(100);
+
+    /// An inotify watch on the database's directory (a WAL file can be removed
+    /// and created again; a watch on the directory outlives it), reporting
+    /// writes to the file named `<db>-wal`, and an eventfd that interrupts a wait.
+    pub(super) struct WalWatch {
+        events: File,
+        stop: File,
+        wal_name: Vec<u8>,
+        /// A connection of its own and the data version it read last.
+        version: Mutex<(Connection, i64)>,
+    }
+
+    /// Makes a file of a descriptor a libc call returned (`-1`: the OS error).
+    fn owned(fd: i32) -> io::Result<File> {
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+        Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    impl WalWatch {
+        pub(super) fn open(db: &Path) -> io::Result<WalWatch> {
+            let dir = match db.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            let mut wal_name: OsString = db.file_name().unwrap_or_default().to_os_string();
+            wal_name.push("-wal");
+            // SAFETY: inotify_init1 and eventfd take flags only and return new descriptors.
+            let events =
+                owned(unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) })?;
+            let stop = owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+            let c_dir = CString::new(dir.as_os_str().as_bytes())?;
+            // SAFETY: a valid inotify descriptor and a NUL-terminated path that lives
+            // through the call.
+            let wd = unsafe {
+                libc::inotify_add_watch(events.as_raw_fd(), c_dir.as_ptr(), libc::IN_MODIFY)
+            };
+            if wd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(db, flags).map_err(io::Error::other)?;
+            let v = data_version(&conn).map_err(io::Error::other)?;
+            Ok(WalWatch {
+                events,
+                stop,
+                wal_name: wal_name.into_vec(),
+                version: Mutex::new((conn, v)),
+            })
+        }
+
+        /// After a write to the WAL: waits until a commit is visible (the data
+        /// version moved), at most [`SETTLE_MAX`]; reports a change either way
+        /// (a long fsync, or an error reading: the claim waits on the lock).
+        fn settle(&self) -> Wake {
+            let mut guard = self.version.lock().unwrap_or_else(|p| p.into_inner());
+            let (conn, seen) = &mut *guard;
+            let deadline = Instant::now() + SETTLE_MAX;
+            while Instant::now() < deadline {
+                match data_version(conn) {
+                    Ok(v) if v != *seen => {
+                        *seen = v;
+                        // The rest of this commit's writes came while we waited.
+                        self.drain();
+                        return Wake::Changed;
+                    }
+                    Ok(_) => std::thread::sleep(SETTLE_STEP),
+                    Err(_) => break,
+                }
+            }
+            Wake::Changed
+        }
+
+        /// Reads every queued event; true when one was a write to the WAL file
+        /// (or the kernel's queue overflowed, so one may have been lost).
+        fn drain(&self) -> bool {
+            let mut buf = [0u8; 4096];
+            let mut hit = false;
+            loop {
+                match (&self.events).read(&mut buf) {
+                    Ok(0) => return hit,
+                    Ok(n) => hit |= self.names_wal(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return hit,
+                }
+            }
+        }
+
+        /// Whether a buffer of `struct inotify_event`s names the WAL file.
+        fn names_wal(&self, mut buf: &[u8]) -> bool {
+            const HEAD: usize = 16;
+            let mut hit = false;
+            while buf.len() >= HEAD {
+                let mask = u32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                let len = u32::from_ne_bytes([buf[12], buf[13], buf[14], buf[15]]) as usize;
+                let name = buf.get(HEAD..HEAD + len).unwrap_or_default();
+                let name = name.split(|b| *b == 0).next().unwrap_or_default();
+                hit |= mask & libc::IN_Q_OVERFLOW != 0 || name == self.wal_name.as_slice();
+                buf = buf.get(HEAD + len..).unwrap_or_default();
+            }
+            hit
+        }
+    }
+
+    /// `PRAGMA data_version`: moves when another connection has committed.
+    fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+        conn.prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))
+    }
+
+    impl crate::store::CommitWatch for WalWatch {
+        fn wait(&self, timeout: Duration) -> Wake {
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.events.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.stop.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+            // SAFETY: `fds` is a valid array of two pollfd structs for the call.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+            if n <= 0 {
+                return Wake::Quiet;
+            }
+            if fds[1].revents != 0 {
+                return Wake::Stopped;
+            }
+            if self.drain() {
+                self.settle()
+            } else {
+                Wake::Quiet
+            }
+        }
+
+        fn interrupt(&self) {
+            let _ = (&self.stop).write(&1u64.to_ne_bytes());
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    #[test]
+    fn a_commit_wakes_the_watch_and_other_files_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("q.db");
+        let conn = Connection::open(&db).unwrap();
+        conn.pragma_update(None, "journal_mode", "wal").unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        let w = watch(&db).unwrap();
+        std::fs::write(dir.path().join("other"), b"x").unwrap();
+        assert_eq!(w.wait(Duration::ZERO), Wake::Quiet);
+        conn.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        assert_eq!(w.wait(Duration::from_secs(30)), Wake::Changed);
+        assert_eq!(w.wait(Duration::ZERO), Wake::Quiet, "events drained");
+    }
+
+    #[test]
+    fn interrupt_ends_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("q.db");
+        drop(Connection::open(&db).unwrap());
+        let w: std::sync::Arc<dyn CommitWatch> = watch(&db).unwrap().into();
+        let w2 = w.clone();
+        let t = std::thread::spawn(move || w2.wait(Duration::from_secs(3600)));
+        w.interrupt();
+        assert_eq!(t.join().unwrap(), Wake::Stopped);
+    }
+}

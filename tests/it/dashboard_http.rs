@@ -1,0 +1,283 @@
+//! The dashboard's guards over plain HTTP: sign-in, the cookie, sessions that
+//! end (sign-out, revocation), the origin and form-token checks on every POST,
+//! escaping and the security headers; the admin bulk endpoints.
+
+use std::time::Duration;
+
+use jobq::{JobStatus, NewJob};
+use serde_json::json;
+
+use crate::http_util::{start, Api};
+
+/// A client that never follows redirects, sending `cookie` when given.
+pub fn call(
+    api: &Api,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", api.base));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut res = agent
+        .run(req.body(body.as_bytes().to_vec()).unwrap())
+        .unwrap();
+    let headers = res
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let text = res.body_mut().read_to_string().unwrap_or_default();
+    (res.status().as_u16(), headers, text)
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+pub fn origin(api: &Api) -> String {
+    api.base.clone()
+}
+
+/// Signs in with `token`; the session cookie (`name=value`).
+pub fn sign_in(api: &Api, token: &str) -> String {
+    let form = format!("token={token}");
+    let o = origin(api);
+    let (status, headers, _) = call(
+        api,
+        "POST",
+        "/dashboard/login",
+        &[
+            ("Origin", &o),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &form,
+    );
+    assert_eq!(status, 303);
+    let set = header(&headers, "Set-Cookie").unwrap().to_string();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/dashboard"] {
+        assert!(set.contains(part), "{set}");
+    }
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The session's form token, read from a page.
+pub fn csrf(api: &Api, cookie: &str) -> String {
+    let (_, _, page) = call(api, "GET", "/dashboard", &[("Cookie", cookie)], "");
+    let at = page.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+    page[at..at + 64].to_string()
+}
+
+pub fn post(api: &Api, path: &str, cookie: &str, site: Option<&str>, form: &str) -> u16 {
+    let mut h = vec![
+        ("Cookie", cookie),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    if let Some(s) = site {
+        h.push(("Sec-Fetch-Site", s));
+    }
+    call(api, "POST", path, &h, form).0
+}
+
+#[test]
+fn signing_in_needs_a_live_admin_token_and_pages_need_the_session() {
+    let api = start();
+    let (status, headers, _) = call(&api, "GET", "/dashboard/jobs", &[], "");
+    assert_eq!(
+        (status, header(&headers, "Location")),
+        (303, Some("/dashboard/login"))
+    );
+    let o = origin(&api);
+    let form = [
+        ("Origin", o.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    assert_eq!(
+        call(&api, "POST", "/dashboard/login", &form, "token=jobq_nope").0,
+        401
+    );
+    let alice = format!("token={}", api.alice);
+    assert_eq!(call(&api, "POST", "/dashboard/login", &form, &alice).0, 403);
+    let cookie = sign_in(&api, &api.admin);
+    let (status, headers, page) = call(&api, "GET", "/dashboard", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200);
+    let csp = header(&headers, "Content-Security-Policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(header(&headers, "X-Frame-Options"), Some("DENY"));
+    assert!(header(&headers, "Referrer-Policy").is_some());
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "no inline script or style"
+    );
+}
+
+#[test]
+fn sign_out_and_revocation_end_the_session() {
+    let api = start();
+    let cookie = sign_in(&api, &api.admin);
+    let token = csrf(&api, &cookie);
+    assert_eq!(
+        post(
+            &api,
+            "/dashboard/logout",
+            &cookie,
+            Some("same-origin"),
+            &format!("csrf={token}")
+        ),
+        303
+    );
+    assert_eq!(
+        call(&api, "GET", "/dashboard", &[("Cookie", &cookie)], "").0,
+        303
+    );
+
+    let ops = api.queue.create_token("ops", true).unwrap();
+    let cookie = sign_in(&api, &ops.secret);
+    assert_eq!(
+        call(&api, "GET", "/dashboard", &[("Cookie", &cookie)], "").0,
+        200
+    );
+    api.queue.revoke_token(ops.token.id).unwrap();
+    assert_eq!(
+        call(&api, "GET", "/dashboard", &[("Cookie", &cookie)], "").0,
+        303
+    );
+}
+
+#[test]
+fn every_post_needs_the_same_origin_and_the_form_token() {
+    let api = start();
+    let job = api
+        .queue
+        .enqueue(NewJob::new("email.send", json!(1)).delay(Duration::from_secs(60)))
+        .unwrap();
+    let cookie = sign_in(&api, &api.admin);
+    let token = csrf(&api, &cookie);
+    let path = format!("/dashboard/jobs/{}/cancel", job.id);
+    let form = format!("csrf={token}");
+    for site in ["cross-site", "same-site", "none"] {
+        assert_eq!(post(&api, &path, &cookie, Some(site), &form), 403, "{site}");
+    }
+    let evil = [
+        ("Cookie", cookie.as_str()),
+        ("Origin", "http://evil.example"),
+    ];
+    assert_eq!(call(&api, "POST", &path, &evil, &form).0, 403);
+    assert_eq!(
+        post(&api, &path, &cookie, None, &form),
+        403,
+        "neither header"
+    );
+    assert_eq!(
+        post(&api, &path, &cookie, Some("same-origin"), "csrf=wrong"),
+        403
+    );
+    assert_eq!(
+        post(
+            &api,
+            &path,
+            "jobq_session=forged",
+            Some("same-origin"),
+            &form
+        ),
+        403
+    );
+    let login = call(
+        &api,
+        "POST",
+        "/dashboard/login",
+        &[("Origin", "http://evil.example")],
+        "token=x",
+    );
+    assert_eq!(login.0, 403, "login CSRF refused too");
+    assert_eq!(api.queue.get(job.id).unwrap().status, JobStatus::Pending);
+    assert_eq!(post(&api, &path, &cookie, Some("same-origin"), &form), 303);
+    assert_eq!(api.queue.get(job.id).unwrap().status, JobStatus::Cancelled);
+}
+
+#[test]
+fn hostile_text_is_escaped_on_every_page() {
+    let api = start();
+    let hostile = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+    let job = api
+        .queue
+        .enqueue(NewJob::new("email.send", json!({ "x": hostile })).entity("doc", hostile))
+        .unwrap();
+    let cookie = sign_in(&api, &api.admin);
+    for path in [
+        format!("/dashboard/jobs/{}", job.id),
+        "/dashboard/jobs?entity_id=%3Cscript%3E".into(),
+        "/dashboard".into(),
+    ] {
+        let (status, _, page) = call(&api, "GET", &path, &[("Cookie", &cookie)], "");
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            !page.contains("<script>alert") && !page.contains("<img src=x"),
+            "{path}"
+        );
+    }
+    let (_, _, page) = call(
+        &api,
+        "GET",
+        &format!("/dashboard/jobs/{}", job.id),
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+}
+
+#[test]
+fn admin_bulk_endpoints_answer_the_count() {
+    let api = start();
+    for i in 0..4 {
+        api.queue
+            .enqueue(NewJob::new("email.send", json!(i)).owner("al"))
+            .unwrap();
+    }
+    api.queue
+        .enqueue(NewJob::new("email.send", json!(9)).owner("bo"))
+        .unwrap();
+    let cancel = api.post_json(
+        "/api/v1/admin/jobs/cancel",
+        Some(&api.admin),
+        &json!({"owner": "al"}),
+    );
+    assert_eq!(
+        (cancel.status, cancel.body["count"].clone()),
+        (200, json!(4))
+    );
+    let retry = api.post_json(
+        "/api/v1/admin/jobs/retry",
+        Some(&api.admin),
+        &json!({"status": "cancelled"}),
+    );
+    assert_eq!(retry.body["count"], 4);
+    let typo = api.post_json(
+        "/api/v1/admin/jobs/cancel",
+        Some(&api.admin),
+        &json!({"ownr": "al"}),
+    );
+    assert_eq!(typo.status, 422, "a typo must not widen the filter");
+    let user = api.post_json("/api/v1/admin/jobs/cancel", Some(&api.alice), &json!({}));
+    assert_eq!(user.status, 403);
+    assert_eq!(
+        api.get("/api/v1/admin/jobs/retry", Some(&api.admin)).status,
+        405
+    );
+}

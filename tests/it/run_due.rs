@@ -1,0 +1,64 @@
+//! `run_due` (the cron endpoint's work) writes each job's outcome in the round
+//! that claims the next: a limit leaves the rest pending, never one claimed
+//! ahead and left holding a lease, and every outcome is written, the last one
+//! included.
+
+use jobq::{Durability, JobError, JobStatus, NewJob, Queue, QueueOptions, Registry, WorkerConfig};
+use serde_json::{json, Value};
+
+fn registry() -> Registry {
+    let mut reg = Registry::new();
+    reg.register("echo", |_: &jobq::JobContext, v: Value| Ok(v));
+    reg.register("bad", |_: &jobq::JobContext, _: Value| {
+        Err(JobError::Permanent("no".into()))
+    });
+    reg
+}
+
+#[test]
+fn a_limit_runs_that_many_and_leaves_the_rest_pending_with_no_lease_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open_with(
+        QueueOptions::new(dir.path().join("due.db")).durability(Durability::Normal),
+    )
+    .unwrap();
+    let ids = q
+        .enqueue_many((0..10).map(|i| NewJob::new("echo", json!(i))).collect())
+        .unwrap();
+    let sum = jobq::run_due(&q, &registry(), 4, &WorkerConfig::default()).unwrap();
+    assert_eq!((sum.processed, sum.completed), (4, 4));
+    let statuses: Vec<_> = ids.iter().map(|id| q.get(*id).unwrap().status).collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == JobStatus::Completed)
+            .count(),
+        4
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == JobStatus::Pending)
+            .count(),
+        6
+    );
+    let done = q.get(ids[3]).unwrap();
+    assert_eq!(
+        (done.status, done.result),
+        (JobStatus::Completed, Some(json!(3)))
+    );
+}
+
+#[test]
+fn the_last_jobs_outcome_is_written_whatever_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(dir.path().join("last.db")).unwrap();
+    let ok = q.enqueue(NewJob::new("echo", json!("a"))).unwrap().job.id;
+    let bad = q.enqueue(NewJob::new("bad", json!(null))).unwrap().job.id;
+    let sum = jobq::run_due(&q, &registry(), 100, &WorkerConfig::default()).unwrap();
+    assert_eq!((sum.processed, sum.completed, sum.failed), (2, 1, 1));
+    assert_eq!(q.get(ok).unwrap().status, JobStatus::Completed);
+    let failed = q.get(bad).unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(failed.locked_by.is_none() && failed.lease_expires_at.is_none());
+}

@@ -1,0 +1,76 @@
+//! Wake-ups across processes: a job another process enqueues starts without
+//! waiting for the worker's poll (on Linux the pool watches the database's WAL
+//! file; polling stays the fallback elsewhere). The poll interval is set to
+//! 30 s and the jobs must finish well inside it, so the only timing in these
+//! tests is that bound, never the fast path's speed.
+
+use std::time::Duration;
+
+use jobq::{Durability, JobContext, JobStatus, NewJob, Queue, QueueOptions, Registry};
+use jobq::{WorkerConfig, WorkerPool};
+use serde_json::{json, Value};
+
+use crate::util::{signal, wait_exit, wait_for, Sandbox};
+
+/// The poll interval of these pools: far longer than the tests wait.
+const POLL: Duration = Duration::from_secs(30);
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_job_enqueued_by_jobq_enqueue_starts_long_before_the_poll_interval() {
+    let sb = Sandbox::new();
+    sb.config(
+        "[workers]\npoll_interval = \"30s\"\ndurability = \"normal\"\n\n\
+         [handlers.mark]\ncommand = [\"cat\"]\n",
+    );
+    let first = sb.ok(&["enqueue", "mark", "--payload", "1"]);
+    let mut work = sb.spawn(&["work"], "work");
+    // The start-up round runs the first job; then the pool waits out its poll.
+    wait_for("the first job", POLL / 2, || {
+        sb.json(&["show", &first])["status"] == json!("completed")
+    });
+    for i in 2..5 {
+        let id = sb.ok(&["enqueue", "mark", "--payload", &i.to_string()]);
+        wait_for(
+            "a job from another process, within half the poll",
+            POLL / 2,
+            || sb.json(&["show", &id])["status"] == json!("completed"),
+        );
+        assert_eq!(sb.json(&["show", &id])["result"], json!(i));
+    }
+    signal(&work, libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut work, Duration::from_secs(30)),
+        0,
+        "{}",
+        sb.log("work")
+    );
+}
+
+fn open(path: &std::path::Path) -> Queue {
+    Queue::open_with(QueueOptions::new(path).durability(Durability::Normal)).unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_pool_wakes_for_a_commit_through_another_connection_and_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wake.db");
+    let mut reg = Registry::new();
+    reg.register("echo", |_: &JobContext, v: Value| Ok(v));
+    let cfg = WorkerConfig {
+        poll_interval: POLL,
+        ..WorkerConfig::default()
+    };
+    let pool = WorkerPool::start(open(&db), reg, cfg).unwrap();
+    // Another handle: its own connections, no in-process signal to the pool.
+    let other = open(&db);
+    for i in 0..3 {
+        let job = other.enqueue(NewJob::new("echo", json!(i))).unwrap().job;
+        wait_for("the job, within half the poll", POLL / 2, || {
+            other.get(job.id).unwrap().status == JobStatus::Completed
+        });
+    }
+    let counts = pool.shutdown(Duration::from_secs(5));
+    assert_eq!(counts.completed, 3);
+}
