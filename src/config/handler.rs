@@ -96,6 +96,14 @@ impl<'de> Deserialize<'de> for HandlerConfig {
                     "give exactly one of `command = [\"program\", ...]` and `url = \"http://...\"`",
                 )),
             };
+        if let Some(bad) = raw
+            .env
+            .iter()
+            .flatten()
+            .find_map(|(k, v)| env_problem(k, v))
+        {
+            return Err(serde::de::Error::custom(bad));
+        }
         Ok(HandlerConfig {
             kind,
             timeout: raw.timeout,
@@ -108,6 +116,20 @@ impl<'de> Deserialize<'de> for HandlerConfig {
             inherit_env: raw.inherit_env.unwrap_or(true),
         })
     }
+}
+
+/// Why `KEY = value` cannot be an environment variable, if it cannot: an empty
+/// name, `=` in the name, or a NUL byte anywhere (the OS would refuse it at
+/// every run, or split the name).
+fn env_problem(key: &str, value: &str) -> Option<String> {
+    if key.is_empty() || key.contains('=') || key.contains('\0') {
+        return Some(format!(
+            "env: {key:?} is not a variable name (non-empty, without `=` or NUL)"
+        ));
+    }
+    value
+        .contains('\0')
+        .then(|| format!("env: the value of {key} contains a NUL byte"))
 }
 
 /// A non-empty argv whose program is not empty.

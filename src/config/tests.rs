@@ -276,3 +276,22 @@ fn durations_may_be_sums_fractions_and_long_units() {
         Some(&[Duration::from_secs(90), Duration::from_secs(2 * 86_400)][..])
     );
 }
+
+#[test]
+fn env_entries_the_os_would_refuse_are_refused_naming_the_handler() {
+    let cases = [
+        ("{ A = \"x\\u0000y\" }", "NUL"),
+        ("{ \"A=B\" = \"x\" }", "not a variable name"),
+        ("{ \"\" = \"x\" }", "not a variable name"),
+    ];
+    for (env, words) in cases {
+        let text = format!("[handlers.echo]\ncommand = [\"cat\"]\nenv = {env}\n");
+        let (line, key, message) = refused(&text);
+        assert_eq!(line, 1, "{env}: the handler's table");
+        assert!(key.contains("handlers.echo"), "{env}: {key}");
+        assert!(message.contains(words), "{env}: {message}");
+    }
+    let fine = "[handlers.echo]\ncommand = [\"cat\"]\nenv = { A_1 = \"x=y\" }\n";
+    let cfg = Config::parse(fine, "jobq.toml").unwrap();
+    assert_eq!(cfg.handlers["echo"].env["A_1"], "x=y");
+}
