@@ -140,10 +140,29 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// The database server cannot be reached (down, restarting, or the
+    /// connection was lost). Nothing was written, or the outcome of the last
+    /// commit is unknown when the connection broke during it. Transient.
+    #[error("database unavailable during {operation}: {reason}")]
+    Unavailable {
+        /// The operation that needed the database.
+        operation: &'static str,
+        /// What the client saw (never the URL or its password).
+        reason: String,
+    },
+    /// Any other PostgreSQL error.
+    #[error("database error during {operation}: {source}")]
+    Postgres {
+        /// The operation, e.g. `claim`.
+        operation: &'static str,
+        /// The client's error.
+        #[source]
+        source: postgres::Error,
+    },
     /// No pooled connection could be had, or opening the file failed.
     #[error("cannot open {path}: {reason}")]
     Open {
-        /// The file.
+        /// The file (for PostgreSQL, the URL with its password redacted).
         path: PathBuf,
         /// Why.
         reason: String,
@@ -173,9 +192,12 @@ impl Error {
         }
     }
 
-    /// True for errors that pass with time: busy, disk full.
+    /// True for errors that pass with time: busy, disk full, database unavailable.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Busy { .. } | Error::DiskFull { .. })
+        matches!(
+            self,
+            Error::Busy { .. } | Error::DiskFull { .. } | Error::Unavailable { .. }
+        )
     }
 }
 

@@ -12,6 +12,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("status", 0),
     ("duration", 0),
     ("retry", 0),
+    ("location", 0),
     ("job", 1),
     ("error", 2),
     ("state", 2),

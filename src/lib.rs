@@ -31,6 +31,7 @@ mod filter;
 pub mod http;
 mod id_prefix;
 mod job;
+mod location;
 pub mod metrics;
 mod new_job;
 mod overview;
@@ -57,11 +58,14 @@ pub use failure::Failure;
 pub use filter::{JobFilter, JobPage};
 pub use id_prefix::{IdPrefix, MAX_LISTED_MATCHES, MIN_ID_PREFIX};
 pub use job::{HeldKey, Job, JobId, JobStatus, ParseJobIdError, ParseStatusError, StatusSet};
+pub use location::{redact_url, Location};
 pub use metrics::Metrics;
 pub use new_job::{validate_job_type, NewJob, MAX_DELAY_S, MAX_REF_BYTES};
 pub use overview::{
     BulkAction, CappedStatusCounts, Count, GroupCounts, Minute, Overview, OverviewQuery,
 };
+#[doc(hidden)]
+pub use queue::postgres_schema_to;
 pub use queue::{Queue, QueueOptions, COUNT_CAP, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
 pub use queues::{
     validate_queue_name, LimitsChange, QueueInfo, QueueSpec, RateLimit, DEFAULT_QUEUE,

@@ -36,13 +36,15 @@ pub use error::{CliError, CliResult};
 #[derive(Debug, Parser)]
 #[command(name = "jobq", version, propagate_version = true)]
 pub struct Cli {
-    /// The queue's database file.
+    /// The queue's database: a SQLite file's path (or sqlite:PATH), or a
+    /// PostgreSQL URL (postgres://user:pass@host:5432/dbname).
     #[arg(
         long,
         global = true,
         env = "JOBQ_DB",
         default_value = "./jobq.db",
-        value_name = "PATH"
+        value_name = "PATH_OR_URL",
+        hide_env_values = true
     )]
     pub db: PathBuf,
     /// The config file [default: ./jobq.toml when it exists, else built-in defaults].
@@ -166,13 +168,15 @@ impl Context {
     /// read or change existing jobs never create an empty database by mistake.
     ///
     /// # Errors
-    /// A runtime error when there is no file at the path, or as [`Context::open`].
+    /// A runtime error when there is no SQLite file at the path, or as [`Context::open`].
     pub fn open_existing(&self) -> CliResult<Queue> {
-        if !self.db.exists() {
-            return Err(CliError::Runtime(format!(
-                "{}: no such database (enqueue, work and serve create one)",
-                self.db.display()
-            )));
+        if let jobq::Location::Sqlite(path) = jobq::Location::parse(&self.db) {
+            if !path.exists() {
+                return Err(CliError::Runtime(format!(
+                    "{}: no such database (enqueue, work and serve create one)",
+                    path.display()
+                )));
+            }
         }
         self.open()
     }

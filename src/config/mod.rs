@@ -150,6 +150,8 @@ impl Config {
             .durability(self.workers.durability)
             .catalog(self.catalog())
             .file_mode(self.database.file_mode)
+            .notify(self.database.notify)
+            .readers(self.database.pool_size)
     }
 
     /// The worker pool settings of `[workers]` (other settings at their defaults).

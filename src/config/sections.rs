@@ -134,20 +134,29 @@ fn rate_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<jobq::RateLimit>
     Ok(Some(limit))
 }
 
-/// `[database]`: how the database file is created.
+/// `[database]`: how the database file is created, and how PostgreSQL is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// Permission bits of a database file jobq creates (and of its `-wal` and
     /// `-shm`), in octal text: `"0600"` (the default: owner only) or e.g.
-    /// `"0640"`. An existing file's mode is left alone.
+    /// `"0640"`. An existing file's mode is left alone. SQLite only.
     #[serde(deserialize_with = "octal_mode")]
     pub file_mode: u32,
+    /// PostgreSQL only: LISTEN/NOTIFY wake-ups between processes (default
+    /// true); false polls only (behind PgBouncer in transaction mode).
+    pub notify: bool,
+    /// PostgreSQL only: connections per process (default 4, at least 2).
+    pub pool_size: u32,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { file_mode: 0o600 }
+        DatabaseConfig {
+            file_mode: 0o600,
+            notify: true,
+            pool_size: 4,
+        }
     }
 }
 

@@ -96,7 +96,8 @@ impl ApiError {
 }
 
 /// Maps a library error: not found 404, conflict 409 (with the job's status),
-/// invalid 422, payload too large 413, busy or full 503, the rest 500 (logged,
+/// invalid 422, payload too large 413, busy, full or unreachable 503 (with
+/// Retry-After), the rest 500 (logged,
 /// not shown).
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
@@ -122,6 +123,15 @@ impl From<Error> for ApiError {
                 log::warn!("request refused: {e}");
                 ApiError::new(503, "unavailable", "the database is busy; try again")
                     .with_header("Retry-After", "1")
+            }
+            Error::Unavailable { .. } => {
+                log::warn!("request refused: {e}");
+                ApiError::new(
+                    503,
+                    "unavailable",
+                    "the database cannot be reached; try again",
+                )
+                .with_header("Retry-After", "2")
             }
             _ => {
                 log::error!("request failed: {e}");

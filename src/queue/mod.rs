@@ -22,9 +22,11 @@ use std::sync::{Arc, Mutex, Weak};
 use crate::catalog::Catalog;
 use crate::clock::{Clock, Timestamp};
 use crate::error::Result;
+use crate::location::Location;
 use crate::retry::Backoff;
+use crate::store::postgres::{PgOptions, Postgres};
 use crate::store::sqlite::{Sqlite, SqliteOptions};
-use crate::store::Backend;
+use crate::store::{Backend, Durability};
 
 pub(crate) use crate::store::{CommitWatch, Wake};
 pub(crate) use lease::{ClaimSpec, Finished};
@@ -37,7 +39,8 @@ pub const MAX_PAGE: usize = 500;
 /// Jobs recovered or pruned per transaction, so no write lock is held long.
 pub(crate) const BATCH: usize = 500;
 
-/// A handle on one queue file. Cheap to clone; clones share connections.
+/// A handle on one queue (a SQLite file or a PostgreSQL database). Cheap to
+/// clone; clones share connections.
 #[derive(Clone, Debug)]
 pub struct Queue {
     inner: Arc<Inner>,
@@ -52,29 +55,28 @@ struct Inner {
 }
 
 impl Queue {
-    /// Opens (or creates) the queue at `path` with the default options.
+    /// Opens (or creates) the queue at `location` (a SQLite file's path or a
+    /// `postgres://` URL) with the default options.
     ///
     /// # Errors
     /// As [`Queue::open_with`].
-    pub fn open(path: impl AsRef<Path>) -> Result<Queue> {
-        Queue::open_with(QueueOptions::new(path))
+    pub fn open(location: impl AsRef<Path>) -> Result<Queue> {
+        Queue::open_with(QueueOptions::new(location))
     }
 
-    /// Opens (or creates) a queue: refuses a file that is not a jobq database
-    /// (text, truncated, another program's SQLite file) without changing it,
-    /// creates or upgrades the schema, and sets WAL, busy_timeout, synchronous and
-    /// foreign_keys on every connection, reading each back.
+    /// Opens (or creates) a queue.
+    ///
+    /// SQLite: refuses a file that is not a jobq database (text, truncated,
+    /// another program's SQLite file) without changing it, creates or upgrades
+    /// the schema, and sets WAL, busy_timeout, synchronous and foreign_keys on
+    /// every connection, reading each back. PostgreSQL: connects, and creates or
+    /// upgrades the `jobq` schema (one process migrates when several start).
     ///
     /// # Errors
-    /// [`Error::NotADatabase`], [`Error::Open`], [`Error::ReadOnly`], or a database error.
+    /// [`Error::NotADatabase`], [`Error::Open`] (also a PostgreSQL server that
+    /// cannot be reached or a bad URL), [`Error::ReadOnly`], or a database error.
     pub fn open_with(opts: QueueOptions) -> Result<Queue> {
-        let sqlite = SqliteOptions {
-            durability: opts.durability,
-            busy_timeout: opts.busy_timeout,
-            readers: opts.readers,
-            file_mode: opts.file_mode,
-        };
-        let backend = Box::new(Sqlite::open(&opts.path, sqlite)?);
+        let backend = open_backend(&opts)?;
         Ok(Queue {
             inner: Arc::new(Inner {
                 backend,
@@ -84,9 +86,14 @@ impl Queue {
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.opts.path
+    /// Where the queue lives. Its `Display` redacts any password.
+    pub fn location(&self) -> &Location {
+        &self.inner.opts.location
+    }
+
+    /// The SQLite database file, or `None` on PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.opts.location.sqlite_path()
     }
 
     fn backend(&self) -> &dyn Backend {
@@ -149,6 +156,10 @@ impl Queue {
     /// Notifies `signal` at every enqueue (and manual retry or recovery) through
     /// this handle or its clones, until the signal is dropped. Worker pools use it
     /// to start new jobs without a polling delay.
+    ///
+    /// On PostgreSQL (unless [`QueueOptions::notify`] is off) the first
+    /// subscription starts a listener that notifies too when other processes
+    /// enqueue.
     pub fn subscribe(&self, signal: &Arc<Signal>) {
         let mut list = self
             .inner
@@ -156,5 +167,49 @@ impl Queue {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         list.push(Arc::downgrade(signal));
+        drop(list);
+        let weak = Arc::downgrade(&self.inner);
+        self.backend().watch(Arc::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Queue { inner }.notify_enqueued();
+            }
+        }));
+    }
+}
+
+/// Test support, not part of the API: brings the PostgreSQL database at `url`
+/// to schema `version` (upgrade tests build older versions with it).
+///
+/// # Errors
+/// As [`Queue::open`].
+#[doc(hidden)]
+pub fn postgres_schema_to(url: &str, version: i32) -> Result<()> {
+    Postgres::migrate_to(url, version)
+}
+
+fn open_backend(opts: &QueueOptions) -> Result<Box<dyn Backend>> {
+    match &opts.location {
+        Location::Sqlite(path) => {
+            let sqlite = SqliteOptions {
+                durability: opts.durability,
+                busy_timeout: opts.busy_timeout,
+                readers: opts.readers,
+                file_mode: opts.file_mode,
+            };
+            Ok(Box::new(Sqlite::open(path, sqlite)?))
+        }
+        Location::Postgres(url) => {
+            let pg = PgOptions {
+                pool: opts.readers.max(2),
+                wait: opts.busy_timeout,
+                notify: opts.notify,
+                synchronous_commit: opts.durability == Durability::Full,
+            };
+            Ok(Box::new(Postgres::open(
+                url,
+                opts.location.redacted(),
+                &pg,
+            )?))
+        }
     }
 }

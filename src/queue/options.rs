@@ -1,11 +1,12 @@
-//! [`QueueOptions`]: how a queue opens its file and the limits it enforces.
+//! [`QueueOptions`]: where a queue lives, how it opens it, and the limits it enforces.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::Catalog;
 use crate::clock::{Clock, SystemClock};
+use crate::location::Location;
 use crate::metrics::Metrics;
 use crate::store::Durability;
 
@@ -15,18 +16,27 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// Settings for [`crate::Queue::open_with`]. Build with [`QueueOptions::new`] and the setters.
 #[derive(Debug, Clone)]
 pub struct QueueOptions {
-    /// The database file. Created when missing.
-    pub path: PathBuf,
-    /// `synchronous` level. Default [`Durability::Full`].
+    /// The database: a SQLite file (created when missing) or a PostgreSQL
+    /// database (its `jobq` schema created when missing).
+    pub location: Location,
+    /// How hard commits are pushed to disk. Default [`Durability::Full`]. On
+    /// PostgreSQL, `Normal` sets `synchronous_commit = off` on jobq's connections.
     pub durability: Durability,
-    /// How long a statement waits for another process's write lock. Default 5 s.
+    /// How long a statement waits for another process's write lock (SQLite);
+    /// on PostgreSQL, how long a call waits for a connection (and a connect for
+    /// the server) before failing with [`crate::Error::Unavailable`]. Default 5 s.
     pub busy_timeout: Duration,
     /// The largest serialized payload accepted, in bytes. Default 1 MiB.
     pub max_payload_bytes: usize,
     /// `max_attempts` of jobs enqueued without one. Default 5.
     pub default_max_attempts: u32,
-    /// Read connections in the pool. Default 4.
+    /// Read connections in the pool (SQLite); on PostgreSQL, connections in
+    /// the pool (at least 2). Default 4.
     pub readers: u32,
+    /// PostgreSQL only: wake worker pools of other processes with LISTEN/NOTIFY.
+    /// Default true. Set false (poll only) behind a connection pooler in
+    /// transaction mode (PgBouncer), where LISTEN does not work.
+    pub notify: bool,
     /// Where "now" comes from. Default the system clock.
     pub clock: Arc<dyn Clock>,
     /// The job types accepted and their defaults. Default
@@ -43,15 +53,17 @@ pub struct QueueOptions {
 }
 
 impl QueueOptions {
-    /// The defaults, for the file at `path`.
-    pub fn new(path: impl AsRef<Path>) -> QueueOptions {
+    /// The defaults, for the database at `location`: a SQLite file's path (or
+    /// `sqlite:PATH`), or a `postgres://` URL (see [`Location::parse`]).
+    pub fn new(location: impl AsRef<Path>) -> QueueOptions {
         QueueOptions {
-            path: path.as_ref().to_path_buf(),
+            location: Location::parse(location),
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(5),
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             default_max_attempts: 5,
             readers: 4,
+            notify: true,
             clock: Arc::new(SystemClock),
             catalog: Catalog::any_type(),
             file_mode: 0o600,
@@ -86,6 +98,18 @@ impl QueueOptions {
     /// Sets the permission bits of a newly created database file.
     pub fn file_mode(mut self, mode: u32) -> Self {
         self.file_mode = mode & 0o777;
+        self
+    }
+
+    /// Sets the connections in the pool (at least 1; PostgreSQL at least 2).
+    pub fn readers(mut self, n: u32) -> Self {
+        self.readers = n.max(1);
+        self
+    }
+
+    /// Turns LISTEN/NOTIFY wake-ups on or off (PostgreSQL).
+    pub fn notify(mut self, on: bool) -> Self {
+        self.notify = on;
         self
     }
 

@@ -102,7 +102,7 @@ mod tests {
         let a = q.create_token("alice", true)?;
         let b = q.create_token("bob", false)?;
         assert_ne!(a.secret, b.secret);
-        let conn = rusqlite::Connection::open(q.path()).unwrap();
+        let conn = rusqlite::Connection::open(q.path().unwrap()).unwrap();
         let stored: Vec<String> = conn
             .prepare("SELECT token_hash FROM api_tokens ORDER BY id")
             .unwrap()

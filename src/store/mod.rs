@@ -1,6 +1,6 @@
 //! Storage: everything a [`crate::Queue`] asks of a database, as one interface
 //! ([`Backend`]) with one implementation per database. All SQL lives in the
-//! implementations (`sqlite/`; PostgreSQL next), never above this module.
+//! implementations (`sqlite/`, `postgres/`), never above this module.
 //!
 //! Each method is one transaction. Transitions out of `in_progress` are fenced
 //! by the attempt's lease token; a refused one is that entry's outcome
@@ -9,13 +9,15 @@
 //! ([`plan::plan_failure`]).
 
 pub(crate) mod plan;
+pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
@@ -272,4 +274,19 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     fn revoke_user_tokens(&self, user: &str, now: Timestamp) -> Result<usize>;
     /// The live token with this hash, and the stored hash.
     fn token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, String)>>;
+    /// Calls `wake` whenever another process may have made a job due (an
+    /// enqueue, a retry), for as long as the backend lives. Backends without
+    /// such notifications do nothing: their pools poll.
+    fn watch(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        let _ = wake;
+    }
+}
+
+/// A fenced statement that was refused (lease lost, job gone) is that entry's
+/// outcome; any other error aborts the transaction.
+pub(crate) fn refusal_is_an_outcome<T>(r: Result<T>) -> Result<Result<T>> {
+    match r {
+        Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => Ok(Err(e)),
+        other => other.map(Ok),
+    }
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::clock::Timestamp;
 use crate::failure::Failure;
-use crate::job::JobStatus;
+use crate::job::{Job, JobStatus};
 use crate::retry::{Backoff, ErrorClass};
 use crate::state::{next, Move, Transition};
 
@@ -106,6 +106,17 @@ fn error_context(run: &Running, failure: &Failure, now: Timestamp) -> Value {
         map.remove("message");
     }
     context
+}
+
+/// True when a claimed job cannot be run as stored: its id, payload or one of the
+/// numbers that drive its run does not fit its type. (Unreadable history, i.e.
+/// result, error_context or progress, or an unreadable backoff, which falls back
+/// to the default, does not stop a run.)
+pub(crate) fn cannot_run(job: &Job) -> bool {
+    const HISTORY: [&str; 4] = ["result ", "error_context ", "progress ", "backoff "];
+    job.unreadable
+        .iter()
+        .any(|u| !HISTORY.iter().any(|h| u.starts_with(h)))
 }
 
 #[cfg(test)]

@@ -47,6 +47,9 @@ impl Round {
     }
 }
 
+/// How often an error that goes on is logged again.
+const ERROR_REPEAT: Duration = Duration::from_secs(60);
+
 /// Loops until shutdown (or, in drain mode, until nothing is due or running).
 pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
     let mut last_error: Option<Instant> = None;
@@ -65,7 +68,7 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
             }
             Err(e) => {
                 put_back(&shared, round);
-                if last_error.is_none_or(|t| t.elapsed() >= ERROR_BACKOFF) {
+                if last_error.is_none_or(|t| t.elapsed() >= ERROR_REPEAT) {
                     log::error!(
                         "worker pool {}: {e}; retrying every {} s",
                         shared.config.worker_id,
@@ -77,6 +80,12 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
                 continue;
             }
         };
+        if last_error.take().is_some() {
+            log::info!(
+                "worker pool {}: the database answers again",
+                shared.config.worker_id
+            );
+        }
         let idle_round = claimed.is_empty() && round.is_empty();
         shared.dispatch(claimed);
         if idle_round && should_exit(&shared, stopping) {

@@ -1,5 +1,6 @@
 //! The `jobq` commands, their output and their exit codes.
 
+use crate::backends::{both, Db};
 use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
@@ -11,15 +12,15 @@ use crate::util::{signal, wait_exit, wait_for, Sandbox};
 
 use crate::util::TEST_CONFIG as CONFIG;
 
-fn sandbox() -> Sandbox {
-    let s = Sandbox::new();
+fn sandbox(db: &Db) -> Sandbox {
+    let s = Sandbox::on(db);
     s.config(CONFIG);
     s
 }
 
-#[test]
-fn enqueue_show_work_and_the_json_forms() {
-    let s = sandbox();
+both! {
+fn enqueue_show_work_and_the_json_forms(db) {
+    let s = sandbox(&db);
     let id = s.ok(&[
         "enqueue",
         "echo",
@@ -53,10 +54,11 @@ fn enqueue_show_work_and_the_json_forms() {
     assert_eq!(stats.by_type["echo"].completed, 1);
     assert!(s.ok(&["stats"]).contains("echo"));
 }
+}
 
-#[test]
-fn a_delayed_job_is_scheduled_not_ready() {
-    let s = sandbox();
+both! {
+fn a_delayed_job_is_scheduled_not_ready(db) {
+    let s = sandbox(&db);
     s.ok(&["enqueue", "echo", "--delay", "1h"]);
     let at = "2099-01-01T00:00:00Z";
     let id = s.ok(&["enqueue", "echo", "--run-at", at]);
@@ -65,10 +67,11 @@ fn a_delayed_job_is_scheduled_not_ready() {
     let stats: Stats = serde_json::from_value(s.json(&["stats"])).unwrap();
     assert_eq!((stats.pending.scheduled, stats.pending.ready), (2, 0));
 }
+}
 
-#[test]
-fn list_filters_and_pages_without_repeats() {
-    let s = sandbox();
+both! {
+fn list_filters_and_pages_without_repeats(db) {
+    let s = sandbox(&db);
     let mut ids: Vec<String> = (0..5).map(|_| s.ok(&["enqueue", "echo"])).collect();
     s.ok(&["enqueue", "fails", "--owner", "bo"]);
     let mut seen = Vec::new();
@@ -94,10 +97,11 @@ fn list_filters_and_pages_without_repeats() {
     let table = s.ok(&["list", "--status", "pending"]);
     assert!(table.contains("6 of 6 jobs"), "{table}");
 }
+}
 
-#[test]
-fn exit_codes_usage_not_found_conflict_runtime() {
-    let s = sandbox();
+both! {
+fn exit_codes_usage_not_found_conflict_runtime(db) {
+    let s = sandbox(&db);
     s.ok(&["enqueue", "echo"]); // the database exists: read commands need one
     let missing = "01234567-89ab-7def-8123-456789abcdef";
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
@@ -154,10 +158,11 @@ fn exit_codes_usage_not_found_conflict_runtime() {
     assert!(run.stderr.contains("not a jobq database"), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"));
 }
+}
 
-#[test]
-fn an_undeclared_type_is_refused_naming_the_declared_ones() {
-    let s = sandbox();
+both! {
+fn an_undeclared_type_is_refused_naming_the_declared_ones(db) {
+    let s = sandbox(&db);
     let run = s.run(&["enqueue", "send_email"]);
     assert_eq!(run.code, 2);
     assert!(
@@ -165,7 +170,7 @@ fn an_undeclared_type_is_refused_naming_the_declared_ones() {
         "{}",
         run.stderr
     );
-    let bare = Sandbox::new();
+    let bare = Sandbox::on(&db);
     let run = bare.run(&["enqueue", "echo"]);
     assert_eq!(run.code, 2);
     assert!(
@@ -174,10 +179,11 @@ fn an_undeclared_type_is_refused_naming_the_declared_ones() {
         run.stderr
     );
 }
+}
 
-#[test]
-fn cancel_retry_and_prune() {
-    let s = sandbox();
+both! {
+fn cancel_retry_and_prune(db) {
+    let s = sandbox(&db);
     let id = s.ok(&["enqueue", "echo", "--delay", "1h"]);
     assert!(s.ok(&["cancel", &id]).contains("cancelled"));
     assert_eq!(s.ok(&["cancel", &id]), format!("job {id} is cancelled"));
@@ -201,10 +207,11 @@ fn cancel_retry_and_prune() {
     assert_eq!(s.run(&["show", &failing]).code, 3);
     assert_eq!(s.ok(&["recover"]), "recovered 0 jobs");
 }
+}
 
-#[test]
-fn jsonl_enqueues_all_or_none_naming_the_first_bad_line() {
-    let s = sandbox();
+both! {
+fn jsonl_enqueues_all_or_none_naming_the_first_bad_line(db) {
+    let s = sandbox(&db);
     let good =
         "{\"job_type\":\"echo\",\"payload\":{\"n\":1}}\n\n{\"job_type\":\"echo\",\"priority\":2}\n";
     std::fs::write(s.path().join("good.jsonl"), good).unwrap();
@@ -243,10 +250,11 @@ fn jsonl_enqueues_all_or_none_naming_the_first_bad_line() {
     let stats: Stats = serde_json::from_value(s.json(&["stats"])).unwrap();
     assert_eq!(stats.total, 4, "the bad files enqueued nothing");
 }
+}
 
-#[test]
-fn sigterm_stops_work_gracefully() {
-    let s = sandbox();
+both! {
+fn sigterm_stops_work_gracefully(db) {
+    let s = sandbox(&db);
     let id = s.ok(&["enqueue", "echo"]);
     let mut child = s.spawn(&["work", "--workers", "2"], "work");
     wait_for("the job to complete", Duration::from_secs(20), || {
@@ -273,6 +281,7 @@ fn sigterm_stops_work_gracefully() {
         .ends_with(":17:00.000Z"));
     assert!(prune["last_fire"].is_string(), "work recorded it: {prune}");
 }
+}
 
 #[test]
 fn help_is_everywhere() {
@@ -289,7 +298,7 @@ fn help_is_everywhere() {
 /// and printed "0 of 0 jobs"; a directory was reported as "too short".
 #[test]
 fn read_commands_do_not_create_a_database_and_a_directory_is_named_as_such() {
-    let s = sandbox();
+    let s = sandbox(&Db::sqlite());
     for args in [&["list"][..], &["stats"], &["token", "list"], &["recover"]] {
         let r = s.run(args);
         assert_eq!(r.code, 1, "{args:?}: {r:?}");
@@ -309,14 +318,14 @@ fn read_commands_do_not_create_a_database_and_a_directory_is_named_as_such() {
     assert!(s.db().exists(), "enqueue creates the database");
 }
 
+both! {
 /// Regression: `jobq recover` used the default backoff instead of the type's
 /// schedule from jobq.toml.
-#[test]
-fn recover_from_the_cli_uses_the_configured_backoff() {
-    let s = Sandbox::new();
+fn recover_from_the_cli_uses_the_configured_backoff(db) {
+    let s = Sandbox::on(&db);
     s.config("[handlers.slowpoke]\ncommand = [\"cat\"]\nbackoff = [\"7s\"]\n");
     let id: jobq::JobId = s.ok(&["enqueue", "slowpoke"]).parse().unwrap();
-    let queue = jobq::Queue::open(s.db()).unwrap();
+    let queue = jobq::Queue::open(s.location()).unwrap();
     let lease = std::time::Duration::from_millis(1);
     assert_eq!(queue.claim("gone", None, 1, lease).unwrap().len(), 1);
     wait_for(
@@ -331,4 +340,5 @@ fn recover_from_the_cli_uses_the_configured_backoff() {
         job.next_retry.as_millis() - job.updated_at.as_millis(),
         7000
     );
+}
 }

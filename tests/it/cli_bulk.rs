@@ -1,6 +1,7 @@
 //! `jobq retry` and `jobq cancel` by filter, through the real binary: counts
 //! printed, the confirmation above 100 jobs (refused without a terminal, asked
-//! on one), --yes, --dry-run, --older-than, and the usage errors.
+//! on one), --yes, --dry-run, --older-than, and the usage errors; on both
+//! backends.
 
 use std::fs::File;
 use std::io::Write;
@@ -9,12 +10,13 @@ use std::process::Stdio;
 
 use rusqlite::Connection;
 
+use crate::backends::{both, Db};
 use crate::util::{Sandbox, TEST_CONFIG};
 
 /// A sandbox with 150 pending `echo` jobs (queue default) and 20 pending
 /// `fails` jobs in queue `emails`.
-fn with_jobs() -> Sandbox {
-    let s = Sandbox::new();
+fn with_jobs(db: &Db) -> Sandbox {
+    let s = Sandbox::on(db);
     s.config(TEST_CONFIG);
     let mut lines = String::new();
     for i in 0..150 {
@@ -39,9 +41,9 @@ fn total(s: &Sandbox, filters: &[&str]) -> u64 {
     s.json(&args)["total"].as_u64().expect("total")
 }
 
-#[test]
-fn over_100_jobs_without_a_terminal_are_refused_and_yes_changes_them_all() {
-    let s = with_jobs();
+both! {
+fn over_100_jobs_without_a_terminal_are_refused_and_yes_changes_them_all(db) {
+    let s = with_jobs(&db);
     let run = s.run(&["cancel", "--type", "echo"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("150 jobs"), "{}", run.stderr);
@@ -70,10 +72,11 @@ fn over_100_jobs_without_a_terminal_are_refused_and_yes_changes_them_all() {
         (Some("pending"), Some(0))
     );
 }
+}
 
-#[test]
-fn a_few_jobs_change_without_asking_and_only_those_matching() {
-    let s = with_jobs();
+both! {
+fn a_few_jobs_change_without_asking_and_only_those_matching(db) {
+    let s = with_jobs(&db);
     assert_eq!(s.ok(&["cancel", "--queue", "emails"]), "cancelled 20 jobs");
     assert_eq!(total(&s, &["--status", "cancelled"]), 20);
     assert_eq!(total(&s, &["--status", "pending", "--type", "echo"]), 150);
@@ -85,20 +88,21 @@ fn a_few_jobs_change_without_asking_and_only_those_matching() {
     );
     assert_eq!(total(&s, &["--status", "pending"]), 170);
 }
+}
 
-#[test]
-fn older_than_leaves_newer_jobs_alone() {
-    let s = with_jobs();
+both! {
+fn older_than_leaves_newer_jobs_alone(db) {
+    let s = with_jobs(&db);
     // Make the `fails` jobs two hours old.
-    let conn = Connection::open(s.db()).unwrap();
-    let n = conn
-        .execute(
-            "UPDATE jobs SET created_at = created_at - 7200000 WHERE job_type = 'fails'",
-            [],
-        )
-        .unwrap();
+    let age = "UPDATE {jobs} SET created_at = created_at - 7200000 WHERE job_type = 'fails'";
+    let n = if db.is_postgres() {
+        let mut c = postgres::Client::connect(&db.location(), postgres::NoTls).unwrap();
+        c.execute(&age.replace("{jobs}", "jobq.jobs"), &[]).unwrap()
+    } else {
+        let conn = Connection::open(s.db()).unwrap();
+        conn.execute(&age.replace("{jobs}", "jobs"), []).unwrap() as u64
+    };
     assert_eq!(n, 20);
-    drop(conn);
     assert_eq!(
         s.ok(&["cancel", "--status", "pending", "--older-than", "1h"]),
         "cancelled 20 jobs"
@@ -107,10 +111,11 @@ fn older_than_leaves_newer_jobs_alone() {
     assert_eq!(total(&s, &["--status", "pending", "--type", "echo"]), 150);
     assert_eq!(s.ok(&["retry", "--older-than", "3h"]), "retried 0 jobs");
 }
+}
 
-#[test]
-fn ids_still_work_one_or_many() {
-    let s = Sandbox::new();
+both! {
+fn ids_still_work_one_or_many(db) {
+    let s = Sandbox::on(&db);
     s.config(TEST_CONFIG);
     let a = s.ok(&["enqueue", "echo"]);
     let b = s.ok(&["enqueue", "echo"]);
@@ -120,10 +125,11 @@ fn ids_still_work_one_or_many() {
     );
     assert_eq!(s.ok(&["retry", &a]), format!("job {a} is pending"));
 }
+}
 
-#[test]
-fn a_retry_that_would_duplicate_a_unique_job_is_skipped_not_fatal() {
-    let s = Sandbox::new();
+both! {
+fn a_retry_that_would_duplicate_a_unique_job_is_skipped_not_fatal(db) {
+    let s = Sandbox::on(&db);
     s.config(TEST_CONFIG);
     let held = s.ok(&["enqueue", "echo", "--unique-key", "k"]);
     let plain = s.ok(&["enqueue", "echo"]);
@@ -134,10 +140,11 @@ fn a_retry_that_would_duplicate_a_unique_job_is_skipped_not_fatal() {
     assert_eq!(s.json(&["show", &plain])["status"], "pending");
     assert_eq!(s.json(&["show", &held])["status"], "cancelled");
 }
+}
 
-#[test]
-fn bulk_usage_errors_exit_2() {
-    let s = with_jobs();
+both! {
+fn bulk_usage_errors_exit_2(db) {
+    let s = with_jobs(&db);
     let id = s.json(&["list", "--limit", "1"])["jobs"][0]["id"]
         .as_str()
         .unwrap()
@@ -155,6 +162,7 @@ fn bulk_usage_errors_exit_2() {
         assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
     }
     assert_eq!(total(&s, &["--status", "pending"]), 170);
+}
 }
 
 /// A pseudo-terminal: (the side a test writes to, the side a child reads from).
@@ -193,9 +201,9 @@ fn on_terminal(s: &Sandbox, args: &[&str], answer: &str) -> crate::util::Run {
     }
 }
 
-#[test]
-fn on_a_terminal_over_100_jobs_are_asked_about_first() {
-    let s = with_jobs();
+both! {
+fn on_a_terminal_over_100_jobs_are_asked_about_first(db) {
+    let s = with_jobs(&db);
     let no = on_terminal(&s, &["cancel", "--type", "echo"], "n\n");
     assert_eq!(no.code, 1, "{}", no.stderr);
     assert!(
@@ -210,4 +218,5 @@ fn on_a_terminal_over_100_jobs_are_asked_about_first() {
     assert_eq!(yes.code, 0, "{}", yes.stderr);
     assert_eq!(yes.stdout.trim(), "cancelled 150 jobs");
     assert_eq!(total(&s, &["--status", "cancelled", "--type", "echo"]), 150);
+}
 }

@@ -4,10 +4,11 @@
 
 use jobq::Queue;
 
+use crate::backends::{both, Db};
 use crate::util::{Sandbox, TEST_CONFIG};
 
-fn sandbox() -> Sandbox {
-    let s = Sandbox::new();
+fn sandbox(db: &Db) -> Sandbox {
+    let s = Sandbox::on(db);
     s.config(TEST_CONFIG);
     s
 }
@@ -30,9 +31,9 @@ fn batch(s: &Sandbox, n: usize) {
     s.ok(&["enqueue", "--jsonl", file.to_str().unwrap()]);
 }
 
-#[test]
-fn list_shows_short_ids_that_name_their_jobs() {
-    let s = sandbox();
+both! {
+fn list_shows_short_ids_that_name_their_jobs(db) {
+    let s = sandbox(&db);
     for _ in 0..3 {
         s.ok(&["enqueue", "echo"]);
     }
@@ -54,10 +55,11 @@ fn list_shows_short_ids_that_name_their_jobs() {
         "JSON keeps whole ids"
     );
 }
+}
 
-#[test]
-fn retry_and_cancel_take_a_prefix() {
-    let s = sandbox();
+both! {
+fn retry_and_cancel_take_a_prefix(db) {
+    let s = sandbox(&db);
     let id = s.ok(&["enqueue", "echo"]);
     let short = &id_column(&s, &["list"])[0];
     let out = s.ok(&["cancel", short]);
@@ -75,11 +77,12 @@ fn retry_and_cancel_take_a_prefix() {
         "a whole id as is"
     );
 }
+}
 
+both! {
 /// Ids of the same batch share long prefixes; a prefix they share is ambiguous.
-#[test]
-fn an_ambiguous_prefix_is_exit_2_listing_the_jobs() {
-    let s = sandbox();
+fn an_ambiguous_prefix_is_exit_2_listing_the_jobs(db) {
+    let s = sandbox(&db);
     batch(&s, 30);
     let mut full = id_column(&s, &["list", "--full-ids"]);
     full.sort();
@@ -104,10 +107,11 @@ fn an_ambiguous_prefix_is_exit_2_listing_the_jobs() {
     }
     assert_eq!(s.json(&["show", a])["status"], "pending", "nothing changed");
 }
+}
 
-#[test]
-fn an_ambiguous_prefix_lists_at_most_ten_jobs() {
-    let s = sandbox();
+both! {
+fn an_ambiguous_prefix_lists_at_most_ten_jobs(db) {
+    let s = sandbox(&db);
     batch(&s, 30);
     let full = id_column(&s, &["list", "--full-ids"]);
     // Of 30 ids made within a second, at least 15 share their first 8 digits.
@@ -125,10 +129,11 @@ fn an_ambiguous_prefix_lists_at_most_ten_jobs() {
     assert_eq!(listed.count(), jobq::MAX_LISTED_MATCHES, "{}", run.stderr);
     assert!(run.stderr.contains("and more"), "{}", run.stderr);
 }
+}
 
-#[test]
-fn an_unknown_prefix_is_exit_3_and_a_short_one_exit_2() {
-    let s = sandbox();
+both! {
+fn an_unknown_prefix_is_exit_3_and_a_short_one_exit_2(db) {
+    let s = sandbox(&db);
     s.ok(&["enqueue", "echo"]);
     for cmd in ["show", "retry", "cancel"] {
         let run = s.run(&[cmd, "ffffffff"]);
@@ -141,13 +146,14 @@ fn an_unknown_prefix_is_exit_3_and_a_short_one_exit_2() {
         }
     }
 }
+}
 
+both! {
 /// The library resolves what the binary shows: the same rule in both.
-#[test]
-fn the_library_resolves_short_ids_and_refuses_ambiguity() {
-    let s = sandbox();
+fn the_library_resolves_short_ids_and_refuses_ambiguity(db) {
+    let s = sandbox(&db);
     batch(&s, 20);
-    let queue = Queue::open(s.db()).unwrap();
+    let queue = Queue::open(s.location()).unwrap();
     let page = queue.list(&jobq::JobFilter::default(), 20, None).unwrap();
     for job in &page.jobs {
         let short = queue.short_id(job.id).unwrap();
@@ -161,4 +167,5 @@ fn the_library_resolves_short_ids_and_refuses_ambiguity() {
             );
         }
     }
+}
 }

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobq::{Clock, JobStatus, ManualClock, NewJob, Queue, QueueOptions, SystemClock};
+use jobq::{Clock, JobStatus, ManualClock, NewJob, SystemClock};
 use serde_json::{json, Value};
 
+use crate::backends::both;
 use crate::util::{signal, wait_exit, wait_for, Sandbox, TEST_CONFIG};
 
 #[test]
@@ -53,9 +54,9 @@ fn a_handler_that_cannot_run_is_refused_at_start_and_by_check() {
     );
 }
 
-#[test]
-fn due_jobs_no_pool_serves_are_said_out_loud() {
-    let sb = Sandbox::new();
+both! {
+fn due_jobs_no_pool_serves_are_said_out_loud(db) {
+    let sb = Sandbox::on(&db);
     sb.config(TEST_CONFIG);
     sb.ok(&["enqueue", "echo"]);
     sb.ok(&["enqueue", "echo", "--queue", "mail"]);
@@ -99,10 +100,11 @@ fn due_jobs_no_pool_serves_are_said_out_loud() {
         "{text}"
     );
 }
+}
 
-#[test]
-fn drain_says_what_waits_out_a_backoff_and_wait_waits_for_it() {
-    let sb = Sandbox::new();
+both! {
+fn drain_says_what_waits_out_a_backoff_and_wait_waits_for_it(db) {
+    let sb = Sandbox::on(&db);
     let marker = sb.path().join("failed-once");
     sb.config(&format!(
         "[workers]\npoll_interval = \"50ms\"\ndurability = \"normal\"\n\n[handlers.flaky]\ncommand = [\"sh\", \"-c\", \"[ -e {m} ] || {{ touch {m}; exit 75; }}\"]\nbackoff = [\"1s\"]\n",
@@ -120,15 +122,16 @@ fn drain_says_what_waits_out_a_backoff_and_wait_waits_for_it() {
     assert!(wait.status.success());
     assert_eq!(sb.json(&["show", &id])["status"], json!("completed"));
 }
+}
 
-#[test]
-fn a_dead_pools_jobs_come_back_at_once_keeping_their_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("dead.db");
-    let q = Queue::open(&db).unwrap();
+both! {
+fn a_dead_pools_jobs_come_back_at_once_keeping_their_place(db) {
+    let q = db.open(|o| o);
     let early = q.enqueue(NewJob::new("job", Value::Null)).unwrap();
-    let mut child = crate::child::spawn_child("slow_worker", &db, &[]);
-    let marker = dir.path().join("dead.db.started");
+    let out = [("JOBQ_TEST_OUT", db.dir().display().to_string())];
+    let loc = db.location();
+    let mut child = crate::child::spawn_child("slow_worker", std::path::Path::new(&loc), &out);
+    let marker = db.dir().join("started");
     wait_for("the child started the job", Duration::from_secs(30), || {
         marker.exists()
     });
@@ -147,7 +150,7 @@ fn a_dead_pools_jobs_come_back_at_once_keeping_their_place() {
     );
     // Later (by a clock 20 s ahead) its heartbeat is stale: --now takes it.
     let later = ManualClock::new(SystemClock.now().plus(Duration::from_secs(20)));
-    let q2 = Queue::open_with(QueueOptions::new(&db).clock(Arc::new(later))).unwrap();
+    let q2 = db.open(|o| o.clock(Arc::new(later)));
     assert!(!q2.workers().unwrap()[0].alive);
     assert_eq!(q2.recover_dead_workers().unwrap(), 1);
     let back = q2.get(early.id).unwrap();
@@ -159,11 +162,11 @@ fn a_dead_pools_jobs_come_back_at_once_keeping_their_place() {
     let msg = back.error_message.unwrap();
     assert!(msg.contains("stopped (recovered by hand)"), "{msg}");
 }
+}
 
-#[test]
-fn error_history_tells_runs_apart_across_manual_retries() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = Queue::open(dir.path().join("h.db")).unwrap();
+both! {
+fn error_history_tells_runs_apart_across_manual_retries(db) {
+    let q = db.open(|o| o);
     let job = q
         .enqueue(NewJob::new("t", Value::Null).max_attempts(1))
         .unwrap();
@@ -188,10 +191,11 @@ fn error_history_tells_runs_apart_across_manual_retries() {
         (json!(1), json!(2))
     );
 }
+}
 
-#[test]
-fn an_exec_program_reports_progress_on_stderr() {
-    let sb = Sandbox::new();
+both! {
+fn an_exec_program_reports_progress_on_stderr(db) {
+    let sb = Sandbox::on(&db);
     let gate = sb.path().join("gate");
     sb.config(&format!(
         "[workers]\npoll_interval = \"50ms\"\ndurability = \"normal\"\n\n[handlers.long]\ncommand = [\"sh\", \"-c\", \"echo 'JOBQ_PROGRESS 0.25 reading' >&2; echo 'JOBQ_PROGRESS NaN' >&2; echo 'JOBQ_PROGRESS 1.5 over' >&2; while [ ! -e {g} ]; do sleep 0.05; done; echo done >&2; exit 3\"]\nmax_attempts = 1\n",
@@ -232,10 +236,11 @@ fn an_exec_program_reports_progress_on_stderr() {
     signal(&work, libc::SIGTERM);
     assert_eq!(wait_exit(&mut work, Duration::from_secs(30)), 0);
 }
+}
 
-#[test]
-fn a_users_own_jobs_over_http_list_cancel_and_report_progress() {
-    let api = crate::http_util::start();
+both! {
+fn a_users_own_jobs_over_http_list_cancel_and_report_progress(db) {
+    let api = crate::http_util::start_on(&db);
     let post = |token: &str, body: Value| {
         api.call(
             "POST",
@@ -308,4 +313,5 @@ fn a_users_own_jobs_over_http_list_cancel_and_report_progress() {
         409,
         "a stale attempt is refused"
     );
+}
 }

@@ -1,12 +1,13 @@
 //! The admin endpoints over real HTTP: list, stats, retry and cancel.
 
+use crate::backends::both;
 use serde_json::Value;
 
-use crate::http_util::start;
+use crate::http_util::start_on;
 
-#[test]
-fn admins_list_with_filters_and_pages() {
-    let api = start();
+both! {
+fn admins_list_with_filters_and_pages(db) {
+    let api = start_on(&db);
     for _ in 0..5 {
         api.enqueue(&api.alice, "email.send");
     }
@@ -49,10 +50,11 @@ fn admins_list_with_filters_and_pages() {
     unique.dedup();
     assert_eq!((seen.len(), unique.len()), (8, 8));
 }
+}
 
-#[test]
-fn bad_list_queries_are_400() {
-    let api = start();
+both! {
+fn bad_list_queries_are_400(db) {
+    let api = start_on(&db);
     for q in [
         "status=running",
         "limit=0",
@@ -66,10 +68,11 @@ fn bad_list_queries_are_400() {
         assert_eq!((a.status, a.code()), (400, "bad_query"), "{q}: {}", a.text);
     }
 }
+}
 
-#[test]
-fn stats_count_jobs_by_status_and_type() {
-    let api = start();
+both! {
+fn stats_count_jobs_by_status_and_type(db) {
+    let api = start_on(&db);
     api.enqueue(&api.alice, "email.send");
     let id = api.enqueue(&api.alice, "email.send");
     api.queue.cancel(id.parse().unwrap()).unwrap();
@@ -81,10 +84,11 @@ fn stats_count_jobs_by_status_and_type() {
     assert_eq!(a.body["by_type"]["email.send"]["pending"], 1);
     assert_eq!(a.body["pending"]["ready"], 1);
 }
+}
 
-#[test]
-fn cancel_and_retry_follow_the_state_machine() {
-    let api = start();
+both! {
+fn cancel_and_retry_follow_the_state_machine(db) {
+    let api = start_on(&db);
     let id = api.enqueue(&api.alice, "email.send");
     let retry = format!("/api/v1/admin/jobs/{id}/retry");
     let job = format!("/api/v1/admin/jobs/{id}");
@@ -137,4 +141,5 @@ fn cancel_and_retry_follow_the_state_machine() {
         None,
     );
     assert_eq!((a.status, a.code()), (400, "bad_id"));
+}
 }

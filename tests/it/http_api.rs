@@ -1,12 +1,13 @@
 //! Every endpoint's success and error paths, over real HTTP.
 
+use crate::backends::both;
 use serde_json::{json, Value};
 
-use crate::http_util::{start, start_with};
+use crate::http_util::{start_on, start_on_with};
 
-#[test]
-fn enqueue_answers_201_with_the_stored_job_field_for_field() {
-    let api = start();
+both! {
+fn enqueue_answers_201_with_the_stored_job_field_for_field(db) {
+    let api = start_on(&db);
     let a = api.post_json(
         "/api/v1/jobs",
         Some(&api.alice),
@@ -26,14 +27,15 @@ fn enqueue_answers_201_with_the_stored_job_field_for_field() {
     assert_eq!(a.body["priority"], 3);
     assert_eq!(a.body["payload"]["note"], "héllo 🎉");
 }
+}
 
-#[test]
-fn configured_type_defaults_fill_what_the_request_left_out() {
+both! {
+fn configured_type_defaults_fill_what_the_request_left_out(db) {
     let mut catalog = crate::http_util::catalog();
     catalog
         .declare(jobq::JobType::new("email.send").priority(7))
         .unwrap();
-    let api = crate::http_util::start_opts(|o| o.catalog(catalog), |_| {});
+    let api = crate::http_util::start_on_opts(&db, |o| o.catalog(catalog), |_| {});
     let a = api.post_json(
         "/api/v1/jobs",
         Some(&api.alice),
@@ -46,6 +48,7 @@ fn configured_type_defaults_fill_what_the_request_left_out() {
         &json!({"job_type": "email.send", "priority": 1}),
     );
     assert_eq!((b.status, b.body["priority"].as_i64()), (201, Some(1)));
+}
 }
 
 /// A clock that panics once armed: a way to make a request handler panic.
@@ -61,11 +64,11 @@ impl jobq::Clock for PanicClock {
     }
 }
 
-#[test]
-fn a_panic_while_answering_is_a_500_without_internals_and_the_server_lives_on() {
+both! {
+fn a_panic_while_answering_is_a_500_without_internals_and_the_server_lives_on(db) {
     let clock = std::sync::Arc::new(PanicClock::default());
     let c = clock.clone();
-    let api = crate::http_util::start_opts(|o| o.clock(c), |_| {});
+    let api = crate::http_util::start_on_opts(&db, |o| o.clock(c), |_| {});
     clock.0.store(true, std::sync::atomic::Ordering::SeqCst);
     let body = json!({"job_type": "email.send"});
     for _ in 0..3 {
@@ -75,10 +78,11 @@ fn a_panic_while_answering_is_a_500_without_internals_and_the_server_lives_on() 
     }
     assert_eq!(api.get("/healthz", None).status, 200);
 }
+}
 
-#[test]
-fn enqueue_refuses_bad_requests_with_the_right_status() {
-    let api = start();
+both! {
+fn enqueue_refuses_bad_requests_with_the_right_status(db) {
+    let api = start_on(&db);
     let send = |ct: &str, body: &str| {
         api.call(
             "POST",
@@ -153,10 +157,11 @@ fn enqueue_refuses_bad_requests_with_the_right_status() {
         0
     );
 }
+}
 
-#[test]
-fn an_unknown_job_type_is_422_naming_the_declared_ones() {
-    let api = start();
+both! {
+fn an_unknown_job_type_is_422_naming_the_declared_ones(db) {
+    let api = start_on(&db);
     let a = api.post_json(
         "/api/v1/jobs",
         Some(&api.alice),
@@ -166,10 +171,11 @@ fn an_unknown_job_type_is_422_naming_the_declared_ones() {
     let message = a.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("always.fail, email.send"), "{message}");
 }
+}
 
-#[test]
-fn bodies_over_the_limits_are_413() {
-    let api = start();
+both! {
+fn bodies_over_the_limits_are_413(db) {
+    let api = start_on(&db);
     let big = format!(
         r#"{{"job_type":"email.send","payload":"{}"}}"#,
         "x".repeat(2 << 20)
@@ -194,10 +200,11 @@ fn bodies_over_the_limits_are_413() {
     assert_eq!((a.status, a.code()), (413, "payload_too_large"));
     assert_eq!(api.get("/healthz", None).status, 200);
 }
+}
 
-#[test]
-fn reading_a_job_needs_its_owner_or_an_admin() {
-    let api = start();
+both! {
+fn reading_a_job_needs_its_owner_or_an_admin(db) {
+    let api = start_on(&db);
     let id = api.enqueue(&api.alice, "email.send");
     let path = format!("/api/v1/jobs/{id}");
     let mine = api.get(&path, Some(&api.alice));
@@ -218,10 +225,11 @@ fn reading_a_job_needs_its_owner_or_an_admin() {
     let bad = api.get("/api/v1/jobs/not-a-uuid", Some(&api.alice));
     assert_eq!((bad.status, bad.code()), (400, "bad_id"));
 }
+}
 
-#[test]
-fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
-    let api = start();
+both! {
+fn unknown_paths_are_404_and_wrong_methods_405_with_allow(db) {
+    let api = start_on(&db);
     let a = api.get("/nope", Some(&api.admin));
     assert_eq!((a.status, a.code()), (404, "not_found"));
     let cases = [
@@ -256,17 +264,19 @@ fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
         assert_eq!(a.code(), "method_not_allowed");
     }
 }
+}
 
-#[test]
-fn health_answers_ok() {
-    let api = start();
+both! {
+fn health_answers_ok(db) {
+    let api = start_on(&db);
     let a = api.get("/healthz", None);
     assert_eq!((a.status, a.body.clone()), (200, json!({"status": "ok"})));
 }
+}
 
-#[test]
-fn the_openapi_document_parses_and_names_every_path() {
-    let api = start();
+both! {
+fn the_openapi_document_parses_and_names_every_path(db) {
+    let api = start_on(&db);
     let a = api.get("/api/v1/openapi.json", None);
     assert_eq!(a.status, 200);
     assert_eq!(a.body["openapi"], "3.1.0");
@@ -316,13 +326,14 @@ fn the_openapi_document_parses_and_names_every_path() {
     .unwrap();
     assert_eq!(fields, job.as_object().unwrap().len());
 }
+}
 
-#[test]
-fn cron_is_404_without_a_secret_and_401_with_a_wrong_one() {
-    let off = start();
+both! {
+fn cron_is_404_without_a_secret_and_401_with_a_wrong_one(db) {
+    let off = start_on(&db);
     let a = off.call("POST", "/api/v1/cron/jobs", Some(&off.admin), None);
     assert_eq!(a.status, 404);
-    let api = start_with(|c| c.cron_secret = Some("tick-tock".into()));
+    let api = start_on_with(&db, |c| c.cron_secret = Some("tick-tock".into()));
     let a = api.call("POST", "/api/v1/cron/jobs", Some("wrong"), None);
     assert_eq!(
         (a.status, a.header("www-authenticate")),
@@ -333,11 +344,12 @@ fn cron_is_404_without_a_secret_and_401_with_a_wrong_one() {
     let a = api.get("/api/v1/cron/jobs?secret=tick-tock&limit=0", None);
     assert_eq!((a.status, a.code()), (400, "bad_query"));
 }
+}
 
+both! {
 /// Needs `jobq::run_due` (the worker pool commit).
-#[test]
-fn cron_runs_due_jobs_with_the_servers_handlers() {
-    let api = start_with(|c| c.cron_secret = Some("tick-tock".into()));
+fn cron_runs_due_jobs_with_the_servers_handlers(db) {
+    let api = start_on_with(&db, |c| c.cron_secret = Some("tick-tock".into()));
     let ok = api.enqueue(&api.alice, "email.send");
     let bad = api.enqueue(&api.alice, "always.fail");
     let a = api.call(
@@ -361,11 +373,12 @@ fn cron_runs_due_jobs_with_the_servers_handlers() {
     let a = api.get("/api/v1/cron/jobs?secret=tick-tock", None);
     assert_eq!((a.status, a.body["processed"].as_u64()), (200, Some(0)));
 }
+}
 
+both! {
 /// Regression: any token could enqueue the built-in prune job.
-#[test]
-fn built_in_job_types_need_an_admin() {
-    let api = start();
+fn built_in_job_types_need_an_admin(db) {
+    let api = start_on(&db);
     let body = br#"{"job_type": "jobq.prune"}"#;
     let a = api.call(
         "POST",
@@ -381,4 +394,5 @@ fn built_in_job_types_need_an_admin() {
         Some(("application/json", body)),
     );
     assert_eq!(a.status, 201, "{}", a.text);
+}
 }

@@ -1,12 +1,13 @@
 //! Authentication and owner isolation over real HTTP.
 
+use crate::backends::both;
 use serde_json::json;
 
-use crate::http_util::start;
+use crate::http_util::start_on;
 
-#[test]
-fn missing_or_unknown_tokens_are_401_with_www_authenticate() {
-    let api = start();
+both! {
+fn missing_or_unknown_tokens_are_401_with_www_authenticate(db) {
+    let api = start_on(&db);
     let body = json!({"job_type": "email.send"});
     let secret_looking = "jobq_this-is-not-a-real-token-0123456789";
     for token in [None, Some(secret_looking)] {
@@ -24,10 +25,11 @@ fn missing_or_unknown_tokens_are_401_with_www_authenticate() {
     let a = api.call("GET", "/api/v1/admin/jobs", None, None);
     assert_eq!(a.status, 401);
 }
+}
 
-#[test]
-fn users_are_isolated_and_admins_see_everything() {
-    let api = start();
+both! {
+fn users_are_isolated_and_admins_see_everything(db) {
+    let api = start_on(&db);
     let alices = api.enqueue(&api.alice, "email.send");
     let a = api.get(&format!("/api/v1/jobs/{alices}"), Some(&api.bob));
     assert_eq!(a.status, 404);
@@ -51,10 +53,11 @@ fn users_are_isolated_and_admins_see_everything() {
         "forbidden calls changed nothing"
     );
 }
+}
 
-#[test]
-fn a_revoked_token_is_refused_at_once() {
-    let api = start();
+both! {
+fn a_revoked_token_is_refused_at_once(db) {
+    let api = start_on(&db);
     let carol = api.queue.create_token("carol", false).unwrap();
     let id = api.enqueue(&carol.secret, "email.send");
     let path = format!("/api/v1/jobs/{id}");
@@ -65,4 +68,5 @@ fn a_revoked_token_is_refused_at_once() {
     assert_eq!(api.get("/api/v1/admin/jobs", Some(&api.admin)).status, 200);
     api.queue.revoke_token(admin.id).unwrap();
     assert_eq!(api.get("/api/v1/admin/jobs", Some(&api.admin)).status, 401);
+}
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use jobq::http::{HttpConfig, HttpServer};
 use jobq::{JobError, Queue, Registry};
+
+use crate::backends::Db;
 use serde_json::Value;
 
 /// A running server with its queue and three tokens.
@@ -18,7 +20,7 @@ pub struct Api {
     pub alice: String,
     pub bob: String,
     agent: ureq::Agent,
-    _dir: tempfile::TempDir,
+    _db: Option<Db>,
 }
 
 /// A response: status, JSON body (Null when not JSON), headers.
@@ -78,8 +80,29 @@ pub fn start_opts(
     opts: impl FnOnce(jobq::QueueOptions) -> jobq::QueueOptions,
     tune: impl FnOnce(&mut HttpConfig),
 ) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let base = jobq::QueueOptions::new(dir.path().join("jobq.db"))
+    let db = Db::sqlite();
+    let mut api = start_on_opts(&db, opts, tune);
+    api._db = Some(db);
+    api
+}
+
+/// Starts a server on `db` with the default config.
+pub fn start_on(db: &Db) -> Api {
+    start_on_opts(db, |o| o, |_| {})
+}
+
+/// Starts a server on `db` with the default config changed by `tune`.
+pub fn start_on_with(db: &Db, tune: impl FnOnce(&mut HttpConfig)) -> Api {
+    start_on_opts(db, |o| o, tune)
+}
+
+/// As [`start_opts`], on `db`.
+pub fn start_on_opts(
+    db: &Db,
+    opts: impl FnOnce(jobq::QueueOptions) -> jobq::QueueOptions,
+    tune: impl FnOnce(&mut HttpConfig),
+) -> Api {
+    let base = jobq::QueueOptions::new(db.location())
         .durability(jobq::Durability::Normal)
         .catalog(catalog());
     let queue = Queue::open_with(opts(base)).unwrap();
@@ -106,7 +129,7 @@ pub fn start_opts(
         queue,
         base,
         agent,
-        _dir: dir,
+        _db: None,
     }
 }
 

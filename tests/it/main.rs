@@ -1,6 +1,7 @@
 //! The integration test binary: black-box tests of the library, the `jobq`
 //! binary and its HTTP server, on real SQLite files.
 
+mod backends;
 mod child;
 mod cli;
 mod cli_bulk;
@@ -30,6 +31,9 @@ mod main_job;
 mod metrics;
 mod openapi_contract;
 mod openapi_schemas;
+mod pg;
+mod pg_many;
+mod pg_schema;
 mod powercut_check;
 mod powercut_drivers;
 mod powercut_fs;

@@ -2,6 +2,7 @@
 //! every process on the file, a pause survives restarts, one busy queue does
 //! not starve another, and bad input is refused with nothing changed.
 
+use crate::backends::both;
 use std::io::Write;
 use std::process::Child;
 use std::time::Duration;
@@ -57,9 +58,9 @@ fn max_overlap(jobs: &[Job]) -> usize {
     usize::try_from(most).unwrap()
 }
 
-#[test]
-fn a_concurrency_limit_holds_across_four_processes() {
-    let sb = Sandbox::new();
+both! {
+fn a_concurrency_limit_holds_across_four_processes(db) {
+    let sb = Sandbox::on(&db);
     sb.config(
         r#"
 [workers]
@@ -83,7 +84,7 @@ queue = "limited"
         completed(&sb, "work") == 300
     });
     stop_all(workers);
-    let jobs = all_of(&Queue::open(sb.db()).unwrap(), "work");
+    let jobs = all_of(&Queue::open(sb.location()).unwrap(), "work");
     assert_eq!(jobs.len(), 300);
     assert!(jobs.iter().all(|j| j.attempts == 1 && j.queue == "limited"));
     let most = max_overlap(&jobs);
@@ -92,10 +93,11 @@ queue = "limited"
         "{most} at once: at most 3, and more than one slot used"
     );
 }
+}
 
-#[test]
-fn a_rate_limit_holds_in_every_sliding_second() {
-    let sb = Sandbox::new();
+both! {
+fn a_rate_limit_holds_in_every_sliding_second(db) {
+    let sb = Sandbox::on(&db);
     sb.config(
         r#"
 [workers]
@@ -119,7 +121,7 @@ queue = "rated"
         completed(&sb, "tick") == 200
     });
     stop_all(workers);
-    let mut starts: Vec<i64> = all_of(&Queue::open(sb.db()).unwrap(), "tick")
+    let mut starts: Vec<i64> = all_of(&Queue::open(sb.location()).unwrap(), "tick")
         .iter()
         .map(|j| j.started_at.unwrap().0)
         .collect();
@@ -135,6 +137,7 @@ queue = "rated"
     let span = starts.last().unwrap() - starts.first().unwrap();
     assert!(span >= 9_000, "200 starts within {span} ms");
 }
+}
 
 /// Start times (ms) the handler of `sb` logged.
 fn logged_starts(sb: &Sandbox) -> Vec<i64> {
@@ -146,9 +149,9 @@ fn now_ms() -> i64 {
     jobq::SystemClock.now().0
 }
 
-#[test]
-fn a_pause_holds_for_every_process_across_restarts_until_resumed() {
-    let sb = Sandbox::new();
+both! {
+fn a_pause_holds_for_every_process_across_restarts_until_resumed(db) {
+    let sb = Sandbox::on(&db);
     let log = sb.path().join("starts.log");
     sb.config(&format!(
         r#"
@@ -212,11 +215,11 @@ queue = "p"
         "jobs started while the queue was paused: {late:?}"
     );
 }
+}
 
-#[test]
-fn a_busy_queue_does_not_starve_another_and_priorities_hold_within_a_queue() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = Queue::open(dir.path().join("f.db")).unwrap();
+both! {
+fn a_busy_queue_does_not_starve_another_and_priorities_hold_within_a_queue(db) {
+    let q = Queue::open(db.location()).unwrap();
     let mut busy: Vec<jobq::NewJob> = (0..30)
         .map(|i| jobq::NewJob::new("t", json!({"q": "busy", "i": i})).queue("busy"))
         .collect();
@@ -260,10 +263,11 @@ fn a_busy_queue_does_not_starve_another_and_priorities_hold_within_a_queue() {
         "priority 5 first in its queue"
     );
 }
+}
 
-#[test]
-fn bad_queue_input_is_refused_and_changes_nothing() {
-    let sb = Sandbox::new();
+both! {
+fn bad_queue_input_is_refused_and_changes_nothing(db) {
+    let sb = Sandbox::on(&db);
     sb.config(crate::util::TEST_CONFIG);
     sb.ok(&["enqueue", "echo", "--queue", "mail"]);
     let cases: [(&[&str], &str); 8] = [
@@ -312,7 +316,7 @@ fn bad_queue_input_is_refused_and_changes_nothing() {
         ("rate_limit", "\"100/\""),
         ("rate_limit", "\"x/1m\""),
     ] {
-        let bad = Sandbox::new();
+        let bad = Sandbox::on(&db);
         bad.config(&format!("[queues.mail]\n{key} = {value}\n"));
         let run = bad.run(&["enqueue", "jobq.prune"]);
         assert_eq!(run.code, 2, "{key} = {value}: {}", run.stderr);
@@ -324,10 +328,11 @@ fn bad_queue_input_is_refused_and_changes_nothing() {
         );
     }
 }
+}
 
-#[test]
-fn queues_over_http_list_pause_resume_and_change_limits() {
-    let api = crate::http_util::start();
+both! {
+fn queues_over_http_list_pause_resume_and_change_limits(db) {
+    let api = crate::http_util::start_on(&db);
     let admin = Some(api.admin.as_str());
     let patch = |name: &str, body: Value| {
         api.call(
@@ -391,10 +396,11 @@ fn queues_over_http_list_pause_resume_and_change_limits() {
     let encoded = api.call("POST", "/api/v1/admin/queues/no%3Asuch/resume", admin, None);
     assert_eq!(encoded.status, 404, "a %3A is a colon: {}", encoded.text);
 }
+}
 
-#[test]
-fn stats_and_list_by_queue() {
-    let sb = Sandbox::new();
+both! {
+fn stats_and_list_by_queue(db) {
+    let sb = Sandbox::on(&db);
     sb.config(crate::util::TEST_CONFIG);
     sb.ok(&["enqueue", "echo", "--queue", "mail"]);
     sb.ok(&["enqueue", "echo", "--queue", "mail"]);
@@ -407,10 +413,11 @@ fn stats_and_list_by_queue() {
     let human = sb.ok(&["stats"]);
     assert!(human.contains("QUEUE"), "{human}");
 }
+}
 
-#[test]
-fn a_snoozing_job_runs_again_without_using_an_attempt() {
-    let sb = Sandbox::new();
+both! {
+fn a_snoozing_job_runs_again_without_using_an_attempt(db) {
+    let sb = Sandbox::on(&db);
     let marker = sb.path().join("snoozed-once");
     sb.config(&format!(
         r#"
@@ -432,13 +439,10 @@ command = ["sh", "-c", "if [ -e {m} ]; then echo '{{\"ok\": true}}'; else touch 
     );
 }
 
-#[test]
-fn a_snooze_waits_at_least_its_minimum_and_stops_at_the_limit() {
-    let dir = tempfile::tempdir().unwrap();
+
+fn a_snooze_waits_at_least_its_minimum_and_stops_at_the_limit(db) {
     let clock = jobq::ManualClock::new(jobq::Timestamp(1_764_504_000_000));
-    let opts =
-        jobq::QueueOptions::new(dir.path().join("s.db")).clock(std::sync::Arc::new(clock.clone()));
-    let q = jobq::Queue::open_with(opts).unwrap();
+    let q = db.open(|o| o.clock(std::sync::Arc::new(clock.clone())));
     let id = q
         .enqueue(jobq::NewJob::new("forever", json!(null)))
         .unwrap()
@@ -467,4 +471,5 @@ fn a_snooze_waits_at_least_its_minimum_and_stops_at_the_limit() {
     );
     let msg = stuck.error_message.unwrap();
     assert!(msg.contains("snoozed 100 times"), "{msg}");
+}
 }

@@ -6,32 +6,23 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobq::{Catalog, ManualClock, Misfire, Queue, QueueOptions, Schedule, Timestamp};
+use jobq::{Catalog, ManualClock, Misfire, Queue, Schedule, Timestamp};
 use serde_json::json;
 
+use crate::backends::{both, Db};
 use crate::util::Sandbox;
 
 fn ts(text: &str) -> Timestamp {
     Timestamp::parse_rfc3339(text).unwrap()
 }
 
-/// `n` handles on one file (as `n` processes would be), sharing `clock`, whose
-/// catalogue declares `schedule`.
-fn handles(
-    dir: &std::path::Path,
-    clock: &ManualClock,
-    schedule: &Schedule,
-    n: usize,
-) -> Vec<Queue> {
+/// `n` handles on one database (as `n` processes would be), sharing `clock`,
+/// whose catalogue declares `schedule`.
+fn handles(db: &Db, clock: &ManualClock, schedule: &Schedule, n: usize) -> Vec<Queue> {
     let mut catalog = Catalog::any_type();
     catalog.declare_schedule(schedule.clone()).unwrap();
     (0..n)
-        .map(|_| {
-            let opts = QueueOptions::new(dir.join("s.db"))
-                .clock(Arc::new(clock.clone()))
-                .catalog(catalog.clone());
-            Queue::open_with(opts).unwrap()
-        })
+        .map(|_| db.open(|o| o.clock(Arc::new(clock.clone())).catalog(catalog.clone())))
         .collect()
 }
 
@@ -46,13 +37,12 @@ fn fired(q: &Queue, name: &str) -> Vec<Timestamp> {
     out
 }
 
-#[test]
-fn every_fire_time_over_a_day_is_one_job_with_three_processes() {
-    let dir = tempfile::tempdir().unwrap();
+both! {
+fn every_fire_time_over_a_day_is_one_job_with_three_processes(db) {
     let start = ts("2026-03-10T00:00:00Z");
     let clock = ManualClock::new(start.minus(Duration::from_secs(1)));
     let s = Schedule::new("minutely", "*/1 * * * *", "tick").unwrap();
-    let qs = handles(dir.path(), &clock, &s, 3);
+    let qs = handles(&db, &clock, &s, 3);
     qs[0].fire_schedule("minutely").unwrap(); // first sight
     for minute in 0..1440u64 {
         clock.set(start.plus(Duration::from_secs(60 * minute + minute % 7)));
@@ -75,37 +65,38 @@ fn every_fire_time_over_a_day_is_one_job_with_three_processes() {
         .collect();
     assert_eq!(got, want);
 }
+}
 
-#[test]
-fn after_two_hours_down_run_once_enqueues_one_job_and_skip_none() {
-    for (misfire, want) in [(Misfire::RunOnce, 1), (Misfire::Skip, 0)] {
-        let dir = tempfile::tempdir().unwrap();
+both! {
+fn after_two_hours_down_run_once_enqueues_one_job_and_skip_none(db) {
+    for (gap, misfire, want) in [("gap1", Misfire::RunOnce, 1), ("gap2", Misfire::Skip, 0)] {
         let t0 = ts("2026-05-01T08:00:00Z");
         let clock = ManualClock::new(t0);
-        let s = Schedule::new("gap", "*/1 * * * *", "tick")
+        let s = Schedule::new(gap, "*/1 * * * *", "tick")
             .unwrap()
             .misfire(misfire);
-        let q = handles(dir.path(), &clock, &s, 1).remove(0);
-        q.fire_schedule("gap").unwrap();
+        let q = handles(&db, &clock, &s, 1).remove(0);
+        q.fire_schedule(gap).unwrap();
         clock.set(t0.plus(Duration::from_secs(60)));
-        q.fire_schedule("gap").unwrap();
-        assert_eq!(fired(&q, "gap").len(), 1);
+        q.fire_schedule(gap).unwrap();
+        assert_eq!(fired(&q, gap).len(), 1);
         // Down for two hours; back 30 s after a fire time.
         clock.set(t0.plus(Duration::from_secs(60 + 7200 + 30)));
-        q.fire_schedule("gap").unwrap();
-        assert_eq!(fired(&q, "gap").len(), 1 + want, "{misfire:?}");
+        q.fire_schedule(gap).unwrap();
+        assert_eq!(fired(&q, gap).len(), 1 + want, "{misfire:?}");
         // And then on time again, under both policies.
         clock.set(t0.plus(Duration::from_secs(60 + 7200 + 60 + 1)));
-        q.fire_schedule("gap").unwrap();
-        assert_eq!(fired(&q, "gap").len(), 2 + want, "{misfire:?}");
+        q.fire_schedule(gap).unwrap();
+        assert_eq!(fired(&q, gap).len(), 2 + want, "{misfire:?}");
     }
+}
 }
 
 /// Fires `s` every 10 minutes from `from` to `to` (UTC); returns the fire times.
 fn run_through(s: &Schedule, from: &str, to: &str) -> Vec<Timestamp> {
-    let dir = tempfile::tempdir().unwrap();
+    let db = Db::sqlite();
     let clock = ManualClock::new(ts(from));
-    let q = handles(dir.path(), &clock, s, 1).remove(0);
+    let q = handles(&db, &clock, s, 1).remove(0);
     let mut t = ts(from);
     while t < ts(to) {
         clock.set(t);
@@ -156,9 +147,9 @@ fn a_new_york_weekday_job_fires_at_13_or_14_utc_as_the_season_says() {
     assert_eq!(s.local(summer), "2026-07-06T09:00:00-04:00");
 }
 
-#[test]
-fn schedules_from_the_config_list_run_now_and_fire_from_work() {
-    let sb = Sandbox::new();
+both! {
+fn schedules_from_the_config_list_run_now_and_fire_from_work(db) {
+    let sb = Sandbox::on(&db);
     sb.config(
         r#"
 [workers]
@@ -218,6 +209,7 @@ timezone = "Asia/Tokyo"
     let every = &list[0];
     assert!(every["last_job_status"].is_string(), "{every}");
     assert_eq!(sb.run(&["schedule", "run", "nope"]).code, 2);
+}
 }
 
 #[test]

@@ -1,24 +1,27 @@
 //! The dashboard's reads (overview, pages without totals, capped counts) and
-//! the bulk retry and cancel of every job matching a filter.
+//! the bulk retry and cancel of every job matching a filter, on both backends.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use jobq::{
     Count, Durability, ErrorClass, Failure, JobFilter, JobStatus, ManualClock, NewJob,
-    OverviewQuery, Queue, QueueOptions, Timestamp,
+    OverviewQuery, Queue, Timestamp,
 };
 use serde_json::json;
+
+use crate::backends::{both, Db};
 
 const LEASE: Duration = Duration::from_secs(300);
 const T0: i64 = 1_764_504_000_000;
 
-fn queue(dir: &std::path::Path) -> (Queue, ManualClock) {
+fn queue(db: &Db) -> (Queue, ManualClock) {
     let clock = ManualClock::new(Timestamp(T0));
-    let opts = QueueOptions::new(dir.join("d.db"))
-        .durability(Durability::Normal)
-        .clock(Arc::new(clock.clone()));
-    (Queue::open_with(opts).unwrap(), clock)
+    let q = db.open(|o| {
+        o.durability(Durability::Normal)
+            .clock(Arc::new(clock.clone()))
+    });
+    (q, clock)
 }
 
 fn filter(status: Option<JobStatus>, job_type: Option<&str>) -> JobFilter {
@@ -42,10 +45,9 @@ fn fail_permanently(q: &Queue, job: &jobq::Job) {
     q.fail(job.id, job.lease_token, &f).unwrap();
 }
 
-#[test]
-fn the_overview_counts_statuses_groups_and_minutes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, clock) = queue(dir.path());
+both! {
+fn the_overview_counts_statuses_groups_and_minutes(db) {
+    let (q, clock) = queue(&db);
     for i in 0..5 {
         q.enqueue(NewJob::new("mail", json!(i))).unwrap();
     }
@@ -96,11 +98,11 @@ fn the_overview_counts_statuses_groups_and_minutes() {
     assert_eq!(o.running[0].progress.as_ref().unwrap()["fraction"], 0.5);
     assert_eq!(o.recent_failures.len(), 3);
 }
+}
 
-#[test]
-fn capped_counts_stop_at_the_cap_and_say_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, _clock) = queue(dir.path());
+both! {
+fn capped_counts_stop_at_the_cap_and_say_so(db) {
+    let (q, _clock) = queue(&db);
     let jobs: Vec<_> = (0..30).map(|i| NewJob::new("c", json!(i))).collect();
     q.enqueue_many(jobs).unwrap();
     let pending = filter(Some(JobStatus::Pending), None);
@@ -115,11 +117,11 @@ fn capped_counts_stop_at_the_cap_and_say_so() {
     assert_eq!(o.by_status.pending, Count { n: 20, more: true });
     assert!(o.partial, "30 active rows over a cap of 25");
 }
+}
 
-#[test]
-fn pages_without_totals_follow_the_filter_to_the_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, clock) = queue(dir.path());
+both! {
+fn pages_without_totals_follow_the_filter_to_the_end(db) {
+    let (q, clock) = queue(&db);
     for i in 0..25 {
         let t = if i % 5 == 0 { "rare" } else { "common" };
         q.enqueue(NewJob::new(t, json!(i)).owner(if i < 10 { "al" } else { "bo" }))
@@ -143,11 +145,11 @@ fn pages_without_totals_follow_the_filter_to_the_end() {
     assert!(q.page(&f, 0, None).is_err());
     assert!(q.page(&f, 5, Some("nonsense")).is_err());
 }
+}
 
-#[test]
-fn bulk_retry_and_cancel_move_every_matching_job_in_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, _clock) = queue(dir.path());
+both! {
+fn bulk_retry_and_cancel_move_every_matching_job_in_batches(db) {
+    let (q, _clock) = queue(&db);
     let jobs: Vec<_> = (0..1203).map(|i| NewJob::new("b", json!(i))).collect();
     q.enqueue_many(jobs).unwrap();
     q.enqueue_many((0..7).map(|i| NewJob::new("keep", json!(i))).collect())
@@ -185,4 +187,5 @@ fn bulk_retry_and_cancel_move_every_matching_job_in_batches() {
     let kept = filter(Some(JobStatus::Pending), Some("keep"));
     assert_eq!(q.count(&kept, 100).unwrap().n, 7, "other types untouched");
     assert_eq!(q.cancel_matching(&filter(None, Some("b"))).unwrap(), 0);
+}
 }

@@ -1,29 +1,29 @@
 //! Reads: keyset pagination, filters, stats, and prune.
 
+use crate::backends::{both, Db};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jobq::{
-    Durability, ErrorClass, Failure, JobFilter, JobStatus, ManualClock, NewJob, Queue,
-    QueueOptions, Timestamp,
+    Durability, ErrorClass, Failure, JobFilter, JobStatus, ManualClock, NewJob, Queue, Timestamp,
 };
 use serde_json::json;
 
 const LEASE: Duration = Duration::from_secs(300);
 
-fn queue(dir: &std::path::Path) -> (Queue, ManualClock) {
+fn queue(db: &Db) -> (Queue, ManualClock) {
     let clock = ManualClock::new(Timestamp(1_764_504_000_000));
-    let opts = QueueOptions::new(dir.join("r.db"))
-        .durability(Durability::Normal)
-        .clock(Arc::new(clock.clone()));
-    (Queue::open_with(opts).unwrap(), clock)
+    let q = db.open(|o| {
+        o.durability(Durability::Normal)
+            .clock(Arc::new(clock.clone()))
+    });
+    (q, clock)
 }
 
-#[test]
-fn pages_over_equal_timestamps_see_every_job_once_while_others_are_inserted() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, _clock) = queue(dir.path());
+both! {
+fn pages_over_equal_timestamps_see_every_job_once_while_others_are_inserted(db) {
+    let (q, _clock) = queue(&db);
     let jobs: Vec<_> = (0..1000).map(|i| NewJob::new("p", json!(i))).collect();
     let original: HashSet<_> = q.enqueue_many(jobs).unwrap().into_iter().collect();
     let mut seen = HashSet::new();
@@ -47,11 +47,11 @@ fn pages_over_equal_timestamps_see_every_job_once_while_others_are_inserted() {
     assert_eq!(pages, 28);
     assert_eq!(seen, original);
 }
+}
 
-#[test]
-fn list_filters_and_totals() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, _clock) = queue(dir.path());
+both! {
+fn list_filters_and_totals(db) {
+    let (q, _clock) = queue(&db);
     for i in 0..10 {
         let owner = if i % 2 == 0 { "alice" } else { "bob" };
         q.enqueue(
@@ -89,11 +89,11 @@ fn list_filters_and_totals() {
     assert!(q.list(&JobFilter::default(), 501, None).is_err());
     assert!(q.list(&JobFilter::default(), 10, Some("garbage")).is_err());
 }
+}
 
-#[test]
-fn stats_split_pending_and_age_the_oldest_ready_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, clock) = queue(dir.path());
+both! {
+fn stats_split_pending_and_age_the_oldest_ready_job(db) {
+    let (q, clock) = queue(&db);
     q.enqueue(NewJob::new("a", json!(1))).unwrap();
     q.enqueue(NewJob::new("a", json!(2)).delay(Duration::from_secs(3600)))
         .unwrap();
@@ -130,11 +130,11 @@ fn stats_split_pending_and_age_the_oldest_ready_job() {
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["pending"]["retrying"], 1);
 }
+}
 
-#[test]
-fn prune_deletes_only_old_final_jobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, clock) = queue(dir.path());
+both! {
+fn prune_deletes_only_old_final_jobs(db) {
+    let (q, clock) = queue(&db);
     let keep = q.enqueue(NewJob::new("a", json!(null))).unwrap();
     for _ in 0..3 {
         q.enqueue(NewJob::new("b", json!(null))).unwrap();
@@ -161,4 +161,5 @@ fn prune_deletes_only_old_final_jobs() {
     );
     assert_eq!(q.get(keep.id).unwrap().status, JobStatus::Pending);
     assert!(q.prune(Duration::ZERO, &[JobStatus::Pending]).is_err());
+}
 }

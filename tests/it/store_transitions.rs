@@ -1,6 +1,7 @@
 //! The state machine through the store: every edge, the backoff schedule on a
 //! test clock, fencing after recovery, and no double claim across processes.
 
+use crate::backends::{both, Db};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,13 +16,14 @@ use serde_json::json;
 const LEASE: Duration = Duration::from_secs(300);
 const T0: i64 = 1_764_504_000_000;
 
-fn queue_at(dir: &Path) -> (Queue, ManualClock) {
+fn queue_at(db: &Db) -> (Queue, ManualClock) {
     let clock = ManualClock::new(Timestamp(T0));
-    let opts = QueueOptions::new(dir.join("q.db"))
-        .durability(Durability::Normal)
-        .clock(Arc::new(clock.clone()))
-        .catalog(crate::util::retry_at_once("t"));
-    (Queue::open_with(opts).unwrap(), clock)
+    let q = db.open(|o| {
+        o.durability(Durability::Normal)
+            .clock(Arc::new(clock.clone()))
+            .catalog(crate::util::retry_at_once("t"))
+    });
+    (q, clock)
 }
 
 fn claim_one(q: &Queue) -> Job {
@@ -69,10 +71,9 @@ fn in_status(q: &Queue, status: JobStatus) -> Job {
     j
 }
 
-#[test]
-fn cancel_and_retry_follow_the_transition_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, _clock) = queue_at(dir.path());
+both! {
+fn cancel_and_retry_follow_the_transition_table(db) {
+    let (q, _clock) = queue_at(&db);
     use JobStatus::*;
     // cancel
     assert_eq!(
@@ -114,11 +115,11 @@ fn cancel_and_retry_follow_the_transition_table() {
         Err(Error::NotFound { .. })
     ));
 }
+}
 
-#[test]
-fn transitions_out_of_in_progress_need_the_lease_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, _clock) = queue_at(dir.path());
+both! {
+fn transitions_out_of_in_progress_need_the_lease_token(db) {
+    let (q, _clock) = queue_at(&db);
     for st in [
         JobStatus::Pending,
         JobStatus::Completed,
@@ -165,11 +166,11 @@ fn transitions_out_of_in_progress_need_the_lease_token() {
     assert_eq!(done.result, Some(json!({"ok": 1})));
     assert!(done.locked_by.is_none() && done.lease_expires_at.is_none());
 }
+}
 
-#[test]
-fn a_cancel_request_ends_a_running_job_cancelled_whatever_its_handler_returns() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, _clock) = queue_at(dir.path());
+both! {
+fn a_cancel_request_ends_a_running_job_cancelled_whatever_its_handler_returns(db) {
+    let (q, _clock) = queue_at(&db);
     for outcome in ["complete", "fail", "release"] {
         q.enqueue(NewJob::new("t", json!(null))).unwrap();
         let c = claim_one(&q);
@@ -192,11 +193,11 @@ fn a_cancel_request_ends_a_running_job_cancelled_whatever_its_handler_returns() 
         );
     }
 }
+}
 
-#[test]
-fn the_default_backoff_runs_five_times_at_the_documented_offsets() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, clock) = queue_at(dir.path());
+both! {
+fn the_default_backoff_runs_five_times_at_the_documented_offsets(db) {
+    let (q, clock) = queue_at(&db);
     let job = q.enqueue(NewJob::new("flaky", json!(null))).unwrap();
     let mut runs = vec![];
     loop {
@@ -236,11 +237,11 @@ fn the_default_backoff_runs_five_times_at_the_documented_offsets() {
     assert_eq!(ctx["errors"][0]["message"], "connection reset");
     assert_eq!(failed.error_message.as_deref(), Some("connection reset"));
 }
+}
 
-#[test]
-fn a_permanent_error_fails_at_once_and_a_manual_retry_keeps_the_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, _clock) = queue_at(dir.path());
+both! {
+fn a_permanent_error_fails_at_once_and_a_manual_retry_keeps_the_history(db) {
+    let (q, _clock) = queue_at(&db);
     let job = q.enqueue(NewJob::new("t", json!(null))).unwrap();
     let c = claim_one(&q);
     let st = q
@@ -263,11 +264,11 @@ fn a_permanent_error_fails_at_once_and_a_manual_retry_keeps_the_history() {
         "fencing tokens never repeat"
     );
 }
+}
 
-#[test]
-fn after_recovery_the_old_lease_is_refused_and_the_new_attempt_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, clock) = queue_at(dir.path());
+both! {
+fn after_recovery_the_old_lease_is_refused_and_the_new_attempt_untouched(db) {
+    let (q, clock) = queue_at(&db);
     let job = q.enqueue(NewJob::new("t", json!(null))).unwrap();
     let old = claim_one(&q);
     clock.advance(LEASE + Duration::from_secs(1));
@@ -294,11 +295,11 @@ fn after_recovery_the_old_lease_is_refused_and_the_new_attempt_untouched() {
         .unwrap();
     assert_eq!(q.get(job.id).unwrap().result, Some(json!("fresh")));
 }
+}
 
-#[test]
-fn a_live_lease_is_never_recovered_and_a_heartbeat_extends_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, clock) = queue_at(dir.path());
+both! {
+fn a_live_lease_is_never_recovered_and_a_heartbeat_extends_it(db) {
+    let (q, clock) = queue_at(&db);
     q.enqueue(NewJob::new("t", json!(null))).unwrap();
     let c = claim_one(&q);
     for _ in 0..5 {
@@ -309,11 +310,11 @@ fn a_live_lease_is_never_recovered_and_a_heartbeat_extends_it() {
     clock.advance(LEASE + Duration::from_millis(1));
     assert_eq!(q.recover_expired().unwrap(), 1);
 }
+}
 
-#[test]
-fn claim_takes_priority_then_due_time_then_enqueue_order_and_only_given_types() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, clock) = queue_at(dir.path());
+both! {
+fn claim_takes_priority_then_due_time_then_enqueue_order_and_only_given_types(db) {
+    let (q, clock) = queue_at(&db);
     let low = q
         .enqueue(NewJob::new("a", json!("low")).priority(-5))
         .unwrap();
@@ -347,9 +348,10 @@ fn claim_takes_priority_then_due_time_then_enqueue_order_and_only_given_types() 
         .collect();
     assert_eq!(got, [later.id, other.id]);
 }
+}
 
 /// Child process: 8 threads claim and complete until nothing is left, writing
-/// each completed id to `<db>.done.<pid>`.
+/// each completed id to `done.<pid>` in `$JOBQ_TEST_OUT`.
 pub fn child_claimer(db: &Path) {
     let q = Queue::open_with(QueueOptions::new(db).durability(Durability::Normal)).unwrap();
     let threads: Vec<_> = (0..8)
@@ -379,15 +381,15 @@ pub fn child_claimer(db: &Path) {
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
-    let out = format!("{}.done.{}", db.display(), std::process::id());
+    let dir = std::env::var("JOBQ_TEST_OUT").expect("JOBQ_TEST_OUT");
+    let out = Path::new(&dir).join(format!("done.{}", std::process::id()));
     std::fs::write(out, ids.join("\n")).unwrap();
 }
 
-#[test]
-fn claim_never_returns_a_job_twice_across_threads_and_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("claim.db");
-    let q = Queue::open_with(QueueOptions::new(&db).durability(Durability::Normal)).unwrap();
+both! {
+fn claim_never_returns_a_job_twice_across_threads_and_processes(db) {
+    let q = db.open(|o| o.durability(Durability::Normal));
+    let out = [("JOBQ_TEST_OUT", db.dir().display().to_string())];
     let jobs: Vec<_> = (0..10_000).map(|i| NewJob::new("n", json!(i))).collect();
     let ids: HashSet<String> = q
         .enqueue_many(jobs)
@@ -396,16 +398,16 @@ fn claim_never_returns_a_job_twice_across_threads_and_processes() {
         .map(|i| i.to_string())
         .collect();
     let children: Vec<_> = (0..2)
-        .map(|_| crate::child::spawn_child("claimer", &db, &[]))
+        .map(|_| crate::child::spawn_child("claimer", Path::new(&db.location()), &out))
         .collect();
     for mut c in children {
         assert!(c.wait().unwrap().success(), "claimer child failed");
     }
     let mut seen = HashSet::new();
     let mut per_process = vec![];
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
+    for entry in std::fs::read_dir(db.dir()).unwrap() {
         let name = entry.unwrap().path();
-        if name.to_string_lossy().contains(".done.") {
+        if name.file_name().is_some_and(|f| f.to_string_lossy().starts_with("done.")) {
             let text = std::fs::read_to_string(&name).unwrap();
             let list: Vec<&str> = text.lines().collect();
             per_process.push(list.len());
@@ -421,11 +423,11 @@ fn claim_never_returns_a_job_twice_across_threads_and_processes() {
     let page = q.list(&jobq::JobFilter::default(), 500, None).unwrap();
     assert!(page.jobs.iter().all(|j| j.attempts == 1));
 }
+}
 
-#[test]
-fn a_snooze_gives_the_attempt_back_and_is_due_after_its_delay() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, clock) = queue_at(dir.path());
+both! {
+fn a_snooze_gives_the_attempt_back_and_is_due_after_its_delay(db) {
+    let (q, clock) = queue_at(&db);
     let job = q.enqueue(NewJob::new("t", json!(null))).unwrap();
     let c = claim_one(&q);
     assert_eq!(
@@ -454,4 +456,5 @@ fn a_snooze_gives_the_attempt_back_and_is_due_after_its_delay() {
         JobStatus::Cancelled,
         "a cancel request wins over a snooze"
     );
+}
 }

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use jobq::{JobStatus, ManualClock, NewJob, Queue, QueueOptions, Timestamp, Unique};
+use jobq::{JobStatus, ManualClock, NewJob, Queue, Timestamp, Unique};
 use serde_json::{json, Value};
 
+use crate::backends::{both, Db};
 use crate::util::{wait_exit, Sandbox, TEST_CONFIG};
 
 /// Child: enqueues the same unique job `JOBQ_UNIQ_N` times and writes each id
@@ -24,30 +25,30 @@ pub fn child_uniq_enqueuer(db: &std::path::Path) {
     std::fs::write(out, ids).unwrap();
 }
 
-#[test]
-fn eight_processes_enqueueing_one_unique_job_make_one_row_and_all_get_its_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("u.db");
-    drop(Queue::open(&db).unwrap());
+both! {
+fn eight_processes_enqueueing_one_unique_job_make_one_row_and_all_get_its_id(db) {
+    let dir = db.dir();
+    drop(db.open(|o| o));
+    let loc = db.location();
     let children: Vec<_> = (0..8)
         .map(|i| {
-            let out = dir.path().join(format!("ids{i}"));
+            let out = dir.join(format!("ids{i}"));
             let extra = [
                 ("JOBQ_UNIQ_N", "125".to_string()),
                 ("JOBQ_UNIQ_OUT", out.display().to_string()),
             ];
-            crate::child::spawn_child("uniq_enqueuer", &db, &extra)
+            crate::child::spawn_child("uniq_enqueuer", std::path::Path::new(&loc), &extra)
         })
         .collect();
     for mut c in children {
         assert_eq!(wait_exit(&mut c, Duration::from_secs(120)), 0);
     }
-    let q = Queue::open(&db).unwrap();
+    let q = db.open(|o| o);
     assert_eq!(q.stats().unwrap().total, 1, "exactly one row");
     let mut ids = std::collections::BTreeSet::new();
     let mut answers = 0;
     for i in 0..8 {
-        let text = std::fs::read_to_string(dir.path().join(format!("ids{i}"))).unwrap();
+        let text = std::fs::read_to_string(dir.join(format!("ids{i}"))).unwrap();
         for line in text.lines() {
             ids.insert(line.to_string());
             answers += 1;
@@ -56,17 +57,17 @@ fn eight_processes_enqueueing_one_unique_job_make_one_row_and_all_get_its_id() {
     assert_eq!(answers, 1000, "every caller got an answer");
     assert_eq!(ids.len(), 1, "every caller got the one job's id: {ids:?}");
 }
-
-fn clock_queue(dir: &std::path::Path, start: i64) -> (Queue, ManualClock) {
-    let clock = ManualClock::new(Timestamp(start));
-    let opts = QueueOptions::new(dir.join("p.db")).clock(std::sync::Arc::new(clock.clone()));
-    (Queue::open_with(opts).unwrap(), clock)
 }
 
-#[test]
-fn a_period_bucket_holds_the_key_only_within_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, clock) = clock_queue(dir.path(), 3_600_000 * 100 + 3_598_000); // 1.998 s before an hour
+fn clock_queue(db: &Db, start: i64) -> (Queue, ManualClock) {
+    let clock = ManualClock::new(Timestamp(start));
+    let q = db.open(|o| o.clock(std::sync::Arc::new(clock.clone())));
+    (q, clock)
+}
+
+both! {
+fn a_period_bucket_holds_the_key_only_within_it(db) {
+    let (q, clock) = clock_queue(&db, 3_600_000 * 100 + 3_598_000); // 1.998 s before an hour
     let hourly = || {
         NewJob::new("t", json!(1)).unique(Unique::by_payload().period(Duration::from_secs(3600)))
     };
@@ -82,11 +83,11 @@ fn a_period_bucket_holds_the_key_only_within_it() {
     assert!(!b.duplicate && b.id != a.id, "the next bucket is a new job");
     assert_eq!(q.stats().unwrap().total, 2);
 }
+}
 
-#[test]
-fn duplicates_in_one_batch_and_the_states_that_hold_a_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let (q, _clock) = clock_queue(dir.path(), 1_000_000);
+both! {
+fn duplicates_in_one_batch_and_the_states_that_hold_a_key(db) {
+    let (q, _clock) = clock_queue(&db, 1_000_000);
     let rule = Unique::by_key("report:7").also_in(&[JobStatus::Completed]);
     let batch: Vec<NewJob> = (0..3)
         .map(|i| NewJob::new("r", json!({"i": i})).unique(rule.clone()))
@@ -135,10 +136,11 @@ fn duplicates_in_one_batch_and_the_states_that_hold_a_key() {
             .duplicate
     );
 }
+}
 
-#[test]
-fn a_retry_that_would_make_two_live_holders_is_a_conflict_naming_the_other() {
-    let sb = Sandbox::new();
+both! {
+fn a_retry_that_would_make_two_live_holders_is_a_conflict_naming_the_other(db) {
+    let sb = Sandbox::on(&db);
     sb.config(&format!(
         "{TEST_CONFIG}\n[handlers.once]\ncommand = [\"sh\", \"-c\", \"exit 3\"]\nmax_attempts = 1\n"
     ));
@@ -168,10 +170,11 @@ fn a_retry_that_would_make_two_live_holders_is_a_conflict_naming_the_other() {
         "nothing changed"
     );
 }
+}
 
-#[test]
-fn duplicates_over_http_are_200_with_the_holder() {
-    let api = crate::http_util::start();
+both! {
+fn duplicates_over_http_are_200_with_the_holder(db) {
+    let api = crate::http_util::start_on(&db);
     let body = json!({"job_type": "email.send", "payload": {"to": "a@b.c"}, "unique": true});
     let post = |token: &str| {
         api.call(
@@ -222,6 +225,7 @@ fn duplicates_over_http_are_200_with_the_holder() {
         let msg = a.body["error"]["message"].as_str().unwrap();
         assert!(msg.starts_with(&format!("invalid {field}:")), "{msg}");
     }
+}
 }
 
 #[test]

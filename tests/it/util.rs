@@ -63,9 +63,11 @@ impl Run {
     }
 }
 
-/// A temporary directory with a database `jobq.db` and, once written, `jobq.toml`.
+/// A temporary directory with a database `jobq.db` (or a PostgreSQL database)
+/// and, once written, `jobq.toml`.
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    url: Option<String>,
 }
 
 impl Sandbox {
@@ -73,6 +75,31 @@ impl Sandbox {
     pub fn new() -> Sandbox {
         Sandbox {
             dir: tempfile::tempdir().expect("temp dir"),
+            url: None,
+        }
+    }
+
+    /// A fresh sandbox whose commands use `db` (SQLite: the sandbox's own file).
+    pub fn on(db: &crate::backends::Db) -> Sandbox {
+        let mut s = Sandbox::new();
+        if db.is_postgres() {
+            s.url = Some(db.location());
+        }
+        s
+    }
+
+    /// A fresh sandbox whose commands use the PostgreSQL database at `url`.
+    pub fn with_url(url: &str) -> Sandbox {
+        let mut s = Sandbox::new();
+        s.url = Some(url.to_string());
+        s
+    }
+
+    /// What `JOBQ_DB` is for the commands: the file's path or the URL.
+    pub fn location(&self) -> String {
+        match &self.url {
+            Some(url) => url.clone(),
+            None => self.db().to_string_lossy().into_owned(),
         }
     }
 
@@ -99,7 +126,7 @@ impl Sandbox {
             .args(args)
             .env_remove("JOBQ_CONFIG")
             .env_remove("RUST_LOG")
-            .env("JOBQ_DB", self.db())
+            .env("JOBQ_DB", self.location())
             .stdin(Stdio::null());
         cmd
     }

@@ -1,6 +1,7 @@
 //! A worker process killed with SIGKILL mid-job: its job comes back once the
 //! lease expires and another process completes it exactly once.
 
+use crate::backends::both;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::util::wait_for;
 /// Child: a pool whose handler marks the start, then works for a minute.
 pub fn child_slow_worker(db: &Path) {
     let q = Queue::open(db).unwrap();
-    let marker = format!("{}.started", db.display());
+    let marker = std::env::var("JOBQ_TEST_OUT").expect("JOBQ_TEST_OUT") + "/started";
     let mut reg = Registry::new();
     reg.register("job", move |ctx: &jobq::JobContext, _| {
         std::fs::write(&marker, ctx.id().to_string()).unwrap();
@@ -28,15 +29,16 @@ pub fn child_slow_worker(db: &Path) {
     std::thread::sleep(Duration::from_secs(120));
 }
 
-#[test]
-fn a_job_of_a_sigkilled_worker_process_is_recovered_and_completed_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crash.db");
-    let opts = jobq::QueueOptions::new(&db).catalog(crate::util::retry_at_once("job"));
-    let q = Queue::open_with(opts).unwrap();
+both! {
+fn a_job_of_a_sigkilled_worker_process_is_recovered_and_completed_once(db) {
+    let q = db.open(|o| o.catalog(crate::util::retry_at_once("job")));
     let job = q.enqueue(NewJob::new("job", Value::Null)).unwrap();
-    let mut child = crate::child::spawn_child("slow_worker", &db, &[]);
-    let marker = dir.path().join("crash.db.started");
+    let mut child = crate::child::spawn_child(
+        "slow_worker",
+        Path::new(&db.location()),
+        &[("JOBQ_TEST_OUT", db.dir().display().to_string())],
+    );
+    let marker = db.dir().join("started");
     wait_for("child started the job", Duration::from_secs(30), || {
         marker.exists()
     });
@@ -70,4 +72,5 @@ fn a_job_of_a_sigkilled_worker_process_is_recovered_and_completed_once() {
         "lease expired"
     );
     assert_eq!(completions.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
 }

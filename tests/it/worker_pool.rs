@@ -1,21 +1,21 @@
 //! The worker pool in one process: end to end, panics, timeouts, cancels,
 //! shutdown, priority order, many workers, and heartbeats.
 
+use crate::backends::{both, Db};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobq::{
-    Backoff, Durability, JobError, JobStatus, NewJob, Queue, QueueOptions, Registry, WorkerConfig,
-    WorkerPool,
+    Backoff, Durability, JobError, JobStatus, NewJob, Queue, Registry, WorkerConfig, WorkerPool,
 };
 use serde_json::{json, Value};
 
 use crate::util::wait_for;
 
-fn open(dir: &std::path::Path) -> Queue {
-    Queue::open_with(QueueOptions::new(dir.join("w.db")).durability(Durability::Normal)).unwrap()
+fn open(db: &Db) -> Queue {
+    db.open(|o| o.durability(Durability::Normal))
 }
 
 fn config(workers: usize) -> WorkerConfig {
@@ -43,10 +43,9 @@ fn status(q: &Queue, id: jobq::JobId) -> JobStatus {
     q.get(id).unwrap().status
 }
 
-#[test]
-fn a_job_is_processed_end_to_end_with_its_result_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+both! {
+fn a_job_is_processed_end_to_end_with_its_result_stored(db) {
+    let q = open(&db);
     let mut reg = Registry::new();
     reg.register("double", |_ctx: &jobq::JobContext, p: Value| {
         Ok(json!({"doubled": p["n"].as_i64().unwrap_or(0) * 2}))
@@ -63,11 +62,11 @@ fn a_job_is_processed_end_to_end_with_its_result_stored() {
     let counts = pool.shutdown(Duration::from_secs(5));
     assert_eq!((counts.started, counts.completed), (1, 1));
 }
+}
 
-#[test]
-fn an_enqueue_in_the_same_process_wakes_an_idle_worker_without_polling() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+both! {
+fn an_enqueue_in_the_same_process_wakes_an_idle_worker_without_polling(db) {
+    let q = open(&db);
     let mut reg = Registry::new();
     reg.register("noop", |_: &jobq::JobContext, _| Ok(Value::Null));
     let cfg = WorkerConfig {
@@ -82,11 +81,11 @@ fn an_enqueue_in_the_same_process_wakes_an_idle_worker_without_polling() {
     });
     pool.shutdown(Duration::from_secs(1));
 }
+}
 
-#[test]
-fn a_panicking_handler_fails_its_attempt_and_the_pool_keeps_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+both! {
+fn a_panicking_handler_fails_its_attempt_and_the_pool_keeps_serving(db) {
+    let q = open(&db);
     let mut reg = Registry::new();
     reg.register("boom", |_: &jobq::JobContext, _| -> jobq::HandlerResult {
         panic!("kaboom at step 3")
@@ -113,10 +112,10 @@ fn a_panicking_handler_fails_its_attempt_and_the_pool_keeps_serving() {
     assert_eq!(failed.error_context.unwrap()["class"], "retryable");
     pool.shutdown(Duration::from_secs(1));
 }
+}
 
-#[test]
-fn a_handler_past_its_timeout_fails_as_timed_out_is_retried_and_its_late_result_refused() {
-    let dir = tempfile::tempdir().unwrap();
+both! {
+fn a_handler_past_its_timeout_fails_as_timed_out_is_retried_and_its_late_result_refused(db) {
     let mut catalog = jobq::Catalog::any_type();
     catalog
         .declare(
@@ -125,10 +124,7 @@ fn a_handler_past_its_timeout_fails_as_timed_out_is_retried_and_its_late_result_
                 .backoff(Backoff::new(vec![Duration::ZERO]).unwrap()),
         )
         .unwrap();
-    let opts = QueueOptions::new(dir.path().join("w.db"))
-        .durability(Durability::Normal)
-        .catalog(catalog);
-    let q = Queue::open_with(opts).unwrap();
+    let q = db.open(|o| o.durability(Durability::Normal).catalog(catalog));
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let mut reg = Registry::new();
@@ -158,11 +154,11 @@ fn a_handler_past_its_timeout_fails_as_timed_out_is_retried_and_its_late_result_
     assert_eq!(q.get(job.id).unwrap().result, Some(json!("second attempt")));
     pool.shutdown(Duration::from_secs(1));
 }
+}
 
-#[test]
-fn cancelling_a_running_job_reaches_its_handler_and_it_ends_cancelled() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+both! {
+fn cancelling_a_running_job_reaches_its_handler_and_it_ends_cancelled(db) {
+    let q = open(&db);
     let mut reg = Registry::new();
     reg.register("loop", |ctx: &jobq::JobContext, _| {
         ctx.progress(0.1, "started").ok();
@@ -192,11 +188,11 @@ fn cancelling_a_running_job_reaches_its_handler_and_it_ends_cancelled() {
     assert_eq!(counts.started, 1, "never retried");
     assert_eq!(q.get(job.id).unwrap().attempts, 1);
 }
+}
 
-#[test]
-fn shutdown_hands_running_jobs_back_without_using_their_attempt() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+both! {
+fn shutdown_hands_running_jobs_back_without_using_their_attempt(db) {
+    let q = open(&db);
     let finished = Arc::new(Mutex::new(Vec::new()));
     let f = finished.clone();
     let mut reg = Registry::new();
@@ -244,11 +240,11 @@ fn shutdown_hands_running_jobs_back_without_using_their_attempt() {
         "nothing else ran to the end"
     );
 }
+}
 
-#[test]
-fn a_thousand_jobs_on_eight_workers_complete_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+both! {
+fn a_thousand_jobs_on_eight_workers_complete_exactly_once(db) {
+    let q = open(&db);
     let runs = Arc::new(Mutex::new(HashMap::<jobq::JobId, u32>::new()));
     let r = runs.clone();
     let mut reg = Registry::new();
@@ -268,11 +264,11 @@ fn a_thousand_jobs_on_eight_workers_complete_exactly_once() {
     assert_eq!(q.stats().unwrap().by_status.completed, 1000);
     assert!(ids.iter().all(|id| q.get(*id).unwrap().attempts == 1));
 }
+}
 
-#[test]
-fn a_single_worker_runs_mixed_priorities_in_priority_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+both! {
+fn a_single_worker_runs_mixed_priorities_in_priority_order(db) {
+    let q = open(&db);
     let order = Arc::new(Mutex::new(Vec::new()));
     let o = order.clone();
     let mut reg = Registry::new();
@@ -290,11 +286,11 @@ fn a_single_worker_runs_mixed_priorities_in_priority_order() {
     want.sort_by(|a, b| b.cmp(a));
     assert_eq!(*order.lock().unwrap(), want);
 }
+}
 
-#[test]
-fn a_live_long_job_heartbeating_past_several_leases_is_never_recovered() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+both! {
+fn a_live_long_job_heartbeating_past_several_leases_is_never_recovered(db) {
+    let q = open(&db);
     let mut reg = Registry::new();
     reg.register("long", |ctx: &jobq::JobContext, _| {
         std::thread::sleep(Duration::from_millis(2500));
@@ -318,11 +314,11 @@ fn a_live_long_job_heartbeating_past_several_leases_is_never_recovered() {
     assert_eq!((done.attempts, done.result), (1, Some(json!(1))));
     pool.shutdown(Duration::from_secs(1));
 }
+}
 
-#[test]
-fn run_due_runs_due_jobs_once_and_counts_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+both! {
+fn run_due_runs_due_jobs_once_and_counts_them(db) {
+    let q = open(&db);
     let mut reg = Registry::new();
     reg.register("ok", |_: &jobq::JobContext, _| Ok(Value::Null));
     reg.register("bad", |_: &jobq::JobContext, _| {
@@ -347,17 +343,18 @@ fn run_due_runs_due_jobs_once_and_counts_them() {
     assert_eq!(sum.failed + sum2.failed, 1);
     assert_eq!(sum.retried + sum2.retried, 1);
 }
+}
 
+both! {
 /// A handler that returns `JobError::Cancelled` on its own cancels its job: it is
 /// not retried (it used to be retried as "handler gave up" and end failed).
-#[test]
-fn a_handler_returning_cancelled_cancels_its_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
+fn a_handler_returning_cancelled_cancels_its_job(db) {
+    let q = open(&db);
     let mut reg = Registry::new();
     reg.register("quit", |_: &jobq::JobContext, _| Err(JobError::Cancelled));
     let job = q.enqueue(NewJob::new("quit", Value::Null)).unwrap();
     drain(&q, reg, 1);
     let done = q.get(job.id).unwrap();
     assert_eq!((done.status, done.attempts), (JobStatus::Cancelled, 1));
+}
 }

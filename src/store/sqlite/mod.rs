@@ -33,7 +33,10 @@ use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
 use crate::stats::Waiting;
-use crate::store::{Backend, BulkBatch, BulkDone, Durability, FirePlan, NewRow, Round, Settled};
+use crate::store::{
+    refusal_is_an_outcome, Backend, BulkBatch, BulkDone, Durability, FirePlan, NewRow, Round,
+    Settled,
+};
 use crate::token::ApiToken;
 use crate::workers::WorkerInfo;
 
@@ -73,15 +76,6 @@ impl Sqlite {
             rounds: std::sync::atomic::AtomicUsize::new(0),
             group: group::InsertGroup::default(),
         })
-    }
-}
-
-/// A fenced statement that was refused (lease lost, job gone) is that entry's
-/// outcome; any other error aborts the transaction.
-fn refusal_is_an_outcome<T>(r: Result<T>) -> Result<Result<T>> {
-    match r {
-        Err(e @ (Error::LeaseLost { .. } | Error::NotFound { .. })) => Ok(Err(e)),
-        other => other.map(Ok),
     }
 }
 

@@ -213,13 +213,4 @@ pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
-/// True when a claimed job cannot be run as stored: its id, payload or one of the
-/// numbers that drive its run does not fit its type. (Unreadable history, i.e.
-/// result, error_context or progress, or an unreadable backoff, which falls back
-/// to the default, does not stop a run.)
-pub(crate) fn cannot_run(job: &Job) -> bool {
-    const HISTORY: [&str; 4] = ["result ", "error_context ", "progress ", "backoff "];
-    job.unreadable
-        .iter()
-        .any(|u| !HISTORY.iter().any(|h| u.starts_with(h)))
-}
+pub(crate) use crate::store::plan::cannot_run;

@@ -1,0 +1,362 @@
+//! [`Backend`] on PostgreSQL: each method is one transaction (or one autocommit
+//! statement) on a pooled client, delegating to the module of its statements.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::filter::{Cursor, JobFilter};
+use crate::job::{Job, JobId, JobStatus};
+use crate::overview::{BulkAction, Overview, OverviewQuery};
+use crate::queues::{LimitsChange, QueueInfo};
+use crate::retry::Backoff;
+use crate::schedule::ScheduleState;
+use crate::state::Move;
+use crate::stats::{Stats, Waiting};
+use crate::store::postgres::notify::Listener;
+use crate::store::postgres::{
+    admin, bulk, claim, find, finish, overview, queues, read, schedules, tokens, workers, Postgres,
+};
+use crate::store::{
+    refusal_is_an_outcome, Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled,
+};
+use crate::token::ApiToken;
+use crate::workers::WorkerInfo;
+
+impl Backend for Postgres {
+    fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>> {
+        let notify = self.should_notify();
+        if let [one] = rows {
+            if one.job.unique.is_none() {
+                return self.pool.auto("enqueue", |c| {
+                    Ok(vec![admin::insert(c, &one.job, &one.payload, notify)?])
+                });
+            }
+        }
+        self.pool.tx("enqueue_many", |c| {
+            let out = rows
+                .iter()
+                .map(|r| admin::insert(c, &r.job, &r.payload, false))
+                .collect::<Result<Vec<_>>>()?;
+            if notify && out.iter().any(Option::is_none) {
+                c.query("enqueue_many", admin::NOTIFY, &[])?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
+        let now = round.now;
+        let rotation = self.rounds.fetch_add(1, Ordering::Relaxed);
+        self.pool.tx("complete_and_claim", |c| {
+            let completed = round
+                .done
+                .iter()
+                .map(|(id, token, text)| {
+                    refusal_is_an_outcome(finish::complete(c, *id, *token, text, now))
+                })
+                .collect::<Result<_>>()?;
+            let failed = round
+                .failed
+                .iter()
+                .map(|(id, token, f)| {
+                    refusal_is_an_outcome(finish::fail(c, *id, *token, f, round.backoff_for, now))
+                })
+                .collect::<Result<_>>()?;
+            let released = round
+                .released
+                .iter()
+                .map(|(id, token)| refusal_is_an_outcome(finish::release(c, *id, *token, now)))
+                .collect::<Result<_>>()?;
+            let snoozed = round
+                .snoozed
+                .iter()
+                .map(|(id, token, delay)| {
+                    refusal_is_an_outcome(finish::snooze(c, *id, *token, *delay, now))
+                })
+                .collect::<Result<_>>()?;
+            let claimed = match round.claim {
+                Some(k) if k.n > 0 => claim::claim(
+                    c,
+                    &claim::ClaimArgs {
+                        worker: k.worker,
+                        types: k.types,
+                        queues: k.queues,
+                        n: k.n,
+                        now,
+                        lease_until: k.lease_until,
+                        rotation,
+                    },
+                )?,
+                _ => Vec::new(),
+            };
+            Ok(Settled {
+                completed,
+                failed,
+                released,
+                snoozed,
+                claimed,
+            })
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        held: &[(JobId, i64)],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Result<bool>>> {
+        self.pool.tx("heartbeat", |c| {
+            held.iter()
+                .map(|(id, token)| {
+                    refusal_is_an_outcome(claim::heartbeat(c, *id, *token, now, until))
+                })
+                .collect()
+        })
+    }
+
+    fn progress(&self, id: JobId, token: i64, report: &str, now: Timestamp) -> Result<()> {
+        self.pool
+            .auto("progress", |c| claim::progress(c, id, token, report, now))
+    }
+
+    fn cancel_requests(&self, worker: &str) -> Result<Vec<JobId>> {
+        self.pool
+            .auto("cancel_requests", |c| read::cancel_requests(c, worker))
+    }
+
+    fn cancel(&self, id: JobId, now: Timestamp) -> Result<Move> {
+        self.pool.tx("cancel", |c| admin::cancel(c, id, now))
+    }
+
+    fn retry(&self, id: JobId, now: Timestamp) -> Result<()> {
+        let notify = self.should_notify();
+        self.pool.tx("retry", |c| {
+            admin::retry(c, id, now)?;
+            if notify {
+                c.query("retry", admin::NOTIFY, &[])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn recover_expired(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        backoff_for: &dyn Fn(&str) -> Backoff,
+    ) -> Result<Vec<(JobId, JobStatus)>> {
+        self.pool.tx("recover", |c| {
+            finish::recover_expired(c, backoff_for, now, limit)
+        })
+    }
+
+    fn recover_worker(
+        &self,
+        worker: &str,
+        message: &str,
+        now: Timestamp,
+        backoff_for: &dyn Fn(&str) -> Backoff,
+    ) -> Result<Vec<(JobId, JobStatus)>> {
+        let notify = self.should_notify();
+        self.pool.tx("recover worker", |c| {
+            let out = finish::recover_worker(c, worker, message, backoff_for, now)?;
+            if notify && out.iter().any(|(_, s)| *s == JobStatus::Pending) {
+                c.query("recover worker", admin::NOTIFY, &[])?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn register_worker(
+        &self,
+        id: &str,
+        types: &[String],
+        queues: Option<&[String]>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.pool.auto("register worker", |c| {
+            workers::register(c, id, types, queues, now)
+        })
+    }
+
+    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<()> {
+        self.pool.tx("worker heartbeat", |c| {
+            workers::beat(c, id, now, forget_before)
+        })
+    }
+
+    fn remove_worker(&self, id: &str) -> Result<()> {
+        self.pool.auto("remove worker", |c| workers::remove(c, id))
+    }
+
+    fn workers(&self, fresh_after: Timestamp) -> Result<Vec<WorkerInfo>> {
+        self.pool.auto("workers", |c| workers::all(c, fresh_after))
+    }
+
+    fn running_workers(&self) -> Result<Vec<String>> {
+        self.pool.auto("workers", workers::running_workers)
+    }
+
+    fn waiting(&self, now: Timestamp) -> Result<Vec<Waiting>> {
+        self.pool.auto("waiting", |c| workers::waiting(c, now))
+    }
+
+    fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize> {
+        self.pool
+            .auto("prune", |c| admin::prune_batch(c, statuses, cutoff, limit))
+    }
+
+    fn get(&self, id: JobId) -> Result<Job> {
+        self.pool.auto("get", |c| read::get(c, id))
+    }
+
+    fn ids_between(&self, low: JobId, high: JobId, limit: usize) -> Result<Vec<JobId>> {
+        self.pool
+            .auto("find id prefix", |c| read::ids_between(c, low, high, limit))
+    }
+
+    fn list(
+        &self,
+        filter: &JobFilter,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<(Vec<Job>, u64)> {
+        self.pool.tx("list", |c| {
+            c.batch("list", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")?;
+            read::list(c, filter, cursor, limit)
+        })
+    }
+
+    fn stats(&self, now: Timestamp) -> Result<Stats> {
+        self.pool.auto("stats", |c| read::stats(c, now))
+    }
+
+    fn find(&self, filter: &JobFilter, cursor: Option<Cursor>, limit: usize) -> Result<Vec<Job>> {
+        self.pool
+            .auto("find", |c| find::find(c, filter, cursor, limit))
+    }
+
+    fn count_up_to(&self, filter: &JobFilter, limit: u64) -> Result<u64> {
+        self.pool
+            .auto("count", |c| find::count_up_to(c, filter, limit))
+    }
+
+    fn overview(&self, query: &OverviewQuery) -> Result<Overview> {
+        self.pool.tx("overview", |c| {
+            c.batch(
+                "overview",
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            )?;
+            overview::overview(c, query)
+        })
+    }
+
+    fn bulk(&self, batch: &BulkBatch<'_>) -> Result<BulkDone> {
+        let notify = batch.action == BulkAction::Retry && self.should_notify();
+        self.pool.tx("bulk", |c| {
+            let done = bulk::batch(c, batch)?;
+            if notify && done.changed > 0 {
+                c.query("bulk", admin::NOTIFY, &[])?;
+            }
+            Ok(done)
+        })
+    }
+
+    fn bulk_count(&self, batch: &BulkBatch<'_>) -> Result<u64> {
+        self.pool.auto("bulk count", |c| bulk::count(c, batch))
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.pool.auto("ping", |c| c.batch("ping", "SELECT 1"))
+    }
+
+    fn queue_infos(&self, known: &[String], now: Timestamp) -> Result<Vec<QueueInfo>> {
+        self.pool.tx("list queues", |c| {
+            c.batch(
+                "list queues",
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            )?;
+            queues::infos(c, known, now)
+        })
+    }
+
+    fn set_queue_limits(&self, queue: &str, change: LimitsChange, now: Timestamp) -> Result<()> {
+        self.pool.tx("queue settings", |c| {
+            queues::set_limits(c, queue, change, now)
+        })
+    }
+
+    fn pause_queue(&self, queue: &str, until: Option<Timestamp>, now: Timestamp) -> Result<()> {
+        self.pool
+            .tx("pause queue", |c| queues::pause(c, queue, until, now))
+    }
+
+    fn resume_queue(&self, queue: &str, now: Timestamp) -> Result<()> {
+        let notify = self.should_notify();
+        self.pool.tx("resume queue", |c| {
+            queues::resume(c, queue, now)?;
+            if notify {
+                c.query("resume queue", admin::NOTIFY, &[])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn schedule_states(&self) -> Result<Vec<(String, ScheduleState)>> {
+        self.pool.auto("schedules", schedules::states)
+    }
+
+    fn fire_schedule(
+        &self,
+        name: &str,
+        now: Timestamp,
+        plan: &dyn Fn(Option<Timestamp>) -> Result<FirePlan>,
+    ) -> Result<Option<(Job, bool)>> {
+        let notify = self.should_notify();
+        self.pool.tx("fire schedule", |c| {
+            schedules::fire(c, name, now, notify, plan)
+        })
+    }
+
+    fn insert_token(&self, user: &str, admin: bool, hash: &str, now: Timestamp) -> Result<i64> {
+        self.pool.auto("create token", |c| {
+            tokens::insert(c, user, admin, hash, now)
+        })
+    }
+
+    fn list_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
+        self.pool.auto("list tokens", |c| tokens::list(c, user))
+    }
+
+    fn revoke_token(&self, id: i64, now: Timestamp) -> Result<usize> {
+        self.pool
+            .auto("revoke token", |c| tokens::revoke_id(c, id, now))
+    }
+
+    fn revoke_user_tokens(&self, user: &str, now: Timestamp) -> Result<usize> {
+        self.pool
+            .auto("revoke token", |c| tokens::revoke_user(c, user, now))
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, String)>> {
+        self.pool
+            .auto("authenticate token", |c| tokens::by_hash(c, hash))
+    }
+
+    fn watch(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        if !self.notify {
+            return;
+        }
+        self.listening.call_once(|| {
+            Listener {
+                config: self.config.clone(),
+                shown: self.pool.shown.clone(),
+                wake,
+                stop: self.stop.clone(),
+            }
+            .spawn();
+        });
+    }
+}

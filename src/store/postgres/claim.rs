@@ -1,0 +1,206 @@
+//! Claiming due jobs and holding their leases: claim, heartbeat, progress.
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::job::{Job, JobId};
+use crate::queues::QueueSettings;
+use crate::store::plan::cannot_run;
+use crate::store::postgres::conn::{Conn, Params};
+use crate::store::postgres::queues;
+use crate::store::postgres::row::{j_columns, job_from_row};
+
+/// pending and due -> in_progress (see [`crate::state`]): one statement. The
+/// CTE picks at most `$5` due jobs of queue `$6` in run order through the partial index
+/// `jobs_claim`, skipping rows other claimers hold (`SKIP LOCKED`), and fences
+/// the plan (the planner may not run the LIMIT subquery once per row).
+const CLAIM: &str = concat!(
+    "WITH next AS (SELECT id FROM jobq.jobs WHERE status = 'pending' AND queue = $6 \
+       AND next_retry <= $3 \
+       AND ($4::text[] IS NULL OR job_type = ANY($4::text[])) \
+       ORDER BY priority DESC, next_retry, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+     UPDATE jobq.jobs j SET status = 'in_progress', attempts = j.attempts + 1, \
+       lease_token = j.lease_token + 1, locked_by = $1, lease_expires_at = $2, \
+       started_at = $3, updated_at = $3, progress = NULL \
+     FROM next WHERE j.id = next.id RETURNING ",
+    j_columns!()
+);
+
+/// Ends a claimed job that cannot run as stored: failed, permanently.
+const FAIL_UNREADABLE: &str = "UPDATE jobq.jobs SET status = 'failed', error_message = $1, \
+     error_context = $2::text::json, completed_at = $3, updated_at = $3, locked_by = NULL, \
+     lease_expires_at = NULL WHERE id = $4 AND status = 'in_progress'";
+
+const HEARTBEAT: &str = "UPDATE jobq.jobs SET lease_expires_at = $1, updated_at = $2 \
+     WHERE id = $3 AND status = 'in_progress' AND lease_token = $4 RETURNING cancel_requested";
+
+const PROGRESS: &str = "UPDATE jobq.jobs SET progress = $1::text::json, updated_at = $2 \
+     WHERE id = $3 AND status = 'in_progress' AND lease_token = $4";
+
+const LOOKUP: &str = "SELECT lease_token FROM jobq.jobs WHERE id = $1";
+
+/// What to claim in one round.
+pub(crate) struct ClaimArgs<'a> {
+    pub worker: &'a str,
+    /// Only these job types; `None`: any type.
+    pub types: Option<&'a [String]>,
+    /// Only these queues; `None`: every queue.
+    pub queues: Option<&'a [String]>,
+    pub n: usize,
+    pub now: Timestamp,
+    pub lease_until: Timestamp,
+    /// Where the round starts among the queues with pending jobs (turns).
+    pub rotation: usize,
+}
+
+/// Claims up to `n` due jobs for `worker` from the queues it serves that are
+/// not paused, within each queue's concurrency and rate limits (exact across
+/// processes: the limited queues' rows are locked first). Slots are shared
+/// between queues with due jobs as on SQLite: an even share each, then the
+/// rest to whoever can use it. Returned in run order. A claimed job that cannot
+/// run as stored ends failed in the same transaction and is not returned.
+pub(crate) fn claim(c: &mut Conn, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
+    let mut candidates = queues::pending_queues(c)?;
+    candidates.retain(|q| a.queues.is_none_or(|only| only.contains(q)));
+    if candidates.is_empty() || a.n == 0 {
+        return Ok(Vec::new());
+    }
+    queues::lock_limited(c, &candidates)?;
+    let settings = queues::settings(c)?;
+    candidates.retain(|q| !settings.get(q).is_some_and(|s| s.is_paused(a.now)));
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let turn = a.rotation % candidates.len();
+    candidates.rotate_left(turn);
+    let mut jobs = Vec::new();
+    let mut left = a.n;
+    let mut more = Vec::new();
+    let k = candidates.len();
+    for (i, q) in candidates.iter().enumerate() {
+        let share = left.div_ceil(k - i);
+        let room = queues::room(c, q, settings.get(q), a.now)?;
+        let got = claim_queue(c, a, q, share.min(room).min(left), settings.get(q))?;
+        if got.len() == share && share < room {
+            more.push(q);
+        }
+        left -= got.len();
+        jobs.extend(got);
+    }
+    for q in more {
+        if left == 0 {
+            break;
+        }
+        let room = queues::room(c, q, settings.get(q), a.now)?;
+        let got = claim_queue(c, a, q, left.min(room), settings.get(q))?;
+        left -= got.len();
+        jobs.extend(got);
+    }
+    jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
+    Ok(jobs)
+}
+
+/// Claims up to `n` due jobs of one queue (recording starts when it is rate-limited).
+fn claim_queue(
+    c: &mut Conn,
+    a: &ClaimArgs<'_>,
+    queue: &str,
+    n: usize,
+    settings: Option<&QueueSettings>,
+) -> Result<Vec<Job>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let limit = i64::try_from(n).unwrap_or(i64::MAX);
+    let params: Params<'_> = &[
+        &a.worker,
+        &a.lease_until.0,
+        &a.now.0,
+        &a.types,
+        &limit,
+        &queue,
+    ];
+    let rows = c.query("claim", CLAIM, params)?;
+    if let Some(rate) = settings.and_then(|s| s.rate_limit) {
+        queues::record_starts(c, queue, rate, rows.len(), a.now)?;
+    }
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let job = job_from_row(row);
+        if cannot_run(&job) {
+            let id: String = row.get(0);
+            fail_unreadable(c, &job, &id, a.now)?;
+        } else {
+            jobs.push(job);
+        }
+    }
+    Ok(jobs)
+}
+
+/// Ends `job` (stored under the id text `id`) failed: it cannot run as stored.
+pub(crate) fn fail_unreadable(c: &mut Conn, job: &Job, id: &str, now: Timestamp) -> Result<()> {
+    let message = job.unreadable.join("; ");
+    log::error!(
+        "job {id} ({}) cannot run as stored: {message}; it ends failed",
+        job.job_type
+    );
+    let entry = serde_json::json!({
+        "attempt": job.attempts,
+        "class": "permanent",
+        "failed_at": now,
+        "worker": job.locked_by,
+        "duration_ms": 0,
+    });
+    let mut context = entry.clone();
+    let mut first = entry;
+    first["message"] = serde_json::Value::String(message.clone());
+    context["errors"] = serde_json::json!([first]);
+    let text = context.to_string();
+    c.execute("claim", FAIL_UNREADABLE, &[&message, &text, &now.0, &id])?;
+    Ok(())
+}
+
+/// Extends a lease. Returns whether a cancel was requested.
+///
+/// # Errors
+/// [`Error::LeaseLost`] or [`Error::NotFound`] when the lease is not held.
+pub(crate) fn heartbeat(
+    c: &mut Conn,
+    id: JobId,
+    token: i64,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<bool> {
+    let idt = id.to_string();
+    match c.opt("heartbeat", HEARTBEAT, &[&until.0, &now.0, &idt, &token])? {
+        Some(r) => Ok(r.get(0)),
+        None => Err(lease_refused(c, id, token, "heartbeat")),
+    }
+}
+
+/// Stores a progress report on a job whose lease is held.
+pub(crate) fn progress(
+    c: &mut Conn,
+    id: JobId,
+    token: i64,
+    report: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let idt = id.to_string();
+    if c.execute("progress", PROGRESS, &[&report, &now.0, &idt, &token])? == 0 {
+        return Err(lease_refused(c, id, token, "progress"));
+    }
+    Ok(())
+}
+
+/// The error for a fenced statement that changed nothing: not found, or lease lost.
+pub(crate) fn lease_refused(c: &mut Conn, id: JobId, token: i64, operation: &'static str) -> Error {
+    match c.opt(operation, LOOKUP, &[&id.to_string()]) {
+        Ok(None) => Error::NotFound { id },
+        Ok(Some(_)) => Error::LeaseLost {
+            id,
+            lease_token: token,
+            operation,
+        },
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,127 @@
+//! PostgreSQL only: the migrations build exactly `schema_pg.sql`; processes
+//! that open an empty or old database at once migrate it once; passwords stay
+//! out of errors; wake-ups cross processes through LISTEN/NOTIFY.
+
+use std::time::Duration;
+
+use jobq::{NewJob, Queue, QueueOptions, Registry, WorkerConfig, WorkerPool};
+use serde_json::json;
+
+use crate::pg::TestDb;
+
+/// The shape of the `jobq` schema: columns, indexes, constraints, table options.
+fn shape(url: &str) -> Vec<String> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let queries = [
+        "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable \
+         || ' ' || coalesce(column_default, '-') || ' ' || coalesce(collation_name, '-') \
+         FROM information_schema.columns WHERE table_schema = 'jobq' \
+         AND table_name <> 'schema_version'",
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'jobq'",
+        "SELECT conrelid::regclass::text || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE connamespace = 'jobq'::regnamespace",
+        "SELECT relname || ' ' || coalesce(array_to_string(reloptions, ','), '-') FROM pg_class \
+         WHERE relnamespace = 'jobq'::regnamespace AND relkind = 'r' AND relname <> 'schema_version'",
+    ];
+    let mut out: Vec<String> = queries
+        .iter()
+        .flat_map(|q| c.query(*q, &[]).unwrap())
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    out.sort();
+    out
+}
+
+fn version(url: &str) -> i32 {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    c.query_one("SELECT version FROM jobq.schema_version", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn migrations_build_exactly_schema_pg_sql() {
+    let (Some(migrated), Some(from_file)) = (TestDb::new("schema"), TestDb::new("schema")) else {
+        return;
+    };
+    Queue::open(&migrated.url).unwrap();
+    let mut c = postgres::Client::connect(&from_file.url, postgres::NoTls).unwrap();
+    c.batch_execute(include_str!("../../schema_pg.sql"))
+        .unwrap();
+    assert_eq!(shape(&migrated.url), shape(&from_file.url));
+    let v = version(&migrated.url);
+    assert!(include_str!("../../schema_pg.sql").contains(&format!("jobq.schema_version = {v})")));
+}
+
+#[test]
+fn processes_opening_an_old_database_at_once_upgrade_it_once() {
+    let Some(db) = TestDb::new("upgrade") else {
+        return;
+    };
+    jobq::postgres_schema_to(&db.url, 1).unwrap();
+    assert_eq!(version(&db.url), 1);
+    let opened: Vec<_> = (0..8)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || Queue::open(&url).map(|_| ()))
+        })
+        .collect();
+    for t in opened {
+        t.join().unwrap().expect("every opener succeeds");
+    }
+    let q = Queue::open(&db.url).unwrap();
+    let job = q
+        .enqueue(NewJob::new("t", json!(1)).queue("after"))
+        .unwrap();
+    assert_eq!(q.get(job.id).unwrap().queue, "after");
+    let Some(fresh) = TestDb::new("upgrade") else {
+        return;
+    };
+    Queue::open(&fresh.url).unwrap();
+    assert_eq!(shape(&db.url), shape(&fresh.url), "upgraded = created");
+}
+
+#[test]
+fn a_password_never_shows_in_errors_or_debug_output() {
+    let Some(db) = TestDb::new("password") else {
+        return;
+    };
+    // A wrong port: the open fails; its error names the URL without the secret.
+    let url = "postgres://app:hunter2secret@127.0.0.1:1/nope";
+    let err =
+        Queue::open_with(QueueOptions::new(url).busy_timeout(Duration::from_secs(1))).unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("hunter2secret"), "{shown}");
+    assert!(shown.contains("app:***@127.0.0.1:1/nope"), "{shown}");
+    let opts = QueueOptions::new(url);
+    assert!(!format!("{opts:?}").contains("hunter2secret"));
+    let q = Queue::open(&db.url).unwrap();
+    assert!(!format!("{q:?}").contains("hunter2"));
+}
+
+/// A job enqueued through another handle (another process's view) starts at
+/// once: the pool polls only once a minute, so only the notification can wake it.
+#[test]
+fn an_enqueue_elsewhere_wakes_an_idle_pool_through_listen_notify() {
+    let Some(db) = TestDb::new("notify") else {
+        return;
+    };
+    let workers = Queue::open(&db.url).unwrap();
+    let mut reg = Registry::new();
+    reg.register("t", |_: &jobq::JobContext, _| Ok(json!("ran")));
+    let cfg = WorkerConfig {
+        workers: 1,
+        poll_interval: Duration::from_secs(60),
+        ..WorkerConfig::default()
+    };
+    let elsewhere = Queue::open(&db.url).unwrap();
+    let done = |id| elsewhere.get(id).unwrap().status == jobq::JobStatus::Completed;
+    // The first job is there at start; the round that writes its completion
+    // finds nothing more, and the pool waits.
+    let first = elsewhere.enqueue(NewJob::new("t", json!(1))).unwrap();
+    let pool = WorkerPool::start(workers.clone(), reg, cfg).unwrap();
+    crate::util::wait_for("the first job", Duration::from_secs(20), || done(first.id));
+    let job = elsewhere.enqueue(NewJob::new("t", json!(2))).unwrap();
+    crate::util::wait_for("the job to run", Duration::from_secs(20), || done(job.id));
+    pool.shutdown(Duration::from_secs(5));
+}
