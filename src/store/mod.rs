@@ -8,6 +8,7 @@
 //! What a failed attempt writes is decided once for every backend
 //! ([`plan::plan_failure`]).
 
+pub(crate) mod fold;
 pub(crate) mod plan;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;

@@ -4,8 +4,7 @@
 //! changed meanwhile, or whose retry would make a second live holder of its
 //! unique key, is skipped, never forced).
 
-use crate::error::{Error, Result};
-use crate::filter::Cursor;
+use crate::error::Result;
 use crate::job::JobId;
 use crate::overview::BulkAction;
 use crate::store::postgres::admin;
@@ -66,28 +65,10 @@ pub(crate) fn count(c: &mut Conn, b: &BulkBatch<'_>) -> Result<u64> {
 /// returns how many moved and where the next batch starts.
 pub(crate) fn batch(c: &mut Conn, b: &BulkBatch<'_>) -> Result<BulkDone> {
     let ids = candidates(c, b)?;
-    let mut changed = 0;
-    for (id, _) in &ids {
-        let moved = match b.action {
-            BulkAction::Retry => admin::retry(c, *id, b.now).map(|()| true),
-            BulkAction::Cancel => {
-                admin::cancel(c, *id, b.now).map(|m| m != crate::state::Move::Unchanged)
-            }
-        };
-        match moved {
-            Ok(true) => changed += 1,
-            Ok(false)
-            | Err(Error::Conflict { .. } | Error::NotFound { .. } | Error::UniqueConflict { .. }) =>
-                {}
-            Err(e) => return Err(e),
+    crate::store::fold::bulk(&ids, b.limit, |id| match b.action {
+        BulkAction::Retry => admin::retry(c, id, b.now).map(|()| true),
+        BulkAction::Cancel => {
+            admin::cancel(c, id, b.now).map(|m| m != crate::state::Move::Unchanged)
         }
-    }
-    let next = (ids.len() == b.limit)
-        .then(|| ids.last())
-        .flatten()
-        .map(|(id, ms)| Cursor {
-            created_at: *ms,
-            id: *id,
-        });
-    Ok(BulkDone { changed, next })
+    })
 }

@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId, JobStatus};
 use crate::stats::Stats;
+use crate::store::fold::{self, StatsRow};
 use crate::store::postgres::conn::Conn;
 use crate::store::postgres::row::{job_columns, job_from_row};
 
@@ -97,38 +98,15 @@ pub(crate) fn list(
 /// Reads the stats at `now`.
 pub(crate) fn stats(c: &mut Conn, now: Timestamp) -> Result<Stats> {
     let rows = c.query("stats", STATS, &[&now.0])?;
-    let mut s = Stats {
-        at: now,
-        ..Stats::default()
-    };
-    let mut oldest: Option<i64> = None;
-    for r in &rows {
-        let job_type: String = r.get(0);
-        let status: String = r.get(1);
-        let split: Option<String> = r.get(2);
-        let n = u64::try_from(r.get::<_, i64>(3)).unwrap_or(0);
-        let min_due: i64 = r.get::<_, Option<i64>>(4).unwrap_or(i64::MAX);
-        let queue: String = r.get(5);
-        let Ok(status) = status.parse::<JobStatus>() else {
-            log::warn!("stats: {n} jobs of type {job_type} have an unknown status {status:?}");
-            continue;
-        };
-        s.total += n;
-        s.by_status.add(status, n);
-        s.by_type.entry(job_type).or_default().add(status, n);
-        s.by_queue.entry(queue).or_default().add(status, n);
-        match split.as_deref() {
-            Some("ready") => {
-                s.pending.ready += n;
-                oldest = Some(oldest.map_or(min_due, |o| o.min(min_due)));
-            }
-            Some("retrying") => s.pending.retrying += n,
-            Some(_) => s.pending.scheduled += n,
-            None => {}
-        }
-    }
-    s.oldest_ready_age_ms = oldest.map(|o| u64::try_from(now.0.saturating_sub(o)).unwrap_or(0));
-    Ok(s)
+    let rows = rows.iter().map(|r| StatsRow {
+        job_type: r.get(0),
+        status: r.get(1),
+        split: r.get(2),
+        n: u64::try_from(r.get::<_, i64>(3)).unwrap_or(0),
+        min_due: r.get::<_, Option<i64>>(4).unwrap_or(i64::MAX),
+        queue: r.get(5),
+    });
+    Ok(fold::stats(now, rows))
 }
 
 /// Ids of `worker`'s running jobs with a cancel request.

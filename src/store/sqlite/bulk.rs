@@ -7,7 +7,6 @@
 use rusqlite::{params_from_iter, Connection, Transaction};
 
 use crate::error::{Error, Result};
-use crate::filter::Cursor;
 use crate::job::JobId;
 use crate::overview::BulkAction;
 use crate::store::sqlite::admin;
@@ -74,28 +73,10 @@ pub(crate) fn apply(
     b: &BulkBatch<'_>,
     ids: &[(JobId, i64)],
 ) -> Result<BulkDone> {
-    let mut changed = 0;
-    for (id, _) in ids {
-        let moved = match b.action {
-            BulkAction::Retry => admin::retry(tx, *id, b.now).map(|()| true),
-            BulkAction::Cancel => {
-                admin::cancel(tx, *id, b.now).map(|m| m != crate::state::Move::Unchanged)
-            }
-        };
-        match moved {
-            Ok(true) => changed += 1,
-            Ok(false)
-            | Err(Error::Conflict { .. } | Error::NotFound { .. } | Error::UniqueConflict { .. }) =>
-                {}
-            Err(e) => return Err(e),
+    crate::store::fold::bulk(ids, b.limit, |id| match b.action {
+        BulkAction::Retry => admin::retry(tx, id, b.now).map(|()| true),
+        BulkAction::Cancel => {
+            admin::cancel(tx, id, b.now).map(|m| m != crate::state::Move::Unchanged)
         }
-    }
-    let next = (ids.len() == b.limit)
-        .then(|| ids.last())
-        .flatten()
-        .map(|(id, ms)| Cursor {
-            created_at: *ms,
-            id: *id,
-        });
-    Ok(BulkDone { changed, next })
+    })
 }

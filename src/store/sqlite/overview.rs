@@ -1,8 +1,6 @@
 //! The dashboard's snapshot ([`Overview`]): every statement reads an index
 //! range or stops at a cap, so its cost does not grow with the history.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{params, Connection};
 
 use crate::clock::Timestamp;
@@ -136,7 +134,7 @@ fn count_status(conn: &Connection, status: JobStatus, cap: u64) -> Result<Count>
 
 /// One row of a group statement: queue, type, what is counted, how many, and
 /// the earliest due time (ready jobs only).
-type GroupRow = (String, String, String, u64, Option<i64>);
+use crate::store::fold::GroupRow;
 
 fn group_rows(conn: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<GroupRow>> {
     let mut stmt = conn.prepare_cached(sql).map_err(Error::db("overview"))?;
@@ -164,38 +162,7 @@ fn groups(conn: &Connection, q: &OverviewQuery) -> Result<(Vec<GroupCounts>, boo
         group_rows(conn, FAILED, &[&cap])?,
         group_rows(conn, RECENT, &[&q.since.0, &cap])?,
     ];
-    let partial = parts
-        .iter()
-        .any(|rows| rows.iter().map(|r| r.3).sum::<u64>() >= q.group_rows);
-    let mut by: BTreeMap<(String, String), GroupCounts> = BTreeMap::new();
-    for (queue, job_type, what, n, due) in parts.into_iter().flatten() {
-        let g = by
-            .entry((queue.clone(), job_type.clone()))
-            .or_insert_with(|| GroupCounts {
-                queue,
-                job_type,
-                ..GroupCounts::default()
-            });
-        add(g, &what, n, due.map(Timestamp));
-    }
-    Ok((by.into_values().collect(), partial))
-}
-
-fn add(g: &mut GroupCounts, what: &str, n: u64, due: Option<Timestamp>) {
-    match what {
-        "ready" => {
-            g.ready += n;
-            g.oldest_ready = g.oldest_ready.min(due).or(due).or(g.oldest_ready);
-        }
-        "scheduled" => g.scheduled += n,
-        "retrying" => g.retrying += n,
-        "running" => g.running += n,
-        "failed" => g.failed += n,
-        "completed_recently" => g.completed_recently += n,
-        "failed_recently" => g.failed_recently += n,
-        "cancelled_recently" => g.cancelled_recently += n,
-        _ => {}
-    }
+    Ok(crate::store::fold::groups(parts, q.group_rows))
 }
 
 /// One entry per minute from `since` to `now`, oldest first.

@@ -5,8 +5,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::filter::{Cursor, JobFilter};
-use crate::job::{Job, JobId, JobStatus};
+use crate::job::{Job, JobId};
 use crate::stats::Stats;
+use crate::store::fold::{self, StatsRow};
 use crate::store::sqlite::row::{job_columns, job_from_row};
 
 const GET: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = ?1");
@@ -118,44 +119,21 @@ pub(crate) fn list(
 /// Reads the stats at `now`.
 pub(crate) fn stats(conn: &Connection, now: Timestamp) -> Result<Stats> {
     let mut stmt = conn.prepare_cached(STATS).map_err(Error::db("stats"))?;
-    let mut s = Stats {
-        at: now,
-        ..Stats::default()
-    };
-    let mut oldest: Option<i64> = None;
-    let mut rows = stmt.query(params![now.0]).map_err(Error::db("stats"))?;
-    while let Some(r) = rows.next().map_err(Error::db("stats"))? {
-        let read = || -> rusqlite::Result<_> {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
-                r.get_ref(4)?.as_i64().unwrap_or(i64::MAX),
-                r.get::<_, String>(5)?,
-            ))
-        };
-        let (job_type, status, split, n, min_due, queue) = read().map_err(Error::db("stats"))?;
-        let Ok(status) = status.parse::<JobStatus>() else {
-            log::warn!("stats: {n} jobs of type {job_type} have an unknown status {status:?}");
-            continue;
-        };
-        s.total += n;
-        s.by_status.add(status, n);
-        s.by_type.entry(job_type).or_default().add(status, n);
-        s.by_queue.entry(queue).or_default().add(status, n);
-        match split.as_deref() {
-            Some("ready") => {
-                s.pending.ready += n;
-                oldest = Some(oldest.map_or(min_due, |o| o.min(min_due)));
-            }
-            Some("retrying") => s.pending.retrying += n,
-            Some(_) => s.pending.scheduled += n,
-            None => {}
-        }
-    }
-    s.oldest_ready_age_ms = oldest.map(|o| u64::try_from(now.0.saturating_sub(o)).unwrap_or(0));
-    Ok(s)
+    let rows = stmt
+        .query_map(params![now.0], |r| {
+            Ok(StatsRow {
+                job_type: r.get(0)?,
+                status: r.get(1)?,
+                split: r.get(2)?,
+                n: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                min_due: r.get_ref(4)?.as_i64().unwrap_or(i64::MAX),
+                queue: r.get(5)?,
+            })
+        })
+        .map_err(Error::db("stats"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(Error::db("stats"))?;
+    Ok(fold::stats(now, rows))
 }
 
 /// Ids of `worker`'s running jobs with a cancel request.

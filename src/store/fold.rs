@@ -1,0 +1,138 @@
+//! Backend-neutral work on rows both backends read with the same shape: the
+//! stats fold, the overview's group fold and a bulk batch's count. Each backend
+//! runs its own SQL and hands the rows here, so the rules live once.
+
+use std::collections::BTreeMap;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::filter::Cursor;
+use crate::job::{JobId, JobStatus};
+use crate::overview::GroupCounts;
+use crate::stats::Stats;
+use crate::store::BulkDone;
+
+/// One row of the stats query: jobs of a type, status and queue, how pending
+/// ones split (`ready`, `retrying`, else scheduled), and the earliest due time
+/// (ms, UTC) among them.
+pub(crate) struct StatsRow {
+    pub job_type: String,
+    pub status: String,
+    pub split: Option<String>,
+    pub n: u64,
+    pub min_due: i64,
+    pub queue: String,
+}
+
+/// Folds the stats rows read at `now` into [`Stats`]; a row with an unknown
+/// status is logged and left out.
+pub(crate) fn stats(now: Timestamp, rows: impl IntoIterator<Item = StatsRow>) -> Stats {
+    let mut s = Stats {
+        at: now,
+        ..Stats::default()
+    };
+    let mut oldest: Option<i64> = None;
+    for r in rows {
+        let (n, job_type) = (r.n, r.job_type);
+        let Ok(status) = r.status.parse::<JobStatus>() else {
+            log::warn!(
+                "stats: {n} jobs of type {job_type} have an unknown status {:?}",
+                r.status
+            );
+            continue;
+        };
+        s.total += n;
+        s.by_status.add(status, n);
+        s.by_type.entry(job_type).or_default().add(status, n);
+        s.by_queue.entry(r.queue).or_default().add(status, n);
+        match r.split.as_deref() {
+            Some("ready") => {
+                s.pending.ready += n;
+                oldest = Some(oldest.map_or(r.min_due, |o| o.min(r.min_due)));
+            }
+            Some("retrying") => s.pending.retrying += n,
+            Some(_) => s.pending.scheduled += n,
+            None => {}
+        }
+    }
+    s.oldest_ready_age_ms = oldest.map(|o| u64::try_from(now.0.saturating_sub(o)).unwrap_or(0));
+    s
+}
+
+/// One row of an overview group part: queue, job type, what is counted
+/// (`ready`, `running`, `failed_recently`, ...), how many, and for `ready` the
+/// earliest due time (ms, UTC).
+pub(crate) type GroupRow = (String, String, String, u64, Option<i64>);
+
+/// Folds the group parts into counts by (queue, job type); true when a part
+/// reached `cap` rows' worth of jobs (its counts may be partial).
+pub(crate) fn groups<const N: usize>(
+    parts: [Vec<GroupRow>; N],
+    cap: u64,
+) -> (Vec<GroupCounts>, bool) {
+    let partial = parts
+        .iter()
+        .any(|rows| rows.iter().map(|r| r.3).sum::<u64>() >= cap);
+    let mut by: BTreeMap<(String, String), GroupCounts> = BTreeMap::new();
+    for (queue, job_type, what, n, due) in parts.into_iter().flatten() {
+        let g = by
+            .entry((queue.clone(), job_type.clone()))
+            .or_insert_with(|| GroupCounts {
+                queue,
+                job_type,
+                ..GroupCounts::default()
+            });
+        add(g, &what, n, due.map(Timestamp));
+    }
+    (by.into_values().collect(), partial)
+}
+
+fn add(g: &mut GroupCounts, what: &str, n: u64, due: Option<Timestamp>) {
+    match what {
+        "ready" => {
+            g.ready += n;
+            g.oldest_ready = g.oldest_ready.min(due).or(due).or(g.oldest_ready);
+        }
+        "scheduled" => g.scheduled += n,
+        "retrying" => g.retrying += n,
+        "running" => g.running += n,
+        "failed" => g.failed += n,
+        "completed_recently" => g.completed_recently += n,
+        "failed_recently" => g.failed_recently += n,
+        "cancelled_recently" => g.cancelled_recently += n,
+        _ => {}
+    }
+}
+
+/// Moves each candidate (`(id, created_at ms)`, in page order) through `apply`,
+/// which answers whether the job moved, counting those that did. A candidate
+/// that changed since it was read (conflict, gone, or a retry that would break
+/// a unique key) is skipped; any other error ends the batch. The next batch
+/// starts after the last candidate when the batch was full (`limit`).
+///
+/// # Errors
+/// The first error that is not a skip.
+pub(crate) fn bulk(
+    ids: &[(JobId, i64)],
+    limit: usize,
+    mut apply: impl FnMut(JobId) -> Result<bool>,
+) -> Result<BulkDone> {
+    let mut changed = 0;
+    for (id, _) in ids {
+        match apply(*id) {
+            Ok(true) => changed += 1,
+            Ok(false)
+            | Err(Error::Conflict { .. } | Error::NotFound { .. } | Error::UniqueConflict { .. }) =>
+                {}
+            Err(e) => return Err(e),
+        }
+    }
+    let next = (ids.len() == limit)
+        .then(|| ids.last())
+        .flatten()
+        .map(|(id, ms)| Cursor {
+            created_at: *ms,
+            id: *id,
+        });
+    Ok(BulkDone { changed, next })
+}
