@@ -1,13 +1,14 @@
-//! Backend-neutral work on rows both backends read with the same shape: the
-//! stats fold, the overview's group fold and a bulk batch's count. Each backend
-//! runs its own SQL and hands the rows here, so the rules live once.
+//! Backend-neutral work both backends share: the stats fold, the overview's
+//! group fold, a bulk batch's count and how a claim shares its slots between
+//! queues. Each backend runs its own SQL and hands rows (or a closure) here,
+//! so the rules live once.
 
 use std::collections::BTreeMap;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::filter::Cursor;
-use crate::job::{JobId, JobStatus};
+use crate::job::{Job, JobId, JobStatus};
 use crate::overview::GroupCounts;
 use crate::stats::Stats;
 use crate::store::BulkDone;
@@ -135,4 +136,48 @@ pub(crate) fn bulk(
             id: *id,
         });
     Ok(BulkDone { changed, next })
+}
+
+/// Shares `n` claim slots between the `candidates` queues (those with due jobs
+/// this worker serves, not paused), starting at `rotation`'s turn so no queue
+/// always goes first: each gets an even share of what is left, then what
+/// remains goes to the queues that were held back only by their share.
+/// `claim_in(queue, want)` reads the queue's room under its limits, claims
+/// `want(room)` jobs of it, and answers `(room, claimed)`. Returned in run
+/// order (priority, due time, id).
+///
+/// # Errors
+/// The first error of `claim_in`.
+pub(crate) fn share_slots(
+    mut candidates: Vec<String>,
+    n: usize,
+    rotation: usize,
+    mut claim_in: impl FnMut(&str, &dyn Fn(usize) -> usize) -> Result<(usize, Vec<Job>)>,
+) -> Result<Vec<Job>> {
+    if candidates.is_empty() || n == 0 {
+        return Ok(Vec::new());
+    }
+    let turn = rotation % candidates.len();
+    candidates.rotate_left(turn);
+    let (mut jobs, mut left, mut more) = (Vec::new(), n, Vec::new());
+    let k = candidates.len();
+    for (i, q) in candidates.iter().enumerate() {
+        let share = left.div_ceil(k - i);
+        let (room, got) = claim_in(q, &|room| share.min(room).min(left))?;
+        if got.len() == share && share < room {
+            more.push(q);
+        }
+        left -= got.len();
+        jobs.extend(got);
+    }
+    for q in more {
+        if left == 0 {
+            break;
+        }
+        let (_, got) = claim_in(q, &|room| left.min(room))?;
+        left -= got.len();
+        jobs.extend(got);
+    }
+    jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
+    Ok(jobs)
 }

@@ -4,6 +4,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
 use crate::queues::QueueSettings;
+use crate::store::fold::share_slots;
 use crate::store::plan::cannot_run;
 use crate::store::postgres::conn::{Conn, Params};
 use crate::store::postgres::queues;
@@ -70,33 +71,11 @@ pub(crate) fn claim(c: &mut Conn, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    let turn = a.rotation % candidates.len();
-    candidates.rotate_left(turn);
-    let mut jobs = Vec::new();
-    let mut left = a.n;
-    let mut more = Vec::new();
-    let k = candidates.len();
-    for (i, q) in candidates.iter().enumerate() {
-        let share = left.div_ceil(k - i);
+    share_slots(candidates, a.n, a.rotation, |q, want| {
         let room = queues::room(c, q, settings.get(q), a.now)?;
-        let got = claim_queue(c, a, q, share.min(room).min(left), settings.get(q))?;
-        if got.len() == share && share < room {
-            more.push(q);
-        }
-        left -= got.len();
-        jobs.extend(got);
-    }
-    for q in more {
-        if left == 0 {
-            break;
-        }
-        let room = queues::room(c, q, settings.get(q), a.now)?;
-        let got = claim_queue(c, a, q, left.min(room), settings.get(q))?;
-        left -= got.len();
-        jobs.extend(got);
-    }
-    jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
-    Ok(jobs)
+        let got = claim_queue(c, a, q, want(room), settings.get(q))?;
+        Ok((room, got))
+    })
 }
 
 /// Claims up to `n` due jobs of one queue (recording starts when it is rate-limited).

@@ -6,6 +6,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
 use crate::queues::QueueSettings;
+use crate::store::fold::share_slots;
 use crate::store::sqlite::queues;
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
@@ -75,39 +76,11 @@ pub(crate) fn claim(conn: &Connection, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
         a.queues.is_none_or(|only| only.contains(q))
             && !settings.get(q).is_some_and(|s| s.is_paused(a.now))
     });
-    if candidates.is_empty() || a.n == 0 {
-        return Ok(Vec::new());
-    }
-    let turn = a.rotation % candidates.len();
-    candidates.rotate_left(turn);
-    let mut jobs = Vec::new();
-    let mut left = a.n;
-    // First pass: an even share each; second: what is left, to queues that were
-    // held back only by their share.
-    let mut more = Vec::new();
-    let k = candidates.len();
-    for (i, q) in candidates.iter().enumerate() {
-        let share = left.div_ceil(k - i);
+    share_slots(candidates, a.n, a.rotation, |q, want| {
         let room = queues::room(conn, q, settings.get(q), a.now)?;
-        let want = share.min(room).min(left);
-        let got = claim_queue(conn, a, q, want, settings.get(q))?;
-        if got.len() == share && share < room {
-            more.push(q);
-        }
-        left -= got.len();
-        jobs.extend(got);
-    }
-    for q in more {
-        if left == 0 {
-            break;
-        }
-        let room = queues::room(conn, q, settings.get(q), a.now)?;
-        let got = claim_queue(conn, a, q, left.min(room), settings.get(q))?;
-        left -= got.len();
-        jobs.extend(got);
-    }
-    jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
-    Ok(jobs)
+        let got = claim_queue(conn, a, q, want(room), settings.get(q))?;
+        Ok((room, got))
+    })
 }
 
 /// Claims up to `n` due jobs of one queue (and records their starts when it is
