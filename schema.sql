@@ -1,10 +1,10 @@
--- jobq schema, current version (PRAGMA user_version = 7).
+-- jobq schema, current version (PRAGMA user_version = 8).
 -- The one source of truth for tables and indexes. The migrations in
 -- src/store/migrate.rs build exactly this; a test compares the two.
 -- Times are integer Unix milliseconds, UTC.
 
 CREATE TABLE jobs (
-    id               TEXT PRIMARY KEY NOT NULL,          -- UUID v7, text form
+    id               BLOB PRIMARY KEY NOT NULL,          -- UUID v7, its 16 bytes (version 8)
     job_type         TEXT NOT NULL,
     status           TEXT NOT NULL DEFAULT 'pending'
                      CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'cancelled')),
@@ -35,7 +35,7 @@ CREATE TABLE jobs (
     unique_states    INTEGER,                            -- statuses holding the key: bit i = JobStatus::ALL[i]
     schedule         TEXT,                               -- the schedule that enqueued it
     fire_time        INTEGER                             -- the fire time it serves
-);
+) WITHOUT ROWID;                                         -- the id is the key (version 8)
 
 -- Claim: due pending jobs of a queue in run order (and the queues with pending
 -- jobs, one seek each). Partial, so claim cost does not grow with history.

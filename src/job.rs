@@ -11,8 +11,9 @@ use uuid::Uuid;
 use crate::clock::Timestamp;
 pub use crate::status::{JobStatus, ParseStatusError, StatusSet};
 
-/// A job's id: a UUID v7 (time-ordered), shown and stored in its hyphenated
-/// lower-case text form, e.g. `0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01`.
+/// A job's id: a UUID v7 (time-ordered), shown in its hyphenated lower-case
+/// text form, e.g. `0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01` (JSON, HTTP, CLI).
+/// jobq's SQLite schema stores its 16 bytes; its `ToSql` gives the text form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct JobId(Uuid);

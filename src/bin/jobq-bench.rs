@@ -1,6 +1,7 @@
 //! jobq-bench: measures jobq beside a raw rusqlite loop doing the least SQL for
 //! the same work, on the same kind of file (WAL, the same pragmas and schema,
-//! UUID v7 text keys), and prints both and their ratio.
+//! UUID v7 keys), and prints both and their ratio; some rows also beside the
+//! same loop on the leanest table that holds the job.
 //!
 //! `cargo run --release --bin jobq-bench -- [--tiny] [--json] [--data FILE]`.
 //! See BENCHMARKS.md for the workloads, the targets and the latest results.
@@ -23,6 +24,8 @@ mod group;
 mod http;
 #[path = "jobq-bench/latency.rs"]
 mod latency;
+#[path = "jobq-bench/lean.rs"]
+mod lean;
 #[path = "jobq-bench/mixed.rs"]
 mod mixed;
 #[path = "jobq-bench/pool.rs"]

@@ -226,11 +226,18 @@ pub fn inspect(image: &Path, scratch: &Path) -> (String, Rows) {
             .prepare("SELECT id, status, lease_token FROM jobs")
             .unwrap();
         let it = stmt
-            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+            .query_map([], |r| Ok((id_text(r.get(0)?), (r.get(1)?, r.get(2)?))))
             .unwrap();
         rows = it.collect::<rusqlite::Result<_>>().expect("read jobs");
     }
     (integrity, rows)
+}
+
+/// A stored job id (the UUID's 16 bytes) in its text form.
+fn id_text(stored: Vec<u8>) -> String {
+    uuid::Uuid::from_slice(&stored)
+        .map(|u| u.hyphenated().to_string())
+        .unwrap_or_else(|_| format!("unreadable {stored:?}"))
 }
 
 /// What a run measured.

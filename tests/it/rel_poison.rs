@@ -9,9 +9,15 @@ use serde_json::{json, Value};
 
 use crate::util::{Sandbox, TEST_CONFIG};
 
+/// A job id as jobq's schema stores it: the UUID's 16 bytes.
+fn stored(id: &str) -> Vec<u8> {
+    uuid::Uuid::parse_str(id).unwrap().as_bytes().to_vec()
+}
+
 /// Inserts a pending, due `echo` job by hand with the given column values.
 fn insert(db: &std::path::Path, id: &str, payload: &str, extra: &str, value: &str) {
     let conn = rusqlite::Connection::open(db).unwrap();
+    let id = stored(id);
     let sql = format!(
         "INSERT INTO jobs (id, job_type, payload, next_retry, created_at, updated_at{}) \
          VALUES (?1, 'echo', ?2, 0, 1, 1{})",
@@ -56,7 +62,7 @@ fn one_unreadable_row_stalls_nothing_and_ends_failed_once() {
         conn.execute(
             "INSERT INTO jobs (id, job_type, status, payload, result, next_retry, created_at, \
              updated_at, completed_at) VALUES (?1, 'echo', 'completed', '{}', 'oops', 0, 1, 1, 1)",
-            params![BAD_RESULT],
+            params![stored(BAD_RESULT)],
         )
         .unwrap();
         conn.execute(

@@ -163,7 +163,7 @@ fn insert(
                 let done = (status != "pending").then_some(t);
                 let error = (status == "failed").then_some("upstream said: invalid input");
                 stmt.execute(params![
-                    jobq::JobId::new().to_string(),
+                    jobq::JobId::new().as_uuid().as_bytes().to_vec(),
                     format!("type{}", i % 12),
                     status,
                     i64::from(done.is_some()),

@@ -77,19 +77,31 @@ fn by_workers(
     };
     let mut by_count = Vec::new();
     for &w in counts {
-        let runs: Vec<Drained> = on_fresh(args, scratch, |p| drain_noop(p, d, w, args.drain, 0))?;
+        let bounded = w == 1 || w == 4;
+        let (runs, bound, lean) = if bounded {
+            with_bounds(args, scratch, d, w)?
+        } else {
+            let runs = on_fresh(args, scratch, |p| drain_noop(p, d, w, args.drain, 0))?;
+            (runs, Vec::new(), Vec::new())
+        };
         let rates = rates_of(&runs);
         let name = format!("drain {} no-op, {w} workers, {}", args.drain, mode_name(d));
         let row = Row::new(name, "jobs/s", rates).raw(raw);
         by_count.push((w, row.jobq));
         rows.push(if w == 4 { row.min_ratio(0.8) } else { row });
-        if w == 4 {
-            let bound = on_fresh(args, scratch, |p| raw::rounds_loop(p, d, args.drain, 4))?;
+        if bounded {
             let name = format!(
-                "  same, raw bound of the rule: complete 4 + claim 4 per tx, {}",
+                "  same, raw bound of the rule: complete {w} + claim {w} per tx, {}",
                 mode_name(d)
             );
             rows.push(Row::new(name, "jobs/s", rates_of(&runs)).raw(median(&bound)));
+            let name = format!(
+                "  same, that bound on the lean table (integer key, claim index only), {}",
+                mode_name(d)
+            );
+            rows.push(Row::new(name, "jobs/s", rates_of(&runs)).raw(median(&lean)));
+        }
+        if w == 4 {
             let fair: Vec<f64> = runs.iter().map(|r| r.fairness(4)).collect();
             let name = format!(
                 "fairness, 4 workers, least share / fair share, {}",
@@ -105,6 +117,37 @@ fn by_workers(
         rows.push(Row::new(name, "x", vec![eight / one]).at_least(1.0));
     }
     Ok(())
+}
+
+/// The `w`-worker drain, the raw bound of its rule (complete `w` + claim `w`
+/// per transaction) on jobq's schema and on the lean table, alternated.
+fn with_bounds(
+    args: &Args,
+    scratch: &Scratch,
+    d: Durability,
+    w: usize,
+) -> BenchResult<(Vec<Drained>, Vec<f64>, Vec<f64>)> {
+    let (mut runs, mut bound, mut lean) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.drain_runs {
+        let mut one = on_fresh_once(scratch, |p| drain_noop(p, d, w, args.drain, 0))?;
+        runs.append(&mut one);
+        bound.push(on_fresh_once(scratch, |p| raw::rounds_loop(p, d, args.drain, w))?.remove(0));
+        lean.push(
+            on_fresh_once(scratch, |p| crate::lean::rounds_loop(p, d, args.drain, w))?.remove(0),
+        );
+    }
+    Ok((runs, bound, lean))
+}
+
+/// Runs `f` once on a fresh file and removes the file.
+fn on_fresh_once<T>(
+    scratch: &Scratch,
+    f: impl FnOnce(&Path) -> BenchResult<T>,
+) -> BenchResult<Vec<T>> {
+    let p = scratch.file("drain");
+    let out = f(&p)?;
+    Scratch::remove(&p);
+    Ok(vec![out])
 }
 
 fn rates_of(runs: &[Drained]) -> Vec<f64> {

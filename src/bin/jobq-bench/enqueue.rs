@@ -38,24 +38,61 @@ fn jobq_many(path: &std::path::Path, durability: Durability, n: usize) -> BenchR
     })?)
 }
 
-/// Runs jobq's figure and raw's figure alternately, `runs` times each, each run
-/// on a fresh file. Returns (jobq runs, raw runs).
+/// A measurement on a fresh file: jobs per second.
+type Measure<'a> = &'a mut dyn FnMut(&std::path::Path) -> BenchResult<f64>;
+
+/// Runs each figure in turn, `runs` times each (so machine noise hits them
+/// alike), each run on a fresh file. Returns each figure's runs.
+fn alternated(
+    args: &Args,
+    scratch: &Scratch,
+    figures: &mut [Measure<'_>],
+) -> BenchResult<Vec<Vec<f64>>> {
+    let mut out = vec![Vec::new(); figures.len()];
+    for _ in 0..args.runs {
+        for (f, runs) in figures.iter_mut().zip(&mut out) {
+            let p = scratch.file("enqueue");
+            runs.push(f(&p)?);
+            Scratch::remove(&p);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs jobq's figure and raw's figure alternately. Returns (jobq runs, raw runs).
 fn paired(
     args: &Args,
     scratch: &Scratch,
     mut jobq: impl FnMut(&std::path::Path) -> BenchResult<f64>,
     mut raw: impl FnMut(&std::path::Path) -> BenchResult<f64>,
 ) -> BenchResult<(Vec<f64>, Vec<f64>)> {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..args.runs {
-        let p = scratch.file("jobq");
-        a.push(jobq(&p)?);
-        Scratch::remove(&p);
-        let p = scratch.file("raw");
-        b.push(raw(&p)?);
-        Scratch::remove(&p);
-    }
-    Ok((a, b))
+    let mut runs = alternated(args, scratch, &mut [&mut jobq, &mut raw])?;
+    let b = runs.pop().unwrap_or_default();
+    Ok((runs.pop().unwrap_or_default(), b))
+}
+
+/// Enqueue one per call under NORMAL: jobq, raw on jobq's schema and raw on
+/// the lean table, alternated; a row against each baseline.
+fn one_per_call_normal(args: &Args, scratch: &Scratch, rows: &mut Vec<Row>) -> BenchResult<()> {
+    let (d, n) = (Durability::Normal, args.enqueue_normal);
+    let runs = alternated(
+        args,
+        scratch,
+        &mut [
+            &mut |p| jobq_one(p, d, n),
+            &mut |p| raw::insert_one(p, d, n),
+            &mut |p| crate::lean::insert_one(p, d, n),
+        ],
+    )?;
+    let name = "enqueue one per call, NORMAL";
+    rows.push(
+        Row::new(name, "jobs/s", runs[0].clone())
+            .raw(median(&runs[1]))
+            .min_ratio(0.8),
+    );
+    let name = "  same, raw on the lean table (integer key, claim index only), NORMAL";
+    rows.push(Row::new(name, "jobs/s", runs[0].clone()).raw(median(&runs[2])));
+    Ok(())
 }
 
 /// Enqueue one per call in FULL and NORMAL, then `enqueue_many`.
@@ -67,6 +104,10 @@ pub fn run(args: &Args, scratch: &Scratch) -> BenchResult<Vec<Row>> {
     ] {
         let name = format!("enqueue one per call, {}", mode_name(d));
         if !args.wants(&name) {
+            continue;
+        }
+        if d == Durability::Normal {
+            one_per_call_normal(args, scratch, &mut rows)?;
             continue;
         }
         let (j, r) = paired(

@@ -105,7 +105,7 @@ fn raw_claimer(
             starts
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(job.0, at);
+                .insert(raw::id_text(&job.0), at);
             seen += 1;
         }
     }
@@ -127,7 +127,7 @@ fn raw_in_process(path: &Path, d: Durability, n: usize, rate: u32) -> BenchResul
     for _ in 0..n {
         std::thread::sleep(gap);
         let id = raw::insert(&writer, "pending", "null", raw::now_ms())?;
-        enqueued.push((id, mono_ns()));
+        enqueued.push((raw::id_text(&id), mono_ns()));
         let (lock, cv) = &*commits;
         *lock.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         cv.notify_one();

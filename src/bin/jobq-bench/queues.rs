@@ -20,7 +20,8 @@ fn split_backlog(path: &Path, n: usize) -> BenchResult<()> {
     crate::pool::backlog(path, n, 0)?;
     let conn = rusqlite::Connection::open(path)?;
     conn.execute(
-        "UPDATE jobs SET queue = 'q' || (rowid % 4) WHERE status = 'pending'",
+        "UPDATE jobs SET queue = 'q' || (unicode(substr(hex(id), 32)) % 4) \
+         WHERE status = 'pending'",
         [],
     )?;
     Ok(())

@@ -1,5 +1,6 @@
 //! The raw rusqlite baselines: the least SQL that does the same work, on a file
-//! with the same schema, WAL, the same pragmas and UUID v7 text keys.
+//! with the same schema, WAL, the same pragmas and UUID v7 keys stored as jobq
+//! stores them (16-byte blobs). `lean.rs` has the baseline on the leanest table.
 
 use std::path::Path;
 use std::time::Duration;
@@ -31,21 +32,13 @@ const COMPLETE: &str = "UPDATE jobs SET status = 'completed', result = ?1, compl
      updated_at = ?2, locked_by = NULL, lease_expires_at = NULL \
      WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4";
 
-/// A claimed row: id, job type, payload text, lease token.
-pub type Claimed = (String, String, String, i64);
+/// A claimed row: id (16 bytes), job type, payload text, lease token.
+pub type Claimed = (Vec<u8>, String, String, i64);
 
 /// Opens a connection with jobq's pragmas (WAL, synchronous, busy_timeout 5 s,
 /// foreign_keys) and creates the schema when the file is new.
 pub fn open(path: &Path, durability: Durability) -> BenchResult<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "wal")?;
-    let sync = match durability {
-        Durability::Full => 2,
-        Durability::Normal => 1,
-    };
-    conn.pragma_update(None, "synchronous", sync)?;
-    conn.pragma_update(None, "foreign_keys", 1)?;
+    let conn = pragmas(Connection::open(path)?, durability)?;
     let tables: i64 = conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE name = 'jobs'",
         [],
@@ -57,13 +50,33 @@ pub fn open(path: &Path, durability: Durability) -> BenchResult<Connection> {
     Ok(conn)
 }
 
+/// Sets jobq's pragmas on `conn`: WAL, `synchronous`, busy_timeout 5 s, foreign_keys.
+pub fn pragmas(conn: Connection, durability: Durability) -> BenchResult<Connection> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "wal")?;
+    let sync = match durability {
+        Durability::Full => 2,
+        Durability::Normal => 1,
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", 1)?;
+    Ok(conn)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     i64::try_from(crate::util::unix_ns() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-fn new_id() -> String {
-    uuid::Uuid::now_v7().hyphenated().to_string()
+fn new_id() -> Vec<u8> {
+    uuid::Uuid::now_v7().as_bytes().to_vec()
+}
+
+/// The text form of a stored id.
+pub fn id_text(id: &[u8]) -> String {
+    uuid::Uuid::from_slice(id)
+        .map(|u| u.hyphenated().to_string())
+        .unwrap_or_default()
 }
 
 /// Inserts one job row with `status` (completed rows get `completed_at`).
@@ -73,7 +86,7 @@ pub fn insert(
     status: &str,
     payload: &str,
     now: i64,
-) -> rusqlite::Result<String> {
+) -> rusqlite::Result<Vec<u8>> {
     let id = new_id();
     let done = (status != "pending").then_some(now);
     let mut stmt = conn.prepare_cached(INSERT)?;

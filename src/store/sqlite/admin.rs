@@ -6,6 +6,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobStatus};
 use crate::state::{next, Move, Transition};
+use crate::store::sqlite::id::key;
 
 const STATUS: &str = "SELECT status FROM jobs WHERE id = ?1";
 
@@ -25,7 +26,7 @@ const PRUNE: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
 
 fn status_of(conn: &Connection, id: JobId, operation: &'static str) -> Result<JobStatus> {
     let mut stmt = conn.prepare_cached(STATUS).map_err(Error::db(operation))?;
-    stmt.query_row(params![id], |r| r.get(0))
+    stmt.query_row(params![key(id)], |r| r.get(0))
         .optional()
         .map_err(Error::db(operation))?
         .ok_or(Error::NotFound { id })
@@ -46,7 +47,7 @@ pub(crate) fn cancel(conn: &Connection, id: JobId, now: Timestamp) -> Result<Mov
         Move::Unchanged => return Ok(mv),
     };
     let mut stmt = conn.prepare_cached(sql).map_err(Error::db("cancel"))?;
-    stmt.execute(params![now.0, id])
+    stmt.execute(params![now.0, key(id)])
         .map_err(Error::db("cancel"))?;
     Ok(mv)
 }
@@ -62,7 +63,7 @@ pub(crate) fn retry(conn: &Connection, id: JobId, now: Timestamp) -> Result<()> 
         });
     }
     let mut stmt = conn.prepare_cached(RETRY).map_err(Error::db("retry"))?;
-    match stmt.execute(params![now.0, id]) {
+    match stmt.execute(params![now.0, key(id)]) {
         Ok(_) => Ok(()),
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
             match crate::store::sqlite::enqueue::other_holder(conn, id)? {

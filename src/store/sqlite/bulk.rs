@@ -11,6 +11,7 @@ use crate::job::JobId;
 use crate::overview::BulkAction;
 use crate::store::sqlite::admin;
 use crate::store::sqlite::find::{conditions, status_term};
+use crate::store::sqlite::id;
 use crate::store::{BulkBatch, BulkDone};
 
 /// The statuses each action can move, as its single-job call allows them
@@ -33,16 +34,23 @@ pub(crate) fn candidates(conn: &Connection, b: &BulkBatch<'_>) -> Result<Vec<(Jo
         c.sql,
         eligible(b.action)
     );
-    let (ms, id) = match b.after {
-        Some(c) => (c.created_at, c.id.to_string()),
-        None => (i64::MIN, String::new()),
+    let (ms, after) = match b.after {
+        Some(c) => (c.created_at, Some(id::key(c.id))),
+        None => (i64::MIN, None),
+    };
+    // Before the first batch: an empty blob sorts before every stored id.
+    let id: &dyn rusqlite::ToSql = match &after {
+        Some(k) => k,
+        None => &id::BEFORE_ALL,
     };
     let lim = i64::try_from(b.limit).unwrap_or(i64::MAX);
     let mut values = c.values;
-    values.extend([&ms as &dyn rusqlite::ToSql, &id, &b.until.0, &lim]);
+    values.extend([&ms as &dyn rusqlite::ToSql, id, &b.until.0, &lim]);
     let mut stmt = conn.prepare_cached(&sql).map_err(Error::db("bulk"))?;
     let rows = stmt
-        .query_map(params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map(params_from_iter(values), |r| {
+            Ok((id::get(r, 0)?, r.get(1)?))
+        })
         .map_err(Error::db("bulk"))?;
     rows.collect::<rusqlite::Result<_>>()
         .map_err(Error::db("bulk"))

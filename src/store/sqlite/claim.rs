@@ -1,5 +1,6 @@
 //! Claiming due jobs and holding their leases: claim, heartbeat, progress.
 
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::Timestamp;
@@ -7,13 +8,15 @@ use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
 use crate::queues::QueueSettings;
 use crate::store::fold::share_slots;
+use crate::store::sqlite::id::key;
 use crate::store::sqlite::queues;
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
 /// pending and due -> in_progress (see [`crate::state`]): one statement, at most
 /// `?5` jobs of queue `?6`, run order, through the partial index `jobs_claim`. The subquery
-/// yields rowids (what the partial index stores), so each claimed row is one
-/// b-tree seek, not a walk through the primary-key index.
+/// yields ids (the table's key, which the partial index stores), so each claimed
+/// row is one b-tree seek. The stored id is returned once more, as it is, so a
+/// row whose id is unreadable can still be addressed.
 ///
 /// `LIMIT ?5 + 0`, not `LIMIT ?5`: SQLite's planner reads a bare bound LIMIT and
 /// marks the statement to be re-prepared whenever it is bound again, which costs
@@ -22,19 +25,19 @@ const CLAIM: &str = concat!(
     "UPDATE jobs SET status = 'in_progress', attempts = attempts + 1, \
      lease_token = lease_token + 1, locked_by = ?1, lease_expires_at = ?2, \
      started_at = ?3, updated_at = ?3, progress = NULL \
-     WHERE rowid IN (SELECT rowid FROM jobs WHERE status = 'pending' AND queue = ?6 \
+     WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND queue = ?6 \
        AND next_retry <= ?3 AND (?4 IS NULL OR job_type IN (SELECT value FROM json_each(?4))) \
        ORDER BY priority DESC, next_retry, id LIMIT ?5 + 0) \
      RETURNING ",
     job_columns!(),
-    ", rowid"
+    ", id"
 );
 
 /// Ends a claimed job that cannot run as stored (see [`cannot_run`]): failed,
-/// permanently, addressed by rowid (its id may be what is unreadable).
+/// permanently, addressed by its stored id as it is (which may be what is unreadable).
 const FAIL_UNREADABLE: &str = "UPDATE jobs SET status = 'failed', error_message = ?1, \
      error_context = ?2, completed_at = ?3, updated_at = ?3, locked_by = NULL, \
-     lease_expires_at = NULL WHERE rowid = ?4 AND status = 'in_progress'";
+     lease_expires_at = NULL WHERE id = ?4 AND status = 'in_progress'";
 
 const HEARTBEAT: &str = "UPDATE jobs SET lease_expires_at = ?1, updated_at = ?2 \
      WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4 RETURNING cancel_requested";
@@ -100,19 +103,19 @@ fn claim_queue(
     let rows = stmt
         .query_map(
             params![a.worker, a.lease_until.0, a.now.0, a.types, limit, queue],
-            |r| Ok((job_from_row(r)?, r.get::<_, i64>(JOB_COLUMNS)?)),
+            |r| Ok((job_from_row(r)?, r.get::<_, Value>(JOB_COLUMNS)?)),
         )
         .map_err(Error::db("claim"))?;
     let claimed = rows
-        .collect::<rusqlite::Result<Vec<(Job, i64)>>>()
+        .collect::<rusqlite::Result<Vec<(Job, Value)>>>()
         .map_err(Error::db("claim"))?;
     if let Some(limit) = settings.and_then(|s| s.rate_limit) {
         queues::record_starts(conn, queue, limit, claimed.len(), a.now)?;
     }
     let mut jobs = Vec::with_capacity(claimed.len());
-    for (job, rowid) in claimed {
+    for (job, stored) in claimed {
         if cannot_run(&job) {
-            fail_unreadable(conn, &job, rowid, a.now)?;
+            fail_unreadable(conn, &job, &stored, a.now)?;
         } else {
             jobs.push(job);
         }
@@ -120,11 +123,12 @@ fn claim_queue(
     Ok(jobs)
 }
 
-/// Ends `job` (claimed or expired, at `rowid`) failed because it cannot run as stored.
+/// Ends `job` (claimed or expired, whose id is stored as `stored`) failed
+/// because it cannot run as stored.
 pub(crate) fn fail_unreadable(
     conn: &Connection,
     job: &Job,
-    rowid: i64,
+    stored: &Value,
     now: Timestamp,
 ) -> Result<()> {
     let message = job.unreadable.join("; ");
@@ -147,7 +151,7 @@ pub(crate) fn fail_unreadable(
     let mut stmt = conn
         .prepare_cached(FAIL_UNREADABLE)
         .map_err(Error::db("claim"))?;
-    stmt.execute(params![message, context.to_string(), now.0, rowid])
+    stmt.execute(params![message, context.to_string(), now.0, stored])
         .map_err(Error::db("claim"))?;
     Ok(())
 }
@@ -167,7 +171,7 @@ pub(crate) fn heartbeat(
         .prepare_cached(HEARTBEAT)
         .map_err(Error::db("heartbeat"))?;
     let flag: Option<i64> = stmt
-        .query_row(params![lease_until.0, now.0, id, token], |r| r.get(0))
+        .query_row(params![lease_until.0, now.0, key(id), token], |r| r.get(0))
         .optional()
         .map_err(Error::db("heartbeat"))?;
     match flag {
@@ -188,7 +192,7 @@ pub(crate) fn progress(
         .prepare_cached(PROGRESS)
         .map_err(Error::db("progress"))?;
     let n = stmt
-        .execute(params![report, now.0, id, token])
+        .execute(params![report, now.0, key(id), token])
         .map_err(Error::db("progress"))?;
     if n == 0 {
         return Err(lease_refused(conn, id, token, "progress"));
@@ -203,9 +207,10 @@ pub(crate) fn lease_refused(
     token: i64,
     operation: &'static str,
 ) -> Error {
-    let found = conn
-        .prepare_cached(LOOKUP)
-        .and_then(|mut s| s.query_row(params![id], |r| r.get::<_, i64>(0)).optional());
+    let found = conn.prepare_cached(LOOKUP).and_then(|mut s| {
+        s.query_row(params![key(id)], |r| r.get::<_, i64>(0))
+            .optional()
+    });
     match found {
         Ok(None) => Error::NotFound { id },
         Ok(Some(_)) => Error::LeaseLost {

@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
+use crate::store::sqlite::id;
 use crate::store::sqlite::row::{job_columns, job_from_row};
 
 /// A job's unique key counts while its status is one of the statuses stored
@@ -44,7 +45,7 @@ pub(crate) fn insert(conn: &Connection, job: &Job, payload: &str) -> Result<Opti
     };
     let n = stmt
         .execute(params![
-            job.id,
+            id::key(job.id),
             job.job_type,
             job.priority,
             payload,
@@ -88,7 +89,7 @@ pub(crate) fn other_holder(conn: &Connection, id: JobId) -> Result<Option<Job>> 
         .prepare_cached("SELECT unique_key FROM jobs WHERE id = ?1")
         .map_err(Error::db("retry"))?;
     let key: Option<Vec<u8>> = stmt
-        .query_row(params![id], |r| r.get(0))
+        .query_row(params![id::key(id)], |r| r.get(0))
         .optional()
         .map_err(Error::db("retry"))?
         .flatten();

@@ -11,6 +11,7 @@ use rusqlite::{params_from_iter, Connection};
 use crate::error::{Error, Result};
 use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobStatus};
+use crate::store::sqlite::id::key;
 use crate::store::sqlite::row::{job_columns, job_from_row};
 
 /// Beyond this many jobs of one status, a status is "dense": a newest-first page
@@ -120,7 +121,7 @@ pub(crate) fn find(
         job_columns!(),
         c.sql
     );
-    let (ms, id) = (cursor.map(|c| c.created_at), cursor.map(|c| c.id));
+    let (ms, id) = (cursor.map(|c| c.created_at), cursor.map(|c| key(c.id)));
     let lim = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut values = c.values;
     if let (Some(ms), Some(id)) = (ms.as_ref(), id.as_ref()) {

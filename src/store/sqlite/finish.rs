@@ -1,6 +1,7 @@
 //! Transitions out of `in_progress`: complete, fail, release and recover. Each is
 //! fenced by the attempt's lease token (see [`crate::state`]).
 
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::Timestamp;
@@ -12,6 +13,7 @@ use crate::retry::{Backoff, ErrorClass};
 use crate::state::MAX_SNOOZES;
 use crate::store::plan::{plan_failure, Running};
 use crate::store::sqlite::claim::{fail_unreadable, lease_refused};
+use crate::store::sqlite::id::{self, key};
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
 const COMPLETE: &str = "UPDATE jobs SET \
@@ -51,7 +53,7 @@ const RECORD_FAILURE: &str = "UPDATE jobs SET status = ?1, next_retry = ?2, erro
 const EXPIRED: &str = concat!(
     "SELECT ",
     job_columns!(),
-    ", rowid FROM jobs WHERE status = 'in_progress' AND lease_expires_at < ?1 \
+    ", id FROM jobs WHERE status = 'in_progress' AND lease_expires_at < ?1 \
      ORDER BY lease_expires_at LIMIT ?2 + 0"
 );
 
@@ -67,7 +69,7 @@ pub(crate) fn complete(
         .prepare_cached(COMPLETE)
         .map_err(Error::db("complete"))?;
     let status: Option<JobStatus> = stmt
-        .query_row(params![result, now.0, id, token], |r| r.get(0))
+        .query_row(params![result, now.0, key(id), token], |r| r.get(0))
         .optional()
         .map_err(Error::db("complete"))?;
     status.ok_or_else(|| lease_refused(conn, id, token, "complete"))
@@ -82,7 +84,7 @@ pub(crate) fn release(
 ) -> Result<JobStatus> {
     let mut stmt = conn.prepare_cached(RELEASE).map_err(Error::db("release"))?;
     let status: Option<JobStatus> = stmt
-        .query_row(params![now.0, id, token], |r| r.get(0))
+        .query_row(params![now.0, key(id), token], |r| r.get(0))
         .optional()
         .map_err(Error::db("release"))?;
     status.ok_or_else(|| lease_refused(conn, id, token, "release"))
@@ -98,7 +100,7 @@ fn running(conn: &Connection, id: JobId, token: i64) -> rusqlite::Result<Option<
             _ => None,
         }
     };
-    stmt.query_row(params![id, token], |r| {
+    stmt.query_row(params![key(id), token], |r| {
         Ok(Running {
             attempts: r.get(0)?,
             max_attempts: r.get(1)?,
@@ -127,7 +129,7 @@ pub(crate) fn snooze(
     let found: Option<(i64, i64)> = conn
         .prepare_cached(SNOOZES)
         .and_then(|mut s| {
-            s.query_row(params![id, token], |r| Ok((r.get(0)?, r.get(1)?)))
+            s.query_row(params![key(id), token], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })
         .map_err(Error::db("snooze"))?;
@@ -140,7 +142,7 @@ pub(crate) fn snooze(
     }
     let mut stmt = conn.prepare_cached(SNOOZE).map_err(Error::db("snooze"))?;
     let at = now.plus(delay);
-    stmt.query_row(params![at.0, now.0, id, token], |r| r.get(0))
+    stmt.query_row(params![at.0, now.0, key(id), token], |r| r.get(0))
         .optional()
         .map_err(Error::db("snooze"))?
         .ok_or_else(|| lease_refused(conn, id, token, "snooze"))
@@ -189,7 +191,7 @@ fn fail_with(
         plan.error_context.to_string(),
         plan.completed_at.map(|t| t.0),
         now.0,
-        id,
+        key(id),
         token
     ])
     .map_err(Error::db("fail"))?;
@@ -204,7 +206,7 @@ pub(crate) fn recover_expired(
     now: Timestamp,
     limit: usize,
 ) -> Result<Vec<(JobId, JobStatus)>> {
-    let expired: Vec<(Job, i64)> = {
+    let expired: Vec<(Job, Value)> = {
         let mut stmt = conn.prepare_cached(EXPIRED).map_err(Error::db("recover"))?;
         let lim = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
@@ -216,9 +218,9 @@ pub(crate) fn recover_expired(
             .map_err(Error::db("recover"))?
     };
     let mut out = Vec::with_capacity(expired.len());
-    for (job, rowid) in expired {
+    for (job, stored) in expired {
         if cannot_run(&job) {
-            fail_unreadable(conn, &job, rowid, now)?;
+            fail_unreadable(conn, &job, &stored, now)?;
             out.push((job.id, JobStatus::Failed));
             continue;
         }
@@ -247,7 +249,7 @@ pub(crate) fn recover_worker(
             .prepare_cached(HELD_BY)
             .map_err(Error::db("recover worker"))?;
         let rows = stmt
-            .query_map(params![worker], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![worker], |r| Ok((id::get(r, 0)?, r.get(1)?)))
             .map_err(Error::db("recover worker"))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(Error::db("recover worker"))?

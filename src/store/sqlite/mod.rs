@@ -9,6 +9,7 @@ mod enqueue;
 mod find;
 mod finish;
 mod group;
+pub(crate) mod id;
 pub(crate) mod migrate;
 mod open;
 mod overview;
@@ -17,6 +18,8 @@ mod read;
 mod row;
 mod schedules;
 mod tokens;
+#[cfg(test)]
+mod upgrade_tests;
 mod watch;
 mod workers;
 

@@ -8,6 +8,7 @@ use crate::filter::{Cursor, JobFilter};
 use crate::job::{Job, JobId};
 use crate::stats::Stats;
 use crate::store::fold::{self, StatsRow};
+use crate::store::sqlite::id::{self, key};
 use crate::store::sqlite::row::{job_columns, job_from_row};
 
 const GET: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = ?1");
@@ -35,7 +36,7 @@ const STATS: &str = "SELECT job_type, status, \
           WHEN attempts > 0 THEN 'retrying' ELSE 'scheduled' END, \
      count(*), min(next_retry), queue FROM jobs GROUP BY 1, 2, 3, 6";
 
-/// A range scan of the primary key: the hyphenated lower-case text sorts as the UUID's bytes.
+/// A range scan of the primary key (the UUID's bytes).
 const IDS_BETWEEN: &str = "SELECT id FROM jobs WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3";
 
 const CANCEL_REQUESTS: &str = "SELECT id FROM jobs WHERE status = 'in_progress' \
@@ -44,7 +45,7 @@ const CANCEL_REQUESTS: &str = "SELECT id FROM jobs WHERE status = 'in_progress' 
 /// Reads one job.
 pub(crate) fn get(conn: &Connection, id: JobId) -> Result<Job> {
     let mut stmt = conn.prepare_cached(GET).map_err(Error::db("get"))?;
-    stmt.query_row(params![id], job_from_row)
+    stmt.query_row(params![key(id)], job_from_row)
         .optional()
         .map_err(Error::db("get"))?
         .ok_or(Error::NotFound { id })
@@ -62,12 +63,14 @@ pub(crate) fn ids_between(
         .prepare_cached(IDS_BETWEEN)
         .map_err(Error::db("find id prefix"))?;
     let rows = stmt
-        .query_map(params![low, high, lim], |r| r.get::<_, String>(0))
+        .query_map(params![key(low), key(high), lim], |r| {
+            Ok(id::decode(r.get_ref(0)?))
+        })
         .map_err(Error::db("find id prefix"))?;
     let ids = rows
-        .collect::<rusqlite::Result<Vec<String>>>()
+        .collect::<rusqlite::Result<Vec<Option<JobId>>>>()
         .map_err(Error::db("find id prefix"))?;
-    Ok(ids.iter().filter_map(|t| t.parse().ok()).collect())
+    Ok(ids.into_iter().flatten().collect())
 }
 
 /// Reads a page of jobs (newest first) and the total matching the filter.
@@ -90,7 +93,7 @@ pub(crate) fn list(
                 f.owner,
                 f.queue,
                 ms,
-                id,
+                id.map(key),
                 lim
             ],
             job_from_row,
@@ -142,10 +145,10 @@ pub(crate) fn cancel_requests(conn: &Connection, worker: &str) -> Result<Vec<Job
         .prepare_cached(CANCEL_REQUESTS)
         .map_err(Error::db("cancel_requests"))?;
     let rows = stmt
-        .query_map(params![worker], |r| r.get::<_, String>(0))
+        .query_map(params![worker], |r| Ok(id::decode(r.get_ref(0)?)))
         .map_err(Error::db("cancel_requests"))?;
     let ids = rows
-        .collect::<rusqlite::Result<Vec<String>>>()
+        .collect::<rusqlite::Result<Vec<Option<JobId>>>>()
         .map_err(Error::db("cancel_requests"))?;
-    Ok(ids.iter().filter_map(|t| t.parse().ok()).collect())
+    Ok(ids.into_iter().flatten().collect())
 }

@@ -25,7 +25,7 @@ macro_rules! job_columns {
 }
 pub(crate) use job_columns;
 
-/// The number of columns in [`job_columns!`]; a `rowid` selected after them is at this index.
+/// The number of columns in [`job_columns!`]; a column selected after them is at this index.
 pub(crate) const JOB_COLUMNS: usize = 30;
 
 /// Reads one row, noting every value that does not fit its column's type.
@@ -128,11 +128,13 @@ impl Reader<'_, '_> {
     }
 
     fn id(&mut self) -> JobId {
-        let text = self.text(0, "id").unwrap_or_default();
-        text.parse().unwrap_or_else(|_| {
-            self.note("id", format!("is not a UUID ({:?})", cut(&text)));
-            JobId::from_uuid(Uuid::nil())
-        })
+        let v = self.value(0);
+        if let Some(id) = crate::store::sqlite::id::decode(v) {
+            return id;
+        }
+        let shown = shown(v);
+        self.note("id", format!("is not a UUID ({shown})"));
+        JobId::from_uuid(Uuid::nil())
     }
 
     fn status(&mut self) -> JobStatus {

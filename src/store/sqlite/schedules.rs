@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId};
+use crate::job::Job;
 use crate::schedule::ScheduleState;
 use crate::store::sqlite::enqueue;
 use crate::store::FirePlan;
@@ -59,7 +59,8 @@ pub(crate) fn fire(
         None => None,
     };
     if plan.record.is_some() || fired.is_some() {
-        let job: Option<JobId> = fired.as_ref().map(|(j, _)| j.id);
+        // `schedules.last_job_id` keeps the id's text form.
+        let job: Option<String> = fired.as_ref().map(|(j, _)| j.id.to_string());
         let mut stmt = conn
             .prepare_cached(RECORD)
             .map_err(Error::db("fire schedule"))?;
