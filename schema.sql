@@ -40,8 +40,6 @@ CREATE TABLE jobs (
 -- Claim: due pending jobs of a queue in run order (and the queues with pending
 -- jobs, one seek each). Partial, so claim cost does not grow with history.
 CREATE INDEX jobs_claim ON jobs (queue, priority DESC, next_retry, id) WHERE status = 'pending';
--- Recovery: expired leases.
-CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
 -- Listing newest first, and prune by age.
 CREATE INDEX jobs_created ON jobs (created_at, id);
 CREATE INDEX jobs_owner ON jobs (owner, created_at) WHERE owner IS NOT NULL;
@@ -49,6 +47,8 @@ CREATE INDEX jobs_entity ON jobs (entity_type, entity_id) WHERE entity_type IS N
 -- Dashboard and metrics (version 7): capped counts by status, the latest failures,
 -- jobs started and finished per minute and failed or recent jobs by queue and type
 -- (all covering). Pending jobs are left out: their queries keep jobs_claim.
+-- Running jobs (recovery of expired leases, a worker's jobs, counts by queue) are
+-- found here too (version 8; a query says `status != 'pending'` to use it).
 CREATE INDEX jobs_status ON jobs (status, completed_at, started_at, queue, job_type) WHERE status != 'pending';
 -- Listing and counting by job type (version 7); written once per job.
 CREATE INDEX jobs_type ON jobs (job_type, created_at);

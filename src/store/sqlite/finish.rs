@@ -43,7 +43,8 @@ const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_co
      job_type, backoff, next_retry FROM jobs WHERE id = ?1 AND status = 'in_progress' \
      AND lease_token = ?2";
 
-const HELD_BY: &str = "SELECT id, lease_token FROM jobs WHERE status = 'in_progress' \
+const HELD_BY: &str =
+    "SELECT id, lease_token FROM jobs WHERE status = 'in_progress' AND status != 'pending' \
      AND locked_by = ?1 ORDER BY id";
 
 const RECORD_FAILURE: &str = "UPDATE jobs SET status = ?1, next_retry = ?2, error_message = ?3, \
@@ -53,7 +54,7 @@ const RECORD_FAILURE: &str = "UPDATE jobs SET status = ?1, next_retry = ?2, erro
 const EXPIRED: &str = concat!(
     "SELECT ",
     job_columns!(),
-    ", id FROM jobs WHERE status = 'in_progress' AND lease_expires_at < ?1 \
+    ", id FROM jobs WHERE status = 'in_progress' AND status != 'pending' AND lease_expires_at < ?1 \
      ORDER BY lease_expires_at LIMIT ?2 + 0"
 );
 
@@ -261,4 +262,33 @@ pub(crate) fn recover_worker(
             Ok((id, status))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+    use crate::store::sqlite::overview::tests::plan;
+
+    /// Every read of running jobs goes through `jobs_status` (which holds them
+    /// since version 8 dropped `jobs_lease`), never a scan of the whole table.
+    #[test]
+    fn reads_of_running_jobs_use_the_status_index() {
+        for sql in [
+            EXPIRED,
+            HELD_BY,
+            crate::store::sqlite::read::CANCEL_REQUESTS,
+            crate::store::sqlite::queues::RUNNING,
+            crate::store::sqlite::queues::RUNNING_BY_QUEUE,
+            crate::store::sqlite::workers::FORGET_OLD,
+            crate::store::sqlite::workers::ALL,
+            crate::store::sqlite::workers::RUNNING_WORKERS,
+        ] {
+            let p = plan(sql);
+            let whole_table = p.split(" | ").any(|step| step == "SCAN jobs");
+            assert!(
+                !whole_table && p.contains("INDEX jobs_status"),
+                "{sql}: {p}"
+            );
+        }
+    }
 }

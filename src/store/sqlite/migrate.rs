@@ -98,8 +98,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_type ON jobs (job_type, created_at);",
     // 8: the id is the UUID's 16 bytes, the key of a WITHOUT ROWID table: one
     // b-tree less per job (no rowid table beside the key's index) and a key of
-    // 16 bytes instead of 36 in every index. The table is rebuilt in this
-    // step's one transaction; ids that are not UUID text are kept as they are.
+    // 16 bytes instead of 36 in every index. jobs_lease is gone: running jobs
+    // are found through jobs_status, which already holds them, so a claim and
+    // a completion write one index less. The table is rebuilt in this step's
+    // one transaction; ids that are not UUID text are kept as they are.
     concat!(
         "ALTER TABLE jobs RENAME TO jobs_v7;
     CREATE TABLE jobs (
@@ -144,7 +146,6 @@ pub const MIGRATIONS: &[&str] = &[
         FROM jobs_v7;
     DROP TABLE jobs_v7;
     CREATE INDEX jobs_claim ON jobs (queue, priority DESC, next_retry, id) WHERE status = 'pending';
-    CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
     CREATE INDEX jobs_created ON jobs (created_at, id);
     CREATE INDEX jobs_owner ON jobs (owner, created_at) WHERE owner IS NOT NULL;
     CREATE INDEX jobs_entity ON jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;

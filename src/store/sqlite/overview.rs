@@ -40,7 +40,7 @@ const PENDING: &str = concat!(
 const RUNNING_GROUPS: &str = concat!(
     "SELECT q, job_type, 'running', count(*), NULL FROM (SELECT ",
     queue_of!(),
-    " AS q, job_type FROM jobs WHERE status = 'in_progress' LIMIT ?1) GROUP BY 1, 2"
+    " AS q, job_type FROM jobs WHERE status = 'in_progress' AND status != 'pending' LIMIT ?1) GROUP BY 1, 2"
 );
 
 /// Failed jobs kept, by group; capped at ?1 rows.
@@ -72,14 +72,14 @@ const STARTED_PER_MINUTE: &str = "SELECT (started_at - ?1) / 60000, 'started', c
      WHERE status IN ('completed', 'failed', 'cancelled') AND status != 'pending' \
        AND completed_at >= ?1 AND started_at >= ?1 GROUP BY 1 \
      UNION ALL SELECT (started_at - ?1) / 60000, 'started', count(*) FROM jobs \
-     WHERE status = 'in_progress' AND started_at >= ?1 GROUP BY 1 \
+     WHERE status = 'in_progress' AND status != 'pending' AND started_at >= ?1 GROUP BY 1 \
      UNION ALL SELECT (started_at - ?1) / 60000, 'started', count(*) FROM jobs \
      WHERE status = 'pending' AND started_at >= ?1 GROUP BY 1";
 
 const RUNNING: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM jobs WHERE status = 'in_progress' ORDER BY started_at, id LIMIT ?1"
+    " FROM jobs WHERE status = 'in_progress' AND status != 'pending' ORDER BY started_at, id LIMIT ?1"
 );
 
 const RECENT_FAILURES: &str = concat!(

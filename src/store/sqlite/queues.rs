@@ -21,7 +21,8 @@ const PENDING_QUEUES: &str = "WITH RECURSIVE q(name) AS ( \
                ORDER BY queue LIMIT 1) FROM q WHERE q.name IS NOT NULL) \
      SELECT name FROM q WHERE name IS NOT NULL";
 
-const RUNNING: &str = "SELECT count(*) FROM jobs WHERE status = 'in_progress' AND queue = ?1";
+pub(crate) const RUNNING: &str =
+    "SELECT count(*) FROM jobs WHERE status = 'in_progress' AND status != 'pending' AND queue = ?1";
 
 const PENDING: &str = "SELECT count(*) FROM jobs WHERE status = 'pending' AND queue = ?1";
 
@@ -45,7 +46,8 @@ const PAUSE: &str =
 const RESUME: &str =
     "UPDATE queues SET paused = 0, paused_until = NULL, updated_at = ?2 WHERE name = ?1";
 
-const RUNNING_BY_QUEUE: &str = "SELECT queue, count(*) FROM jobs WHERE status = 'in_progress' \
+pub(crate) const RUNNING_BY_QUEUE: &str =
+    "SELECT queue, count(*) FROM jobs WHERE status = 'in_progress' AND status != 'pending' \
      GROUP BY queue";
 
 fn ms(d: Duration) -> i64 {

@@ -39,7 +39,8 @@ const STATS: &str = "SELECT job_type, status, \
 /// A range scan of the primary key (the UUID's bytes).
 const IDS_BETWEEN: &str = "SELECT id FROM jobs WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3";
 
-const CANCEL_REQUESTS: &str = "SELECT id FROM jobs WHERE status = 'in_progress' \
+pub(crate) const CANCEL_REQUESTS: &str =
+    "SELECT id FROM jobs WHERE status = 'in_progress' AND status != 'pending' \
      AND cancel_requested = 1 AND locked_by = ?1";
 
 /// Reads one job.

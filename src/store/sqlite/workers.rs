@@ -15,16 +15,21 @@ const BEAT: &str = "UPDATE workers SET heartbeat_at = ?2 WHERE id = ?1";
 
 const REMOVE: &str = "DELETE FROM workers WHERE id = ?1";
 
-const FORGET_OLD: &str = "DELETE FROM workers WHERE heartbeat_at < ?1 AND id NOT IN \
-     (SELECT locked_by FROM jobs WHERE status = 'in_progress' AND locked_by IS NOT NULL)";
+pub(crate) const FORGET_OLD: &str = "DELETE FROM workers WHERE heartbeat_at < ?1 AND id NOT IN \
+     (SELECT locked_by FROM jobs WHERE status = 'in_progress' AND status != 'pending' AND locked_by IS NOT NULL)";
 
-const ALL: &str = "SELECT w.id, w.types, w.queues, w.started_at, w.heartbeat_at, \
-     (SELECT count(*) FROM jobs j WHERE j.status = 'in_progress' AND j.locked_by = w.id) \
+pub(crate) const ALL: &str = "SELECT w.id, w.types, w.queues, w.started_at, w.heartbeat_at, \
+     (SELECT count(*) FROM jobs j WHERE j.status = 'in_progress' AND j.status != 'pending' \
+       AND j.locked_by = w.id) \
      FROM workers w ORDER BY w.id";
 
 const WAITING: &str = "SELECT job_type, queue, sum(next_retry <= ?1), sum(next_retry > ?1), \
      min(CASE WHEN next_retry > ?1 THEN next_retry END) FROM jobs WHERE status = 'pending' \
      GROUP BY job_type, queue ORDER BY job_type, queue";
+
+/// The workers holding jobs in progress.
+pub(crate) const RUNNING_WORKERS: &str = "SELECT DISTINCT locked_by FROM jobs \
+     WHERE status = 'in_progress' AND status != 'pending' AND locked_by IS NOT NULL ORDER BY 1";
 
 fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
@@ -122,10 +127,7 @@ pub(crate) fn waiting(conn: &Connection, now: Timestamp) -> Result<Vec<Waiting>>
 /// The workers holding jobs in progress.
 pub(crate) fn running_workers(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT DISTINCT locked_by FROM jobs WHERE status = 'in_progress' \
-             AND locked_by IS NOT NULL ORDER BY 1",
-        )
+        .prepare_cached(RUNNING_WORKERS)
         .map_err(Error::db("workers"))?;
     let rows = stmt
         .query_map([], |r| r.get(0))
