@@ -222,9 +222,16 @@ fn open_err(path: &Path, reason: &str) -> Error {
     }
 }
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+
 /// Sets and reads back every pragma jobq depends on. A misspelt or refused
 /// pragma is an error, not silence.
 pub(crate) fn configure(conn: &Connection, s: ConnSettings) -> rusqlite::Result<()> {
+    // Every statement jobq runs stays prepared (rusqlite keeps 16 by default;
+    // the writer alone runs more than that, and an evicted one is parsed and
+    // planned again on its next use).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(s.busy_timeout)?;
     if s.access == Access::ReadWrite {
         let mode: String =
