@@ -96,7 +96,8 @@ fn by_workers(
             );
             rows.push(Row::new(name, "jobs/s", rates_of(&runs)).raw(median(&bound)));
             let name = format!(
-                "  same, that bound on the lean table (integer key, claim index only), {}",
+                "  same, that bound on the lean table (integer key, claim index only): \
+                 complete {w} + claim {w} per tx, {}",
                 mode_name(d)
             );
             rows.push(Row::new(name, "jobs/s", rates_of(&runs)).raw(median(&lean)));
