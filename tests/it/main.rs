@@ -65,6 +65,7 @@ mod store_dashboard;
 mod store_open;
 mod store_reads;
 mod store_transitions;
+mod store_upgrade;
 mod unique;
 mod util;
 mod wakeups;

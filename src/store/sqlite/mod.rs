@@ -18,8 +18,6 @@ mod read;
 mod row;
 mod schedules;
 mod tokens;
-#[cfg(test)]
-mod upgrade_tests;
 mod watch;
 mod workers;
 

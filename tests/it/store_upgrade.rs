@@ -1,30 +1,42 @@
-//! The upgrade to version 8 (16-byte ids, WITHOUT ROWID) on a file written at
-//! version 7: every job reads back with the same JSON, the ids become blobs,
-//! and the upgraded file works (claims, unique keys, lookups by id).
+//! The upgrade to schema version 8 (16-byte ids, WITHOUT ROWID, no jobs_lease)
+//! on a file written at version 7: every job reads back with the same JSON,
+//! the ids become blobs, and the upgraded file works.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use jobq::{ErrorClass, Failure, JobFilter, JobStatus, NewJob, Queue, Unique};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
-use crate::store::sqlite::migrate::{migrate_to, MIGRATIONS};
-use crate::store::sqlite::row::{job_columns, job_from_row};
-use crate::{ErrorClass, Failure, JobStatus, NewJob, Queue, Unique};
+/// Version 7's schema: version 8's with the id as text in a rowid table and the
+/// expired-lease index it dropped.
+fn schema_v7() -> String {
+    let v8 = include_str!("../../schema.sql");
+    let v7 = v8
+        .replace("BLOB PRIMARY KEY NOT NULL", "TEXT PRIMARY KEY NOT NULL")
+        .replace(") WITHOUT ROWID;", ");");
+    assert_ne!(v7, v8);
+    format!(
+        "{v7}
+        CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
+        PRAGMA application_id = 1246708305;
+        PRAGMA user_version = 7;"
+    )
+}
 
 /// A version-8 id column as version 7 stored it: the UUID's hyphenated text.
 const TEXT_ID: &str = "lower(substr(hex(id), 1, 8) || '-' || substr(hex(id), 9, 4) || '-' || \
      substr(hex(id), 13, 4) || '-' || substr(hex(id), 17, 4) || '-' || substr(hex(id), 21))";
 
-/// Jobs in every status, written by the queue itself (version 8).
+/// Jobs in every status, written by the queue.
 fn jobs_in_every_status(q: &Queue) {
     let lease = Duration::from_secs(60);
-    let new = |t: &str, p: Value| NewJob::new(t, p);
-    q.enqueue(new("plain", json!({"n": 1, "s": "ünï"})).priority(3))
+    q.enqueue(NewJob::new("plain", json!({"n": 1, "s": "ünï"})).priority(3))
         .unwrap();
     q.enqueue(
-        new("full", json!([1, 2.5, "x"]))
+        NewJob::new("full", json!([1, 2.5, "x"]))
             .queue("other")
             .entity("doc", "7")
             .owner("alice")
@@ -37,7 +49,8 @@ fn jobs_in_every_status(q: &Queue) {
         .iter()
         .enumerate()
     {
-        q.enqueue(new(t, json!({ "i": i })).priority(10)).unwrap();
+        q.enqueue(NewJob::new(*t, json!({ "i": i })).priority(10))
+            .unwrap();
     }
     let claimed = q.claim("w1", None, 5, lease).unwrap();
     let by_type = |t: &str| claimed.iter().find(|j| j.job_type == t).unwrap();
@@ -45,45 +58,44 @@ fn jobs_in_every_status(q: &Queue) {
     q.progress(done.id, done.lease_token, 0.5, "half").unwrap();
     q.complete(done.id, done.lease_token, &json!({"ok": true}))
         .unwrap();
-    let permanent = Failure::new("bad input", ErrorClass::Permanent);
     let fails = by_type("fails");
+    let permanent = Failure::new("bad input", ErrorClass::Permanent);
     q.fail(fails.id, fails.lease_token, &permanent).unwrap();
-    let retryable = Failure::new("try later", ErrorClass::Retryable);
     let retries = by_type("retries");
+    let retryable = Failure::new("try later", ErrorClass::Retryable);
     q.fail(retries.id, retries.lease_token, &retryable).unwrap();
     let cancels = by_type("cancels");
     q.cancel(cancels.id).unwrap();
     q.complete(cancels.id, cancels.lease_token, &Value::Null)
         .unwrap();
-    q.cancel(q.enqueue(new("never", Value::Null)).unwrap().job.id)
+    q.cancel(q.enqueue(NewJob::new("never", Value::Null)).unwrap().job.id)
         .unwrap();
 }
 
-/// Every job's JSON by id, read straight from the table with the row decoder.
-fn json_by_id(conn: &Connection) -> BTreeMap<String, Value> {
-    let sql = concat!("SELECT ", job_columns!(), " FROM jobs");
-    let mut stmt = conn.prepare(sql).unwrap();
-    let rows = stmt.query_map([], job_from_row).unwrap();
-    rows.map(|j| {
-        let j = j.unwrap();
-        let mut v = serde_json::to_value(&j).unwrap();
-        if !j.unreadable.is_empty() {
-            // The nil id of an unreadable one: tell them apart by type.
-            v["id"] = json!(format!("unreadable {}", j.job_type));
-        }
-        (v["id"].as_str().unwrap().to_string(), v)
-    })
-    .collect()
+/// Every job's JSON by id, as the queue lists them.
+fn json_by_id(q: &Queue) -> BTreeMap<String, Value> {
+    let page = q.list(&JobFilter::default(), 500, None).unwrap();
+    page.jobs
+        .iter()
+        .map(|j| (j.id.to_string(), serde_json::to_value(j).unwrap()))
+        .collect()
 }
 
-/// A version-7 file holding the jobs of `v8` (ids as text), and one row with
-/// an id that is not a UUID, as a hand-written row may have.
+/// A version-7 file holding the jobs of `v8` column for column (ids as text),
+/// and one row with an id that is not a UUID, as a hand-written row may have.
 fn version_7_copy(v8: &Path, v7: &Path) {
-    let mut conn = Connection::open(v7).unwrap();
-    migrate_to(&mut conn, 7).unwrap();
+    let conn = Connection::open(v7).unwrap();
+    conn.execute_batch(&schema_v7()).unwrap();
     conn.execute("ATTACH ?1 AS new", [v8.to_str().unwrap()])
         .unwrap();
-    let columns = job_columns!().replacen("id, ", "", 1);
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('jobs') WHERE name != 'id'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let columns = columns.join(", ");
     conn.execute_batch(&format!(
         "INSERT INTO main.jobs (id, {columns}) SELECT {TEXT_ID}, {columns} FROM new.jobs;
          DETACH new;
@@ -95,14 +107,12 @@ fn version_7_copy(v8: &Path, v7: &Path) {
 
 #[test]
 fn a_version_7_file_upgrades_in_place_with_every_job_unchanged() {
-    assert_eq!(MIGRATIONS.len(), 8, "this test is of the step to 8");
     let dir = tempfile::tempdir().unwrap();
     let (v8, v7) = (dir.path().join("v8.db"), dir.path().join("v7.db"));
     let made = Queue::open(&v8).unwrap();
     jobs_in_every_status(&made);
+    let before = json_by_id(&made);
     drop(made);
-    version_7_copy(&v8, &v7);
-    let before = json_by_id(&Connection::open(&v7).unwrap());
     let statuses: Vec<&str> = before
         .values()
         .filter_map(|v| v["status"].as_str())
@@ -110,14 +120,36 @@ fn a_version_7_file_upgrades_in_place_with_every_job_unchanged() {
     for s in JobStatus::ALL {
         assert!(statuses.contains(&s.as_str()), "no {s} job: {statuses:?}");
     }
-    let mut written = before.clone();
-    assert!(written.remove("unreadable odd").is_some());
-    let v8_jobs = json_by_id(&Connection::open(&v8).unwrap());
-    assert_eq!(written, v8_jobs, "version 7 holds what the queue wrote");
+    version_7_copy(&v8, &v7);
+    let ids: i64 = Connection::open(&v7)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM jobs WHERE typeof(id) = 'text'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        ids,
+        i64::try_from(before.len()).unwrap() + 1,
+        "a version-7 file"
+    );
 
     let q = Queue::open(&v7).unwrap();
+    let mut after = json_by_id(&q);
+    let odd = after.remove(&jobq::JobId::from_uuid(uuid::Uuid::nil()).to_string());
+    assert_eq!(after, before, "every job's JSON is unchanged");
+    let odd = odd.expect("the row whose id is not a UUID is still listed");
+    assert_eq!(odd["job_type"], json!("odd"));
+    assert!(odd["unreadable"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("id is not a UUID"));
+    for (id, job) in &before {
+        let got = serde_json::to_value(q.get(id.parse().unwrap()).unwrap()).unwrap();
+        assert_eq!(&got, job, "get {id}");
+    }
     let conn = Connection::open(&v7).unwrap();
-    assert_eq!(json_by_id(&conn), before, "every job's JSON is unchanged");
     let kinds: Vec<(String, i64)> = conn
         .prepare("SELECT typeof(id), count(*) FROM jobs GROUP BY 1 ORDER BY 1")
         .unwrap()
@@ -126,20 +158,11 @@ fn a_version_7_file_upgrades_in_place_with_every_job_unchanged() {
         .collect::<rusqlite::Result<_>>()
         .unwrap();
     let n = i64::try_from(before.len()).unwrap();
-    assert_eq!(kinds, [("blob".into(), n - 1), ("text".into(), 1)]);
+    assert_eq!(kinds, [("blob".into(), n), ("text".into(), 1)]);
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
-    for (id, job) in before
-        .iter()
-        .filter(|(id, _)| !id.starts_with("unreadable"))
-    {
-        let got = q.get(id.parse().unwrap()).unwrap();
-        assert_eq!(&serde_json::to_value(&got).unwrap(), job, "get {id}");
-    }
-    let listed = q.list(&crate::JobFilter::default(), 500, None).unwrap();
-    assert_eq!(listed.jobs.len(), before.len());
     let again = q.enqueue(NewJob::new("full", json!([1, 2.5, "x"])).unique(Unique::by_payload()));
     assert!(again.unwrap().duplicate, "the unique key is still held");
     let claimed = q.claim("w2", None, 10, Duration::from_secs(60)).unwrap();
