@@ -18,6 +18,7 @@ mod read;
 mod row;
 mod schedules;
 mod tokens;
+mod transfer;
 mod workers;
 
 use std::path::PathBuf;
