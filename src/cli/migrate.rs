@@ -85,6 +85,8 @@ fn summary(from: &Location, to: &Location, m: &Migrated, took: Duration) -> Stri
     )
 }
 
+/// Both sides' counts and digests (shown: the digests' first 16 hex digits;
+/// the whole digests are compared).
 fn census_table(s: &Census, t: &Census) -> String {
     let mut table = Table::new(&["", "SOURCE", "TARGET"]).align_right(&[1, 2]);
     let rows: [(&str, u64, u64); 9] = [
@@ -101,15 +103,16 @@ fn census_table(s: &Census, t: &Census) -> String {
     for (name, a, b) in rows {
         table.row(vec![name.into(), a.to_string(), b.to_string()]);
     }
+    let short = |d: &str| d.get(..16).unwrap_or(d).to_string();
     table.row(vec![
         "jobs sha256".into(),
-        s.jobs_digest.clone(),
-        t.jobs_digest.clone(),
+        short(&s.jobs_digest),
+        short(&t.jobs_digest),
     ]);
     table.row(vec![
         "settings sha256".into(),
-        s.settings_digest.clone(),
-        t.settings_digest.clone(),
+        short(&s.settings_digest),
+        short(&t.settings_digest),
     ]);
     table.render()
 }
