@@ -125,11 +125,12 @@ fn step_name(step: MigrateStep) -> &'static str {
     }
 }
 
-/// Progress on stderr: a bar on a terminal, else a line every few seconds and
-/// at the end of each step.
+/// Progress on stderr: a bar on a terminal, else a line every 2 seconds and at
+/// the end of each step (with the seconds since the step began).
 struct Reporter {
     bar: Option<ProgressBar>,
     step: Option<MigrateStep>,
+    step_started: Instant,
     last_line: Instant,
     last: (u64, u64),
 }
@@ -139,6 +140,7 @@ impl Reporter {
         Reporter {
             bar: None,
             step: None,
+            step_started: Instant::now(),
             last_line: Instant::now(),
             last: (0, 0),
         }
@@ -148,6 +150,7 @@ impl Reporter {
         if self.step != Some(step) {
             self.finish();
             self.step = Some(step);
+            self.step_started = Instant::now();
             self.bar = std::io::stderr()
                 .is_terminal()
                 .then(|| new_bar(step, total));
@@ -166,7 +169,8 @@ impl Reporter {
     fn line(&mut self) {
         if let Some(step) = self.step {
             let (done, total) = self.last;
-            eprintln!("{}: {done}/{total}", step_name(step));
+            let secs = self.step_started.elapsed().as_secs_f64();
+            eprintln!("{}: {done}/{total} ({secs:.1} s)", step_name(step));
             self.last_line = Instant::now();
         }
     }

@@ -343,3 +343,30 @@ fn five_thousand_jobs_move_and_verify() {
     assert!(run.stderr.contains("copying jobs: 5000/5000"), "{run:?}");
     assert_eq!(all_jobs(&Queue::open(&dst).unwrap()), before);
 }
+
+#[test]
+fn a_live_worker_pool_is_refused_and_a_stopped_one_is_not() {
+    let s = crate::util::Sandbox::new();
+    s.config("[handlers.echo]\ncommand = [\"cat\"]\n");
+    s.ok(&["enqueue", "echo", "{}"]);
+    let dst = s.path().join("dst.db").to_string_lossy().into_owned();
+    let src = s.location();
+    let mut work = s.spawn(&["work"], "work");
+    let q = Queue::open(&src).unwrap();
+    crate::util::wait_for("the pool's row", Duration::from_secs(20), || {
+        q.workers().unwrap().iter().any(|w| w.alive)
+    });
+
+    let refused = migrate(s.path(), &["--from", &src, "--to", &dst]);
+    assert_eq!(refused.code, 4, "{refused:?}");
+    assert!(refused.stderr.contains("1 live worker pool"), "{refused:?}");
+
+    crate::util::signal(&work, libc::SIGTERM);
+    assert_eq!(
+        crate::util::wait_exit(&mut work, Duration::from_secs(30)),
+        0
+    );
+    let run = migrate(s.path(), &["--from", &src, "--to", &dst]);
+    assert_eq!(run.code, 0, "{run:?}\n{}", s.log("work"));
+    assert_eq!(all_jobs(&Queue::open(&dst).unwrap()), all_jobs(&q));
+}
