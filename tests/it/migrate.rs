@@ -348,7 +348,7 @@ fn five_thousand_jobs_move_and_verify() {
 fn a_live_worker_pool_is_refused_and_a_stopped_one_is_not() {
     let s = crate::util::Sandbox::new();
     s.config("[handlers.echo]\ncommand = [\"cat\"]\n");
-    s.ok(&["enqueue", "echo", "{}"]);
+    s.ok(&["enqueue", "echo"]);
     let dst = s.path().join("dst.db").to_string_lossy().into_owned();
     let src = s.location();
     let mut work = s.spawn(&["work"], "work");
