@@ -15,6 +15,7 @@ mod reserve_tests;
 mod schedules;
 mod signal;
 pub(crate) mod tokens;
+mod transfer;
 pub(crate) mod validate;
 mod workers;
 
@@ -35,6 +36,7 @@ pub(crate) use lease::{ClaimSpec, Finished};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use overview::COUNT_CAP;
 pub use signal::Signal;
+pub use transfer::MigrateProgress;
 
 /// The most jobs a page of [`Queue::list`] returns.
 pub const MAX_PAGE: usize = 500;

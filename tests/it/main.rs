@@ -29,6 +29,7 @@ mod job_request;
 mod log_capture;
 mod main_job;
 mod metrics;
+mod migrate;
 mod openapi_contract;
 mod openapi_schemas;
 mod pg;

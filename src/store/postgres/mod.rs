@@ -19,6 +19,7 @@ mod reserve;
 mod row;
 mod schedules;
 mod tokens;
+mod transfer;
 mod workers;
 
 use std::path::PathBuf;
