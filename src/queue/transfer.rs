@@ -177,14 +177,18 @@ impl Queue {
     /// As a pool shutting down does: pending again, the attempt not counted.
     fn hand_back(&self, held: &[(JobId, i64)]) -> Result<()> {
         let backoff_for = |t: &str| self.backoff(t);
+        let now = self.now();
         self.backend().settle_and_claim(Round {
+            starts: &[],
+            started_until: now,
+            unstarted: &[],
             done: &[],
             failed: &[],
             released: held,
             snoozed: &[],
             claim: None,
             backoff_for: &backoff_for,
-            now: self.now(),
+            now,
         })?;
         Ok(())
     }
