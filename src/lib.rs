@@ -65,7 +65,7 @@ pub use overview::{
     BulkAction, CappedStatusCounts, Count, GroupCounts, Minute, Overview, OverviewQuery,
 };
 #[doc(hidden)]
-pub use queue::postgres_schema_to;
+pub use queue::{postgres_overview_statements, postgres_schema_to};
 pub use queue::{Queue, QueueOptions, COUNT_CAP, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
 pub use queues::{
     validate_queue_name, LimitsChange, QueueInfo, QueueSpec, RateLimit, DEFAULT_QUEUE,
