@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use jobq::{Durability, Queue, QueueOptions};
-use postgres::{Client, NoTls};
+use postgres::{Client, GenericClient, NoTls};
 
 use crate::raw::now_ms;
 use crate::util::per_second;
@@ -112,7 +112,7 @@ pub fn insert_notify(c: &mut Client) -> BenchResult<String> {
 }
 
 /// One claim statement of up to `n` due jobs (autocommit).
-pub fn claim(c: &mut Client, n: i64) -> BenchResult<Vec<Claimed>> {
+pub fn claim(c: &mut impl GenericClient, n: i64) -> BenchResult<Vec<Claimed>> {
     let now = now_ms();
     let rows = c.query(CLAIM, &[&"raw", &(now + 300_000), &now, &n])?;
     Ok(rows
@@ -122,7 +122,7 @@ pub fn claim(c: &mut Client, n: i64) -> BenchResult<Vec<Claimed>> {
 }
 
 /// Completes a claimed batch with one statement (autocommit).
-pub fn complete_all(c: &mut Client, jobs: &[Claimed]) -> BenchResult<()> {
+pub fn complete_all(c: &mut impl GenericClient, jobs: &[Claimed]) -> BenchResult<()> {
     let ids: Vec<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
     let tokens: Vec<i64> = jobs.iter().map(|j| j.3).collect();
     let done = c.execute(COMPLETE_ALL, &[&now_ms(), &ids, &tokens])?;
@@ -151,4 +151,26 @@ pub fn claim_batch_noop(url: &str, durability: Durability, n: usize) -> BenchRes
         return Err(format!("raw drain ran {done} jobs, expected {n}").into());
     }
     Ok(per_second(done, started.elapsed()))
+}
+
+/// The bound of the pool's rule (never more claimed than `k` workers run):
+/// one transaction per round that completes the previous `k` jobs with one
+/// statement and claims the next `k`, on a fresh backlog of `n`: jobs per second.
+pub fn rounds_loop(url: &str, durability: Durability, n: usize, k: i64) -> BenchResult<f64> {
+    backlog(url, n)?;
+    let mut c = connect(url, durability)?;
+    let started = Instant::now();
+    let (mut held, mut done) = (Vec::new(), 0);
+    loop {
+        let mut tx = c.transaction()?;
+        if !held.is_empty() {
+            complete_all(&mut tx, &held)?;
+        }
+        done += held.len();
+        held = claim(&mut tx, k)?;
+        tx.commit()?;
+        if held.is_empty() {
+            return Ok(per_second(done, started.elapsed()));
+        }
+    }
 }

@@ -94,8 +94,18 @@ fn drain(args: &Args, url: &str, rows: &mut Vec<Row>) -> BenchResult<()> {
             continue;
         }
         let (j, r) = paired_drain(args, url, d, || drain_threads(url, d, w, n))?;
-        let row = Row::new(name, "jobs/s", j).raw(median(&r));
+        let row = Row::new(name, "jobs/s", j.clone()).raw(median(&r));
         rows.push(if w == 4 { row.min_ratio(0.7) } else { row });
+        if w == 4 {
+            let bound: Vec<f64> = (0..args.drain_runs)
+                .map(|_| pg_raw::rounds_loop(url, d, n, 4))
+                .collect::<BenchResult<_>>()?;
+            let name = format!(
+                "  same, raw bound of the rule: complete 4 + claim 4 per tx, {}",
+                mode_name(d)
+            );
+            rows.push(Row::new(name, "jobs/s", j).raw(median(&bound)));
+        }
     }
     for procs in [2, 4] {
         let name = format!("pg drain {n} no-op, {procs} processes x 4 workers, NORMAL");

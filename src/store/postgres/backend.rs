@@ -50,13 +50,7 @@ impl Backend for Postgres {
         let now = round.now;
         let rotation = self.rounds.fetch_add(1, Ordering::Relaxed);
         self.pool.tx("complete_and_claim", |c| {
-            let completed = round
-                .done
-                .iter()
-                .map(|(id, token, text)| {
-                    refusal_is_an_outcome(finish::complete(c, *id, *token, text, now))
-                })
-                .collect::<Result<_>>()?;
+            let completed = finish::complete_many(c, round.done, now)?;
             let failed = round
                 .failed
                 .iter()
