@@ -21,6 +21,7 @@ use crate::BenchResult;
 fn raw_listener(url: &str, n: usize, d: Durability) -> BenchResult<HashMap<String, u128>> {
     let mut c = pg_raw::connect(url, d)?;
     c.batch_execute("LISTEN jobq_raw")?;
+    let p = pg_raw::Prepared::new(&mut c)?;
     let mut starts = HashMap::with_capacity(n);
     let deadline = Instant::now() + Duration::from_secs(120);
     while starts.len() < n {
@@ -36,7 +37,7 @@ fn raw_listener(url: &str, n: usize, d: Durability) -> BenchResult<HashMap<Strin
         }
         while c.notifications().iter().next()?.is_some() {}
         loop {
-            let jobs = pg_raw::claim(&mut c, 100)?;
+            let jobs = pg_raw::claim(&mut c, &p, 100)?;
             if jobs.is_empty() {
                 break;
             }
@@ -44,7 +45,7 @@ fn raw_listener(url: &str, n: usize, d: Durability) -> BenchResult<HashMap<Strin
             for j in &jobs {
                 starts.insert(j.0.clone(), at);
             }
-            pg_raw::complete_all(&mut c, &jobs)?;
+            pg_raw::complete_all(&mut c, &p, &jobs)?;
         }
     }
     Ok(starts)

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use jobq::{Durability, Queue, QueueOptions};
-use postgres::{Client, GenericClient, NoTls};
+use postgres::{Client, GenericClient, NoTls, Statement};
 
 use crate::raw::now_ms;
 use crate::util::per_second;
@@ -111,10 +111,27 @@ pub fn insert_notify(c: &mut Client) -> BenchResult<String> {
     Ok(id)
 }
 
+/// The claim and completion statements, prepared once per connection (as
+/// jobq caches its own), so no loop pays a round trip to prepare.
+pub struct Prepared {
+    claim: Statement,
+    complete: Statement,
+}
+
+impl Prepared {
+    /// Prepares both on `c`.
+    pub fn new(c: &mut Client) -> BenchResult<Prepared> {
+        Ok(Prepared {
+            claim: c.prepare(CLAIM)?,
+            complete: c.prepare(COMPLETE_ALL)?,
+        })
+    }
+}
+
 /// One claim statement of up to `n` due jobs (autocommit).
-pub fn claim(c: &mut impl GenericClient, n: i64) -> BenchResult<Vec<Claimed>> {
+pub fn claim(c: &mut impl GenericClient, p: &Prepared, n: i64) -> BenchResult<Vec<Claimed>> {
     let now = now_ms();
-    let rows = c.query(CLAIM, &[&"raw", &(now + 300_000), &now, &n])?;
+    let rows = c.query(&p.claim, &[&"raw", &(now + 300_000), &now, &n])?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
@@ -122,10 +139,10 @@ pub fn claim(c: &mut impl GenericClient, n: i64) -> BenchResult<Vec<Claimed>> {
 }
 
 /// Completes a claimed batch with one statement (autocommit).
-pub fn complete_all(c: &mut impl GenericClient, jobs: &[Claimed]) -> BenchResult<()> {
+pub fn complete_all(c: &mut impl GenericClient, p: &Prepared, jobs: &[Claimed]) -> BenchResult<()> {
     let ids: Vec<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
     let tokens: Vec<i64> = jobs.iter().map(|j| j.3).collect();
-    let done = c.execute(COMPLETE_ALL, &[&now_ms(), &ids, &tokens])?;
+    let done = c.execute(&p.complete, &[&now_ms(), &ids, &tokens])?;
     if done != jobs.len() as u64 {
         return Err(format!("completed {done} of {} claimed jobs", jobs.len()).into());
     }
@@ -137,14 +154,15 @@ pub fn complete_all(c: &mut impl GenericClient, jobs: &[Claimed]) -> BenchResult
 pub fn claim_batch_noop(url: &str, durability: Durability, n: usize) -> BenchResult<f64> {
     backlog(url, n)?;
     let mut c = connect(url, durability)?;
+    let p = Prepared::new(&mut c)?;
     let started = Instant::now();
     let mut done = 0;
     loop {
-        let jobs = claim(&mut c, 100)?;
+        let jobs = claim(&mut c, &p, 100)?;
         if jobs.is_empty() {
             break;
         }
-        complete_all(&mut c, &jobs)?;
+        complete_all(&mut c, &p, &jobs)?;
         done += jobs.len();
     }
     if done != n {
@@ -159,15 +177,16 @@ pub fn claim_batch_noop(url: &str, durability: Durability, n: usize) -> BenchRes
 pub fn rounds_loop(url: &str, durability: Durability, n: usize, k: i64) -> BenchResult<f64> {
     backlog(url, n)?;
     let mut c = connect(url, durability)?;
+    let p = Prepared::new(&mut c)?;
     let started = Instant::now();
     let (mut held, mut done) = (Vec::new(), 0);
     loop {
         let mut tx = c.transaction()?;
         if !held.is_empty() {
-            complete_all(&mut tx, &held)?;
+            complete_all(&mut tx, &p, &held)?;
         }
         done += held.len();
-        held = claim(&mut tx, k)?;
+        held = claim(&mut tx, &p, k)?;
         tx.commit()?;
         if held.is_empty() {
             return Ok(per_second(done, started.elapsed()));
