@@ -162,6 +162,7 @@ impl Config {
             lease: self.workers.lease,
             poll_interval: self.workers.poll_interval,
             timeout_grace: self.workers.timeout_grace.unwrap_or(defaults.timeout_grace),
+            prefetch: self.workers.prefetch,
             ..defaults
         }
     }

@@ -34,6 +34,10 @@ pub struct WorkersConfig {
     /// handed back to pending. Default 30 s.
     #[serde(deserialize_with = "duration::deserialize")]
     pub shutdown_grace: Duration,
+    /// Jobs the pool may hold claimed but not yet started, beside its running
+    /// ones (`jobq::WorkerConfig::prefetch`). Default 0: never more jobs
+    /// claimed than idle workers.
+    pub prefetch: usize,
 }
 
 impl Default for WorkersConfig {
@@ -45,6 +49,7 @@ impl Default for WorkersConfig {
             durability: Durability::Full,
             timeout_grace: None,
             shutdown_grace: Duration::from_secs(30),
+            prefetch: 0,
         }
     }
 }

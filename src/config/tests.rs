@@ -30,6 +30,7 @@ lease = "2m"
 poll_interval = "250ms"
 durability = "normal"
 timeout_grace = "1s"
+prefetch = 50
 
 [handlers.echo]
 command = ["cat"]
@@ -55,6 +56,7 @@ failed_retention = "2d"
     )
     .unwrap();
     assert_eq!(cfg.workers.count, 8);
+    assert_eq!(cfg.worker_config().prefetch, 50);
     assert_eq!(cfg.workers.poll_interval, Duration::from_millis(250));
     assert_eq!(cfg.workers.durability, jobq::Durability::Normal);
     let echo = &cfg.handlers["echo"];

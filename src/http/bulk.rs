@@ -1,6 +1,8 @@
 //! The admin bulk endpoints: retry or cancel every job matching a filter, in
 //! short batches, answering how many changed.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoResponses, ToSchema};
 
@@ -11,7 +13,7 @@ use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
 use crate::http::errors::{ApiError, ErrorBody};
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
-use crate::{JobFilter, JobStatus};
+use crate::{BulkAction, JobFilter, JobStatus};
 
 /// Which jobs: every given field must match; an empty object matches every
 /// job. Unknown fields are refused (422), so a typo cannot widen the change.
@@ -30,12 +32,19 @@ pub(crate) struct BulkFilter {
     entity_id: Option<String>,
     /// Only jobs of this owner.
     owner: Option<String>,
+    /// Only jobs enqueued at least this many seconds ago (whole seconds;
+    /// as the CLI's `--older-than`).
+    #[schema(minimum = 0)]
+    older_than_s: Option<u64>,
+    /// True: change nothing, answer how many jobs would change now.
+    #[serde(default)]
+    dry_run: bool,
 }
 
-/// What a bulk change did.
+/// What a bulk change did (or, with `dry_run`, would do).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct BulkCount {
-    /// How many jobs were changed.
+    /// How many jobs were changed (with `dry_run`: would be).
     #[schema(minimum = 0)]
     count: u64,
 }
@@ -69,8 +78,7 @@ pub(crate) enum BulkErrors {
     )
 )]
 pub(crate) fn retry(ctx: &Ctx, req: &Request) -> RouteResult {
-    let filter = filter(ctx, req)?;
-    answer(ctx.queue.retry_matching(&filter)?)
+    change(ctx, req, BulkAction::Retry)
 }
 
 /// Cancel every pending or running job matching a filter (admin)
@@ -90,31 +98,38 @@ pub(crate) fn retry(ctx: &Ctx, req: &Request) -> RouteResult {
     )
 )]
 pub(crate) fn cancel(ctx: &Ctx, req: &Request) -> RouteResult {
-    let filter = filter(ctx, req)?;
-    answer(ctx.queue.cancel_matching(&filter)?)
+    change(ctx, req, BulkAction::Cancel)
 }
 
-/// The admin check, then the body's filter.
-fn filter(ctx: &Ctx, req: &Request) -> Result<JobFilter, ApiError> {
+/// The admin check, the body, then the change (or its count, dry run).
+fn change(ctx: &Ctx, req: &Request, action: BulkAction) -> RouteResult {
+    let body = body(ctx, req)?;
+    let older_than = Duration::from_secs(body.older_than_s.unwrap_or(0));
+    let by = ctx.queue.now().minus(older_than);
+    let filter = JobFilter {
+        status: body.status,
+        queue: body.queue,
+        job_type: body.job_type,
+        entity_type: body.entity_type,
+        entity_id: body.entity_id,
+        owner: body.owner,
+    };
+    let count = match body.dry_run {
+        true => ctx.queue.count_matching(action, &filter, by)?,
+        false => ctx.queue.change_matching(action, &filter, by)?,
+    };
+    Response::json(200, &BulkCount { count })
+}
+
+/// The admin check, then the body.
+fn body(ctx: &Ctx, req: &Request) -> Result<BulkFilter, ApiError> {
     auth::admin(ctx, req)?;
     require_json(req)?;
-    let f: BulkFilter = serde_json::from_slice(&req.body).map_err(|e| {
+    serde_json::from_slice(&req.body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             ApiError::bad_request("malformed_json", e.to_string())
         } else {
             ApiError::unprocessable(e.to_string())
         }
-    })?;
-    Ok(JobFilter {
-        status: f.status,
-        queue: f.queue,
-        job_type: f.job_type,
-        entity_type: f.entity_type,
-        entity_id: f.entity_id,
-        owner: f.owner,
     })
-}
-
-fn answer(count: u64) -> RouteResult {
-    Response::json(200, &BulkCount { count })
 }

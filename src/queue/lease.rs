@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::job::{Job, JobId, JobStatus};
@@ -81,6 +82,7 @@ impl Queue {
             queues: None,
             n,
             lease,
+            reserve: false,
         };
         let settled = self.settle_and_claim(finished, Some(claim))?;
         Ok((settled.completed, settled.claimed))
@@ -112,6 +114,9 @@ impl Queue {
             .map(|(id, token, d)| (*id, *token, (*d).max(crate::state::MIN_SNOOZE)))
             .collect();
         let round = Round {
+            starts: finished.starts,
+            started_until: now.plus(finished.start_lease),
+            unstarted: finished.unstarted,
             done: &texts,
             failed: finished.failed,
             released: finished.released,
@@ -122,6 +127,7 @@ impl Queue {
                 queues: c.queues,
                 n: c.n,
                 lease_until: now.plus(c.lease),
+                reserve: c.reserve,
             }),
             backoff_for: &backoff_for,
             now,
@@ -241,6 +247,12 @@ pub(crate) use crate::store::Settled;
 /// Finished attempts to write in one round.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Finished<'a> {
+    /// Reserved (prefetched) jobs a worker started, and when: marked started,
+    /// their leases renewed for `start_lease`.
+    pub starts: &'a [(JobId, i64, Timestamp)],
+    pub start_lease: Duration,
+    /// Reserved jobs that never started: given back uncounted.
+    pub unstarted: &'a [(JobId, i64)],
     /// Completions: id, lease token, result.
     pub done: &'a [(JobId, i64, Value)],
     /// Failed attempts.
@@ -253,7 +265,9 @@ pub(crate) struct Finished<'a> {
 
 impl Finished<'_> {
     fn is_empty(&self) -> bool {
-        self.done.is_empty()
+        self.starts.is_empty()
+            && self.unstarted.is_empty()
+            && self.done.is_empty()
             && self.failed.is_empty()
             && self.released.is_empty()
             && self.snoozed.is_empty()
@@ -268,5 +282,8 @@ pub(crate) struct ClaimSpec<'a> {
     pub types: Option<&'a [String]>,
     pub queues: Option<&'a [String]>,
     pub n: usize,
+    /// The lease of started jobs; with `reserve`, the reservation's length.
     pub lease: Duration,
+    /// Reserve the jobs for a prefetch buffer instead of starting them.
+    pub reserve: bool,
 }

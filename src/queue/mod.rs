@@ -10,6 +10,8 @@ mod named;
 mod options;
 mod overview;
 mod read;
+#[cfg(test)]
+mod reserve_tests;
 mod schedules;
 mod signal;
 pub(crate) mod tokens;

@@ -61,11 +61,22 @@ pub(crate) struct Claim<'a> {
     pub queues: Option<&'a [String]>,
     pub n: usize,
     pub lease_until: Timestamp,
+    /// Reserve the jobs for a prefetch buffer (`started_at` stays NULL until
+    /// [`Round::starts`] marks them; `lease_until` is then the reservation's
+    /// end) instead of starting them.
+    pub reserve: bool,
 }
 
 /// A worker pool's round: finished attempts to write and jobs to claim, in ONE
 /// transaction.
 pub(crate) struct Round<'a> {
+    /// Reserved jobs a worker has started (id, lease token, start time): marked
+    /// started, their leases held until `started_until`. Written first.
+    pub starts: &'a [(JobId, i64, Timestamp)],
+    pub started_until: Timestamp,
+    /// Reserved jobs that never started, given back: pending in their old
+    /// place, the attempt not counted (cancelled if one was requested).
+    pub unstarted: &'a [(JobId, i64)],
     /// Completions: id, lease token, the result's JSON text.
     pub done: &'a [(JobId, i64, String)],
     /// Failed attempts.
@@ -84,6 +95,8 @@ pub(crate) struct Round<'a> {
 /// What a round did: one outcome per entry, in input order, and the claimed jobs.
 #[derive(Debug, Default)]
 pub(crate) struct Settled {
+    pub started: Vec<Result<()>>,
+    pub unstarted: Vec<Result<JobStatus>>,
     pub completed: Vec<Result<JobStatus>>,
     pub failed: Vec<Result<JobStatus>>,
     pub released: Vec<Result<JobStatus>>,

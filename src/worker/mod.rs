@@ -6,6 +6,7 @@ mod coordinator;
 mod execute;
 mod handler;
 mod pool;
+mod round;
 mod run_due;
 mod scheduler;
 mod shared;
@@ -39,9 +40,20 @@ pub struct WorkerConfig {
     /// After a job's timeout, how long its handler may still take before the slot
     /// is released and the attempt recorded as timed out. Default 5 s.
     pub timeout_grace: Duration,
-    /// The most jobs claimed in one transaction (never more than idle workers).
-    /// Default: the number of workers.
+    /// The most jobs claimed in one transaction (never more than the room the
+    /// pool has: idle workers plus free prefetch slots). Default: the number of
+    /// workers plus `prefetch`.
     pub claim_batch: usize,
+    /// Jobs the pool may hold claimed but not yet started, beside its running
+    /// ones (a local buffer that saves a transaction per job). Default 0: never
+    /// more jobs claimed than idle workers. Such a job is *reserved* for
+    /// [`RESERVATION`] (renewed while the pool lives): it does not use an
+    /// attempt until a worker starts it, shutdown hands it back at once, and if
+    /// the process dies any pool's recovery takes it back, uncounted, once the
+    /// reservation has run out. The buffer runs in priority order and is
+    /// refilled at every round, so a job enqueued later with a higher priority
+    /// waits behind at most the jobs started during one round.
+    pub prefetch: usize,
     /// This pool's name in `locked_by` and error history. Default `host:pid:random`.
     pub worker_id: String,
     /// Stop by itself once no job is due and none is running. Default false.
@@ -61,6 +73,7 @@ impl Default for WorkerConfig {
             recovery_interval: Duration::from_secs(30),
             timeout_grace: Duration::from_secs(5),
             claim_batch: 0,
+            prefetch: 0,
             worker_id: default_worker_id(),
             drain: false,
             queues: None,
@@ -74,15 +87,30 @@ impl WorkerConfig {
         self.heartbeat_interval.unwrap_or(self.lease / 3)
     }
 
-    /// The claim batch in force: the set one, or the number of workers.
+    /// The claim batch in force: the set one, or the number of workers plus
+    /// the prefetch buffer.
     pub fn batch(&self) -> usize {
         if self.claim_batch == 0 {
-            self.workers.max(1)
+            self.workers.max(1) + self.prefetch
         } else {
             self.claim_batch
         }
     }
+
+    /// Sets [`WorkerConfig::prefetch`]: up to `n` claimed jobs held ready
+    /// beside the running ones (0: none).
+    #[must_use]
+    pub fn prefetch(mut self, n: usize) -> Self {
+        self.prefetch = n;
+        self
+    }
 }
+
+/// How long a prefetched job stays reserved for its pool without a renewal
+/// (10 s, or the lease when that is shorter; renewed every third of it while
+/// the pool lives). After a crash, other pools take it back, its attempt not
+/// counted, at their first recovery after this.
+pub const RESERVATION: Duration = Duration::from_secs(10);
 
 /// `host:pid:xxxx`, unique enough to tell workers apart in `locked_by`.
 pub fn default_worker_id() -> String {

@@ -5,7 +5,7 @@
 //! thread heartbeats, polls cancel requests, enforces timeouts and recovers
 //! expired leases.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::queue::{Queue, Signal};
 use crate::worker::coordinator::coordinator_loop;
-use crate::worker::shared::{PoolState, Shared, Tasks};
+use crate::worker::shared::{PoolState, Shared};
 use crate::worker::supervisor::supervisor_loop;
 use crate::worker::thread::worker_loop;
 use crate::worker::watcher::watcher_loop;
@@ -112,8 +112,8 @@ impl WorkerPool {
             signal,
             exited: Signal::new(),
             state: Mutex::new(PoolState::default()),
-            tasks: Mutex::new(Tasks::default()),
-            tasks_cv: Condvar::new(),
+            round_cv: Condvar::new(),
+            next_index: AtomicUsize::new(0),
             finished: AtomicBool::new(false),
             watch: queue_watch,
             external: AtomicU64::new(0),
@@ -137,9 +137,10 @@ impl WorkerPool {
             None => None,
         };
         log::info!(
-            "worker pool {} started: {} workers for {:?}",
+            "worker pool {} started: {} workers, prefetch {}, for {:?}",
             shared.config.worker_id,
             shared.config.workers,
+            shared.config.prefetch,
             shared.types
         );
         Ok(WorkerPool {
@@ -197,6 +198,7 @@ impl WorkerPool {
 
     fn stop(&mut self, grace: Duration) -> PoolCounts {
         self.shared.state().stopping = true;
+        self.give_back_buffer();
         self.shared.signal.notify();
         let deadline = Instant::now() + grace;
         while !self.all_written() && Instant::now() < deadline {
@@ -215,8 +217,13 @@ impl WorkerPool {
         if let Some(w) = self.watcher.take() {
             w.join().ok();
         }
-        self.shared.tasks().closed = true;
-        self.shared.tasks_cv.notify_all();
+        {
+            let mut st = self.shared.state();
+            st.closed = true;
+            for (_, t) in st.parked.drain(..) {
+                t.unpark();
+            }
+        }
         self.join_idle_threads();
         if let Err(e) = self.shared.queue.remove_pool(&self.shared.config.worker_id) {
             log::warn!("could not unregister worker pool: {e}");
@@ -231,12 +238,54 @@ impl WorkerPool {
 
     fn all_written(&self) -> bool {
         let state = self.shared.state();
-        state.running.is_empty() && state.finished.is_empty()
+        state.running.is_empty() && state.finished.is_empty() && state.starts.is_empty()
     }
 
-    /// Hands back the jobs whose handlers are still running.
-    fn release_unfinished(&self) {
+    /// Gives back at once the prefetched jobs no worker has started: pending
+    /// again in their old place, their attempts not counted, so other
+    /// processes can run them while this pool finishes its running jobs.
+    fn give_back_buffer(&self) {
         let held: Vec<(crate::JobId, i64)> = {
+            let mut st = self.shared.state();
+            let reserved: Vec<_> = st
+                .buffer
+                .iter()
+                .filter(|t| t.reserved)
+                .map(|t| t.job.id)
+                .collect();
+            st.buffer.retain(|t| !t.reserved);
+            reserved
+                .into_iter()
+                .filter_map(|id| {
+                    Shared::abandon(&mut st, id, StopReason::Shutdown).map(|j| (id, j.lease_token))
+                })
+                .collect()
+        };
+        self.give_back(&held);
+    }
+
+    /// Writes the give-back of reserved jobs that never started, in one transaction.
+    fn give_back(&self, held: &[(crate::JobId, i64)]) {
+        if held.is_empty() {
+            return;
+        }
+        let finished = crate::queue::Finished {
+            unstarted: held,
+            ..crate::queue::Finished::default()
+        };
+        match self.shared.queue.settle_and_claim(finished, None) {
+            Ok(s) => {
+                let back = s.unstarted.iter().filter(|r| r.is_ok()).count();
+                log::info!("{back} prefetched jobs handed back at shutdown, unstarted");
+            }
+            Err(e) => log::warn!("prefetched jobs not handed back at shutdown ({e}): they come back when their reservations end"),
+        }
+    }
+
+    /// Hands back the jobs whose handlers are still running (and reserved
+    /// jobs handed to a worker that has not started them).
+    fn release_unfinished(&self) {
+        let (held, unstarted): (Vec<_>, Vec<_>) = {
             let mut state = self.shared.state();
             let ids: Vec<_> = state
                 .running
@@ -248,11 +297,14 @@ impl WorkerPool {
                 .filter_map(|id| {
                     let job = Shared::abandon(&mut state, id, StopReason::Shutdown)?;
                     self.shared.settled(&job, None);
-                    Some((id, job.lease_token))
+                    let unstarted = job.reserved && job.started.is_none();
+                    Some(((id, job.lease_token), unstarted))
                 })
-                .collect()
+                .partition(|(_, unstarted)| !unstarted)
         };
-        for (id, token) in held {
+        let unstarted: Vec<_> = unstarted.into_iter().map(|(h, _)| h).collect();
+        self.give_back(&unstarted);
+        for ((id, token), _) in held {
             match self.shared.queue.release(id, token) {
                 Ok(status) => {
                     log::info!("job {id} handed back at shutdown: now {status}");

@@ -59,6 +59,7 @@ pub fn run_due(
             queues: None,
             n: usize::from(sum.processed < limit as u64),
             lease: config.lease,
+            reserve: false,
         };
         let settled = queue.settle_and_claim(last.finished(), Some(claim))?;
         count(
@@ -107,6 +108,7 @@ impl Last {
             failed: &self.failed,
             released: &self.released,
             snoozed: &self.snoozed,
+            ..Finished::default()
         }
     }
 }

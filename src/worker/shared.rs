@@ -1,11 +1,14 @@
-//! State shared by a pool's threads: the running jobs, finished attempts waiting
-//! to be written, the task queue of the worker threads, and the counters.
+//! State shared by a pool's threads: the claimed jobs, finished attempts waiting
+//! to be written, the jobs waiting for a worker, the parked worker threads, and
+//! the counters.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use crate::clock::Timestamp;
 use crate::job::{Job, JobId};
 use crate::queue::{CommitWatch, Queue, Signal};
 use crate::worker::execute::Outcome;
@@ -18,7 +21,14 @@ pub(crate) struct RunningJob {
     /// The job's queue and type (metrics labels).
     pub queue: String,
     pub job_type: String,
-    pub started: Instant,
+    /// When a worker started it; `None` while it waits for one.
+    pub started: Option<Instant>,
+    /// Reserved for the prefetch buffer (see `WorkerConfig::prefetch`): its
+    /// row has no `started_at` until its start is written (`marked`).
+    pub reserved: bool,
+    /// The row says the job started (always, unless `reserved`): its lease is
+    /// the pool's lease, not the reservation.
+    pub marked: bool,
     /// When the handler returned (set with `done`).
     pub ended: Option<Instant>,
     pub timeout: Option<Duration>,
@@ -32,18 +42,43 @@ pub(crate) struct RunningJob {
     pub done: bool,
 }
 
-/// A job handed to a worker thread.
+/// A claimed job on its way to a worker thread.
 pub(crate) struct Task {
     pub job: Job,
     pub stop: Arc<StopFlag>,
     pub abandoned: Arc<AtomicBool>,
+    pub reserved: bool,
 }
 
-/// What the coordinator, the supervisor and the workers share under one lock.
-#[derive(Debug, Default)]
+/// What every thread of the pool shares under one lock.
+#[derive(Default)]
 pub(crate) struct PoolState {
+    /// Claimed jobs not yet written back (waiting, running, or finished).
     pub running: HashMap<JobId, RunningJob>,
+    /// Claimed jobs no worker has taken yet, in run order.
+    pub buffer: VecDeque<Task>,
+    /// Jobs handed to one parked worker thread, by the thread's index.
+    pub inbox: HashMap<usize, Task>,
+    /// Worker threads waiting for work, longest waiting first.
+    pub parked: VecDeque<(usize, Thread)>,
+    /// Finished attempts to write, and when the oldest of them finished.
     pub finished: Vec<(JobId, i64, Outcome)>,
+    pub first_finished: Option<Instant>,
+    /// Starts of reserved jobs to write (id, lease token, start time).
+    pub starts: Vec<(JobId, i64, Timestamp)>,
+    /// A thread is writing a round (one at a time).
+    pub in_round: bool,
+    /// Threads waiting for the current round to end.
+    pub round_waiters: usize,
+    /// The last claim found fewer due jobs than it had room for, and nothing
+    /// was enqueued since: workers leave claim-only rounds to the coordinator.
+    pub dry: bool,
+    /// After a failed round: no worker writes a round before this.
+    pub retry_at: Option<Instant>,
+    /// When a failing round was last logged.
+    pub last_error: Option<Instant>,
+    /// The worker threads are told to exit.
+    pub closed: bool,
     pub stopping: bool,
     /// Set when shutdown's grace has run out: outcomes that still cannot be
     /// written are given up (their jobs come back when their leases expire).
@@ -52,16 +87,10 @@ pub(crate) struct PoolState {
 }
 
 impl PoolState {
-    /// Worker threads without a job.
-    pub fn idle(&self, workers: usize) -> usize {
-        workers.saturating_sub(self.running.values().filter(|r| !r.done).count())
+    /// Claimed jobs whose handlers have not returned (waiting or running).
+    pub fn held(&self) -> usize {
+        self.running.values().filter(|r| !r.done).count()
     }
-}
-
-#[derive(Default)]
-pub(crate) struct Tasks {
-    pub items: VecDeque<Task>,
-    pub closed: bool,
 }
 
 /// Everything a pool's threads share.
@@ -70,14 +99,16 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub config: WorkerConfig,
     pub types: Vec<String>,
-    /// Wakes the coordinator: enqueues, finished jobs, shutdown.
+    /// Wakes the coordinator: enqueues, idle pools, shutdown.
     pub signal: Arc<Signal>,
     /// Notified once, when the coordinator exits: what [`crate::WorkerPool::wait`]
     /// waits on, so that it is not woken by every finished job.
     pub exited: Signal,
     pub state: Mutex<PoolState>,
-    pub tasks: Mutex<Tasks>,
-    pub tasks_cv: Condvar,
+    /// Notified when a round ends and someone waits for it.
+    pub round_cv: Condvar,
+    /// The index the next worker thread gets.
+    pub next_index: AtomicUsize,
     /// Set when the coordinator has exited (drained or stopped).
     pub finished: AtomicBool,
     /// Other processes' commits, when the database can be watched (see
@@ -95,51 +126,69 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn tasks(&self) -> MutexGuard<'_, Tasks> {
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    /// How many jobs the pool may hold claimed and unfinished: its workers
+    /// plus its prefetch buffer.
+    pub fn capacity(&self) -> usize {
+        self.config.workers + self.config.prefetch
     }
 
-    /// Hands claimed jobs to the worker threads and records them as running.
-    pub fn dispatch(&self, jobs: Vec<Job>) {
-        if jobs.is_empty() {
-            return;
+    /// How long a reserved (prefetched) job's row is held before other
+    /// processes may take it back: [`crate::worker::RESERVATION`], or the
+    /// lease when that is shorter.
+    pub fn reservation(&self) -> Duration {
+        crate::worker::RESERVATION.min(self.config.lease)
+    }
+
+    /// Records claimed jobs as held and turns them into tasks, in run order.
+    pub fn adopt(&self, state: &mut PoolState, jobs: Vec<Job>, reserved: bool) -> Vec<Task> {
+        jobs.into_iter()
+            .map(|job| {
+                let timeout = self.queue.catalog().timeout(&job.job_type);
+                let stop = Arc::new(if job.cancel_requested {
+                    StopFlag::with(StopReason::Cancelled)
+                } else {
+                    StopFlag::new()
+                });
+                let abandoned = Arc::new(AtomicBool::new(false));
+                state.running.insert(
+                    job.id,
+                    RunningJob {
+                        lease_token: job.lease_token,
+                        queue: job.queue.clone(),
+                        job_type: job.job_type.clone(),
+                        started: None,
+                        reserved,
+                        marked: !reserved,
+                        ended: None,
+                        timeout,
+                        stop: stop.clone(),
+                        abandoned: abandoned.clone(),
+                        done: false,
+                    },
+                );
+                Task {
+                    job,
+                    stop,
+                    abandoned,
+                    reserved,
+                }
+            })
+            .collect()
+    }
+
+    /// A worker takes `task`: it is running from now (a reserved job's start
+    /// is queued for the next round to write).
+    pub fn begin(&self, state: &mut PoolState, task: &mut Task) {
+        let now = self.queue.now();
+        if task.reserved {
+            task.job.started_at = Some(now);
+            state.starts.push((task.job.id, task.job.lease_token, now));
         }
-        let mut state = self.state();
-        let mut tasks = self.tasks();
-        for job in jobs {
-            let timeout = self.queue.catalog().timeout(&job.job_type);
-            let stop = Arc::new(if job.cancel_requested {
-                StopFlag::with(StopReason::Cancelled)
-            } else {
-                StopFlag::new()
-            });
-            let abandoned = Arc::new(AtomicBool::new(false));
-            state.counts.started += 1;
-            let queue = job.queue.clone();
-            self.claimed(&queue, &job);
-            state.running.insert(
-                job.id,
-                RunningJob {
-                    lease_token: job.lease_token,
-                    queue,
-                    job_type: job.job_type.clone(),
-                    started: Instant::now(),
-                    ended: None,
-                    timeout,
-                    stop: stop.clone(),
-                    abandoned: abandoned.clone(),
-                    done: false,
-                },
-            );
-            tasks.items.push_back(Task {
-                job,
-                stop,
-                abandoned,
-            });
+        if let Some(r) = state.running.get_mut(&task.job.id) {
+            r.started = Some(Instant::now());
         }
-        // One wake-up here; each woken worker wakes the next while tasks remain
-        // (see `worker_loop`), so the coordinator does not pay for every wake-up.
-        self.tasks_cv.notify_one();
+        state.counts.started += 1;
+        self.claimed(&task.job);
     }
 
     /// Marks a running job as given up for `reason` (its handler is told to
@@ -152,24 +201,28 @@ impl Shared {
         Some(job)
     }
 
-    /// Metrics of a claim: the running gauge goes up; the wait from the job's
-    /// due time to its claim is observed.
-    fn claimed(&self, queue: &str, job: &Job) {
+    /// Metrics of a start: the running gauge goes up; the wait from the job's
+    /// due time to its start is observed.
+    fn claimed(&self, job: &Job) {
         let m = self.queue.metrics();
-        m.running_started(queue);
+        m.running_started(&job.queue);
         let due = job.next_retry;
         let wait = job.started_at.map(|s| s.since(due)).unwrap_or_default();
-        m.waited(queue, &job.job_type, wait);
+        m.waited(&job.queue, &job.job_type, wait);
     }
 
-    /// Metrics of an attempt that left this pool (settled, handed back or given
-    /// up): the running gauge goes down; `outcome`, when the attempt ended
-    /// with one, is counted with the handler's run time.
+    /// Metrics of a started attempt that left this pool (settled, handed back
+    /// or given up): the running gauge goes down; `outcome`, when the attempt
+    /// ended with one, is counted with the handler's run time. Nothing for a
+    /// job that never started.
     pub fn settled(&self, job: &RunningJob, outcome: Option<crate::metrics::Outcome>) {
+        let Some(started) = job.started else {
+            return;
+        };
         let m = self.queue.metrics();
         m.running_ended(&job.queue);
         if let Some(outcome) = outcome {
-            let ran = job.ended.unwrap_or_else(Instant::now) - job.started;
+            let ran = job.ended.unwrap_or_else(Instant::now) - started;
             m.finished(&job.queue, &job.job_type, outcome, Some(ran));
         }
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::job::JobId;
 use crate::worker::execute::{outcome_of, timed_out};
+use crate::worker::round;
 use crate::worker::scheduler::Scheduler;
 use crate::worker::shared::{RunningJob, Shared};
 use crate::worker::thread::worker_loop;
@@ -23,6 +24,7 @@ const SCHEDULE_TICK: Duration = Duration::from_secs(1);
 struct Due {
     beat: Instant,
     heartbeat: Instant,
+    reservations: Instant,
     cancel_poll: Instant,
     recovery: Instant,
     schedules: Instant,
@@ -35,6 +37,7 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
     let mut due = Due {
         beat: now + crate::workers::WORKER_BEAT,
         heartbeat: now + cfg.heartbeat_every(),
+        reservations: now + shared.reservation() / 3,
         cancel_poll: now + cfg.poll_interval,
         recovery: now + cfg.recovery_interval,
         schedules: now,
@@ -44,8 +47,15 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
         let now = Instant::now();
         check_timeouts(&shared);
         if now >= due.heartbeat {
-            heartbeat(&shared);
+            heartbeat(&shared, true, cfg.lease);
             due.heartbeat = now + cfg.heartbeat_every();
+        }
+        if cfg.prefetch > 0 {
+            write_starts(&shared);
+            if now >= due.reservations {
+                heartbeat(&shared, false, shared.reservation());
+                due.reservations = now + shared.reservation() / 3;
+            }
         }
         if now >= due.cancel_poll {
             poll_cancels(&shared);
@@ -69,21 +79,24 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
     }
 }
 
-/// Extends the leases of every running job in one transaction; flags cancels and
-/// lost leases.
-fn heartbeat(shared: &Shared) {
+/// Extends the leases of every held job whose start is written (`marked`) by
+/// `lease`, or the reservations of the others (prefetched: waiting, or started
+/// with the start not yet written), in one transaction; flags cancels and lost
+/// leases.
+fn heartbeat(shared: &Shared, marked: bool, lease: Duration) {
     let held: Vec<(JobId, i64)> = {
         let state = shared.state();
         state
             .running
             .iter()
+            .filter(|(_, r)| r.marked == marked)
             .map(|(id, r)| (*id, r.lease_token))
             .collect()
     };
     if held.is_empty() {
         return;
     }
-    let results = match shared.queue.heartbeat_many(&held, shared.config.lease) {
+    let results = match shared.queue.heartbeat_many(&held, lease) {
         Ok(r) => r,
         Err(e) => return log::error!("heartbeat failed: {e}"),
     };
@@ -132,8 +145,9 @@ fn check_timeouts(shared: &Arc<Shared>) {
             .iter()
             .filter(|(_, r)| !r.done)
             .filter_map(|(id, r)| {
+                let started = r.started?;
                 r.timeout
-                    .filter(|t| r.started.elapsed() >= *t + grace)
+                    .filter(|t| started.elapsed() >= *t + grace)
                     .map(|t| (*id, t))
             })
             .collect();
@@ -176,6 +190,22 @@ fn check_timeouts(shared: &Arc<Shared>) {
             .map_err(|e| log::error!("cannot start a replacement worker thread: {e}"))
             .ok();
         shared.signal.notify();
+    }
+}
+
+/// Writes the starts of prefetched jobs that no round has written yet (the
+/// workers are all busy), so that a started job's attempt is on record
+/// within a tick of its start.
+fn write_starts(shared: &Shared) {
+    {
+        let st = shared.state();
+        if st.starts.is_empty() || st.in_round {
+            return;
+        }
+    }
+    let work = round::take_when_free(shared);
+    if let Err(e) = round::write(shared, work, None) {
+        log::debug!("writing job starts failed: {e}");
     }
 }
 

@@ -1,71 +1,132 @@
-//! A worker thread: takes tasks, runs them, reports outcomes.
+//! A worker thread: runs jobs, and writes the pool's rounds itself. When its
+//! job was the last of the claimed ones to finish (or the group window has
+//! passed), the thread writes the round that settles every finished job and
+//! claims the next jobs, keeps the first and hands the others to parked
+//! threads; no coordinator sits between a job's end and the next claim.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::worker::execute::{execute, Outcome};
-use crate::worker::shared::{Shared, Task};
+use crate::worker::round::{self, GROUP_WINDOW};
+use crate::worker::shared::{PoolState, Shared, Task};
 use crate::worker::StopReason;
 
-/// Runs tasks until the task queue closes, or until the pool gave up on this
+/// The shortest timed wait of a parked worker.
+const MIN_PARK: Duration = Duration::from_micros(50);
+
+/// Runs jobs until the pool closes, or until the pool gave up on this
 /// thread's job (then a replacement thread has taken its place).
 pub(crate) fn worker_loop(shared: Arc<Shared>) {
-    while let Some(mut task) = next_task(&shared) {
-        let lease = shared.config.lease;
+    let me = shared.next_index.fetch_add(1, Ordering::Relaxed);
+    let mut last: Option<(Task, Outcome)> = None;
+    while let Some(mut task) = next(&shared, me, last.take()) {
         let outcome = execute(
             &shared.queue,
             &shared.registry,
             &mut task.job,
-            lease,
+            shared.config.lease,
             task.stop.clone(),
         );
-        if !report(&shared, &task, outcome) {
-            return;
-        }
+        last = Some((task, outcome));
     }
 }
 
-fn next_task(shared: &Shared) -> Option<Task> {
-    let mut tasks = shared.tasks();
-    loop {
-        if let Some(t) = tasks.items.pop_front() {
-            if !tasks.items.is_empty() {
-                shared.tasks_cv.notify_one();
-            }
-            return Some(t);
-        }
-        if tasks.closed {
+/// Reports the last outcome, then finds this thread's next job: one handed
+/// to it, or one it claims in a round it writes, or one from the buffer;
+/// parks while there is none. `None`: the thread exits.
+fn next(shared: &Shared, me: usize, last: Option<(Task, Outcome)>) -> Option<Task> {
+    let mut st = shared.state();
+    if let Some((task, outcome)) = last {
+        if !report(&mut st, &task, outcome) {
             return None;
         }
-        tasks = shared
-            .tasks_cv
-            .wait(tasks)
-            .unwrap_or_else(|p| p.into_inner());
+    }
+    loop {
+        if let Some(t) = st.inbox.remove(&me).and_then(|t| take(shared, &mut st, t)) {
+            return Some(t);
+        }
+        if round::due(shared, &st) {
+            let work = round::take(shared, &mut st);
+            drop(st);
+            if let Ok(end) = round::write(shared, work, Some(me)) {
+                if let Some(t) = end.mine {
+                    return Some(t);
+                }
+            }
+            st = shared.state();
+            continue;
+        }
+        if let Some(t) = st.buffer.pop_front() {
+            if let Some(t) = take(shared, &mut st, t) {
+                return Some(t);
+            }
+            continue;
+        }
+        if st.closed {
+            return None;
+        }
+        st = park(shared, st, me);
     }
 }
 
-/// Hands the outcome to the coordinator. Returns false when the pool had given
-/// the attempt up (timeout or shutdown): the pool wrote its end itself, so the
-/// late outcome is dropped unwritten, and this thread retires.
-fn report(shared: &Shared, task: &Task, outcome: Outcome) -> bool {
-    let id = task.job.id;
-    let mut state = shared.state();
+/// Starts `task` on this thread, unless the pool gave it up meanwhile.
+fn take(shared: &Shared, st: &mut PoolState, mut task: Task) -> Option<Task> {
     if task.abandoned.load(Ordering::SeqCst) {
-        drop(state);
+        return None;
+    }
+    shared.begin(st, &mut task);
+    Some(task)
+}
+
+/// Parks until handed a job, the pool closes, or (with finished attempts
+/// waiting) the group window or the error backoff ends.
+fn park<'a>(
+    shared: &'a Shared,
+    st: MutexGuard<'a, PoolState>,
+    me: usize,
+) -> MutexGuard<'a, PoolState> {
+    let mut st = st;
+    let now = Instant::now();
+    let wake = st.first_finished.map(|t| {
+        let at = (t + GROUP_WINDOW).max(st.retry_at.unwrap_or(now));
+        at.saturating_duration_since(now).max(MIN_PARK)
+    });
+    st.parked.push_back((me, std::thread::current()));
+    drop(st);
+    match wake {
+        Some(d) => std::thread::park_timeout(d),
+        None => std::thread::park(),
+    }
+    let mut st = shared.state();
+    if let Some(at) = st.parked.iter().position(|(i, _)| *i == me) {
+        st.parked.remove(at);
+    }
+    st
+}
+
+/// Records the outcome for the next round. Returns false when the pool had
+/// given the attempt up (timeout or shutdown): the pool wrote its end itself,
+/// so the late outcome is dropped unwritten, and this thread retires.
+fn report(st: &mut PoolState, task: &Task, outcome: Outcome) -> bool {
+    let id = task.job.id;
+    if task.abandoned.load(Ordering::SeqCst) {
         log::debug!(
             "job {id}: late outcome dropped (attempt given up: {:?})",
             task.stop.reason()
         );
         return false;
     }
-    let outcome = interrupted_by_shutdown(outcome, task.stop.reason(), state.stopping);
-    if let Some(r) = state.running.get_mut(&id) {
+    let outcome = interrupted_by_shutdown(outcome, task.stop.reason(), st.stopping);
+    if let Some(r) = st.running.get_mut(&id) {
         r.done = true;
-        r.ended = Some(std::time::Instant::now());
+        r.ended = Some(Instant::now());
     }
-    state.finished.push((id, task.job.lease_token, outcome));
-    drop(state);
-    shared.signal.notify();
+    st.finished.push((id, task.job.lease_token, outcome));
+    if st.first_finished.is_none() {
+        st.first_finished = Some(Instant::now());
+    }
     true
 }
 

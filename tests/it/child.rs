@@ -40,6 +40,7 @@ fn child_entry() {
     match role.as_str() {
         "claimer" => crate::store_transitions::child_claimer(Path::new(&db)),
         "slow_worker" => crate::worker_crash::child_slow_worker(Path::new(&db)),
+        "prefetcher" => crate::prefetch::child_prefetcher(Path::new(&db)),
         "pool" => crate::rel_contention::child_pool(Path::new(&db)),
         "enqueuer" => crate::rel_contention::child_enqueuer(Path::new(&db)),
         "chaos" => crate::rel_contention::child_chaos(Path::new(&db)),

@@ -266,6 +266,23 @@ fn admin_bulk_endpoints_answer_the_count(db) {
         &json!({"status": "cancelled"}),
     );
     assert_eq!(retry.body["count"], 4);
+    let dry = api.post_json(
+        "/api/v1/admin/jobs/cancel",
+        Some(&api.admin),
+        &json!({"status": "pending", "dry_run": true}),
+    );
+    assert_eq!((dry.status, dry.body["count"].clone()), (200, json!(5)));
+    let fresh = api.post_json(
+        "/api/v1/admin/jobs/cancel",
+        Some(&api.admin),
+        &json!({"status": "pending", "older_than_s": 3600}),
+    );
+    assert_eq!(fresh.body["count"], 0, "every job was enqueued just now");
+    assert_eq!(
+        api.queue.stats().unwrap().by_status.pending,
+        5,
+        "a dry run or an age filter matching nothing changed nothing"
+    );
     let typo = api.post_json(
         "/api/v1/admin/jobs/cancel",
         Some(&api.admin),

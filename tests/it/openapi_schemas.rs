@@ -248,6 +248,8 @@ fn the_bulk_endpoints_take_a_closed_filter_and_answer_a_count() {
         "entity_type",
         "entity_id",
         "owner",
+        "older_than_s",
+        "dry_run",
     ]);
     assert_eq!(properties("BulkFilter"), filter);
     assert!(required("BulkFilter").is_empty());

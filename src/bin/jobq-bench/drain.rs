@@ -8,7 +8,7 @@ use jobq::{Durability, Queue};
 
 use crate::args::Args;
 use crate::child;
-use crate::pool::{drain_noop, Drained};
+use crate::pool::{drain_config, drain_noop, drain_noop_with, Drained};
 use crate::raw;
 use crate::report::{median, Row};
 use crate::util::{mode_name, open_queue, per_second, Scratch};
@@ -111,6 +111,27 @@ fn rates_of(runs: &[Drained]) -> Vec<f64> {
     runs.iter().map(|r| r.rate).collect()
 }
 
+/// The prefetch buffer of this row.
+const PREFETCH: usize = 100;
+
+/// 4 workers with a prefetch buffer of 100 against the raw claim(100) + one
+/// completion transaction loop.
+fn prefetch(args: &Args, scratch: &Scratch, d: Durability) -> BenchResult<Row> {
+    let raw = raw_batch(args, scratch, d)?;
+    let config = || drain_config(4).prefetch(PREFETCH);
+    let runs = on_fresh(args, scratch, |p| {
+        drain_noop_with(p, d, config(), args.drain, 0)
+    })?;
+    let name = format!(
+        "drain {} no-op, 4 workers, prefetch {PREFETCH}, {}",
+        args.drain,
+        mode_name(d)
+    );
+    Ok(Row::new(name, "jobs/s", rates_of(&runs))
+        .raw(raw)
+        .min_ratio(0.8))
+}
+
 /// Two processes of 4 workers drain one file (NORMAL).
 fn two_processes(args: &Args, scratch: &Scratch) -> BenchResult<Row> {
     let runs = on_fresh(args, scratch, |p| {
@@ -158,6 +179,9 @@ pub fn run(args: &Args, scratch: &Scratch) -> BenchResult<Vec<Row>> {
         }
         if args.wants(&format!("drain workers {}", mode_name(d))) {
             by_workers(args, scratch, d, &mut rows)?;
+        }
+        if args.wants(&format!("drain prefetch {}", mode_name(d))) {
+            rows.push(prefetch(args, scratch, d)?);
         }
     }
     if args.wants("drain 2 processes") {

@@ -106,11 +106,22 @@ pub fn drain_noop(
     n: usize,
     history: usize,
 ) -> BenchResult<Drained> {
+    drain_noop_with(path, durability, drain_config(workers), n, history)
+}
+
+/// As [`drain_noop`], with the pool's whole `config` (e.g. a prefetch buffer).
+pub fn drain_noop_with(
+    path: &Path,
+    durability: Durability,
+    config: WorkerConfig,
+    n: usize,
+    history: usize,
+) -> BenchResult<Drained> {
     backlog(path, n, history)?;
     let queue = open_queue(path, durability)?;
     let per_thread = PerThread::default();
     let registry = noop_registry(&per_thread);
-    let (rate, _) = drain_with(&queue, registry, drain_config(workers), n)?;
+    let (rate, _) = drain_with(&queue, registry, config, n)?;
     let map = per_thread.lock().unwrap_or_else(|p| p.into_inner());
     Ok(Drained {
         rate,

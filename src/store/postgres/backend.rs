@@ -16,7 +16,8 @@ use crate::state::Move;
 use crate::stats::{Stats, Waiting};
 use crate::store::postgres::notify::Listener;
 use crate::store::postgres::{
-    admin, bulk, claim, find, finish, overview, queues, read, schedules, tokens, workers, Postgres,
+    admin, bulk, claim, find, finish, overview, queues, read, reserve, schedules, tokens, workers,
+    Postgres,
 };
 use crate::store::{
     refusal_is_an_outcome, Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled,
@@ -50,6 +51,18 @@ impl Backend for Postgres {
         let now = round.now;
         let rotation = self.rounds.fetch_add(1, Ordering::Relaxed);
         self.pool.tx("complete_and_claim", |c| {
+            let started = round
+                .starts
+                .iter()
+                .map(|(id, token, at)| {
+                    refusal_is_an_outcome(reserve::start(c, *id, *token, *at, round.started_until))
+                })
+                .collect::<Result<_>>()?;
+            let unstarted = round
+                .unstarted
+                .iter()
+                .map(|(id, token)| refusal_is_an_outcome(reserve::give_back(c, *id, *token, now)))
+                .collect::<Result<_>>()?;
             let completed = finish::complete_many(c, round.done, now)?;
             let failed = round
                 .failed
@@ -80,12 +93,15 @@ impl Backend for Postgres {
                         n: k.n,
                         now,
                         lease_until: k.lease_until,
+                        reserve: k.reserve,
                         rotation,
                     },
                 )?,
                 _ => Vec::new(),
             };
             Ok(Settled {
+                started,
+                unstarted,
                 completed,
                 failed,
                 released,

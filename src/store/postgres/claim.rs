@@ -23,7 +23,8 @@ const CLAIM: &str = concat!(
        ORDER BY priority DESC, next_retry, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
      UPDATE jobq.jobs j SET status = 'in_progress', attempts = j.attempts + 1, \
        lease_token = j.lease_token + 1, locked_by = $1, lease_expires_at = $2, \
-       started_at = $3, updated_at = $3, progress = NULL \
+       started_at = CASE WHEN $7::boolean THEN NULL ELSE $3 END, updated_at = $3, \
+       progress = NULL \
      FROM next WHERE j.id = next.id RETURNING ",
     j_columns!()
 );
@@ -51,6 +52,8 @@ pub(crate) struct ClaimArgs<'a> {
     pub n: usize,
     pub now: Timestamp,
     pub lease_until: Timestamp,
+    /// Reserve (prefetch: not started; `started_at` stays NULL) instead of starting.
+    pub reserve: bool,
     /// Where the round starts among the queues with pending jobs (turns).
     pub rotation: usize,
 }
@@ -119,6 +122,7 @@ fn claim_queue(
         &a.types,
         &limit,
         &queue,
+        &a.reserve,
     ];
     let rows = c.query("claim", CLAIM, params)?;
     if let Some(rate) = settings.and_then(|s| s.rate_limit) {

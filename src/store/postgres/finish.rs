@@ -13,6 +13,7 @@ use crate::state::MAX_SNOOZES;
 use crate::store::plan::{cannot_run, plan_failure, Running};
 use crate::store::postgres::claim::{fail_unreadable, lease_refused};
 use crate::store::postgres::conn::Conn;
+use crate::store::postgres::reserve;
 use crate::store::postgres::row::{job_columns, job_from_row};
 use crate::store::refusal_is_an_outcome;
 
@@ -50,7 +51,8 @@ const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_co
      WHERE id = $1 AND status = 'in_progress' AND lease_token = $2 FOR UPDATE";
 
 /// The jobs a worker holds, locked until the transaction ends.
-const HELD_BY: &str = "SELECT id, lease_token FROM jobq.jobs WHERE status = 'in_progress' \
+const HELD_BY: &str = "SELECT id, lease_token, started_at IS NULL FROM jobq.jobs \
+     WHERE status = 'in_progress' \
      AND locked_by = $1 ORDER BY id FOR UPDATE";
 
 const RECORD_FAILURE: &str = "UPDATE jobq.jobs SET status = $1, next_retry = $2, \
@@ -66,7 +68,7 @@ const EXPIRED: &str = concat!(
      ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED"
 );
 
-fn status_of(text: &str) -> JobStatus {
+pub(crate) fn status_of(text: &str) -> JobStatus {
     text.parse().unwrap_or(JobStatus::Failed)
 }
 
@@ -209,7 +211,8 @@ fn fail_with(
 }
 
 /// Recovers up to `limit` jobs whose lease expired before `now`: each counts
-/// as a failed attempt with the retryable error "lease expired".
+/// as a failed attempt with the retryable error "lease expired"; a reserved job
+/// that never started (prefetch) goes back to pending uncounted instead.
 pub(crate) fn recover_expired(
     c: &mut Conn,
     backoff_for: &dyn Fn(&str) -> Backoff,
@@ -226,7 +229,12 @@ pub(crate) fn recover_expired(
             out.push((job.id, JobStatus::Failed));
             continue;
         }
-        let ran = job.started_at.map(|s| now.since(s)).unwrap_or_default();
+        let Some(started) = job.started_at else {
+            let status = reserve::give_back(c, job.id, job.lease_token, now)?;
+            out.push((job.id, status));
+            continue;
+        };
+        let ran = now.since(started);
         let failure = Failure::new("lease expired", ErrorClass::Retryable).with_duration(ran);
         let status = fail(c, job.id, job.lease_token, &failure, backoff_for, now)?;
         out.push((job.id, status));
@@ -237,7 +245,8 @@ pub(crate) fn recover_expired(
 /// Hands back every job `worker` holds in progress, at once (its process is
 /// known to be dead): each counts as a failed attempt with the retryable error
 /// `message`, and a job that goes back to pending keeps its place in the run
-/// order. Returns each job's new status.
+/// order (a reserved job that never started goes back uncounted). Returns each
+/// job's new status.
 pub(crate) fn recover_worker(
     c: &mut Conn,
     worker: &str,
@@ -252,7 +261,11 @@ pub(crate) fn recover_worker(
         let Ok(id) = r.get::<_, String>(0).parse::<JobId>() else {
             continue;
         };
-        let status = fail_with(c, id, r.get(1), &failure, backoff_for, now, true)?;
+        let status = if r.get::<_, bool>(2) {
+            reserve::give_back(c, id, r.get(1), now)?
+        } else {
+            fail_with(c, id, r.get(1), &failure, backoff_for, now, true)?
+        };
         out.push((id, status));
     }
     Ok(out)

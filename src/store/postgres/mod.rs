@@ -15,6 +15,7 @@ mod notify;
 mod overview;
 mod queues;
 mod read;
+mod reserve;
 mod row;
 mod schedules;
 mod tokens;

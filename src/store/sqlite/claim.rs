@@ -11,7 +11,8 @@ use crate::store::sqlite::queues;
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
 /// pending and due -> in_progress (see [`crate::state`]): one statement, at most
-/// `?5` jobs of queue `?6`, run order, through the partial index `jobs_claim`. The subquery
+/// `?5` jobs of queue `?6`, run order (`?7` = 1: reserved for the pool's
+/// prefetch buffer, not started: `started_at` stays NULL; see `reserve.rs`), through the partial index `jobs_claim`. The subquery
 /// yields rowids (what the partial index stores), so each claimed row is one
 /// b-tree seek, not a walk through the primary-key index.
 ///
@@ -21,7 +22,7 @@ use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUM
 const CLAIM: &str = concat!(
     "UPDATE jobs SET status = 'in_progress', attempts = attempts + 1, \
      lease_token = lease_token + 1, locked_by = ?1, lease_expires_at = ?2, \
-     started_at = ?3, updated_at = ?3, progress = NULL \
+     started_at = CASE ?7 WHEN 1 THEN NULL ELSE ?3 END, updated_at = ?3, progress = NULL \
      WHERE rowid IN (SELECT rowid FROM jobs WHERE status = 'pending' AND queue = ?6 \
        AND next_retry <= ?3 AND (?4 IS NULL OR job_type IN (SELECT value FROM json_each(?4))) \
        ORDER BY priority DESC, next_retry, id LIMIT ?5 + 0) \
@@ -54,6 +55,8 @@ pub(crate) struct ClaimArgs<'a> {
     pub n: usize,
     pub now: Timestamp,
     pub lease_until: Timestamp,
+    /// Reserve (prefetch: not started yet) instead of starting the jobs.
+    pub reserve: bool,
     /// Where the round starts in the list of queues with pending jobs, so that
     /// successive rounds take turns (one busy queue does not starve another).
     pub rotation: usize,
@@ -99,7 +102,15 @@ fn claim_queue(
     let limit = i64::try_from(n).unwrap_or(i64::MAX);
     let rows = stmt
         .query_map(
-            params![a.worker, a.lease_until.0, a.now.0, a.types, limit, queue],
+            params![
+                a.worker,
+                a.lease_until.0,
+                a.now.0,
+                a.types,
+                limit,
+                queue,
+                a.reserve
+            ],
             |r| Ok((job_from_row(r)?, r.get::<_, i64>(JOB_COLUMNS)?)),
         )
         .map_err(Error::db("claim"))?;

@@ -12,6 +12,7 @@ use crate::retry::{Backoff, ErrorClass};
 use crate::state::MAX_SNOOZES;
 use crate::store::plan::{plan_failure, Running};
 use crate::store::sqlite::claim::{fail_unreadable, lease_refused};
+use crate::store::sqlite::reserve;
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
 const COMPLETE: &str = "UPDATE jobs SET \
@@ -41,7 +42,8 @@ const RUNNING: &str = "SELECT attempts, max_attempts, cancel_requested, error_co
      job_type, backoff, next_retry FROM jobs WHERE id = ?1 AND status = 'in_progress' \
      AND lease_token = ?2";
 
-const HELD_BY: &str = "SELECT id, lease_token FROM jobs WHERE status = 'in_progress' \
+const HELD_BY: &str = "SELECT id, lease_token, started_at IS NULL FROM jobs \
+     WHERE status = 'in_progress' \
      AND locked_by = ?1 ORDER BY id";
 
 const RECORD_FAILURE: &str = "UPDATE jobs SET status = ?1, next_retry = ?2, error_message = ?3, \
@@ -197,7 +199,9 @@ fn fail_with(
 }
 
 /// Recovers up to `limit` jobs whose lease expired before `now`: each counts as
-/// a failed attempt with the retryable error "lease expired". Returns how many.
+/// a failed attempt with the retryable error "lease expired"; a reserved job
+/// that never started (prefetch) goes back to pending uncounted instead.
+/// Returns each job's new status.
 pub(crate) fn recover_expired(
     conn: &Connection,
     backoff_for: &dyn Fn(&str) -> Backoff,
@@ -223,6 +227,10 @@ pub(crate) fn recover_expired(
             continue;
         }
         let (id, token) = (job.id, job.lease_token);
+        if job.started_at.is_none() {
+            out.push((id, reserve::give_back(conn, id, token, now)?));
+            continue;
+        }
         let ran = job.started_at.map(|s| now.since(s)).unwrap_or_default();
         let failure = Failure::new("lease expired", ErrorClass::Retryable).with_duration(ran);
         let status = fail(conn, id, token, &failure, backoff_for, now)?;
@@ -234,7 +242,8 @@ pub(crate) fn recover_expired(
 /// Hands back every job `worker` holds in progress, at once (its process is
 /// known to be dead): each counts as a failed attempt with the retryable error
 /// `message`, and a job that goes back to pending keeps its place in the run
-/// order. Returns each job's new status.
+/// order (a reserved job that never started goes back uncounted). Returns each
+/// job's new status.
 pub(crate) fn recover_worker(
     conn: &Connection,
     worker: &str,
@@ -242,20 +251,24 @@ pub(crate) fn recover_worker(
     backoff_for: &dyn Fn(&str) -> Backoff,
     now: Timestamp,
 ) -> Result<Vec<(JobId, JobStatus)>> {
-    let held: Vec<(JobId, i64)> = {
+    let held: Vec<(JobId, i64, bool)> = {
         let mut stmt = conn
             .prepare_cached(HELD_BY)
             .map_err(Error::db("recover worker"))?;
         let rows = stmt
-            .query_map(params![worker], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![worker], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(Error::db("recover worker"))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(Error::db("recover worker"))?
     };
     let failure = Failure::new(message, ErrorClass::Retryable);
     held.into_iter()
-        .map(|(id, token)| {
-            let status = fail_with(conn, id, token, &failure, backoff_for, now, true)?;
+        .map(|(id, token, reserved)| {
+            let status = if reserved {
+                reserve::give_back(conn, id, token, now)?
+            } else {
+                fail_with(conn, id, token, &failure, backoff_for, now, true)?
+            };
             Ok((id, status))
         })
         .collect()

@@ -14,6 +14,7 @@ mod open;
 mod overview;
 mod queues;
 mod read;
+mod reserve;
 mod row;
 mod schedules;
 mod tokens;
@@ -98,6 +99,18 @@ impl Backend for Sqlite {
             .rounds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.store.write("complete_and_claim", |tx| {
+            let started = round
+                .starts
+                .iter()
+                .map(|(id, token, at)| reserve::start(tx, *id, *token, *at, round.started_until))
+                .map(refusal_is_an_outcome)
+                .collect::<Result<_>>()?;
+            let unstarted = round
+                .unstarted
+                .iter()
+                .map(|(id, token)| reserve::give_back(tx, *id, *token, now))
+                .map(refusal_is_an_outcome)
+                .collect::<Result<_>>()?;
             let completed = round
                 .done
                 .iter()
@@ -132,12 +145,15 @@ impl Backend for Sqlite {
                         n: c.n,
                         now,
                         lease_until: c.lease_until,
+                        reserve: c.reserve,
                         rotation,
                     },
                 )?,
                 _ => Vec::new(),
             };
             Ok(Settled {
+                started,
+                unstarted,
                 completed,
                 failed,
                 released,

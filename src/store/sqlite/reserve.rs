@@ -1,0 +1,67 @@
+//! Prefetched jobs (see [`crate::WorkerConfig::prefetch`]): a job claimed ahead
+//! is `in_progress` with no `started_at` and a short reservation as its lease.
+//! Its start is marked when a worker takes it; a reservation that is given back
+//! (shutdown) or expires (the process died) before the start returns the job to
+//! `pending` in its old place, its attempt not counted.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::job::{JobId, JobStatus};
+use crate::store::sqlite::claim::lease_refused;
+
+/// A reserved job starts: `started_at` set, the full lease from now.
+const START: &str = "UPDATE jobs SET started_at = ?1, updated_at = ?1, lease_expires_at = ?2 \
+     WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4";
+
+/// A reserved job that never started goes back: pending, due as before (its
+/// place in the run order kept), the attempt not counted; cancelled instead
+/// when a cancel was requested meanwhile.
+const GIVE_BACK: &str = "UPDATE jobs SET \
+     status = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'pending' END, \
+     attempts = CASE cancel_requested WHEN 1 THEN attempts ELSE max(attempts - 1, 0) END, \
+     completed_at = CASE cancel_requested WHEN 1 THEN ?1 ELSE NULL END, \
+     updated_at = ?1, started_at = NULL, locked_by = NULL, lease_expires_at = NULL \
+     WHERE id = ?2 AND status = 'in_progress' AND lease_token = ?3 RETURNING status";
+
+/// Marks a reserved job started at `at`, its lease held until `lease_until`.
+///
+/// # Errors
+/// [`Error::LeaseLost`] or [`Error::NotFound`] when the reservation is not held.
+pub(crate) fn start(
+    conn: &Connection,
+    id: JobId,
+    token: i64,
+    at: Timestamp,
+    lease_until: Timestamp,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(START).map_err(Error::db("start"))?;
+    let n = stmt
+        .execute(params![at.0, lease_until.0, id, token])
+        .map_err(Error::db("start"))?;
+    if n == 0 {
+        return Err(lease_refused(conn, id, token, "start"));
+    }
+    Ok(())
+}
+
+/// Gives back a reserved job that never started. Returns its new status.
+///
+/// # Errors
+/// [`Error::LeaseLost`] or [`Error::NotFound`] when the reservation is not held.
+pub(crate) fn give_back(
+    conn: &Connection,
+    id: JobId,
+    token: i64,
+    now: Timestamp,
+) -> Result<JobStatus> {
+    let mut stmt = conn
+        .prepare_cached(GIVE_BACK)
+        .map_err(Error::db("give back"))?;
+    let status: Option<JobStatus> = stmt
+        .query_row(params![now.0, id, token], |r| r.get(0))
+        .optional()
+        .map_err(Error::db("give back"))?;
+    status.ok_or_else(|| lease_refused(conn, id, token, "give back"))
+}

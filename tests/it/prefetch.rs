@@ -1,0 +1,205 @@
+//! Opt-in prefetch (`WorkerConfig::prefetch`): jobs claimed ahead are reserved,
+//! not started. A SIGKILLed process's reserved jobs come back after the
+//! reservation without using an attempt; graceful shutdown hands them back at
+//! once; a more urgent job enqueued later does not wait behind the buffer;
+//! fencing refuses a stale pool's writes.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jobq::{Clock, Job, JobStatus, ManualClock, NewJob, Queue, Registry, WorkerConfig, WorkerPool};
+use serde_json::{json, Value};
+
+use crate::backends::both;
+use crate::util::{all_of, wait_for};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Child: one worker, prefetch 10; the handler marks its start and then
+/// blocks (the process is killed while it runs).
+pub fn child_prefetcher(db: &Path) {
+    let q = Queue::open(db).unwrap();
+    let marker = std::env::var("JOBQ_TEST_OUT").expect("JOBQ_TEST_OUT") + "/started";
+    let mut reg = Registry::new();
+    reg.register("held", move |ctx: &jobq::JobContext, _| {
+        std::fs::write(&marker, ctx.id().to_string()).unwrap();
+        std::thread::sleep(Duration::from_secs(120));
+        Ok(json!("child"))
+    });
+    let cfg = WorkerConfig {
+        workers: 1,
+        ..WorkerConfig::default()
+    }
+    .prefetch(10);
+    let _pool = WorkerPool::start(q, reg, cfg).unwrap();
+    std::thread::sleep(Duration::from_secs(240));
+}
+
+/// Reserved (claimed, not started) and started jobs of `job_type`.
+fn split(q: &Queue, job_type: &str) -> (Vec<Job>, Vec<Job>) {
+    all_of(q, job_type)
+        .into_iter()
+        .filter(|j| j.status == JobStatus::InProgress)
+        .partition(|j| j.started_at.is_none())
+}
+
+both! {
+fn a_killed_process_s_prefetched_jobs_come_back_after_the_reservation_unused(db) {
+    let clock = ManualClock::new(jobq::SystemClock.now());
+    let after = |d: Duration| jobq::SystemClock.now().plus(d);
+    let c = clock.clone();
+    let q = db.open(move |o| o.clock(Arc::new(c)));
+    for i in 0..11 {
+        q.enqueue(NewJob::new("held", json!(i))).unwrap();
+    }
+    let mut child = crate::child::spawn_child(
+        "prefetcher",
+        Path::new(&db.location()),
+        &[("JOBQ_TEST_OUT", db.dir().display().to_string())],
+    );
+    wait_for("one job started and written, ten reserved", WAIT, || {
+        let (reserved, started) = split(&q, "held");
+        reserved.len() == 10 && started.len() == 1
+    });
+    assert!(db.dir().join("started").exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Within the reservation (renewed every third of it until the kill)
+    // nothing comes back.
+    clock.set(after(Duration::from_secs(3)));
+    assert_eq!(q.recover_expired().unwrap(), 0);
+    // After it, the reserved jobs are pending again, their attempts unused;
+    // the started one keeps its lease (5 min).
+    clock.set(after(jobq::worker::RESERVATION + Duration::from_secs(1)));
+    assert_eq!(q.recover_expired().unwrap(), 10);
+    let jobs = all_of(&q, "held");
+    let pending: Vec<&Job> = jobs.iter().filter(|j| j.status == JobStatus::Pending).collect();
+    assert_eq!(pending.len(), 10);
+    assert!(pending.iter().all(|j| j.attempts == 0 && j.error_message.is_none()));
+    let running: Vec<&Job> = jobs.iter().filter(|j| j.status == JobStatus::InProgress).collect();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].attempts, 1);
+    assert!(running[0].started_at.is_some());
+}
+}
+
+both! {
+fn graceful_shutdown_hands_prefetched_jobs_back_at_once(db) {
+    let q = db.open(|o| o);
+    for i in 0..6 {
+        q.enqueue(NewJob::new("gate", json!(i))).unwrap();
+    }
+    let open = Arc::new(AtomicBool::new(false));
+    let gate = open.clone();
+    let mut reg = Registry::new();
+    reg.register("gate", move |_: &jobq::JobContext, _: Value| {
+        while !gate.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(json!("done"))
+    });
+    let cfg = WorkerConfig {
+        workers: 1,
+        ..WorkerConfig::default()
+    }
+    .prefetch(5);
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    wait_for("one running, five reserved", WAIT, || {
+        let (reserved, started) = split(&q, "gate");
+        reserved.len() == 5 && started.len() == 1
+    });
+    let stopper = std::thread::spawn(move || pool.shutdown(Duration::from_secs(60)));
+    // The running job's handler has not returned, yet the five are back.
+    wait_for("the reserved jobs are pending again", WAIT, || {
+        all_of(&q, "gate").iter().filter(|j| j.status == JobStatus::Pending).count() == 5
+    });
+    assert!(!open.load(Ordering::SeqCst));
+    for j in all_of(&q, "gate").iter().filter(|j| j.status == JobStatus::Pending) {
+        assert_eq!(j.attempts, 0, "{j:?}");
+        assert!(j.started_at.is_none() && j.locked_by.is_none());
+    }
+    open.store(true, Ordering::SeqCst);
+    let counts = stopper.join().unwrap();
+    assert_eq!((counts.started, counts.completed), (1, 1));
+    let jobs = all_of(&q, "gate");
+    assert_eq!(jobs.iter().filter(|j| j.status == JobStatus::Completed).count(), 1);
+    assert_eq!(jobs.iter().filter(|j| j.status == JobStatus::Pending).count(), 5);
+}
+}
+
+both! {
+fn a_more_urgent_job_enqueued_later_does_not_wait_behind_the_buffer(db) {
+    let q = db.open(|o| o);
+    for i in 0..4 {
+        q.enqueue(NewJob::new("order", json!(format!("low{i}")))).unwrap();
+    }
+    let ran: Arc<Mutex<Vec<String>>> = Arc::default();
+    let open = Arc::new(AtomicBool::new(false));
+    let (r, gate) = (ran.clone(), open.clone());
+    let mut reg = Registry::new();
+    reg.register("order", move |_: &jobq::JobContext, p: Value| {
+        r.lock().unwrap().push(p.as_str().unwrap_or_default().to_string());
+        while !gate.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Value::Null)
+    });
+    let cfg = WorkerConfig {
+        workers: 1,
+        drain: true,
+        ..WorkerConfig::default()
+    }
+    .prefetch(3);
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    wait_for("the first job runs, three reserved", WAIT, || {
+        let (reserved, _) = split(&q, "order");
+        !ran.lock().unwrap().is_empty() && reserved.len() == 3
+    });
+    q.enqueue(NewJob::new("order", json!("urgent")).priority(10)).unwrap();
+    open.store(true, Ordering::SeqCst);
+    assert!(pool.wait(WAIT));
+    pool.shutdown(Duration::from_secs(5));
+    let ran = ran.lock().unwrap().clone();
+    assert_eq!(ran.len(), 5, "{ran:?}");
+    assert_eq!(ran[0], "low0");
+    // One worker starts at most one job during a round: the urgent job runs
+    // right after the first, or after one more, never behind the whole buffer.
+    let at = ran.iter().position(|x| x == "urgent").unwrap();
+    assert!(at <= 2, "{ran:?}");
+}
+}
+
+both! {
+fn a_prefetch_drain_completes_every_job_once_with_one_attempt(db) {
+    let q = db.open(|o| o);
+    let jobs: Vec<NewJob> = (0..500).map(|i| NewJob::new("count", json!(i))).collect();
+    q.enqueue_many(jobs).unwrap();
+    let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let s = seen.clone();
+    let mut reg = Registry::new();
+    reg.register("count", move |ctx: &jobq::JobContext, p: Value| {
+        assert_eq!(ctx.attempt(), 1);
+        s.lock().unwrap().push(p.as_i64().unwrap());
+        Ok(Value::Null)
+    });
+    let cfg = WorkerConfig {
+        workers: 4,
+        drain: true,
+        ..WorkerConfig::default()
+    }
+    .prefetch(50);
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    assert!(pool.wait(WAIT));
+    let counts = pool.shutdown(Duration::from_secs(5));
+    assert_eq!((counts.started, counts.completed), (500, 500));
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..500).collect::<Vec<i64>>());
+    let done = all_of(&q, "count");
+    assert!(done.iter().all(|j| j.status == JobStatus::Completed && j.attempts == 1));
+    assert!(done.iter().all(|j| j.started_at.is_some()));
+}
+}
