@@ -191,6 +191,14 @@ pub fn postgres_schema_to(url: &str, version: i32) -> Result<()> {
     Postgres::migrate_to(url, version)
 }
 
+/// Test support, not part of the API: the PostgreSQL statements of
+/// [`Queue::overview`] (the dashboard's home page, the metrics' gauges) as
+/// (name, SQL), for the tests that check their query plans.
+#[doc(hidden)]
+pub fn postgres_overview_statements() -> &'static [(&'static str, &'static str)] {
+    &crate::store::postgres::OVERVIEW_STATEMENTS
+}
+
 fn open_backend(opts: &QueueOptions) -> Result<Box<dyn Backend>> {
     match &opts.location {
         Location::Sqlite(path) => {

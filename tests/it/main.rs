@@ -34,6 +34,7 @@ mod openapi_contract;
 mod openapi_schemas;
 mod pg;
 mod pg_many;
+mod pg_plans;
 mod pg_schema;
 mod powercut_check;
 mod powercut_drivers;

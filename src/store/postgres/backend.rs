@@ -64,13 +64,7 @@ impl Backend for Postgres {
                 .iter()
                 .map(|(id, token)| refusal_is_an_outcome(reserve::give_back(c, *id, *token, now)))
                 .collect::<Result<_>>()?;
-            let completed = round
-                .done
-                .iter()
-                .map(|(id, token, text)| {
-                    refusal_is_an_outcome(finish::complete(c, *id, *token, text, now))
-                })
-                .collect::<Result<_>>()?;
+            let completed = finish::complete_many(c, round.done, now)?;
             let failed = round
                 .failed
                 .iter()

@@ -29,6 +29,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+pub(crate) use overview::STATEMENTS as OVERVIEW_STATEMENTS;
+
 use conn::Pool;
 use notify::Debounce;
 
