@@ -150,6 +150,41 @@ pub enum Error {
         /// What the client saw (never the URL or its password).
         reason: String,
     },
+    /// A move ([`crate::Queue::migrate_into`]) was refused: the source has jobs
+    /// whose lease is live or worker pools whose heartbeat is fresh. Nothing
+    /// was written.
+    #[error(
+        "the source has {jobs} running job(s) with a live lease and {workers} live worker pool(s): \
+         stop the workers first (or pass --release-leases to hand their jobs back to pending)"
+    )]
+    LiveLeases {
+        /// Jobs in progress whose lease has not expired.
+        jobs: u64,
+        /// Worker pools whose heartbeat is fresh.
+        workers: u64,
+    },
+    /// A move was refused: the target already holds jobs, tokens, queue
+    /// settings or schedule state. Nothing was written.
+    #[error(
+        "the target is not empty ({jobs} job(s), {others} token, queue or schedule row(s)): \
+         migrate only into a new database"
+    )]
+    TargetNotEmpty {
+        /// Jobs in the target.
+        jobs: u64,
+        /// Token, queue-settings and schedule rows in the target.
+        others: u64,
+    },
+    /// A move stopped at a job row with values jobq cannot read back as stored
+    /// (see [`crate::Job::unreadable`]): copying it would change it. The rows
+    /// before it were copied.
+    #[error("job {id} has values that do not fit their columns ({problem}): fix or delete it, empty the target and run again")]
+    UnreadableRow {
+        /// The job.
+        id: JobId,
+        /// The first problem, e.g. `payload is not valid JSON (...)`.
+        problem: String,
+    },
     /// Any other PostgreSQL error.
     #[error("database error during {operation}: {source}")]
     Postgres {

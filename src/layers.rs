@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("queues", 3),
     ("workers", 4),
     ("unique", 3),
+    ("transfer", 4),
     ("schedule", 5),
     ("token", 5),
     ("failure", 4),

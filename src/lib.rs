@@ -44,6 +44,7 @@ mod stats;
 mod status;
 mod store;
 mod token;
+mod transfer;
 mod unique;
 pub mod worker;
 mod workers;
@@ -65,8 +66,10 @@ pub use overview::{
     BulkAction, CappedStatusCounts, Count, GroupCounts, Minute, Overview, OverviewQuery,
 };
 #[doc(hidden)]
-pub use queue::postgres_schema_to;
-pub use queue::{Queue, QueueOptions, COUNT_CAP, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE};
+pub use queue::{postgres_overview_statements, postgres_schema_to};
+pub use queue::{
+    MigrateProgress, Queue, QueueOptions, COUNT_CAP, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE,
+};
 pub use queues::{
     validate_queue_name, LimitsChange, QueueInfo, QueueSpec, RateLimit, DEFAULT_QUEUE,
 };
@@ -75,6 +78,7 @@ pub use schedule::{Misfire, Schedule, ScheduleInfo, SKIP_GRACE};
 pub use stats::{PendingCounts, Stats, StatusCounts, Waiting};
 pub use store::Durability;
 pub use token::{ApiToken, CreatedToken};
+pub use transfer::{Census, MigrateOptions, MigrateStep, Migrated};
 pub use unique::{canonical, Enqueued, Unique};
 pub use worker::{
     run_due, Handler, HandlerResult, JobContext, JobError, Registry, RunSummary, StopFlag,

@@ -28,6 +28,14 @@ mod latency;
 mod lean;
 #[path = "jobq-bench/mixed.rs"]
 mod mixed;
+#[path = "jobq-bench/pg_latency.rs"]
+mod pg_latency;
+#[path = "jobq-bench/pg_raw.rs"]
+mod pg_raw;
+#[path = "jobq-bench/pg_rows.rs"]
+mod pg_rows;
+#[path = "jobq-bench/pg_server.rs"]
+mod pg_server;
 #[path = "jobq-bench/pool.rs"]
 mod pool;
 #[path = "jobq-bench/queues.rs"]
@@ -50,7 +58,10 @@ fn main() {
     let args = args::Args::parse().shrink_if_tiny();
     let outcome = match args.child {
         Some(role) => child::main(&args, role),
-        None => run(&args),
+        None => match args.db.as_deref() {
+            Some(db) => run_postgres(&args, db),
+            None => run(&args),
+        },
     };
     if let Err(e) = outcome {
         eprintln!("jobq-bench: {e}");
@@ -87,6 +98,27 @@ fn run(args: &args::Args) -> BenchResult<()> {
     if args.json {
         report::print_json(&rows, settings(args));
     } else {
+        report::print_table(&rows);
+    }
+    Ok(())
+}
+
+/// The PostgreSQL rows on the server `--db` names (see [`pg_server`]).
+fn run_postgres(args: &args::Args, db: &str) -> BenchResult<()> {
+    let server = pg_server::Server::from_arg(db)?;
+    let shown = server.settings()?;
+    let rows = pg_rows::run(args, &server.url)?;
+    if args.json {
+        let mut s = settings(args);
+        s["postgres"] = serde_json::Value::Object(shown);
+        s["postgres"]["throwaway_cluster"] = server.throwaway().into();
+        report::print_json(&rows, s);
+    } else {
+        let line: Vec<String> = shown
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        println!("PostgreSQL: {}", line.join(", "));
         report::print_table(&rows);
     }
     Ok(())

@@ -53,7 +53,9 @@ impl From<jobq::Error> for CliError {
             }
             jobq::Error::Conflict { .. }
             | jobq::Error::UniqueConflict { .. }
-            | jobq::Error::WorkerAlive { .. } => CliError::Conflict(text),
+            | jobq::Error::WorkerAlive { .. }
+            | jobq::Error::LiveLeases { .. }
+            | jobq::Error::TargetNotEmpty { .. } => CliError::Conflict(text),
             jobq::Error::Invalid { .. }
             | jobq::Error::AmbiguousId { .. }
             | jobq::Error::UnknownQueue { .. }

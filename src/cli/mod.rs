@@ -9,6 +9,7 @@ mod error;
 mod follow;
 mod ids;
 mod inspect;
+mod migrate;
 mod present;
 mod queue;
 mod schedule;
@@ -94,6 +95,9 @@ pub enum Command {
     Queue(queue::QueueArgs),
     /// Recurring schedules: list them with their next and last runs, run one now.
     Schedule(schedule::ScheduleArgs),
+    /// Copy every job, token, queue setting and schedule state into another
+    /// database (SQLite or PostgreSQL, either way), then verify counts and digests.
+    Migrate(migrate::MigrateArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish, powershell.
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff), or write every page with --out-dir.
@@ -190,6 +194,7 @@ pub fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Completions(args) => return docs::completions(args),
         Command::Man(args) => return docs::man(args),
+        Command::Migrate(args) => return migrate::run(args),
         _ => {}
     }
     let ctx = Context::load(&cli)?;
@@ -209,7 +214,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Token(args) => token::run(&ctx, args),
         Command::Queue(args) => queue::run(&ctx, args),
         Command::Schedule(args) => schedule::run(&ctx, args),
-        // Answered above: they need no config or database.
-        Command::Completions(_) | Command::Man(_) => Ok(()),
+        // Answered above: they need no config (or name their databases themselves).
+        Command::Completions(_) | Command::Man(_) | Command::Migrate(_) => Ok(()),
     }
 }

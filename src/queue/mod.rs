@@ -15,6 +15,7 @@ mod reserve_tests;
 mod schedules;
 mod signal;
 pub(crate) mod tokens;
+mod transfer;
 pub(crate) mod validate;
 mod workers;
 
@@ -35,6 +36,7 @@ pub(crate) use lease::{ClaimSpec, Finished};
 pub use options::{QueueOptions, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use overview::COUNT_CAP;
 pub use signal::Signal;
+pub use transfer::MigrateProgress;
 
 /// The most jobs a page of [`Queue::list`] returns.
 pub const MAX_PAGE: usize = 500;
@@ -187,6 +189,14 @@ impl Queue {
 #[doc(hidden)]
 pub fn postgres_schema_to(url: &str, version: i32) -> Result<()> {
     Postgres::migrate_to(url, version)
+}
+
+/// Test support, not part of the API: the PostgreSQL statements of
+/// [`Queue::overview`] (the dashboard's home page, the metrics' gauges) as
+/// (name, SQL), for the tests that check their query plans.
+#[doc(hidden)]
+pub fn postgres_overview_statements() -> &'static [(&'static str, &'static str)] {
+    &crate::store::postgres::OVERVIEW_STATEMENTS
 }
 
 fn open_backend(opts: &QueueOptions) -> Result<Box<dyn Backend>> {

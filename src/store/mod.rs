@@ -30,6 +30,7 @@ use crate::state::Move;
 use crate::stats::Stats;
 use crate::stats::Waiting;
 use crate::token::ApiToken;
+use crate::transfer::Settings;
 use crate::workers::WorkerInfo;
 
 /// How hard a commit is pushed to disk.
@@ -288,6 +289,17 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     fn revoke_user_tokens(&self, user: &str, now: Timestamp) -> Result<usize>;
     /// The live token with this hash, and the stored hash.
     fn token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, String)>>;
+    /// Up to `limit` jobs in id order after `after` (`None`: from the first),
+    /// every column as stored: a page of a move to another database.
+    fn export_jobs(&self, after: Option<JobId>, limit: usize) -> Result<Vec<Job>>;
+    /// Inserts `jobs` exactly as given (every column: status, lease, fencing
+    /// token, unique key, history) in one transaction, all or none.
+    fn import_jobs(&self, jobs: &[Job]) -> Result<()>;
+    /// Every token, queue-settings and schedule row, in one read transaction.
+    fn export_settings(&self) -> Result<Settings>;
+    /// Inserts token, queue-settings and schedule rows as given (token ids
+    /// kept; new tokens get later ids) in one transaction, all or none.
+    fn import_settings(&self, settings: &Settings) -> Result<()>;
     /// Calls `wake` whenever another process may have made a job due (an
     /// enqueue, a retry), for as long as the backend lives. Backends without
     /// such notifications do nothing: their pools poll.

@@ -1,13 +1,15 @@
 //! The dashboard's guards over plain HTTP: sign-in, the cookie, sessions that
 //! end (sign-out, revocation), the origin and form-token checks on every POST,
-//! escaping and the security headers; the admin bulk endpoints.
+//! escaping and the security headers; the admin bulk endpoints. On both
+//! backends.
 
 use std::time::Duration;
 
 use jobq::{JobStatus, NewJob};
 use serde_json::json;
 
-use crate::http_util::{start, Api};
+use crate::backends::both;
+use crate::http_util::{start_on, Api};
 
 /// A client that never follows redirects, sending `cookie` when given.
 pub fn call(
@@ -91,9 +93,9 @@ pub fn post(api: &Api, path: &str, cookie: &str, site: Option<&str>, form: &str)
     call(api, "POST", path, &h, form).0
 }
 
-#[test]
-fn signing_in_needs_a_live_admin_token_and_pages_need_the_session() {
-    let api = start();
+both! {
+fn signing_in_needs_a_live_admin_token_and_pages_need_the_session(db) {
+    let api = start_on(&db);
     let (status, headers, _) = call(&api, "GET", "/dashboard/jobs", &[], "");
     assert_eq!(
         (status, header(&headers, "Location")),
@@ -127,9 +129,8 @@ fn signing_in_needs_a_live_admin_token_and_pages_need_the_session() {
     );
 }
 
-#[test]
-fn sign_out_and_revocation_end_the_session() {
-    let api = start();
+fn sign_out_and_revocation_end_the_session(db) {
+    let api = start_on(&db);
     let cookie = sign_in(&api, &api.admin);
     let token = csrf(&api, &cookie);
     assert_eq!(
@@ -160,9 +161,8 @@ fn sign_out_and_revocation_end_the_session() {
     );
 }
 
-#[test]
-fn every_post_needs_the_same_origin_and_the_form_token() {
-    let api = start();
+fn every_post_needs_the_same_origin_and_the_form_token(db) {
+    let api = start_on(&db);
     let job = api
         .queue
         .enqueue(NewJob::new("email.send", json!(1)).delay(Duration::from_secs(60)))
@@ -211,9 +211,8 @@ fn every_post_needs_the_same_origin_and_the_form_token() {
     assert_eq!(api.queue.get(job.id).unwrap().status, JobStatus::Cancelled);
 }
 
-#[test]
-fn hostile_text_is_escaped_on_every_page() {
-    let api = start();
+fn hostile_text_is_escaped_on_every_page(db) {
+    let api = start_on(&db);
     let hostile = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
     let job = api
         .queue
@@ -242,9 +241,8 @@ fn hostile_text_is_escaped_on_every_page() {
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
 }
 
-#[test]
-fn admin_bulk_endpoints_answer_the_count() {
-    let api = start();
+fn admin_bulk_endpoints_answer_the_count(db) {
+    let api = start_on(&db);
     for i in 0..4 {
         api.queue
             .enqueue(NewJob::new("email.send", json!(i)).owner("al"))
@@ -297,4 +295,5 @@ fn admin_bulk_endpoints_answer_the_count() {
         api.get("/api/v1/admin/jobs/retry", Some(&api.admin)).status,
         405
     );
+}
 }

@@ -1,12 +1,14 @@
 //! `/metrics` of a real `jobq serve`: the text parses with an OpenMetrics
 //! parser (not ours), the counters match the jobs that ran, and no label has
-//! more values than the queues, types, outcomes and routes that exist.
+//! more values than the queues, types, outcomes and routes that exist. On
+//! both backends.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use openmetrics_parser::{MetricNumber, OpenMetricsValue};
 
+use crate::backends::both;
 use crate::util::{wait_for, Sandbox};
 
 const CONFIG: &str = r#"
@@ -76,9 +78,9 @@ fn addr_from_log(sb: &Sandbox) -> String {
     log[at..].split_whitespace().next().unwrap().to_string()
 }
 
-#[test]
-fn metrics_parse_and_count_what_ran() {
-    let sb = Sandbox::new();
+both! {
+fn metrics_parse_and_count_what_ran(db) {
+    let sb = Sandbox::on(&db);
     sb.config(CONFIG);
     let admin = sb.ok(&["token", "create", "--user", "ops", "--admin"]);
     let admin = admin
@@ -228,4 +230,5 @@ fn metrics_parse_and_count_what_ran() {
     });
     crate::util::signal(&child, libc::SIGTERM);
     crate::util::wait_exit(&mut child, Duration::from_secs(30));
+}
 }

@@ -44,7 +44,11 @@ impl Recorder {
                     let attempt = header(&req, "Jobq-Attempt");
                     let (id, _) = crate::util::read_hook_request(&mut req);
                     runs.lock().unwrap().push(format!("{id} {attempt}"));
-                    req.respond(tiny_http::Response::from_string("{}")).ok();
+                    // No keep-alive: a connection this server closes while
+                    // idle must never meet a reused POST (a transport error).
+                    let close = tiny_http::Header::from_bytes("Connection", "close").unwrap();
+                    let answer = tiny_http::Response::from_string("{}").with_header(close);
+                    req.respond(answer).ok();
                 }
             });
         }
@@ -145,7 +149,7 @@ fn four_processes_drain_twenty_thousand_jobs_through_ten_sigkills() {
             assert_eq!(errors.len() as u32, earlier, "{}", j.id);
             assert!(
                 errors.iter().all(|e| e["message"] == "lease expired"),
-                "{}",
+                "{}: {errors:?}",
                 j.id
             );
         }

@@ -91,9 +91,13 @@ pub struct Args {
     /// Internal: run as a child process of the benchmark.
     #[arg(long, value_enum, hide = true)]
     pub child: Option<ChildRole>,
-    /// Internal: the child's database file.
-    #[arg(long, hide = true)]
-    pub db: Option<PathBuf>,
+    /// Run the PostgreSQL rows (enqueue, drain, latency, each beside a raw
+    /// baseline on the same server) instead of the SQLite ones: on the database
+    /// at this postgres:// URL (its `jobq` schema is dropped and created again
+    /// for every run: use a scratch database), or with `postgres` on a
+    /// throwaway cluster of Debian's PostgreSQL packages.
+    #[arg(long, value_name = "postgres://...|postgres")]
+    pub db: Option<String>,
     /// Internal: the child's worker threads.
     #[arg(long, hide = true, default_value_t = 4)]
     pub workers: usize,

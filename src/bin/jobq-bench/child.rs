@@ -79,7 +79,7 @@ pub fn read_enqueue_lines(child: &mut Child) -> BenchResult<Vec<(String, u128)>>
 
 /// The child's entry point.
 pub fn main(args: &Args, role: ChildRole) -> BenchResult<()> {
-    let db = args.db.as_deref().ok_or("--db is required with --child")?;
+    let db = Path::new(args.db.as_deref().ok_or("--db is required with --child")?);
     match role {
         ChildRole::Drain => child_drain(db, args.workers),
         ChildRole::Enqueue => child_enqueue(db, args.latency_jobs, args.latency_rate),

@@ -138,12 +138,13 @@ fn raw_in_process(path: &Path, d: Durability, n: usize, rate: u32) -> BenchResul
 
 /// Enqueues per second from the other process: slow enough that the pool is
 /// idle (waiting) at each one.
-const CROSS_RATE: u32 = 20;
+pub const CROSS_RATE: u32 = 20;
 
-/// jobq across processes: a child enqueues, this process's pool is woken by its
-/// commits (or finds them by polling every `--poll-ms`).
-fn jobq_cross_process(path: &Path, args: &Args) -> BenchResult<Vec<f64>> {
-    let queue = open_queue(path, Durability::Full)?;
+/// jobq across processes: a child enqueues (FULL), this process's pool (its
+/// commits under `d`) is woken by its commits (or finds them by polling every
+/// `--poll-ms`).
+pub fn jobq_cross_process(path: &Path, args: &Args, d: Durability) -> BenchResult<Vec<f64>> {
+    let queue = open_queue(path, d)?;
     let starts = Starts::default();
     let config = WorkerConfig {
         poll_interval: Duration::from_millis(args.poll_ms),
@@ -191,7 +192,7 @@ fn idle_cpu(path: &Path, secs: u64) -> BenchResult<f64> {
 }
 
 /// p50, p99 and max rows for `jobq` against `raw` (when given).
-fn rows(name: &str, jobq: &[f64], raw: Option<&[f64]>, targets: [Option<f64>; 3]) -> Vec<Row> {
+pub fn rows(name: &str, jobq: &[f64], raw: Option<&[f64]>, targets: [Option<f64>; 3]) -> Vec<Row> {
     let stats = [("p50", 50.0), ("p99", 99.0), ("max", 100.0)];
     stats
         .iter()
@@ -225,7 +226,7 @@ pub fn run(args: &Args, scratch: &Scratch) -> BenchResult<Vec<Row>> {
     }
     let name = format!("enqueue-to-start, other process, poll {} ms", args.poll_ms);
     if args.wants(&name) {
-        let jobq = jobq_cross_process(&scratch.file("latency-cross"), args)?;
+        let jobq = jobq_cross_process(&scratch.file("latency-cross"), args, Durability::Full)?;
         out.extend(rows(&name, &jobq, None, [Some(5.0), Some(50.0), None]));
     }
     let name = format!("idle pool CPU, 4 workers, over {} s", args.idle_secs);

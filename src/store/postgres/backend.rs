@@ -16,13 +16,14 @@ use crate::state::Move;
 use crate::stats::{Stats, Waiting};
 use crate::store::postgres::notify::Listener;
 use crate::store::postgres::{
-    admin, bulk, claim, find, finish, overview, queues, read, reserve, schedules, tokens, workers,
-    Postgres,
+    admin, bulk, claim, find, finish, overview, queues, read, reserve, schedules, tokens, transfer,
+    workers, Postgres,
 };
 use crate::store::{
     refusal_is_an_outcome, Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled,
 };
 use crate::token::ApiToken;
+use crate::transfer::Settings;
 use crate::workers::WorkerInfo;
 
 impl Backend for Postgres {
@@ -63,13 +64,7 @@ impl Backend for Postgres {
                 .iter()
                 .map(|(id, token)| refusal_is_an_outcome(reserve::give_back(c, *id, *token, now)))
                 .collect::<Result<_>>()?;
-            let completed = round
-                .done
-                .iter()
-                .map(|(id, token, text)| {
-                    refusal_is_an_outcome(finish::complete(c, *id, *token, text, now))
-                })
-                .collect::<Result<_>>()?;
+            let completed = finish::complete_many(c, round.done, now)?;
             let failed = round
                 .failed
                 .iter()
@@ -359,6 +354,26 @@ impl Backend for Postgres {
     fn token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, String)>> {
         self.pool
             .auto("authenticate token", |c| tokens::by_hash(c, hash))
+    }
+
+    fn export_jobs(&self, after: Option<JobId>, limit: usize) -> Result<Vec<Job>> {
+        self.pool
+            .auto("export jobs", |c| transfer::page(c, after, limit))
+    }
+
+    fn import_jobs(&self, jobs: &[Job]) -> Result<()> {
+        self.pool
+            .tx("import jobs", |c| transfer::insert_jobs(c, jobs))
+    }
+
+    fn export_settings(&self) -> Result<Settings> {
+        self.pool.tx("export settings", transfer::settings)
+    }
+
+    fn import_settings(&self, settings: &Settings) -> Result<()> {
+        self.pool.tx("import settings", |c| {
+            transfer::insert_settings(c, settings)
+        })
     }
 
     fn watch(&self, wake: Arc<dyn Fn() + Send + Sync>) {

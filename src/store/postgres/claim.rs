@@ -1,5 +1,7 @@
 //! Claiming due jobs and holding their leases: claim, heartbeat, progress.
 
+use std::collections::BTreeMap;
+
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
@@ -63,13 +65,13 @@ pub(crate) struct ClaimArgs<'a> {
 /// rest to whoever can use it. Returned in run order. A claimed job that cannot
 /// run as stored ends failed in the same transaction and is not returned.
 pub(crate) fn claim(c: &mut Conn, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
-    let mut candidates = queues::pending_queues(c)?;
-    candidates.retain(|q| a.queues.is_none_or(|only| only.contains(q)));
-    if candidates.is_empty() || a.n == 0 {
+    let mut found = queues::pending_with_settings(c)?;
+    found.retain(|(q, _)| a.queues.is_none_or(|only| only.contains(q)));
+    if found.is_empty() || a.n == 0 {
         return Ok(Vec::new());
     }
-    queues::lock_limited(c, &candidates)?;
-    let settings = queues::settings(c)?;
+    let mut candidates: Vec<String> = found.iter().map(|(q, _)| q.clone()).collect();
+    let settings = settings_under_locks(c, found)?;
     candidates.retain(|q| !settings.get(q).is_some_and(|s| s.is_paused(a.now)));
     if candidates.is_empty() {
         return Ok(Vec::new());
@@ -79,6 +81,26 @@ pub(crate) fn claim(c: &mut Conn, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
         let got = claim_queue(c, a, q, want(room), settings.get(q))?;
         Ok((room, got))
     })
+}
+
+/// The candidate queues' settings. When one of them has a limit, the limited
+/// candidates' rows are locked first and every setting read again under the
+/// locks (limits exact across processes); otherwise no lock is taken and the
+/// settings read with the candidates serve (one statement fewer per round).
+fn settings_under_locks(
+    c: &mut Conn,
+    found: Vec<(String, Option<QueueSettings>)>,
+) -> Result<BTreeMap<String, QueueSettings>> {
+    let limited = |s: &QueueSettings| s.concurrency.is_some() || s.rate_limit.is_some();
+    if found.iter().any(|(_, s)| s.as_ref().is_some_and(limited)) {
+        let names: Vec<String> = found.into_iter().map(|(q, _)| q).collect();
+        queues::lock_limited(c, &names)?;
+        return queues::settings(c);
+    }
+    Ok(found
+        .into_iter()
+        .filter_map(|(q, s)| Some((q, s?)))
+        .collect())
 }
 
 /// Claims up to `n` due jobs of one queue (recording starts when it is rate-limited).

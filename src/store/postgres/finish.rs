@@ -1,6 +1,7 @@
 //! Transitions out of `in_progress`: complete, fail, release and recover. Each
 //! is fenced by the attempt's lease token (see [`crate::state`]).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
@@ -14,12 +15,17 @@ use crate::store::postgres::claim::{fail_unreadable, lease_refused};
 use crate::store::postgres::conn::Conn;
 use crate::store::postgres::reserve;
 use crate::store::postgres::row::{job_columns, job_from_row};
+use crate::store::refusal_is_an_outcome;
 
-const COMPLETE: &str = "UPDATE jobq.jobs SET \
-     status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END, \
-     result = $1::text::json, completed_at = $2, updated_at = $2, locked_by = NULL, \
+/// Every completion of a round in one statement: the jobs of `$2` whose
+/// attempt `$3` still holds its lease get the results `$4`.
+const COMPLETE_MANY: &str = "UPDATE jobq.jobs j SET \
+     status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'completed' END, \
+     result = d.result::json, completed_at = $1, updated_at = $1, locked_by = NULL, \
      lease_expires_at = NULL \
-     WHERE id = $3 AND status = 'in_progress' AND lease_token = $4 RETURNING status";
+     FROM unnest($2::text[], $3::bigint[], $4::text[]) AS d(id, token, result) \
+     WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
+     RETURNING j.id, j.status";
 
 const RELEASE: &str = "UPDATE jobq.jobs SET \
      status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END, \
@@ -66,19 +72,40 @@ pub(crate) fn status_of(text: &str) -> JobStatus {
     text.parse().unwrap_or(JobStatus::Failed)
 }
 
-/// in_progress -> completed (or cancelled when requested). Returns the new status.
-pub(crate) fn complete(
+/// Completes every (id, lease token, result JSON text) of `done` with one
+/// statement, as [`complete`] does one by one; returns each one's outcome in
+/// input order: its new status, or its refusal ([`crate::Error::LeaseLost`],
+/// [`crate::Error::NotFound`]) when its lease is not held.
+///
+/// # Errors
+/// Database errors (the whole round then rolls back).
+pub(crate) fn complete_many(
     c: &mut Conn,
-    id: JobId,
-    token: i64,
-    result: &str,
+    done: &[(JobId, i64, String)],
     now: Timestamp,
-) -> Result<JobStatus> {
-    let idt = id.to_string();
-    match c.opt("complete", COMPLETE, &[&result, &now.0, &idt, &token])? {
-        Some(r) => Ok(status_of(r.get(0))),
-        None => Err(lease_refused(c, id, token, "complete")),
+) -> Result<Vec<Result<JobStatus>>> {
+    if done.is_empty() {
+        return Ok(Vec::new());
     }
+    let ids: Vec<String> = done.iter().map(|d| d.0.to_string()).collect();
+    let tokens: Vec<i64> = done.iter().map(|d| d.1).collect();
+    let results: Vec<&str> = done.iter().map(|d| d.2.as_str()).collect();
+    let rows = c.query(
+        "complete",
+        COMPLETE_MANY,
+        &[&now.0, &ids, &tokens, &results],
+    )?;
+    let mut changed: HashMap<String, JobStatus> = rows
+        .iter()
+        .map(|r| (r.get(0), status_of(r.get(1))))
+        .collect();
+    ids.iter()
+        .zip(done)
+        .map(|(idt, (id, token, _))| match changed.remove(idt) {
+            Some(status) => Ok(Ok(status)),
+            None => refusal_is_an_outcome(Err(lease_refused(c, *id, *token, "complete"))),
+        })
+        .collect()
 }
 
 /// in_progress -> pending with the attempt given back (or cancelled when requested).

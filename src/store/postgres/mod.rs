@@ -19,6 +19,7 @@ mod reserve;
 mod row;
 mod schedules;
 mod tokens;
+mod transfer;
 mod workers;
 
 use std::path::PathBuf;
@@ -27,6 +28,8 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+
+pub(crate) use overview::STATEMENTS as OVERVIEW_STATEMENTS;
 
 use conn::Pool;
 use notify::Debounce;

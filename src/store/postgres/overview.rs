@@ -64,6 +64,20 @@ const RECENT_FAILURES: &str = concat!(
     " FROM jobq.jobs WHERE status = 'failed' ORDER BY completed_at DESC LIMIT $1"
 );
 
+/// Every statement of the overview (the dashboard's home page and the metrics'
+/// gauges), by name: the plan tests EXPLAIN each against a real server.
+pub(crate) const STATEMENTS: [(&str, &str); 9] = [
+    ("count_status", COUNT_STATUS),
+    ("pending", PENDING),
+    ("running_groups", RUNNING_GROUPS),
+    ("failed", FAILED),
+    ("recent", RECENT),
+    ("finished_per_minute", FINISHED_PER_MINUTE),
+    ("started_per_minute", STARTED_PER_MINUTE),
+    ("running", RUNNING),
+    ("recent_failures", RECENT_FAILURES),
+];
+
 fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

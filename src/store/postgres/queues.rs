@@ -29,6 +29,17 @@ const PENDING_QUEUES: &str = "WITH RECURSIVE q(name) AS ( \
                ORDER BY queue LIMIT 1) FROM q WHERE q.name IS NOT NULL) \
      SELECT name FROM q WHERE name IS NOT NULL";
 
+/// [`PENDING_QUEUES`] with each one's stored settings (the last column: whether
+/// it has a row; without one, the defaults), in name order.
+const PENDING_WITH_SETTINGS: &str = "WITH RECURSIVE q(name) AS ( \
+       SELECT (SELECT queue FROM jobq.jobs WHERE status = 'pending' ORDER BY queue LIMIT 1) \
+       UNION ALL \
+       SELECT (SELECT queue FROM jobq.jobs WHERE status = 'pending' AND queue > q.name \
+               ORDER BY queue LIMIT 1) FROM q WHERE q.name IS NOT NULL) \
+     SELECT q.name, coalesce(s.paused, false), s.paused_until, s.concurrency, s.rate_count, \
+       s.rate_period_ms, s.name IS NOT NULL FROM q LEFT JOIN jobq.queues s ON s.name = q.name \
+     WHERE q.name IS NOT NULL ORDER BY q.name";
+
 const RUNNING: &str = "SELECT count(*) FROM jobq.jobs WHERE status = 'in_progress' AND queue = $1";
 const PENDING: &str = "SELECT count(*) FROM jobq.jobs WHERE status = 'pending' AND queue = $1";
 const STARTS_SINCE: &str = "SELECT count(*) FROM jobq.queue_starts WHERE queue = $1 AND at > $2";
@@ -87,6 +98,18 @@ pub(crate) fn lock_limited(c: &mut Conn, names: &[String]) -> Result<()> {
 pub(crate) fn pending_queues(c: &mut Conn) -> Result<Vec<String>> {
     let rows = c.query("claim", PENDING_QUEUES, &[])?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The queues that have a pending job, sorted by name, each with its stored
+/// settings (`None`: none stored), in one statement. Not locked: a claim from
+/// a limited queue locks its row and reads the settings again
+/// ([`lock_limited`], [`settings`]).
+pub(crate) fn pending_with_settings(c: &mut Conn) -> Result<Vec<(String, Option<QueueSettings>)>> {
+    let rows = c.query("claim", PENDING_WITH_SETTINGS, &[])?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get::<_, bool>(6).then(|| settings_of(r))))
+        .collect())
 }
 
 fn count(

@@ -19,6 +19,7 @@ mod reserve;
 mod row;
 mod schedules;
 mod tokens;
+mod transfer;
 mod watch;
 mod workers;
 
@@ -40,6 +41,7 @@ use crate::store::{
     Settled,
 };
 use crate::token::ApiToken;
+use crate::transfer::Settings;
 use crate::workers::WorkerInfo;
 
 pub(crate) use db::Store;
@@ -375,5 +377,25 @@ impl Backend for Sqlite {
     fn token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, String)>> {
         self.store
             .read("authenticate token", |c| tokens::by_hash(c, hash))
+    }
+
+    fn export_jobs(&self, after: Option<JobId>, limit: usize) -> Result<Vec<Job>> {
+        self.store
+            .read("export jobs", |c| transfer::page(c, after, limit))
+    }
+
+    fn import_jobs(&self, jobs: &[Job]) -> Result<()> {
+        self.store
+            .write("import jobs", |tx| transfer::insert_jobs(tx, jobs))
+    }
+
+    fn export_settings(&self) -> Result<Settings> {
+        self.store.read("export settings", transfer::settings)
+    }
+
+    fn import_settings(&self, settings: &Settings) -> Result<()> {
+        self.store.write("import settings", |tx| {
+            transfer::insert_settings(tx, settings)
+        })
     }
 }
