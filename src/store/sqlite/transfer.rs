@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, Row};
 
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
+use crate::store::sqlite::id::key as stored_id;
 use crate::store::sqlite::row::{job_columns, job_from_row};
 use crate::transfer::{QueueRecord, ScheduleRecord, Settings, TokenRecord};
 
@@ -61,7 +62,7 @@ pub(crate) fn page(conn: &Connection, after: Option<JobId>, n: usize) -> Result<
         })
         .map_err(db(op))?;
     let rows = match after {
-        Some(id) => stmt.query_map(params![id, limit(n)], job_from_row),
+        Some(id) => stmt.query_map(params![stored_id(id), limit(n)], job_from_row),
         None => stmt.query_map(params![limit(n)], job_from_row),
     }
     .map_err(db(op))?;
@@ -81,7 +82,7 @@ pub(crate) fn insert_jobs(conn: &Connection, jobs: &[Job]) -> Result<()> {
             .map(|k| (k.key.as_slice(), k.states.bits()));
         let ts = |t: Option<crate::clock::Timestamp>| t.map(|t| t.0);
         stmt.execute(params![
-            j.id,
+            stored_id(j.id),
             j.job_type,
             j.status,
             j.priority,
