@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{IntoResponses, ToSchema};
 
 use crate::http::auth;
@@ -34,8 +35,9 @@ pub(crate) struct BulkFilter {
     owner: Option<String>,
     /// Only jobs enqueued at least this many seconds ago (whole seconds;
     /// as the CLI's `--older-than`).
-    #[schema(minimum = 0)]
-    older_than_s: Option<u64>,
+    /// Read as a JSON number, so `60.0` is 60 as everywhere in the API.
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 100_000_000_000_u64)]
+    older_than_s: Option<Value>,
     /// True: change nothing, answer how many jobs would change now.
     #[serde(default)]
     dry_run: bool,
@@ -104,7 +106,7 @@ pub(crate) fn cancel(ctx: &Ctx, req: &Request) -> RouteResult {
 /// The admin check, the body, then the change (or its count, dry run).
 fn change(ctx: &Ctx, req: &Request, action: BulkAction) -> RouteResult {
     let body = body(ctx, req)?;
-    let older_than = Duration::from_secs(body.older_than_s.unwrap_or(0));
+    let older_than = older_than(body.older_than_s.as_ref())?;
     let by = ctx.queue.now().minus(older_than);
     let filter = JobFilter {
         status: body.status,
@@ -119,6 +121,25 @@ fn change(ctx: &Ctx, req: &Request, action: BulkAction) -> RouteResult {
         false => ctx.queue.change_matching(action, &filter, by)?,
     };
     Response::json(200, &BulkCount { count })
+}
+
+/// `older_than_s`: whole seconds from 0 to [`crate::MAX_DELAY_S`]; absent or
+/// null is 0.
+fn older_than(v: Option<&Value>) -> Result<Duration, ApiError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(Duration::ZERO);
+    };
+    v.as_number()
+        .and_then(crate::new_job::whole)
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|s| *s <= crate::MAX_DELAY_S)
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            ApiError::unprocessable(format!(
+                "invalid older_than_s: expected whole seconds from 0 to {}",
+                crate::MAX_DELAY_S
+            ))
+        })
 }
 
 /// The admin check, then the body.

@@ -278,6 +278,20 @@ fn admin_bulk_endpoints_answer_the_count(db) {
         &json!({"status": "pending", "older_than_s": 3600}),
     );
     assert_eq!(fresh.body["count"], 0, "every job was enqueued just now");
+    let whole = api.post_json(
+        "/api/v1/admin/jobs/cancel",
+        Some(&api.admin),
+        &json!({"older_than_s": 3600.0, "dry_run": true}),
+    );
+    assert_eq!((whole.status, whole.body["count"].clone()), (200, json!(0)));
+    for bad in [json!(-1), json!(1.5), json!("1h"), json!(100_000_000_001_u64)] {
+        let refused = api.post_json(
+            "/api/v1/admin/jobs/retry",
+            Some(&api.admin),
+            &json!({ "older_than_s": bad }),
+        );
+        assert_eq!(refused.status, 422, "{bad}");
+    }
     assert_eq!(
         api.queue.stats().unwrap().by_status.pending,
         5,
