@@ -9,7 +9,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::filter::Cursor;
 use crate::job::{Job, JobId, JobStatus};
-use crate::overview::GroupCounts;
+use crate::overview::{Count, GroupCounts, Minute, Overview, OverviewQuery};
 use crate::stats::Stats;
 use crate::store::BulkDone;
 
@@ -60,6 +60,92 @@ pub(crate) fn stats(now: Timestamp, rows: impl IntoIterator<Item = StatsRow>) ->
     s
 }
 
+/// The overview's parts of the statements, group statements in `groups`
+/// order: ready/scheduled/retrying by (queue, type), running, failed, and
+/// finished since `since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupPart {
+    Pending,
+    Running,
+    Failed,
+    Recent,
+}
+
+/// What a backend reads for the overview; [`overview`] puts it together, so
+/// both backends build the same [`Overview`] from their own statements.
+pub(crate) trait OverviewReads {
+    /// Jobs in `status`, counting at most `cap + 1`.
+    fn count_status(&mut self, status: JobStatus, cap: u64) -> Result<Count>;
+    /// One group part's rows, at most `q.group_rows` of them.
+    fn group_rows(&mut self, part: GroupPart, q: &OverviewQuery) -> Result<Vec<GroupRow>>;
+    /// Rows of (minute index from `since`, what, how many): jobs finished
+    /// per minute by status, or (`started`) jobs started per minute.
+    fn per_minute(&mut self, started: bool, since: Timestamp) -> Result<Vec<(i64, String, u64)>>;
+    /// Running jobs (`running`) or the latest failures, at most `limit`.
+    fn jobs(&mut self, running: bool, limit: usize) -> Result<Vec<Job>>;
+}
+
+/// Reads the whole overview through `r` (the caller runs it in one read
+/// transaction).
+///
+/// # Errors
+/// The first read's error.
+pub(crate) fn overview(r: &mut impl OverviewReads, q: &OverviewQuery) -> Result<Overview> {
+    let mut o = Overview {
+        at: q.now,
+        since: q.since,
+        ..Overview::default()
+    };
+    for status in JobStatus::ALL {
+        o.by_status.set(status, r.count_status(status, q.cap)?);
+    }
+    let parts = [
+        r.group_rows(GroupPart::Pending, q)?,
+        r.group_rows(GroupPart::Running, q)?,
+        r.group_rows(GroupPart::Failed, q)?,
+        r.group_rows(GroupPart::Recent, q)?,
+    ];
+    let (groups, partial) = groups(parts, q.group_rows);
+    o.oldest_ready_age_ms = groups
+        .iter()
+        .filter_map(|g| g.oldest_ready)
+        .min()
+        .map(|t| u64::try_from(q.now.0.saturating_sub(t.0)).unwrap_or(0));
+    (o.groups, o.partial) = (groups, partial);
+    let mut rows = r.per_minute(false, q.since)?;
+    rows.extend(r.per_minute(true, q.since)?);
+    o.minutes = minutes(q, rows);
+    o.running = r.jobs(true, q.list)?;
+    o.recent_failures = r.jobs(false, q.list)?;
+    Ok(o)
+}
+
+const MINUTE_MS: i64 = 60_000;
+
+/// One entry per minute from `since` to `now`, oldest first, with the rows
+/// of [`OverviewReads::per_minute`] added in.
+fn minutes(q: &OverviewQuery, rows: Vec<(i64, String, u64)>) -> Vec<Minute> {
+    let span = q.now.0.saturating_sub(q.since.0).max(0) / MINUTE_MS + 1;
+    let mut out: Vec<Minute> = (0..span)
+        .map(|i| Minute {
+            start: Timestamp(q.since.0 + i * MINUTE_MS),
+            ..Minute::default()
+        })
+        .collect();
+    for (i, what, n) in rows {
+        let Some(m) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) else {
+            continue;
+        };
+        match what.as_str() {
+            "started" => m.started += n,
+            "completed" => m.completed += n,
+            "failed" => m.failed += n,
+            _ => m.cancelled += n,
+        }
+    }
+    out
+}
+
 /// One row of an overview group part: queue, job type, what is counted
 /// (`ready`, `running`, `failed_recently`, ...), how many, and for `ready` the
 /// earliest due time (ms, UTC).
@@ -67,10 +153,7 @@ pub(crate) type GroupRow = (String, String, String, u64, Option<i64>);
 
 /// Folds the group parts into counts by (queue, job type); true when a part
 /// reached `cap` rows' worth of jobs (its counts may be partial).
-pub(crate) fn groups<const N: usize>(
-    parts: [Vec<GroupRow>; N],
-    cap: u64,
-) -> (Vec<GroupCounts>, bool) {
+fn groups<const N: usize>(parts: [Vec<GroupRow>; N], cap: u64) -> (Vec<GroupCounts>, bool) {
     let partial = parts
         .iter()
         .any(|rows| rows.iter().map(|r| r.3).sum::<u64>() >= cap);

@@ -5,11 +5,10 @@
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::job::{Job, JobStatus};
-use crate::overview::{Count, GroupCounts, Minute, Overview, OverviewQuery};
+use crate::overview::{Count, Overview, OverviewQuery};
+use crate::store::fold::{self, GroupPart, GroupRow, OverviewReads};
 use crate::store::postgres::conn::Conn;
 use crate::store::postgres::row::{job_columns, job_from_row};
-
-const MINUTE_MS: i64 = 60_000;
 
 /// Jobs of status $1, up to $2.
 const COUNT_STATUS: &str =
@@ -88,92 +87,54 @@ fn count(n: i64) -> u64 {
 
 /// Reads the whole overview (the caller runs it in one read transaction).
 pub(crate) fn overview(c: &mut Conn, q: &OverviewQuery) -> Result<Overview> {
-    let mut o = Overview {
-        at: q.now,
-        since: q.since,
-        ..Overview::default()
-    };
-    for status in JobStatus::ALL {
-        o.by_status.set(status, count_status(c, status, q.cap)?);
+    fold::overview(&mut Reads(c), q)
+}
+
+/// The overview's statements on one PostgreSQL connection.
+struct Reads<'a>(&'a mut Conn);
+
+impl OverviewReads for Reads<'_> {
+    fn count_status(&mut self, status: JobStatus, cap: u64) -> Result<Count> {
+        let limit = int(cap.saturating_add(1));
+        let n: i64 = self
+            .0
+            .opt("overview", COUNT_STATUS, &[&status.as_str(), &limit])?
+            .map_or(0, |r| r.get(0));
+        Ok(Count::capped(count(n), cap))
     }
-    let (groups, partial) = groups(c, q)?;
-    o.oldest_ready_age_ms = groups
-        .iter()
-        .filter_map(|g| g.oldest_ready)
-        .min()
-        .map(|t| u64::try_from(q.now.0.saturating_sub(t.0)).unwrap_or(0));
-    (o.groups, o.partial) = (groups, partial);
-    o.minutes = minutes(c, q)?;
-    o.running = jobs(c, RUNNING, q.list)?;
-    o.recent_failures = jobs(c, RECENT_FAILURES, q.list)?;
-    Ok(o)
-}
 
-fn count_status(c: &mut Conn, status: JobStatus, cap: u64) -> Result<Count> {
-    let limit = int(cap.saturating_add(1));
-    let n: i64 = c
-        .opt("overview", COUNT_STATUS, &[&status.as_str(), &limit])?
-        .map_or(0, |r| r.get(0));
-    Ok(Count::capped(count(n), cap))
-}
-
-/// One row of a group statement: queue, type, what is counted, how many, and
-/// the earliest due time (ready jobs only).
-use crate::store::fold::GroupRow;
-
-fn group_rows(
-    c: &mut Conn,
-    sql: &'static str,
-    p: &[&(dyn postgres::types::ToSql + Sync)],
-) -> Result<Vec<GroupRow>> {
-    let rows = c.query("overview", sql, p)?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), count(r.get(3)), r.get(4)))
-        .collect())
-}
-
-/// The counts by (queue, job type), and whether a part stopped at its row cap.
-fn groups(c: &mut Conn, q: &OverviewQuery) -> Result<(Vec<GroupCounts>, bool)> {
-    let cap = int(q.group_rows);
-    let parts = [
-        group_rows(c, PENDING, &[&q.now.0, &cap])?,
-        group_rows(c, RUNNING_GROUPS, &[&cap])?,
-        group_rows(c, FAILED, &[&cap])?,
-        group_rows(c, RECENT, &[&q.since.0, &cap])?,
-    ];
-    Ok(crate::store::fold::groups(parts, q.group_rows))
-}
-
-/// One entry per minute from `since` to `now`, oldest first.
-fn minutes(c: &mut Conn, q: &OverviewQuery) -> Result<Vec<Minute>> {
-    let span = q.now.0.saturating_sub(q.since.0).max(0) / MINUTE_MS + 1;
-    let mut out: Vec<Minute> = (0..span)
-        .map(|i| Minute {
-            start: Timestamp(q.since.0 + i * MINUTE_MS),
-            ..Minute::default()
-        })
-        .collect();
-    let mut rows = c.query("overview", FINISHED_PER_MINUTE, &[&q.since.0])?;
-    rows.extend(c.query("overview", STARTED_PER_MINUTE, &[&q.since.0])?);
-    for r in &rows {
-        let (i, what, n): (i64, String, i64) = (r.get(0), r.get(1), r.get(2));
-        let Some(m) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) else {
-            continue;
+    fn group_rows(&mut self, part: GroupPart, q: &OverviewQuery) -> Result<Vec<GroupRow>> {
+        let cap = int(q.group_rows);
+        let (sql, p): (&'static str, Vec<&(dyn postgres::types::ToSql + Sync)>) = match part {
+            GroupPart::Pending => (PENDING, vec![&q.now.0, &cap]),
+            GroupPart::Running => (RUNNING_GROUPS, vec![&cap]),
+            GroupPart::Failed => (FAILED, vec![&cap]),
+            GroupPart::Recent => (RECENT, vec![&q.since.0, &cap]),
         };
-        let n = count(n);
-        match what.as_str() {
-            "started" => m.started += n,
-            "completed" => m.completed += n,
-            "failed" => m.failed += n,
-            _ => m.cancelled += n,
-        }
+        let rows = self.0.query("overview", sql, &p)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), count(r.get(3)), r.get(4)))
+            .collect())
     }
-    Ok(out)
-}
 
-fn jobs(c: &mut Conn, sql: &'static str, limit: usize) -> Result<Vec<Job>> {
-    let lim = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = c.query("overview", sql, &[&lim])?;
-    Ok(rows.iter().map(job_from_row).collect())
+    fn per_minute(&mut self, started: bool, since: Timestamp) -> Result<Vec<(i64, String, u64)>> {
+        let sql = if started {
+            STARTED_PER_MINUTE
+        } else {
+            FINISHED_PER_MINUTE
+        };
+        let rows = self.0.query("overview", sql, &[&since.0])?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), count(r.get(2))))
+            .collect())
+    }
+
+    fn jobs(&mut self, running: bool, limit: usize) -> Result<Vec<Job>> {
+        let sql = if running { RUNNING } else { RECENT_FAILURES };
+        let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.0.query("overview", sql, &[&lim])?;
+        Ok(rows.iter().map(job_from_row).collect())
+    }
 }

@@ -6,7 +6,8 @@ use rusqlite::{params, Connection};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobStatus};
-use crate::overview::{Count, GroupCounts, Minute, Overview, OverviewQuery};
+use crate::overview::{Count, Overview, OverviewQuery};
+use crate::store::fold::{self, GroupPart, GroupRow, OverviewReads};
 use crate::store::sqlite::row::{job_columns, job_from_row};
 
 /// The queue of a row.
@@ -15,8 +16,6 @@ macro_rules! queue_of {
         "queue"
     };
 }
-
-const MINUTE_MS: i64 = 60_000;
 
 /// Jobs of a status other than pending (`jobs_status`), up to ?2.
 const COUNT_STATUS: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs \
@@ -94,126 +93,86 @@ fn int(n: u64) -> i64 {
 
 /// Reads the whole overview (the caller runs it in one read transaction).
 pub(crate) fn overview(conn: &Connection, q: &OverviewQuery) -> Result<Overview> {
-    let mut o = Overview {
-        at: q.now,
-        since: q.since,
-        ..Overview::default()
-    };
-    for status in JobStatus::ALL {
-        o.by_status.set(status, count_status(conn, status, q.cap)?);
-    }
-    let (groups, partial) = groups(conn, q)?;
-    o.oldest_ready_age_ms = groups
-        .iter()
-        .filter_map(|g| g.oldest_ready)
-        .min()
-        .map(|t| u64::try_from(q.now.0.saturating_sub(t.0)).unwrap_or(0));
-    (o.groups, o.partial) = (groups, partial);
-    o.minutes = minutes(conn, q)?;
-    o.running = jobs(conn, RUNNING, q.list)?;
-    o.recent_failures = jobs(conn, RECENT_FAILURES, q.list)?;
-    Ok(o)
+    fold::overview(&mut Reads(conn), q)
 }
 
-fn count_status(conn: &Connection, status: JobStatus, cap: u64) -> Result<Count> {
-    let limit = int(cap.saturating_add(1));
-    let n: i64 = if status == JobStatus::Pending {
-        let mut stmt = conn
-            .prepare_cached(COUNT_PENDING)
-            .map_err(Error::db("overview"))?;
-        stmt.query_row(params![limit], |r| r.get(0))
-    } else {
-        let mut stmt = conn
-            .prepare_cached(COUNT_STATUS)
-            .map_err(Error::db("overview"))?;
-        stmt.query_row(params![status, limit], |r| r.get(0))
-    }
-    .map_err(Error::db("overview"))?;
-    Ok(Count::capped(u64::try_from(n).unwrap_or(0), cap))
-}
+/// The overview's statements on one SQLite connection.
+struct Reads<'a>(&'a Connection);
 
-/// One row of a group statement: queue, type, what is counted, how many, and
-/// the earliest due time (ready jobs only).
-use crate::store::fold::GroupRow;
-
-fn group_rows(conn: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<GroupRow>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(Error::db("overview"))?;
-    let rows = stmt
-        .query_map(p, |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
-                r.get(4)?,
-            ))
-        })
-        .map_err(Error::db("overview"))?;
-    rows.collect::<rusqlite::Result<_>>()
-        .map_err(Error::db("overview"))
-}
-
-/// The counts by (queue, job type), and whether a part stopped at its row cap.
-fn groups(conn: &Connection, q: &OverviewQuery) -> Result<(Vec<GroupCounts>, bool)> {
-    let cap = int(q.group_rows);
-    let parts = [
-        group_rows(conn, PENDING, &[&q.now.0, &cap])?,
-        group_rows(conn, RUNNING_GROUPS, &[&cap])?,
-        group_rows(conn, FAILED, &[&cap])?,
-        group_rows(conn, RECENT, &[&q.since.0, &cap])?,
-    ];
-    Ok(crate::store::fold::groups(parts, q.group_rows))
-}
-
-/// One entry per minute from `since` to `now`, oldest first.
-fn minutes(conn: &Connection, q: &OverviewQuery) -> Result<Vec<Minute>> {
-    let span = q.now.0.saturating_sub(q.since.0).max(0) / MINUTE_MS + 1;
-    let mut out: Vec<Minute> = (0..span)
-        .map(|i| Minute {
-            start: Timestamp(q.since.0 + i * MINUTE_MS),
-            ..Minute::default()
-        })
-        .collect();
-    let mut rows = per_minute(conn, FINISHED_PER_MINUTE, q.since)?;
-    rows.extend(per_minute(conn, STARTED_PER_MINUTE, q.since)?);
-    for (i, what, n) in rows {
-        let Some(m) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) else {
-            continue;
-        };
-        match what.as_str() {
-            "started" => m.started += n,
-            "completed" => m.completed += n,
-            "failed" => m.failed += n,
-            _ => m.cancelled += n,
+impl OverviewReads for Reads<'_> {
+    fn count_status(&mut self, status: JobStatus, cap: u64) -> Result<Count> {
+        let limit = int(cap.saturating_add(1));
+        let n: i64 = if status == JobStatus::Pending {
+            let mut stmt = self
+                .0
+                .prepare_cached(COUNT_PENDING)
+                .map_err(Error::db("overview"))?;
+            stmt.query_row(params![limit], |r| r.get(0))
+        } else {
+            let mut stmt = self
+                .0
+                .prepare_cached(COUNT_STATUS)
+                .map_err(Error::db("overview"))?;
+            stmt.query_row(params![status, limit], |r| r.get(0))
         }
+        .map_err(Error::db("overview"))?;
+        Ok(Count::capped(u64::try_from(n).unwrap_or(0), cap))
     }
-    Ok(out)
-}
 
-/// Rows of a per-minute statement: minute index, what, how many.
-fn per_minute(conn: &Connection, sql: &str, since: Timestamp) -> Result<Vec<(i64, String, u64)>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(Error::db("overview"))?;
-    let rows = stmt
-        .query_map(params![since.0], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-            ))
-        })
-        .map_err(Error::db("overview"))?;
-    rows.collect::<rusqlite::Result<_>>()
-        .map_err(Error::db("overview"))
-}
+    fn group_rows(&mut self, part: GroupPart, q: &OverviewQuery) -> Result<Vec<GroupRow>> {
+        let cap = int(q.group_rows);
+        let (sql, p): (&str, Vec<&dyn rusqlite::ToSql>) = match part {
+            GroupPart::Pending => (PENDING, vec![&q.now.0, &cap]),
+            GroupPart::Running => (RUNNING_GROUPS, vec![&cap]),
+            GroupPart::Failed => (FAILED, vec![&cap]),
+            GroupPart::Recent => (RECENT, vec![&q.since.0, &cap]),
+        };
+        let mut stmt = self.0.prepare_cached(sql).map_err(Error::db("overview"))?;
+        let rows = stmt
+            .query_map(p.as_slice(), |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                    r.get(4)?,
+                ))
+            })
+            .map_err(Error::db("overview"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::db("overview"))
+    }
 
-fn jobs(conn: &Connection, sql: &str, limit: usize) -> Result<Vec<Job>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(Error::db("overview"))?;
-    let lim = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt
-        .query_map(params![lim], job_from_row)
-        .map_err(Error::db("overview"))?;
-    rows.collect::<rusqlite::Result<_>>()
-        .map_err(Error::db("overview"))
+    fn per_minute(&mut self, started: bool, since: Timestamp) -> Result<Vec<(i64, String, u64)>> {
+        let sql = if started {
+            STARTED_PER_MINUTE
+        } else {
+            FINISHED_PER_MINUTE
+        };
+        let mut stmt = self.0.prepare_cached(sql).map_err(Error::db("overview"))?;
+        let rows = stmt
+            .query_map(params![since.0], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                ))
+            })
+            .map_err(Error::db("overview"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::db("overview"))
+    }
+
+    fn jobs(&mut self, running: bool, limit: usize) -> Result<Vec<Job>> {
+        let sql = if running { RUNNING } else { RECENT_FAILURES };
+        let mut stmt = self.0.prepare_cached(sql).map_err(Error::db("overview"))?;
+        let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![lim], job_from_row)
+            .map_err(Error::db("overview"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::db("overview"))
+    }
 }
 
 #[cfg(test)]
