@@ -119,6 +119,7 @@ impl WorkerPool {
             external: AtomicU64::new(0),
             idle: Mutex::new((false, false)),
             idle_cv: Condvar::new(),
+            wakes: AtomicU64::new(0),
         });
         let mut threads = Vec::new();
         for _ in 0..shared.config.workers {
@@ -221,7 +222,7 @@ impl WorkerPool {
             let mut st = self.shared.state();
             st.closed = true;
             for (_, t) in st.parked.drain(..) {
-                t.unpark();
+                self.shared.wake(&t);
             }
         }
         self.join_idle_threads();
@@ -238,7 +239,27 @@ impl WorkerPool {
 
     fn all_written(&self) -> bool {
         let state = self.shared.state();
-        state.running.is_empty() && state.finished.is_empty() && state.starts.is_empty()
+        !state.in_round
+            && state.running.is_empty()
+            && state.finished.is_empty()
+            && state.starts.is_empty()
+    }
+
+    /// The pool's state once no round is being written: a round in flight may
+    /// have claimed jobs it has not yet handed out (they are not in `running`
+    /// until it ends), and shutdown must see them to hand them back.
+    fn state_between_rounds(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        let mut st = self.shared.state();
+        while st.in_round {
+            st.round_waiters += 1;
+            st = self
+                .shared
+                .round_cv
+                .wait(st)
+                .unwrap_or_else(|p| p.into_inner());
+            st.round_waiters -= 1;
+        }
+        st
     }
 
     /// Gives back at once the prefetched jobs no worker has started: pending
@@ -246,7 +267,7 @@ impl WorkerPool {
     /// processes can run them while this pool finishes its running jobs.
     fn give_back_buffer(&self) {
         let held: Vec<(crate::JobId, i64)> = {
-            let mut st = self.shared.state();
+            let mut st = self.state_between_rounds();
             let reserved: Vec<_> = st
                 .buffer
                 .iter()
@@ -286,7 +307,7 @@ impl WorkerPool {
     /// jobs handed to a worker that has not started them).
     fn release_unfinished(&self) {
         let (held, unstarted): (Vec<_>, Vec<_>) = {
-            let mut state = self.shared.state();
+            let mut state = self.state_between_rounds();
             let ids: Vec<_> = state
                 .running
                 .iter()

@@ -228,7 +228,7 @@ fn place(shared: &Shared, st: &mut PoolState, tasks: Vec<Task>, me: Option<usize
         if let Some(task) = st.buffer.pop_front() {
             st.inbox.insert(i, task);
         }
-        thread.unpark();
+        shared.wake(&thread);
     }
     mine
 }
@@ -243,7 +243,7 @@ fn end(shared: &Shared, st: &mut PoolState, by_worker: bool) {
     let left = !st.finished.is_empty() || !st.starts.is_empty();
     if left && !by_worker {
         if let Some((_, t)) = st.parked.pop_front() {
-            t.unpark();
+            shared.wake(&t);
         }
     }
 }

@@ -119,11 +119,21 @@ pub(crate) struct Shared {
     /// (the coordinator waits idle, the pool is done): the watcher's hand-off.
     pub idle: Mutex<(bool, bool)>,
     pub idle_cv: Condvar,
+    /// Bumped whenever a parked worker thread is woken: what a thread about to
+    /// park watches while it spins (see `thread.rs`).
+    pub wakes: AtomicU64,
 }
 
 impl Shared {
     pub fn state(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes a parked worker thread, and the threads spinning before they
+    /// park, which then look for work of their own.
+    pub fn wake(&self, thread: &Thread) {
+        self.wakes.fetch_add(1, Ordering::Release);
+        thread.unpark();
     }
 
     /// How many jobs the pool may hold claimed and unfinished: its workers

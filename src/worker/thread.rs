@@ -16,6 +16,15 @@ use crate::worker::StopReason;
 /// The shortest timed wait of a parked worker.
 const MIN_PARK: Duration = Duration::from_micros(50);
 
+/// How long a worker with nothing to do spins (yielding its core) before it
+/// parks. A parked thread whose core has gone idle can take tens of µs to
+/// wake (much more on a virtual machine, where the idle vCPU is halted), more
+/// than a whole round under `synchronous = NORMAL`; a spinning one takes the
+/// next round's job at once. Longer than a round under NORMAL; only while
+/// the pool is busy (its last claim came back full, or a round is being
+/// written), so a pool with little to do does not spin.
+const SPIN: Duration = Duration::from_micros(500);
+
 /// Runs jobs until the pool closes, or until the pool gave up on this
 /// thread's job (then a replacement thread has taken its place).
 pub(crate) fn worker_loop(shared: Arc<Shared>) {
@@ -94,8 +103,16 @@ fn park<'a>(
         at.saturating_duration_since(now).max(MIN_PARK)
     });
     st.parked.push_back((me, std::thread::current()));
+    let seen = shared.wakes.load(Ordering::Acquire);
+    let busy = (st.in_round || !st.dry) && !st.closed;
     drop(st);
-    match wake {
+    let spun = Instant::now();
+    let limit = if busy { SPIN } else { Duration::ZERO };
+    let woken = spin(shared, seen, wake.map_or(limit, |d| d.min(limit)));
+    let left = wake.map(|d| d.saturating_sub(spun.elapsed()));
+    match left {
+        _ if woken => {}
+        Some(d) if d.is_zero() => {}
         Some(d) => std::thread::park_timeout(d),
         None => std::thread::park(),
     }
@@ -104,6 +121,19 @@ fn park<'a>(
         st.parked.remove(at);
     }
     st
+}
+
+/// Spins (yielding) for up to `limit` until a parked thread is woken (this
+/// one or another: either way there may be work). Returns whether one was.
+fn spin(shared: &Shared, seen: u64, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if shared.wakes.load(Ordering::Acquire) != seen {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    false
 }
 
 /// Records the outcome for the next round. Returns false when the pool had
