@@ -1,10 +1,11 @@
--- jobq schema, current version (PRAGMA user_version = 8).
+-- jobq schema, current version (PRAGMA user_version = 9).
 -- The one source of truth for tables and indexes. The migrations in
 -- src/store/migrate.rs build exactly this; a test compares the two.
 -- Times are integer Unix milliseconds, UTC.
 
 CREATE TABLE jobs (
-    id               BLOB PRIMARY KEY NOT NULL,          -- UUID v7, its 16 bytes (version 8)
+    id               BLOB PRIMARY KEY NOT NULL,          -- UUID v7, its 16 bytes (version 8);
+                                                         -- its time is created_at (jobs made from version 9 on)
     job_type         TEXT NOT NULL,
     status           TEXT NOT NULL DEFAULT 'pending'
                      CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'cancelled')),
@@ -39,19 +40,22 @@ CREATE TABLE jobs (
 
 -- Claim: due pending jobs of a queue in run order (and the queues with pending
 -- jobs, one seek each). Partial, so claim cost does not grow with history.
-CREATE INDEX jobs_claim ON jobs (queue, priority DESC, next_retry, id) WHERE status = 'pending';
--- Listing newest first, and prune by age.
-CREATE INDEX jobs_created ON jobs (created_at, id);
-CREATE INDEX jobs_owner ON jobs (owner, created_at) WHERE owner IS NOT NULL;
+-- job_type last (version 9): pending jobs by type are read from it alone.
+CREATE INDEX jobs_claim ON jobs (queue, priority DESC, next_retry, id, job_type) WHERE status = 'pending';
+-- Listing newest first is the primary key's order (version 9: no jobs_created;
+-- an id's UUID v7 time is its job's created_at). These two end with the id too.
+CREATE INDEX jobs_owner ON jobs (owner) WHERE owner IS NOT NULL;
 CREATE INDEX jobs_entity ON jobs (entity_type, entity_id) WHERE entity_type IS NOT NULL;
 -- Dashboard and metrics (version 7): capped counts by status, the latest failures,
 -- jobs started and finished per minute and failed or recent jobs by queue and type
--- (all covering). Pending jobs are left out: their queries keep jobs_claim.
+-- (all covering); prune by age. Pending jobs are left out: their queries keep jobs_claim.
 -- Running jobs (recovery of expired leases, a worker's jobs, counts by queue) are
 -- found here too (version 8; a query says `status != 'pending'` to use it).
 CREATE INDEX jobs_status ON jobs (status, completed_at, started_at, queue, job_type) WHERE status != 'pending';
--- Listing and counting by job type (version 7); written once per job.
-CREATE INDEX jobs_type ON jobs (job_type, created_at);
+-- Listing and counting finished jobs by type (version 9: finished ones only, so
+-- the completion writes it and the enqueue does not; a query names the same
+-- status list to use it). Pending jobs by type: jobs_claim; running: jobs_status.
+CREATE INDEX jobs_type ON jobs (job_type) WHERE status IN ('completed', 'failed', 'cancelled');
 
 -- Unique jobs: no two rows with one key while each is in a status its rule lists.
 CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key) WHERE unique_key IS NOT NULL AND ((unique_states >> (CASE status WHEN 'pending' THEN 0 WHEN 'in_progress' THEN 1 WHEN 'completed' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 END)) & 1) = 1;

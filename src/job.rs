@@ -24,6 +24,15 @@ impl JobId {
         JobId(Uuid::now_v7())
     }
 
+    /// A new id whose UUID v7 time is `created_at` (Unix ms; before 1970 is
+    /// taken as 0, beyond the 48 bits a UUID v7 holds as their maximum). jobq
+    /// makes every job's id this way from its `created_at`, so the id alone
+    /// orders jobs by creation (SQLite's listing is the primary key's order).
+    /// Ids made in this process for one millisecond increase.
+    pub fn at(created_at: Timestamp) -> JobId {
+        JobId(crate::job_id::v7_at(created_at.0))
+    }
+
     /// The underlying UUID.
     pub fn as_uuid(&self) -> Uuid {
         self.0

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("duration", 0),
     ("retry", 0),
     ("location", 0),
+    ("job_id", 0),
     ("job", 1),
     ("error", 2),
     ("state", 2),

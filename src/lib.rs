@@ -31,6 +31,7 @@ mod filter;
 pub mod http;
 mod id_prefix;
 mod job;
+mod job_id;
 mod location;
 pub mod metrics;
 mod new_job;

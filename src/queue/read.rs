@@ -15,7 +15,9 @@ impl Queue {
         self.backend().get(id)
     }
 
-    /// Lists jobs newest first (by `created_at`, then id), `limit` at a time (1-500),
+    /// Lists jobs newest first (by `created_at`, then id; in SQLite by the id, which
+    /// carries `created_at` for every job made from schema version 9 on: see the
+    /// README's storage notes), `limit` at a time (1-500),
     /// after `cursor` (from the previous page's `next_cursor`). Keyset pagination:
     /// pages never repeat or skip a job while others are inserted.
     ///

@@ -86,7 +86,7 @@ pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Res
     });
     let (schedule, fire_time) = new.scheduled.take().unzip();
     let job = Job {
-        id: JobId::new(),
+        id: JobId::at(now),
         queue,
         next_retry: due(&new, now)?,
         job_type: new.job_type,

@@ -106,7 +106,7 @@ pub(crate) struct Settled {
 }
 
 /// One batch of a change to every job matching a filter: the next `limit`
-/// eligible jobs in enqueue order (created_at, then id) after `after`, created
+/// eligible jobs in enqueue order (see [`Backend::find`]) after `after`, created
 /// no later than `until` (so jobs enqueued meanwhile are left alone).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BulkBatch<'a> {
@@ -240,8 +240,10 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     ) -> Result<(Vec<Job>, u64)>;
     /// The counts at `now`.
     fn stats(&self, now: Timestamp) -> Result<Stats>;
-    /// A page of jobs matching `filter`, newest first (created_at, then id), after
-    /// `cursor`; no total. Must use indexes for the filter's fields where it can
+    /// A page of jobs matching `filter`, newest first, after `cursor`. Newest first is
+    /// `created_at`, then id (PostgreSQL); SQLite orders by the id alone, which is the
+    /// same for every job made by jobq from schema version 9 on (a job's UUID v7 id
+    /// carries its `created_at`); no total. Must use indexes for the filter's fields where it can
     /// (the dashboard's first page is read on every visit).
     fn find(&self, filter: &JobFilter, cursor: Option<Cursor>, limit: usize) -> Result<Vec<Job>>;
     /// How many jobs match `filter`, counting no further than `limit` (so the

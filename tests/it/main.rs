@@ -69,6 +69,7 @@ mod store_open;
 mod store_reads;
 mod store_transitions;
 mod store_upgrade;
+mod store_upgrade_v9;
 mod unique;
 mod util;
 mod wakeups;

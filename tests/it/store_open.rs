@@ -63,6 +63,8 @@ fn an_empty_file_is_initialized() {
     let header = fs::read(&path).unwrap();
     assert_eq!(&header[..16], b"SQLite format 3\0");
     assert_eq!(header[18], 2, "WAL mode is set in the file header");
+    let page_size = u16::from_be_bytes([header[16], header[17]]);
+    assert_eq!(page_size, 2048, "a new file gets jobq's page size");
 }
 
 #[test]
@@ -91,6 +93,10 @@ fn a_database_of_an_older_schema_is_upgraded_and_keeps_its_jobs() {
         .query_row("SELECT count(*) FROM api_tokens", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 0);
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size, 4096, "an existing file keeps its page size");
 }
 
 fn assert_refused_unchanged(path: &std::path::Path, want_reason: &str) {

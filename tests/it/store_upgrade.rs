@@ -10,10 +10,13 @@ use jobq::{ErrorClass, Failure, JobFilter, JobStatus, NewJob, Queue, Unique};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
+/// Version 8's schema, as it shipped.
+pub(crate) const SCHEMA_V8: &str = include_str!("schema_v8.sql");
+
 /// Version 7's schema: version 8's with the id as text in a rowid table and the
 /// expired-lease index it dropped.
 fn schema_v7() -> String {
-    let v8 = include_str!("../../schema.sql");
+    let v8 = SCHEMA_V8;
     let v7 = v8
         .replace("BLOB PRIMARY KEY NOT NULL", "TEXT PRIMARY KEY NOT NULL")
         .replace(") WITHOUT ROWID;", ");");
@@ -31,7 +34,7 @@ const TEXT_ID: &str = "lower(substr(hex(id), 1, 8) || '-' || substr(hex(id), 9, 
      substr(hex(id), 13, 4) || '-' || substr(hex(id), 17, 4) || '-' || substr(hex(id), 21))";
 
 /// Jobs in every status, written by the queue.
-fn jobs_in_every_status(q: &Queue) {
+pub(crate) fn jobs_in_every_status(q: &Queue) {
     let lease = Duration::from_secs(60);
     q.enqueue(NewJob::new("plain", json!({"n": 1, "s": "ünï"})).priority(3))
         .unwrap();
@@ -73,7 +76,7 @@ fn jobs_in_every_status(q: &Queue) {
 }
 
 /// Every job's JSON by id, as the queue lists them.
-fn json_by_id(q: &Queue) -> BTreeMap<String, Value> {
+pub(crate) fn json_by_id(q: &Queue) -> BTreeMap<String, Value> {
     let page = q.list(&JobFilter::default(), 500, None).unwrap();
     page.jobs
         .iter()

@@ -53,6 +53,9 @@ pub fn open(path: &Path, durability: Durability) -> BenchResult<Connection> {
 /// Sets jobq's pragmas on `conn`: WAL, `synchronous`, busy_timeout 5 s, foreign_keys.
 pub fn pragmas(conn: Connection, durability: Durability) -> BenchResult<Connection> {
     conn.busy_timeout(Duration::from_secs(5))?;
+    // The page size jobq gives the files it creates (schema version 9), so the
+    // raw loops write pages of the same size.
+    conn.pragma_update(None, "page_size", 2048)?;
     conn.pragma_update(None, "journal_mode", "wal")?;
     let sync = match durability {
         Durability::Full => 2,

@@ -21,8 +21,11 @@ const RETRY: &str = "UPDATE jobs SET status = 'pending', attempts = 0, next_retr
      lease_expires_at = NULL, result = NULL, progress = NULL \
      WHERE id = ?2 AND status IN ('failed', 'cancelled')";
 
-const PRUNE: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
-     WHERE status IN (SELECT value FROM json_each(?1)) AND completed_at < ?2 LIMIT ?3 + 0)";
+/// Final jobs only, so the statement says `status != 'pending'`: it reads
+/// `jobs_status` (status, then completed_at), not the table.
+pub(crate) const PRUNE: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+     WHERE status IN (SELECT value FROM json_each(?1)) AND status != 'pending' \
+     AND completed_at < ?2 LIMIT ?3 + 0)";
 
 fn status_of(conn: &Connection, id: JobId, operation: &'static str) -> Result<JobStatus> {
     let mut stmt = conn.prepare_cached(STATUS).map_err(Error::db(operation))?;

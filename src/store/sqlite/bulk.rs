@@ -7,45 +7,59 @@
 use rusqlite::{params_from_iter, Connection, Transaction};
 
 use crate::error::{Error, Result};
-use crate::job::JobId;
+use crate::job::{JobId, JobStatus};
 use crate::overview::BulkAction;
 use crate::store::sqlite::admin;
-use crate::store::sqlite::find::{conditions, status_term};
 use crate::store::sqlite::id;
+use crate::store::sqlite::parts::{
+    count_sql, count_values, ordered_sql, ordered_values, parts, status_term, StatusTerm,
+};
 use crate::store::{BulkBatch, BulkDone};
 
 /// The statuses each action can move, as its single-job call allows them
 /// (see `state.rs`). Written with `+` so they never steer the index choice.
 fn eligible(action: BulkAction) -> &'static str {
     match action {
-        BulkAction::Retry => "+status IN ('failed', 'cancelled')",
+        BulkAction::Retry => " AND +status IN ('failed', 'cancelled')",
         BulkAction::Cancel => {
-            "(+status = 'pending' OR (+status = 'in_progress' AND cancel_requested = 0))"
+            " AND (+status = 'pending' OR (+status = 'in_progress' AND cancel_requested = 0))"
         }
     }
 }
 
-/// The next batch's candidates: (id, created_at) in enqueue order.
+/// The statuses each action can move (the parts worth reading).
+fn movable(action: BulkAction) -> &'static [JobStatus] {
+    match action {
+        BulkAction::Retry => &[JobStatus::Failed, JobStatus::Cancelled],
+        BulkAction::Cancel => &[JobStatus::Pending, JobStatus::InProgress],
+    }
+}
+
+/// The statement of a batch's candidates of `b` (its status written as
+/// `term`), after the id `after`, at most `lim`: its SQL and values.
+pub(crate) fn candidates_statement<'a>(
+    b: &'a BulkBatch<'a>,
+    term: StatusTerm,
+    after: &'a dyn rusqlite::ToSql,
+    lim: &'a i64,
+) -> (String, Vec<&'a dyn rusqlite::ToSql>) {
+    let parts = parts(b.filter, term, movable(b.action));
+    let extra = format!("{} AND id > ? AND created_at <= ?", eligible(b.action));
+    let sql = ordered_sql(&parts, "id, created_at", &extra, "ASC");
+    (sql, ordered_values(parts, &[after, &b.until.0], lim))
+}
+
+/// The next batch's candidates: (id, created_at) in key order (see
+/// `find.rs`), after the batch's cursor (its id), created no later than `until`.
 pub(crate) fn candidates(conn: &Connection, b: &BulkBatch<'_>) -> Result<Vec<(JobId, i64)>> {
-    let c = conditions(b.filter, status_term(conn, b.filter)?);
-    let sql = format!(
-        "SELECT id, created_at FROM jobs WHERE {} AND {} AND (created_at, id) > (?, ?) \
-         AND created_at <= ? ORDER BY created_at, id LIMIT ?",
-        c.sql,
-        eligible(b.action)
-    );
-    let (ms, after) = match b.after {
-        Some(c) => (c.created_at, Some(id::key(c.id))),
-        None => (i64::MIN, None),
-    };
     // Before the first batch: an empty blob sorts before every stored id.
+    let after = b.after.map(|c| id::key(c.id));
     let id: &dyn rusqlite::ToSql = match &after {
         Some(k) => k,
         None => &id::BEFORE_ALL,
     };
     let lim = i64::try_from(b.limit).unwrap_or(i64::MAX);
-    let mut values = c.values;
-    values.extend([&ms as &dyn rusqlite::ToSql, id, &b.until.0, &lim]);
+    let (sql, values) = candidates_statement(b, status_term(conn, b.filter)?, id, &lim);
     let mut stmt = conn.prepare_cached(&sql).map_err(Error::db("bulk"))?;
     let rows = stmt
         .query_map(params_from_iter(values), |r| {
@@ -59,14 +73,10 @@ pub(crate) fn candidates(conn: &Connection, b: &BulkBatch<'_>) -> Result<Vec<(Jo
 /// How many jobs every batch of `b` together would move now (a candidate
 /// that changes before its batch is skipped then, so this is an estimate).
 pub(crate) fn count(conn: &Connection, b: &BulkBatch<'_>) -> Result<u64> {
-    let c = conditions(b.filter, status_term(conn, b.filter)?);
-    let sql = format!(
-        "SELECT count(*) FROM jobs WHERE {} AND {} AND created_at <= ?",
-        c.sql,
-        eligible(b.action)
-    );
-    let mut values = c.values;
-    values.push(&b.until.0);
+    let parts = parts(b.filter, status_term(conn, b.filter)?, movable(b.action));
+    let extra = format!("{} AND created_at <= ?", eligible(b.action));
+    let sql = count_sql(&parts, &extra, false);
+    let values = count_values(parts, &[&b.until.0]);
     let mut stmt = conn.prepare_cached(&sql).map_err(Error::db("bulk count"))?;
     let n: i64 = stmt
         .query_row(params_from_iter(values), |r| r.get(0))

@@ -153,6 +153,20 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_type ON jobs (job_type, created_at);
     CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key) WHERE unique_key IS NOT NULL AND ((unique_states >> (CASE status WHEN 'pending' THEN 0 WHEN 'in_progress' THEN 1 WHEN 'completed' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 END)) & 1) = 1;"
     ),
+    // 9: a one-call enqueue writes the table and jobs_claim only. Listings are
+    // in the key's order (a new job's id carries its created_at, so that is
+    // creation order), so jobs_created goes; jobs_owner is keyed (owner, id)
+    // for the same order. jobs_type holds finished jobs only (written by the
+    // completion, not the insert); pending jobs are found by type through
+    // jobs_claim, which now ends with job_type, and running ones through
+    // jobs_status.
+    "DROP INDEX jobs_created;
+    DROP INDEX jobs_type;
+    DROP INDEX jobs_owner;
+    DROP INDEX jobs_claim;
+    CREATE INDEX jobs_claim ON jobs (queue, priority DESC, next_retry, id, job_type) WHERE status = 'pending';
+    CREATE INDEX jobs_owner ON jobs (owner) WHERE owner IS NOT NULL;
+    CREATE INDEX jobs_type ON jobs (job_type) WHERE status IN ('completed', 'failed', 'cancelled');",
 ];
 
 /// The schema version this build writes.

@@ -13,8 +13,11 @@ pub(crate) mod id;
 pub(crate) mod migrate;
 mod open;
 mod overview;
+mod parts;
 mod queues;
 mod read;
+#[cfg(test)]
+mod read_plans;
 mod reserve;
 mod row;
 mod schedules;

@@ -222,6 +222,13 @@ fn open_err(path: &Path, reason: &str) -> Error {
     }
 }
 
+/// The page size of a file jobq creates (bytes; SQLite's default is 4096).
+/// Under `synchronous=NORMAL` a one-job commit costs about one WAL frame per
+/// b-tree page it changes, so smaller pages make small commits cheaper
+/// (BENCHMARKS.md, round 2 §0: one-call enqueue about 1.4x at 2048); 1024 would
+/// push rows over ~230 bytes into overflow pages in the `WITHOUT ROWID` table.
+pub(crate) const NEW_FILE_PAGE_SIZE: i64 = 2048;
+
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
 
@@ -234,6 +241,9 @@ pub(crate) fn configure(conn: &Connection, s: ConnSettings) -> rusqlite::Result<
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(s.busy_timeout)?;
     if s.access == Access::ReadWrite {
+        // Only a new (empty) file takes it: an existing file keeps its own,
+        // which WAL mode cannot change.
+        conn.pragma_update(None, "page_size", NEW_FILE_PAGE_SIZE)?;
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {

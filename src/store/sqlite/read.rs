@@ -21,12 +21,12 @@ macro_rules! filter {
     };
 }
 
-const LIST: &str = concat!(
+pub(crate) const LIST: &str = concat!(
     "SELECT ",
     job_columns!(),
     " FROM jobs WHERE ",
     filter!(),
-    " AND (?7 IS NULL OR (created_at, id) < (?7, ?8)) ORDER BY created_at DESC, id DESC LIMIT ?9 + 0"
+    " AND (?7 IS NULL OR id < ?7) ORDER BY id DESC LIMIT ?8 + 0"
 );
 
 const COUNT: &str = concat!("SELECT count(*) FROM jobs WHERE ", filter!());
@@ -37,7 +37,8 @@ const STATS: &str = "SELECT job_type, status, \
      count(*), min(next_retry), queue FROM jobs GROUP BY 1, 2, 3, 6";
 
 /// A range scan of the primary key (the UUID's bytes).
-const IDS_BETWEEN: &str = "SELECT id FROM jobs WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3";
+pub(crate) const IDS_BETWEEN: &str =
+    "SELECT id FROM jobs WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3";
 
 pub(crate) const CANCEL_REQUESTS: &str =
     "SELECT id FROM jobs WHERE status = 'in_progress' AND status != 'pending' \
@@ -81,7 +82,7 @@ pub(crate) fn list(
     cursor: Option<Cursor>,
     limit: usize,
 ) -> Result<(Vec<Job>, u64)> {
-    let (ms, id) = (cursor.map(|c| c.created_at), cursor.map(|c| c.id));
+    let after = cursor.map(|c| key(c.id));
     let lim = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(LIST).map_err(Error::db("list"))?;
     let rows = stmt
@@ -93,8 +94,7 @@ pub(crate) fn list(
                 f.entity_id,
                 f.owner,
                 f.queue,
-                ms,
-                id.map(key),
+                after,
                 lim
             ],
             job_from_row,

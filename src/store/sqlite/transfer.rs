@@ -13,7 +13,7 @@ use crate::transfer::{QueueRecord, ScheduleRecord, Settings, TokenRecord};
 
 const FIRST_PAGE: &str = concat!("SELECT ", job_columns!(), " FROM jobs ORDER BY id LIMIT ?1");
 
-const NEXT_PAGE: &str = concat!(
+pub(crate) const NEXT_PAGE: &str = concat!(
     "SELECT ",
     job_columns!(),
     " FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2"

@@ -23,7 +23,8 @@ pub(crate) const ALL: &str = "SELECT w.id, w.types, w.queues, w.started_at, w.he
        AND j.locked_by = w.id) \
      FROM workers w ORDER BY w.id";
 
-const WAITING: &str = "SELECT job_type, queue, sum(next_retry <= ?1), sum(next_retry > ?1), \
+pub(crate) const WAITING: &str =
+    "SELECT job_type, queue, sum(next_retry <= ?1), sum(next_retry > ?1), \
      min(CASE WHEN next_retry > ?1 THEN next_retry END) FROM jobs WHERE status = 'pending' \
      GROUP BY job_type, queue ORDER BY job_type, queue";
 
