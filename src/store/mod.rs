@@ -12,6 +12,7 @@ pub(crate) mod fold;
 pub(crate) mod plan;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+pub(crate) mod starts;
 
 use std::fmt;
 use std::sync::Arc;

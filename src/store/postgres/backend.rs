@@ -19,6 +19,7 @@ use crate::store::postgres::{
     admin, bulk, claim, find, finish, overview, queues, read, reserve, schedules, tokens, transfer,
     workers, Postgres,
 };
+use crate::store::starts::Starts;
 use crate::store::{
     refusal_is_an_outcome, Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled,
 };
@@ -52,19 +53,15 @@ impl Backend for Postgres {
         let now = round.now;
         let rotation = self.rounds.fetch_add(1, Ordering::Relaxed);
         self.pool.tx("complete_and_claim", |c| {
-            let started = round
-                .starts
-                .iter()
-                .map(|(id, token, at)| {
-                    refusal_is_an_outcome(reserve::start(c, *id, *token, *at, round.started_until))
-                })
-                .collect::<Result<_>>()?;
+            let starts = Starts::split(round.starts, round.done);
+            let alone = reserve::start_many(c, &starts.alone, round.started_until)?;
             let unstarted = round
                 .unstarted
                 .iter()
                 .map(|(id, token)| refusal_is_an_outcome(reserve::give_back(c, *id, *token, now)))
                 .collect::<Result<_>>()?;
-            let completed = finish::complete_many(c, round.done, now)?;
+            let completed = finish::complete_many(c, round.done, &starts.with_done, now)?;
+            let started = starts.outcomes(alone, &completed);
             let failed = round
                 .failed
                 .iter()

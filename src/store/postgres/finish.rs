@@ -18,12 +18,15 @@ use crate::store::postgres::row::{job_columns, job_from_row};
 use crate::store::refusal_is_an_outcome;
 
 /// Every completion of a round in one statement: the jobs of `$2` whose
-/// attempt `$3` still holds its lease get the results `$4`.
+/// attempt `$3` still holds its lease get the results `$4`; a prefetched job
+/// whose start is written with its completion gets its start time from `$5`
+/// (NULL: `started_at` stays as it is).
 const COMPLETE_MANY: &str = "UPDATE jobq.jobs j SET \
      status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'completed' END, \
      result = d.result::json, completed_at = $1, updated_at = $1, locked_by = NULL, \
-     lease_expires_at = NULL \
-     FROM unnest($2::text[], $3::bigint[], $4::text[]) AS d(id, token, result) \
+     lease_expires_at = NULL, started_at = coalesce(d.started, j.started_at) \
+     FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[]) \
+       AS d(id, token, result, started) \
      WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
      RETURNING j.id, j.status";
 
@@ -73,15 +76,18 @@ pub(crate) fn status_of(text: &str) -> JobStatus {
 }
 
 /// Completes every (id, lease token, result JSON text) of `done` with one
-/// statement, as [`complete`] does one by one; returns each one's outcome in
-/// input order: its new status, or its refusal ([`crate::Error::LeaseLost`],
-/// [`crate::Error::NotFound`]) when its lease is not held.
+/// statement; `started` gives, per entry, the start time of a prefetched job
+/// whose start is written with its completion (`None`: not in this round).
+/// Returns each one's outcome in input order: its new status, or its refusal
+/// ([`crate::Error::LeaseLost`], [`crate::Error::NotFound`]) when its lease is
+/// not held (its start is then not written either).
 ///
 /// # Errors
 /// Database errors (the whole round then rolls back).
 pub(crate) fn complete_many(
     c: &mut Conn,
     done: &[(JobId, i64, String)],
+    started: &[Option<Timestamp>],
     now: Timestamp,
 ) -> Result<Vec<Result<JobStatus>>> {
     if done.is_empty() {
@@ -90,10 +96,13 @@ pub(crate) fn complete_many(
     let ids: Vec<String> = done.iter().map(|d| d.0.to_string()).collect();
     let tokens: Vec<i64> = done.iter().map(|d| d.1).collect();
     let results: Vec<&str> = done.iter().map(|d| d.2.as_str()).collect();
+    let starts: Vec<Option<i64>> = (0..done.len())
+        .map(|i| started.get(i).copied().flatten().map(|t| t.0))
+        .collect();
     let rows = c.query(
         "complete",
         COMPLETE_MANY,
-        &[&now.0, &ids, &tokens, &results],
+        &[&now.0, &ids, &tokens, &results, &starts],
     )?;
     let mut changed: HashMap<String, JobStatus> = rows
         .iter()
