@@ -75,6 +75,27 @@ pub(crate) fn status_of(text: &str) -> JobStatus {
     text.parse().unwrap_or(JobStatus::Failed)
 }
 
+/// The columns of a round's completions, as the statement's arrays.
+pub(crate) struct CompleteArrays<'a> {
+    pub ids: Vec<String>,
+    pub tokens: Vec<i64>,
+    pub results: Vec<&'a str>,
+    pub started: Vec<Option<i64>>,
+}
+
+impl<'a> CompleteArrays<'a> {
+    pub(crate) fn of(done: &'a [(JobId, i64, String)], started: &[Option<Timestamp>]) -> Self {
+        CompleteArrays {
+            ids: done.iter().map(|d| d.0.to_string()).collect(),
+            tokens: done.iter().map(|d| d.1).collect(),
+            results: done.iter().map(|d| d.2.as_str()).collect(),
+            started: (0..done.len())
+                .map(|i| started.get(i).copied().flatten().map(|t| t.0))
+                .collect(),
+        }
+    }
+}
+
 /// Completes every (id, lease token, result JSON text) of `done` with one
 /// statement; `started` gives, per entry, the start time of a prefetched job
 /// whose start is written with its completion (`None`: not in this round).
@@ -93,21 +114,31 @@ pub(crate) fn complete_many(
     if done.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = done.iter().map(|d| d.0.to_string()).collect();
-    let tokens: Vec<i64> = done.iter().map(|d| d.1).collect();
-    let results: Vec<&str> = done.iter().map(|d| d.2.as_str()).collect();
-    let starts: Vec<Option<i64>> = (0..done.len())
-        .map(|i| started.get(i).copied().flatten().map(|t| t.0))
-        .collect();
+    let a = CompleteArrays::of(done, started);
     let rows = c.query(
         "complete",
         COMPLETE_MANY,
-        &[&now.0, &ids, &tokens, &results, &starts],
+        &[&now.0, &a.ids, &a.tokens, &a.results, &a.started],
     )?;
-    let mut changed: HashMap<String, JobStatus> = rows
+    let changed: HashMap<String, JobStatus> = rows
         .iter()
         .map(|r| (r.get(0), status_of(r.get(1))))
         .collect();
+    completion_outcomes(c, done, &a.ids, changed)
+}
+
+/// Each completion's outcome in input order, given the new status of every
+/// job (by id text; `ids` one per entry) the statement completed: an entry
+/// not among them is refused.
+///
+/// # Errors
+/// Database errors while telling a refusal's kind.
+pub(crate) fn completion_outcomes(
+    c: &mut Conn,
+    done: &[(JobId, i64, String)],
+    ids: &[String],
+    mut changed: HashMap<String, JobStatus>,
+) -> Result<Vec<Result<JobStatus>>> {
     ids.iter()
         .zip(done)
         .map(|(idt, (id, token, _))| match changed.remove(idt) {

@@ -28,6 +28,23 @@ const GIVE_BACK: &str = "UPDATE jobq.jobs SET \
      updated_at = $1::bigint, started_at = NULL, locked_by = NULL, lease_expires_at = NULL \
      WHERE id = $2 AND status = 'in_progress' AND lease_token = $3 RETURNING status";
 
+/// The columns of a round's starts, as the statement's arrays.
+pub(crate) struct StartArrays {
+    pub ids: Vec<String>,
+    pub tokens: Vec<i64>,
+    pub ats: Vec<i64>,
+}
+
+impl StartArrays {
+    pub(crate) fn of(starts: &[(JobId, i64, Timestamp)]) -> Self {
+        StartArrays {
+            ids: starts.iter().map(|s| s.0.to_string()).collect(),
+            tokens: starts.iter().map(|s| s.1).collect(),
+            ats: starts.iter().map(|s| s.2 .0).collect(),
+        }
+    }
+}
+
 /// Marks every reserved job of `starts` (id, lease token, start time) started
 /// with one statement, its lease held until `lease_until`; returns each one's
 /// outcome in input order: started, or its refusal ([`crate::Error::LeaseLost`],
@@ -43,15 +60,31 @@ pub(crate) fn start_many(
     if starts.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = starts.iter().map(|s| s.0.to_string()).collect();
-    let tokens: Vec<i64> = starts.iter().map(|s| s.1).collect();
-    let ats: Vec<i64> = starts.iter().map(|s| s.2 .0).collect();
-    let rows = c.query("start", START_MANY, &[&lease_until.0, &ids, &tokens, &ats])?;
-    let started: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    let a = StartArrays::of(starts);
+    let rows = c.query(
+        "start",
+        START_MANY,
+        &[&lease_until.0, &a.ids, &a.tokens, &a.ats],
+    )?;
+    let written: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    start_outcomes(c, starts, &a.ids, &written)
+}
+
+/// Each start's outcome in input order, given the ids (`ids`, as text, one per
+/// start) the statement marked started: a start not among them is refused.
+///
+/// # Errors
+/// Database errors while telling a refusal's kind.
+pub(crate) fn start_outcomes(
+    c: &mut Conn,
+    starts: &[(JobId, i64, Timestamp)],
+    ids: &[String],
+    written: &HashSet<String>,
+) -> Result<Vec<Result<()>>> {
     ids.iter()
         .zip(starts)
         .map(|(idt, (id, token, _))| {
-            if started.contains(idt) {
+            if written.contains(idt) {
                 Ok(Ok(()))
             } else {
                 refusal_is_an_outcome(Err(lease_refused(c, *id, *token, "start")))
