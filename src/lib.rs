@@ -67,7 +67,7 @@ pub use overview::{
     BulkAction, CappedStatusCounts, Count, GroupCounts, Minute, Overview, OverviewQuery,
 };
 #[doc(hidden)]
-pub use queue::{postgres_overview_statements, postgres_schema_to};
+pub use queue::{postgres_overview_statements, postgres_schema_to, PrefetchRound};
 pub use queue::{
     MigrateProgress, Queue, QueueOptions, COUNT_CAP, DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAGE,
 };

@@ -9,6 +9,7 @@ mod lease;
 mod named;
 mod options;
 mod overview;
+mod prefetch_support;
 mod read;
 #[cfg(test)]
 mod reserve_tests;
@@ -18,6 +19,9 @@ pub(crate) mod tokens;
 mod transfer;
 pub(crate) mod validate;
 mod workers;
+
+#[doc(hidden)]
+pub use prefetch_support::PrefetchRound;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};

@@ -12,6 +12,7 @@ pub(crate) mod fold;
 pub(crate) mod plan;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+pub(crate) mod starts;
 
 use std::fmt;
 use std::sync::Arc;
@@ -72,7 +73,9 @@ pub(crate) struct Claim<'a> {
 /// transaction.
 pub(crate) struct Round<'a> {
     /// Reserved jobs a worker has started (id, lease token, start time): marked
-    /// started, their leases held until `started_until`. Written first.
+    /// started, their leases held until `started_until`. Written first, except
+    /// the start of a job completed in this round, which its completion writes
+    /// (see [`starts`]).
     pub starts: &'a [(JobId, i64, Timestamp)],
     pub started_until: Timestamp,
     /// Reserved jobs that never started, given back: pending in their old

@@ -42,6 +42,7 @@ mod powercut_fs;
 mod powercut_fuse;
 mod powercut_model;
 mod prefetch;
+mod prefetch_rounds;
 mod pty;
 mod queue_set;
 mod queues;

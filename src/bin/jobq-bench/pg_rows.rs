@@ -1,12 +1,13 @@
 //! The PostgreSQL rows (`--db postgres://...` or `--db postgres`): enqueue one
-//! per call, drains with 1-8 workers and with 2 and 4 processes, and
+//! per call, drains with 1-8 workers, with a prefetch buffer, and with 2 and 4
+//! processes, and
 //! enqueue-to-start from another process woken by LISTEN/NOTIFY, each beside
 //! the raw baseline of `pg_raw` on the same server. Every run starts from an
 //! empty `jobq` schema (dropped and created again).
 
 use std::path::Path;
 
-use jobq::{Durability, NewJob};
+use jobq::{Durability, NewJob, WorkerConfig};
 use serde_json::Value;
 
 use crate::args::Args;
@@ -48,12 +49,12 @@ fn enqueue(args: &Args, url: &str, rows: &mut Vec<Row>) -> BenchResult<()> {
     Ok(())
 }
 
-/// A pool of `workers` threads drains a fresh backlog of `n`: jobs per second.
-fn drain_threads(url: &str, d: Durability, workers: usize, n: usize) -> BenchResult<f64> {
+/// A pool configured by `config` drains a fresh backlog of `n`: jobs per second.
+fn drain_threads(url: &str, d: Durability, config: WorkerConfig, n: usize) -> BenchResult<f64> {
     pg_raw::backlog(url, n)?;
     let queue = open_queue(Path::new(url), d)?;
     let registry = noop_registry(&PerThread::default());
-    Ok(drain_with(&queue, registry, drain_config(workers), n)?.0)
+    Ok(drain_with(&queue, registry, config, n)?.0)
 }
 
 /// `procs` processes of 4 workers (NORMAL) drain a fresh backlog of `n`.
@@ -93,7 +94,7 @@ fn drain(args: &Args, url: &str, rows: &mut Vec<Row>) -> BenchResult<()> {
         if !args.wants(&name) {
             continue;
         }
-        let (j, r) = paired_drain(args, url, d, || drain_threads(url, d, w, n))?;
+        let (j, r) = paired_drain(args, url, d, || drain_threads(url, d, drain_config(w), n))?;
         let row = Row::new(name, "jobs/s", j.clone()).raw(median(&r));
         rows.push(if w == 4 { row.min_ratio(0.7) } else { row });
         if w == 4 {
@@ -107,6 +108,7 @@ fn drain(args: &Args, url: &str, rows: &mut Vec<Row>) -> BenchResult<()> {
             rows.push(Row::new(name, "jobs/s", j).raw(median(&bound)));
         }
     }
+    prefetch(args, url, rows)?;
     for procs in [2, 4] {
         let name = format!("pg drain {n} no-op, {procs} processes x 4 workers, NORMAL");
         if !args.wants(&name) {
@@ -114,6 +116,28 @@ fn drain(args: &Args, url: &str, rows: &mut Vec<Row>) -> BenchResult<()> {
         }
         let (j, r) = paired_drain(args, url, Durability::Normal, || drain_procs(url, procs, n))?;
         rows.push(Row::new(name, "jobs/s", j).raw(median(&r)));
+    }
+    Ok(())
+}
+
+/// The prefetch buffer of the prefetch rows.
+const PREFETCH: usize = 100;
+
+/// 4 workers with a prefetch buffer of 100 (NORMAL and FULL) beside the raw
+/// claim(100) + one completion statement loop, alternately.
+fn prefetch(args: &Args, url: &str, rows: &mut Vec<Row>) -> BenchResult<()> {
+    let n = args.drain;
+    for d in [Durability::Normal, Durability::Full] {
+        let name = format!(
+            "pg drain {n} no-op, 4 workers, prefetch {PREFETCH}, {}",
+            mode_name(d)
+        );
+        if !args.wants(&name) {
+            continue;
+        }
+        let config = || drain_config(4).prefetch(PREFETCH);
+        let (j, r) = paired_drain(args, url, d, || drain_threads(url, d, config(), n))?;
+        rows.push(Row::new(name, "jobs/s", j).raw(median(&r)).min_ratio(0.7));
     }
     Ok(())
 }

@@ -16,9 +16,10 @@ use crate::state::Move;
 use crate::stats::{Stats, Waiting};
 use crate::store::postgres::notify::Listener;
 use crate::store::postgres::{
-    admin, bulk, claim, find, finish, overview, queues, read, reserve, schedules, tokens, transfer,
-    workers, Postgres,
+    admin, bulk, claim, find, finish, overview, queues, read, reserve, schedules, settle, tokens,
+    transfer, workers, Postgres,
 };
+use crate::store::starts::Starts;
 use crate::store::{
     refusal_is_an_outcome, Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled,
 };
@@ -52,19 +53,21 @@ impl Backend for Postgres {
         let now = round.now;
         let rotation = self.rounds.fetch_add(1, Ordering::Relaxed);
         self.pool.tx("complete_and_claim", |c| {
-            let started = round
-                .starts
-                .iter()
-                .map(|(id, token, at)| {
-                    refusal_is_an_outcome(reserve::start(c, *id, *token, *at, round.started_until))
-                })
-                .collect::<Result<_>>()?;
+            let starts = Starts::split(round.starts, round.done);
+            let (alone, completed) = settle::starts_and_completions(
+                c,
+                &starts.alone,
+                round.started_until,
+                round.done,
+                &starts.with_done,
+                now,
+            )?;
+            let started = starts.outcomes(alone, &completed);
             let unstarted = round
                 .unstarted
                 .iter()
                 .map(|(id, token)| refusal_is_an_outcome(reserve::give_back(c, *id, *token, now)))
                 .collect::<Result<_>>()?;
-            let completed = finish::complete_many(c, round.done, now)?;
             let failed = round
                 .failed
                 .iter()
@@ -118,13 +121,8 @@ impl Backend for Postgres {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<Result<bool>>> {
-        self.pool.tx("heartbeat", |c| {
-            held.iter()
-                .map(|(id, token)| {
-                    refusal_is_an_outcome(claim::heartbeat(c, *id, *token, now, until))
-                })
-                .collect()
-        })
+        self.pool
+            .tx("heartbeat", |c| claim::heartbeat_many(c, held, now, until))
     }
 
     fn progress(&self, id: JobId, token: i64, report: &str, now: Timestamp) -> Result<()> {

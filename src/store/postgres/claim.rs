@@ -1,6 +1,6 @@
 //! Claiming due jobs and holding their leases: claim, heartbeat, progress.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -11,6 +11,7 @@ use crate::store::plan::cannot_run;
 use crate::store::postgres::conn::{Conn, Params};
 use crate::store::postgres::queues;
 use crate::store::postgres::row::{j_columns, job_from_row};
+use crate::store::refusal_is_an_outcome;
 
 /// pending and due -> in_progress (see [`crate::state`]): one statement. The
 /// CTE picks at most `$5` due jobs of queue `$6` in run order through the partial index
@@ -34,8 +35,12 @@ const FAIL_UNREADABLE: &str = "UPDATE jobq.jobs SET status = 'failed', error_mes
      error_context = $2::text::json, completed_at = $3, updated_at = $3, locked_by = NULL, \
      lease_expires_at = NULL WHERE id = $4 AND status = 'in_progress'";
 
-const HEARTBEAT: &str = "UPDATE jobq.jobs SET lease_expires_at = $1, updated_at = $2 \
-     WHERE id = $3 AND status = 'in_progress' AND lease_token = $4 RETURNING cancel_requested";
+/// Every lease of a heartbeat in one statement: the jobs of `$3` whose
+/// attempt `$4` still holds its lease are held until `$1`.
+const HEARTBEAT_MANY: &str = "UPDATE jobq.jobs j SET lease_expires_at = $1, updated_at = $2 \
+     FROM unnest($3::text[], $4::bigint[]) AS d(id, token) \
+     WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
+     RETURNING j.id, j.cancel_requested";
 
 const PROGRESS: &str = "UPDATE jobq.jobs SET progress = $1::text::json, updated_at = $2 \
      WHERE id = $3 AND status = 'in_progress' AND lease_token = $4";
@@ -164,22 +169,37 @@ pub(crate) fn fail_unreadable(c: &mut Conn, job: &Job, id: &str, now: Timestamp)
     Ok(())
 }
 
-/// Extends a lease. Returns whether a cancel was requested.
+/// Extends the leases of `held` (id, lease token) to `until` with one
+/// statement. Returns, per entry in input order, whether a cancel was
+/// requested, or its refusal ([`Error::LeaseLost`], [`Error::NotFound`]) when
+/// its lease is not held.
 ///
 /// # Errors
-/// [`Error::LeaseLost`] or [`Error::NotFound`] when the lease is not held.
-pub(crate) fn heartbeat(
+/// Database errors (the whole heartbeat then rolls back).
+pub(crate) fn heartbeat_many(
     c: &mut Conn,
-    id: JobId,
-    token: i64,
+    held: &[(JobId, i64)],
     now: Timestamp,
     until: Timestamp,
-) -> Result<bool> {
-    let idt = id.to_string();
-    match c.opt("heartbeat", HEARTBEAT, &[&until.0, &now.0, &idt, &token])? {
-        Some(r) => Ok(r.get(0)),
-        None => Err(lease_refused(c, id, token, "heartbeat")),
+) -> Result<Vec<Result<bool>>> {
+    if held.is_empty() {
+        return Ok(Vec::new());
     }
+    let ids: Vec<String> = held.iter().map(|h| h.0.to_string()).collect();
+    let tokens: Vec<i64> = held.iter().map(|h| h.1).collect();
+    let rows = c.query(
+        "heartbeat",
+        HEARTBEAT_MANY,
+        &[&until.0, &now.0, &ids, &tokens],
+    )?;
+    let cancel: HashMap<String, bool> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    ids.iter()
+        .zip(held)
+        .map(|(idt, (id, token))| match cancel.get(idt) {
+            Some(requested) => Ok(Ok(*requested)),
+            None => refusal_is_an_outcome(Err(lease_refused(c, *id, *token, "heartbeat"))),
+        })
+        .collect()
 }
 
 /// Stores a progress report on a job whose lease is held.

@@ -18,12 +18,15 @@ use crate::store::postgres::row::{job_columns, job_from_row};
 use crate::store::refusal_is_an_outcome;
 
 /// Every completion of a round in one statement: the jobs of `$2` whose
-/// attempt `$3` still holds its lease get the results `$4`.
+/// attempt `$3` still holds its lease get the results `$4`; a prefetched job
+/// whose start is written with its completion gets its start time from `$5`
+/// (NULL: `started_at` stays as it is).
 const COMPLETE_MANY: &str = "UPDATE jobq.jobs j SET \
      status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'completed' END, \
      result = d.result::json, completed_at = $1, updated_at = $1, locked_by = NULL, \
-     lease_expires_at = NULL \
-     FROM unnest($2::text[], $3::bigint[], $4::text[]) AS d(id, token, result) \
+     lease_expires_at = NULL, started_at = coalesce(d.started, j.started_at) \
+     FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[]) \
+       AS d(id, token, result, started) \
      WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
      RETURNING j.id, j.status";
 
@@ -72,33 +75,70 @@ pub(crate) fn status_of(text: &str) -> JobStatus {
     text.parse().unwrap_or(JobStatus::Failed)
 }
 
+/// The columns of a round's completions, as the statement's arrays.
+pub(crate) struct CompleteArrays<'a> {
+    pub ids: Vec<String>,
+    pub tokens: Vec<i64>,
+    pub results: Vec<&'a str>,
+    pub started: Vec<Option<i64>>,
+}
+
+impl<'a> CompleteArrays<'a> {
+    pub(crate) fn of(done: &'a [(JobId, i64, String)], started: &[Option<Timestamp>]) -> Self {
+        CompleteArrays {
+            ids: done.iter().map(|d| d.0.to_string()).collect(),
+            tokens: done.iter().map(|d| d.1).collect(),
+            results: done.iter().map(|d| d.2.as_str()).collect(),
+            started: (0..done.len())
+                .map(|i| started.get(i).copied().flatten().map(|t| t.0))
+                .collect(),
+        }
+    }
+}
+
 /// Completes every (id, lease token, result JSON text) of `done` with one
-/// statement, as [`complete`] does one by one; returns each one's outcome in
-/// input order: its new status, or its refusal ([`crate::Error::LeaseLost`],
-/// [`crate::Error::NotFound`]) when its lease is not held.
+/// statement; `started` gives, per entry, the start time of a prefetched job
+/// whose start is written with its completion (`None`: not in this round).
+/// Returns each one's outcome in input order: its new status, or its refusal
+/// ([`crate::Error::LeaseLost`], [`crate::Error::NotFound`]) when its lease is
+/// not held (its start is then not written either).
 ///
 /// # Errors
 /// Database errors (the whole round then rolls back).
 pub(crate) fn complete_many(
     c: &mut Conn,
     done: &[(JobId, i64, String)],
+    started: &[Option<Timestamp>],
     now: Timestamp,
 ) -> Result<Vec<Result<JobStatus>>> {
     if done.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = done.iter().map(|d| d.0.to_string()).collect();
-    let tokens: Vec<i64> = done.iter().map(|d| d.1).collect();
-    let results: Vec<&str> = done.iter().map(|d| d.2.as_str()).collect();
+    let a = CompleteArrays::of(done, started);
     let rows = c.query(
         "complete",
         COMPLETE_MANY,
-        &[&now.0, &ids, &tokens, &results],
+        &[&now.0, &a.ids, &a.tokens, &a.results, &a.started],
     )?;
-    let mut changed: HashMap<String, JobStatus> = rows
+    let changed: HashMap<String, JobStatus> = rows
         .iter()
         .map(|r| (r.get(0), status_of(r.get(1))))
         .collect();
+    completion_outcomes(c, done, &a.ids, changed)
+}
+
+/// Each completion's outcome in input order, given the new status of every
+/// job (by id text; `ids` one per entry) the statement completed: an entry
+/// not among them is refused.
+///
+/// # Errors
+/// Database errors while telling a refusal's kind.
+pub(crate) fn completion_outcomes(
+    c: &mut Conn,
+    done: &[(JobId, i64, String)],
+    ids: &[String],
+    mut changed: HashMap<String, JobStatus>,
+) -> Result<Vec<Result<JobStatus>>> {
     ids.iter()
         .zip(done)
         .map(|(idt, (id, token, _))| match changed.remove(idt) {

@@ -18,6 +18,7 @@ mod read;
 mod reserve;
 mod row;
 mod schedules;
+mod settle;
 mod tokens;
 mod transfer;
 mod workers;

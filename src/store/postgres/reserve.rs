@@ -4,14 +4,22 @@
 //! reservation given back or expired before the start returns the job to
 //! `pending` in its old place, its attempt not counted.
 
+use std::collections::HashSet;
+
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::job::{JobId, JobStatus};
 use crate::store::postgres::claim::lease_refused;
 use crate::store::postgres::conn::Conn;
+use crate::store::refusal_is_an_outcome;
 
-const START: &str = "UPDATE jobq.jobs SET started_at = $1, updated_at = $1, \
-     lease_expires_at = $2 WHERE id = $3 AND status = 'in_progress' AND lease_token = $4";
+/// Every start of a round in one statement: the jobs of `$2` whose
+/// reservation `$3` is still held start at `$4`, their leases held until `$1`.
+const START_MANY: &str = "UPDATE jobq.jobs j SET started_at = d.at, updated_at = d.at, \
+     lease_expires_at = $1 \
+     FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS d(id, token, at) \
+     WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
+     RETURNING j.id";
 
 const GIVE_BACK: &str = "UPDATE jobq.jobs SET \
      status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END, \
@@ -20,24 +28,69 @@ const GIVE_BACK: &str = "UPDATE jobq.jobs SET \
      updated_at = $1::bigint, started_at = NULL, locked_by = NULL, lease_expires_at = NULL \
      WHERE id = $2 AND status = 'in_progress' AND lease_token = $3 RETURNING status";
 
-/// Marks a reserved job started at `at`, its lease held until `lease_until`.
+/// The columns of a round's starts, as the statement's arrays.
+pub(crate) struct StartArrays {
+    pub ids: Vec<String>,
+    pub tokens: Vec<i64>,
+    pub ats: Vec<i64>,
+}
+
+impl StartArrays {
+    pub(crate) fn of(starts: &[(JobId, i64, Timestamp)]) -> Self {
+        StartArrays {
+            ids: starts.iter().map(|s| s.0.to_string()).collect(),
+            tokens: starts.iter().map(|s| s.1).collect(),
+            ats: starts.iter().map(|s| s.2 .0).collect(),
+        }
+    }
+}
+
+/// Marks every reserved job of `starts` (id, lease token, start time) started
+/// with one statement, its lease held until `lease_until`; returns each one's
+/// outcome in input order: started, or its refusal ([`crate::Error::LeaseLost`],
+/// [`crate::Error::NotFound`]) when its reservation is not held.
 ///
 /// # Errors
-/// [`crate::Error::LeaseLost`] or [`crate::Error::NotFound`] when the
-/// reservation is not held; database errors.
-pub(crate) fn start(
+/// Database errors (the whole round then rolls back).
+pub(crate) fn start_many(
     c: &mut Conn,
-    id: JobId,
-    token: i64,
-    at: Timestamp,
+    starts: &[(JobId, i64, Timestamp)],
     lease_until: Timestamp,
-) -> Result<()> {
-    let idt = id.to_string();
-    let n = c.execute("start", START, &[&at.0, &lease_until.0, &idt, &token])?;
-    if n == 0 {
-        return Err(lease_refused(c, id, token, "start"));
+) -> Result<Vec<Result<()>>> {
+    if starts.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(())
+    let a = StartArrays::of(starts);
+    let rows = c.query(
+        "start",
+        START_MANY,
+        &[&lease_until.0, &a.ids, &a.tokens, &a.ats],
+    )?;
+    let written: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    start_outcomes(c, starts, &a.ids, &written)
+}
+
+/// Each start's outcome in input order, given the ids (`ids`, as text, one per
+/// start) the statement marked started: a start not among them is refused.
+///
+/// # Errors
+/// Database errors while telling a refusal's kind.
+pub(crate) fn start_outcomes(
+    c: &mut Conn,
+    starts: &[(JobId, i64, Timestamp)],
+    ids: &[String],
+    written: &HashSet<String>,
+) -> Result<Vec<Result<()>>> {
+    ids.iter()
+        .zip(starts)
+        .map(|(idt, (id, token, _))| {
+            if written.contains(idt) {
+                Ok(Ok(()))
+            } else {
+                refusal_is_an_outcome(Err(lease_refused(c, *id, *token, "start")))
+            }
+        })
+        .collect()
 }
 
 /// Gives back a reserved job that never started. Returns its new status.

@@ -17,9 +17,12 @@ use crate::store::sqlite::id::{self, key};
 use crate::store::sqlite::reserve;
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 
+/// `?5`: the start time of a prefetched job whose start is written with its
+/// completion (NULL: `started_at` stays as it is).
 const COMPLETE: &str = "UPDATE jobs SET \
      status = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'completed' END, \
-     result = ?1, completed_at = ?2, updated_at = ?2, locked_by = NULL, lease_expires_at = NULL \
+     result = ?1, completed_at = ?2, updated_at = ?2, locked_by = NULL, lease_expires_at = NULL, \
+     started_at = coalesce(?5, started_at) \
      WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4 RETURNING status";
 
 const RELEASE: &str = "UPDATE jobs SET \
@@ -59,19 +62,29 @@ const EXPIRED: &str = concat!(
      ORDER BY lease_expires_at LIMIT ?2 + 0"
 );
 
-/// in_progress -> completed (or cancelled when requested). Returns the new status.
+/// in_progress -> completed (or cancelled when requested). Returns the new
+/// status. `started`: the start time of a prefetched job whose start is
+/// written with its completion (`None`: its start is not in this round).
+///
+/// # Errors
+/// [`Error::LeaseLost`] or [`Error::NotFound`] when the lease is not held (the
+/// start is then not written either); database errors.
 pub(crate) fn complete(
     conn: &Connection,
     id: JobId,
     token: i64,
     result: &str,
+    started: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<JobStatus> {
     let mut stmt = conn
         .prepare_cached(COMPLETE)
         .map_err(Error::db("complete"))?;
+    let started = started.map(|t| t.0);
     let status: Option<JobStatus> = stmt
-        .query_row(params![result, now.0, key(id), token], |r| r.get(0))
+        .query_row(params![result, now.0, key(id), token, started], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(Error::db("complete"))?;
     status.ok_or_else(|| lease_refused(conn, id, token, "complete"))

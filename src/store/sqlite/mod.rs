@@ -39,6 +39,7 @@ use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::Stats;
 use crate::stats::Waiting;
+use crate::store::starts::Starts;
 use crate::store::{
     refusal_is_an_outcome, Backend, BulkBatch, BulkDone, Durability, FirePlan, NewRow, Round,
     Settled,
@@ -105,8 +106,9 @@ impl Backend for Sqlite {
             .rounds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.store.write("complete_and_claim", |tx| {
-            let started = round
-                .starts
+            let starts = Starts::split(round.starts, round.done);
+            let alone = starts
+                .alone
                 .iter()
                 .map(|(id, token, at)| reserve::start(tx, *id, *token, *at, round.started_until))
                 .map(refusal_is_an_outcome)
@@ -117,12 +119,14 @@ impl Backend for Sqlite {
                 .map(|(id, token)| reserve::give_back(tx, *id, *token, now))
                 .map(refusal_is_an_outcome)
                 .collect::<Result<_>>()?;
-            let completed = round
+            let completed: Vec<_> = round
                 .done
                 .iter()
-                .map(|(id, token, text)| finish::complete(tx, *id, *token, text, now))
+                .zip(&starts.with_done)
+                .map(|((id, token, text), at)| finish::complete(tx, *id, *token, text, *at, now))
                 .map(refusal_is_an_outcome)
                 .collect::<Result<_>>()?;
+            let started = starts.outcomes(alone, &completed);
             let failed = round
                 .failed
                 .iter()
