@@ -60,18 +60,23 @@ pub(crate) struct RoundEnd {
 /// Whether a worker thread should write a round now: no round is being
 /// written, no error backoff runs, and either finished attempts are due
 /// (every claimed job has finished, the group window has passed, the pool
-/// stops, or the pool prefetches: then rounds run back to back) or the pool
+/// stops, or a prefetching pool's buffer is down to half) or the pool
 /// has room and the last claim did not come back short.
 pub(crate) fn due(shared: &Shared, st: &PoolState) -> bool {
     if st.in_round || st.retry_at.is_some_and(|t| Instant::now() < t) {
         return false;
     }
     if !st.finished.is_empty() || !st.starts.is_empty() {
-        let prefetch = shared.config.prefetch > 0;
+        // With prefetch, workers keep running buffered jobs while results
+        // wait, so a round waits until the buffer is half spent: each round
+        // then settles and refills about half the buffer, instead of every
+        // other round carrying a handful of jobs at a round's full cost.
+        let prefetch = shared.config.prefetch;
+        let refill = prefetch > 0 && st.buffer.len() * 2 <= prefetch;
         let window = st
             .first_finished
             .is_some_and(|t| t.elapsed() >= GROUP_WINDOW);
-        return prefetch || window || st.stopping || st.held() == 0;
+        return refill || window || st.stopping || st.held() == 0;
     }
     !st.dry && want(shared, st) > 0
 }
