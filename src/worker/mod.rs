@@ -51,8 +51,10 @@ pub struct WorkerConfig {
     /// attempt until a worker starts it, shutdown hands it back at once, and if
     /// the process dies any pool's recovery takes it back, uncounted, once the
     /// reservation has run out. The buffer runs in priority order and is
-    /// refilled at every round, so a job enqueued later with a higher priority
-    /// waits behind at most the jobs started during one round.
+    /// refilled by a round written once half of it has been started (or 200 µs
+    /// after a job finished, or when every held job has finished), so a job
+    /// enqueued later with a higher priority waits behind at most about half
+    /// the buffer.
     pub prefetch: usize,
     /// This pool's name in `locked_by` and error history. Default `host:pid:random`.
     pub worker_id: String,

@@ -166,10 +166,12 @@ fn a_more_urgent_job_enqueued_later_does_not_wait_behind_the_buffer(db) {
     let ran = ran.lock().unwrap().clone();
     assert_eq!(ran.len(), 5, "{ran:?}");
     assert_eq!(ran[0], "low0");
-    // One worker starts at most one job during a round: the urgent job runs
-    // right after the first, or after one more, never behind the whole buffer.
+    // A round (which claims the urgent job into the buffer, ahead of the rest)
+    // is written at the latest once half the buffer has been started: after
+    // the first job, at most ceil(3 / 2) = 2 more run before the urgent one,
+    // never the whole buffer (which would put it last).
     let at = ran.iter().position(|x| x == "urgent").unwrap();
-    assert!(at <= 2, "{ran:?}");
+    assert!(at <= 3, "{ran:?}");
 }
 }
 

@@ -21,14 +21,21 @@ use crate::store::refusal_is_an_outcome;
 /// attempt `$3` still holds its lease get the results `$4`; a prefetched job
 /// whose start is written with its completion gets its start time from `$5`
 /// (NULL: `started_at` stays as it is).
-const COMPLETE_MANY: &str = "UPDATE jobq.jobs j SET \
+macro_rules! complete_many_sql {
+    () => {
+        "UPDATE jobq.jobs j SET \
      status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'completed' END, \
      result = d.result::json, completed_at = $1, updated_at = $1, locked_by = NULL, \
      lease_expires_at = NULL, started_at = coalesce(d.started, j.started_at) \
      FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[]) \
        AS d(id, token, result, started) \
      WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
-     RETURNING j.id, j.status";
+     RETURNING j.id, j.status"
+    };
+}
+pub(crate) use complete_many_sql;
+
+const COMPLETE_MANY: &str = complete_many_sql!();
 
 const RELEASE: &str = "UPDATE jobq.jobs SET \
      status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END, \

@@ -11,7 +11,7 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::job::{JobId, JobStatus};
 use crate::store::postgres::conn::Conn;
-use crate::store::postgres::finish::{self, status_of};
+use crate::store::postgres::finish::{self, complete_many_sql, status_of};
 use crate::store::postgres::reserve;
 
 /// The starts' and the completions' outcomes, each in input order.
@@ -20,20 +20,17 @@ type Outcomes = (Vec<Result<()>>, Vec<Result<JobStatus>>);
 /// `$1`-`$5` as the completion statement of `finish`, `$6`-`$9` as the start
 /// statement of `reserve`; returns (false, id, NULL) per start written and
 /// (true, id, status) per completion.
-const STARTS_AND_COMPLETIONS: &str = "WITH s AS (UPDATE jobq.jobs j SET started_at = d.at, \
+const STARTS_AND_COMPLETIONS: &str = concat!(
+    "WITH s AS (UPDATE jobq.jobs j SET started_at = d.at, \
        updated_at = d.at, lease_expires_at = $6 \
        FROM unnest($7::text[], $8::bigint[], $9::bigint[]) AS d(id, token, at) \
        WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
        RETURNING j.id), \
-     c AS (UPDATE jobq.jobs j SET \
-       status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'completed' END, \
-       result = d.result::json, completed_at = $1, updated_at = $1, locked_by = NULL, \
-       lease_expires_at = NULL, started_at = coalesce(d.started, j.started_at) \
-       FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[]) \
-         AS d(id, token, result, started) \
-       WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
-       RETURNING j.id, j.status) \
-     SELECT false, id, NULL::text FROM s UNION ALL SELECT true, id, status FROM c";
+     c AS (",
+    complete_many_sql!(),
+    ") \
+     SELECT false, id, NULL::text FROM s UNION ALL SELECT true, id, status FROM c"
+);
 
 /// Marks `starts` (id, lease token, start time) started, their leases held
 /// until `lease_until`, and completes `done` (`started`: per entry, the start
