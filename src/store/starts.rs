@@ -38,6 +38,13 @@ impl Starts {
     /// Splits `starts` against the completions `done` (matched by id and
     /// lease token).
     pub(crate) fn split(starts: &[(JobId, i64, Timestamp)], done: &[(JobId, i64, String)]) -> Self {
+        if starts.is_empty() {
+            // Every round of a pool without prefetch: no map to build.
+            return Starts {
+                with_done: vec![None; done.len()],
+                ..Starts::default()
+            };
+        }
         let mut at: HashMap<(JobId, i64), usize> = HashMap::with_capacity(done.len());
         for (i, (id, token, _)) in done.iter().enumerate() {
             at.entry((*id, *token)).or_insert(i);

@@ -245,29 +245,12 @@ impl WorkerPool {
             && state.starts.is_empty()
     }
 
-    /// The pool's state once no round is being written: a round in flight may
-    /// have claimed jobs it has not yet handed out (they are not in `running`
-    /// until it ends), and shutdown must see them to hand them back.
-    fn state_between_rounds(&self) -> std::sync::MutexGuard<'_, PoolState> {
-        let mut st = self.shared.state();
-        while st.in_round {
-            st.round_waiters += 1;
-            st = self
-                .shared
-                .round_cv
-                .wait(st)
-                .unwrap_or_else(|p| p.into_inner());
-            st.round_waiters -= 1;
-        }
-        st
-    }
-
     /// Gives back at once the prefetched jobs no worker has started: pending
     /// again in their old place, their attempts not counted, so other
     /// processes can run them while this pool finishes its running jobs.
     fn give_back_buffer(&self) {
         let held: Vec<(crate::JobId, i64)> = {
-            let mut st = self.state_between_rounds();
+            let mut st = self.shared.state_between_rounds();
             let reserved: Vec<_> = st
                 .buffer
                 .iter()
@@ -307,7 +290,7 @@ impl WorkerPool {
     /// jobs handed to a worker that has not started them).
     fn release_unfinished(&self) {
         let (held, unstarted): (Vec<_>, Vec<_>) = {
-            let mut state = self.state_between_rounds();
+            let mut state = self.shared.state_between_rounds();
             let ids: Vec<_> = state
                 .running
                 .iter()

@@ -352,11 +352,5 @@ fn record(
 /// Waits until no round is being written, then takes one (for the
 /// coordinator and the supervisor, which have no job of their own).
 pub(crate) fn take_when_free(shared: &Shared) -> RoundWork {
-    let mut st = shared.state();
-    while st.in_round {
-        st.round_waiters += 1;
-        st = shared.round_cv.wait(st).unwrap_or_else(|p| p.into_inner());
-        st.round_waiters -= 1;
-    }
-    take(shared, &mut st)
+    take(shared, &mut shared.state_between_rounds())
 }

@@ -129,6 +129,19 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The pool's state once no round is being written (waits for the one in
+    /// flight, if any): a round that has claimed jobs has not put them in
+    /// `running` until it ends.
+    pub fn state_between_rounds(&self) -> MutexGuard<'_, PoolState> {
+        let mut st = self.state();
+        while st.in_round {
+            st.round_waiters += 1;
+            st = self.round_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.round_waiters -= 1;
+        }
+        st
+    }
+
     /// Wakes a parked worker thread, and the threads spinning before they
     /// park, which then look for work of their own.
     pub fn wake(&self, thread: &Thread) {

@@ -193,13 +193,7 @@ pub(crate) fn heartbeat_many(
         &[&until.0, &now.0, &ids, &tokens],
     )?;
     let cancel: HashMap<String, bool> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    ids.iter()
-        .zip(held)
-        .map(|(idt, (id, token))| match cancel.get(idt) {
-            Some(requested) => Ok(Ok(*requested)),
-            None => refusal_is_an_outcome(Err(lease_refused(c, *id, *token, "heartbeat"))),
-        })
-        .collect()
+    outcomes_by_id(c, held.iter().copied(), &ids, cancel, "heartbeat")
 }
 
 /// Stores a progress report on a job whose lease is held.
@@ -215,6 +209,29 @@ pub(crate) fn progress(
         return Err(lease_refused(c, id, token, "progress"));
     }
     Ok(())
+}
+
+/// The outcome of each entry (id, lease token) of a statement over many jobs,
+/// in input order: what the statement returned for the entry's id (`found`,
+/// by id text; `ids` holds each entry's id text), or its refusal
+/// ([`Error::LeaseLost`], [`Error::NotFound`]) when it returned nothing for it.
+///
+/// # Errors
+/// Database errors while telling a refusal's kind.
+pub(crate) fn outcomes_by_id<T>(
+    c: &mut Conn,
+    entries: impl IntoIterator<Item = (JobId, i64)>,
+    ids: &[String],
+    mut found: HashMap<String, T>,
+    operation: &'static str,
+) -> Result<Vec<Result<T>>> {
+    ids.iter()
+        .zip(entries)
+        .map(|(idt, (id, token))| match found.remove(idt) {
+            Some(v) => Ok(Ok(v)),
+            None => refusal_is_an_outcome(Err(lease_refused(c, id, token, operation))),
+        })
+        .collect()
 }
 
 /// The error for a fenced statement that changed nothing: not found, or lease lost.

@@ -11,11 +11,10 @@ use crate::job::{JobId, JobStatus};
 use crate::retry::{Backoff, ErrorClass};
 use crate::state::MAX_SNOOZES;
 use crate::store::plan::{cannot_run, plan_failure, Running};
-use crate::store::postgres::claim::{fail_unreadable, lease_refused};
+use crate::store::postgres::claim::{fail_unreadable, lease_refused, outcomes_by_id};
 use crate::store::postgres::conn::Conn;
 use crate::store::postgres::reserve;
 use crate::store::postgres::row::{job_columns, job_from_row};
-use crate::store::refusal_is_an_outcome;
 
 /// Every completion of a round in one statement: the jobs of `$2` whose
 /// attempt `$3` still holds its lease get the results `$4`; a prefetched job
@@ -131,28 +130,8 @@ pub(crate) fn complete_many(
         .iter()
         .map(|r| (r.get(0), status_of(r.get(1))))
         .collect();
-    completion_outcomes(c, done, &a.ids, changed)
-}
-
-/// Each completion's outcome in input order, given the new status of every
-/// job (by id text; `ids` one per entry) the statement completed: an entry
-/// not among them is refused.
-///
-/// # Errors
-/// Database errors while telling a refusal's kind.
-pub(crate) fn completion_outcomes(
-    c: &mut Conn,
-    done: &[(JobId, i64, String)],
-    ids: &[String],
-    mut changed: HashMap<String, JobStatus>,
-) -> Result<Vec<Result<JobStatus>>> {
-    ids.iter()
-        .zip(done)
-        .map(|(idt, (id, token, _))| match changed.remove(idt) {
-            Some(status) => Ok(Ok(status)),
-            None => refusal_is_an_outcome(Err(lease_refused(c, *id, *token, "complete"))),
-        })
-        .collect()
+    let entries = done.iter().map(|d| (d.0, d.1));
+    outcomes_by_id(c, entries, &a.ids, changed, "complete")
 }
 
 /// in_progress -> pending with the attempt given back (or cancelled when requested).

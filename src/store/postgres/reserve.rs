@@ -4,14 +4,13 @@
 //! reservation given back or expired before the start returns the job to
 //! `pending` in its old place, its attempt not counted.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::job::{JobId, JobStatus};
-use crate::store::postgres::claim::lease_refused;
+use crate::store::postgres::claim::{lease_refused, outcomes_by_id};
 use crate::store::postgres::conn::Conn;
-use crate::store::refusal_is_an_outcome;
 
 /// Every start of a round in one statement: the jobs of `$2` whose
 /// reservation `$3` is still held start at `$4`, their leases held until `$1`.
@@ -66,31 +65,9 @@ pub(crate) fn start_many(
         START_MANY,
         &[&lease_until.0, &a.ids, &a.tokens, &a.ats],
     )?;
-    let written: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
-    start_outcomes(c, starts, &a.ids, &written)
-}
-
-/// Each start's outcome in input order, given the ids (`ids`, as text, one per
-/// start) the statement marked started: a start not among them is refused.
-///
-/// # Errors
-/// Database errors while telling a refusal's kind.
-pub(crate) fn start_outcomes(
-    c: &mut Conn,
-    starts: &[(JobId, i64, Timestamp)],
-    ids: &[String],
-    written: &HashSet<String>,
-) -> Result<Vec<Result<()>>> {
-    ids.iter()
-        .zip(starts)
-        .map(|(idt, (id, token, _))| {
-            if written.contains(idt) {
-                Ok(Ok(()))
-            } else {
-                refusal_is_an_outcome(Err(lease_refused(c, *id, *token, "start")))
-            }
-        })
-        .collect()
+    let written: HashMap<String, ()> = rows.iter().map(|r| (r.get(0), ())).collect();
+    let entries = starts.iter().map(|s| (s.0, s.1));
+    outcomes_by_id(c, entries, &a.ids, written, "start")
 }
 
 /// Gives back a reserved job that never started. Returns its new status.

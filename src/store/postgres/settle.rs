@@ -5,11 +5,12 @@
 //! [`crate::store::starts`]). One round trip fewer per round than a statement
 //! each; every entry keeps its own outcome, in input order.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::job::{JobId, JobStatus};
+use crate::store::postgres::claim::outcomes_by_id;
 use crate::store::postgres::conn::Conn;
 use crate::store::postgres::finish::{self, complete_many_sql, status_of};
 use crate::store::postgres::reserve;
@@ -70,16 +71,18 @@ pub(crate) fn starts_and_completions(
             &s.ats,
         ],
     )?;
-    let mut written: HashSet<String> = HashSet::new();
+    let mut written: HashMap<String, ()> = HashMap::new();
     let mut changed: HashMap<String, JobStatus> = HashMap::new();
     for r in &rows {
         if r.get::<_, bool>(0) {
             changed.insert(r.get(1), status_of(r.get(2)));
         } else {
-            written.insert(r.get(1));
+            written.insert(r.get(1), ());
         }
     }
-    let started = reserve::start_outcomes(c, starts, &s.ids, &written)?;
-    let completed = finish::completion_outcomes(c, done, &d.ids, changed)?;
+    let entries = starts.iter().map(|s| (s.0, s.1));
+    let started = outcomes_by_id(c, entries, &s.ids, written, "start")?;
+    let entries = done.iter().map(|d| (d.0, d.1));
+    let completed = outcomes_by_id(c, entries, &d.ids, changed, "complete")?;
     Ok((started, completed))
 }
