@@ -66,6 +66,7 @@ mod rel_shutdown;
 mod run_due;
 mod schedules;
 mod store_dashboard;
+mod store_dense_reads;
 mod store_open;
 mod store_reads;
 mod store_transitions;

@@ -2,10 +2,12 @@
 //! SQLite can pick their index), split into parts when no one index serves it.
 //!
 //! Since schema version 9 no index holds every job's type: pending jobs are
-//! found by type through `jobs_claim` (it ends with `job_type`), running ones
-//! through `jobs_status`, finished ones through `jobs_type` (finished jobs only).
-//! A filter naming a type but no status is read in those three parts, each
-//! through its index, and the parts are put back together in key order.
+//! found by type through `jobs_claim` (it ends with `job_type`), running and
+//! finished ones through `jobs_status` (it ends with `job_type` too; version 10
+//! dropped `jobs_type`, so a completion writes one index fewer). A filter
+//! naming a type but no status is read in those parts, each through its index,
+//! and the parts are put back together in key order. A type with many finished
+//! jobs ("dense", like a dense status) is read by walking the key instead.
 //!
 //! The SQL is put together from constant fragments (never from values, which
 //! are always bound); each shape is a cached statement.
@@ -29,12 +31,19 @@ const COUNT_STATUS: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs \
      WHERE status = ?1 AND status != 'pending' LIMIT ?2)";
 /// Pending jobs, through `jobs_claim`, up to ?2 (?1 is 'pending').
 const COUNT_PENDING: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = ?1 LIMIT ?2)";
+/// Finished jobs of type ?1, through `jobs_status` (covering), up to ?2.
+const COUNT_FINISHED_TYPE: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs \
+     WHERE status IN ('completed', 'failed', 'cancelled') AND status != 'pending' \
+     AND job_type = ?1 LIMIT ?2)";
+/// Jobs of status ?1 (not pending) and type ?2, through `jobs_status`, up to ?3.
+const COUNT_STATUS_TYPE: &str = "SELECT count(*) FROM (SELECT 1 FROM jobs \
+     WHERE status = ?1 AND status != 'pending' AND job_type = ?2 LIMIT ?3)";
 
 /// The parts of a filter naming a type and no status: the table as named in
 /// FROM, the status term, and the statuses the part holds. Each term is the
 /// predicate of one partial index: pending (`jobs_claim`, named, since a
-/// search by type alone would otherwise read the table), running
-/// (`jobs_status`), finished (`jobs_type`).
+/// search by type alone would otherwise read the table), running and finished
+/// (`jobs_status`).
 pub(crate) const PART_TERMS: [(&str, &str, &[JobStatus]); 3] = [
     (CLAIM_INDEX, PENDING, &[JobStatus::Pending]),
     ("jobs", RUNNING, &[JobStatus::InProgress]),
@@ -56,8 +65,8 @@ const CLAIM_INDEX: &str = "jobs INDEXED BY jobs_claim";
 const PENDING: &str = "status = 'pending'";
 /// Running jobs, in `jobs_status` (whose predicate the second term is).
 const RUNNING: &str = "status = 'in_progress' AND status != 'pending'";
-/// `jobs_type`'s predicate; a query names it to use the index.
-const FINISHED: &str = "status IN ('completed', 'failed', 'cancelled')";
+/// Finished jobs, in `jobs_status` (whose predicate the second term is).
+const FINISHED: &str = "status IN ('completed', 'failed', 'cancelled') AND status != 'pending'";
 
 /// A filter as SQL: the table as named in FROM, conditions joined by AND
 /// (`1` when none) and their values.
@@ -136,19 +145,25 @@ pub(crate) fn conditions(f: &JobFilter, term: StatusTerm) -> Conditions<'_> {
 }
 
 /// How to write `f`'s status term: scanned when its status is dense (more than
-/// [`DENSE`] jobs, counted through the status index up to that many).
+/// [`DENSE`] jobs, counted through the status index up to that many) or, for a
+/// filter naming a type and no status or a finished one, when that type's
+/// finished jobs (of that status) are dense: a newest-first page then walks
+/// the key. Pending and running jobs of a type are always read through their
+/// index.
 pub(crate) fn status_term(conn: &Connection, f: &JobFilter) -> Result<StatusTerm> {
-    let Some(status) = f.status else {
-        return Ok(StatusTerm::Indexed);
-    };
-    let sql = match status {
-        JobStatus::Pending => COUNT_PENDING,
-        _ => COUNT_STATUS,
+    let limit = i64::try_from(DENSE + 1).unwrap_or(i64::MAX);
+    let (sql, values): (&str, Vec<&dyn ToSql>) = match (f.status.as_ref(), f.job_type.as_ref()) {
+        (None, None) | (Some(JobStatus::Pending | JobStatus::InProgress), Some(_)) => {
+            return Ok(StatusTerm::Indexed)
+        }
+        (Some(s @ JobStatus::Pending), None) => (COUNT_PENDING, vec![s, &limit]),
+        (Some(s), None) => (COUNT_STATUS, vec![s, &limit]),
+        (None, Some(t)) => (COUNT_FINISHED_TYPE, vec![t, &limit]),
+        (Some(s), Some(t)) => (COUNT_STATUS_TYPE, vec![s, t, &limit]),
     };
     let mut stmt = conn.prepare_cached(sql).map_err(Error::db("count"))?;
-    let limit = i64::try_from(DENSE + 1).unwrap_or(i64::MAX);
     let n: i64 = stmt
-        .query_row(rusqlite::params![status, limit], |r| r.get(0))
+        .query_row(rusqlite::params_from_iter(values), |r| r.get(0))
         .map_err(Error::db("count"))?;
     let dense = u64::try_from(n).unwrap_or(0) > DENSE;
     Ok(if dense {
@@ -166,7 +181,12 @@ pub(crate) fn parts<'a>(
     term: StatusTerm,
     among: &[JobStatus],
 ) -> Vec<Conditions<'a>> {
-    if f.job_type.is_none() {
+    let running = matches!(
+        f.status,
+        Some(JobStatus::Pending | JobStatus::InProgress)
+    );
+    if f.job_type.is_none() || (term == StatusTerm::Scanned && !running) {
+        // One part: no type, or a dense type walked along the key.
         return vec![conditions(f, term)];
     }
     if let Some(s) = f.status.as_ref() {
@@ -176,7 +196,7 @@ pub(crate) fn parts<'a>(
             JobStatus::InProgress => ("jobs", RUNNING, None),
             _ => (
                 "jobs",
-                "status = ? AND status IN ('completed', 'failed', 'cancelled')",
+                "status = ? AND status != 'pending'",
                 Some(s as &dyn ToSql),
             ),
         };
@@ -293,11 +313,15 @@ mod tests {
         assert_eq!(all[0].from, CLAIM_INDEX);
         let retry = parts(
             &f,
-            StatusTerm::Scanned,
+            StatusTerm::Indexed,
             &[JobStatus::Failed, JobStatus::Cancelled],
         );
         assert_eq!(retry.len(), 1);
         assert!(retry[0].sql.starts_with(FINISHED), "{}", retry[0].sql);
+        // A dense type: one part, the type alone, walked along the key.
+        let dense = parts(&f, StatusTerm::Scanned, &JobStatus::ALL);
+        assert_eq!(dense.len(), 1);
+        assert_eq!((dense[0].from, dense[0].sql.as_str()), ("jobs", "job_type = ?"));
         let sql = ordered_sql(&all, "id", "", "DESC");
         assert_eq!(sql.matches("UNION ALL").count(), 2, "{sql}");
         let lim = 5;
