@@ -57,6 +57,8 @@ pub fn pragmas(conn: Connection, durability: Durability) -> BenchResult<Connecti
     // raw loops write pages of the same size.
     conn.pragma_update(None, "page_size", 2048)?;
     conn.pragma_update(None, "journal_mode", "wal")?;
+    // jobq's checkpoint threshold: 4 MiB of WAL (2,048 pages of 2,048 bytes).
+    conn.pragma_update(None, "wal_autocheckpoint", 2048)?;
     let sync = match durability {
         Durability::Full => 2,
         Durability::Normal => 1,

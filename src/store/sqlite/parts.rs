@@ -181,10 +181,7 @@ pub(crate) fn parts<'a>(
     term: StatusTerm,
     among: &[JobStatus],
 ) -> Vec<Conditions<'a>> {
-    let running = matches!(
-        f.status,
-        Some(JobStatus::Pending | JobStatus::InProgress)
-    );
+    let running = matches!(f.status, Some(JobStatus::Pending | JobStatus::InProgress));
     if f.job_type.is_none() || (term == StatusTerm::Scanned && !running) {
         // One part: no type, or a dense type walked along the key.
         return vec![conditions(f, term)];
@@ -321,7 +318,10 @@ mod tests {
         // A dense type: one part, the type alone, walked along the key.
         let dense = parts(&f, StatusTerm::Scanned, &JobStatus::ALL);
         assert_eq!(dense.len(), 1);
-        assert_eq!((dense[0].from, dense[0].sql.as_str()), ("jobs", "job_type = ?"));
+        assert_eq!(
+            (dense[0].from, dense[0].sql.as_str()),
+            ("jobs", "job_type = ?")
+        );
         let sql = ordered_sql(&all, "id", "", "DESC");
         assert_eq!(sql.matches("UNION ALL").count(), 2, "{sql}");
         let lim = 5;

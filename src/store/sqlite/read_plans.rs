@@ -59,10 +59,7 @@ fn a_page_of_jobs_reads_the_index_of_its_filter() {
     let lim = 50_i64;
     let after = id::key(crate::job::JobId::new());
     let cases: Vec<(JobFilter, &[&str])> = vec![
-        (
-            filter(None, Some("mail")),
-            &["jobs_claim", "jobs_status"],
-        ),
+        (filter(None, Some("mail")), &["jobs_claim", "jobs_status"]),
         (
             filter(Some(JobStatus::Pending), Some("mail")),
             &["jobs_claim"],
@@ -128,7 +125,12 @@ fn newest_first_walks_the_key_without_sorting() {
         filter(Some(JobStatus::Completed), Some("mail")),
     ] {
         let (sql, values) = find::page(&f, StatusTerm::Scanned, None, &lim);
-        assert_uses(&format!("a dense type {f:?}"), &plan(&sql, &values), &[], true);
+        assert_uses(
+            &format!("a dense type {f:?}"),
+            &plan(&sql, &values),
+            &[],
+            true,
+        );
     }
     let nulls = [&None::<String> as &dyn ToSql; 7];
     let mut values: Vec<&dyn ToSql> = nulls.to_vec();
