@@ -98,10 +98,7 @@ impl Backend for Sqlite {
 
     fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
         let now = round.now;
-        let types = round
-            .claim
-            .and_then(|c| c.types)
-            .map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()));
+        let types = claim::TypeFilter::new(round.claim.and_then(|c| c.types));
         let rotation = self
             .rounds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -150,7 +147,7 @@ impl Backend for Sqlite {
                     tx,
                     &claim::ClaimArgs {
                         worker: c.worker,
-                        types: types.as_deref(),
+                        types: &types,
                         queues: c.queues,
                         n: c.n,
                         now,
