@@ -81,8 +81,9 @@ impl WorkerPool {
     /// once for enqueues through `queue` (other processes' jobs: by polling).
     ///
     /// # Errors
-    /// Database errors from the first recovery; [`crate::Error::Invalid`] when a
-    /// thread cannot be started or `workers` is 0.
+    /// Database errors from the first recovery; [`crate::Error::ReadOnly`] when
+    /// the database opened read-only (a pool must write its claims);
+    /// [`crate::Error::Invalid`] when a thread cannot be started or `workers` is 0.
     pub fn start(queue: Queue, registry: Registry, config: WorkerConfig) -> Result<WorkerPool> {
         if config.workers == 0 {
             return Err(crate::Error::Invalid {
@@ -97,8 +98,12 @@ impl WorkerPool {
             log::warn!("could not write the declared queue limits: {e}");
         }
         let types = registry.types();
-        if let Err(e) = queue.register_pool(&config.worker_id, &types, config.queues.as_deref()) {
-            log::warn!("could not register the worker pool: {e}");
+        match queue.register_pool(&config.worker_id, &types, config.queues.as_deref()) {
+            // A pool on a database it cannot write would only retry its claims
+            // forever (and a draining one never end): refused at start.
+            Err(e @ crate::Error::ReadOnly { .. }) => return Err(e),
+            Err(e) => log::warn!("could not register the worker pool: {e}"),
+            Ok(()) => {}
         }
         log_unserved(&queue, &types, config.queues.as_deref());
         let signal = Arc::new(Signal::new());

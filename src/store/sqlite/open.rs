@@ -189,8 +189,17 @@ pub(crate) fn check_identity(path: &Path) -> Result<()> {
         busy_timeout: Duration::from_secs(5),
         access,
     };
+    // A WAL file in a directory this process cannot write, with no `-shm`
+    // beside it, cannot be opened read-only (SQLite needs to create the
+    // `-shm`): it fails to open, or "read-only" at the first read. Nobody can
+    // be writing it then, so it is read as immutable.
     let (app_id, tables) = match identity(path, ro(Access::ReadOnly)) {
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) => {
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+            ) =>
+        {
             identity(path, ro(Access::Immutable))
         }
         other => other,
