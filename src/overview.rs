@@ -162,9 +162,57 @@ pub enum BulkAction {
     Cancel,
 }
 
+impl BulkAction {
+    /// The statuses whose jobs this change can move (the single-job calls'
+    /// rule, see [`crate::state`]): retry failed and cancelled ones, cancel
+    /// pending and running ones.
+    pub fn moves(self) -> &'static [JobStatus] {
+        match self {
+            BulkAction::Retry => &[JobStatus::Failed, JobStatus::Cancelled],
+            BulkAction::Cancel => &[JobStatus::Pending, JobStatus::InProgress],
+        }
+    }
+
+    /// Why a filter on `status` is refused for this change: it could move no
+    /// job (a change of nothing is a mistake, not a success). `None`: accepted.
+    pub fn refuses(self, status: Option<JobStatus>) -> Option<String> {
+        let s = status?;
+        if self.moves().contains(&s) {
+            return None;
+        }
+        let (verb, statuses) = match self {
+            BulkAction::Retry => ("retry", "failed or cancelled"),
+            BulkAction::Cancel => ("cancel", "pending or in_progress"),
+        };
+        Some(format!(
+            "{verb} changes only {statuses} jobs, never {s} ones"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bulk_change_refuses_a_status_it_never_moves() {
+        for s in JobStatus::ALL {
+            for a in [BulkAction::Retry, BulkAction::Cancel] {
+                assert_eq!(
+                    a.refuses(Some(s)).is_none(),
+                    a.moves().contains(&s),
+                    "{a:?} {s}"
+                );
+            }
+        }
+        assert_eq!(
+            BulkAction::Retry
+                .refuses(Some(JobStatus::Completed))
+                .unwrap(),
+            "retry changes only failed or cancelled jobs, never completed ones"
+        );
+        assert!(BulkAction::Cancel.refuses(None).is_none());
+    }
 
     #[test]
     fn a_capped_count_says_when_it_stopped() {

@@ -130,23 +130,9 @@ fn matching(ctx: &Context, args: &ChangeArgs, action: BulkAction, f: &JobFilter)
 
 /// A status no job of `action` can be in is refused (it would change nothing).
 fn check_status(action: BulkAction, status: Option<JobStatus>) -> CliResult {
-    use JobStatus::{Cancelled, Failed, InProgress, Pending};
-    let fits = match (action, status) {
-        (_, None) => true,
-        (BulkAction::Retry, Some(s)) => matches!(s, Failed | Cancelled),
-        (BulkAction::Cancel, Some(s)) => matches!(s, Pending | InProgress),
-    };
-    match fits {
-        true => Ok(()),
-        false => Err(CliError::Usage(format!(
-            "{} changes only {} jobs, never {} ones",
-            verb(action),
-            match action {
-                BulkAction::Retry => "failed or cancelled",
-                BulkAction::Cancel => "pending or in_progress",
-            },
-            status.map(|s| s.to_string()).unwrap_or_default()
-        ))),
+    match action.refuses(status) {
+        None => Ok(()),
+        Some(why) => Err(CliError::Usage(why)),
     }
 }
 

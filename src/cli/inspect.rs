@@ -37,8 +37,8 @@ pub struct ListArgs {
     #[arg(long)]
     queue: Option<String>,
     /// Only jobs on this entity, as TYPE:ID (or TYPE for every id).
-    #[arg(long, value_name = "TYPE:ID")]
-    entity: Option<String>,
+    #[arg(long, value_name = "TYPE:ID", value_parser = parse_entity_filter)]
+    entity: Option<(String, Option<String>)>,
     /// Only jobs of this owner.
     #[arg(long)]
     owner: Option<String>,
@@ -100,10 +100,19 @@ pub fn list(ctx: &Context, args: ListArgs) -> CliResult {
     }
 }
 
+/// `--entity` of `list`: TYPE:ID or TYPE, neither part empty (as `enqueue
+/// --entity` requires), so a typo is a usage error rather than "no jobs".
+fn parse_entity_filter(text: &str) -> Result<(String, Option<String>), String> {
+    match text.split_once(':') {
+        Some((t, id)) if !t.is_empty() && !id.is_empty() => Ok((t.into(), Some(id.into()))),
+        None if !text.is_empty() => Ok((text.into(), None)),
+        _ => Err("expected TYPE:ID or TYPE, e.g. document:42".into()),
+    }
+}
+
 fn list_filter(args: &ListArgs) -> JobFilter {
-    let (entity_type, entity_id) = match args.entity.as_deref().map(|e| e.split_once(':')) {
-        Some(Some((t, id))) => (Some(t.to_string()), Some(id.to_string())),
-        Some(None) => (args.entity.clone(), None),
+    let (entity_type, entity_id) = match args.entity.clone() {
+        Some((t, id)) => (Some(t), id),
         None => (None, None),
     };
     JobFilter {

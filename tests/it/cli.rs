@@ -38,6 +38,11 @@ fn enqueue_show_work_and_the_json_forms(db) {
     let job: Job = serde_json::from_value(s.json(&["show", &id])).unwrap();
     assert_eq!(job.id.to_string(), id);
     assert_eq!((job.priority, job.max_attempts), (-3, 2));
+    for entity in ["document:42", "document"] {
+        let page: JobPage = serde_json::from_value(s.json(&["list", "--entity", entity])).unwrap();
+        assert_eq!(page.jobs.len(), 1, "--entity {entity}");
+        assert_eq!(page.jobs[0].id, job.id);
+    }
     assert_eq!(job.entity_id.as_deref(), Some("42"));
     assert_eq!(job.owner.as_deref(), Some("ana"));
     let table = s.ok(&["show", &id]);
@@ -128,6 +133,9 @@ fn exit_codes_usage_not_found_conflict_runtime(db) {
             "\"nope\" is not declared; declared types:",
         ),
         (vec!["list", "--limit", "0"], 2, "limit"),
+        (vec!["list", "--entity", ":7"], 2, "expected TYPE:ID or TYPE"),
+        (vec!["list", "--entity", "doc:"], 2, "expected TYPE:ID or TYPE"),
+        (vec!["list", "--entity", ""], 2, "expected TYPE:ID or TYPE"),
         (
             vec!["prune", "--older-than", "1d", "--status", "pending"],
             2,

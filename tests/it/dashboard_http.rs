@@ -303,6 +303,16 @@ fn admin_bulk_endpoints_answer_the_count(db) {
         &json!({"ownr": "al"}),
     );
     assert_eq!(typo.status, 422, "a typo must not widen the filter");
+    for (path, status) in [("retry", "completed"), ("cancel", "failed")] {
+        let never = api.post_json(
+            &format!("/api/v1/admin/jobs/{path}"),
+            Some(&api.admin),
+            &json!({"status": status, "dry_run": true}),
+        );
+        assert_eq!(never.status, 422, "{path} {status}: {:?}", never.body);
+        let message = never.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("never {status} ones")), "{message}");
+    }
     let user = api.post_json("/api/v1/admin/jobs/cancel", Some(&api.alice), &json!({}));
     assert_eq!(user.status, 403);
     assert_eq!(
