@@ -5,6 +5,8 @@
 #
 #   scripts/schemathesis.sh            # 100 examples per operation
 #   scripts/schemathesis.sh 20         # a short run (CI)
+#   scripts/schemathesis.sh --setup    # only install schemathesis (CI does
+#                                      # this while cargo builds)
 #
 # Installs schemathesis with pip into target/schemathesis-venv when it is not
 # on PATH. Needs python3 (3.9 or later).
@@ -20,6 +22,9 @@ if [ -z "$st" ]; then
         "$venv/bin/pip" install --quiet schemathesis
     fi
     st="$venv/bin/schemathesis"
+fi
+if [ "$examples" = "--setup" ]; then
+    exit 0
 fi
 
 cargo build --release --quiet

@@ -161,6 +161,7 @@ impl Config {
             workers: self.workers.count,
             lease: self.workers.lease,
             poll_interval: self.workers.poll_interval,
+            recovery_interval: self.workers.recovery_interval,
             timeout_grace: self.workers.timeout_grace.unwrap_or(defaults.timeout_grace),
             prefetch: self.workers.prefetch,
             ..defaults

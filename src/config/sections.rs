@@ -22,6 +22,10 @@ pub struct WorkersConfig {
     /// How often to look for jobs enqueued by other processes. Default 1 s.
     #[serde(deserialize_with = "positive")]
     pub poll_interval: Duration,
+    /// How often expired leases (of crashed workers) are recovered, besides
+    /// once at start. Default 30 s.
+    #[serde(deserialize_with = "positive")]
+    pub recovery_interval: Duration,
     /// `"full"` (an acknowledged write survives power loss) or `"normal"` (survives
     /// a process crash; faster). Default `"full"`.
     #[serde(deserialize_with = "durability")]
@@ -46,6 +50,7 @@ impl Default for WorkersConfig {
             count: 4,
             lease: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
+            recovery_interval: jobq::WorkerConfig::default().recovery_interval,
             durability: Durability::Full,
             timeout_grace: None,
             shutdown_grace: Duration::from_secs(30),

@@ -28,6 +28,7 @@ fn a_full_config_parses() {
 count = 8
 lease = "2m"
 poll_interval = "250ms"
+recovery_interval = "3s"
 durability = "normal"
 timeout_grace = "1s"
 prefetch = 50
@@ -58,6 +59,10 @@ failed_retention = "2d"
     assert_eq!(cfg.workers.count, 8);
     assert_eq!(cfg.worker_config().prefetch, 50);
     assert_eq!(cfg.workers.poll_interval, Duration::from_millis(250));
+    assert_eq!(
+        cfg.worker_config().recovery_interval,
+        Duration::from_secs(3)
+    );
     assert_eq!(cfg.workers.durability, jobq::Durability::Normal);
     let echo = &cfg.handlers["echo"];
     assert_eq!(echo.kind, HandlerKind::Command(vec!["cat".into()]));
@@ -148,6 +153,12 @@ fn refusals_name_the_line_and_the_key() {
             "[workers]\nlease = \"0s\"\n",
             2,
             "workers.lease",
+            "more than 0",
+        ),
+        (
+            "[workers]\nrecovery_interval = \"0s\"\n",
+            2,
+            "workers.recovery_interval",
             "more than 0",
         ),
         ("[workers]\ncount = 0\n", 2, "workers.count", "at least 1"),

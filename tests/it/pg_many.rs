@@ -56,10 +56,14 @@ impl Recorder {
     }
 
     /// jobq.toml: `workers` pool threads, a 2 s lease, and `rec` posting here.
+    /// Expired leases are recovered every second and an attempt that ended
+    /// "lease expired" is retried at once: the tests wait on the work, not on
+    /// the defaults' idle minutes (a 30 s recovery interval, a 1 min backoff).
     fn config(&self, workers: u32) -> String {
         format!(
             "[workers]\ncount = {workers}\nlease = \"2s\"\npoll_interval = \"200ms\"\n\
-             durability = \"normal\"\n\n[handlers.rec]\nurl = \"{}\"\n",
+             recovery_interval = \"1s\"\ndurability = \"normal\"\n\n\
+             [handlers.rec]\nurl = \"{}\"\nbackoff = [\"0s\"]\n",
             self.url
         )
     }
