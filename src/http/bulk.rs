@@ -21,8 +21,8 @@ use crate::{BulkAction, JobFilter, JobStatus};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BulkFilter {
-    /// Only jobs in this status: one the change can move (retry: failed or
-    /// cancelled; cancel: pending or in_progress), else 422.
+    /// Only jobs in this status (a status the change never moves matches no
+    /// job it changes: the count is 0).
     status: Option<JobStatus>,
     /// Only jobs of this queue.
     queue: Option<String>,
@@ -59,8 +59,7 @@ pub(crate) enum BulkErrors {
     /// The body is not sent as application/json
     #[response(status = 415)]
     NotJson(ErrorBody),
-    /// A field that is not a filter, or a bad value (an unknown status, or a
-    /// status the change never moves: completed for a retry)
+    /// A field that is not a filter, or a bad value (an unknown status)
     #[response(status = 422)]
     Invalid(ErrorBody),
 }
@@ -108,9 +107,6 @@ pub(crate) fn cancel(ctx: &Ctx, req: &Request) -> RouteResult {
 /// The admin check, the body, then the change (or its count, dry run).
 fn change(ctx: &Ctx, req: &Request, action: BulkAction) -> RouteResult {
     let body = body(ctx, req)?;
-    if let Some(why) = action.refuses(body.status) {
-        return Err(ApiError::unprocessable(format!("invalid status: {why}")));
-    }
     let older_than = older_than(body.older_than_s.as_ref())?;
     let by = ctx.queue.now().minus(older_than);
     let filter = JobFilter {
