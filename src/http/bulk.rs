@@ -16,31 +16,104 @@ use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
 use crate::{BulkAction, JobFilter, JobStatus};
 
-/// Which jobs: every given field must match; an empty object matches every
-/// job. Unknown fields are refused (422), so a typo cannot widen the change.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BulkFilter {
-    /// Only jobs in this status (a status the change never moves matches no
-    /// job it changes: the count is 0).
-    status: Option<JobStatus>,
-    /// Only jobs of this queue.
-    queue: Option<String>,
-    /// Only jobs of this type.
-    job_type: Option<String>,
-    /// Only jobs on this kind of entity.
-    entity_type: Option<String>,
-    /// Only jobs on this entity id.
-    entity_id: Option<String>,
-    /// Only jobs of this owner.
-    owner: Option<String>,
-    /// Only jobs enqueued at least this many seconds ago (whole seconds;
-    /// as the CLI's `--older-than`).
-    /// Read as a JSON number, so `60.0` is 60 as everywhere in the API.
-    #[schema(value_type = Option<u64>, minimum = 0, maximum = 100_000_000_000_u64)]
+/// A status a bulk retry moves: `failed` or `cancelled`.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RetryStatus {
+    /// Failed jobs.
+    Failed,
+    /// Cancelled jobs.
+    Cancelled,
+}
+
+/// A status a bulk cancel moves: `pending` or `in_progress`.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CancelStatus {
+    /// Pending jobs.
+    Pending,
+    /// Running jobs (asked to stop).
+    InProgress,
+}
+
+impl From<RetryStatus> for JobStatus {
+    fn from(s: RetryStatus) -> JobStatus {
+        match s {
+            RetryStatus::Failed => JobStatus::Failed,
+            RetryStatus::Cancelled => JobStatus::Cancelled,
+        }
+    }
+}
+
+impl From<CancelStatus> for JobStatus {
+    fn from(s: CancelStatus) -> JobStatus {
+        match s {
+            CancelStatus::Pending => JobStatus::Pending,
+            CancelStatus::InProgress => JobStatus::InProgress,
+        }
+    }
+}
+
+/// A bulk body: the same filter for both changes, with the statuses each can
+/// move (a status the change never moves is refused, 422, as the CLI refuses
+/// it).
+macro_rules! bulk_filter {
+    ($name:ident, $status:ty, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// Every given field must match; an empty object matches every job.
+        /// Unknown fields are refused (422), so a typo cannot widen the change.
+        #[derive(Debug, Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $name {
+            /// Only jobs in this status.
+            status: Option<$status>,
+            /// Only jobs of this queue.
+            queue: Option<String>,
+            /// Only jobs of this type.
+            job_type: Option<String>,
+            /// Only jobs on this kind of entity.
+            entity_type: Option<String>,
+            /// Only jobs on this entity id.
+            entity_id: Option<String>,
+            /// Only jobs of this owner.
+            owner: Option<String>,
+            /// Only jobs enqueued at least this many seconds ago (whole seconds;
+            /// as the CLI's `--older-than`).
+            /// Read as a JSON number, so `60.0` is 60 as everywhere in the API.
+            #[schema(value_type = Option<u64>, minimum = 0, maximum = 100_000_000_000_u64)]
+            older_than_s: Option<Value>,
+            /// True: change nothing, answer how many jobs would change now.
+            #[serde(default)]
+            dry_run: bool,
+        }
+
+        impl From<$name> for Body {
+            fn from(b: $name) -> Body {
+                Body {
+                    filter: JobFilter {
+                        status: b.status.map(JobStatus::from),
+                        queue: b.queue,
+                        job_type: b.job_type,
+                        entity_type: b.entity_type,
+                        entity_id: b.entity_id,
+                        owner: b.owner,
+                    },
+                    older_than_s: b.older_than_s,
+                    dry_run: b.dry_run,
+                }
+            }
+        }
+    };
+}
+
+bulk_filter!(RetryFilter, RetryStatus, "Which jobs to retry.");
+bulk_filter!(CancelFilter, CancelStatus, "Which jobs to cancel.");
+
+/// Either body, as the change reads it.
+struct Body {
+    filter: JobFilter,
     older_than_s: Option<Value>,
-    /// True: change nothing, answer how many jobs would change now.
-    #[serde(default)]
     dry_run: bool,
 }
 
@@ -59,7 +132,8 @@ pub(crate) enum BulkErrors {
     /// The body is not sent as application/json
     #[response(status = 415)]
     NotJson(ErrorBody),
-    /// A field that is not a filter, or a bad value (an unknown status)
+    /// A field that is not a filter, or a bad value (a status the change
+    /// never moves, such as completed for a retry)
     #[response(status = 422)]
     Invalid(ErrorBody),
 }
@@ -74,14 +148,15 @@ pub(crate) enum BulkErrors {
     path = "/api/v1/admin/jobs/retry",
     operation_id = "retryMatchingJobs",
     security(("bearerAuth" = [])),
-    request_body(content = BulkFilter, content_type = "application/json"),
+    request_body(content = RetryFilter, content_type = "application/json"),
     responses(
         (status = 200, description = "How many jobs were retried", body = BulkCount),
         BulkErrors, Transport, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn retry(ctx: &Ctx, req: &Request) -> RouteResult {
-    change(ctx, req, BulkAction::Retry)
+    let body: RetryFilter = body(ctx, req)?;
+    change(ctx, body.into(), BulkAction::Retry)
 }
 
 /// Cancel every pending or running job matching a filter (admin)
@@ -94,32 +169,24 @@ pub(crate) fn retry(ctx: &Ctx, req: &Request) -> RouteResult {
     path = "/api/v1/admin/jobs/cancel",
     operation_id = "cancelMatchingJobs",
     security(("bearerAuth" = [])),
-    request_body(content = BulkFilter, content_type = "application/json"),
+    request_body(content = CancelFilter, content_type = "application/json"),
     responses(
         (status = 200, description = "How many jobs were cancelled or asked to stop", body = BulkCount),
         BulkErrors, Transport, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn cancel(ctx: &Ctx, req: &Request) -> RouteResult {
-    change(ctx, req, BulkAction::Cancel)
+    let body: CancelFilter = body(ctx, req)?;
+    change(ctx, body.into(), BulkAction::Cancel)
 }
 
-/// The admin check, the body, then the change (or its count, dry run).
-fn change(ctx: &Ctx, req: &Request, action: BulkAction) -> RouteResult {
-    let body = body(ctx, req)?;
+/// The change (or its count, dry run) of a read body.
+fn change(ctx: &Ctx, body: Body, action: BulkAction) -> RouteResult {
     let older_than = older_than(body.older_than_s.as_ref())?;
     let by = ctx.queue.now().minus(older_than);
-    let filter = JobFilter {
-        status: body.status,
-        queue: body.queue,
-        job_type: body.job_type,
-        entity_type: body.entity_type,
-        entity_id: body.entity_id,
-        owner: body.owner,
-    };
     let count = match body.dry_run {
-        true => ctx.queue.count_matching(action, &filter, by)?,
-        false => ctx.queue.change_matching(action, &filter, by)?,
+        true => ctx.queue.count_matching(action, &body.filter, by)?,
+        false => ctx.queue.change_matching(action, &body.filter, by)?,
     };
     Response::json(200, &BulkCount { count })
 }
@@ -144,7 +211,7 @@ fn older_than(v: Option<&Value>) -> Result<Duration, ApiError> {
 }
 
 /// The admin check, then the body.
-fn body(ctx: &Ctx, req: &Request) -> Result<BulkFilter, ApiError> {
+fn body<T: serde::de::DeserializeOwned>(ctx: &Ctx, req: &Request) -> Result<T, ApiError> {
     auth::admin(ctx, req)?;
     require_json(req)?;
     serde_json::from_slice(&req.body).map_err(|e| {

@@ -251,16 +251,37 @@ fn the_bulk_endpoints_take_a_closed_filter_and_answer_a_count() {
         "older_than_s",
         "dry_run",
     ]);
-    assert_eq!(properties("BulkFilter"), filter);
-    assert!(required("BulkFilter").is_empty());
-    assert_eq!(schema("BulkFilter")["additionalProperties"], false);
     assert_eq!(properties("BulkCount"), set(["count"]));
     assert_eq!(required("BulkCount"), set(["count"]));
-    for path in ["/api/v1/admin/jobs/retry", "/api/v1/admin/jobs/cancel"] {
-        let body = &doc()["paths"][path]["post"]["requestBody"];
+    // Each change's filter names only the statuses it moves.
+    for (path, name, statuses) in [
+        ("retry", "RetryFilter", ["failed", "cancelled"]),
+        ("cancel", "CancelFilter", ["pending", "in_progress"]),
+    ] {
+        assert_eq!(properties(name), filter, "{name}");
+        assert!(required(name).is_empty(), "{name}");
+        assert_eq!(schema(name)["additionalProperties"], false, "{name}");
+        let body = &doc()["paths"][format!("/api/v1/admin/jobs/{path}")]["post"]["requestBody"];
         assert_eq!(body["required"], true, "{path}");
-        let schema = &body["content"]["application/json"]["schema"];
-        assert_eq!(schema["$ref"], "#/components/schemas/BulkFilter", "{path}");
+        let body_schema = &body["content"]["application/json"]["schema"];
+        assert_eq!(
+            body_schema["$ref"],
+            format!("#/components/schemas/{name}"),
+            "{path}"
+        );
+        let status = serde_json::to_string(&schema(name)["properties"]["status"]).unwrap();
+        let at = status
+            .find("#/components/schemas/")
+            .expect("status names its schema");
+        let rest = &status[at + "#/components/schemas/".len()..];
+        let named = &rest[..rest.find('"').unwrap()];
+        let values: Vec<String> = schema(named)["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}.status: {status}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(values, statuses, "{name}");
     }
     let metrics = &doc()["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
     let types: Vec<&String> = metrics.as_object().unwrap().keys().collect();
