@@ -7,7 +7,7 @@
 use rusqlite::{params_from_iter, Connection, Transaction};
 
 use crate::error::{Error, Result};
-use crate::job::{JobId, JobStatus};
+use crate::job::JobId;
 use crate::overview::BulkAction;
 use crate::store::sqlite::admin;
 use crate::store::sqlite::id;
@@ -27,14 +27,6 @@ fn eligible(action: BulkAction) -> &'static str {
     }
 }
 
-/// The statuses each action can move (the parts worth reading).
-fn movable(action: BulkAction) -> &'static [JobStatus] {
-    match action {
-        BulkAction::Retry => &[JobStatus::Failed, JobStatus::Cancelled],
-        BulkAction::Cancel => &[JobStatus::Pending, JobStatus::InProgress],
-    }
-}
-
 /// The statement of a batch's candidates of `b` (its status written as
 /// `term`), after the id `after`, at most `lim`: its SQL and values.
 pub(crate) fn candidates_statement<'a>(
@@ -43,7 +35,7 @@ pub(crate) fn candidates_statement<'a>(
     after: &'a dyn rusqlite::ToSql,
     lim: &'a i64,
 ) -> (String, Vec<&'a dyn rusqlite::ToSql>) {
-    let parts = parts(b.filter, term, movable(b.action));
+    let parts = parts(b.filter, term, b.action.moves());
     let extra = format!("{} AND id > ? AND created_at <= ?", eligible(b.action));
     let sql = ordered_sql(&parts, "id, created_at", &extra, "ASC");
     (sql, ordered_values(parts, &[after, &b.until.0], lim))
@@ -73,7 +65,7 @@ pub(crate) fn candidates(conn: &Connection, b: &BulkBatch<'_>) -> Result<Vec<(Jo
 /// How many jobs every batch of `b` together would move now (a candidate
 /// that changes before its batch is skipped then, so this is an estimate).
 pub(crate) fn count(conn: &Connection, b: &BulkBatch<'_>) -> Result<u64> {
-    let parts = parts(b.filter, status_term(conn, b.filter)?, movable(b.action));
+    let parts = parts(b.filter, status_term(conn, b.filter)?, b.action.moves());
     let extra = format!("{} AND created_at <= ?", eligible(b.action));
     let sql = count_sql(&parts, &extra, false);
     let values = count_values(parts, &[&b.until.0]);
