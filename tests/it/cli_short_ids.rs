@@ -169,3 +169,30 @@ fn the_library_resolves_short_ids_and_refuses_ambiguity(db) {
     }
 }
 }
+
+both! {
+fn an_ambiguous_prefix_lists_the_newest_matches_first_as_list_does(db) {
+    let s = sandbox(&db);
+    batch(&s, 30);
+    let full = id_column(&s, &["list", "--full-ids"]); // newest first
+    let prefix = full
+        .iter()
+        .map(|id| &id[..8])
+        .find(|p| full.iter().filter(|id| id.starts_with(p)).count() > 10)
+        .expect("more than 10 ids share 8 digits");
+    let run = s.run(&["show", prefix]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let listed: Vec<&str> = run
+        .stderr
+        .split_whitespace()
+        .filter(|w| full.iter().any(|id| id == w))
+        .collect();
+    let newest: Vec<&str> = full
+        .iter()
+        .filter(|id| id.starts_with(prefix))
+        .take(jobq::MAX_LISTED_MATCHES)
+        .map(String::as_str)
+        .collect();
+    assert_eq!(listed, newest, "{}", run.stderr);
+}
+}
