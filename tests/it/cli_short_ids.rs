@@ -86,11 +86,13 @@ fn an_ambiguous_prefix_is_exit_2_listing_the_jobs(db) {
     batch(&s, 30);
     let mut full = id_column(&s, &["list", "--full-ids"]);
     full.sort();
-    // At least 2 of 30 ids made within a second share their first 8 digits.
+    // At least 2 of 30 ids made within a second share their first 8 digits;
+    // the newest such pair is the newest two matches of their common start,
+    // so both are listed (the newest 10 are).
     let (a, b) = full
         .windows(2)
         .map(|w| (&w[0], &w[1]))
-        .find(|(a, b)| a[..8] == b[..8])
+        .rfind(|(a, b)| a[..8] == b[..8])
         .expect("two ids share 8 digits");
     let common: String = a
         .chars()
