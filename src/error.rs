@@ -27,8 +27,8 @@ pub enum Error {
     AmbiguousId {
         /// The prefix, as the start of the hyphenated id text.
         prefix: String,
-        /// The first matching ids in id order, at most
-        /// [`crate::MAX_LISTED_MATCHES`].
+        /// The newest matching ids, newest first (the job list's order), at
+        /// most [`crate::MAX_LISTED_MATCHES`].
         matches: Vec<JobId>,
         /// Whether more ids match than are listed.
         more: bool,

@@ -278,10 +278,15 @@ pub struct ScheduleInfo {
     /// The next fire time in the schedule's time zone, with its offset.
     #[schema(required = true)]
     pub next_fire_local: Option<String>,
-    /// The latest fire time handled (UTC); null before the first.
+    /// The fire time of the last job this schedule enqueued (UTC; a run by
+    /// hand's is the time of the run); null while it has enqueued none. The
+    /// time a pool records when it first sees a schedule, and fire times
+    /// skipped by the misfire policy, are not fires. When that job was pruned:
+    /// the latest fire time handled.
     #[schema(required = true)]
     pub last_fire: Option<Timestamp>,
-    /// The job of the latest fire (or manual run); null when none.
+    /// The last job this schedule enqueued (by its cron or by hand); null when
+    /// none.
     #[schema(required = true)]
     pub last_job_id: Option<JobId>,
     /// That job's status now; null when none, or pruned.

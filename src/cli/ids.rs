@@ -28,7 +28,8 @@ pub fn resolve(queue: &Queue, text: &str) -> CliResult<JobId> {
 }
 
 /// The usage error of an ambiguous prefix: one line per matching job with its
-/// type, status and creation time, as git lists the candidates.
+/// type, status and creation time, as git lists the candidates; newest first,
+/// as `jobq list` (the order of `matches`).
 fn ambiguous(queue: &Queue, prefix: &str, matches: &[JobId], more: bool) -> CliError {
     let mut t = Table::new(&["  ID", "TYPE", "STATUS", "CREATED"]);
     for id in matches {

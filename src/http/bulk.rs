@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::{IntoResponses, ToSchema};
 
 use crate::http::auth;
-use crate::http::common::require_json;
+use crate::http::body::json_object;
 use crate::http::context::Ctx;
 use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
 use crate::http::errors::{ApiError, ErrorBody};
@@ -132,8 +132,9 @@ pub(crate) enum BulkErrors {
     /// The body is not sent as application/json
     #[response(status = 415)]
     NotJson(ErrorBody),
-    /// A field that is not a filter, or a bad value (a status the change
-    /// never moves, such as completed for a retry)
+    /// A body that is not a JSON object, a field that is not a filter, or a
+    /// bad value (a status the change never moves, such as completed for a
+    /// retry)
     #[response(status = 422)]
     Invalid(ErrorBody),
 }
@@ -210,15 +211,11 @@ fn older_than(v: Option<&Value>) -> Result<Duration, ApiError> {
         })
 }
 
-/// The admin check, then the body.
+/// The admin check, then the body: a JSON object (serde alone would also read
+/// a positional array of the fields), read as the filter.
 fn body<T: serde::de::DeserializeOwned>(ctx: &Ctx, req: &Request) -> Result<T, ApiError> {
     auth::admin(ctx, req)?;
-    require_json(req)?;
-    serde_json::from_slice(&req.body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request("malformed_json", e.to_string())
-        } else {
-            ApiError::unprocessable(e.to_string())
-        }
-    })
+    let fields = json_object(req)?;
+    serde_json::from_value(Value::Object(fields))
+        .map_err(|e| ApiError::unprocessable(e.to_string()))
 }

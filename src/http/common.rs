@@ -1,6 +1,6 @@
-//! Helpers the endpoints share: job ids and names from paths, the JSON content
-//! type, query-string errors, the job list and its page sizes, and the
-//! documented forms they share (the list's query, the duplicate answer).
+//! Helpers the endpoints share: job ids and names from paths, query-string
+//! errors, the job list and its page sizes, and the documented forms they
+//! share (the list's query, the duplicate answer). JSON bodies: `body.rs`.
 
 use crate::http::context::Ctx;
 use crate::http::errors::ApiError;
@@ -36,25 +36,6 @@ pub(crate) fn decoded_name(segment: &str) -> Option<String> {
         .decode_utf8()
         .ok()
         .map(|n| n.into_owned())
-}
-
-/// Checks that the body is sent as `application/json` (parameters allowed).
-///
-/// # Errors
-/// 415 otherwise.
-pub(crate) fn require_json(req: &Request) -> Result<(), ApiError> {
-    let media = req
-        .header("Content-Type")
-        .and_then(|c| c.split(';').next())
-        .map(str::trim);
-    match media {
-        Some(m) if m.eq_ignore_ascii_case("application/json") => Ok(()),
-        _ => Err(ApiError::new(
-            415,
-            "unsupported_media_type",
-            "the body must be sent as Content-Type: application/json",
-        )),
-    }
 }
 
 /// A query-string error (400).
@@ -242,19 +223,6 @@ mod tests {
         for bad in ["0", "501", "-1", "ten", ""] {
             assert_eq!(parse_limit(Some(bad), 50, 500).unwrap_err().status, 400);
         }
-    }
-
-    #[test]
-    fn only_json_content_types_are_accepted() {
-        let mut req = Request::new("POST", "/");
-        assert_eq!(require_json(&req).unwrap_err().status, 415);
-        req.headers = vec![("content-type".into(), "text/plain".into())];
-        assert_eq!(require_json(&req).unwrap_err().status, 415);
-        req.headers = vec![(
-            "Content-Type".into(),
-            "Application/JSON; charset=utf-8".into(),
-        )];
-        assert!(require_json(&req).is_ok());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! one; admins reach every job by id).
 
 use crate::http::auth;
-use crate::http::common::{list_page, own_job, parse_id, require_json, DuplicateJob, OwnListQuery};
+use crate::http::body::require_json_object;
+use crate::http::common::{list_page, own_job, parse_id, DuplicateJob, OwnListQuery};
 use crate::http::context::Ctx;
 use crate::http::error_responses::{Conflict, NotFound, Transport, Unauthorized};
 use crate::http::errors::{ApiError, ErrorBody};
@@ -37,13 +38,13 @@ use crate::{Job, JobId, JobPage, NewJob};
         (status = 415, body = ErrorBody,
             description = "The body is not sent as application/json"),
         (status = 422, body = ErrorBody,
-            description = "Valid JSON that fails validation (unknown job type, bad priority, max_attempts < 1, ...)"),
+            description = "Valid JSON that fails validation (not an object, unknown job type, bad priority, max_attempts < 1, ...)"),
         Transport, Unauthorized,
     )
 )]
 pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
     let who = auth::user(ctx, req)?;
-    require_json(req)?;
+    require_json_object(req)?;
     let mut new = parse_new_job(&req.body)?;
     if new.job_type.starts_with("jobq.") && !who.admin {
         let msg = format!(

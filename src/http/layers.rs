@@ -14,6 +14,7 @@ const MODULES: &[(&str, u8, &str)] = &[
     ("error_responses", 1, include_str!("error_responses.rs")),
     ("framing", 2, include_str!("framing.rs")),
     ("common", 2, include_str!("common.rs")),
+    ("body", 2, include_str!("body.rs")),
     ("auth", 2, include_str!("auth.rs")),
     ("conn", 3, include_str!("conn.rs")),
     ("jobs", 3, include_str!("jobs.rs")),

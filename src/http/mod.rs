@@ -33,6 +33,7 @@
 
 mod admin;
 mod auth;
+mod body;
 mod bulk;
 mod chunked;
 mod common;

@@ -5,7 +5,8 @@
 use serde_json::{Map, Value};
 
 use crate::http::auth;
-use crate::http::common::{own_job, parse_id, require_json};
+use crate::http::body::{json_object, require_json};
+use crate::http::common::{own_job, parse_id};
 use crate::http::context::Ctx;
 use crate::http::error_responses::{NotFound, Transport, Unauthorized};
 use crate::http::errors::{ApiError, ErrorBody};
@@ -53,7 +54,7 @@ struct Report {
             description = "The attempt with this lease token no longer holds the lease (or the job is not running)"),
         (status = 415, body = ErrorBody, description = "The body is not sent as application/json"),
         (status = 422, body = ErrorBody,
-            description = "A bad lease_token, fraction or message, or an unknown field"),
+            description = "A body that is not a JSON object, a bad lease_token, fraction or message, or an unknown field"),
         Transport, Unauthorized, NotFound,
     )
 )]
@@ -62,7 +63,7 @@ pub(crate) fn progress(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     require_json(req)?;
     let id = parse_id(id)?;
     own_job(ctx, &who, id)?;
-    let r = read_report(&req.body)?;
+    let r = read_report(&mut json_object(req)?)?;
     ctx.queue
         .progress(id, r.lease_token, r.fraction, &r.message)?;
     Response::json(200, &ctx.queue.get(id)?)
@@ -71,18 +72,11 @@ pub(crate) fn progress(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
 /// The report: an object with `lease_token` (an integer, also written as a
 /// whole float), `fraction` (0 to 1) and optionally `message` (a string or
 /// null); nothing else.
-fn read_report(body: &[u8]) -> Result<Report, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
-    let Value::Object(mut fields) = value else {
-        return Err(ApiError::unprocessable(
-            "invalid body: expected an object like {\"lease_token\": 7, \"fraction\": 0.5}",
-        ));
-    };
+fn read_report(fields: &mut Map<String, Value>) -> Result<Report, ApiError> {
     let report = Report {
-        lease_token: lease_token(&mut fields)?,
-        fraction: fraction(&mut fields)?,
-        message: message(&mut fields)?,
+        lease_token: lease_token(fields)?,
+        fraction: fraction(fields)?,
+        message: message(fields)?,
     };
     match fields.keys().next() {
         Some(k) => Err(ApiError::unprocessable(format!(
@@ -122,20 +116,28 @@ fn message(fields: &mut Map<String, Value>) -> Result<String, ApiError> {
 mod tests {
     use super::*;
 
+    /// The endpoint's reading: the body as an object, then the report.
+    fn read(body: &[u8]) -> Result<Report, ApiError> {
+        let mut req = Request::new("POST", "/");
+        req.headers = vec![("Content-Type".into(), "application/json".into())];
+        req.body = body.to_vec();
+        read_report(&mut json_object(&req)?)
+    }
+
     fn status(body: &str) -> u16 {
-        read_report(body.as_bytes()).unwrap_err().status
+        read(body.as_bytes()).unwrap_err().status
     }
 
     #[test]
     fn a_report_has_a_token_a_fraction_and_maybe_a_message() {
-        let r = read_report(br#"{"lease_token": 3, "fraction": 0.5, "message": "half"}"#);
+        let r = read(br#"{"lease_token": 3, "fraction": 0.5, "message": "half"}"#);
         let want = Report {
             lease_token: 3,
             fraction: 0.5,
             message: "half".into(),
         };
         assert_eq!(r.unwrap(), want);
-        let whole = read_report(br#"{"lease_token": 3.0, "fraction": 1, "message": null}"#);
+        let whole = read(br#"{"lease_token": 3.0, "fraction": 1, "message": null}"#);
         assert_eq!(whole.unwrap().message, "");
         assert_eq!(status("{"), 400);
         for bad in [

@@ -6,7 +6,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::http::auth;
-use crate::http::common::{decoded_name, require_json};
+use crate::http::body::json_object;
+use crate::http::common::decoded_name;
 use crate::http::context::Ctx;
 use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
 use crate::http::errors::{ApiError, ErrorBody};
@@ -137,7 +138,7 @@ pub(crate) enum QueueErrors {
     /// The body is not sent as application/json
     #[response(status = 415)]
     NotJson(ErrorBody),
-    /// A bad queue name or value (concurrency 0, a rate limit that does not parse, a non-positive for_s)
+    /// A body that is not a JSON object, a bad queue name or value (concurrency 0, a rate limit that does not parse, a non-positive for_s)
     #[response(status = 422)]
     Invalid(ErrorBody),
 }
@@ -152,15 +153,7 @@ fn object(req: &Request) -> Result<Map<String, Value>, ApiError> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    require_json(req)?;
-    let value: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
-    match value {
-        Value::Object(map) => Ok(map),
-        _ => Err(ApiError::unprocessable(
-            "invalid body: expected a JSON object",
-        )),
-    }
+    json_object(req)
 }
 
 fn only_known(rest: &Map<String, Value>) -> Result<(), ApiError> {

@@ -15,8 +15,9 @@ impl Queue {
     /// # Errors
     /// [`Error::Invalid`] (field `id`) when `text` is neither;
     /// [`Error::NoSuchIdPrefix`] when no job's id starts with the prefix;
-    /// [`Error::AmbiguousId`] when several do (listing up to
-    /// [`MAX_LISTED_MATCHES`](crate::MAX_LISTED_MATCHES) of them); database errors.
+    /// [`Error::AmbiguousId`] when several do (listing the newest
+    /// [`MAX_LISTED_MATCHES`](crate::MAX_LISTED_MATCHES) of them, newest first);
+    /// database errors.
     pub fn resolve_id(&self, text: &str) -> Result<JobId> {
         let prefix: IdPrefix = text.parse()?;
         if let IdPrefix::Full(id) = prefix {

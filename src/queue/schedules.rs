@@ -38,13 +38,21 @@ impl Queue {
     ) -> Result<ScheduleInfo> {
         let state = state.unwrap_or_default();
         let next = s.enabled.then(|| s.next_after(now)).flatten();
-        let last_job_status = match state.last_job_id {
+        let last_job = match state.last_job_id {
             Some(id) => match self.get(id) {
-                Ok(job) => Some(job.status),
+                Ok(job) => Some(job),
                 Err(Error::NotFound { .. }) => None,
                 Err(e) => return Err(e),
             },
             None => None,
+        };
+        // The last fire is the last job's: the stored time is also set when a
+        // pool first sees the schedule (its start point) and for skipped fire
+        // times, which enqueued nothing. A pruned job leaves the stored time.
+        let last_fire = match (&last_job, state.last_job_id) {
+            (Some(job), _) => job.fire_time.or(state.last_fire_at),
+            (None, Some(_)) => state.last_fire_at,
+            (None, None) => None,
         };
         Ok(ScheduleInfo {
             name: s.name().to_string(),
@@ -55,9 +63,9 @@ impl Queue {
             enabled: s.enabled,
             next_fire: next,
             next_fire_local: next.map(|t| s.local(t)),
-            last_fire: state.last_fire_at,
+            last_fire,
             last_job_id: state.last_job_id,
-            last_job_status,
+            last_job_status: last_job.map(|j| j.status),
         })
     }
 

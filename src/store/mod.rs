@@ -228,7 +228,8 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     fn prune(&self, statuses: &[JobStatus], cutoff: Timestamp, limit: usize) -> Result<usize>;
     /// One job.
     fn get(&self, id: JobId) -> Result<Job>;
-    /// Ids of jobs with `low <= id <= high`, ascending, at most `limit` of them:
+    /// Ids of jobs with `low <= id <= high`, descending (newest first, as
+    /// [`Backend::list`]), at most `limit` of them:
     /// the jobs whose id starts with a prefix, given the prefix's bounds
     /// ([`crate::IdPrefix::bounds`]). Ids compare as the UUIDs' 16 bytes, which
     /// is also the order of their hyphenated lower-case text, so a range scan on

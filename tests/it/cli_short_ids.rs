@@ -86,11 +86,13 @@ fn an_ambiguous_prefix_is_exit_2_listing_the_jobs(db) {
     batch(&s, 30);
     let mut full = id_column(&s, &["list", "--full-ids"]);
     full.sort();
-    // At least 2 of 30 ids made within a second share their first 8 digits.
+    // At least 2 of 30 ids made within a second share their first 8 digits;
+    // the newest such pair is the newest two matches of their common start,
+    // so both are listed (the newest 10 are).
     let (a, b) = full
         .windows(2)
         .map(|w| (&w[0], &w[1]))
-        .find(|(a, b)| a[..8] == b[..8])
+        .rfind(|(a, b)| a[..8] == b[..8])
         .expect("two ids share 8 digits");
     let common: String = a
         .chars()
@@ -167,5 +169,32 @@ fn the_library_resolves_short_ids_and_refuses_ambiguity(db) {
             );
         }
     }
+}
+}
+
+both! {
+fn an_ambiguous_prefix_lists_the_newest_matches_first_as_list_does(db) {
+    let s = sandbox(&db);
+    batch(&s, 30);
+    let full = id_column(&s, &["list", "--full-ids"]); // newest first
+    let prefix = full
+        .iter()
+        .map(|id| &id[..8])
+        .find(|p| full.iter().filter(|id| id.starts_with(p)).count() > 10)
+        .expect("more than 10 ids share 8 digits");
+    let run = s.run(&["show", prefix]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let listed: Vec<&str> = run
+        .stderr
+        .split_whitespace()
+        .filter(|w| full.iter().any(|id| id == w))
+        .collect();
+    let newest: Vec<&str> = full
+        .iter()
+        .filter(|id| id.starts_with(prefix))
+        .take(jobq::MAX_LISTED_MATCHES)
+        .map(String::as_str)
+        .collect();
+    assert_eq!(listed, newest, "{}", run.stderr);
 }
 }

@@ -21,6 +21,7 @@ mod group_commit;
 mod http_admin;
 mod http_api;
 mod http_auth;
+mod http_bodies;
 mod http_cli;
 mod http_keepalive;
 mod http_limits;

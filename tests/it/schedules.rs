@@ -252,3 +252,65 @@ fn bad_schedules_are_refused_before_anything_starts() {
         assert!(!sb.db().exists(), "nothing started");
     }
 }
+
+/// Schedule `name` of `q`, as listed.
+fn listed(q: &Queue, name: &str) -> jobq::ScheduleInfo {
+    let all = q.schedules().unwrap();
+    all.into_iter().find(|i| i.name == name).unwrap()
+}
+
+both! {
+fn the_last_fire_is_the_last_jobs_never_the_start_point_or_a_skip(db) {
+    let clock = ManualClock::new(ts("2026-05-01T08:00:30Z"));
+    let s = Schedule::new("hourly", "0 * * * *", "tick")
+        .unwrap()
+        .misfire(Misfire::Skip);
+    let q = handles(&db, &clock, &s, 1).remove(0);
+    q.fire_schedule("hourly").unwrap(); // first sight: a start point, no job
+    let seen = listed(&q, "hourly");
+    assert_eq!((seen.last_fire, seen.last_job_id), (None, None), "{seen:?}");
+    clock.set(ts("2026-05-01T09:00:01Z"));
+    q.fire_schedule("hourly").unwrap();
+    let nine = listed(&q, "hourly");
+    assert_eq!(nine.last_fire, Some(ts("2026-05-01T09:00:00Z")));
+    assert!(nine.last_job_id.is_some());
+    // 10:00 noticed five minutes late is skipped: the last fire stays 09:00's.
+    clock.set(ts("2026-05-01T10:05:00Z"));
+    q.fire_schedule("hourly").unwrap();
+    let skipped = listed(&q, "hourly");
+    assert_eq!((skipped.last_fire, skipped.last_job_id), (nine.last_fire, nine.last_job_id));
+    // A run by hand fires at its own time.
+    let run = q.run_schedule("hourly").unwrap();
+    let by_hand = listed(&q, "hourly");
+    assert_eq!(by_hand.last_fire, Some(ts("2026-05-01T10:05:00Z")));
+    assert_eq!(by_hand.last_job_id, Some(run.job.id));
+}
+}
+
+both! {
+fn schedule_list_shows_no_last_fire_for_a_schedule_that_never_enqueued(db) {
+    let sb = Sandbox::with_url(&db.location()); // the file the library writes
+    sb.config(
+        r#"
+[handlers.tick]
+command = ["cat"]
+
+[schedules.hourly]
+cron = "0 * * * *"
+job_type = "tick"
+"#,
+    );
+    let clock = ManualClock::new(ts("2001-02-03T04:05:06Z"));
+    let s = Schedule::new("hourly", "0 * * * *", "tick").unwrap();
+    let q = handles(&db, &clock, &s, 1).remove(0);
+    q.fire_schedule("hourly").unwrap(); // the start point, stored, is 2001-02-03
+    let table = sb.ok(&["schedule", "list"]);
+    let row = table.lines().find(|l| l.starts_with("hourly ")).unwrap();
+    assert!(!row.contains("2001-"), "the start point is not a fire: {table}");
+    let last_two: Vec<&str> = row.split_whitespace().rev().take(2).collect();
+    assert_eq!(last_two, ["-", "-"], "LAST and LAST JOB: {table}");
+    let json = sb.json(&["schedule", "list"]);
+    let hourly = json.as_array().unwrap().iter().find(|s| s["name"] == "hourly").unwrap();
+    assert_eq!((&hourly["last_fire"], &hourly["last_job_id"]), (&json!(null), &json!(null)));
+}
+}

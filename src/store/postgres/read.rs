@@ -38,7 +38,7 @@ const STATS: &str = "SELECT job_type, status, \
 /// A range scan of the primary key: ids are hyphenated lower-case text in the
 /// "C" collation, which sorts as the UUIDs' bytes.
 const IDS_BETWEEN: &str =
-    "SELECT id FROM jobq.jobs WHERE id BETWEEN $1 AND $2 ORDER BY id LIMIT $3";
+    "SELECT id FROM jobq.jobs WHERE id BETWEEN $1 AND $2 ORDER BY id DESC LIMIT $3";
 
 const CANCEL_REQUESTS: &str = "SELECT id FROM jobq.jobs WHERE status = 'in_progress' \
      AND cancel_requested AND locked_by = $1";
@@ -50,7 +50,8 @@ pub(crate) fn get(c: &mut Conn, id: JobId) -> Result<Job> {
         .ok_or(crate::error::Error::NotFound { id })
 }
 
-/// Ids from `low` to `high` (inclusive), ascending, at most `limit`.
+/// Ids from `low` to `high` (inclusive), descending (newest first, as the
+/// job list), at most `limit`.
 pub(crate) fn ids_between(
     c: &mut Conn,
     low: JobId,

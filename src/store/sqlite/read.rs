@@ -38,7 +38,7 @@ const STATS: &str = "SELECT job_type, status, \
 
 /// A range scan of the primary key (the UUID's bytes).
 pub(crate) const IDS_BETWEEN: &str =
-    "SELECT id FROM jobs WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3";
+    "SELECT id FROM jobs WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC LIMIT ?3";
 
 pub(crate) const CANCEL_REQUESTS: &str =
     "SELECT id FROM jobs WHERE status = 'in_progress' AND status != 'pending' \
@@ -53,7 +53,8 @@ pub(crate) fn get(conn: &Connection, id: JobId) -> Result<Job> {
         .ok_or(Error::NotFound { id })
 }
 
-/// Ids from `low` to `high` (inclusive), ascending, at most `limit`.
+/// Ids from `low` to `high` (inclusive), descending (newest first, as the
+/// job list), at most `limit`.
 pub(crate) fn ids_between(
     conn: &Connection,
     low: JobId,

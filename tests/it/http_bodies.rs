@@ -1,0 +1,81 @@
+//! Every JSON-body endpoint reads only a JSON object: other JSON is a 422 that
+//! says so, never read as a positional form of the fields.
+
+use crate::backends::both;
+use serde_json::json;
+
+use crate::http_util::{start_on, Api};
+
+/// JSON texts that are not objects, and what the refusal calls them.
+const NOT_OBJECTS: [(&str, &str); 6] = [
+    ("[]", "an array"),
+    (r#"["email.send"]"#, "an array"),
+    (r#""email.send""#, "a string"),
+    ("7", "a number"),
+    ("true", "a boolean"),
+    ("null", "null"),
+];
+
+/// (method, path, admin?) of every endpoint that takes a JSON body; `{id}` is a
+/// job of alice's.
+const ENDPOINTS: [(&str, &str, bool); 6] = [
+    ("POST", "/api/v1/jobs", false),
+    ("POST", "/api/v1/jobs/{id}/progress", false),
+    ("POST", "/api/v1/admin/queues/default/pause", true),
+    ("PATCH", "/api/v1/admin/queues/default", true),
+    ("POST", "/api/v1/admin/jobs/retry", true),
+    ("POST", "/api/v1/admin/jobs/cancel", true),
+];
+
+fn alices_job(api: &Api) -> String {
+    let a = api.post_json(
+        "/api/v1/jobs",
+        Some(&api.alice),
+        &json!({"job_type": "email.send"}),
+    );
+    assert_eq!(a.status, 201, "{}", a.text);
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+both! {
+fn every_json_body_endpoint_refuses_json_that_is_not_an_object(db) {
+    let api = start_on(&db);
+    let id = alices_job(&api);
+    for (method, path, admin) in ENDPOINTS {
+        let path = path.replace("{id}", &id);
+        let token = if admin { &api.admin } else { &api.alice };
+        for (body, what) in NOT_OBJECTS {
+            let a = api.call(method, &path, Some(token), Some(("application/json", body.as_bytes())));
+            assert_eq!((a.status, a.code()), (422, "validation_failed"), "{method} {path} {body}: {}", a.text);
+            let message = a.body["error"]["message"].as_str().unwrap();
+            assert_eq!(
+                message,
+                format!("invalid body: the body must be a JSON object, not {what}"),
+                "{method} {path} {body}"
+            );
+        }
+        let a = api.call(method, &path, Some(token), Some(("application/json", b"[")));
+        assert_eq!((a.status, a.code()), (400, "malformed_json"), "{method} {path}: {}", a.text);
+    }
+}
+}
+
+both! {
+fn a_bulk_retry_refuses_the_filter_written_as_a_positional_array(db) {
+    let api = start_on(&db);
+    let id = alices_job(&api);
+    let gone = api.call("DELETE", &format!("/api/v1/jobs/{id}"), Some(&api.alice), None);
+    assert_eq!(gone.status, 200, "{}", gone.text);
+    // Serde alone reads this as {"status": null, ..., "dry_run": false}: a
+    // retry of every failed and cancelled job.
+    let positional = br#"[null, null, null, null, null, null, null, false]"#;
+    for action in ["retry", "cancel"] {
+        let path = format!("/api/v1/admin/jobs/{action}");
+        let a = api.call("POST", &path, Some(&api.admin), Some(("application/json", positional)));
+        assert_eq!((a.status, a.code()), (422, "validation_failed"), "{action}: {}", a.text);
+        assert!(a.text.contains("must be a JSON object, not an array"), "{}", a.text);
+    }
+    let job = api.queue.get(id.parse().unwrap()).unwrap();
+    assert_eq!(job.status, jobq::JobStatus::Cancelled);
+}
+}
