@@ -116,12 +116,7 @@ fn an_ambiguous_prefix_lists_at_most_ten_jobs(db) {
     let s = sandbox(&db);
     batch(&s, 30);
     let full = id_column(&s, &["list", "--full-ids"]);
-    // Of 30 ids made within a second, at least 15 share their first 8 digits.
-    let prefix = full
-        .iter()
-        .map(|id| &id[..8])
-        .find(|p| full.iter().filter(|id| id.starts_with(p)).count() > 10)
-        .expect("more than 10 ids share 8 digits");
+    let prefix = crowded_prefix(&full);
     let run = s.run(&["show", prefix]);
     assert_eq!(run.code, 2, "{run:?}");
     let listed = run
@@ -177,11 +172,7 @@ fn an_ambiguous_prefix_lists_the_newest_matches_first_as_list_does(db) {
     let s = sandbox(&db);
     batch(&s, 30);
     let full = id_column(&s, &["list", "--full-ids"]); // newest first
-    let prefix = full
-        .iter()
-        .map(|id| &id[..8])
-        .find(|p| full.iter().filter(|id| id.starts_with(p)).count() > 10)
-        .expect("more than 10 ids share 8 digits");
+    let prefix = crowded_prefix(&full);
     let run = s.run(&["show", prefix]);
     assert_eq!(run.code, 2, "{run:?}");
     let listed: Vec<&str> = run
@@ -197,4 +188,13 @@ fn an_ambiguous_prefix_lists_the_newest_matches_first_as_list_does(db) {
         .collect();
     assert_eq!(listed, newest, "{}", run.stderr);
 }
+}
+
+/// 8 leading digits that more than 10 of `full` share: of 30 ids made within
+/// a second, at least 15 share their first 8 digits.
+fn crowded_prefix(full: &[String]) -> &str {
+    full.iter()
+        .map(|id| &id[..8])
+        .find(|p| full.iter().filter(|id| id.starts_with(p)).count() > 10)
+        .expect("more than 10 ids share 8 digits")
 }

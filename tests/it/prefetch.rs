@@ -146,6 +146,10 @@ fn a_more_urgent_job_enqueued_later_does_not_wait_behind_the_buffer(db) {
         while !gate.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(5));
         }
+        // Short jobs, but longer than a round: while a round is being
+        // written the worker keeps taking buffered jobs, so jobs much shorter
+        // than a round (a loaded machine's) could run the whole buffer first.
+        std::thread::sleep(Duration::from_millis(50));
         Ok(Value::Null)
     });
     let cfg = WorkerConfig {
