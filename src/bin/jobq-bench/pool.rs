@@ -92,9 +92,7 @@ pub fn backlog(path: &Path, n: usize, history: usize) -> BenchResult<()> {
     drop(open_queue(path, Durability::Normal)?);
     let mut conn = raw::open(path, Durability::Normal)?;
     raw::fill(&mut conn, history, 50_000, "completed")?;
-    raw::fill(&mut conn, n, 50_000, "pending")?;
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
-    Ok(())
+    raw::backlog(&mut conn, n)
 }
 
 /// Drains a backlog of `n` no-op jobs (after `history` completed ones) with
