@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jobq::{
-    Durability, ErrorClass, Failure, JobFilter, JobStatus, ManualClock, NewJob, Queue, Timestamp,
+    Durability, ErrorClass, Failure, JobFilter, JobId, JobStatus, ManualClock, NewJob, Queue,
+    Timestamp,
 };
 use serde_json::json;
 
@@ -37,6 +38,9 @@ fn pages_over_equal_timestamps_see_every_job_once_while_others_are_inserted(db) 
             assert!(seen.insert(j.id), "job {} seen twice", j.id);
         }
         pages += 1;
+        // Ids for another time made in between (another queue's clock in this
+        // process) must not restart this millisecond's ids below the cursor.
+        JobId::at(Timestamp(1_764_504_000_000 + 5_000));
         q.enqueue(NewJob::new("p", json!("inserted meanwhile")))
             .unwrap();
         match page.next_cursor {
