@@ -138,18 +138,26 @@ fn a_more_urgent_job_enqueued_later_does_not_wait_behind_the_buffer(db) {
         q.enqueue(NewJob::new("order", json!(format!("low{i}")))).unwrap();
     }
     let ran: Arc<Mutex<Vec<String>>> = Arc::default();
-    let open = Arc::new(AtomicBool::new(false));
-    let (r, gate) = (ran.clone(), open.clone());
+    let urgent: Arc<Mutex<Option<jobq::JobId>>> = Arc::default();
+    let (r, u, q2) = (ran.clone(), urgent.clone(), q.clone());
     let mut reg = Registry::new();
     reg.register("order", move |_: &jobq::JobContext, p: Value| {
-        r.lock().unwrap().push(p.as_str().unwrap_or_default().to_string());
-        while !gate.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(5));
+        let name = p.as_str().unwrap_or_default().to_string();
+        r.lock().unwrap().push(name.clone());
+        let urgent = || *u.lock().unwrap();
+        // The first job holds its worker until the urgent job is enqueued.
+        // Every later one holds it until the urgent job has been claimed (into
+        // the buffer) or has run, so the order below does not hang on how
+        // long a round takes; at most 2 s each, the bound for a pool that
+        // could not write a round while a job runs.
+        let claimed = || urgent().is_some_and(|id| q2.get(id).unwrap().status != JobStatus::Pending);
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            if (name == "low0" && urgent().is_some()) || claimed() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-        // Short jobs, but longer than a round: while a round is being
-        // written the worker keeps taking buffered jobs, so jobs much shorter
-        // than a round (a loaded machine's) could run the whole buffer first.
-        std::thread::sleep(Duration::from_millis(50));
         Ok(Value::Null)
     });
     let cfg = WorkerConfig {
@@ -163,8 +171,8 @@ fn a_more_urgent_job_enqueued_later_does_not_wait_behind_the_buffer(db) {
         let (reserved, _) = split(&q, "order");
         !ran.lock().unwrap().is_empty() && reserved.len() == 3
     });
-    q.enqueue(NewJob::new("order", json!("urgent")).priority(10)).unwrap();
-    open.store(true, Ordering::SeqCst);
+    let id = q.enqueue(NewJob::new("order", json!("urgent")).priority(10)).unwrap().id;
+    *urgent.lock().unwrap() = Some(id);
     assert!(pool.wait(WAIT));
     pool.shutdown(Duration::from_secs(5));
     let ran = ran.lock().unwrap().clone();
