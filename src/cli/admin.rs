@@ -6,6 +6,7 @@ use clap::Args;
 use jobq::duration::parse_duration;
 use jobq::JobStatus;
 
+use crate::cli::error::CliError;
 use crate::cli::table::{emit, emit_json};
 use crate::cli::{CliResult, Context};
 
@@ -29,6 +30,7 @@ pub struct PruneArgs {
 pub struct RecoverArgs {
     /// Hand back at once the jobs of this worker pool (its `locked_by`, e.g.
     /// host:1234:ab12cd), known to be dead; they keep their place in the run order.
+    /// A name that no pool has (registered or holding a job) is exit 3.
     #[arg(long, value_name = "NAME", conflicts_with = "now")]
     worker: Option<String>,
     /// Hand back at once the jobs of every worker pool whose heartbeat is stale.
@@ -43,7 +45,16 @@ pub struct RecoverArgs {
 pub fn recover(ctx: &Context, args: RecoverArgs) -> CliResult {
     let queue = ctx.open_existing()?;
     let n = match (&args.worker, args.now) {
-        (Some(w), _) => queue.recover_worker(w, args.force)?,
+        (Some(w), _) => {
+            let n = queue.recover_worker(w, args.force)?;
+            // A name no pool has (a typo) must not pass as "nothing to do".
+            if n == 0 && !queue.workers()?.iter().any(|p| &p.id == w) {
+                return Err(CliError::NotFound(format!(
+                    "no worker pool named '{w}' is registered or holds a job (see `jobq workers`)"
+                )));
+            }
+            n
+        }
         (None, true) => queue.recover_dead_workers()?,
         (None, false) => queue.recover_expired()?,
     };

@@ -230,3 +230,45 @@ fn help_names_the_new_flags() {
     assert!(s.ok(&["serve", "--help"]).contains("--workers"));
     assert!(s.ok(&["retry", "--help"]).contains("at least 8 hex digits"));
 }
+
+crate::backends::both! {
+fn recover_worker_hands_a_killed_pools_job_back_and_refuses_an_unknown_name(db) {
+    let s = Sandbox::on(&db);
+    s.config("[handlers.hold]\ncommand = [\"sleep\", \"60\"]\n");
+    let id = s.ok(&["enqueue", "hold"]);
+    let mut work = s.spawn(&["work", "--workers", "1"], "work");
+    wait_for("the job to start", PATIENCE, || {
+        s.json(&["show", &id])["status"] == json!("in_progress")
+    });
+    let pool = s.json(&["workers"])[0]["id"]
+        .as_str()
+        .expect("the pool is registered")
+        .to_string();
+    work.kill().unwrap();
+    wait_exit(&mut work, PATIENCE);
+
+    let unknown = s.run(&["recover", "--worker", "no-such-pool"]);
+    assert_eq!(unknown.code, 3, "{unknown:?}");
+    assert!(
+        unknown.stderr.contains("no worker pool named 'no-such-pool'"),
+        "{unknown:?}"
+    );
+    let fresh = s.run(&["recover", "--worker", &pool]);
+    assert_eq!(fresh.code, 4, "its heartbeat is still fresh: {fresh:?}");
+    assert_eq!(s.json(&["show", &id])["status"], json!("in_progress"));
+
+    assert_eq!(
+        s.ok(&["recover", "--worker", &pool, "--force"]),
+        "recovered 1 jobs"
+    );
+    let job = s.json(&["show", &id]);
+    assert_eq!(job["status"], json!("pending"), "{job}");
+    let error = job["error_message"].as_str().unwrap_or_default();
+    assert!(error.contains("stopped (recovered by hand)"), "{job}");
+    // A known pool with nothing left to hand back is not an error.
+    assert_eq!(
+        s.ok(&["recover", "--worker", &pool, "--force"]),
+        "recovered 0 jobs"
+    );
+}
+}
