@@ -158,6 +158,54 @@ fn another_programs_sqlite_database_is_refused_and_left_unchanged() {
 }
 
 #[test]
+fn another_programs_wal_database_is_refused_with_its_wal_left_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    let wal = dir.path().join("other.db-wal");
+    // The other program keeps its connection open, its commits still in the WAL.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+         CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+         INSERT INTO customers VALUES (1, 'a');",
+    )
+    .unwrap();
+    let (db_before, wal_before) = (fs::read(&path).unwrap(), fs::read(&wal).unwrap());
+    assert!(wal_before.len() > 32, "the WAL holds the program's commits");
+    let err = Queue::open(&path).unwrap_err();
+    assert!(
+        matches!(err, Error::NotADatabase { .. }),
+        "expected NotADatabase, got {err:?}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), db_before, "the file is unchanged");
+    assert_eq!(fs::read(&wal).unwrap(), wal_before, "the WAL is unchanged");
+    assert!(dir.path().join("other.db-shm").exists());
+    // The program still reads its own data.
+    let name: String = conn
+        .query_row("SELECT name FROM customers WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(name, "a");
+    // The same files as a crashed program left them: no connection open.
+    let (crashed, crashed_wal) = (dir.path().join("c.db"), dir.path().join("c.db-wal"));
+    fs::copy(&path, &crashed).unwrap();
+    fs::copy(&wal, &crashed_wal).unwrap();
+    drop(conn);
+    assert!(!wal.exists(), "its WAL went away with its last connection");
+    let err = Queue::open(&crashed).unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err:?}");
+    assert_eq!(
+        fs::read(&crashed).unwrap(),
+        db_before,
+        "the file is unchanged"
+    );
+    assert_eq!(
+        fs::read(&crashed_wal).unwrap(),
+        wal_before,
+        "the WAL is unchanged"
+    );
+}
+
+#[test]
 fn unicode_and_emoji_payloads_round_trip_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let q = Queue::open(dir.path().join("u.db")).unwrap();
