@@ -28,9 +28,10 @@ impl JobId {
     /// taken as 0, beyond the 48 bits a UUID v7 holds as their maximum). jobq
     /// makes every job's id this way from its `created_at`, so the id alone
     /// orders jobs by creation (SQLite's listing is the primary key's order).
-    /// Ids made in this process for one millisecond increase, also when ids
-    /// for other times are made between them (the counters of the 16
-    /// milliseconds used last are kept).
+    /// Ids made in this process for one millisecond increase in the order
+    /// they were made, also when ids for other times are made between them
+    /// (the 74 bits after the time are one counter per process, RFC 9562's
+    /// monotonic random method).
     pub fn at(created_at: Timestamp) -> JobId {
         JobId(crate::job_id::v7_at(created_at.0))
     }

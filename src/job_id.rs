@@ -2,12 +2,15 @@
 //! (the queue's clock), so the id orders jobs as `(created_at, id)` does.
 //!
 //! Layout (RFC 9562): 48 bits of Unix ms, the version (7), 12 bits, the
-//! variant, 62 bits. The 74 bits after the time are a counter: random at the
-//! first id of a millisecond, then increased by a random step for each further
-//! id of that millisecond made in this process, so such ids increase. The
-//! counters of the last [`RECENT`] milliseconds used are kept, so ids made for
-//! different times in between (another thread's clock, a test's manual clock,
-//! a clock that went back) do not restart a millisecond's counter.
+//! variant, 62 bits. The 74 bits after the time are a counter (RFC 9562's
+//! "monotonic random" method, §6.2): one per process, random at its first id
+//! and increased by a random step (1 to 65,536) for each further id, whatever
+//! its time. So two ids made in this process for one millisecond increase in
+//! the order they were made, also when ids for other times are made between
+//! them (another thread's clock, a test's manual clock, a clock that went
+//! back): a per-millisecond counter would restart below them. The counter
+//! starts below half its range, so it lasts about 2^57 ids before it starts
+//! again (at random).
 
 use std::sync::{Mutex, PoisonError};
 
@@ -19,51 +22,8 @@ const MAX_MS: u64 = (1 << 48) - 1;
 const COUNTER_BITS: u32 = 74;
 const COUNTER_MAX: u128 = (1 << COUNTER_BITS) - 1;
 
-/// How many milliseconds' counters are kept.
-const RECENT: usize = 16;
-
-/// The counters of the milliseconds used last, in this process.
-struct Recent {
-    /// `(ms, counter)`; `u64::MAX` marks an unused slot.
-    slots: [(u64, u128); RECENT],
-    /// When each slot was used last (a count of uses).
-    used: [u64; RECENT],
-    /// Uses so far.
-    uses: u64,
-    /// The slot used last (checked first: ids mostly come in time order).
-    last: usize,
-}
-
-impl Recent {
-    const fn new() -> Recent {
-        Recent {
-            slots: [(u64::MAX, 0); RECENT],
-            used: [0; RECENT],
-            uses: 0,
-            last: 0,
-        }
-    }
-
-    /// The slot holding `ms`, or the one to reuse for it: the least recently
-    /// used (unused slots first).
-    fn slot(&mut self, ms: u64) -> &mut (u64, u128) {
-        let i = if self.slots[self.last].0 == ms {
-            self.last
-        } else if let Some(i) = self.slots.iter().position(|s| s.0 == ms) {
-            i
-        } else {
-            (0..RECENT)
-                .min_by_key(|&i| self.used[i])
-                .unwrap_or_default()
-        };
-        self.uses += 1;
-        self.used[i] = self.uses;
-        self.last = i;
-        &mut self.slots[i]
-    }
-}
-
-static LAST: Mutex<Recent> = Mutex::new(Recent::new());
+/// The last id's counter in this process; `None` before the first.
+static LAST: Mutex<Option<u128>> = Mutex::new(None);
 
 /// 74 random bits: the bits after the time of a fresh `now_v7` (its counter
 /// starts at a random value each millisecond and its last 32 bits are random).
@@ -72,17 +32,15 @@ fn random_bits() -> u128 {
     (((u >> 64) & 0xFFF) << 62) | (u & ((1 << 62) - 1))
 }
 
-/// The counter for the next id at `ms`, after the id `last` (its ms and
-/// counter) and with `random` (74 bits); updates `last`.
-fn next_counter(last: &mut (u64, u128), ms: u64, random: u128) -> u128 {
+/// The counter after `last` with `random` (74 bits); updates `last`.
+fn next_counter(last: &mut Option<u128>, random: u128) -> u128 {
     let step = 1 + (random & 0xFFFF);
-    let counter = if last.0 == ms && last.1 <= COUNTER_MAX - step {
-        last.1 + step
-    } else {
-        // A new millisecond (or a spent counter): start low enough to leave room.
-        random >> 1
+    let counter = match *last {
+        Some(c) if c <= COUNTER_MAX - step => c + step,
+        // The first id (or a spent counter): start low enough to leave room.
+        _ => random >> 1,
     };
-    *last = (ms, counter);
+    *last = Some(counter);
     counter
 }
 
@@ -90,10 +48,10 @@ fn next_counter(last: &mut (u64, u128), ms: u64, random: u128) -> u128 {
 pub(crate) fn v7_at(ms: i64) -> Uuid {
     let ms = u64::try_from(ms).unwrap_or(0).min(MAX_MS);
     let random = random_bits();
-    let counter = {
-        let mut recent = LAST.lock().unwrap_or_else(PoisonError::into_inner);
-        next_counter(recent.slot(ms), ms, random)
-    };
+    let counter = next_counter(
+        &mut LAST.lock().unwrap_or_else(PoisonError::into_inner),
+        random,
+    );
     let value = (u128::from(ms) << 80)
         | (0x7 << 76)
         | (((counter >> 62) & 0xFFF) << 64)
@@ -124,43 +82,36 @@ mod tests {
     }
 
     #[test]
-    fn counters_of_one_millisecond_increase() {
-        let mut last = (u64::MAX, 0);
-        let ms = 1_764_633_600_000;
+    fn counters_increase_from_a_random_start_and_start_again_when_spent() {
+        let mut last = None;
         let counters: Vec<u128> = (0..1000)
-            .map(|_| next_counter(&mut last, ms, random_bits()))
+            .map(|_| next_counter(&mut last, random_bits()))
             .collect();
+        assert!(counters[0] < 1 << (COUNTER_BITS - 1), "starts below half");
         assert!(counters.windows(2).all(|w| w[0] < w[1]), "increasing");
-        assert!(counters.iter().all(|c| *c <= COUNTER_MAX));
+        assert!(counters
+            .windows(2)
+            .all(|w| w[1] - w[0] >= 1 && w[1] - w[0] <= 1 << 16));
         // A spent counter starts again rather than overflowing into the time.
-        let mut full = (ms, COUNTER_MAX);
-        assert!(next_counter(&mut full, ms, COUNTER_MAX) <= COUNTER_MAX);
+        let mut full = Some(COUNTER_MAX);
+        assert!(next_counter(&mut full, COUNTER_MAX) <= COUNTER_MAX >> 1);
     }
 
     #[test]
-    fn ids_of_one_millisecond_increase_while_other_times_are_used_between() {
+    fn ids_of_one_millisecond_increase_while_many_other_times_are_used_between() {
         // A time no other test uses; other tests may run meanwhile.
         let ms = 1_700_000_000_000;
         let mut ids = Vec::new();
         for i in 0..200_i64 {
             ids.push(v7_at(ms));
-            // Another clock's ids in between, at later and earlier times.
-            for k in 1..=(i % 6) + 1 {
-                v7_at(ms + 1_000 * k);
-                v7_at(ms - 1_000 * k);
+            // Other clocks' ids in between: a real clock's many milliseconds,
+            // later and earlier times.
+            for k in 1..=(i % 50) + 1 {
+                v7_at(ms + 1_000 * k + i);
+                v7_at(ms - 1_000 * k - i);
             }
         }
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "increasing");
-    }
-
-    #[test]
-    fn a_full_table_reuses_the_least_recently_used_millisecond() {
-        let mut r = Recent::new();
-        for ms in 0..RECENT as u64 {
-            *r.slot(100 + ms) = (100 + ms, 1);
-        }
-        assert_eq!(r.slot(100).1, 1, "a kept millisecond keeps its counter");
-        assert_eq!(r.slot(500).0, 101, "the least recently used slot is reused");
     }
 
     #[test]

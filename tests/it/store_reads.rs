@@ -38,9 +38,12 @@ fn pages_over_equal_timestamps_see_every_job_once_while_others_are_inserted(db) 
             assert!(seen.insert(j.id), "job {} seen twice", j.id);
         }
         pages += 1;
-        // Ids for another time made in between (another queue's clock in this
-        // process) must not restart this millisecond's ids below the cursor.
-        JobId::at(Timestamp(1_764_504_000_000 + 5_000));
+        // Ids for other times made in between (a real clock's many
+        // milliseconds in this process) must not restart this millisecond's
+        // ids below the cursor.
+        for ms in 1..=100 {
+            JobId::at(Timestamp(1_764_504_000_000 + 5_000 + ms));
+        }
         q.enqueue(NewJob::new("p", json!("inserted meanwhile")))
             .unwrap();
         match page.next_cursor {
