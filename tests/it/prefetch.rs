@@ -146,14 +146,24 @@ fn a_more_urgent_job_enqueued_later_does_not_wait_behind_the_buffer(db) {
         r.lock().unwrap().push(name.clone());
         let urgent = || *u.lock().unwrap();
         // The first job holds its worker until the urgent job is enqueued.
-        // Every later one holds it until the urgent job has been claimed (into
-        // the buffer) or has run, so the order below does not hang on how
-        // long a round takes; at most 2 s each, the bound for a pool that
-        // could not write a round while a job runs.
+        // Every later one, until the urgent job runs, holds it until the
+        // urgent job has been claimed,
+        // then 1 s more: the round that claimed it hands it to the pool after
+        // its commit, and meanwhile the worker keeps taking buffered jobs (a
+        // writer preempted under load took longer than a short job). At most
+        // 5 s each, the bound for a pool that wrote no round while a job ran.
         let claimed = || urgent().is_some_and(|id| q2.get(id).unwrap().status != JobStatus::Pending);
         let start = std::time::Instant::now();
-        while start.elapsed() < Duration::from_secs(2) {
-            if (name == "low0" && urgent().is_some()) || claimed() {
+        let mut seen: Option<std::time::Instant> = None;
+        while start.elapsed() < Duration::from_secs(5) {
+            let urgent_ran = r.lock().unwrap().iter().any(|n| n == "urgent");
+            if urgent_ran || (name == "low0" && urgent().is_some()) {
+                break;
+            }
+            if seen.is_none() && claimed() {
+                seen = Some(std::time::Instant::now());
+            }
+            if seen.is_some_and(|t| t.elapsed() >= Duration::from_secs(1)) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(2));
