@@ -15,8 +15,8 @@ use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::{Stats, Waiting};
 use crate::store::sqlite::{
-    admin, bulk, claim, find, finish, overview, queues, read, schedules, settle, tokens, transfer,
-    watch, workers, Sqlite,
+    admin, bulk, claim, find, finish, lease, overview, queues, read, schedules, settle, tokens,
+    transfer, watch, workers, Sqlite,
 };
 use crate::store::{
     refusal_is_an_outcome, Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled,
@@ -50,7 +50,7 @@ impl Backend for Sqlite {
     ) -> Result<Vec<Result<bool>>> {
         self.store.write("heartbeat", |tx| {
             held.iter()
-                .map(|(id, token)| claim::heartbeat(tx, *id, *token, now, until))
+                .map(|(id, token)| lease::heartbeat(tx, *id, *token, now, until))
                 .map(refusal_is_an_outcome)
                 .collect()
         })
@@ -58,7 +58,7 @@ impl Backend for Sqlite {
 
     fn progress(&self, id: JobId, token: i64, report: &str, now: Timestamp) -> Result<()> {
         self.store
-            .write("progress", |tx| claim::progress(tx, id, token, report, now))
+            .write("progress", |tx| lease::progress(tx, id, token, report, now))
     }
 
     fn cancel_requests(&self, worker: &str) -> Result<Vec<JobId>> {

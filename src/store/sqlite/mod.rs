@@ -11,6 +11,7 @@ mod find;
 mod finish;
 mod group;
 pub(crate) mod id;
+mod lease;
 pub(crate) mod migrate;
 mod open;
 mod overview;
