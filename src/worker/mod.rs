@@ -10,6 +10,7 @@ mod round;
 mod run_due;
 mod scheduler;
 mod shared;
+mod shutdown;
 mod supervisor;
 mod thread;
 mod watcher;
