@@ -7,6 +7,7 @@ mod execute;
 mod handler;
 mod pool;
 mod round;
+mod round_record;
 mod run_due;
 mod scheduler;
 mod shared;
