@@ -16,13 +16,10 @@ use crate::state::Move;
 use crate::stats::{Stats, Waiting};
 use crate::store::postgres::notify::Listener;
 use crate::store::postgres::{
-    admin, bulk, claim, find, finish, overview, queues, read, reserve, schedules, settle, tokens,
-    transfer, workers, Postgres,
+    admin, bulk, claim, find, finish, overview, queues, read, schedules, settle, tokens, transfer,
+    workers, Postgres,
 };
-use crate::store::starts::Starts;
-use crate::store::{
-    refusal_is_an_outcome, Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled,
-};
+use crate::store::{Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled};
 use crate::token::ApiToken;
 use crate::transfer::Settings;
 use crate::workers::WorkerInfo;
@@ -50,69 +47,9 @@ impl Backend for Postgres {
     }
 
     fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
-        let now = round.now;
         let rotation = self.rounds.fetch_add(1, Ordering::Relaxed);
-        self.pool.tx("complete_and_claim", |c| {
-            let starts = Starts::split(round.starts, round.done);
-            let (alone, completed) = settle::starts_and_completions(
-                c,
-                &starts.alone,
-                round.started_until,
-                round.done,
-                &starts.with_done,
-                now,
-            )?;
-            let started = starts.outcomes(alone, &completed);
-            let unstarted = round
-                .unstarted
-                .iter()
-                .map(|(id, token)| refusal_is_an_outcome(reserve::give_back(c, *id, *token, now)))
-                .collect::<Result<_>>()?;
-            let failed = round
-                .failed
-                .iter()
-                .map(|(id, token, f)| {
-                    refusal_is_an_outcome(finish::fail(c, *id, *token, f, round.backoff_for, now))
-                })
-                .collect::<Result<_>>()?;
-            let released = round
-                .released
-                .iter()
-                .map(|(id, token)| refusal_is_an_outcome(finish::release(c, *id, *token, now)))
-                .collect::<Result<_>>()?;
-            let snoozed = round
-                .snoozed
-                .iter()
-                .map(|(id, token, delay)| {
-                    refusal_is_an_outcome(finish::snooze(c, *id, *token, *delay, now))
-                })
-                .collect::<Result<_>>()?;
-            let claimed = match round.claim {
-                Some(k) if k.n > 0 => claim::claim(
-                    c,
-                    &claim::ClaimArgs {
-                        worker: k.worker,
-                        types: k.types,
-                        queues: k.queues,
-                        n: k.n,
-                        now,
-                        lease_until: k.lease_until,
-                        reserve: k.reserve,
-                        rotation,
-                    },
-                )?,
-                _ => Vec::new(),
-            };
-            Ok(Settled {
-                started,
-                unstarted,
-                completed,
-                failed,
-                released,
-                snoozed,
-                claimed,
-            })
-        })
+        self.pool
+            .tx("complete_and_claim", |c| settle::round(c, &round, rotation))
     }
 
     fn heartbeat(

@@ -1,7 +1,10 @@
-//! A round's starts and completions on PostgreSQL in one statement: two
-//! data-modifying CTEs, one marking the reserved jobs started, one completing
-//! the finished ones (each row is in at most one of them: a job whose start
-//! and completion are in the same round is only in the completions, see
+//! A claim round on PostgreSQL, in one transaction: the round's writes and
+//! its claim ([`round`]).
+//!
+//! The starts and completions go in one statement: two data-modifying CTEs,
+//! one marking the reserved jobs started, one completing the finished ones
+//! (each row is in at most one of them: a job whose start and completion are
+//! in the same round is only in the completions, see
 //! [`crate::store::starts`]). One round trip fewer per round than a statement
 //! each; every entry keeps its own outcome, in input order.
 
@@ -10,10 +13,12 @@ use std::collections::HashMap;
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::job::{JobId, JobStatus};
-use crate::store::postgres::claim::outcomes_by_id;
+use crate::store::postgres::claim::{self, outcomes_by_id};
 use crate::store::postgres::conn::Conn;
 use crate::store::postgres::finish::{self, complete_many_sql, status_of};
 use crate::store::postgres::reserve;
+use crate::store::starts::Starts;
+use crate::store::{refusal_is_an_outcome, Round, Settled};
 
 /// The starts' and the completions' outcomes, each in input order.
 type Outcomes = (Vec<Result<()>>, Vec<Result<JobStatus>>);
@@ -32,6 +37,77 @@ const STARTS_AND_COMPLETIONS: &str = concat!(
     ") \
      SELECT false, id, NULL::text FROM s UNION ALL SELECT true, id, status FROM c"
 );
+
+/// Writes `round` and claims its jobs (`rotation`: where the claim starts
+/// among the queues), in the round's transaction: the starts and completions
+/// in one statement ([`starts_and_completions`]), then the give-backs,
+/// failures, releases and snoozes, each entry with its own outcome, then the
+/// claim.
+///
+/// # Errors
+/// Database errors (the whole round then rolls back).
+pub(super) fn round(c: &mut Conn, round: &Round<'_>, rotation: usize) -> Result<Settled> {
+    let now = round.now;
+    let starts = Starts::split(round.starts, round.done);
+    let (alone, completed) = starts_and_completions(
+        c,
+        &starts.alone,
+        round.started_until,
+        round.done,
+        &starts.with_done,
+        now,
+    )?;
+    let started = starts.outcomes(alone, &completed);
+    let unstarted = round
+        .unstarted
+        .iter()
+        .map(|(id, token)| refusal_is_an_outcome(reserve::give_back(c, *id, *token, now)))
+        .collect::<Result<_>>()?;
+    let failed = round
+        .failed
+        .iter()
+        .map(|(id, token, f)| {
+            refusal_is_an_outcome(finish::fail(c, *id, *token, f, round.backoff_for, now))
+        })
+        .collect::<Result<_>>()?;
+    let released = round
+        .released
+        .iter()
+        .map(|(id, token)| refusal_is_an_outcome(finish::release(c, *id, *token, now)))
+        .collect::<Result<_>>()?;
+    let snoozed = round
+        .snoozed
+        .iter()
+        .map(|(id, token, delay)| {
+            refusal_is_an_outcome(finish::snooze(c, *id, *token, *delay, now))
+        })
+        .collect::<Result<_>>()?;
+    let claimed = match round.claim {
+        Some(k) if k.n > 0 => claim::claim(
+            c,
+            &claim::ClaimArgs {
+                worker: k.worker,
+                types: k.types,
+                queues: k.queues,
+                n: k.n,
+                now,
+                lease_until: k.lease_until,
+                reserve: k.reserve,
+                rotation,
+            },
+        )?,
+        _ => Vec::new(),
+    };
+    Ok(Settled {
+        started,
+        unstarted,
+        completed,
+        failed,
+        released,
+        snoozed,
+        claimed,
+    })
+}
 
 /// Marks `starts` (id, lease token, start time) started, their leases held
 /// until `lease_until`, and completes `done` (`started`: per entry, the start

@@ -12,8 +12,9 @@ use crate::job::{JobId, JobStatus};
 use crate::retry::{Backoff, ErrorClass};
 use crate::state::MAX_SNOOZES;
 use crate::store::plan::{plan_failure, Running};
-use crate::store::sqlite::claim::{fail_unreadable, lease_refused};
+use crate::store::sqlite::claim::fail_unreadable;
 use crate::store::sqlite::id::{self, key};
+use crate::store::sqlite::lease::lease_refused;
 use crate::store::sqlite::reserve;
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
 

@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobStatus};
-use crate::store::sqlite::claim::lease_refused;
 use crate::store::sqlite::id::key;
+use crate::store::sqlite::lease::lease_refused;
 
 /// A reserved job starts: `started_at` set, the full lease from now.
 const START: &str = "UPDATE jobs SET started_at = ?1, updated_at = ?1, lease_expires_at = ?2 \
