@@ -2,7 +2,7 @@
 //! (graceful; a second signal forces exit) or, with `--drain`, until idle.
 
 use std::sync::mpsc::{self, Receiver};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::handlers::registry_from_config;
 use clap::Args;
@@ -175,20 +175,37 @@ pub(crate) fn wait_for_signal(signals: &Receiver<()>) {
     let _ = signals.recv();
 }
 
-/// The first SIGTERM/SIGINT is sent on the channel; a second one exits at once
-/// (running jobs go back to pending when their leases expire).
+/// Signals this soon after the first belong to the same stop: GNU `timeout`
+/// sends SIGTERM to the program and then to its process group, and a shell
+/// may signal a whole group, so one stop can arrive twice within
+/// microseconds. A person asking again to force the exit takes longer.
+const SAME_STOP: Duration = Duration::from_millis(250);
+
+/// The first SIGTERM/SIGINT is sent on the channel; another one, at least
+/// [`SAME_STOP`] later, exits at once (running jobs go back to pending when
+/// their leases expire).
 pub(crate) fn listen_for_signals() -> CliResult<Receiver<()>> {
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|e| CliError::io("installing signal handlers", e))?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for (n, signal) in signals.forever().enumerate() {
-            if n == 0 {
-                log::warn!("signal {signal}: finishing running jobs (signal again to force exit)");
-                let _ = tx.send(());
-            } else {
-                eprintln!("jobq: second signal: exiting now; running jobs return to pending when their leases expire");
-                std::process::exit(1);
+        let mut first: Option<Instant> = None;
+        for signal in signals.forever() {
+            match first {
+                None => {
+                    log::warn!(
+                        "signal {signal}: finishing running jobs (signal again to force exit)"
+                    );
+                    first = Some(Instant::now());
+                    let _ = tx.send(());
+                }
+                Some(t) if t.elapsed() < SAME_STOP => {
+                    log::debug!("signal {signal}: part of the same stop, ignored");
+                }
+                Some(_) => {
+                    eprintln!("jobq: second signal: exiting now; running jobs return to pending when their leases expire");
+                    std::process::exit(1);
+                }
             }
         }
     });

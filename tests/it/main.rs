@@ -64,6 +64,7 @@ mod rel_powercut;
 mod rel_readonly;
 mod rel_secrets;
 mod rel_shutdown;
+mod rel_signals;
 mod run_due;
 mod schedules;
 mod store_dashboard;
