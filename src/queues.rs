@@ -46,16 +46,33 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
+    /// The largest count: 999,999,999 (nine digits, as the text form allows).
+    pub const MAX_COUNT: u32 = 999_999_999;
+
+    /// The longest period: 999,999,999 days (nine digits of the largest unit,
+    /// as the text form allows; its milliseconds, doubled, still fit an `i64`).
+    pub const MAX_PERIOD: Duration = Duration::from_secs(999_999_999 * 86_400);
+
     /// A limit of `count` starts per `period`.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming `rate_limit` when `count` is 0 or `period` is zero.
+    /// [`Error::Invalid`] naming `rate_limit` when `count` is 0 or over
+    /// [`RateLimit::MAX_COUNT`], or `period` is zero or over
+    /// [`RateLimit::MAX_PERIOD`].
     pub fn new(count: u32, period: Duration) -> Result<RateLimit> {
         if count == 0 || period.is_zero() {
             return Err(Error::Invalid {
                 field: "rate_limit",
                 reason: "needs a count of at least 1 and a period of more than 0, e.g. \"100/1m\""
                     .into(),
+            });
+        }
+        if count > RateLimit::MAX_COUNT || period > RateLimit::MAX_PERIOD {
+            return Err(Error::Invalid {
+                field: "rate_limit",
+                reason:
+                    "a count and a period of at most 9 digits each (up to 999999999/999999999d)"
+                        .into(),
             });
         }
         Ok(RateLimit { count, period })
@@ -75,7 +92,8 @@ impl fmt::Display for RateLimit {
 
 /// What [`RateLimit`]'s text looks like: a count of at least 1, a slash, and a
 /// period of one whole number (at least 1) and one unit (as a regular
-/// expression, for the OpenAPI document; counts and periods of up to 9 digits).
+/// expression, for the OpenAPI document; counts and periods of up to 9 digits,
+/// leading zeros aside, as the parser checks).
 pub(crate) const RATE_LIMIT_PATTERN: &str = "^0*[1-9][0-9]{0,8}/0*[1-9][0-9]{0,8}(ms|s|m|h|d)$";
 
 /// In the OpenAPI document: a string like `100/1m`.
@@ -106,6 +124,14 @@ impl FromStr for RateLimit {
             reason: format!("{shown:?}: expected COUNT/PERIOD, e.g. \"100/1m\" or \"20/1s\""),
         };
         let (count, period) = text.split_once('/').ok_or_else(bad)?;
+        let digits = |t: &str| t.trim_start_matches('0').len();
+        let number = period.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        if digits(count) > 9 || digits(number) > 9 {
+            return Err(Error::Invalid {
+                field: "rate_limit",
+                reason: format!("{shown:?}: a count and a period of at most 9 digits each"),
+            });
+        }
         let count: u32 = count.parse().map_err(|_| bad())?;
         // One whole number and one unit (the documented `100/1m`), not every
         // duration form `jobq.toml` accepts: a limit reads the same everywhere.
@@ -255,6 +281,32 @@ mod tests {
             assert!(err.starts_with("invalid rate_limit:"), "{bad}: {err}");
             assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn counts_and_periods_have_at_most_nine_digits() {
+        let max: RateLimit = "999999999/999999999d".parse().unwrap();
+        assert_eq!(
+            (max.count, max.period),
+            (RateLimit::MAX_COUNT, RateLimit::MAX_PERIOD)
+        );
+        assert_eq!(max.to_string(), "999999999/999999999d");
+        assert_eq!(
+            "0001/0001m".parse::<RateLimit>().unwrap().to_string(),
+            "1/1m"
+        );
+        for bad in [
+            "1000000000/1m",
+            "1/1000000000d",
+            "1/53375995584d",
+            "1/999999999999ms",
+        ] {
+            let err = bad.parse::<RateLimit>().unwrap_err().to_string();
+            assert!(err.contains("at most 9 digits"), "{bad}: {err}");
+        }
+        let over = RateLimit::MAX_PERIOD + Duration::from_secs(1);
+        assert!(RateLimit::new(1, over).is_err());
+        assert!(RateLimit::new(RateLimit::MAX_COUNT + 1, Duration::from_secs(1)).is_err());
     }
 
     #[test]

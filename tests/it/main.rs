@@ -47,6 +47,7 @@ mod prefetch_rounds;
 mod pty;
 mod queue_set;
 mod queues;
+mod rate_limits;
 mod rel_cli_files;
 mod rel_clock;
 mod rel_contention;

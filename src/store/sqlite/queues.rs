@@ -163,7 +163,10 @@ pub(crate) fn record_starts(
     // (earlier than ours), and must still see the starts of its own window.
     let mut forget = conn.prepare_cached(FORGET_STARTS).map_err(db("claim"))?;
     forget
-        .execute(params![queue, now.0.saturating_sub(2 * ms(limit.period))])
+        .execute(params![
+            queue,
+            now.0.saturating_sub(ms(limit.period).saturating_mul(2))
+        ])
         .map_err(db("claim"))?;
     Ok(())
 }
