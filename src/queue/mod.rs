@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::catalog::Catalog;
 use crate::clock::{Clock, Timestamp};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::retry::Backoff;
 use crate::store::postgres::{PgOptions, Postgres};
@@ -82,7 +82,9 @@ impl Queue {
     ///
     /// # Errors
     /// [`Error::NotADatabase`], [`Error::Open`] (also a PostgreSQL server that
-    /// cannot be reached or a bad URL), [`Error::ReadOnly`], or a database error.
+    /// cannot be reached or a bad URL, and an empty path or `:memory:`: a queue
+    /// needs a file its connections share), [`Error::ReadOnly`], or a
+    /// database error.
     pub fn open_with(opts: QueueOptions) -> Result<Queue> {
         let backend = open_backend(&opts)?;
         Ok(Queue {
@@ -206,6 +208,16 @@ pub fn postgres_overview_statements() -> &'static [(&'static str, &'static str)]
 fn open_backend(opts: &QueueOptions) -> Result<Box<dyn Backend>> {
     match &opts.location {
         Location::Sqlite(path) => {
+            if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+                // SQLite would make a private database per connection (and
+                // jobq would first create a file named `:memory:`).
+                return Err(Error::Open {
+                    path: path.clone(),
+                    reason: "an in-memory or temporary database is not supported: a queue's \
+                             connections and processes share one file; give a file path"
+                        .into(),
+                });
+            }
             let sqlite = SqliteOptions {
                 durability: opts.durability,
                 busy_timeout: opts.busy_timeout,

@@ -360,3 +360,13 @@ fn the_wal_is_checkpointed_at_about_4_mb_whatever_the_page_size() {
         );
     }
 }
+
+#[test]
+fn an_in_memory_or_empty_path_is_refused_without_making_a_file() {
+    for location in [":memory:", ""] {
+        let err = Queue::open(location).unwrap_err();
+        assert!(matches!(err, Error::Open { .. }), "{location:?}: {err:?}");
+        assert!(err.to_string().contains("give a file path"), "{err}");
+    }
+    assert!(!std::path::Path::new(":memory:").exists());
+}
