@@ -62,6 +62,8 @@ pub(crate) struct Head {
     expect: bool,
     minor: u8,
     keep_alive: bool,
+    /// A `Content-Length` header was read (its value is in `body`).
+    length_seen: bool,
     /// The request without its body.
     request: Request,
 }
@@ -206,6 +208,7 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ApiError> {
         expect: false,
         minor,
         keep_alive: minor >= 1,
+        length_seen: false,
         request: Request::new(req.method.unwrap_or("GET"), target),
     };
     for h in req.headers.iter() {
@@ -232,14 +235,22 @@ fn add_header(head: &mut Head, name: &str, value: &[u8]) -> Result<(), ApiError>
         if !value.eq_ignore_ascii_case("chunked") {
             return Err(bad("only the chunked transfer encoding is accepted"));
         }
+        // Both framings in one request is how requests are smuggled past a
+        // proxy (RFC 9112 section 6.3): refused, in either order.
+        if head.length_seen {
+            return Err(bad("Content-Length with Transfer-Encoding"));
+        }
         head.body = Body::Chunked;
     } else if name.eq_ignore_ascii_case("content-length") {
         let n: usize = value.parse().map_err(|_| bad("bad Content-Length"))?;
         match head.body {
             Body::Chunked => return Err(bad("Content-Length with Transfer-Encoding")),
-            Body::Length(m) if m != 0 && m != n => return Err(bad("conflicting Content-Length")),
+            Body::Length(m) if head.length_seen && m != n => {
+                return Err(bad("conflicting Content-Length"))
+            }
             _ => head.body = Body::Length(n),
         }
+        head.length_seen = true;
     } else if name.eq_ignore_ascii_case("expect") {
         if !value.eq_ignore_ascii_case("100-continue") {
             return Err(ApiError::new(
@@ -299,6 +310,19 @@ mod tests {
             400
         );
         assert_eq!(status(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n"), 400);
+        // Both framings, in either order, and two different lengths.
+        for raw in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            assert_eq!(status(raw), 400, "{}", String::from_utf8_lossy(raw));
+        }
+        assert_eq!(
+            status(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
+            200
+        );
         assert_eq!(status(b"POST / HTTP/1.1\r\nExpect: magic\r\n\r\n"), 417);
         assert_eq!(status(b"\x01\x02 nonsense\r\n\r\n"), 400);
         assert_eq!(status("GET /\u{e9} HTTP/1.1\r\n\r\n".as_bytes()), 400);

@@ -80,6 +80,27 @@ fn chunked_bodies_are_accepted_and_limited() {
 }
 
 #[test]
+fn a_request_with_both_framings_is_refused_and_its_connection_closed() {
+    let api = start_with(|_| {});
+    // Content-Length first, then chunked: a second request hides in the body
+    // for whoever reads the length; the server must not answer it.
+    let body = "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let req = format!(
+        "POST /api/v1/jobs HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n{body}",
+        api.alice,
+        body.len()
+    );
+    let answer = raw(api.addr(), req.as_bytes(), PATIENCE);
+    assert_eq!(status_of(&answer), 400, "{answer}");
+    assert_eq!(body_of(&answer)["error"]["code"], "bad_request");
+    assert_eq!(
+        answer.matches("HTTP/1.1 ").count(),
+        1,
+        "one answer, then the connection closes: {answer}"
+    );
+}
+
+#[test]
 fn silent_connections_do_not_block_others_and_are_closed_when_idle() {
     let api = start_with(|c| {
         c.threads = 2;
