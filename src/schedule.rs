@@ -104,22 +104,46 @@ impl PartialEq for Schedule {
 
 impl Eq for Schedule {}
 
+/// Parses a cron expression of 5 fields, 6 (seconds first) or an alias
+/// (`@daily`), and checks that it fires at all (not `0 0 30 2 *`, 30 February).
+fn parse_cron(cron: &str) -> Result<croner::Cron> {
+    let shown: String = cron.chars().take(64).collect();
+    let invalid = |reason: String| Error::Invalid {
+        field: "cron",
+        reason: format!("{shown:?}: {reason}"),
+    };
+    let fields = cron.split_whitespace().count();
+    let alias = fields == 1 && cron.trim_start().starts_with('@');
+    if !(alias || fields == 5 || fields == 6) {
+        return Err(invalid(format!(
+            "{fields} fields; a cron expression has 5 (minute hour day-of-month month \
+             day-of-week) or 6 (seconds first)"
+        )));
+    }
+    let parsed = croner::Cron::from_str(cron).map_err(|e| invalid(e.to_string()))?;
+    // With no year field an expression that fires at all fires within any
+    // 28 years (the calendar repeats); the parser's search covers that.
+    let epoch = Utc.timestamp_millis_opt(0).single();
+    if epoch.is_none_or(|t| parsed.find_next_occurrence(&t, false).is_err()) {
+        return Err(invalid("it never fires (no such date)".into()));
+    }
+    Ok(parsed)
+}
+
 impl Schedule {
     /// A schedule `name` firing at `cron` (UTC) that enqueues `job_type` jobs.
     ///
     /// # Errors
     /// [`Error::Invalid`] naming `name` (1-64 characters of `[a-z0-9_.:-]`) or
-    /// `cron` (with the parser's reason).
+    /// `cron`: not 5 fields, 6 (seconds first) or an alias such as `@daily`;
+    /// the parser's reason; or an expression that never fires (30 February).
     pub fn new(name: &str, cron: &str, job_type: &str) -> Result<Schedule> {
         crate::new_job::validate_job_type(name).map_err(|_| Error::Invalid {
             field: "schedule",
             reason: format!("{name:?}: a name is 1-64 characters of [a-z0-9_.:-]"),
         })?;
         crate::new_job::validate_job_type(job_type)?;
-        let parsed = croner::Cron::from_str(cron).map_err(|e| Error::Invalid {
-            field: "cron",
-            reason: format!("{:?}: {e}", cron.chars().take(64).collect::<String>()),
-        })?;
+        let parsed = parse_cron(cron)?;
         Ok(Schedule {
             name: name.to_string(),
             cron_text: cron.to_string(),
@@ -318,6 +342,35 @@ mod tests {
             "{z}"
         );
         assert!(Schedule::new("Bad Name", "* * * * *", "t").is_err());
+    }
+
+    #[test]
+    fn expressions_have_5_or_6_fields_or_an_alias_and_must_fire() {
+        for good in [
+            "30 2 * * *",
+            "0 30 2 * * *",
+            "@daily",
+            "@hourly",
+            "0 0 29 2 *",
+        ] {
+            assert!(Schedule::new("s", good, "t").is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("* * * * * * *", "7 fields"),
+            ("0 0 0 1 1 * 2020", "7 fields"),
+            ("* * * *", "4 fields"),
+            ("0 0 30 2 *", "never fires"),
+            ("0 0 31 4 *", "never fires"),
+            ("0 0 0 31 11 *", "never fires"),
+        ] {
+            let e = Schedule::new("s", bad, "t").unwrap_err().to_string();
+            assert!(e.starts_with(&format!("invalid cron: {bad:?}")), "{e}");
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        // 29 February fires in leap years only, and still fires.
+        let leap = Schedule::new("s", "0 0 29 2 *", "t").unwrap();
+        let next = leap.next_after(ts("2026-03-01T00:00:00Z")).unwrap();
+        assert_eq!(next.to_rfc3339(), "2028-02-29T00:00:00.000Z");
     }
 
     #[test]

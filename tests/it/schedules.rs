@@ -221,6 +221,16 @@ fn bad_schedules_are_refused_before_anything_starts() {
             "schedules.s.cron",
         ),
         (
+            "cron = \"0 0 0 1 1 * 2020\"\njob_type = \"tick\"",
+            2,
+            "7 fields",
+        ),
+        (
+            "cron = \"0 0 30 2 *\"\njob_type = \"tick\"",
+            2,
+            "never fires",
+        ),
+        (
             "cron = \"* * * * *\"\njob_type = \"tick\"\ntimezone = \"Mars/Base\"",
             4,
             "schedules.s.timezone",
