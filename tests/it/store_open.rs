@@ -283,6 +283,20 @@ fn numbers_beyond_f64_round_trip_as_written() {
     assert_eq!(q.get(job.id).unwrap().payload.to_string(), text);
 }
 
+/// What README says is not kept: whitespace, an exponent's spelling, and the
+/// first of two values for one key (through the CLI, as users write them).
+#[test]
+fn a_payload_is_stored_as_parsed_json() {
+    let sb = crate::util::Sandbox::new();
+    sb.config(crate::util::TEST_CONFIG);
+    let payload = r#"{ "a" : 1, "e": 1e400, "a": 2, "z": [1,  2] }"#;
+    let job = sb.json(&["enqueue", "echo", "--payload", payload]);
+    assert_eq!(
+        job["payload"].to_string(),
+        r#"{"a":2,"e":1e+400,"z":[1,2]}"#
+    );
+}
+
 /// The file a checkpoint leaves when only its first write reached the disk (a
 /// power cut, or another process opening the file meanwhile): page 1 from the
 /// WAL, which counts pages the file does not have yet. Returns the job ids.
