@@ -52,15 +52,16 @@ fn progress(job: &Job) -> Option<String> {
 }
 
 /// When a pending job is due (`ready`, `in 5m`) and how far a running one is
-/// (`40% compressing`, or `running 12s` without a report); empty otherwise.
+/// (`40% compressing`, or `running 12s` without a report; `reserved` for a
+/// prefetched job no worker has started); empty otherwise.
 pub fn due_or_progress(job: &Job, now: Timestamp) -> String {
     match job.status {
         JobStatus::Pending if job.next_retry <= now => "ready".into(),
         JobStatus::Pending => format!("in {}", human(job.next_retry.since(now))),
         JobStatus::InProgress if job.cancel_requested => "cancel requested".into(),
-        JobStatus::InProgress => progress(job).unwrap_or_else(|| {
-            let started = job.started_at.unwrap_or(job.updated_at);
-            format!("running {}", human(now.since(started)))
+        JobStatus::InProgress => progress(job).unwrap_or_else(|| match job.started_at {
+            Some(started) => format!("running {}", human(now.since(started))),
+            None => "reserved (not started)".into(),
         }),
         _ => String::new(),
     }
@@ -164,5 +165,15 @@ mod tests {
             describe(&j),
             "pending: attempt 1 of 3 failed: boom; next attempt in 5s"
         );
+    }
+
+    #[test]
+    fn a_reserved_job_is_not_shown_running() {
+        let now = Timestamp::parse_rfc3339("2026-01-01T00:00:12.000Z").unwrap();
+        let mut j = job(JobStatus::InProgress, 1, 0);
+        j.error_message = None;
+        assert_eq!(due_or_progress(&j, now), "reserved (not started)");
+        j.started_at = Some(Timestamp::parse_rfc3339("2026-01-01T00:00:07.000Z").unwrap());
+        assert_eq!(due_or_progress(&j, now), "running 5s");
     }
 }
