@@ -84,17 +84,41 @@ fn run(ctx: &Context, args: ChangeArgs, action: BulkAction) -> CliResult {
     }
 }
 
+/// Changes each named job in turn. One that cannot be changed (unknown id,
+/// wrong status) does not stop the others: each such error is printed, and
+/// the exit code is the first error's; with several ids, the last line says
+/// how many were not changed.
 fn by_id(ctx: &Context, args: &ChangeArgs, action: BulkAction) -> CliResult {
     let queue = ctx.open_existing()?;
+    let several = args.ids.len() > 1;
+    let (mut first, mut failed) = (None::<CliError>, 0);
     for text in &args.ids {
-        let id = resolve(&queue, text)?;
-        let job = match action {
-            BulkAction::Retry => queue.retry(id)?,
-            BulkAction::Cancel => queue.cancel(id)?,
-        };
-        report(&job, args.json)?;
+        let changed = resolve(&queue, text).and_then(|id| {
+            Ok(match action {
+                BulkAction::Retry => queue.retry(id)?,
+                BulkAction::Cancel => queue.cancel(id)?,
+            })
+        });
+        match changed {
+            Ok(job) => report(&job, args.json)?,
+            Err(e) => {
+                failed += 1;
+                if several {
+                    eprintln!("jobq: {text}: {e}");
+                }
+                first.get_or_insert(e);
+            }
+        }
     }
-    Ok(())
+    match first {
+        None => Ok(()),
+        Some(e) if !several => Err(e),
+        Some(e) => Err(e.with_message(format!(
+            "{failed} of {} jobs not {}",
+            args.ids.len(),
+            done(action)
+        ))),
+    }
 }
 
 fn report(job: &Job, json: bool) -> CliResult {

@@ -29,6 +29,16 @@ impl CliError {
         }
     }
 
+    /// The same kind of error (so the same exit code) with another message.
+    pub fn with_message(self, message: String) -> CliError {
+        match self {
+            CliError::Usage(_) => CliError::Usage(message),
+            CliError::NotFound(_) => CliError::NotFound(message),
+            CliError::Conflict(_) => CliError::Conflict(message),
+            CliError::Runtime(_) => CliError::Runtime(message),
+        }
+    }
+
     /// A runtime error about `what` (e.g. reading a file).
     pub fn io(what: impl fmt::Display, e: std::io::Error) -> CliError {
         CliError::Runtime(format!("{what}: {e}"))

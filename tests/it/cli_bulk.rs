@@ -220,3 +220,27 @@ fn on_a_terminal_over_100_jobs_are_asked_about_first(db) {
     assert_eq!(total(&s, &["--status", "cancelled", "--type", "echo"]), 150);
 }
 }
+
+both! {
+fn named_ids_are_each_changed_and_each_failure_reported(db) {
+    let s = Sandbox::on(&db);
+    s.config(TEST_CONFIG);
+    let a = s.ok(&["enqueue", "echo", "--delay", "1h"]);
+    let b = s.ok(&["enqueue", "echo", "--delay", "1h"]);
+    s.ok(&["cancel", &b]);
+    let unknown = "00000000-0000-7000-8000-000000000000";
+    // a is pending (a retry is exit 4), the unknown id is exit 3; b still
+    // changes.
+    let run = s.run(&["retry", &a, unknown, &b]);
+    assert_eq!(run.code, 4, "the first error's code: {run:?}");
+    assert!(run.stdout.contains(&format!("job {b} is pending")), "{run:?}");
+    assert!(run.stderr.contains(&format!("jobq: {a}: ")), "{run:?}");
+    assert!(run.stderr.contains(&format!("jobq: {unknown}: ")), "{run:?}");
+    assert!(run.stderr.contains("2 of 3 jobs not retried"), "{run:?}");
+    assert_eq!(s.json(&["show", &b])["status"], "pending");
+    // One id: its own error, as before.
+    let one = s.run(&["retry", unknown]);
+    assert_eq!(one.code, 3, "{one:?}");
+    assert!(!one.stderr.contains("jobs not"), "{one:?}");
+}
+}
