@@ -34,8 +34,10 @@ pub fn run(ctx: &Context) -> CliResult {
     let catalog = ctx.config.catalog();
     let schedules: Vec<&str> = catalog.schedules().map(|s| s.name()).collect();
     let bad = verdicts.iter().filter(|(_, p)| p.is_some()).count();
+    // "ok" only when every handler can run; the file itself was read either way.
+    let verdict = if bad == 0 { "config ok" } else { "config read" };
     emit(&format!(
-        "{}\nconfig ok: {} job types, {} queues with limits, schedules: {}",
+        "{}\n{verdict}: {} job types, {} queues with limits, schedules: {}",
         t.render(),
         catalog.names().len(),
         catalog.queues().count(),
@@ -46,7 +48,8 @@ pub fn run(ctx: &Context) -> CliResult {
         }
     ))?;
     if bad > 0 {
-        return Err(CliError::Usage(format!("{bad} handlers cannot run")));
+        let handlers = if bad == 1 { "handler" } else { "handlers" };
+        return Err(CliError::Usage(format!("{bad} {handlers} cannot run")));
     }
     Ok(())
 }

@@ -43,12 +43,18 @@ fn a_handler_that_cannot_run_is_refused_at_start_and_by_check() {
         check.stdout
     );
     assert!(check.stdout.contains("does not exist"), "{}", check.stdout);
+    assert!(!check.stdout.contains("config ok"), "{}", check.stdout);
+    assert!(
+        check.stderr.contains("2 handlers cannot run"),
+        "{}",
+        check.stderr
+    );
     let good = Sandbox::new();
     good.config(TEST_CONFIG);
     let ok = good.run(&["check"]);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert!(
-        ok.stdout.contains("echo") && ok.stdout.contains("ok"),
+        ok.stdout.contains("echo") && ok.stdout.contains("config ok"),
         "{}",
         ok.stdout
     );
