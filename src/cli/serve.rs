@@ -18,8 +18,9 @@ pub const METRICS_TOKEN_ENV: &str = "JOBQ_METRICS_TOKEN";
 /// `jobq serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address of the HTTP API [default: [server] addr of the config, else 127.0.0.1:8080].
-    #[arg(long)]
+    /// Address of the HTTP API: IP:PORT or HOST:PORT, e.g. localhost:8080
+    /// [default: [server] addr of the config, else 127.0.0.1:8080].
+    #[arg(long, value_parser = crate::config::resolve_listen_addr)]
     pub addr: Option<SocketAddr>,
     /// Worker threads (jobs running at once) [default: [workers] count, else 4].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]

@@ -23,7 +23,9 @@ use jobq::{Catalog, JobType, QueueSpec, Schedule};
 pub use error::ConfigError;
 pub use handler::{HandlerConfig, HandlerKind};
 pub use schedule::ScheduleConfig;
-pub use sections::{DatabaseConfig, PruneConfig, QueueConfig, ServerConfig, WorkersConfig};
+pub use sections::{
+    resolve_listen_addr, DatabaseConfig, PruneConfig, QueueConfig, ServerConfig, WorkersConfig,
+};
 
 /// The job type of the built-in audit cleanup, always declared.
 pub const PRUNE_JOB_TYPE: &str = "jobq.prune";

@@ -64,7 +64,9 @@ impl Default for WorkersConfig {
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Address to listen on. Default `127.0.0.1:8080`.
+    /// Address to listen on: `IP:PORT` or `HOST:PORT` (resolved when read;
+    /// the first IPv4 address, else the first). Default `127.0.0.1:8080`.
+    #[serde(deserialize_with = "listen_addr")]
     pub addr: SocketAddr,
     /// Shared secret of the cron endpoint (run due jobs); none disables it.
     /// Never printed (the `Debug` form hides it).
@@ -248,6 +250,36 @@ fn durability<'de, D: Deserializer<'de>>(d: D) -> Result<Durability, D::Error> {
             "unknown durability {other:?}: expected \"full\" or \"normal\""
         ))),
     }
+}
+
+fn listen_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    resolve_listen_addr(&s).map_err(serde::de::Error::custom)
+}
+
+/// An address to listen on from `IP:PORT` or `HOST:PORT` (e.g.
+/// `localhost:8080`): the first IPv4 address the name resolves to, else the
+/// first address.
+///
+/// # Errors
+/// A message naming the text when it has no port or does not resolve.
+pub fn resolve_listen_addr(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bad = |why: String| {
+        format!("{text:?}: {why} (expected IP:PORT or HOST:PORT, e.g. 127.0.0.1:8080)")
+    };
+    let all: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .collect();
+    all.iter()
+        .find(|a| a.is_ipv4())
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| bad("resolves to no address".into()))
 }
 
 fn non_empty_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

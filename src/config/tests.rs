@@ -308,3 +308,14 @@ fn env_entries_the_os_would_refuse_are_refused_naming_the_handler() {
     let cfg = Config::parse(fine, "jobq.toml").unwrap();
     assert_eq!(cfg.handlers["echo"].env["A_1"], "x=y");
 }
+
+#[test]
+fn the_server_addr_may_name_a_host() {
+    let cfg = Config::parse("[server]\naddr = \"localhost:8099\"\n", "jobq.toml").unwrap();
+    assert_eq!(cfg.server.addr.to_string(), "127.0.0.1:8099");
+    let cfg = Config::parse("[server]\naddr = \"[::1]:8099\"\n", "jobq.toml").unwrap();
+    assert_eq!(cfg.server.addr.to_string(), "[::1]:8099");
+    let (line, key, message) = refused("[server]\naddr = \"localhost\"\n");
+    assert_eq!((line, key.as_str()), (2, "server.addr"));
+    assert!(message.contains("HOST:PORT"), "{message}");
+}

@@ -135,7 +135,8 @@ fn serve_runs_as_many_workers_as_asked() {
         s.ok(&["enqueue", "hold"]);
     }
     let mut serve = s.spawn(
-        &["serve", "--addr", "127.0.0.1:0", "--workers", "2"],
+        // A host name resolves (to its IPv4 address).
+        &["serve", "--addr", "localhost:0", "--workers", "2"],
         "serve",
     );
     let queue = Queue::open(s.db()).unwrap();
@@ -162,6 +163,7 @@ fn serve_runs_as_many_workers_as_asked() {
     signal(&serve, libc::SIGTERM);
     assert_eq!(wait_exit(&mut serve, PATIENCE), 0, "{}", s.log("serve"));
     assert!(s.log("serve").contains("2 workers"), "{}", s.log("serve"));
+    assert!(s.log("serve").contains("127.0.0.1:"), "{}", s.log("serve"));
 }
 
 #[test]
