@@ -58,7 +58,10 @@ pub fn recover(ctx: &Context, args: RecoverArgs) -> CliResult {
         (None, true) => queue.recover_dead_workers()?,
         (None, false) => queue.recover_expired()?,
     };
-    emit(&format!("recovered {n} jobs"))
+    emit(&format!(
+        "recovered {n} {}",
+        if n == 1 { "job" } else { "jobs" }
+    ))
 }
 
 /// `jobq workers`.

@@ -43,6 +43,8 @@ pub fn man(args: ManArgs) -> CliResult {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     if let Some(dir) = args.out_dir {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| CliError::io(format!("creating {}", dir.display()), e))?;
         clap_mangen::generate_to(cmd, &dir)
             .map_err(|e| CliError::io(format!("writing man pages to {}", dir.display()), e))?;
         return emit(&format!("wrote the man pages to {}", dir.display()));

@@ -179,7 +179,12 @@ fn enqueue_jsonl(ctx: &Context, source: &str) -> CliResult {
     bar.finish_and_clear();
     let duplicates = outcomes.iter().filter(|o| o.duplicate).count();
     if duplicates > 0 {
-        eprintln!("jobq: {duplicates} lines were duplicates of jobs holding their unique keys");
+        let (lines, were) = if duplicates == 1 {
+            ("line", "was a duplicate")
+        } else {
+            ("lines", "were duplicates")
+        };
+        eprintln!("jobq: {duplicates} {lines} {were} of jobs holding their unique keys");
     }
     emit(&(outcomes.len() - duplicates).to_string())
 }
