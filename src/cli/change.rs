@@ -30,7 +30,7 @@ pub struct ChangeArgs {
     #[arg(long = "type", value_name = "TYPE", conflicts_with = "ids")]
     job_type: Option<String>,
     /// Every job of this queue.
-    #[arg(long, conflicts_with = "ids")]
+    #[arg(long, conflicts_with = "ids", value_parser = crate::cli::work::parse_queue)]
     queue: Option<String>,
     /// Every job of this owner.
     #[arg(long, conflicts_with = "ids")]

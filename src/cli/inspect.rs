@@ -34,7 +34,7 @@ pub struct ListArgs {
     #[arg(long = "type", value_name = "TYPE")]
     job_type: Option<String>,
     /// Only jobs of this queue.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::work::parse_queue)]
     queue: Option<String>,
     /// Only jobs on this entity, as TYPE:ID (or TYPE for every id).
     #[arg(long, value_name = "TYPE:ID", value_parser = parse_entity_filter)]

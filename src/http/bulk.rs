@@ -132,9 +132,10 @@ pub(crate) enum BulkErrors {
     /// The body is not sent as application/json
     #[response(status = 415)]
     NotJson(ErrorBody),
-    /// A body that is not a JSON object, a field that is not a filter, or a
-    /// bad value (a status the change never moves, such as completed for a
-    /// retry)
+    /// A body that is not a JSON object, a field that is not a filter, a
+    /// field given twice or null, or a bad value (a status the change never
+    /// moves, such as completed for a retry; a queue or job type that is not
+    /// a valid name); the message names the field
     #[response(status = 422)]
     Invalid(ErrorBody),
 }
@@ -212,10 +213,60 @@ fn older_than(v: Option<&Value>) -> Result<Duration, ApiError> {
 }
 
 /// The admin check, then the body: a JSON object (serde alone would also read
-/// a positional array of the fields), read as the filter.
+/// a positional array of the fields), read as the filter with the job
+/// request's rules: a field given twice or `null` is refused, a queue or job
+/// type must be a valid name, and an error names its field.
 fn body<T: serde::de::DeserializeOwned>(ctx: &Ctx, req: &Request) -> Result<T, ApiError> {
     auth::admin(ctx, req)?;
-    let fields = json_object(req)?;
-    serde_json::from_value(Value::Object(fields))
-        .map_err(|e| ApiError::unprocessable(e.to_string()))
+    json_object(req)?;
+    let fields: crate::new_job::Fields =
+        serde_json::from_slice(&req.body).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let invalid = |key: &str, why: String| {
+        let shown: String = key.chars().take(64).collect();
+        ApiError::unprocessable(format!("invalid {shown}: {why}"))
+    };
+    if let Some(key) = fields.duplicate {
+        return Err(invalid(&key, "given more than once".into()));
+    }
+    for (key, value) in &fields.entries {
+        let name = value.as_str();
+        match key.as_str() {
+            _ if value.is_null() => {
+                return Err(invalid(
+                    key,
+                    "null is not a value (leave the field out)".into(),
+                ))
+            }
+            "queue" => name.map_or(Ok(()), |n| {
+                crate::queues::validate_queue_name(n).map_err(|e| invalid(key, reason(e)))
+            })?,
+            "job_type" => name.map_or(Ok(()), |n| {
+                crate::new_job::validate_job_type(n).map_err(|e| invalid(key, reason(e)))
+            })?,
+            _ => {}
+        }
+    }
+    let object: serde_json::Map<String, Value> = fields.entries.into_iter().collect();
+    serde_json::from_value(Value::Object(object.clone())).map_err(|e| {
+        // Name the field that failed: read each alone (unknown fields
+        // already name themselves).
+        let failing = object.iter().find(|(k, v)| {
+            let one = serde_json::Map::from_iter([((*k).clone(), (*v).clone())]);
+            serde_json::from_value::<T>(Value::Object(one)).is_err()
+        });
+        match failing {
+            Some((k, _)) if !e.to_string().starts_with("unknown field") => {
+                invalid(k, e.to_string())
+            }
+            _ => ApiError::unprocessable(e.to_string()),
+        }
+    })
+}
+
+/// The reason of an [`crate::Error::Invalid`] (without its own "invalid FIELD:").
+fn reason(e: crate::Error) -> String {
+    match e {
+        crate::Error::Invalid { reason, .. } => reason,
+        other => other.to_string(),
+    }
 }

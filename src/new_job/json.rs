@@ -137,10 +137,11 @@ impl<'de> Deserialize<'de> for NewJob {
     }
 }
 
-/// A JSON object's entries in order, and the first key given twice.
-struct Fields {
-    entries: Vec<(String, Value)>,
-    duplicate: Option<String>,
+/// A JSON object's entries in order, and the first key given twice (the HTTP
+/// bulk filters read their bodies with it too).
+pub(crate) struct Fields {
+    pub entries: Vec<(String, Value)>,
+    pub duplicate: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for Fields {

@@ -79,3 +79,54 @@ fn a_bulk_retry_refuses_the_filter_written_as_a_positional_array(db) {
     assert_eq!(job.status, jobq::JobStatus::Cancelled);
 }
 }
+
+both! {
+fn bulk_filters_follow_the_job_request_rules_and_name_the_field(db) {
+    let api = start_on(&db);
+    alices_job(&api);
+    let cases = [
+        (
+            "/api/v1/admin/jobs/cancel",
+            r#"{"queue": "BAD Q", "dry_run": true}"#,
+            "invalid queue: ",
+        ),
+        (
+            "/api/v1/admin/jobs/cancel",
+            r#"{"job_type": "Not A Type", "dry_run": true}"#,
+            "invalid job_type: ",
+        ),
+        (
+            "/api/v1/admin/jobs/retry",
+            r#"{"status": null, "dry_run": true}"#,
+            "invalid status: null is not a value",
+        ),
+        (
+            "/api/v1/admin/jobs/cancel",
+            r#"{"status": "pending", "status": "in_progress", "dry_run": true}"#,
+            "invalid status: given more than once",
+        ),
+        (
+            "/api/v1/admin/jobs/retry",
+            r#"{"status": "completed", "dry_run": true}"#,
+            "invalid status: unknown variant `completed`",
+        ),
+        (
+            "/api/v1/admin/jobs/retry",
+            r#"{"owner": 7, "dry_run": true}"#,
+            "invalid owner: ",
+        ),
+    ];
+    for (path, body, want) in cases {
+        let a = api.call("POST", path, Some(&api.admin), Some(("application/json", body.as_bytes())));
+        assert_eq!((a.status, a.code()), (422, "validation_failed"), "{body}: {}", a.text);
+        let message = a.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(want), "{body}: {message}");
+    }
+    let fine = api.post_json(
+        "/api/v1/admin/jobs/cancel",
+        Some(&api.admin),
+        &json!({"queue": "default", "job_type": "email.send", "dry_run": true}),
+    );
+    assert_eq!((fine.status, &fine.body["count"]), (200, &json!(1)), "{}", fine.text);
+}
+}
