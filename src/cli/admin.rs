@@ -13,9 +13,11 @@ use crate::cli::{CliResult, Context};
 /// `jobq prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Delete jobs that finished longer ago than this: 30s, 5m, 1h, 7d, 2w.
+    /// Delete jobs that finished longer ago than this: 30s, 5m, 1h, 7d, 2w
+    /// [default: [prune] retention for completed and cancelled jobs,
+    /// failed_retention for failed ones: 7d and 30d unless configured].
     #[arg(long, value_parser = parse_duration, value_name = "AGE")]
-    older_than: Duration,
+    older_than: Option<Duration>,
     /// The statuses to delete, comma-separated (final ones only).
     #[arg(
         long,
@@ -101,6 +103,26 @@ pub fn workers(ctx: &Context, args: WorkersArgs) -> CliResult {
 
 /// Runs `jobq prune`.
 pub fn prune(ctx: &Context, args: PruneArgs) -> CliResult {
-    let n = ctx.open_existing()?.prune(args.older_than, &args.status)?;
-    emit(&format!("deleted {n} jobs"))
+    let queue = ctx.open_existing()?;
+    let n = match args.older_than {
+        Some(age) => queue.prune(age, &args.status)?,
+        None => {
+            // As the built-in jobq.prune job: each status its configured age.
+            let p = &ctx.config.prune;
+            let (failed, other): (Vec<JobStatus>, Vec<JobStatus>) =
+                args.status.iter().partition(|s| **s == JobStatus::Failed);
+            let mut n = 0;
+            if !other.is_empty() {
+                n += queue.prune(p.retention, &other)?;
+            }
+            if !failed.is_empty() {
+                n += queue.prune(p.failed_retention, &failed)?;
+            }
+            n
+        }
+    };
+    emit(&format!(
+        "deleted {n} {}",
+        if n == 1 { "job" } else { "jobs" }
+    ))
 }

@@ -208,9 +208,15 @@ fn cancel_retry_and_prune(db) {
     );
     assert_eq!(s.run(&["cancel", &failing]).code, 4);
     assert_eq!(s.ok(&["prune", "--older-than", "1d"]), "deleted 0 jobs");
+    assert_eq!(s.ok(&["prune"]), "deleted 0 jobs", "7 and 30 days by default");
+    // Without --older-than each status keeps its configured age: the
+    // completed job goes, the failed one (30 days) stays.
+    s.config(&format!("{CONFIG}\n[prune]\nretention = \"0s\"\n"));
+    assert_eq!(s.ok(&["prune"]), "deleted 1 job");
+    assert_eq!(s.json(&["show", &failing])["status"], "failed");
     assert_eq!(
         s.ok(&["prune", "--older-than", "0s", "--status", "failed"]),
-        "deleted 1 jobs"
+        "deleted 1 job"
     );
     assert_eq!(s.run(&["show", &failing]).code, 3);
     assert_eq!(s.ok(&["recover"]), "recovered 0 jobs");
