@@ -319,3 +319,25 @@ fn admin_bulk_endpoints_answer_the_count(db) {
     );
 }
 }
+
+both! {
+fn a_cancel_request_is_noted_only_while_the_job_runs(db) {
+    let api = start_on(&db);
+    let job = api.queue.enqueue(NewJob::new("email.send", json!({}))).unwrap();
+    let lease = std::time::Duration::from_secs(60);
+    let claimed = api.queue.claim("w", None, 1, lease).unwrap().pop().unwrap();
+    api.queue.cancel(job.id).unwrap();
+    let cookie = sign_in(&api, &api.admin);
+    let page = || {
+        let path = format!("/dashboard/jobs/{}", job.id);
+        let (status, _, page) = call(&api, "GET", &path, &[("Cookie", &cookie)], "");
+        assert_eq!(status, 200, "{page}");
+        page
+    };
+    assert!(page().contains("cancel requested"), "running, asked to stop");
+    let stopped = jobq::JobError::Cancelled.to_failure();
+    api.queue.fail(job.id, claimed.lease_token, &stopped).unwrap();
+    assert_eq!(api.queue.get(job.id).unwrap().status, jobq::JobStatus::Cancelled);
+    assert!(!page().contains("cancel requested"), "the request is history");
+}
+}

@@ -58,7 +58,9 @@ fn actions(job: &Job, signed: &Signed) -> Markup {
         div.actions {
             @if can_retry { (button("retry", "Retry")) }
             @if can_cancel && !job.cancel_requested { (button("cancel", "Cancel")) }
-            @if job.cancel_requested { span.note { "cancel requested" } }
+            // Only while it can still matter: a job that has ended keeps the
+            // flag, but its request is history.
+            @if can_cancel && job.cancel_requested { span.note { "cancel requested" } }
         }
     }
 }
