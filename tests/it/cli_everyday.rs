@@ -274,3 +274,25 @@ fn recover_worker_hands_a_killed_pools_job_back_and_refuses_an_unknown_name(db) 
     );
 }
 }
+
+#[test]
+fn a_new_database_logs_one_line_for_its_schema() {
+    let s = Sandbox::new();
+    s.config(TEST_CONFIG);
+    // `work` logs at info by default.
+    let run = s.run(&["work", "--drain"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let schema: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("schema"))
+        .collect();
+    assert_eq!(schema.len(), 1, "{}", run.stderr);
+    assert!(
+        schema[0].contains("created the database schema (version "),
+        "{}",
+        run.stderr
+    );
+    let again = s.run(&["work", "--drain"]);
+    assert!(!again.stderr.contains("schema"), "{}", again.stderr);
+}

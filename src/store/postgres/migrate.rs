@@ -136,14 +136,28 @@ pub(crate) fn migrate(conn: &mut Conn) -> Result<()> {
 /// # Errors
 /// As [`migrate`].
 pub(crate) fn migrate_to(conn: &mut Conn, target: i32) -> Result<()> {
-    if version(conn)? == target {
+    let from = version(conn)?;
+    if from == target {
         return Ok(());
     }
+    let mut ran = 0;
     loop {
         conn.batch("begin migration", "BEGIN")?;
         match step(conn, target) {
-            Ok(true) => conn.batch("commit migration", "COMMIT")?,
-            Ok(false) => return conn.batch("commit migration", "COMMIT"),
+            Ok(true) => {
+                conn.batch("commit migration", "COMMIT")?;
+                ran += 1;
+            }
+            Ok(false) => {
+                conn.batch("commit migration", "COMMIT")?;
+                // One line for the whole upgrade (a new schema runs every step).
+                match (ran, from) {
+                    (0, _) => {}
+                    (_, 0) => log::info!("created the PostgreSQL schema (version {target})"),
+                    _ => log::info!("PostgreSQL schema upgraded from version {from} to {target}"),
+                }
+                return Ok(());
+            }
             Err(e) => {
                 let _ = conn.batch("rollback migration", "ROLLBACK");
                 return Err(e);
@@ -183,6 +197,6 @@ fn step(conn: &mut Conn, target: i32) -> Result<bool> {
         "INSERT INTO jobq.schema_version VALUES ($1)",
         &[&(v + 1)],
     )?;
-    log::info!("PostgreSQL schema migrated to version {}", v + 1);
+    log::debug!("PostgreSQL schema migrated to version {}", v + 1);
     Ok(true)
 }

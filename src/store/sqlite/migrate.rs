@@ -198,6 +198,7 @@ pub fn migrate_to(conn: &mut Connection, target: i32) -> Result<()> {
     if version == target {
         return Ok(()); // Nothing to do: no write transaction (read-only files open too).
     }
+    let mut ran = 0;
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -215,6 +216,14 @@ pub fn migrate_to(conn: &mut Connection, target: i32) -> Result<()> {
             });
         }
         if version >= target {
+            // One line for the whole upgrade (a new file runs every step).
+            match (ran, version - ran) {
+                (0, _) => {}
+                (_, 0) => log::info!("created the database schema (version {version})"),
+                (_, from) => {
+                    log::info!("database schema upgraded from version {from} to {version}")
+                }
+            }
             return Ok(());
         }
         let step = MIGRATIONS[usize::try_from(version).unwrap_or(0)];
@@ -225,7 +234,8 @@ pub fn migrate_to(conn: &mut Connection, target: i32) -> Result<()> {
         tx.pragma_update(None, "user_version", version + 1)
             .map_err(Error::db("set schema version"))?;
         tx.commit().map_err(Error::db("commit migration"))?;
-        log::info!("database schema migrated to version {}", version + 1);
+        log::debug!("database schema migrated to version {}", version + 1);
+        ran += 1;
     }
 }
 
