@@ -86,7 +86,18 @@ pub(crate) fn get(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
 /// The job request, by [`NewJob::from_json`]'s rules: malformed JSON is 400,
 /// JSON that is not a job request 422. `owner` is refused: the token decides it.
 fn parse_new_job(body: &[u8]) -> Result<NewJob, ApiError> {
-    let job = NewJob::from_json(body)?;
+    let job = NewJob::from_json(body).map_err(|e| match e {
+        // The fields an unknown one is compared with, less `owner`, which
+        // is refused here.
+        crate::Error::Invalid {
+            field: "field",
+            reason,
+        } => crate::Error::Invalid {
+            field: "field",
+            reason: reason.replace(", owner,", ","),
+        },
+        other => other,
+    })?;
     if job.owner.is_some() {
         return Err(ApiError::unprocessable(
             "owner is not accepted: a job's owner is the token's user",

@@ -152,6 +152,11 @@ fn enqueue_refuses_bad_requests_with_the_right_status(db) {
         assert_eq!((a.status, a.code()), (status, code), "{body}: {}", a.text);
         assert!(a.body["error"]["message"].is_string());
     }
+    // An unknown field's hint lists the fields a client may send: not owner.
+    let typo = send("application/json", r#"{"job_type":"email.send","colour":"red"}"#);
+    let hint = typo.body["error"]["message"].as_str().unwrap();
+    assert!(hint.contains("expected job_type, queue, payload"), "{hint}");
+    assert!(hint.contains("entity_id, unique") && !hint.contains("owner"), "{hint}");
     assert_eq!(
         api.queue.list(&Default::default(), 10, None).unwrap().total,
         0
