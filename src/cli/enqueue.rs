@@ -115,6 +115,12 @@ fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
         job = job.run_at(at);
     }
     if let Some(d) = args.delay {
+        if d.as_secs() > jobq::MAX_DELAY_S {
+            return Err(CliError::Usage(format!(
+                "invalid --delay: at most {} s (about 3,000 years)",
+                jobq::MAX_DELAY_S
+            )));
+        }
         job = job.run_at(queue.now().plus(d));
     }
     let stored = queue.enqueue(job)?;

@@ -296,3 +296,13 @@ fn a_new_database_logs_one_line_for_its_schema() {
     let again = s.run(&["work", "--drain"]);
     assert!(!again.stderr.contains("schema"), "{}", again.stderr);
 }
+
+#[test]
+fn a_delay_past_the_bound_is_refused_naming_delay() {
+    let s = Sandbox::new();
+    s.config(TEST_CONFIG);
+    let run = s.run(&["enqueue", "echo", "--delay", "100000000000d"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("invalid --delay: at most"), "{run:?}");
+    assert!(!s.db().exists() || s.json(&["stats"])["total"] == 0);
+}
