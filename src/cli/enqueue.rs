@@ -65,7 +65,7 @@ pub struct EnqueueArgs {
     #[arg(long, value_name = "KEY")]
     unique_key: Option<String>,
     /// The key holds within fixed time buckets of this length: 1h, 1d [implies --unique].
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_period, value_name = "DURATION")]
     unique_period: Option<Duration>,
     /// Statuses that also hold the key besides pending and in_progress, e.g.
     /// completed,failed [implies --unique].
@@ -134,6 +134,15 @@ fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
         emit_json(&stored)
     } else {
         emit(&stored.id.to_string())
+    }
+}
+
+/// `--unique-period`: a duration of more than 0.
+fn parse_period(text: &str) -> Result<Duration, String> {
+    match parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -298,11 +298,18 @@ fn a_new_database_logs_one_line_for_its_schema() {
 }
 
 #[test]
-fn a_delay_past_the_bound_is_refused_naming_delay() {
+fn a_delay_past_the_bound_and_a_zero_unique_period_are_refused_naming_the_flag() {
     let s = Sandbox::new();
     s.config(TEST_CONFIG);
     let run = s.run(&["enqueue", "echo", "--delay", "100000000000d"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("invalid --delay: at most"), "{run:?}");
+    let run = s.run(&["enqueue", "echo", "--unique-period", "0s"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("'--unique-period <DURATION>': must be more than 0"),
+        "{run:?}"
+    );
     assert!(!s.db().exists() || s.json(&["stats"])["total"] == 0);
 }
