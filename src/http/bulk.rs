@@ -69,8 +69,10 @@ macro_rules! bulk_filter {
             /// Only jobs in this status.
             status: Option<$status>,
             /// Only jobs of this queue.
+            #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
             queue: Option<String>,
             /// Only jobs of this type.
+            #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
             job_type: Option<String>,
             /// Only jobs on this kind of entity.
             entity_type: Option<String>,
@@ -133,7 +135,7 @@ pub(crate) enum BulkErrors {
     #[response(status = 415)]
     NotJson(ErrorBody),
     /// A body that is not a JSON object, a field that is not a filter, a
-    /// field given twice or null, or a bad value (a status the change never
+    /// field given twice, or a bad value (a status the change never
     /// moves, such as completed for a retry; a queue or job type that is not
     /// a valid name); the message names the field
     #[response(status = 422)]
@@ -214,8 +216,9 @@ fn older_than(v: Option<&Value>) -> Result<Duration, ApiError> {
 
 /// The admin check, then the body: a JSON object (serde alone would also read
 /// a positional array of the fields), read as the filter with the job
-/// request's rules: a field given twice or `null` is refused, a queue or job
-/// type must be a valid name, and an error names its field.
+/// request's rules: a field given twice is refused, a queue or job type must
+/// be a valid name, and an error names its field. `null` is a field left out
+/// (the OpenAPI document makes every filter nullable).
 fn body<T: serde::de::DeserializeOwned>(ctx: &Ctx, req: &Request) -> Result<T, ApiError> {
     auth::admin(ctx, req)?;
     json_object(req)?;
@@ -231,12 +234,6 @@ fn body<T: serde::de::DeserializeOwned>(ctx: &Ctx, req: &Request) -> Result<T, A
     for (key, value) in &fields.entries {
         let name = value.as_str();
         match key.as_str() {
-            _ if value.is_null() => {
-                return Err(invalid(
-                    key,
-                    "null is not a value (leave the field out)".into(),
-                ))
-            }
             "queue" => name.map_or(Ok(()), |n| {
                 crate::queues::validate_queue_name(n).map_err(|e| invalid(key, reason(e)))
             })?,
