@@ -7,7 +7,7 @@ use jobq::duration::parse_duration;
 use jobq::JobStatus;
 
 use crate::cli::error::CliError;
-use crate::cli::table::{emit, emit_json};
+use crate::cli::table::{count, emit, emit_json};
 use crate::cli::{CliResult, Context};
 
 /// `jobq prune`.
@@ -60,10 +60,7 @@ pub fn recover(ctx: &Context, args: RecoverArgs) -> CliResult {
         (None, true) => queue.recover_dead_workers()?,
         (None, false) => queue.recover_expired()?,
     };
-    emit(&format!(
-        "recovered {n} {}",
-        if n == 1 { "job" } else { "jobs" }
-    ))
+    emit(&format!("recovered {}", count(n, "job")))
 }
 
 /// `jobq workers`.
@@ -108,21 +105,10 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> CliResult {
         Some(age) => queue.prune(age, &args.status)?,
         None => {
             // As the built-in jobq.prune job: each status its configured age.
-            let p = &ctx.config.prune;
-            let (failed, other): (Vec<JobStatus>, Vec<JobStatus>) =
-                args.status.iter().partition(|s| **s == JobStatus::Failed);
-            let mut n = 0;
-            if !other.is_empty() {
-                n += queue.prune(p.retention, &other)?;
-            }
-            if !failed.is_empty() {
-                n += queue.prune(p.failed_retention, &failed)?;
-            }
-            n
+            let (finished, failed) =
+                crate::handlers::prune::prune_by_policy(&queue, &ctx.config.prune, &args.status)?;
+            finished + failed
         }
     };
-    emit(&format!(
-        "deleted {n} {}",
-        if n == 1 { "job" } else { "jobs" }
-    ))
+    emit(&format!("deleted {}", count(n, "job")))
 }

@@ -48,8 +48,8 @@ pub fn run(ctx: &Context) -> CliResult {
         }
     ))?;
     if bad > 0 {
-        let handlers = if bad == 1 { "handler" } else { "handlers" };
-        return Err(CliError::Usage(format!("{bad} {handlers} cannot run")));
+        let handlers = crate::cli::table::count(bad, "handler");
+        return Err(CliError::Usage(format!("{handlers} cannot run")));
     }
     Ok(())
 }

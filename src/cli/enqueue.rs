@@ -194,12 +194,13 @@ fn enqueue_jsonl(ctx: &Context, source: &str) -> CliResult {
     bar.finish_and_clear();
     let duplicates = outcomes.iter().filter(|o| o.duplicate).count();
     if duplicates > 0 {
-        let (lines, were) = if duplicates == 1 {
-            ("line", "was a duplicate")
+        let lines = crate::cli::table::count(duplicates, "line");
+        let were = if duplicates == 1 {
+            "was a duplicate"
         } else {
-            ("lines", "were duplicates")
+            "were duplicates"
         };
-        eprintln!("jobq: {duplicates} {lines} {were} of jobs holding their unique keys");
+        eprintln!("jobq: {lines} {were} of jobs holding their unique keys");
     }
     emit(&(outcomes.len() - duplicates).to_string())
 }

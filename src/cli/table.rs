@@ -92,6 +92,14 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+/// `n` of `noun`, plural unless one: `1 job`, `0 jobs`, `3 jobs`.
+pub fn count(n: impl TryInto<u64>, noun: &str) -> String {
+    match n.try_into().unwrap_or(u64::MAX) {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// A cell for an optional time.
 pub fn time(t: Option<Timestamp>) -> String {
     t.map_or_else(|| "-".into(), |t| t.to_rfc3339())

@@ -17,13 +17,40 @@ use jobq::{HandlerResult, JobContext, JobError};
 /// # Errors
 /// Database errors from [`Queue::prune`].
 pub fn prune_once(queue: &Queue, policy: &PruneConfig) -> Result<Value> {
-    let done = [JobStatus::Completed, JobStatus::Cancelled];
-    let finished = queue.prune(policy.retention, &done)?;
-    let failed = queue.prune(policy.failed_retention, &[JobStatus::Failed])?;
+    let all = [
+        JobStatus::Completed,
+        JobStatus::Cancelled,
+        JobStatus::Failed,
+    ];
+    let (finished, failed) = prune_by_policy(queue, policy, &all)?;
     if finished + failed > 0 {
         log::info!("pruned {finished} completed/cancelled and {failed} failed jobs");
     }
     Ok(json!({"deleted_completed_cancelled": finished, "deleted_failed": failed}))
+}
+
+/// Deletes the jobs in `statuses` (final ones) that finished longer ago than
+/// `policy` keeps them: `retention` for completed and cancelled jobs,
+/// `failed_retention` for failed ones (also `jobq prune` without
+/// `--older-than`). Returns (completed and cancelled, failed) deleted.
+///
+/// # Errors
+/// Database errors from [`Queue::prune`].
+pub fn prune_by_policy(
+    queue: &Queue,
+    policy: &PruneConfig,
+    statuses: &[JobStatus],
+) -> Result<(u64, u64)> {
+    let (failed, other): (Vec<JobStatus>, Vec<JobStatus>) =
+        statuses.iter().partition(|s| **s == JobStatus::Failed);
+    let mut deleted = (0, 0);
+    if !other.is_empty() {
+        deleted.0 = queue.prune(policy.retention, &other)?;
+    }
+    if !failed.is_empty() {
+        deleted.1 = queue.prune(policy.failed_retention, &failed)?;
+    }
+    Ok(deleted)
 }
 
 /// The `jobq.prune` handler for `queue` (the payload is ignored): prunes. A

@@ -57,6 +57,20 @@ pub(crate) fn require_json_object(req: &Request) -> Result<(), ApiError> {
     }
 }
 
+/// The body (sent as `application/json`) as a JSON object's entries in order,
+/// with the first key given twice, for an endpoint that refuses repeated
+/// fields (the bulk filters, as the job request does).
+///
+/// # Errors
+/// As [`json_object`].
+pub(crate) fn json_fields(req: &Request) -> Result<crate::new_job::Fields, ApiError> {
+    require_json_object(req)?;
+    serde_json::from_slice(&req.body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::unprocessable(e.to_string()),
+        _ => ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")),
+    })
+}
+
 /// The 422 for JSON that is not an object, naming what it is.
 fn not_an_object(value: &Value) -> ApiError {
     let what = match value {

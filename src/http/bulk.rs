@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::{IntoResponses, ToSchema};
 
 use crate::http::auth;
-use crate::http::body::json_object;
+use crate::http::body::json_fields;
 use crate::http::context::Ctx;
 use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
 use crate::http::errors::{ApiError, ErrorBody};
@@ -221,9 +221,7 @@ fn older_than(v: Option<&Value>) -> Result<Duration, ApiError> {
 /// (the OpenAPI document makes every filter nullable).
 fn body<T: serde::de::DeserializeOwned>(ctx: &Ctx, req: &Request) -> Result<T, ApiError> {
     auth::admin(ctx, req)?;
-    json_object(req)?;
-    let fields: crate::new_job::Fields =
-        serde_json::from_slice(&req.body).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let fields = json_fields(req)?;
     let invalid = |key: &str, why: String| {
         let shown: String = key.chars().take(64).collect();
         ApiError::unprocessable(format!("invalid {shown}: {why}"))
@@ -243,11 +241,11 @@ fn body<T: serde::de::DeserializeOwned>(ctx: &Ctx, req: &Request) -> Result<T, A
             _ => {}
         }
     }
-    let object: serde_json::Map<String, Value> = fields.entries.into_iter().collect();
-    serde_json::from_value(Value::Object(object.clone())).map_err(|e| {
+    let object = Value::Object(fields.entries.into_iter().collect());
+    T::deserialize(&object).map_err(|e| {
         // Name the field that failed: read each alone (unknown fields
         // already name themselves).
-        let failing = object.iter().find(|(k, v)| {
+        let failing = object.as_object().into_iter().flatten().find(|(k, v)| {
             let one = serde_json::Map::from_iter([((*k).clone(), (*v).clone())]);
             serde_json::from_value::<T>(Value::Object(one)).is_err()
         });

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::catalog::Catalog;
 use crate::clock::{Clock, Timestamp};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::location::Location;
 use crate::retry::Backoff;
 use crate::store::postgres::{PgOptions, Postgres};
@@ -208,16 +208,6 @@ pub fn postgres_overview_statements() -> &'static [(&'static str, &'static str)]
 fn open_backend(opts: &QueueOptions) -> Result<Box<dyn Backend>> {
     match &opts.location {
         Location::Sqlite(path) => {
-            if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
-                // SQLite would make a private database per connection (and
-                // jobq would first create a file named `:memory:`).
-                return Err(Error::Open {
-                    path: path.clone(),
-                    reason: "an in-memory or temporary database is not supported: a queue's \
-                             connections and processes share one file; give a file path"
-                        .into(),
-                });
-            }
             let sqlite = SqliteOptions {
                 durability: opts.durability,
                 busy_timeout: opts.busy_timeout,

@@ -53,6 +53,7 @@ impl Store {
         readers: u32,
         file_mode: u32,
     ) -> Result<Store> {
+        open::check_path(path)?;
         open::check_file(path)?;
         open::check_identity(path)?;
         open::create_with_mode(path, file_mode);

@@ -105,6 +105,21 @@ enum Header {
     Short,
 }
 
+/// Refuses an empty path or `:memory:`: SQLite would make a private database
+/// per connection (and jobq would first create a file named `:memory:`),
+/// while a queue's connections and processes share one file.
+pub(crate) fn check_path(path: &Path) -> Result<()> {
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Err(Error::Open {
+            path: path.to_path_buf(),
+            reason: "an in-memory or temporary database is not supported: a queue's \
+                     connections and processes share one file; give a file path"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// Refuses a file that is not empty and not a complete SQLite database, without
 /// writing to it. A missing or empty file is fine (it will be initialized).
 ///
