@@ -341,3 +341,30 @@ fn a_cancel_request_is_noted_only_while_the_job_runs(db) {
     assert!(!page().contains("cancel requested"), "the request is history");
 }
 }
+
+both! {
+fn a_reserved_job_shows_as_not_started_until_a_worker_takes_it(db) {
+    let api = start_on(&db);
+    let job = api.queue.enqueue(NewJob::new("email.send", json!({}))).unwrap();
+    let lease = std::time::Duration::from_secs(60);
+    let round = api.queue.prefetch_round("p", &[], &[], 1, lease).unwrap();
+    assert_eq!(round.reserved.len(), 1, "the job is reserved");
+    let cookie = sign_in(&api, &api.admin);
+    let get = |path: &str| {
+        let (status, _, page) = call(&api, "GET", path, &[("Cookie", &cookie)], "");
+        assert_eq!(status, 200, "{page}");
+        page
+    };
+    let job_page = format!("/dashboard/jobs/{}", job.id);
+    assert!(get(&job_page).contains("not started"), "job page, reserved");
+    assert!(get("/dashboard").contains("reserved (not started)"), "running list");
+    let token = round.reserved[0].lease_token;
+    let start = [(job.id, token, api.queue.now())];
+    let started = api.queue.prefetch_round("p", &start, &[], 0, lease).unwrap();
+    assert!(started.started[0].is_ok(), "{:?}", started.started);
+    assert!(!get(&job_page).contains("not started"), "job page, started");
+    let overview = get("/dashboard");
+    assert!(!overview.contains("reserved (not started)"), "running list, started");
+    assert!(overview.contains("started "), "the start is shown");
+}
+}

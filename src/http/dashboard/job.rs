@@ -20,7 +20,12 @@ pub(crate) fn show(queue: &Queue, signed: &Signed, id: &str) -> Result<Response,
     let now = queue.now();
     let body = html! {
         section #job data-live {
-            p.headline { (status(job.status)) " " code { (job.id.to_string()) } }
+            p.headline {
+                (status(job.status)) " " code { (job.id.to_string()) }
+                @if job.status == JobStatus::InProgress && job.started_at.is_none() {
+                    " " span.note #reserved { "reserved by a worker's prefetch buffer, not started" }
+                }
+            }
             (actions(&job, signed))
             (fields(&job, now))
         }

@@ -177,7 +177,12 @@ fn running(jobs: &[Job], now: Timestamp) -> Markup {
                         td { (job_link(j.id)) }
                         td { (j.job_type) }
                         td { (progress(j)) }
-                        td { "started " @if let Some(t) = j.started_at { (when(t, now)) } }
+                        // A prefetched job is in_progress from its claim, but
+                        // has no start until a worker takes it.
+                        td { @match j.started_at {
+                            Some(t) => { "started " (when(t, now)) },
+                            None => span.note { "reserved (not started)" },
+                        } }
                     }
                 }
             } }
