@@ -27,7 +27,7 @@ pub struct ChangeArgs {
     #[arg(long, conflicts_with = "ids")]
     status: Option<JobStatus>,
     /// Every job of this type.
-    #[arg(long = "type", value_name = "TYPE", conflicts_with = "ids")]
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "ids", value_parser = crate::cli::work::parse_job_type)]
     job_type: Option<String>,
     /// Every job of this queue.
     #[arg(long, conflicts_with = "ids", value_parser = crate::cli::work::parse_queue)]

@@ -31,7 +31,7 @@ pub struct ListArgs {
     #[arg(long)]
     status: Option<JobStatus>,
     /// Only jobs of this type.
-    #[arg(long = "type", value_name = "TYPE")]
+    #[arg(long = "type", value_name = "TYPE", value_parser = crate::cli::work::parse_job_type)]
     job_type: Option<String>,
     /// Only jobs of this queue.
     #[arg(long, value_parser = crate::cli::work::parse_queue)]

@@ -41,6 +41,13 @@ pub(crate) fn parse_queue(text: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A job type from the command line (a filter: `list`, `retry`, `cancel`).
+pub(crate) fn parse_job_type(text: &str) -> Result<String, String> {
+    jobq::validate_job_type(text)
+        .map(|()| text.to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// Runs `jobq work`.
 pub fn run(ctx: &Context, args: WorkArgs) -> CliResult {
     let mode = match (args.drain, args.wait) {

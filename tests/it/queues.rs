@@ -270,7 +270,7 @@ fn bad_queue_input_is_refused_and_changes_nothing(db) {
     let sb = Sandbox::on(&db);
     sb.config(crate::util::TEST_CONFIG);
     sb.ok(&["enqueue", "echo", "--queue", "mail"]);
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["queue", "pause", "Not A Name"], "invalid queue"),
         (
             &["queue", "pause", "nosuchqueue"],
@@ -297,6 +297,10 @@ fn bad_queue_input_is_refused_and_changes_nothing(db) {
             &["enqueue", "echo", "--queue", "Bad Queue"],
             "invalid queue",
         ),
+        (&["list", "--queue", "Bad Queue"], "invalid queue"),
+        (&["list", "--type", "Bad Type"], "invalid job_type"),
+        (&["retry", "--type", "x y"], "invalid job_type"),
+        (&["cancel", "--type", "E"], "invalid job_type"),
     ];
     for (args, words) in cases {
         let run = sb.run(args);
