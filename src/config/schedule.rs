@@ -135,6 +135,14 @@ pub(crate) fn unique<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Unique>, 
             }
         }
     }
-    u.validate().map_err(custom::<D::Error>)?;
+    // The library names the JSON fields (`unique.period_s`); a config file
+    // says `period`.
+    u.validate().map_err(|e| match e {
+        jobq::Error::Invalid {
+            field: "unique.period_s",
+            reason,
+        } => custom::<D::Error>(format!("unique.period: {reason}")),
+        e => custom::<D::Error>(e),
+    })?;
     Ok(Some(u))
 }

@@ -232,7 +232,7 @@ fn duplicates_over_http_are_200_with_the_holder(db) {
 fn bad_unique_config_is_refused_naming_the_line_and_key() {
     for (rule, words) in [
         ("{ states = [\"done\"] }", "unknown status"),
-        ("{ period = \"0s\" }", "more than 0"),
+        ("{ period = \"0s\" }", "unique.period: must be more than 0"),
         ("{ colour = 1 }", "unknown key"),
     ] {
         let sb = Sandbox::new();
@@ -244,6 +244,7 @@ fn bad_unique_config_is_refused_naming_the_line_and_key() {
         assert!(run.stderr.contains("jobq.toml:3"), "{}", run.stderr);
         assert!(run.stderr.contains("handlers.t.unique"), "{}", run.stderr);
         assert!(run.stderr.contains(words), "{}", run.stderr);
+        assert!(!run.stderr.contains("period_s"), "the file's key is period");
     }
     let sb = Sandbox::new();
     sb.config("[handlers.t]\ncommand = [\"true\"]\nunique = { key = \"one\" }\n");
