@@ -50,7 +50,7 @@ pub(super) fn settle(
     st.dry = short && shared.signal.generation() == work.generation;
     let tasks = shared.adopt(&mut st, settled.claimed, reserve);
     let mine = place(shared, &mut st, tasks, me);
-    end(shared, &mut st, me.is_some());
+    end(shared, &mut st);
     if me.is_some() && st.dry && st.running.is_empty() {
         drop(st);
         // Nothing held and nothing due: the coordinator decides whether the
@@ -104,14 +104,15 @@ fn place(shared: &Shared, st: &mut PoolState, tasks: Vec<Task>, me: Option<usize
 }
 
 /// Ends the round: wakes whoever waits for it; when finished attempts are
-/// left and no worker wrote this round, a parked worker writes the next.
-fn end(shared: &Shared, st: &mut PoolState, by_worker: bool) {
+/// left, a parked worker writes the next round (or waits out its group
+/// window: threads that parked during this round did not).
+fn end(shared: &Shared, st: &mut PoolState) {
     st.in_round = false;
     if st.round_waiters > 0 {
         shared.round_cv.notify_all();
     }
     let left = !st.finished.is_empty() || !st.starts.is_empty();
-    if left && !by_worker {
+    if left {
         if let Some((_, t)) = st.parked.pop_front() {
             shared.wake(&t);
         }
@@ -138,7 +139,7 @@ pub(super) fn failed(shared: &Shared, work: RoundWork, e: &Error) {
         }
     }
     st.retry_at = Some(Instant::now() + ERROR_BACKOFF);
-    end(shared, &mut st, true);
+    end(shared, &mut st);
 }
 
 fn put_back(st: &mut PoolState, w: RoundWork) {

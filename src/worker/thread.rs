@@ -98,7 +98,11 @@ fn park<'a>(
 ) -> MutexGuard<'a, PoolState> {
     let mut st = st;
     let now = Instant::now();
-    let wake = st.first_finished.map(|t| {
+    // While a round is being written, finished attempts cannot join it, and
+    // its end wakes a parked thread for those left (`round_record::end`):
+    // waking for the group window meanwhile would only spin again.
+    let window = st.first_finished.filter(|_| !st.in_round);
+    let wake = window.map(|t| {
         let at = (t + GROUP_WINDOW).max(st.retry_at.unwrap_or(now));
         at.saturating_duration_since(now).max(MIN_PARK)
     });
