@@ -47,7 +47,9 @@ impl Failure {
     }
 }
 
-/// Redacts secrets and cuts the text to [`MAX_ERROR_BYTES`] on a UTF-8 boundary.
+/// Redacts secrets and cuts the text to [`MAX_ERROR_BYTES`] on a UTF-8 boundary;
+/// a NUL character becomes U+FFFD (PostgreSQL's text cannot hold NUL, and
+/// both backends store the same text).
 ///
 /// Redacted: the word after `Bearer ` or `Basic `, and the value after
 /// `password=`, `passwd=`, `secret=`, `token=`, `api_key=`, `apikey=`
@@ -57,7 +59,12 @@ pub fn clean_error_text(text: &str) -> String {
     // Cut generously first so redaction never scans megabytes.
     let head = cut_to(text, MAX_ERROR_BYTES * 4);
     let redacted = redact(head);
-    cut_to(&redacted, MAX_ERROR_BYTES).to_string()
+    let cut = cut_to(&redacted, MAX_ERROR_BYTES);
+    if cut.contains('\0') {
+        cut.replace('\0', "\u{FFFD}")
+    } else {
+        cut.to_string()
+    }
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
@@ -183,6 +190,15 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(clean_error_text(input), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn a_nul_character_becomes_the_replacement_character() {
+        assert_eq!(clean_error_text("bad\0thing\0"), "bad\u{FFFD}thing\u{FFFD}");
+        assert_eq!(
+            Failure::new("a\0b", ErrorClass::Permanent).message,
+            "a\u{FFFD}b"
+        );
     }
 
     #[test]

@@ -23,6 +23,36 @@ pub struct JobFilter {
     pub owner: Option<String>,
 }
 
+impl JobFilter {
+    /// Checks the filter as enqueue checks the same fields: `job_type` and
+    /// `queue` must be valid names, and no field may hold a NUL character
+    /// (a filter that could match nothing is refused, not answered empty).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(t) = &self.job_type {
+            crate::new_job::validate_job_type(t)?;
+        }
+        if let Some(q) = &self.queue {
+            crate::queues::validate_queue_name(q)?;
+        }
+        for (field, v) in [
+            ("entity_type", &self.entity_type),
+            ("entity_id", &self.entity_id),
+            ("owner", &self.owner),
+        ] {
+            if v.as_ref().is_some_and(|v| v.contains('\0')) {
+                return Err(Error::Invalid {
+                    field,
+                    reason: "must not contain NUL characters".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A position in a newest-first listing: `"<created_at ms>.<id>"`, opaque to callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cursor {

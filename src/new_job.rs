@@ -71,11 +71,21 @@ pub struct NewJob {
     /// Run no earlier than this many seconds from now. Not with `run_at`.
     #[schema(nullable = false, maximum = 100000000000u64)]
     pub delay_s: Option<u64>,
-    /// What kind of thing the job works on: 1-255 bytes of UTF-8.
-    #[schema(nullable = false, min_length = 1, max_length = 255)]
+    /// What kind of thing the job works on: 1-255 bytes of UTF-8, no NUL.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00]*$"
+    )]
     pub entity_type: Option<String>,
-    /// Which thing the job works on: 1-255 bytes of UTF-8.
-    #[schema(nullable = false, min_length = 1, max_length = 255)]
+    /// Which thing the job works on: 1-255 bytes of UTF-8, no NUL.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00]*$"
+    )]
     pub entity_id: Option<String>,
     /// The user enqueuing the job. Not part of the HTTP request (the token decides).
     #[schema(ignore)]

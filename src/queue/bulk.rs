@@ -14,7 +14,9 @@ impl Queue {
     /// Returns how many jobs were retried.
     ///
     /// # Errors
-    /// Database errors (the batches before the error stay done).
+    /// [`crate::Error::Invalid`] for a filter [`JobFilter::validate`] refuses
+    /// (nothing changed); database errors (the batches before the error stay
+    /// done).
     pub fn retry_matching(&self, filter: &JobFilter) -> Result<u64> {
         self.change_matching(BulkAction::Retry, filter, self.now())
     }
@@ -25,7 +27,9 @@ impl Queue {
     /// a cancel requested.
     ///
     /// # Errors
-    /// Database errors (the batches before the error stay done).
+    /// [`crate::Error::Invalid`] for a filter [`JobFilter::validate`] refuses
+    /// (nothing changed); database errors (the batches before the error stay
+    /// done).
     pub fn cancel_matching(&self, filter: &JobFilter) -> Result<u64> {
         self.change_matching(BulkAction::Cancel, filter, self.now())
     }
@@ -35,13 +39,15 @@ impl Queue {
     /// `enqueued_by`, in a status `action` moves. One read, no write lock.
     ///
     /// # Errors
-    /// Database errors.
+    /// [`crate::Error::Invalid`] for a filter [`JobFilter::validate`] refuses;
+    /// database errors.
     pub fn count_matching(
         &self,
         action: BulkAction,
         filter: &JobFilter,
         enqueued_by: Timestamp,
     ) -> Result<u64> {
+        filter.validate()?;
         let batch = self.batch(action, filter, enqueued_by);
         self.backend().bulk_count(&batch)
     }
@@ -52,13 +58,16 @@ impl Queue {
     /// and one that changed meanwhile is skipped. Returns how many moved.
     ///
     /// # Errors
-    /// Database errors (the batches before the error stay done).
+    /// [`crate::Error::Invalid`] for a filter [`JobFilter::validate`] refuses
+    /// (nothing changed); database errors (the batches before the error stay
+    /// done).
     pub fn change_matching(
         &self,
         action: BulkAction,
         filter: &JobFilter,
         enqueued_by: Timestamp,
     ) -> Result<u64> {
+        filter.validate()?;
         let mut batch = self.batch(action, filter, enqueued_by);
         let mut total = 0u64;
         loop {

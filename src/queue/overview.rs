@@ -42,7 +42,8 @@ impl Queue {
     /// cost does not grow with the history (count with [`Queue::count`]).
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a bad cursor or limit; database errors.
+    /// [`Error::Invalid`] for a bad cursor or limit, or a filter
+    /// [`JobFilter::validate`] refuses; database errors.
     pub fn page(
         &self,
         filter: &JobFilter,
@@ -55,6 +56,7 @@ impl Queue {
                 reason: format!("must be 1-{MAX_PAGE}"),
             });
         }
+        filter.validate()?;
         let cursor = cursor.map(Cursor::decode).transpose()?;
         let jobs = self.backend().find(filter, cursor, limit)?;
         let next = (jobs.len() == limit)
@@ -67,8 +69,10 @@ impl Queue {
     /// How many jobs match `filter`, counting no further than `cap`.
     ///
     /// # Errors
-    /// Database errors.
+    /// [`Error::Invalid`] for a filter [`JobFilter::validate`] refuses;
+    /// database errors.
     pub fn count(&self, filter: &JobFilter, cap: u64) -> Result<Count> {
+        filter.validate()?;
         let seen = self.backend().count_up_to(filter, cap.saturating_add(1))?;
         Ok(Count::capped(seen, cap))
     }

@@ -22,7 +22,8 @@ impl Queue {
     /// pages never repeat or skip a job while others are inserted.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a bad cursor or limit; database errors.
+    /// [`Error::Invalid`] for a bad cursor or limit, or a filter
+    /// [`JobFilter::validate`] refuses; database errors.
     pub fn list(&self, filter: &JobFilter, limit: usize, cursor: Option<&str>) -> Result<JobPage> {
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::Invalid {
@@ -30,6 +31,7 @@ impl Queue {
                 reason: format!("must be 1-{MAX_PAGE}"),
             });
         }
+        filter.validate()?;
         let cursor = cursor.map(Cursor::decode).transpose()?;
         let (jobs, total) = self.backend().list(filter, cursor, limit)?;
         let next_cursor = (jobs.len() == limit)

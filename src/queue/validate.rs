@@ -16,9 +16,12 @@ fn invalid(field: &'static str, reason: String) -> Error {
 
 fn check_ref(field: &'static str, v: &Option<String>) -> Result<()> {
     match v {
-        Some(s) if s.is_empty() || s.len() > MAX_REF_BYTES => {
-            Err(invalid(field, format!("must be 1-{MAX_REF_BYTES} bytes")))
-        }
+        // NUL: PostgreSQL's text cannot hold it, and every backend takes the
+        // same values.
+        Some(s) if s.is_empty() || s.len() > MAX_REF_BYTES || s.contains('\0') => Err(invalid(
+            field,
+            format!("must be 1-{MAX_REF_BYTES} bytes, without NUL characters"),
+        )),
         _ => Ok(()),
     }
 }

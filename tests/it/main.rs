@@ -31,6 +31,7 @@ mod log_capture;
 mod main_job;
 mod metrics;
 mod migrate;
+mod nul_text;
 mod openapi_contract;
 mod openapi_schemas;
 mod pg;
