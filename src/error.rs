@@ -194,6 +194,16 @@ pub enum Error {
         #[source]
         source: postgres::Error,
     },
+    /// The system refused to start a thread (too many threads, or out of
+    /// memory); what was started before it was stopped again.
+    #[error("cannot start a thread for {what}: {source}")]
+    Thread {
+        /// What the thread was for, e.g. `worker pool`.
+        what: &'static str,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// No pooled connection could be had, or opening the file failed.
     #[error("cannot open {path}: {reason}")]
     Open {

@@ -83,6 +83,6 @@ pub use transfer::{Census, MigrateOptions, MigrateStep, Migrated};
 pub use unique::{canonical, Enqueued, Unique};
 pub use worker::{
     run_due, Handler, HandlerResult, JobContext, JobError, Registry, RunSummary, StopFlag,
-    StopReason, WorkerConfig, WorkerPool,
+    StopReason, WorkerConfig, WorkerPool, MAX_WORKERS,
 };
 pub use workers::{WorkerInfo, WORKER_BEAT, WORKER_STALE};

@@ -23,7 +23,7 @@ pub struct ServeArgs {
     #[arg(long, value_parser = crate::config::resolve_listen_addr)]
     pub addr: Option<SocketAddr>,
     /// Worker threads (jobs running at once) [default: [workers] count, else 4].
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub workers: Option<u16>,
     /// Serve only these queues, comma-separated [default: every queue].
     #[arg(long, value_delimiter = ',', value_parser = work::parse_queue)]

@@ -19,7 +19,7 @@ const DRAIN_TICK: Duration = Duration::from_millis(100);
 #[derive(Debug, Args)]
 pub struct WorkArgs {
     /// Worker threads (jobs running at once) [default: [workers] count, else 4].
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
     workers: Option<u16>,
     /// Stop once no job is due and none is running (jobs due later are left
     /// pending, and said so).

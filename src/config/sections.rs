@@ -13,8 +13,9 @@ use jobq::Durability;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkersConfig {
-    /// Worker threads (jobs running at once), at least 1. Default 4.
-    #[serde(deserialize_with = "at_least_one")]
+    /// Worker threads (jobs running at once), 1 to [`jobq::MAX_WORKERS`].
+    /// Default 4.
+    #[serde(deserialize_with = "worker_count")]
     pub count: usize,
     /// Lease taken at claim and renewed by heartbeats. Default 5 min (`"5m"`).
     #[serde(deserialize_with = "positive")]
@@ -159,6 +160,7 @@ pub struct DatabaseConfig {
     /// true); false polls only (behind PgBouncer in transaction mode).
     pub notify: bool,
     /// PostgreSQL only: connections per process (default 4, at least 2).
+    #[serde(deserialize_with = "at_least_two")]
     pub pool_size: u32,
 }
 
@@ -238,6 +240,27 @@ fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let n = usize::deserialize(d)?;
     if n < 1 {
         return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
+}
+
+fn worker_count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if !(1..=jobq::MAX_WORKERS).contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "must be 1-{}",
+            jobq::MAX_WORKERS
+        )));
+    }
+    Ok(n)
+}
+
+fn at_least_two<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n < 2 {
+        return Err(serde::de::Error::custom(
+            "must be at least 2 (a pool's claims and its heartbeats each need a connection)",
+        ));
     }
     Ok(n)
 }

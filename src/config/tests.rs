@@ -161,7 +161,12 @@ fn refusals_name_the_line_and_the_key() {
             "workers.recovery_interval",
             "more than 0",
         ),
-        ("[workers]\ncount = 0\n", 2, "workers.count", "at least 1"),
+        (
+            "[workers]\ncount = 0\n",
+            2,
+            "workers.count",
+            "must be 1-1000",
+        ),
         (
             "[workers]\ndurability = \"off\"\n",
             2,
@@ -223,6 +228,18 @@ fn refusals_name_the_line_and_the_key() {
             "unknown field",
         ),
         ("[workers]\ncount = \n", 2, "workers.count", ""),
+        (
+            "[workers]\ncount = 100000\n",
+            2,
+            "workers.count",
+            "must be 1-1000",
+        ),
+        (
+            "[database]\npool_size = 1\n",
+            2,
+            "database.pool_size",
+            "must be at least 2",
+        ),
     ];
     for (text, line, key, words) in table {
         let (l, k, m) = refused(text);

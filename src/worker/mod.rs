@@ -101,6 +101,60 @@ impl WorkerConfig {
         }
     }
 
+    /// Checks the settings as `jobq.toml`'s `[workers]` does: 1 to
+    /// [`MAX_WORKERS`] workers; a lease, poll interval, recovery interval and (when set)
+    /// heartbeat interval above zero, the heartbeat shorter than the lease; a
+    /// `worker_id` of 1-255 bytes without control characters; `queues`, when
+    /// set, a non-empty list of valid queue names.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] naming the first field refused.
+    pub fn validate(&self) -> crate::Result<()> {
+        let refuse = |field: &'static str, reason: &str| {
+            Err(crate::Error::Invalid {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return refuse("workers", "must be 1-1000");
+        }
+        for (field, d) in [
+            ("lease", self.lease),
+            ("poll_interval", self.poll_interval),
+            ("recovery_interval", self.recovery_interval),
+        ] {
+            if d.is_zero() {
+                return refuse(field, "must be more than 0");
+            }
+        }
+        if let Some(h) = self.heartbeat_interval {
+            if h.is_zero() || h >= self.lease {
+                return refuse(
+                    "heartbeat_interval",
+                    "must be more than 0 and shorter than the lease",
+                );
+            }
+        }
+        let id = &self.worker_id;
+        if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+            return refuse(
+                "worker_id",
+                "must be 1-255 bytes without control characters",
+            );
+        }
+        match &self.queues {
+            Some(q) if q.is_empty() => refuse(
+                "queues",
+                "must name at least one queue (None serves every queue)",
+            ),
+            Some(q) => q
+                .iter()
+                .try_for_each(|name| crate::queues::validate_queue_name(name)),
+            None => Ok(()),
+        }
+    }
+
     /// Sets [`WorkerConfig::prefetch`]: up to `n` claimed jobs held ready
     /// beside the running ones (0: none).
     #[must_use]
@@ -109,6 +163,10 @@ impl WorkerConfig {
         self
     }
 }
+
+/// The most worker threads a pool runs (each is an OS thread, and SQLite
+/// has one writer: far fewer serve any workload as well).
+pub const MAX_WORKERS: usize = 1000;
 
 /// How long a prefetched job stays reserved for its pool without a renewal
 /// (10 s, or the lease when that is shorter; renewed every third of it while
@@ -121,4 +179,92 @@ pub fn default_worker_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
     let tag = uuid::Uuid::new_v4().simple().to_string();
     format!("{host}:{}:{}", std::process::id(), &tag[..6])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_the_config_file_refuses_are_refused_here_too() {
+        let ok = WorkerConfig::default();
+        assert!(ok.validate().is_ok());
+        let cases: [(&str, WorkerConfig); 9] = [
+            (
+                "workers",
+                WorkerConfig {
+                    workers: 0,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "workers",
+                WorkerConfig {
+                    workers: 1001,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "lease",
+                WorkerConfig {
+                    lease: Duration::ZERO,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "poll_interval",
+                WorkerConfig {
+                    poll_interval: Duration::ZERO,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "recovery_interval",
+                WorkerConfig {
+                    recovery_interval: Duration::ZERO,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "heartbeat_interval",
+                WorkerConfig {
+                    heartbeat_interval: Some(ok.lease),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "worker_id",
+                WorkerConfig {
+                    worker_id: "a\0b".into(),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "queues",
+                WorkerConfig {
+                    queues: Some(vec![]),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "queue",
+                WorkerConfig {
+                    queues: Some(vec!["BAD".into()]),
+                    ..ok.clone()
+                },
+            ),
+        ];
+        for (field, cfg) in cases {
+            match cfg.validate() {
+                Err(crate::Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let most = WorkerConfig {
+            workers: MAX_WORKERS,
+            heartbeat_interval: Some(Duration::from_secs(1)),
+            ..ok
+        };
+        assert!(most.validate().is_ok());
+    }
 }

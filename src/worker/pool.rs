@@ -70,9 +70,9 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
     std::thread::Builder::new()
         .name(name.into())
         .spawn(f)
-        .map_err(|e| crate::Error::Invalid {
-            field: "workers",
-            reason: format!("cannot start a thread: {e}"),
+        .map_err(|source| crate::Error::Thread {
+            what: "worker pool",
+            source,
         })
 }
 
@@ -84,14 +84,12 @@ impl WorkerPool {
     /// # Errors
     /// Database errors from the first recovery; [`crate::Error::ReadOnly`] when
     /// the database opened read-only (a pool must write its claims);
-    /// [`crate::Error::Invalid`] when a thread cannot be started or `workers` is 0.
+    /// [`crate::Error::Invalid`] for settings [`WorkerConfig::validate`]
+    /// refuses (before anything is written); [`crate::Error::Thread`] when
+    /// the system refuses a thread: the threads already started are stopped
+    /// and the jobs they claimed handed back before it returns.
     pub fn start(queue: Queue, registry: Registry, config: WorkerConfig) -> Result<WorkerPool> {
-        if config.workers == 0 {
-            return Err(crate::Error::Invalid {
-                field: "workers",
-                reason: "must be at least 1".into(),
-            });
-        }
+        config.validate()?;
         queue.recover_expired()?;
         // Both are advisory for this pool (limits are re-read at every claim, the
         // registry only informs): a full disk must not stop the pool starting.
@@ -127,22 +125,22 @@ impl WorkerPool {
             idle_cv: Condvar::new(),
             wakes: AtomicU64::new(0),
         });
-        let mut threads = Vec::new();
-        for _ in 0..shared.config.workers {
-            let s = shared.clone();
-            threads.push(spawn("jobq-worker", move || worker_loop(s))?);
-        }
-        let s = shared.clone();
-        let coordinator = Some(spawn("jobq-coordinator", move || coordinator_loop(s))?);
-        let s = shared.clone();
-        let supervisor = Some(spawn("jobq-supervisor", move || supervisor_loop(s))?);
-        let watcher = match shared.watch.clone() {
-            Some(w) => {
-                let s = shared.clone();
-                Some(spawn("jobq-watcher", move || watcher_loop(s, w))?)
-            }
-            None => None,
+        let mut pool = WorkerPool {
+            shared,
+            threads: Vec::new(),
+            coordinator: None,
+            supervisor: None,
+            watcher: None,
         };
+        if let Err(e) = pool.spawn_threads() {
+            log::error!(
+                "worker pool {}: {e}; stopping the threads already started",
+                pool.shared.config.worker_id
+            );
+            pool.stop(Duration::ZERO);
+            return Err(e);
+        }
+        let shared = &pool.shared;
         log::info!(
             "worker pool {} started: {} workers, prefetch {}, for {:?}",
             shared.config.worker_id,
@@ -150,13 +148,26 @@ impl WorkerPool {
             shared.config.prefetch,
             shared.types
         );
-        Ok(WorkerPool {
-            shared,
-            threads,
-            coordinator,
-            supervisor,
-            watcher,
-        })
+        Ok(pool)
+    }
+
+    /// Starts the worker threads, the coordinator, the supervisor and the
+    /// watcher; stops at the first the system refuses.
+    fn spawn_threads(&mut self) -> Result<()> {
+        for _ in 0..self.shared.config.workers {
+            let s = self.shared.clone();
+            self.threads
+                .push(spawn("jobq-worker", move || worker_loop(s))?);
+        }
+        let s = self.shared.clone();
+        self.coordinator = Some(spawn("jobq-coordinator", move || coordinator_loop(s))?);
+        let s = self.shared.clone();
+        self.supervisor = Some(spawn("jobq-supervisor", move || supervisor_loop(s))?);
+        if let Some(w) = self.shared.watch.clone() {
+            let s = self.shared.clone();
+            self.watcher = Some(spawn("jobq-watcher", move || watcher_loop(s, w))?);
+        }
+        Ok(())
     }
 
     /// This pool's worker id (as in `locked_by`).

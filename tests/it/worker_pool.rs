@@ -358,3 +358,26 @@ fn a_handler_returning_cancelled_cancels_its_job(db) {
     assert_eq!((done.status, done.attempts), (JobStatus::Cancelled, 1));
 }
 }
+
+both! {
+fn settings_a_config_file_refuses_do_not_start_a_pool(db) {
+    let q = open(&db);
+    let job = q.enqueue(NewJob::new("t", json!({}))).unwrap();
+    let bad = [
+        WorkerConfig { lease: Duration::ZERO, ..config(2) },
+        WorkerConfig { queues: Some(vec![]), ..config(2) },
+        WorkerConfig { queues: Some(vec!["Not A Queue".into()]), ..config(2) },
+        WorkerConfig { workers: jobq::MAX_WORKERS + 1, ..config(2) },
+    ];
+    for cfg in bad {
+        let mut reg = Registry::new();
+        reg.register("t", |_: &jobq::JobContext, _: Value| Ok(Value::Null));
+        let e = WorkerPool::start(q.clone(), reg, cfg).unwrap_err();
+        assert!(matches!(e, jobq::Error::Invalid { .. }), "{e}");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let after = q.get(job.id).unwrap();
+    assert_eq!((after.status, after.attempts), (JobStatus::Pending, 0), "untouched");
+    assert!(q.workers().unwrap().is_empty(), "no pool registered");
+}
+}
