@@ -129,10 +129,14 @@ impl WorkerConfig {
             }
         }
         if let Some(h) = self.heartbeat_interval {
-            if h.is_zero() || h >= self.lease {
-                return refuse(
-                    "heartbeat_interval",
-                    "must be more than 0 and shorter than the lease",
+            if h.is_zero() {
+                return refuse("heartbeat_interval", "must be more than 0");
+            }
+            if h >= self.lease {
+                log::warn!(
+                    "heartbeat_interval {h:?} is not shorter than the lease {:?}: \
+                     running jobs will be recovered as if their worker had died",
+                    self.lease
                 );
             }
         }
@@ -228,7 +232,7 @@ mod tests {
             (
                 "heartbeat_interval",
                 WorkerConfig {
-                    heartbeat_interval: Some(ok.lease),
+                    heartbeat_interval: Some(Duration::ZERO),
                     ..ok.clone()
                 },
             ),
