@@ -102,8 +102,9 @@ impl WorkerConfig {
     }
 
     /// Checks the settings as `jobq.toml`'s `[workers]` does: 1 to
-    /// [`MAX_WORKERS`] workers; a lease, poll interval, recovery interval and (when set)
-    /// heartbeat interval above zero, the heartbeat shorter than the lease; a
+    /// [`MAX_WORKERS`] workers; a lease, poll interval, recovery interval and
+    /// (when set) heartbeat interval above zero (a heartbeat not shorter than
+    /// the lease is logged as a warning); a
     /// `worker_id` of 1-255 bytes without control characters; `queues`, when
     /// set, a non-empty list of valid queue names.
     ///
