@@ -186,7 +186,7 @@ pub enum Error {
         problem: String,
     },
     /// Any other PostgreSQL error.
-    #[error("database error during {operation}: {source}")]
+    #[error("database error during {operation}: {}", pg_text(.source))]
     Postgres {
         /// The operation, e.g. `claim`.
         operation: &'static str,
@@ -212,6 +212,26 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+}
+
+/// A PostgreSQL client error as text: the server's message and SQLSTATE for
+/// an error the server sent (the client's own text says only "db error"),
+/// else the client's text and its causes. Never the server's DETAIL, which
+/// may quote values (a payload, a key).
+pub(crate) fn pg_text(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 fn list_ids(ids: &[JobId]) -> String {

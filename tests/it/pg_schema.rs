@@ -99,6 +99,35 @@ fn a_password_never_shows_in_errors_or_debug_output() {
     assert!(!format!("{q:?}").contains("hunter2"));
 }
 
+/// A server that answers the open with an error (no such database, no such
+/// role) fails the open at once, saying the server's reason, not after the
+/// pool's wait with only "db error"; so does a URL with no host to reach.
+#[test]
+fn an_open_the_server_refuses_fails_at_once_with_its_reason() {
+    let Some(c) = crate::pg::cluster() else {
+        return;
+    };
+    let wait = Duration::from_secs(20);
+    let missing = c.url("no_such_database_here");
+    let role = missing.replace("postgres://postgres@", "postgres://nobody_here@");
+    for (url, words) in [
+        (missing.as_str(), "does not exist"),
+        (role.as_str(), "nobody_here"),
+        ("postgres://%zz@/x", "invalid"),
+    ] {
+        let started = std::time::Instant::now();
+        let err = Queue::open_with(QueueOptions::new(url).busy_timeout(wait)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            started.elapsed() < wait / 2,
+            "{url}: waited {:?}",
+            started.elapsed()
+        );
+        assert!(text.contains(words), "{url}: {text}");
+        assert!(!text.ends_with("db error"), "{url}: {text}");
+    }
+}
+
 /// A job enqueued through another handle (another process's view) starts at
 /// once: the pool polls only once a minute, so only the notification can wake it.
 #[test]

@@ -157,6 +157,20 @@ impl Pool {
         wait: Duration,
         shown: String,
     ) -> Result<Pool> {
+        // One connection first, outside the pool: a server that answers with
+        // an error (no such database, authentication failed) or a URL that
+        // can never connect fails at once and says why, where the pool would
+        // retry for `wait` and keep only "db error". A server that does not
+        // answer is left to the pool's wait (it may be restarting).
+        if let Err(e) = config.connect(NoTls) {
+            let answered = e.as_db_error().is_some() || e.to_string().starts_with("invalid");
+            if answered {
+                return Err(Error::Open {
+                    path: PathBuf::from(&shown),
+                    reason: crate::error::pg_text(&e),
+                });
+            }
+        }
         let pool = r2d2::Pool::builder()
             .max_size(size.max(2))
             .min_idle(Some(1))
@@ -267,10 +281,7 @@ pub(crate) fn pg(op: &'static str) -> impl FnOnce(postgres::Error) -> Error {
             operation: op,
             reason,
         };
-        let described = match source.as_db_error() {
-            Some(db) => format!("{}: {}", db.code().code(), db.message()),
-            None => source.to_string(),
-        };
+        let described = crate::error::pg_text(&source);
         match code {
             None if source.is_closed() => unavailable("the connection was closed".into()),
             None if lost_connection(&source) => unavailable(described),
