@@ -62,7 +62,7 @@ impl Unique {
         }
     }
 
-    /// Sets the bucket length.
+    /// Sets the bucket length: whole seconds, more than 0 ([`Unique::validate`]).
     pub fn period(mut self, period: Duration) -> Self {
         self.period = Some(period);
         self
@@ -77,13 +77,22 @@ impl Unique {
     /// Checks the rule.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming `unique.period_s` for a zero period, or
+    /// [`Error::Invalid`] naming `unique.period_s` for a zero period or one
+    /// that is not whole seconds, or
     /// `unique.key` for an empty or over-long key.
     pub fn validate(&self) -> Result<()> {
-        if self.period.is_some_and(|p| p.as_millis() == 0) {
+        if self.period.is_some_and(|p| p.is_zero()) {
             return Err(Error::Invalid {
                 field: "unique.period_s",
                 reason: "must be more than 0".into(),
+            });
+        }
+        // The job JSON shows the period in whole seconds (`period_s`): a
+        // fraction would be shown as another rule than the one applied.
+        if self.period.is_some_and(|p| p.subsec_nanos() != 0) {
+            return Err(Error::Invalid {
+                field: "unique.period_s",
+                reason: "must be whole seconds".into(),
             });
         }
         if self
@@ -236,5 +245,11 @@ mod tests {
             .period(Duration::ZERO)
             .validate()
             .is_err());
+        let half = Unique::by_payload().period(Duration::from_millis(1500));
+        assert!(half.validate().is_err(), "not whole seconds");
+        assert!(Unique::by_payload()
+            .period(Duration::from_secs(2))
+            .validate()
+            .is_ok());
     }
 }

@@ -137,10 +137,11 @@ fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
     }
 }
 
-/// `--unique-period`: a duration of more than 0.
+/// `--unique-period`: whole seconds, more than 0 (as the JSON's `period_s`).
 fn parse_period(text: &str) -> Result<Duration, String> {
     match parse_duration(text) {
         Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) if d.subsec_nanos() != 0 => Err("must be whole seconds".into()),
         Ok(d) => Ok(d),
         Err(e) => Err(e.to_string()),
     }

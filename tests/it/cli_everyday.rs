@@ -311,5 +311,11 @@ fn a_delay_past_the_bound_and_a_zero_unique_period_are_refused_naming_the_flag()
             .contains("'--unique-period <DURATION>': must be more than 0"),
         "{run:?}"
     );
+    let run = s.run(&["enqueue", "echo", "--unique-period", "1500ms"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("must be whole seconds"),
+        "as period_s in JSON: {run:?}"
+    );
     assert!(!s.db().exists() || s.json(&["stats"])["total"] == 0);
 }
