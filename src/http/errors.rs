@@ -70,9 +70,18 @@ impl ApiError {
         ApiError::new(404, "not_found", message)
     }
 
+    /// 405 with `Allow` listing `allow`, and HEAD beside GET (every GET
+    /// path answers HEAD).
     pub fn method_not_allowed(allow: &[&str]) -> ApiError {
+        let mut methods: Vec<&str> = Vec::new();
+        for m in allow {
+            methods.push(m);
+            if *m == "GET" {
+                methods.push("HEAD");
+            }
+        }
         ApiError::new(405, "method_not_allowed", "method not allowed on this path")
-            .with_header("Allow", allow.join(", "))
+            .with_header("Allow", methods.join(", "))
     }
 
     pub fn unprocessable(message: impl Into<String>) -> ApiError {
@@ -191,6 +200,6 @@ mod tests {
             body(&e),
             json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this path"}})
         );
-        assert_eq!(e.headers, vec![("Allow", "GET, POST".to_string())]);
+        assert_eq!(e.headers, vec![("Allow", "GET, HEAD, POST".to_string())]);
     }
 }

@@ -133,6 +133,18 @@ pub(crate) fn answer(ctx: &Ctx, req: &Request) -> Response {
 }
 
 fn api(ctx: &Ctx, req: &Request, path: Path<'_>) -> RouteResult {
+    // HEAD is GET without the body (RFC 9110 §9.3.2): answered as GET; the
+    // connection leaves the body out.
+    let as_get;
+    let req = if req.method == "HEAD" && path.allow().contains(&"GET") {
+        as_get = Request {
+            method: "GET".into(),
+            ..req.clone()
+        };
+        &as_get
+    } else {
+        req
+    };
     if !path.allow().contains(&req.method.as_str()) {
         return Err(ApiError::method_not_allowed(path.allow()));
     }

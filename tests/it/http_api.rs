@@ -238,15 +238,15 @@ fn unknown_paths_are_404_and_wrong_methods_405_with_allow(db) {
     let a = api.get("/nope", Some(&api.admin));
     assert_eq!((a.status, a.code()), (404, "not_found"));
     let cases = [
-        ("PUT", "/api/v1/jobs", "GET, POST"),
+        ("PUT", "/api/v1/jobs", "GET, HEAD, POST"),
         (
             "POST",
             "/api/v1/jobs/0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01",
-            "GET, DELETE",
+            "GET, HEAD, DELETE",
         ),
-        ("PUT", "/api/v1/cron/jobs", "GET, POST"),
-        ("POST", "/api/v1/admin/jobs", "GET"),
-        ("DELETE", "/api/v1/admin/jobs/stats", "GET"),
+        ("PUT", "/api/v1/cron/jobs", "GET, HEAD, POST"),
+        ("POST", "/api/v1/admin/jobs", "GET, HEAD"),
+        ("DELETE", "/api/v1/admin/jobs/stats", "GET, HEAD"),
         (
             "GET",
             "/api/v1/admin/jobs/0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01",
@@ -257,7 +257,7 @@ fn unknown_paths_are_404_and_wrong_methods_405_with_allow(db) {
             "/api/v1/admin/jobs/0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01/retry",
             "POST",
         ),
-        ("POST", "/healthz", "GET"),
+        ("POST", "/healthz", "GET, HEAD"),
     ];
     for (method, path, allow) in cases {
         let a = api.call(method, path, Some(&api.admin), None);
@@ -268,6 +268,12 @@ fn unknown_paths_are_404_and_wrong_methods_405_with_allow(db) {
         );
         assert_eq!(a.code(), "method_not_allowed");
     }
+    let get = api.get("/api/v1/admin/jobs/stats", Some(&api.admin));
+    let head = api.call("HEAD", "/api/v1/admin/jobs/stats", Some(&api.admin), None);
+    assert_eq!((head.status, head.text.as_str()), (200, ""), "HEAD: GET without the body");
+    assert_eq!(head.header("content-length"), Some(get.text.len().to_string().as_str()));
+    let a = api.call("HEAD", "/api/v1/admin/jobs/stats", Some("wrong"), None);
+    assert_eq!(a.status, 401, "HEAD is checked as GET is");
 }
 }
 
