@@ -18,7 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("error", 2),
     ("state", 2),
     ("new_job", 4),
-    ("filter", 3),
+    ("filter", 5),
     ("id_prefix", 3),
     ("stats", 3),
     ("overview", 3),
