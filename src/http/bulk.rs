@@ -75,10 +75,13 @@ macro_rules! bulk_filter {
             #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
             job_type: Option<String>,
             /// Only jobs on this kind of entity.
+            #[schema(pattern = r"^[^\x00]*$")]
             entity_type: Option<String>,
             /// Only jobs on this entity id.
+            #[schema(pattern = r"^[^\x00]*$")]
             entity_id: Option<String>,
             /// Only jobs of this owner.
+            #[schema(pattern = r"^[^\x00]*$")]
             owner: Option<String>,
             /// Only jobs enqueued at least this many seconds ago (whole seconds;
             /// as the CLI's `--older-than`).

@@ -87,14 +87,19 @@ pub(crate) struct ListQuery {
     /// only jobs in this status
     status: Option<JobStatus>,
     /// only jobs of this type
+    #[param(pattern = "^[a-z0-9_.:-]{1,64}$")]
     job_type: Option<String>,
     /// only jobs of this queue
+    #[param(pattern = "^[a-z0-9_.:-]{1,64}$")]
     queue: Option<String>,
     /// only jobs on this kind of entity
+    #[param(pattern = r"^[^\x00]*$")]
     entity_type: Option<String>,
     /// only jobs on this entity id
+    #[param(pattern = r"^[^\x00]*$")]
     entity_id: Option<String>,
     /// only jobs of this user
+    #[param(pattern = r"^[^\x00]*$")]
     owner: Option<String>,
     /// jobs per page
     #[param(minimum = 1, maximum = 500, default = 50)]
@@ -115,12 +120,16 @@ pub(crate) struct OwnListQuery {
     /// only jobs in this status
     status: Option<JobStatus>,
     /// only jobs of this type
+    #[param(pattern = "^[a-z0-9_.:-]{1,64}$")]
     job_type: Option<String>,
     /// only jobs of this queue
+    #[param(pattern = "^[a-z0-9_.:-]{1,64}$")]
     queue: Option<String>,
     /// only jobs on this kind of entity
+    #[param(pattern = r"^[^\x00]*$")]
     entity_type: Option<String>,
     /// only jobs on this entity id
+    #[param(pattern = r"^[^\x00]*$")]
     entity_id: Option<String>,
     /// jobs per page
     #[param(minimum = 1, maximum = 500, default = 50)]
