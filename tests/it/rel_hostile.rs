@@ -184,6 +184,10 @@ fn hostile_jsonl_lines_are_refused_naming_the_line() {
             "invalid job_type: must be 1-64 characters",
         ),
         (r#"{"job_type":"unknown"}"#, "\"unknown\" is not declared"),
+        (
+            r#"{"job_type":"echo","entity_type":"doc","entity_id":"\u0000"}"#,
+            "invalid entity_id: must be 1-255 bytes, without NUL characters",
+        ),
     ];
     for (line, words) in lines {
         let text = format!("{{\"job_type\":\"echo\"}}\n{line}\n");
@@ -200,7 +204,7 @@ fn hostile_jsonl_lines_are_refused_naming_the_line() {
         "deep",
     );
     let stored = json!({"job_type": "echo", "payload": {"q": SQL, "n": "\u{0}"}, "owner": SQL,
-                        "entity_type": "doc", "entity_id": "\u{0}", "priority": i32::MIN});
+                        "entity_type": "doc", "entity_id": SQL, "priority": i32::MIN});
     std::fs::write(s.path().join("ok.jsonl"), format!("{stored}\n")).unwrap();
     assert_eq!(s.ok(&["enqueue", "--jsonl", "ok.jsonl"]), "1");
     let page: JobPage = serde_json::from_value(s.json(&["list"])).unwrap();
@@ -208,5 +212,5 @@ fn hostile_jsonl_lines_are_refused_naming_the_line() {
     let job = &page.jobs[0];
     assert_eq!(job.payload, stored["payload"]);
     assert_eq!(job.owner.as_deref(), Some(SQL));
-    assert_eq!(job.entity_id.as_deref(), Some("\u{0}"));
+    assert_eq!(job.entity_id.as_deref(), Some(SQL));
 }

@@ -76,6 +76,10 @@ fn hostile_enqueue_bodies_are_json_errors_or_stored_verbatim() {
         ),
         (format!(r#"{{"job_type":{}}}"#, json!(SQL)), 422),
         (r#"["email.send"]"#.into(), 422),
+        (
+            r#"{"job_type":"email.send","entity_type":"t","entity_id":"\u0000"}"#.into(),
+            422,
+        ),
         ("".into(), 400),
     ];
     for (body, status) in refusals {
@@ -92,7 +96,7 @@ fn hostile_enqueue_bodies_are_json_errors_or_stored_verbatim() {
 
     let stored = [
         json!({"job_type": "email.send", "payload": {"q": SQL, "nul": "a\u{0}b", "k\u{0}": [SQL]},
-               "entity_type": SQL, "entity_id": "\u{0}", "priority": i32::MIN, "max_attempts": u32::MAX}),
+               "entity_type": SQL, "entity_id": "\u{1}\u{7f}", "priority": i32::MIN, "max_attempts": u32::MAX}),
         json!({"job_type": "email.send", "payload": serde_json::from_str::<Value>(&nested(100)).unwrap(),
                "priority": i32::MAX}),
     ];
