@@ -118,7 +118,7 @@ impl JobContext {
             queue,
             lease,
             stop,
-            deadline: timeout.map(|t| Instant::now() + t),
+            deadline: timeout.map(crate::worker::instant_after),
         }
     }
 

@@ -169,6 +169,16 @@ impl WorkerConfig {
     }
 }
 
+/// `d` from now, or about a century from now when `d` reaches past what an
+/// `Instant` holds (`Duration::MAX` is a caller's "never"): deadlines of the
+/// pool's own timers never overflow.
+pub(crate) fn instant_after(d: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
 /// The most worker threads a pool runs (each is an OS thread, and SQLite
 /// has one writer: far fewer serve any workload as well).
 pub const MAX_WORKERS: usize = 1000;
@@ -265,6 +275,8 @@ mod tests {
                 other => panic!("{field}: {other:?}"),
             }
         }
+        let far = instant_after(Duration::MAX);
+        assert!(far > std::time::Instant::now() + Duration::from_secs(86_400 * 365));
         let most = WorkerConfig {
             workers: MAX_WORKERS,
             heartbeat_interval: Some(Duration::from_secs(1)),

@@ -184,7 +184,7 @@ impl WorkerPool {
     /// Blocks until the pool has finished (see [`WorkerPool::is_finished`]) or
     /// `timeout` passes. Returns whether it finished.
     pub fn wait(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::worker::instant_after(timeout);
         loop {
             let seen = self.shared.exited.generation();
             if self.is_finished() {

@@ -14,7 +14,7 @@ impl WorkerPool {
         self.shared.state().stopping = true;
         self.give_back_buffer();
         self.shared.signal.notify();
-        let deadline = Instant::now() + grace;
+        let deadline = crate::worker::instant_after(grace);
         while !self.all_written() && Instant::now() < deadline {
             let seen = self.shared.signal.generation();
             self.shared.signal.wait(seen, Duration::from_millis(20));

@@ -33,14 +33,14 @@ struct Due {
 /// Loops until the coordinator has exited.
 pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
     let cfg = shared.config.clone();
-    let now = Instant::now();
+    let after = crate::worker::instant_after;
     let mut due = Due {
-        beat: now + crate::workers::WORKER_BEAT,
-        heartbeat: now + cfg.heartbeat_every(),
-        reservations: now + shared.reservation() / 3,
-        cancel_poll: now + cfg.poll_interval,
-        recovery: now + cfg.recovery_interval,
-        schedules: now,
+        beat: after(crate::workers::WORKER_BEAT),
+        heartbeat: after(cfg.heartbeat_every()),
+        reservations: after(shared.reservation() / 3),
+        cancel_poll: after(cfg.poll_interval),
+        recovery: after(cfg.recovery_interval),
+        schedules: Instant::now(),
     };
     let mut scheduler = Scheduler::default();
     while !shared.finished.load(Ordering::SeqCst) {
@@ -48,7 +48,7 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
         check_timeouts(&shared);
         if now >= due.heartbeat {
             heartbeat(&shared, true, cfg.lease);
-            due.heartbeat = now + cfg.heartbeat_every();
+            due.heartbeat = after(cfg.heartbeat_every());
         }
         if cfg.prefetch > 0 {
             write_starts(&shared);
@@ -59,11 +59,11 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
         }
         if now >= due.cancel_poll {
             poll_cancels(&shared);
-            due.cancel_poll = now + cfg.poll_interval;
+            due.cancel_poll = after(cfg.poll_interval);
         }
         if now >= due.recovery {
             recover(&shared);
-            due.recovery = now + cfg.recovery_interval;
+            due.recovery = after(cfg.recovery_interval);
         }
         if now >= due.beat {
             if let Err(e) = shared.queue.beat_pool(&cfg.worker_id) {

@@ -381,3 +381,31 @@ fn settings_a_config_file_refuses_do_not_start_a_pool(db) {
     assert!(q.workers().unwrap().is_empty(), "no pool registered");
 }
 }
+
+both! {
+fn intervals_of_duration_max_mean_never_and_break_nothing(db) {
+    let q = open(&db);
+    let job = q.enqueue(NewJob::new("slow", json!({}))).unwrap();
+    let mut reg = Registry::new();
+    reg.register("slow", |_: &jobq::JobContext, _: Value| {
+        std::thread::sleep(Duration::from_millis(1500));
+        Ok(json!("done"))
+    });
+    let cfg = WorkerConfig {
+        lease: Duration::from_secs(1),
+        poll_interval: Duration::MAX,
+        recovery_interval: Duration::MAX,
+        drain: true,
+        ..config(1)
+    };
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    assert!(pool.wait(Duration::MAX), "drains; a wait of Duration::MAX is forever");
+    pool.shutdown(Duration::MAX);
+    let done = q.get(job.id).unwrap();
+    assert_eq!(
+        (done.status, done.attempts, done.result),
+        (JobStatus::Completed, 1, Some(json!("done"))),
+        "heartbeats kept the 1 s lease through the 1.5 s job"
+    );
+}
+}
