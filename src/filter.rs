@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobStatus};
+use crate::new_job::MAX_REF_BYTES;
 
 /// Which jobs [`crate::Queue::list`] returns. Every set field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,8 +26,9 @@ pub struct JobFilter {
 
 impl JobFilter {
     /// Checks the filter as enqueue checks the same fields: `job_type` and
-    /// `queue` must be valid names, and no field may hold a NUL character
-    /// (a filter that could match nothing is refused, not answered empty).
+    /// `queue` must be valid names, and `entity_type`, `entity_id` and
+    /// `owner` 1-255 bytes without NUL (a filter that could match nothing is
+    /// refused, not answered empty).
     ///
     /// # Errors
     /// [`Error::Invalid`] naming the field.
@@ -42,10 +44,11 @@ impl JobFilter {
             ("entity_id", &self.entity_id),
             ("owner", &self.owner),
         ] {
-            if v.as_ref().is_some_and(|v| v.contains('\0')) {
+            let bad = |v: &String| v.is_empty() || v.len() > MAX_REF_BYTES || v.contains('\0');
+            if v.as_ref().is_some_and(bad) {
                 return Err(Error::Invalid {
                     field,
-                    reason: "must not contain NUL characters".into(),
+                    reason: format!("must be 1-{MAX_REF_BYTES} bytes, without NUL characters"),
                 });
             }
         }

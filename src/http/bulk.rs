@@ -75,22 +75,23 @@ macro_rules! bulk_filter {
             #[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
             job_type: Option<String>,
             /// Only jobs on this kind of entity.
-            #[schema(pattern = r"^[^\x00]*$")]
+            #[schema(pattern = r"^[^\x00]*$", min_length = 1, max_length = 255)]
             entity_type: Option<String>,
             /// Only jobs on this entity id.
-            #[schema(pattern = r"^[^\x00]*$")]
+            #[schema(pattern = r"^[^\x00]*$", min_length = 1, max_length = 255)]
             entity_id: Option<String>,
             /// Only jobs of this owner.
-            #[schema(pattern = r"^[^\x00]*$")]
+            #[schema(pattern = r"^[^\x00]*$", min_length = 1, max_length = 255)]
             owner: Option<String>,
             /// Only jobs enqueued at least this many seconds ago (whole seconds;
             /// as the CLI's `--older-than`).
             /// Read as a JSON number, so `60.0` is 60 as everywhere in the API.
             #[schema(value_type = Option<u64>, minimum = 0, maximum = 100_000_000_000_u64)]
             older_than_s: Option<Value>,
-            /// True: change nothing, answer how many jobs would change now.
+            /// True: change nothing, answer how many jobs would change now
+            /// (false or null, like a field left out: change them).
             #[serde(default)]
-            dry_run: bool,
+            dry_run: Option<bool>,
         }
 
         impl From<$name> for Body {
@@ -105,7 +106,7 @@ macro_rules! bulk_filter {
                         owner: b.owner,
                     },
                     older_than_s: b.older_than_s,
-                    dry_run: b.dry_run,
+                    dry_run: b.dry_run.unwrap_or(false),
                 }
             }
         }

@@ -93,13 +93,13 @@ pub(crate) struct ListQuery {
     #[param(pattern = "^[a-z0-9_.:-]{1,64}$")]
     queue: Option<String>,
     /// only jobs on this kind of entity
-    #[param(pattern = r"^[^\x00]*$")]
+    #[param(pattern = r"^[^\x00]*$", min_length = 1, max_length = 255)]
     entity_type: Option<String>,
     /// only jobs on this entity id
-    #[param(pattern = r"^[^\x00]*$")]
+    #[param(pattern = r"^[^\x00]*$", min_length = 1, max_length = 255)]
     entity_id: Option<String>,
     /// only jobs of this user
-    #[param(pattern = r"^[^\x00]*$")]
+    #[param(pattern = r"^[^\x00]*$", min_length = 1, max_length = 255)]
     owner: Option<String>,
     /// jobs per page
     #[param(minimum = 1, maximum = 500, default = 50)]
@@ -126,10 +126,10 @@ pub(crate) struct OwnListQuery {
     #[param(pattern = "^[a-z0-9_.:-]{1,64}$")]
     queue: Option<String>,
     /// only jobs on this kind of entity
-    #[param(pattern = r"^[^\x00]*$")]
+    #[param(pattern = r"^[^\x00]*$", min_length = 1, max_length = 255)]
     entity_type: Option<String>,
     /// only jobs on this entity id
-    #[param(pattern = r"^[^\x00]*$")]
+    #[param(pattern = r"^[^\x00]*$", min_length = 1, max_length = 255)]
     entity_id: Option<String>,
     /// jobs per page
     #[param(minimum = 1, maximum = 500, default = 50)]

@@ -110,6 +110,11 @@ fn bulk_filters_follow_the_job_request_rules_and_name_the_field(db) {
             r#"{"owner": 7, "dry_run": true}"#,
             "invalid owner: ",
         ),
+        (
+            "/api/v1/admin/jobs/retry",
+            r#"{"owner": "", "dry_run": true}"#,
+            "invalid owner: must be 1-255 bytes",
+        ),
     ];
     for (path, body, want) in cases {
         let a = api.call("POST", path, Some(&api.admin), Some(("application/json", body.as_bytes())));
@@ -130,5 +135,22 @@ fn bulk_filters_follow_the_job_request_rules_and_name_the_field(db) {
         &json!({"status": null, "queue": null, "owner": null, "dry_run": true}),
     );
     assert_eq!((nulls.status, &nulls.body["count"]), (200, &json!(1)), "{}", nulls.text);
+    let long = api.post_json(
+        "/api/v1/admin/jobs/cancel",
+        Some(&api.admin),
+        &json!({"entity_type": "x".repeat(256), "dry_run": true}),
+    );
+    assert_eq!(long.status, 422, "longer than any entity_type: {}", long.text);
+    // A null dry_run is a field left out too: a real change (of nothing here).
+    let none = api.post_json(
+        "/api/v1/admin/jobs/cancel",
+        Some(&api.admin),
+        &json!({"job_type": "nothing.here", "dry_run": null}),
+    );
+    assert_eq!((none.status, &none.body["count"]), (200, &json!(0)), "{}", none.text);
+    for query in ["owner=", "entity_id=", &format!("entity_type={}", "x".repeat(256))] {
+        let a = api.get(&format!("/api/v1/admin/jobs?{query}"), Some(&api.admin));
+        assert_eq!(a.status, 400, "{query}: {}", a.text);
+    }
 }
 }
