@@ -368,3 +368,53 @@ fn a_reserved_job_shows_as_not_started_until_a_worker_takes_it(db) {
     assert!(overview.contains("started "), "the start is shown");
 }
 }
+
+both! {
+fn bulk_form_counts_each_job_once_and_refuses_what_the_api_refuses(db) {
+    let api = start_on(&db);
+    let a = api.queue.enqueue(NewJob::new("email.send", json!(1))).unwrap();
+    let cookie = sign_in(&api, &api.admin);
+    let token = csrf(&api, &cookie);
+    let bulk = |form: &str| {
+        let form = format!("csrf={token}&{form}");
+        post(&api, "/dashboard/jobs/bulk", &cookie, Some("same-origin"), &form)
+    };
+    let flash = || {
+        let (status, _, page) = call(&api, "GET", "/dashboard/jobs", &[("Cookie", &cookie)], "");
+        assert_eq!(status, 200, "{page}");
+        page
+    };
+    let missing = "00000000-0000-7000-8000-000000000000";
+    assert_eq!(bulk(&format!("action=cancel_selected&id={}&id={}&id={missing}", a.id, a.id)), 303);
+    let page = flash();
+    assert!(page.contains("1 job cancelled; 1 not found."), "{page}");
+    assert_eq!(api.queue.get(a.id).unwrap().status, JobStatus::Cancelled);
+    let b = api.queue.enqueue(NewJob::new("email.send", json!(2))).unwrap();
+    assert_eq!(bulk(&format!("action=retry_selected&id={}", b.id)), 303);
+    let page = flash();
+    assert!(page.contains("0 jobs retried; 1 could not be"), "a pending job: {page}");
+    api.queue.cancel(b.id).unwrap();
+    for form in [
+        "action=cancel_selected&id=nothex".to_string(),
+        "action=cancel_matching&status=failed".into(),
+        "action=retry_matching&status=pending".into(),
+        "action=retry_matching&queue=default&queue=other".into(),
+    ] {
+        assert_eq!(bulk(&form), 400, "{form}");
+    }
+    let (status, _, page) = call(
+        &api,
+        "GET",
+        "/dashboard/jobs?status=failed&status=completed",
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert_eq!(status, 400, "a repeated filter: {page}");
+    let (_, _, page) = call(&api, "GET", "/dashboard/jobs?status=completed", &[("Cookie", &cookie)], "");
+    assert!(!page.contains("retry_matching") && !page.contains("cancel_matching"), "no change moves completed jobs");
+    assert_eq!(bulk("action=retry_matching&status=cancelled"), 303);
+    let page = flash();
+    assert!(page.contains("Retried 2 matching jobs."), "{page}");
+    assert_eq!(api.queue.get(a.id).unwrap().status, JobStatus::Pending);
+}
+}

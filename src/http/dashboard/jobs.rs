@@ -12,6 +12,10 @@ use crate::{Error, Job, JobFilter, JobId, JobStatus, Queue, COUNT_CAP};
 
 /// Jobs per page.
 const PAGE: usize = 50;
+/// The statuses a retry moves.
+const RETRY_MOVES: [JobStatus; 2] = [JobStatus::Failed, JobStatus::Cancelled];
+/// The statuses a cancel moves.
+const CANCEL_MOVES: [JobStatus; 2] = [JobStatus::Pending, JobStatus::InProgress];
 /// The filter fields, as query parameters and form fields.
 const FIELDS: [&str; 6] = [
     "status",
@@ -22,8 +26,17 @@ const FIELDS: [&str; 6] = [
     "entity_id",
 ];
 
-/// The filter of a query string or form (empty fields are unset).
+/// The filter of a query string or form (empty fields are unset; a field
+/// given twice is refused, as the API refuses it).
 pub(crate) fn filter_of(pairs: &[(String, String)]) -> Result<JobFilter, ApiError> {
+    for name in FIELDS {
+        if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                format!("{name} is given more than once"),
+            ));
+        }
+    }
     let get = |name: &str| {
         field(pairs, name)
             .filter(|v| !v.is_empty())
@@ -131,8 +144,13 @@ fn bulk_form(signed: &Signed, f: &JobFilter) -> Markup {
             }
             button name="action" value="retry_selected" { "Retry selected" }
             button name="action" value="cancel_selected" { "Cancel selected" }
-            button name="action" value="retry_matching" { "Retry all matching" }
-            button name="action" value="cancel_matching" { "Cancel all matching" }
+            // Only the changes the status filter leaves something to move.
+            @if f.status.is_none_or(|s| RETRY_MOVES.contains(&s)) {
+                button name="action" value="retry_matching" { "Retry all matching" }
+            }
+            @if f.status.is_none_or(|s| CANCEL_MOVES.contains(&s)) {
+                button name="action" value="cancel_matching" { "Cancel all matching" }
+            }
         }
     }
 }
@@ -168,7 +186,9 @@ fn table(jobs: &[Job], now: crate::Timestamp) -> Markup {
 }
 
 /// `POST /dashboard/jobs/bulk`: the action on the selected or matching jobs,
-/// then back to the list with what was done.
+/// then back to the list with what was done. As the API and the CLI: an id
+/// that is not one is refused (400), an id selected twice counts once, and a
+/// "matching" change with a status it never moves is refused (400).
 pub(crate) fn bulk(
     queue: &Queue,
     signed: &Signed,
@@ -176,16 +196,26 @@ pub(crate) fn bulk(
     sessions: &crate::http::session::Sessions,
 ) -> Result<Response, ApiError> {
     let f = filter_of(form)?;
-    let ids: Vec<JobId> = form
-        .iter()
-        .filter(|(k, _)| k == "id")
-        .filter_map(|(_, v)| v.parse().ok())
-        .collect();
+    let mut ids: Vec<JobId> = Vec::new();
+    for (_, v) in form.iter().filter(|(k, _)| k == "id") {
+        let id: JobId = v.parse().map_err(|_| {
+            ApiError::bad_request("bad_form", format!("not a job id: {:?}", cut(v)))
+        })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
     let message = match field(form, "action").unwrap_or("") {
-        "retry_selected" => each(&ids, "retried", |id| queue.retry(id).map(drop)),
-        "cancel_selected" => each(&ids, "cancelled", |id| queue.cancel(id).map(drop)),
-        "retry_matching" => format!("Retried {} matching jobs.", queue.retry_matching(&f)?),
-        "cancel_matching" => format!("Cancelled {} matching jobs.", queue.cancel_matching(&f)?),
+        "retry_selected" => each(&ids, "retried", |id| queue.retry(id).map(drop))?,
+        "cancel_selected" => each(&ids, "cancelled", |id| queue.cancel(id).map(drop))?,
+        "retry_matching" => {
+            moved_by(&f, "a retry", &RETRY_MOVES)?;
+            format!("Retried {}.", jobs(queue.retry_matching(&f)?))
+        }
+        "cancel_matching" => {
+            moved_by(&f, "a cancel", &CANCEL_MOVES)?;
+            format!("Cancelled {}.", jobs(queue.cancel_matching(&f)?))
+        }
         _ => return Err(ApiError::bad_request("bad_form", "unknown action")),
     };
     sessions.flash(&signed.id, message);
@@ -193,20 +223,58 @@ pub(crate) fn bulk(
     Ok(redirect(&format!("{BASE}/jobs?{q}")))
 }
 
-/// Applies `act` to each id; says how many it changed and how many it could not.
-fn each(ids: &[JobId], done: &str, act: impl Fn(JobId) -> crate::Result<()>) -> String {
-    let (mut ok, mut refused) = (0, 0);
+/// `1 matching job`, `3 matching jobs`.
+fn jobs(n: u64) -> String {
+    match n {
+        1 => "1 matching job".into(),
+        n => format!("{n} matching jobs"),
+    }
+}
+
+/// Refuses a status filter that `change` never moves (it would change
+/// nothing), as the API (422) and the CLI (exit 2) do.
+fn moved_by(f: &JobFilter, change: &str, moves: &[JobStatus]) -> Result<(), ApiError> {
+    match f.status {
+        Some(s) if !moves.contains(&s) => Err(ApiError::bad_request(
+            "bad_form",
+            format!("{change} never moves {s} jobs"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// At most 64 characters of `s`, for messages.
+fn cut(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// Applies `act` to each id; says how many it changed, how many were not
+/// found, and how many their status kept from changing. Any other error
+/// (the database) ends the action with that error.
+fn each(
+    ids: &[JobId],
+    done: &str,
+    act: impl Fn(JobId) -> crate::Result<()>,
+) -> Result<String, ApiError> {
+    let (mut ok, mut missing, mut refused) = (0, 0, 0);
     for id in ids {
         match act(*id) {
             Ok(()) => ok += 1,
-            Err(e) => {
+            Err(Error::NotFound { .. }) => missing += 1,
+            Err(e @ (Error::Conflict { .. } | Error::UniqueConflict { .. })) => {
                 log::info!("dashboard bulk: {e}");
                 refused += 1;
             }
+            Err(e) => return Err(e.into()),
         }
     }
-    match refused {
-        0 => format!("{ok} jobs {done}."),
-        _ => format!("{ok} jobs {done}; {refused} could not be (their status does not allow it)."),
+    let noun = |n: usize| if n == 1 { "job" } else { "jobs" };
+    let mut text = format!("{ok} {} {done}", noun(ok));
+    if missing > 0 {
+        text += &format!("; {missing} not found");
     }
+    if refused > 0 {
+        text += &format!("; {refused} could not be (their status does not allow it)");
+    }
+    Ok(text + ".")
 }
