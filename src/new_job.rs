@@ -37,6 +37,9 @@ pub fn validate_job_type(t: &str) -> Result<()> {
 /// The longest `delay_s` accepted, in seconds (about 3,000 years).
 pub const MAX_DELAY_S: u64 = 100_000_000_000;
 
+// A snooze or retry waits at most as long as an enqueue may delay.
+const _: () = assert!(crate::state::MAX_WAIT.as_secs() == MAX_DELAY_S);
+
 /// A request to enqueue a job. Build with [`NewJob::new`] and the setters, or
 /// read one from JSON with [`NewJob::from_json`] (the rules every front end
 /// uses: the CLI's `--jsonl`, the HTTP API, and serde's `Deserialize`).

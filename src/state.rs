@@ -30,6 +30,12 @@ pub const MAX_SNOOZES: u32 = 100;
 /// snoozing job cannot spin through its [`MAX_SNOOZES`] in a burst of requests.
 pub const MIN_SNOOZE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The longest wait a snooze or a retry delay (`JobError::RetryAfter`, a
+/// backoff step) sets: [`crate::MAX_DELAY_S`] seconds, as the longest delay
+/// an enqueue accepts, so a due time stays a date the job JSON can show (a
+/// longer one, e.g. `Duration::MAX` for "never", waits this long).
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(100_000_000_000);
+
 /// A call that moves a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {

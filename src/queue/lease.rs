@@ -111,7 +111,10 @@ impl Queue {
         let snoozed: Vec<(JobId, i64, Duration)> = finished
             .snoozed
             .iter()
-            .map(|(id, token, d)| (*id, *token, (*d).max(crate::state::MIN_SNOOZE)))
+            .map(|(id, token, d)| {
+                let d = (*d).clamp(crate::state::MIN_SNOOZE, crate::state::MAX_WAIT);
+                (*id, *token, d)
+            })
             .collect();
         let round = Round {
             starts: finished.starts,
@@ -207,7 +210,7 @@ impl Queue {
     }
 
     /// Snoozes a running job: `pending` again after `delay` (at least
-    /// [`crate::state::MIN_SNOOZE`]) without using up its attempt (`snoozes + 1`); `failed` once it has snoozed
+    /// [`crate::state::MIN_SNOOZE`], at most [`crate::state::MAX_WAIT`]) without using up its attempt (`snoozes + 1`); `failed` once it has snoozed
     /// [`crate::state::MAX_SNOOZES`] times; `cancelled` when a cancel was requested.
     /// Returns the new status.
     ///

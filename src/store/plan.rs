@@ -59,12 +59,15 @@ pub(crate) fn plan_failure(
         Some(Move::To(to)) => to,
         _ => unreachable!("fail is always allowed from in_progress"),
     };
-    let delay = failure.retry_after.unwrap_or_else(|| {
-        run.backoff
-            .clone()
-            .unwrap_or_else(|| backoff_for(&run.job_type))
-            .delay_after(run.attempts)
-    });
+    let delay = failure
+        .retry_after
+        .unwrap_or_else(|| {
+            run.backoff
+                .clone()
+                .unwrap_or_else(|| backoff_for(&run.job_type))
+                .delay_after(run.attempts)
+        })
+        .min(crate::state::MAX_WAIT);
     FailurePlan {
         status,
         next_retry: if status == JobStatus::Pending {

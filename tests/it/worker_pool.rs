@@ -409,3 +409,30 @@ fn intervals_of_duration_max_mean_never_and_break_nothing(db) {
     );
 }
 }
+
+both! {
+fn a_snooze_or_retry_of_duration_max_waits_the_longest_delay(db) {
+    let q = open(&db);
+    let snoozer = q.enqueue(NewJob::new("snooze", json!({}))).unwrap();
+    let retrier = q.enqueue(NewJob::new("later", json!({}))).unwrap();
+    let mut reg = Registry::new();
+    reg.register("snooze", |_: &jobq::JobContext, _: Value| {
+        Err(JobError::Snooze(Duration::MAX))
+    });
+    reg.register("later", |_: &jobq::JobContext, _: Value| {
+        Err(JobError::RetryAfter { delay: Duration::MAX, message: "not yet".into() })
+    });
+    let pool = WorkerPool::start(q.clone(), reg, WorkerConfig { drain: true, ..config(2) }).unwrap();
+    assert!(pool.wait(Duration::from_secs(30)));
+    pool.shutdown(Duration::from_secs(5));
+    let longest = jobq::MAX_DELAY_S as i64 * 1000;
+    for id in [snoozer.id, retrier.id] {
+        let job = q.get(id).unwrap();
+        assert_eq!(job.status, JobStatus::Pending);
+        let wait = job.next_retry.0 - job.updated_at.0;
+        assert!((longest - 1000..=longest).contains(&wait), "{id}: waits {wait} ms");
+        let shown = serde_json::to_value(&job).unwrap()["next_retry"].clone();
+        assert!(!shown.as_str().unwrap().starts_with("9999"), "{shown}");
+    }
+}
+}
