@@ -82,6 +82,11 @@ impl Cursor {
             reason: "not a cursor returned by a previous page".into(),
         };
         let (ms, id) = text.split_once('.').ok_or_else(bad)?;
+        // Digits only, 1-18 of them, as encode writes (and as the OpenAPI
+        // pattern says): i64's parser also takes a sign.
+        if ms.is_empty() || ms.len() > 18 || !ms.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
         Ok(Cursor {
             created_at: ms.parse().map_err(|_| bad())?,
             id: id.parse().map_err(|_| bad())?,

@@ -61,6 +61,9 @@ fn bad_list_queries_are_400(db) {
         "limit=501",
         "limit=x",
         "cursor=zzz",
+        "cursor=-5.0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01",
+        "cursor=%2B5.0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01",
+        "cursor=.0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01",
         "colour=red",
         "limit=1&limit=2",
     ] {
