@@ -60,6 +60,16 @@ fn an_existing_database_keeps_its_mode_with_a_warning_when_others_can_read_it() 
         run.stderr
     );
     assert_eq!(mode(&sb.db()), 0o644, "left alone");
+    sb.config(&format!(
+        "{TEST_CONFIG}\n[database]\nfile_mode = \"0644\"\n"
+    ));
+    let run = sb.run(&["enqueue", "echo"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("readable by other users"),
+        "the configured mode says others may read it: {}",
+        run.stderr
+    );
 }
 
 #[test]

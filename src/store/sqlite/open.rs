@@ -64,8 +64,9 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// Creates a missing database file with `mode` before SQLite would create it
 /// with 0644 under the usual umask (the `-wal` and `-shm` files SQLite makes
-/// later copy the database file's mode). An existing file is left as it is,
-/// with a warning when other users can read it. Failures are left to the open
+/// later copy the database file's mode; the process umask applies, as to any
+/// file). An existing file is left as it is, with a warning when other users
+/// can read it and `mode` does not say they may. Failures are left to the open
 /// that follows to report (a missing directory, a read-only one).
 pub(crate) fn create_with_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -81,7 +82,7 @@ pub(crate) fn create_with_mode(path: &Path, mode: u32) {
                 return;
             };
             let m = meta.permissions().mode() & 0o777;
-            if meta.is_file() && m & 0o004 != 0 {
+            if meta.is_file() && m & 0o004 != 0 && mode & 0o004 == 0 {
                 log::warn!(
                     "{}: readable by other users (mode {m:04o}); it holds payloads, results \
                      and token hashes: `chmod 600` it unless that is intended",
