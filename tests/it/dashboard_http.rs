@@ -418,3 +418,24 @@ fn bulk_form_counts_each_job_once_and_refuses_what_the_api_refuses(db) {
     assert_eq!(api.queue.get(a.id).unwrap().status, JobStatus::Pending);
 }
 }
+
+both! {
+fn a_wrong_method_on_a_dashboard_page_is_405_with_allow(db) {
+    let api = start_on(&db);
+    let cookie = sign_in(&api, &api.admin);
+    let id = "0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01";
+    let cases = [
+        ("PUT", "/dashboard/jobs".to_string(), Some("GET, HEAD")),
+        ("POST", format!("/dashboard/jobs/{id}"), Some("GET, HEAD")),
+        ("GET", "/dashboard/logout".to_string(), Some("POST")),
+        ("GET", format!("/dashboard/jobs/{id}/retry"), Some("POST")),
+        ("DELETE", "/dashboard/login".to_string(), Some("GET, HEAD, POST")),
+        ("GET", "/dashboard/nope".to_string(), None),
+    ];
+    for (method, path, allow) in cases {
+        let (status, headers, _) = call(&api, method, &path, &[("Cookie", &cookie)], "");
+        let want = if allow.is_some() { 405 } else { 404 };
+        assert_eq!((status, header(&headers, "Allow")), (want, allow), "{method} {path}");
+    }
+}
+}

@@ -100,9 +100,35 @@ pub(crate) fn answer(ctx: &Ctx, req: &Request, rest: &str) -> (&'static str, Res
             }),
         ),
         (["workers"], true, _) => (ROUTES[13], page(ctx, req, |s| workers::list(&ctx.queue, s))),
-        _ => (ROUTES[8], Err(ApiError::not_found("no such page"))),
+        (known, _, _) => match allowed(known) {
+            Some((route, allow)) => (route, Err(ApiError::method_not_allowed(allow))),
+            None => (ROUTES[8], Err(ApiError::not_found("no such page"))),
+        },
     };
     (route, result.unwrap_or_else(error_page))
+}
+
+/// A dashboard path asked with a method it does not answer: its route and
+/// the methods it does (405 with `Allow`, as the API); `None`: no such page.
+fn allowed(segments: &[&str]) -> Option<(&'static str, &'static [&'static str])> {
+    const GET: &[&str] = &["GET"];
+    const POST: &[&str] = &["POST"];
+    Some(match segments {
+        [""] => (ROUTES[0], GET),
+        ["login"] => (ROUTES[1], &["GET", "POST"]),
+        ["logout"] => (ROUTES[2], POST),
+        ["jobs"] => (ROUTES[3], GET),
+        ["jobs", "bulk"] => (ROUTES[4], POST),
+        ["jobs", _] => (ROUTES[5], GET),
+        ["jobs", _, "retry" | "cancel"] => (ROUTES[6], POST),
+        ["static", _] => (ROUTES[7], GET),
+        ["queues"] => (ROUTES[9], GET),
+        ["queues", _, "pause" | "resume" | "limits"] => (ROUTES[10], POST),
+        ["schedules"] => (ROUTES[11], GET),
+        ["schedules", _, "run"] => (ROUTES[12], POST),
+        ["workers"] => (ROUTES[13], GET),
+        _ => return None,
+    })
 }
 
 /// A page for a signed-in admin; anyone else is sent to sign in.
