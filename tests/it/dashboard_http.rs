@@ -439,3 +439,27 @@ fn a_wrong_method_on_a_dashboard_page_is_405_with_allow(db) {
     }
 }
 }
+
+both! {
+fn the_timeline_marks_a_manual_retry_and_shows_the_new_run(db) {
+    let api = start_on(&db);
+    let job = api.queue.enqueue(NewJob::new("email.send", json!(1)).max_attempts(1)).unwrap();
+    let lease = std::time::Duration::from_secs(60);
+    let first = api.queue.claim("w", None, 1, lease).unwrap().pop().unwrap();
+    let boom = jobq::JobError::Permanent("boom".into()).to_failure();
+    api.queue.fail(job.id, first.lease_token, &boom).unwrap();
+    api.queue.retry(job.id).unwrap();
+    let second = api.queue.claim("w", None, 1, lease).unwrap().pop().unwrap();
+    assert_eq!(second.attempts, 1, "a retry counts attempts from 1 again");
+    let cookie = sign_in(&api, &api.admin);
+    let (status, _, page) = call(&api, "GET", &format!("/dashboard/jobs/{}", job.id), &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200, "{page}");
+    let start = page.find("<ol class=\"timeline\">").expect("a timeline");
+    let timeline = &page[start..start + page[start..].find("</ol>").unwrap()];
+    assert_eq!(timeline.matches("attempt 1 started").count(), 2, "{timeline}");
+    assert_eq!(timeline.matches("attempt 1 failed").count(), 1, "{timeline}");
+    let retried = timeline.find("retried by hand").expect(timeline);
+    assert!(timeline.find("attempt 1 failed").unwrap() < retried, "{timeline}");
+    assert!(retried < timeline.rfind("attempt 1 started").unwrap(), "{timeline}");
+}
+}

@@ -94,9 +94,12 @@ fn fields(j: &Job, now: Timestamp) -> Markup {
 }
 
 /// The job's life: created, each failed attempt's start and end (from the
-/// error history), the latest attempt's start, and its end.
+/// error history), a mark where a manual retry started the attempts again,
+/// the latest attempt's start, and its end.
 fn timeline(j: &Job, now: Timestamp) -> Markup {
+    const RETRIED: &str = "retried by hand: attempts count from 1 again";
     let mut events: Vec<(Timestamp, String)> = vec![(j.created_at, "created".into())];
+    let mut last_attempt = 0;
     for e in history(j) {
         let at = Timestamp(
             e["failed_at"]
@@ -106,13 +109,25 @@ fn timeline(j: &Job, now: Timestamp) -> Markup {
         );
         let took = e["duration_ms"].as_i64().unwrap_or(0);
         let n = e["attempt"].as_u64().unwrap_or(0);
-        events.push((Timestamp(at.0 - took), format!("attempt {n} started")));
+        let started = Timestamp(at.0 - took);
+        if n <= last_attempt {
+            events.push((started, RETRIED.into()));
+        }
+        last_attempt = n;
+        events.push((started, format!("attempt {n} started")));
         let class = e["class"].as_str().unwrap_or("");
         events.push((at, format!("attempt {n} failed ({class})")));
     }
-    let failed_last =
-        history(j).last().and_then(|e| e["attempt"].as_u64()) == Some(u64::from(j.attempts));
+    // The latest failure is the current run's when it carries its fencing
+    // token (`run`); entries written before `run` existed compare attempts.
+    let failed_last = history(j).last().is_some_and(|e| match e["run"].as_i64() {
+        Some(run) => run == j.lease_token,
+        None => e["attempt"].as_u64() == Some(u64::from(j.attempts)),
+    });
     if let (Some(t), false) = (j.started_at, failed_last || j.attempts == 0) {
+        if u64::from(j.attempts) <= last_attempt {
+            events.push((t, RETRIED.into()));
+        }
         events.push((t, format!("attempt {} started", j.attempts)));
     }
     if let (Some(t), true) = (j.completed_at, j.status.is_final()) {
