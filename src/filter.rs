@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobStatus};
-use crate::new_job::MAX_REF_BYTES;
 
 /// Which jobs [`crate::Queue::list`] returns. Every set field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,19 +38,9 @@ impl JobFilter {
         if let Some(q) = &self.queue {
             crate::queues::validate_queue_name(q)?;
         }
-        for (field, v) in [
-            ("entity_type", &self.entity_type),
-            ("entity_id", &self.entity_id),
-            ("owner", &self.owner),
-        ] {
-            let bad = |v: &String| v.is_empty() || v.len() > MAX_REF_BYTES || v.contains('\0');
-            if v.as_ref().is_some_and(bad) {
-                return Err(Error::Invalid {
-                    field,
-                    reason: format!("must be 1-{MAX_REF_BYTES} bytes, without NUL characters"),
-                });
-            }
-        }
+        crate::new_job::check_ref("entity_type", self.entity_type.as_deref())?;
+        crate::new_job::check_ref("entity_id", self.entity_id.as_deref())?;
+        crate::new_job::check_ref("owner", self.owner.as_deref())?;
         Ok(())
     }
 }

@@ -19,6 +19,19 @@ pub(crate) use json::{whole, Fields};
 
 /// The longest entity type, entity id or owner, in bytes.
 pub const MAX_REF_BYTES: usize = 255;
+
+/// Checks an entity type, entity id or owner (of a job or of a filter):
+/// 1-[`MAX_REF_BYTES`] bytes without NUL (PostgreSQL's text cannot hold NUL,
+/// and every backend takes the same values).
+pub(crate) fn check_ref(field: &'static str, value: Option<&str>) -> Result<()> {
+    match value {
+        Some(s) if s.is_empty() || s.len() > MAX_REF_BYTES || s.contains('\0') => Err(invalid(
+            field,
+            format!("must be 1-{MAX_REF_BYTES} bytes, without NUL characters"),
+        )),
+        _ => Ok(()),
+    }
+}
 /// Checks a job type: 1-64 characters of `[a-z0-9_.:-]`.
 ///
 /// # Errors

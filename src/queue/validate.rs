@@ -3,7 +3,7 @@
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::job::{HeldKey, Job, JobId, JobStatus};
-use crate::new_job::{NewJob, MAX_REF_BYTES};
+use crate::new_job::{check_ref, NewJob};
 use crate::queue::QueueOptions;
 use crate::queues::{validate_queue_name, DEFAULT_QUEUE};
 
@@ -12,18 +12,6 @@ const MAX_TIME: i64 = 253_402_300_799_999;
 
 fn invalid(field: &'static str, reason: String) -> Error {
     Error::Invalid { field, reason }
-}
-
-fn check_ref(field: &'static str, v: &Option<String>) -> Result<()> {
-    match v {
-        // NUL: PostgreSQL's text cannot hold it, and every backend takes the
-        // same values.
-        Some(s) if s.is_empty() || s.len() > MAX_REF_BYTES || s.contains('\0') => Err(invalid(
-            field,
-            format!("must be 1-{MAX_REF_BYTES} bytes, without NUL characters"),
-        )),
-        _ => Ok(()),
-    }
 }
 
 fn due(new: &NewJob, now: Timestamp) -> Result<Timestamp> {
@@ -58,9 +46,9 @@ pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Res
     if max_attempts < 1 {
         return Err(invalid("max_attempts", "must be at least 1".into()));
     }
-    check_ref("entity_type", &new.entity_type)?;
-    check_ref("entity_id", &new.entity_id)?;
-    check_ref("owner", &new.owner)?;
+    check_ref("entity_type", new.entity_type.as_deref())?;
+    check_ref("entity_id", new.entity_id.as_deref())?;
+    check_ref("owner", new.owner.as_deref())?;
     if new.entity_type.is_some() != new.entity_id.is_some() {
         return Err(invalid(
             "entity_id",

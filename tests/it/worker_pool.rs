@@ -375,7 +375,6 @@ fn settings_a_config_file_refuses_do_not_start_a_pool(db) {
         let e = WorkerPool::start(q.clone(), reg, cfg).unwrap_err();
         assert!(matches!(e, jobq::Error::Invalid { .. }), "{e}");
     }
-    std::thread::sleep(Duration::from_millis(200));
     let after = q.get(job.id).unwrap();
     assert_eq!((after.status, after.attempts), (JobStatus::Pending, 0), "untouched");
     assert!(q.workers().unwrap().is_empty(), "no pool registered");

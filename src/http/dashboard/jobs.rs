@@ -7,15 +7,12 @@ use crate::http::dashboard::guard::{field, redirect, Signed, BASE};
 use crate::http::dashboard::layout::{count, job_link, page, status, when, Nav};
 use crate::http::dashboard::overview::enc;
 use crate::http::errors::ApiError;
+use crate::http::request::cut;
 use crate::http::response::Response;
-use crate::{Error, Job, JobFilter, JobId, JobStatus, Queue, COUNT_CAP};
+use crate::{BulkAction, Error, Job, JobFilter, JobId, JobStatus, Queue, COUNT_CAP};
 
 /// Jobs per page.
 const PAGE: usize = 50;
-/// The statuses a retry moves.
-const RETRY_MOVES: [JobStatus; 2] = [JobStatus::Failed, JobStatus::Cancelled];
-/// The statuses a cancel moves.
-const CANCEL_MOVES: [JobStatus; 2] = [JobStatus::Pending, JobStatus::InProgress];
 /// The filter fields, as query parameters and form fields.
 const FIELDS: [&str; 6] = [
     "status",
@@ -145,10 +142,10 @@ fn bulk_form(signed: &Signed, f: &JobFilter) -> Markup {
             button name="action" value="retry_selected" { "Retry selected" }
             button name="action" value="cancel_selected" { "Cancel selected" }
             // Only the changes the status filter leaves something to move.
-            @if f.status.is_none_or(|s| RETRY_MOVES.contains(&s)) {
+            @if BulkAction::Retry.refuses(f.status).is_none() {
                 button name="action" value="retry_matching" { "Retry all matching" }
             }
-            @if f.status.is_none_or(|s| CANCEL_MOVES.contains(&s)) {
+            @if BulkAction::Cancel.refuses(f.status).is_none() {
                 button name="action" value="cancel_matching" { "Cancel all matching" }
             }
         }
@@ -209,11 +206,11 @@ pub(crate) fn bulk(
         "retry_selected" => each(&ids, "retried", |id| queue.retry(id).map(drop))?,
         "cancel_selected" => each(&ids, "cancelled", |id| queue.cancel(id).map(drop))?,
         "retry_matching" => {
-            moved_by(&f, "a retry", &RETRY_MOVES)?;
+            refused_by(&f, BulkAction::Retry)?;
             format!("Retried {}.", jobs(queue.retry_matching(&f)?))
         }
         "cancel_matching" => {
-            moved_by(&f, "a cancel", &CANCEL_MOVES)?;
+            refused_by(&f, BulkAction::Cancel)?;
             format!("Cancelled {}.", jobs(queue.cancel_matching(&f)?))
         }
         _ => return Err(ApiError::bad_request("bad_form", "unknown action")),
@@ -231,21 +228,13 @@ fn jobs(n: u64) -> String {
     }
 }
 
-/// Refuses a status filter that `change` never moves (it would change
+/// Refuses a status filter that `action` never moves (it would change
 /// nothing), as the API (422) and the CLI (exit 2) do.
-fn moved_by(f: &JobFilter, change: &str, moves: &[JobStatus]) -> Result<(), ApiError> {
-    match f.status {
-        Some(s) if !moves.contains(&s) => Err(ApiError::bad_request(
-            "bad_form",
-            format!("{change} never moves {s} jobs"),
-        )),
-        _ => Ok(()),
+fn refused_by(f: &JobFilter, action: BulkAction) -> Result<(), ApiError> {
+    match action.refuses(f.status) {
+        Some(why) => Err(ApiError::bad_request("bad_form", why)),
+        None => Ok(()),
     }
-}
-
-/// At most 64 characters of `s`, for messages.
-fn cut(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 /// Applies `act` to each id; says how many it changed, how many were not
