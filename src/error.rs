@@ -264,6 +264,29 @@ impl Error {
             Error::Busy { .. } | Error::DiskFull { .. } | Error::Unavailable { .. }
         )
     }
+
+    /// True when the database refused a value written, not the write itself:
+    /// a constraint or trigger, a value too big, or one its type does not
+    /// take (SQLite `CONSTRAINT`, `TOOBIG`, `MISMATCH`; PostgreSQL SQLSTATE
+    /// classes 22 data exception, 23 integrity constraint violation and 54
+    /// program limit exceeded). Writing the same value again fails again,
+    /// whatever the wait; writing other values may succeed.
+    pub(crate) fn refuses_value(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            Error::Database { source, .. } => {
+                matches!(source, rusqlite::Error::ToSqlConversionFailure(_))
+                    || matches!(
+                        source.sqlite_error_code(),
+                        Some(C::ConstraintViolation | C::TooBig | C::TypeMismatch)
+                    )
+            }
+            Error::Postgres { source, .. } => source
+                .code()
+                .is_some_and(|c| matches!(c.code().get(..2), Some("22" | "23" | "54"))),
+            _ => false,
+        }
+    }
 }
 
 impl From<crate::retry::EmptyBackoff> for Error {
@@ -271,6 +294,38 @@ impl From<crate::retry::EmptyBackoff> for Error {
         Error::Invalid {
             field: "backoff",
             reason: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: std::ffi::c_int) -> Error {
+        let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        Error::db("settle")(e)
+    }
+
+    #[test]
+    fn only_a_refused_value_is_told_apart_from_a_failed_write() {
+        use rusqlite::ffi;
+        for code in [
+            ffi::SQLITE_CONSTRAINT,
+            ffi::SQLITE_TOOBIG,
+            ffi::SQLITE_MISMATCH,
+        ] {
+            assert!(sqlite(code).refuses_value(), "{code}");
+        }
+        for code in [
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_IOERR,
+        ] {
+            let e = sqlite(code);
+            assert!(!e.refuses_value(), "{code}: {e}");
         }
     }
 }

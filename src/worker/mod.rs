@@ -6,6 +6,7 @@ mod coordinator;
 mod execute;
 mod handler;
 mod pool;
+mod refused;
 mod round;
 mod round_record;
 mod run_due;

@@ -15,8 +15,8 @@ use crate::failure::Failure;
 use crate::job::JobId;
 use crate::queue::{ClaimSpec, Finished};
 use crate::worker::execute::Outcome;
-use crate::worker::round_record;
 use crate::worker::shared::{PoolState, Shared, Task};
+use crate::worker::{refused, round_record};
 
 /// How long to wait before trying the database again after a transient error
 /// (busy, disk full).
@@ -38,12 +38,24 @@ pub(crate) struct RoundWork {
     pub(super) want: usize,
     /// The wake-up generation when the round was taken (see `PoolState::dry`).
     pub(super) generation: u64,
+    /// One outcome alone, written to find the one a refused round held (see
+    /// `refused.rs`).
+    pub(super) isolated: bool,
 }
 
 impl RoundWork {
     pub(super) fn is_empty(&self) -> bool {
         self.done.len() + self.failed.len() + self.released.len() + self.snoozed.len() == 0
             && self.starts.is_empty()
+    }
+
+    /// How many outcomes and starts the round writes.
+    pub(super) fn entries(&self) -> usize {
+        self.done.len()
+            + self.failed.len()
+            + self.released.len()
+            + self.snoozed.len()
+            + self.starts.len()
     }
 }
 
@@ -65,6 +77,9 @@ pub(crate) fn due(shared: &Shared, st: &PoolState) -> bool {
         return false;
     }
     if !st.finished.is_empty() || !st.starts.is_empty() {
+        if st.isolating > 0 {
+            return true;
+        }
         // With prefetch, workers keep running buffered jobs while results
         // wait, so a round waits until the buffer is half spent: each round
         // then settles and refills about half the buffer, instead of every
@@ -91,6 +106,12 @@ fn want(shared: &Shared, st: &PoolState) -> usize {
 /// Takes a round's work from the state and marks a round as being written.
 pub(crate) fn take(shared: &Shared, st: &mut PoolState) -> RoundWork {
     st.in_round = true;
+    if st.isolating > 0 {
+        if let Some(one) = refused::take_one(st, shared.signal.generation()) {
+            return one;
+        }
+        st.isolating = 0;
+    }
     let mut w = RoundWork {
         want: want(shared, st),
         generation: shared.signal.generation(),

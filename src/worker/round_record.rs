@@ -32,6 +32,19 @@ pub(super) fn settle(
             shared.config.worker_id
         );
     }
+    if work.isolated {
+        st.isolating = st.isolating.saturating_sub(1);
+    }
+    if !st.replaced.is_empty() {
+        for id in work
+            .done
+            .iter()
+            .map(|d| d.0)
+            .chain(work.failed.iter().map(|f| f.0))
+        {
+            st.replaced.remove(&id);
+        }
+    }
     marks(&mut st, &work.starts, settled.started);
     let kinds = work
         .done
@@ -106,7 +119,7 @@ fn place(shared: &Shared, st: &mut PoolState, tasks: Vec<Task>, me: Option<usize
 /// Ends the round: wakes whoever waits for it; when finished attempts are
 /// left, a parked worker writes the next round (or waits out its group
 /// window: threads that parked during this round did not).
-fn end(shared: &Shared, st: &mut PoolState) {
+pub(super) fn end(shared: &Shared, st: &mut PoolState) {
     st.in_round = false;
     if st.round_waiters > 0 {
         shared.round_cv.notify_all();
@@ -120,10 +133,17 @@ fn end(shared: &Shared, st: &mut PoolState) {
 }
 
 /// Puts a failed round's work back (or gives it up after shutdown's grace),
-/// pauses rounds for [`ERROR_BACKOFF`] and logs at most every minute.
+/// pauses rounds for [`ERROR_BACKOFF`] and logs at most every minute. A
+/// round refused for a value it held is not retried as it was (see
+/// `refused.rs`).
 pub(super) fn failed(shared: &Shared, work: RoundWork, e: &Error) {
     let mut st = shared.state();
     let give_up = st.give_up;
+    if !give_up && e.refuses_value() && !work.is_empty() {
+        crate::worker::refused::refused(shared, &mut st, work, e);
+        end(shared, &mut st);
+        return;
+    }
     if give_up {
         let n = work.done.len() + work.failed.len() + work.released.len() + work.snoozed.len();
         log::error!("worker pool {}: {e}; shutting down with {n} results unwritten (their jobs run again once their leases expire)", shared.config.worker_id);
@@ -142,8 +162,10 @@ pub(super) fn failed(shared: &Shared, work: RoundWork, e: &Error) {
     end(shared, &mut st);
 }
 
-fn put_back(st: &mut PoolState, w: RoundWork) {
-    let f = &mut st.finished;
+/// Puts a round's outcomes back ahead of those finished since, and its
+/// starts ahead of the starts queued since.
+pub(super) fn put_back(st: &mut PoolState, w: RoundWork) {
+    let mut f = Vec::with_capacity(w.entries() + st.finished.len());
     f.extend(
         w.done
             .into_iter()
@@ -164,7 +186,9 @@ fn put_back(st: &mut PoolState, w: RoundWork) {
             .into_iter()
             .map(|(i, t, d)| (i, t, Outcome::Snooze(d))),
     );
-    if !f.is_empty() && st.first_finished.is_none() {
+    f.append(&mut st.finished);
+    st.finished = f;
+    if !st.finished.is_empty() && st.first_finished.is_none() {
         st.first_finished = Some(Instant::now());
     }
     let mut starts = w.starts;

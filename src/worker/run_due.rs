@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::job::{JobId, JobStatus};
 use crate::queue::{ClaimSpec, Finished, Queue};
+use crate::store::Settled;
 use crate::worker::execute::{execute, Outcome};
+use crate::worker::refused;
 use crate::worker::{Registry, StopFlag, WorkerConfig};
 
 /// What [`run_due`] did.
@@ -42,6 +44,9 @@ pub struct RunSummary {
 /// Database errors from a round; a job's own failure is counted, not
 /// returned. Jobs settled before the error stay settled; the outcome of the
 /// job run just before it is not written (its lease expires and it runs again).
+/// A value the database refuses (a result too big, a constraint) is not an
+/// error: the outcome is replaced by a failed attempt saying why, or given up
+/// when that is refused too (README, "Nothing waits silently").
 pub fn run_due(
     queue: &Queue,
     registry: &Registry,
@@ -61,7 +66,12 @@ pub fn run_due(
             lease: config.lease,
             reserve: false,
         };
-        let settled = queue.settle_and_claim(last.finished(), Some(claim))?;
+        let settled = match queue.settle_and_claim(last.finished(), Some(claim)) {
+            Err(e) if e.refuses_value() && !last.is_empty() => {
+                settle_refused(queue, &mut last, claim, &e)?
+            }
+            written => written?,
+        };
         count(
             &mut sum,
             settled.completed.into_iter().chain(settled.failed),
@@ -83,6 +93,33 @@ pub fn run_due(
     Ok(sum)
 }
 
+/// Writes, with the same claim, a failed attempt in place of the last outcome
+/// after the database refused a value it held (see `refused.rs`); refused
+/// again, the outcome is given up (its job runs again once its lease
+/// expires) and the claim is written alone.
+fn settle_refused(
+    queue: &Queue,
+    last: &mut Last,
+    claim: ClaimSpec<'_>,
+    e: &Error,
+) -> Result<Settled> {
+    let given_up = |id: JobId, e: &Error| {
+        log::error!("job {id}: the database refused its outcome ({e}); given up: the job runs again once its lease expires");
+    };
+    match last.stand_in(e) {
+        Ok(id) => {
+            log::error!("job {id}: the database refused its outcome ({e}); recording a failed attempt instead");
+            match queue.settle_and_claim(last.finished(), Some(claim)) {
+                Err(again) if again.refuses_value() => given_up(id, &again),
+                written => return written,
+            }
+        }
+        Err(id) => given_up(id, e),
+    }
+    *last = Last::default();
+    queue.settle_and_claim(Finished::default(), Some(claim))
+}
+
 /// The outcome of the job run last, to write with the next claim.
 #[derive(Default)]
 struct Last {
@@ -100,6 +137,28 @@ impl Last {
             Outcome::Release => self.released.push((id, token)),
             Outcome::Snooze(d) => self.snoozed.push((id, token, d)),
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.done.len() + self.failed.len() + self.released.len() + self.snoozed.len() == 0
+    }
+
+    /// Replaces a result or a failure by the failed attempt recorded in its
+    /// place, and returns its job; `Err` with the job for a hand-back or a
+    /// snooze, which have no stand-in.
+    fn stand_in(&mut self, e: &Error) -> std::result::Result<JobId, JobId> {
+        if let Some((id, token, _)) = self.done.pop() {
+            self.failed.push((id, token, refused::for_result(e)));
+            return Ok(id);
+        }
+        if let Some((id, token, f)) = self.failed.pop() {
+            self.failed.push((id, token, refused::for_failure(f, e)));
+            return Ok(id);
+        }
+        let other = self.released.first().map(|r| r.0);
+        Err(other
+            .or(self.snoozed.first().map(|s| s.0))
+            .unwrap_or_default())
     }
 
     fn finished(&self) -> Finished<'_> {

@@ -2,7 +2,7 @@
 //! to be written, the jobs waiting for a worker, the parked worker threads, and
 //! the counters.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::Thread;
@@ -75,6 +75,12 @@ pub(crate) struct PoolState {
     pub dry: bool,
     /// After a failed round: no worker writes a round before this.
     pub retry_at: Option<Instant>,
+    /// After a round refused for a value it held (see `refused.rs`): how
+    /// many more rounds write one outcome each, to find it.
+    pub isolating: usize,
+    /// Jobs whose refused outcome was replaced by a failure: if that is
+    /// refused too, the outcome is given up.
+    pub replaced: HashSet<JobId>,
     /// When a failing round was last logged.
     pub last_error: Option<Instant>,
     /// The worker threads are told to exit.
