@@ -154,6 +154,7 @@ impl Config {
             .file_mode(self.database.file_mode)
             .notify(self.database.notify)
             .readers(self.database.pool_size)
+            .max_payload_bytes(self.database.max_payload_bytes)
     }
 
     /// The worker pool settings of `[workers]` (other settings at their defaults).

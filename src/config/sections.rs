@@ -162,6 +162,11 @@ pub struct DatabaseConfig {
     /// PostgreSQL only: connections per process (default 4, at least 2).
     #[serde(deserialize_with = "at_least_two")]
     pub pool_size: u32,
+    /// The largest payload a job may have, in bytes of serialized JSON
+    /// (default 1 MiB, [`jobq::DEFAULT_MAX_PAYLOAD_BYTES`]): checked when a
+    /// job is enqueued by this process (CLI, HTTP, schedules).
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_payload_bytes: usize,
 }
 
 impl Default for DatabaseConfig {
@@ -170,6 +175,7 @@ impl Default for DatabaseConfig {
             file_mode: 0o600,
             notify: true,
             pool_size: 4,
+            max_payload_bytes: jobq::DEFAULT_MAX_PAYLOAD_BYTES,
         }
     }
 }

@@ -75,3 +75,33 @@ fn an_explicit_config_path_must_exist_and_wins_over_the_default() {
         .unwrap();
     assert!(run.status.success(), "JOBQ_CONFIG is read");
 }
+
+#[test]
+fn the_payload_limit_is_a_config_key() {
+    let s = Sandbox::new();
+    s.config("[database]\nmax_payload_bytes = 100\n\n[handlers.echo]\ncommand = [\"cat\"]\n");
+    let small = format!("{{\"text\": \"{}\"}}", "a".repeat(80));
+    let big = format!("{{\"text\": \"{}\"}}", "a".repeat(120));
+    s.ok(&["enqueue", "echo", "--payload", &small]);
+    let run = s.run(&["enqueue", "echo", "--payload", &big]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "payload too large: {} bytes, the limit is 100 bytes",
+            serde_json::from_str::<serde_json::Value>(&big)
+                .unwrap()
+                .to_string()
+                .len()
+        )),
+        "{}",
+        run.stderr
+    );
+    s.config("[database]\nmax_payload_bytes = 0\n");
+    let run = s.run(&["stats"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("database.max_payload_bytes") && run.stderr.contains("at least 1"),
+        "{}",
+        run.stderr
+    );
+}
