@@ -18,7 +18,7 @@ pub(crate) enum Transport {
     /// The request was not received within the read timeout
     #[response(status = 408)]
     Timeout(ErrorBody),
-    /// The body (default limit 2 MiB) or the payload (1 MiB) is too large
+    /// The body (default limit 2 MiB) or the payload (default limit 1 MiB) is too large
     #[response(status = 413)]
     TooLarge(ErrorBody),
     /// An Expect header other than 100-continue
