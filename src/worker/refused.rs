@@ -12,7 +12,7 @@ use crate::job::JobId;
 use crate::retry::ErrorClass;
 use crate::worker::execute::Outcome;
 use crate::worker::round::RoundWork;
-use crate::worker::round_record::put_back;
+use crate::worker::round_record::{forget, put_back};
 use crate::worker::shared::{PoolState, Shared};
 use crate::worker::StopReason;
 
@@ -69,21 +69,21 @@ fn replace(shared: &Shared, st: &mut PoolState, mut work: RoundWork, e: &Error) 
         let job = st.running.get(id)?;
         Some(job.ended? - job.started?)
     };
-    let (id, what, failure) = if let Some((id, token, _)) = work.done.pop() {
-        (id, "result", Some((token, for_result(e))))
+    let (id, token, what, failure) = if let Some((id, token, _)) = work.done.pop() {
+        (id, token, "result", Some(for_result(e)))
     } else if let Some((id, token, f)) = work.failed.pop() {
-        (id, "failure", Some((token, for_failure(f, e))))
-    } else if let Some((id, _, _)) = work.starts.pop() {
-        (id, "start", None)
-    } else if let Some((id, _)) = work.released.pop() {
-        (id, "hand-back", None)
-    } else if let Some((id, _, _)) = work.snoozed.pop() {
-        (id, "snooze", None)
+        (id, token, "failure", Some(for_failure(f, e)))
+    } else if let Some((id, token, _)) = work.starts.pop() {
+        (id, token, "start", None)
+    } else if let Some((id, token)) = work.released.pop() {
+        (id, token, "hand-back", None)
+    } else if let Some((id, token, _)) = work.snoozed.pop() {
+        (id, token, "snooze", None)
     } else {
         return;
     };
     match failure {
-        Some((token, f)) if st.replaced.insert(id) => {
+        Some(f) if st.replaced.insert(id) => {
             log::error!("job {id}: the database refused its {what} ({e}); recording a failed attempt instead");
             let f = match ran(st, &id) {
                 Some(d) => f.with_duration(d),
@@ -91,7 +91,7 @@ fn replace(shared: &Shared, st: &mut PoolState, mut work: RoundWork, e: &Error) 
             };
             st.finished.insert(0, (id, token, Outcome::Failure(f)));
         }
-        _ => give_up(shared, st, id, what, e),
+        _ => give_up(shared, st, (id, token), what, e),
     }
 }
 
@@ -116,7 +116,7 @@ pub(super) fn for_failure(f: Failure, e: &Error) -> Failure {
 /// Gives up an outcome the database refuses in every form: the job stays in
 /// progress until its lease expires, and then runs again (or ends `failed`
 /// when it has no attempt left), as after a crash.
-fn give_up(shared: &Shared, st: &mut PoolState, id: JobId, what: &str, e: &Error) {
+fn give_up(shared: &Shared, st: &mut PoolState, (id, token): (JobId, i64), what: &str, e: &Error) {
     log::error!(
         "job {id}: the database refused its {what} ({e}); given up: the job runs again once its lease expires"
     );
@@ -125,12 +125,12 @@ fn give_up(shared: &Shared, st: &mut PoolState, id: JobId, what: &str, e: &Error
     if what == "start" {
         // Its row still holds the short reservation, which another process
         // may take back: the handler is told to stop.
-        if let Some(job) = st.running.get(&id) {
+        if let Some(job) = st.running.get(&id).filter(|j| j.lease_token == token) {
             job.stop.request(StopReason::LeaseLost);
         }
         return;
     }
-    if let Some(job) = st.running.remove(&id) {
+    if let Some(job) = forget(st, id, token) {
         shared.settled(&job, None);
     }
 }

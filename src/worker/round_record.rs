@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::job::{JobId, JobStatus};
 use crate::worker::execute::{is_retry, outcome_of, Outcome};
 use crate::worker::round::{RoundEnd, RoundWork, ERROR_BACKOFF};
-use crate::worker::shared::{PoolState, Shared, Task};
+use crate::worker::shared::{PoolState, RunningJob, Shared, Task};
 use crate::worker::StopReason;
 
 /// How often an error that goes on is logged again.
@@ -49,10 +49,10 @@ pub(super) fn settle(
     let kinds = work
         .done
         .iter()
-        .map(|d| (d.0, Kind::Done))
-        .chain(work.failed.iter().map(|f| (f.0, Kind::Failed)))
-        .chain(work.released.iter().map(|r| (r.0, Kind::Released)))
-        .chain(work.snoozed.iter().map(|r| (r.0, Kind::Snoozed)));
+        .map(|d| (d.0, d.1, Kind::Done))
+        .chain(work.failed.iter().map(|f| (f.0, f.1, Kind::Failed)))
+        .chain(work.released.iter().map(|r| (r.0, r.1, Kind::Released)))
+        .chain(work.snoozed.iter().map(|r| (r.0, r.1, Kind::Snoozed)));
     let outcomes = settled
         .completed
         .into_iter()
@@ -76,8 +76,8 @@ pub(super) fn settle(
 /// A reserved job whose start the database refused (its reservation was taken
 /// back) is told to stop: its lease is lost.
 fn marks(st: &mut PoolState, starts: &[(JobId, i64, Timestamp)], out: Vec<Result<()>>) {
-    for ((id, _, _), r) in starts.iter().zip(out) {
-        let Some(job) = st.running.get_mut(id) else {
+    for ((id, token, _), r) in starts.iter().zip(out) {
+        let Some(job) = st.running.get_mut(id).filter(|j| j.lease_token == *token) else {
             continue;
         };
         match r {
@@ -196,6 +196,15 @@ pub(super) fn put_back(st: &mut PoolState, w: RoundWork) {
     st.starts = starts;
 }
 
+/// Forgets the attempt `token` of job `id`, unless the pool holds a later
+/// attempt of it (claimed after this one's lease was taken back).
+pub(super) fn forget(st: &mut PoolState, id: JobId, token: i64) -> Option<RunningJob> {
+    if st.running.get(&id)?.lease_token != token {
+        return None;
+    }
+    st.running.remove(&id)
+}
+
 /// How a settled attempt ended, for the counters.
 #[derive(Clone, Copy)]
 enum Kind {
@@ -218,10 +227,10 @@ fn outcome(kind: Kind, status: &Result<JobStatus>) -> Option<crate::metrics::Out
 fn record(
     shared: &Shared,
     st: &mut PoolState,
-    statuses: impl Iterator<Item = ((JobId, Kind), Result<JobStatus>)>,
+    statuses: impl Iterator<Item = ((JobId, i64, Kind), Result<JobStatus>)>,
 ) {
-    for ((id, kind), status) in statuses {
-        if let Some(job) = st.running.remove(&id) {
+    for ((id, token, kind), status) in statuses {
+        if let Some(job) = forget(st, id, token) {
             shared.settled(&job, outcome(kind, &status));
         }
         let c = &mut st.counts;

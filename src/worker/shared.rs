@@ -179,7 +179,7 @@ impl Shared {
                     StopFlag::new()
                 });
                 let abandoned = Arc::new(AtomicBool::new(false));
-                state.running.insert(
+                let older = state.running.insert(
                     job.id,
                     RunningJob {
                         lease_token: job.lease_token,
@@ -195,6 +195,20 @@ impl Shared {
                         done: false,
                     },
                 );
+                if let Some(old) = older {
+                    // This pool still ran an earlier attempt of the job (its
+                    // lease was taken back by hand, e.g. `jobq recover --worker
+                    // NAME --force`): that attempt's lease is lost, and its
+                    // outcome is not written (`thread::report`).
+                    log::warn!(
+                        "job {}: claimed again (attempt token {}) while this pool still ran attempt token {}; telling that one to stop",
+                        job.id,
+                        job.lease_token,
+                        old.lease_token
+                    );
+                    old.stop.request(StopReason::LeaseLost);
+                    self.settled(&old, None);
+                }
                 Task {
                     job,
                     stop,

@@ -101,8 +101,8 @@ fn heartbeat(shared: &Shared, marked: bool, lease: Duration) {
         Err(e) => return log::error!("heartbeat failed: {e}"),
     };
     let state = shared.state();
-    for ((id, _), result) in held.iter().zip(results) {
-        let Some(job) = state.running.get(id) else {
+    for ((id, token), result) in held.iter().zip(results) {
+        let Some(job) = state.running.get(id).filter(|j| j.lease_token == *token) else {
             continue;
         };
         match result {

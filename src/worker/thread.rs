@@ -153,11 +153,20 @@ fn report(st: &mut PoolState, task: &Task, outcome: Outcome) -> bool {
         return false;
     }
     let outcome = interrupted_by_shutdown(outcome, task.stop.reason(), st.stopping);
-    if let Some(r) = st.running.get_mut(&id) {
-        r.done = true;
-        r.ended = Some(Instant::now());
+    let token = task.job.lease_token;
+    match st.running.get_mut(&id) {
+        Some(r) if r.lease_token == token => {
+            r.done = true;
+            r.ended = Some(Instant::now());
+        }
+        _ => {
+            // The pool no longer holds this attempt (a later claim of the job
+            // took its place): fencing would refuse the outcome anyway.
+            log::warn!("job {id}: outcome of attempt token {token} dropped: its lease was lost");
+            return true;
+        }
     }
-    st.finished.push((id, task.job.lease_token, outcome));
+    st.finished.push((id, token, outcome));
     if st.first_finished.is_none() {
         st.first_finished = Some(Instant::now());
     }

@@ -49,6 +49,7 @@ mod pty;
 mod queue_set;
 mod queues;
 mod rate_limits;
+mod reclaimed;
 mod refused_round;
 mod rel_cli_files;
 mod rel_clock;
