@@ -98,7 +98,11 @@ pub fn run_pool(
             }
             _ => !wait_drained(&pool, &signals),
         };
+        let failed = pool.drain_error();
         pool.shutdown(ctx.config.workers.shutdown_grace);
+        if let Some(e) = failed {
+            return Err(CliError::Runtime(format!("the drain stopped: {e}")));
+        }
         if stopped || mode == Mode::Forever {
             return Ok(());
         }

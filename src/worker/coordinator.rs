@@ -26,6 +26,17 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
         let end = match round::write(&shared, work, None) {
             Ok(end) => end,
             Err(_) if shared.state().give_up => break,
+            Err(e) if shared.config.drain && !e.is_transient() && !e.refuses_value() => {
+                // A corrupt or read-only file, a refused permission: waiting
+                // does not mend it, and a drain is a script's step that must
+                // end. (Transient errors, busy or disk full, are retried.)
+                log::error!(
+                    "worker pool {}: {e}; the drain stops",
+                    shared.config.worker_id
+                );
+                shared.state().ended_by = Some(e.to_string());
+                break;
+            }
             Err(_) => {
                 shared.signal.wait(seen, ERROR_BACKOFF);
                 continue;

@@ -61,7 +61,9 @@ pub struct WorkerConfig {
     pub prefetch: usize,
     /// This pool's name in `locked_by` and error history. Default `host:pid:random`.
     pub worker_id: String,
-    /// Stop by itself once no job is due and none is running. Default false.
+    /// Stop by itself once no job is due and none is running, or on a
+    /// database error that does not pass with time ([`WorkerPool::drain_error`]).
+    /// Default false.
     pub drain: bool,
     /// Serve only these queues; `None` (the default): every queue. The pool's
     /// `workers` stay its local cap; each queue's limits hold across processes.

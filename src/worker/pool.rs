@@ -200,6 +200,16 @@ impl WorkerPool {
         }
     }
 
+    /// Why a pool in drain mode stopped before it drained: the text of a
+    /// database error that does not pass with time (a corrupt or read-only
+    /// file, a refused permission; not busy, disk full or an unreachable
+    /// server, which are retried every second as in any pool). `None` while
+    /// it runs or when it drained. Its unwritten outcomes come back when
+    /// their leases expire.
+    pub fn drain_error(&self) -> Option<String> {
+        self.shared.state().ended_by.clone()
+    }
+
     /// The pool's counters so far.
     pub fn counts(&self) -> PoolCounts {
         self.shared.state().counts

@@ -81,6 +81,9 @@ pub(crate) struct PoolState {
     /// Jobs whose refused outcome was replaced by a failure: if that is
     /// refused too, the outcome is given up.
     pub replaced: HashSet<JobId>,
+    /// What ended a draining pool early: a database error that does not pass
+    /// with time (see `coordinator.rs`).
+    pub ended_by: Option<String>,
     /// When a failing round was last logged.
     pub last_error: Option<Instant>,
     /// The worker threads are told to exit.

@@ -161,3 +161,49 @@ fn cli_on_a_read_only_database_file_reads_and_refuses_writes() {
     };
     check_cli_read_only(&s, &db, &ids);
 }
+
+/// A drain is a script's step: a database error that waiting does not mend
+/// (here pages overwritten in the middle of the file) ends it with exit 1 and
+/// the error, instead of retrying every second forever.
+#[test]
+fn a_drain_stops_with_exit_1_on_a_file_corrupted_under_it() {
+    let s = Sandbox::new();
+    s.config(CONFIG);
+    let q = jobq::Queue::open(s.db()).unwrap();
+    let text = "x".repeat(2000);
+    let jobs = (0..300).map(|i| jobq::NewJob::new("echo", serde_json::json!({"i": i, "t": text})));
+    q.enqueue_many(jobs.collect()).unwrap();
+    drop(q);
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(s.db()).unwrap();
+    let (from, to) = (bytes.len() * 2 / 5, bytes.len() * 3 / 5);
+    bytes[from..to].fill(0xFF);
+    std::fs::write(s.db(), &bytes).unwrap();
+
+    let mut child = s.spawn(&["work", "--drain"], "drain");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("the drain went on for 60 s: {}", s.log("drain"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let log = s.log("drain");
+    assert_eq!(code, Some(1), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    let last = log
+        .lines()
+        .filter(|l| !l.starts_with('['))
+        .collect::<Vec<_>>();
+    assert_eq!(last.len(), 1, "{log}");
+    assert!(last[0].starts_with("jobq: the drain stopped: "), "{log}");
+    assert!(last[0].contains("malformed"), "{log}");
+}
