@@ -69,6 +69,11 @@ pub struct Stats {
     #[serde(default)]
     #[schema(required = true)]
     pub unserved: Vec<Waiting>,
+    /// Due jobs in paused queues, by type and queue: they wait for the
+    /// queue's resume (and are not in `unserved`).
+    #[serde(default)]
+    #[schema(required = true)]
+    pub paused: Vec<Waiting>,
     /// When the snapshot was taken.
     pub at: Timestamp,
 }
@@ -87,4 +92,8 @@ pub struct Waiting {
     /// When the earliest of the later ones is due (UTC); null when none waits.
     #[schema(required = true)]
     pub next_due: Option<Timestamp>,
+    /// The queue is paused: none of these is claimed until it is resumed.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub paused: bool,
 }

@@ -130,6 +130,15 @@ fn list_filter(args: &ListArgs) -> JobFilter {
 fn render_list(queue: &Queue, page: &JobPage, full_ids: bool) -> CliResult<String> {
     let now = queue.now();
     let ids = shown_ids(queue, &page.jobs, full_ids)?;
+    let pending = page
+        .jobs
+        .iter()
+        .any(|j| j.status == jobq::JobStatus::Pending);
+    let paused = if pending {
+        queue.paused_queues()?
+    } else {
+        Vec::new()
+    };
     let mut t = Table::new(&[
         "ID",
         "TYPE",
@@ -150,7 +159,7 @@ fn render_list(queue: &Queue, page: &JobPage, full_ids: bool) -> CliResult<Strin
             format!("{}/{}", j.attempts, j.max_attempts),
             j.priority.to_string(),
             j.created_at.to_rfc3339(),
-            due_or_progress(j, now),
+            due_or_progress(j, now, paused.contains(&j.queue)),
             short(current_error(j).unwrap_or(""), 60),
         ]);
     }
@@ -207,21 +216,25 @@ fn render_stats(s: &Stats) -> String {
     let oldest = s
         .oldest_ready_age_ms
         .map_or_else(|| "-".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0));
-    let unserved: Vec<String> = s
-        .unserved
-        .iter()
-        .map(|w| format!("{} {} (queue {})", w.ready, w.job_type, w.queue))
-        .collect();
+    let unserved = &s.unserved;
     let unserved = if unserved.is_empty() {
         String::new()
     } else {
         format!(
             "\ndue but served by no live worker: {}",
-            unserved.join(", ")
+            waiting_list(unserved)
+        )
+    };
+    let paused = if s.paused.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\ndue in paused queues (`jobq queue resume NAME`): {}",
+            waiting_list(&s.paused)
         )
     };
     format!(
-        "{}\n\n{}\n\npending: {} ready, {} scheduled, {} retrying; oldest ready job waiting {oldest}{unserved}\nat {}",
+        "{}\n\n{}\n\npending: {} ready, {} scheduled, {} retrying; oldest ready job waiting {oldest}{unserved}{paused}\nat {}",
         t.render(),
         q.render(),
         s.pending.ready,
@@ -229,4 +242,13 @@ fn render_stats(s: &Stats) -> String {
         s.pending.retrying,
         s.at
     )
+}
+
+/// Due jobs by type and queue: `3 email (queue default), 1 resize (queue images)`.
+pub fn waiting_list(waiting: &[jobq::Waiting]) -> String {
+    let items: Vec<String> = waiting
+        .iter()
+        .map(|w| format!("{} {} (queue {})", w.ready, w.job_type, w.queue))
+        .collect();
+    items.join(", ")
 }

@@ -51,13 +51,15 @@ fn progress(job: &Job) -> Option<String> {
     Some(text.trim().to_string())
 }
 
-/// When a pending job is due (`ready`, `in 5m`) and how far a running one is
-/// (`40% compressing`, or `running 12s` without a report; `reserved` for a
-/// prefetched job no worker has started); empty otherwise.
-pub fn due_or_progress(job: &Job, now: Timestamp) -> String {
+/// When a pending job is due (`ready`, `in 5m`; `, queue paused` after either
+/// when `paused`) and how far a running one is (`40% compressing`, or
+/// `running 12s` without a report; `reserved` for a prefetched job no worker
+/// has started); empty otherwise.
+pub fn due_or_progress(job: &Job, now: Timestamp, paused: bool) -> String {
+    let held = if paused { ", queue paused" } else { "" };
     match job.status {
-        JobStatus::Pending if job.next_retry <= now => "ready".into(),
-        JobStatus::Pending => format!("in {}", human(job.next_retry.since(now))),
+        JobStatus::Pending if job.next_retry <= now => format!("ready{held}"),
+        JobStatus::Pending => format!("in {}{held}", human(job.next_retry.since(now))),
         JobStatus::InProgress if job.cancel_requested => "cancel requested".into(),
         JobStatus::InProgress => progress(job).unwrap_or_else(|| match job.started_at {
             Some(started) => format!("running {}", human(now.since(started))),
@@ -172,8 +174,19 @@ mod tests {
         let now = Timestamp::parse_rfc3339("2026-01-01T00:00:12.000Z").unwrap();
         let mut j = job(JobStatus::InProgress, 1, 0);
         j.error_message = None;
-        assert_eq!(due_or_progress(&j, now), "reserved (not started)");
+        assert_eq!(due_or_progress(&j, now, false), "reserved (not started)");
         j.started_at = Some(Timestamp::parse_rfc3339("2026-01-01T00:00:07.000Z").unwrap());
-        assert_eq!(due_or_progress(&j, now), "running 5s");
+        assert_eq!(due_or_progress(&j, now, true), "running 5s");
+    }
+
+    #[test]
+    fn a_pending_job_of_a_paused_queue_says_so() {
+        let now = Timestamp::parse_rfc3339("2026-01-01T00:00:12.000Z").unwrap();
+        let mut j = job(JobStatus::Pending, 0, 0);
+        j.next_retry = now;
+        assert_eq!(due_or_progress(&j, now, false), "ready");
+        assert_eq!(due_or_progress(&j, now, true), "ready, queue paused");
+        j.next_retry = Timestamp::parse_rfc3339("2026-01-01T00:05:12.000Z").unwrap();
+        assert_eq!(due_or_progress(&j, now, true), "in 5m, queue paused");
     }
 }

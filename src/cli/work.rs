@@ -148,6 +148,20 @@ fn report_drained(
     };
     let (mine, others): (Vec<_>, Vec<_>) =
         waiting.iter().partition(|w| serves(&w.job_type, &w.queue));
+    // A paused queue's jobs wait for its resume, not for this pool: named,
+    // and not waited for (--wait would wait until someone resumes it).
+    let (paused, mine): (Vec<_>, Vec<_>) = mine.into_iter().partition(|w| w.paused);
+    let held: Vec<String> = paused
+        .iter()
+        .filter(|w| w.ready + w.later > 0)
+        .map(|w| format!("{} {} (queue {})", w.ready + w.later, w.job_type, w.queue))
+        .collect();
+    if !held.is_empty() {
+        log::warn!(
+            "jobs left in paused queues, not waited for (`jobq queue resume NAME`): {}",
+            held.join(", ")
+        );
+    }
     let later: u64 = mine.iter().map(|w| w.later).sum();
     let next = mine.iter().filter_map(|w| w.next_due).min();
     match next {
@@ -160,7 +174,7 @@ fn report_drained(
     }
     let unserved: Vec<String> = others
         .iter()
-        .filter(|w| w.ready > 0)
+        .filter(|w| w.ready > 0 && !w.paused)
         .map(|w| format!("{} {} (queue {})", w.ready, w.job_type, w.queue))
         .collect();
     if !unserved.is_empty() {

@@ -59,7 +59,13 @@ impl Queue {
     pub fn stats(&self) -> Result<Stats> {
         let now = self.now();
         let mut stats = self.backend().stats(now)?;
-        stats.unserved = self.unserved()?;
+        let waiting = self.waiting()?;
+        stats.paused = waiting
+            .iter()
+            .filter(|w| w.paused && w.ready > 0)
+            .cloned()
+            .collect();
+        stats.unserved = super::workers::unserved(waiting, &self.live_workers()?);
         Ok(stats)
     }
 

@@ -43,21 +43,39 @@ impl Queue {
     /// # Errors
     /// Database errors.
     pub fn waiting(&self) -> Result<Vec<Waiting>> {
-        self.backend().waiting(self.now())
+        let mut waiting = self.backend().waiting(self.now())?;
+        let paused = self.paused_queues()?;
+        for w in &mut waiting {
+            w.paused = paused.contains(&w.queue);
+        }
+        Ok(waiting)
+    }
+
+    /// The names of the queues paused now.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn paused_queues(&self) -> Result<Vec<String>> {
+        Ok(self
+            .queues()?
+            .into_iter()
+            .filter(|q| q.paused)
+            .map(|q| q.name)
+            .collect())
     }
 
     /// Due jobs that no live worker pool serves (no pool with the type, or none
-    /// serving the queue), by type and queue.
+    /// serving the queue), by type and queue; those of a paused queue are not
+    /// counted (they wait for its resume: [`Queue::waiting`] marks them).
     ///
     /// # Errors
     /// Database errors.
     pub fn unserved(&self) -> Result<Vec<Waiting>> {
-        let live: Vec<WorkerInfo> = self.workers()?.into_iter().filter(|w| w.alive).collect();
-        Ok(self
-            .waiting()?
-            .into_iter()
-            .filter(|w| w.ready > 0 && !live.iter().any(|p| p.serves(&w.job_type, &w.queue)))
-            .collect())
+        Ok(unserved(self.waiting()?, &self.live_workers()?))
+    }
+
+    pub(super) fn live_workers(&self) -> Result<Vec<WorkerInfo>> {
+        Ok(self.workers()?.into_iter().filter(|w| w.alive).collect())
     }
 
     /// Hands back at once every job worker pool `worker` holds in progress,
@@ -108,4 +126,15 @@ impl Queue {
         }
         Ok(total)
     }
+}
+
+/// The due ones of `waiting` that no pool of `live` serves, a paused queue's
+/// left out.
+pub(super) fn unserved(waiting: Vec<Waiting>, live: &[WorkerInfo]) -> Vec<Waiting> {
+    waiting
+        .into_iter()
+        .filter(|w| {
+            w.ready > 0 && !w.paused && !live.iter().any(|p| p.serves(&w.job_type, &w.queue))
+        })
+        .collect()
 }

@@ -237,9 +237,20 @@ pub(crate) fn log_unserved(queue: &Queue, types: &[String], queues: Option<&[Str
     };
     let unserved: Vec<String> = waiting
         .iter()
-        .filter(|w| w.ready > 0 && !serves(&w.job_type, &w.queue))
+        .filter(|w| w.ready > 0 && !w.paused && !serves(&w.job_type, &w.queue))
         .map(|w| format!("{} {} (queue {})", w.ready, w.job_type, w.queue))
         .collect();
+    let paused: Vec<String> = waiting
+        .iter()
+        .filter(|w| w.ready > 0 && w.paused && serves(&w.job_type, &w.queue))
+        .map(|w| format!("{} {} (queue {})", w.ready, w.job_type, w.queue))
+        .collect();
+    if !paused.is_empty() {
+        log::warn!(
+            "due jobs this pool serves wait in paused queues: {}",
+            paused.join(", ")
+        );
+    }
     if !unserved.is_empty() {
         log::warn!(
             "due jobs this pool does not serve (no handler for the type, or not its queue): {}",

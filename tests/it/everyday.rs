@@ -85,7 +85,7 @@ fn due_jobs_no_pool_serves_are_said_out_loud(db) {
     let stats = sb.json(&["stats"]);
     assert_eq!(
         stats["unserved"],
-        json!([{"job_type": "echo", "queue": "default", "ready": 1, "later": 0, "next_due": null}])
+        json!([{"job_type": "echo", "queue": "default", "ready": 1, "later": 0, "next_due": null, "paused": false}])
     );
     assert!(sb
         .ok(&["stats"])

@@ -152,6 +152,7 @@ fn the_other_bodies_keep_their_fields() {
                 "at",
                 "by_queue",
                 "unserved",
+                "paused",
             ],
         ),
         ("StatusCounts", &counts),

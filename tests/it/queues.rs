@@ -477,3 +477,55 @@ fn a_snooze_waits_at_least_its_minimum_and_stops_at_the_limit(db) {
     assert!(msg.contains("snoozed 100 times"), "{msg}");
 }
 }
+
+both! {
+fn a_paused_queues_jobs_are_named_as_paused_everywhere_and_not_waited_for(db) {
+    let sb = Sandbox::on(&db);
+    sb.config(
+        r#"
+[workers]
+poll_interval = "50ms"
+durability = "normal"
+
+[handlers.r]
+command = ["cat"]
+queue = "images"
+
+[handlers.echo]
+command = ["cat"]
+"#,
+    );
+    let id = sb.ok(&["enqueue", "r"]);
+    sb.ok(&["enqueue", "r", "--delay", "1h"]);
+    sb.ok(&["queue", "pause", "images"]);
+    // A drain, even with --wait, ends at once and names what the pause holds.
+    let run = sb.run(&["work", "--drain", "--wait"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("jobs left in paused queues, not waited for")
+            && run.stderr.contains("2 r (queue images)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("does not serve"), "{}", run.stderr);
+    let show = sb.json(&["show", &id]);
+    assert_eq!(show["status"], "pending");
+    assert!(sb.ok(&["list"]).contains("ready, queue paused"));
+    let stats = sb.json(&["stats"]);
+    assert_eq!(stats["unserved"], json!([]), "{stats}");
+    assert_eq!(stats["paused"][0]["queue"], "images", "{stats}");
+    assert_eq!(stats["paused"][0]["ready"], 1, "{stats}");
+    assert_eq!(stats["paused"][0]["paused"], true, "{stats}");
+    let text = sb.ok(&["stats"]);
+    assert!(
+        text.contains("due in paused queues (`jobq queue resume NAME`): 1 r (queue images)"),
+        "{text}"
+    );
+    assert!(!text.contains("served by no live worker"), "{text}");
+    sb.ok(&["queue", "resume", "images"]);
+    assert!(!sb.ok(&["list"]).contains("paused"));
+    sb.ok(&["work", "--drain"]);
+    assert_eq!(sb.json(&["show", &id])["status"], "completed");
+    assert_eq!(sb.json(&["stats"])["paused"], json!([]));
+}
+}

@@ -90,6 +90,7 @@ pub(crate) fn waiting(c: &mut Conn, now: Timestamp) -> Result<Vec<Waiting>> {
             ready: count(r.get(2)),
             later: count(r.get(3)),
             next_due: r.get::<_, Option<i64>>(4).map(Timestamp),
+            paused: false,
         })
         .collect())
 }

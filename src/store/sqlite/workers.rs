@@ -118,6 +118,7 @@ pub(crate) fn waiting(conn: &Connection, now: Timestamp) -> Result<Vec<Waiting>>
                 ready: count(r.get(2)?),
                 later: count(r.get(3)?),
                 next_due: r.get::<_, Option<i64>>(4)?.map(Timestamp),
+                paused: false,
             })
         })
         .map_err(Error::db("waiting"))?;
