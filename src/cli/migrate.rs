@@ -47,7 +47,16 @@ pub fn run(args: MigrateArgs) -> CliResult {
             path.display()
         )));
     }
+    if same_database(&from, &to) {
+        return Err(CliError::Usage(
+            "--from and --to are the same database: migrate into a new one".into(),
+        ));
+    }
     let source = Queue::open_with(QueueOptions::new(&args.from))?;
+    if !args.release_leases {
+        // Before the target is opened, which creates it: a refusal writes nothing.
+        source.check_no_live_leases()?;
+    }
     let target = Queue::open_with(QueueOptions::new(&args.to))?;
     let opts = MigrateOptions {
         batch: args.batch as usize,
@@ -69,6 +78,19 @@ pub fn run(args: MigrateArgs) -> CliResult {
         ));
     }
     emit("verified: same counts and same digests")
+}
+
+/// Whether both sides name one database: the same SQLite file (through any
+/// path or link), or the same PostgreSQL URL.
+fn same_database(from: &Location, to: &Location) -> bool {
+    match (from.sqlite_path(), to.sqlite_path()) {
+        (Some(a), Some(b)) => match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        },
+        (None, None) => from == to,
+        _ => false,
+    }
 }
 
 fn summary(from: &Location, to: &Location, m: &Migrated, took: Duration) -> String {

@@ -142,6 +142,17 @@ impl Queue {
     /// Refuses live leases and live pools, or with `release` hands the jobs
     /// back (one transaction, the attempt not counted) and forgets the pools.
     /// Returns how many jobs were handed back.
+    /// Checks what would make [`Queue::migrate_into`] refuse this database as
+    /// its source without `release_leases`: jobs `in_progress` with a live
+    /// lease, or worker pools whose heartbeat is fresh. Reads only, so a
+    /// caller can check before it opens (and so creates) the target.
+    ///
+    /// # Errors
+    /// [`Error::LiveLeases`]; database errors.
+    pub fn check_no_live_leases(&self) -> Result<()> {
+        self.check_leases(false).map(|_| ())
+    }
+
     fn check_leases(&self, release: bool) -> Result<u64> {
         let now = self.now();
         let held: Vec<(JobId, i64)> = self

@@ -244,6 +244,24 @@ fn live_leases_are_refused_unless_released_and_then_handed_back() {
     assert!(refused.stderr.contains("--release-leases"), "{refused:?}");
     assert_eq!(q.get(job.id).unwrap().status, JobStatus::InProgress);
     assert_eq!(Queue::open(&dst).unwrap().stats().unwrap().total, 0);
+    // Refused before the target is opened: a new SQLite target is not created.
+    let new = dir.path().join("new.db");
+    let refused = migrate(dir.path(), &["--from", &src, "--to", new.to_str().unwrap()]);
+    assert_eq!(refused.code, 4, "{refused:?}");
+    let made: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("new.db"))
+        .collect();
+    assert!(made.is_empty(), "the refusal created {made:?}");
+    // The same file twice, through another path, is named as such.
+    let again = dir.path().join(".").join("src.db");
+    let same = migrate(
+        dir.path(),
+        &["--from", &src, "--to", again.to_str().unwrap()],
+    );
+    assert_eq!(same.code, 2, "{same:?}");
+    assert!(same.stderr.contains("the same database"), "{same:?}");
 
     let run = migrate(
         dir.path(),
