@@ -27,6 +27,10 @@ use jobq::{Queue, QueueOptions};
 
 pub use error::{CliError, CliResult};
 
+/// The environment variables that stand for flags: `JOBQ_DB` (`--db`) and
+/// `JOBQ_CONFIG` (`--config`). Set to nothing, each counts as unset.
+pub const ENV_FLAGS: [&str; 2] = ["JOBQ_DB", "JOBQ_CONFIG"];
+
 /// jobq: a durable background-job queue in one SQLite file.
 ///
 /// Jobs are declared in jobq.toml ([handlers.NAME] with a command or a URL),
@@ -42,14 +46,14 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
-        env = "JOBQ_DB",
+        env = ENV_FLAGS[0],
         default_value = "./jobq.db",
         value_name = "PATH_OR_URL",
         hide_env_values = true
     )]
     pub db: PathBuf,
     /// The config file [default: ./jobq.toml when it exists, else built-in defaults].
-    #[arg(long, global = true, env = "JOBQ_CONFIG", value_name = "PATH")]
+    #[arg(long, global = true, env = ENV_FLAGS[1], value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// More log lines on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
     #[arg(short, long, global = true, action = ArgAction::Count)]

@@ -105,3 +105,18 @@ fn the_payload_limit_is_a_config_key() {
         run.stderr
     );
 }
+
+#[test]
+fn flag_variables_set_to_nothing_count_as_unset() {
+    let s = Sandbox::new();
+    s.config("[handlers.echo]\ncommand = [\"cat\"]\n");
+    let run = s
+        .cmd(&["enqueue", "echo"])
+        .env("JOBQ_CONFIG", "")
+        .env("JOBQ_DB", "")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(s.db().exists(), "the default ./jobq.db is used");
+}
