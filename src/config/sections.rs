@@ -17,8 +17,10 @@ pub struct WorkersConfig {
     /// Default 4.
     #[serde(deserialize_with = "worker_count")]
     pub count: usize,
-    /// Lease taken at claim and renewed by heartbeats. Default 5 min (`"5m"`).
-    #[serde(deserialize_with = "positive")]
+    /// Lease taken at claim and renewed by heartbeats (every third of it).
+    /// Default 5 min (`"5m"`); at least 1 s, so that a heartbeat reaches the
+    /// database before the lease runs out on a busy machine.
+    #[serde(deserialize_with = "lease")]
     pub lease: Duration,
     /// How often to look for jobs enqueued by other processes. Default 1 s.
     #[serde(deserialize_with = "positive")]
@@ -238,6 +240,17 @@ fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let t = duration::deserialize(d)?;
     if t.is_zero() {
         return Err(serde::de::Error::custom("must be more than 0"));
+    }
+    Ok(t)
+}
+
+fn lease<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let t = duration::deserialize(d)?;
+    if t < Duration::from_secs(1) {
+        return Err(serde::de::Error::custom(
+            "must be at least 1s (heartbeats renew it every third of it; a shorter \
+             lease expires under live jobs and runs them twice)",
+        ));
     }
     Ok(t)
 }

@@ -153,7 +153,7 @@ fn refusals_name_the_line_and_the_key() {
             "[workers]\nlease = \"0s\"\n",
             2,
             "workers.lease",
-            "more than 0",
+            "at least 1s",
         ),
         (
             "[workers]\nrecovery_interval = \"0s\"\n",

@@ -35,6 +35,11 @@ fn bad_configs_are_refused_with_file_line_and_key() {
             "jobq.toml:1: key `handlers.neither`",
             "exactly one of",
         ),
+        (
+            "[workers]\nlease = \"30ms\"\n",
+            "jobq.toml:2: key `workers.lease`",
+            "at least 1s",
+        ),
     ];
     for (text, place, words) in cases {
         let s = Sandbox::new();
