@@ -71,6 +71,41 @@ pub(crate) fn json_fields(req: &Request) -> Result<crate::new_job::Fields, ApiEr
     })
 }
 
+/// An optional body's fields: none when the body is empty or blank; else
+/// the body as [`json_fields`] reads it, a field given twice refused (422),
+/// as in a job request or a bulk filter.
+///
+/// # Errors
+/// As [`json_fields`]; 422 for a repeated field.
+pub(crate) fn object(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let fields = json_fields(req)?;
+    if let Some(key) = fields.duplicate {
+        let shown: String = key.chars().take(64).collect();
+        return Err(ApiError::unprocessable(format!(
+            "invalid {shown}: given more than once"
+        )));
+    }
+    Ok(fields.entries.into_iter().collect())
+}
+
+/// Refuses the first field left in `rest` once the known ones were taken
+/// out (422 `unknown field`).
+///
+/// # Errors
+/// 422 naming the field (its first 64 characters).
+pub(crate) fn only_known(rest: &Map<String, Value>) -> Result<(), ApiError> {
+    match rest.keys().next() {
+        Some(k) => Err(ApiError::unprocessable(format!(
+            "invalid field: unknown field {:?}",
+            k.chars().take(64).collect::<String>()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The 422 for JSON that is not an object, naming what it is.
 fn not_an_object(value: &Value) -> ApiError {
     let what = match value {

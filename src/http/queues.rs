@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::http::auth;
-use crate::http::body::json_object;
+use crate::http::body::{object, only_known};
 use crate::http::common::decoded_name;
 use crate::http::context::Ctx;
 use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
@@ -149,23 +149,6 @@ fn decoded(name: &str) -> Result<String, ApiError> {
 }
 
 /// The body as a JSON object; an empty body is an empty object.
-fn object(req: &Request) -> Result<Map<String, Value>, ApiError> {
-    if req.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    json_object(req)
-}
-
-fn only_known(rest: &Map<String, Value>) -> Result<(), ApiError> {
-    match rest.keys().next() {
-        Some(k) => Err(ApiError::unprocessable(format!(
-            "invalid field: unknown field {:?}",
-            k.chars().take(64).collect::<String>()
-        ))),
-        None => Ok(()),
-    }
-}
-
 fn seconds(v: &Value) -> Result<Duration, ApiError> {
     whole_u64(v)
         .filter(|s| (1..=crate::MAX_DELAY_S).contains(s))

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::http::auth;
+use crate::http::body::{object, only_known};
 use crate::http::common::{decoded_name, DuplicateJob};
 use crate::http::context::Ctx;
 use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
@@ -49,11 +50,15 @@ pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
         (status = 200, body = DuplicateJob,
             description = "A duplicate: a job for this very fire time exists already (nothing was inserted)"),
         (status = 404, body = ErrorBody, description = "No schedule of this name is declared"),
+        (status = 415, body = ErrorBody, description = "A body not sent as application/json (the endpoint takes none)"),
+        (status = 422, body = ErrorBody, description = "A body with fields (the endpoint takes none)"),
         Transport, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn run(ctx: &Ctx, req: &Request, name: &str) -> RouteResult {
     auth::admin(ctx, req)?;
+    // It takes no body: one with fields is refused, not ignored.
+    only_known(&object(req)?)?;
     // A name that is not UTF-8 names no schedule.
     let name = decoded_name(name).ok_or_else(|| Error::UnknownSchedule {
         name: name.chars().take(64).collect(),

@@ -154,3 +154,27 @@ fn bulk_filters_follow_the_job_request_rules_and_name_the_field(db) {
     }
 }
 }
+
+both! {
+fn queue_and_schedule_endpoints_refuse_repeated_or_unknown_fields(db) {
+    let api = start_on(&db);
+    let json = |body: &'static str| Some(("application/json", body.as_bytes()));
+    let path = "/api/v1/admin/queues/default";
+    let a = api.call("PATCH", path, Some(&api.admin), json(r#"{"concurrency": 2, "concurrency": 3}"#));
+    assert_eq!((a.status, a.code()), (422, "validation_failed"), "{}", a.text);
+    assert!(a.text.contains("invalid concurrency: given more than once"), "{}", a.text);
+    let q = api.get("/api/v1/admin/queues", Some(&api.admin));
+    assert_eq!(q.body["queues"][0]["concurrency"], serde_json::Value::Null, "unchanged: {}", q.text);
+    let a = api.call("PATCH", path, Some(&api.admin), json(r#"{"concurrency": 2}"#));
+    assert_eq!(a.status, 200, "{}", a.text);
+    // A schedule run takes no body: fields are refused, not ignored.
+    let run = "/api/v1/admin/schedules/nope/run";
+    let a = api.call("POST", run, Some(&api.admin), json(r#"{"x": 1}"#));
+    assert_eq!((a.status, a.code()), (422, "validation_failed"), "{}", a.text);
+    assert_eq!(a.body["error"]["message"], "invalid field: unknown field \"x\"");
+    let a = api.call("POST", run, Some(&api.admin), None);
+    assert_eq!(a.status, 404, "{}", a.text);
+    let a = api.call("POST", run, Some(&api.admin), json("{}"));
+    assert_eq!(a.status, 404, "{}", a.text);
+}
+}

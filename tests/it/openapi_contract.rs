@@ -32,7 +32,7 @@ const OPERATIONS: [(&str, &str, &str, &str, &[u16]); 22] = [
     ("/api/v1/admin/queues/{name}/pause", "post", "pauseQueue", "bearerAuth", &[200, 403, 404, 415, 422]),
     ("/api/v1/admin/queues/{name}/resume", "post", "resumeQueue", "bearerAuth", &[200, 403, 404, 415, 422]),
     ("/api/v1/admin/schedules", "get", "listSchedules", "bearerAuth", &[200, 403]),
-    ("/api/v1/admin/schedules/{name}/run", "post", "runSchedule", "bearerAuth", &[200, 201, 403, 404]),
+    ("/api/v1/admin/schedules/{name}/run", "post", "runSchedule", "bearerAuth", &[200, 201, 403, 404, 415, 422]),
     ("/healthz", "get", "health", "", &[200, 503]),
     ("/metrics", "get", "metrics", "bearerAuth", &[200, 403]),
     ("/api/v1/openapi.json", "get", "openapi", "", &[200]),
