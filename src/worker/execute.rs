@@ -69,7 +69,7 @@ pub(crate) fn execute(
             ErrorClass::Retryable,
         )),
     };
-    log_outcome(job, &outcome, elapsed);
+    log_outcome(job, &outcome, elapsed, ctx.stop_reason());
     match outcome {
         Outcome::Failure(f) => Outcome::Failure(f.with_duration(elapsed)),
         ok => ok,
@@ -86,7 +86,9 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn log_outcome(job: &Job, outcome: &Outcome, elapsed: Duration) {
+/// Logs how an attempt ended; a stopped one says why it was stopped (a
+/// shutdown's hand-back is not a cancel).
+fn log_outcome(job: &Job, outcome: &Outcome, elapsed: Duration, stopped: Option<StopReason>) {
     let ms = elapsed.as_millis();
     match outcome {
         Outcome::Success(_) => log::debug!(
@@ -96,10 +98,16 @@ fn log_outcome(job: &Job, outcome: &Outcome, elapsed: Duration) {
             job.attempts
         ),
         Outcome::Failure(f) if f.cancelled => log::info!(
-            "job {} ({}) attempt {} stopped after {ms} ms: cancelled",
+            "job {} ({}) attempt {} stopped after {ms} ms: {}",
             job.id,
             job.job_type,
-            job.attempts
+            job.attempts,
+            match stopped {
+                Some(StopReason::Shutdown) => "the pool shuts down (it is handed back)",
+                Some(StopReason::LeaseLost) => "its lease was lost",
+                Some(StopReason::TimedOut) => "timed out",
+                Some(StopReason::Cancelled) | None => "cancelled",
+            }
         ),
         Outcome::Release => {}
         Outcome::Snooze(d) => log::debug!(

@@ -26,7 +26,9 @@ pub(super) fn settle(
     let idle = work.is_empty() && settled.claimed.is_empty();
     let short = settled.claimed.len() < work.want;
     let mut st = shared.state();
-    if st.retry_at.take().is_some() {
+    // A round with nothing to write or claim did not reach the database.
+    let wrote = !work.is_empty() || work.want > 0;
+    if wrote && st.retry_at.take().is_some() {
         log::info!(
             "worker pool {}: the database answers again",
             shared.config.worker_id

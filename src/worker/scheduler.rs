@@ -4,6 +4,7 @@
 //! each schedule's next fire time, so it writes only when one is due.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use crate::clock::Timestamp;
 use crate::queue::Queue;
@@ -12,7 +13,13 @@ use crate::queue::Queue;
 #[derive(Debug, Default)]
 pub(crate) struct Scheduler {
     next: BTreeMap<String, Option<Timestamp>>,
+    /// When a failing fire was last logged at error level (an error that
+    /// goes on, a full disk, is logged once a minute, not every tick).
+    last_error: Option<Instant>,
 }
+
+/// How often a fire error that goes on is logged again.
+const ERROR_REPEAT: Duration = Duration::from_secs(60);
 
 impl Scheduler {
     /// Fires every enabled schedule whose next fire time has come. Errors are
@@ -29,7 +36,14 @@ impl Scheduler {
                     let next = recorded.and_then(|t| s.next_after(t));
                     self.next.insert(s.name().to_string(), next.or(Some(now)));
                 }
-                Err(e) => log::error!("schedule {}: {e}; trying again", s.name()),
+                Err(e) if self.last_error.is_none_or(|t| t.elapsed() >= ERROR_REPEAT) => {
+                    self.last_error = Some(Instant::now());
+                    log::error!(
+                        "schedule {}: {e}; trying again every tick (logged once a minute)",
+                        s.name()
+                    );
+                }
+                Err(e) => log::debug!("schedule {}: {e}; trying again", s.name()),
             }
         }
     }
