@@ -210,6 +210,8 @@ pub fn start(
         permits: open::Permits::new(config.threads),
     };
     let server = server::Server::start(listener, shared).map_err(HttpError::Start)?;
-    log::info!("HTTP API listening on {}", server.addr());
+    // Debug: `jobq serve` says it serves once its pool has started too (a
+    // pool that cannot start, on a read-only file, stops the server again).
+    log::debug!("HTTP API listening on {}", server.addr());
     Ok(HttpServer { server })
 }
