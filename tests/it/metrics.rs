@@ -82,7 +82,7 @@ fn label_values(s: &Samples, label: &str) -> BTreeSet<String> {
 
 fn addr_from_log(sb: &Sandbox) -> String {
     let log = sb.log("serve");
-    let at = log.find("listening on ").expect("the address in the log") + 13;
+    let at = log.find("serving http://").expect("the address in the log") + 15;
     log[at..].split_whitespace().next().unwrap().to_string()
 }
 
@@ -99,7 +99,7 @@ fn metrics_parse_and_count_what_ran(db) {
     let started = unix_now();
     let mut child = sb.spawn(&["serve"], "serve");
     wait_for("the server", Duration::from_secs(20), || {
-        sb.log("serve").contains("listening on ")
+        sb.log("serve").contains("serving http://")
     });
     let base = format!("http://{}", addr_from_log(&sb));
     for _ in 0..5 {
