@@ -121,7 +121,7 @@ fn place(shared: &Shared, st: &mut PoolState, tasks: Vec<Task>, me: Option<usize
 /// Ends the round: wakes whoever waits for it; when finished attempts are
 /// left, a parked worker writes the next round (or waits out its group
 /// window: threads that parked during this round did not).
-pub(super) fn end(shared: &Shared, st: &mut PoolState) {
+fn end(shared: &Shared, st: &mut PoolState) {
     st.in_round = false;
     if st.round_waiters > 0 {
         shared.round_cv.notify_all();
