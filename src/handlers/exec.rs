@@ -99,7 +99,11 @@ impl ExecHandler {
 
     fn spawn(&self, ctx: &JobContext) -> Result<Child, JobError> {
         let program = self.argv.first().map(String::as_str).unwrap_or_default();
-        let mut command = Command::new(program);
+        // Found on jobq's PATH, not the program's (see `find_program`); a
+        // program gone since the start fails as before, "not found".
+        let file = find_program(program).unwrap_or_else(|_| program.into());
+        let mut command = Command::new(file);
+        command.arg0(program);
         die_with_parent(&mut command);
         if self.inherit_env {
             for key in SECRET_ENV {
@@ -176,6 +180,18 @@ impl Handler for ExecHandler {
 /// # Errors
 /// Why it cannot run, naming the program.
 pub fn check_program(program: &str) -> Result<(), String> {
+    find_program(program).map(drop)
+}
+
+/// The file `program` names: a path as given (once it is an executable file);
+/// a bare name found, executable, on jobq's own `PATH`. The program is run
+/// from this path, so a `PATH` in the handler's `env` (or none, with
+/// `inherit_env = false`) changes only what the program itself sees, and
+/// the run finds what `jobq check` found.
+///
+/// # Errors
+/// Why it cannot run, naming the program.
+pub fn find_program(program: &str) -> Result<std::path::PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
     let executable = |p: &std::path::Path| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -187,12 +203,15 @@ pub fn check_program(program: &str) -> Result<(), String> {
             Ok(_) if !executable(p) => {
                 Err(format!("program `{program}` is not an executable file"))
             }
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(p.to_path_buf()),
         };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    if std::env::split_paths(&path).any(|dir| executable(&dir.join(program))) {
-        return Ok(());
+    if let Some(found) = std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+    {
+        return Ok(found);
     }
     Err(format!("program `{program}` is not found on PATH"))
 }

@@ -189,3 +189,38 @@ fn an_exec_program_dies_with_its_killed_worker() {
         || !alive(),
     );
 }
+
+/// A `PATH` in a handler's `env` is the program's own: the program is still
+/// found on jobq's `PATH`, as `jobq check` found it (it failed for good with
+/// "program not found" while `check` said ok).
+#[test]
+fn a_path_in_a_handlers_env_is_the_programs_not_where_it_is_found() {
+    let s = Sandbox::new();
+    s.config(
+        r#"
+[handlers.own_path]
+command = ["sh", "-c", "printf '{\"path\": \"%s\"}' \"$PATH\""]
+env = { PATH = "/opt/mytool/bin" }
+
+[handlers.bare]
+command = ["sh", "-c", "printf '{\"path\": \"%s\"}' \"$PATH\""]
+inherit_env = false
+env = { PATH = "/nowhere" }
+"#,
+    );
+    let check = s.run(&["check"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let a = s.ok(&["enqueue", "own_path"]);
+    let b = s.ok(&["enqueue", "bare"]);
+    s.ok(&["work", "--drain"]);
+    for (id, path) in [(a, "/opt/mytool/bin"), (b, "/nowhere")] {
+        let job = show(&s, &id);
+        assert_eq!(
+            job.status,
+            jobq::JobStatus::Completed,
+            "{:?}",
+            job.error_message
+        );
+        assert_eq!(job.result, Some(json!({ "path": path })));
+    }
+}
