@@ -11,7 +11,7 @@ use crate::failure::Failure;
 use crate::job::{JobId, JobStatus};
 use crate::queue::{ClaimSpec, Finished, Queue};
 use crate::store::Settled;
-use crate::worker::execute::{execute, Outcome};
+use crate::worker::execute::{execute, outcome_of, Outcome};
 use crate::worker::refused;
 use crate::worker::{Registry, StopFlag, WorkerConfig};
 
@@ -72,6 +72,7 @@ pub fn run_due(
             }
             written => written?,
         };
+        last.measure(queue, &settled);
         count(
             &mut sum,
             settled.completed.into_iter().chain(settled.failed),
@@ -85,8 +86,18 @@ pub fn run_due(
             break;
         };
         sum.processed += 1;
+        let m = queue.metrics();
+        m.running_started(&job.queue);
+        let due = job.next_retry;
+        m.waited(
+            &job.queue,
+            &job.job_type,
+            job.started_at.map(|s| s.since(due)).unwrap_or_default(),
+        );
         let flag = Arc::new(StopFlag::new());
+        let ran = Instant::now();
         let outcome = execute(queue, registry, &mut job, config.lease, flag);
+        last.ran = Some((job.queue.clone(), job.job_type.clone(), ran.elapsed()));
         last.record(job.id, job.lease_token, outcome);
     }
     sum.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -116,7 +127,10 @@ fn settle_refused(
         }
         Err(id) => given_up(id, e),
     }
-    *last = Last::default();
+    *last = Last {
+        ran: last.ran.take(),
+        ..Last::default()
+    };
     queue.settle_and_claim(Finished::default(), Some(claim))
 }
 
@@ -127,6 +141,8 @@ struct Last {
     failed: Vec<(JobId, i64, Failure)>,
     released: Vec<(JobId, i64)>,
     snoozed: Vec<(JobId, i64, Duration)>,
+    /// The job's queue and type, and how long its handler ran (metrics).
+    ran: Option<(String, String, Duration)>,
 }
 
 impl Last {
@@ -136,6 +152,28 @@ impl Last {
             Outcome::Failure(f) => self.failed.push((id, token, f)),
             Outcome::Release => self.released.push((id, token)),
             Outcome::Snooze(d) => self.snoozed.push((id, token, d)),
+        }
+    }
+
+    /// Counts the written outcome in the metrics, as a pool does: the
+    /// running gauge goes down; an attempt that ended (not handed back, not
+    /// refused) counts with its run time.
+    fn measure(&self, queue: &Queue, settled: &Settled) {
+        let Some((q, job_type, ran)) = &self.ran else {
+            return;
+        };
+        let m = queue.metrics();
+        m.running_ended(q);
+        let ended = settled
+            .completed
+            .iter()
+            .chain(&settled.failed)
+            .map(|s| (s, false))
+            .chain(settled.snoozed.iter().map(|s| (s, true)));
+        for (status, snoozed) in ended {
+            if let Ok(s) = status {
+                m.finished(q, job_type, outcome_of(*s, snoozed), Some(*ran));
+            }
         }
     }
 

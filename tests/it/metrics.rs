@@ -240,3 +240,39 @@ fn metrics_parse_and_count_what_ran(db) {
     crate::util::wait_exit(&mut child, Duration::from_secs(30));
 }
 }
+
+both! {
+fn jobs_run_by_the_cron_endpoint_are_counted_as_a_pools_are(db) {
+    let q = db.open(|o| o);
+    for i in 0..4 {
+        q.enqueue(jobq::NewJob::new("ok", serde_json::json!(i))).unwrap();
+    }
+    q.enqueue(jobq::NewJob::new("bad", serde_json::json!({})).max_attempts(1))
+        .unwrap();
+    q.enqueue(jobq::NewJob::new("nap", serde_json::json!({}))).unwrap();
+    let mut reg = jobq::Registry::new();
+    reg.register("ok", |_: &jobq::JobContext, v: serde_json::Value| Ok(v));
+    reg.register("bad", |_: &jobq::JobContext, _: serde_json::Value| {
+        Err(jobq::JobError::Permanent("no".into()))
+    });
+    reg.register("nap", |_: &jobq::JobContext, _: serde_json::Value| {
+        Err(jobq::JobError::Snooze(Duration::from_secs(3600)))
+    });
+    let sum = jobq::run_due(&q, &reg, 100, &jobq::WorkerConfig::default()).unwrap();
+    assert_eq!(sum.processed, 6, "{sum:?}");
+    let s = samples(&q.metrics().encode());
+    let finished = |t, o| {
+        value(
+            &s,
+            "jobq_jobs_finished",
+            &[("queue", "default"), ("job_type", t), ("outcome", o)],
+        )
+    };
+    assert_eq!(finished("ok", "completed"), 4.0);
+    assert_eq!(finished("bad", "failed"), 1.0);
+    assert_eq!(finished("nap", "snoozed"), 1.0);
+    let ran = value(&s, "jobq_job_duration_seconds", &[("queue", "default"), ("job_type", "ok")]);
+    assert_eq!(ran, 4.0);
+    assert_eq!(value(&s, "jobq_running", &[("queue", "default")]), 0.0);
+}
+}
