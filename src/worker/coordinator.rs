@@ -42,13 +42,24 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
                 continue;
             }
         };
-        let busy = !shared.state().running.is_empty();
+        let (busy, room) = {
+            let st = shared.state();
+            // Idle workers beside running jobs, and nothing due when last
+            // claimed: only an enqueue (here or in another process) brings
+            // them work, as for an idle pool.
+            let room = st.dry && st.held() < shared.capacity();
+            (!st.running.is_empty(), room)
+        };
         if end.idle && !busy && should_exit(&shared) {
             break;
         }
-        if busy || shared.watch.is_none() {
+        if (busy && !room) || shared.watch.is_none() {
             // Workers write the rounds of a busy pool; the poll is a fallback.
+            // A worker's round that leaves room with nothing due wakes us
+            // (`coordinator_polls`), to watch instead.
+            shared.state().coordinator_polls = busy && shared.watch.is_some();
             shared.signal.wait(seen, shared.config.poll_interval);
+            shared.state().coordinator_polls = false;
         } else {
             idle_wait(&shared, seen, external);
         }

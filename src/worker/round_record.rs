@@ -66,10 +66,13 @@ pub(super) fn settle(
     let tasks = shared.adopt(&mut st, settled.claimed, reserve);
     let mine = place(shared, &mut st, tasks, me);
     end(shared, &mut st);
-    if me.is_some() && st.dry && st.running.is_empty() {
+    let room = st.coordinator_polls && st.held() < shared.capacity();
+    if me.is_some() && st.dry && (st.running.is_empty() || room) {
+        st.coordinator_polls = false;
         drop(st);
-        // Nothing held and nothing due: the coordinator decides whether the
-        // pool is done (drain mode) and waits for new work.
+        // Nothing held (or, while the coordinator polls, room) and nothing
+        // due: the coordinator decides whether the pool is done (drain mode)
+        // and waits for new work, watching for other processes' commits.
         shared.signal.notify();
     }
     RoundEnd { mine, idle }

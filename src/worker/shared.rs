@@ -73,6 +73,10 @@ pub(crate) struct PoolState {
     /// The last claim found fewer due jobs than it had room for, and nothing
     /// was enqueued since: workers leave claim-only rounds to the coordinator.
     pub dry: bool,
+    /// The coordinator waits out its poll because every worker was busy: a
+    /// worker's round that leaves room with nothing due wakes it, so that it
+    /// watches for other processes' commits instead (see `coordinator.rs`).
+    pub coordinator_polls: bool,
     /// After a failed round: no worker writes a round before this.
     pub retry_at: Option<Instant>,
     /// After a round refused for a value it held (see `refused.rs`): how

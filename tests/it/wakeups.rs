@@ -74,3 +74,44 @@ fn a_pool_wakes_for_a_commit_through_another_connection_and_stops_at_once() {
     let counts = pool.shutdown(Duration::from_secs(5));
     assert_eq!(counts.completed, 3);
 }
+
+/// With one worker busy on a long job and the others idle, a job another
+/// process enqueues still starts at once, not at the next poll (the pool
+/// watched for other processes' commits only while nothing ran).
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_workers_beside_a_running_job_wake_for_another_connections_enqueue() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wake.db");
+    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hold = release.clone();
+    let mut reg = Registry::new();
+    reg.register("echo", |_: &JobContext, v: Value| Ok(v));
+    reg.register("long", move |_: &JobContext, _: Value| {
+        while !hold.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(json!(null))
+    });
+    let cfg = WorkerConfig {
+        workers: 2,
+        poll_interval: POLL,
+        ..WorkerConfig::default()
+    };
+    let q = open(&db);
+    let long = q.enqueue(NewJob::new("long", json!({}))).unwrap().job;
+    let pool = WorkerPool::start(q, reg, cfg).unwrap();
+    let other = open(&db);
+    wait_for("the long job runs", POLL / 2, || {
+        other.get(long.id).unwrap().status == JobStatus::InProgress
+    });
+    for i in 0..3 {
+        let job = other.enqueue(NewJob::new("echo", json!(i))).unwrap().job;
+        wait_for("the job, within half the poll", POLL / 2, || {
+            other.get(job.id).unwrap().status == JobStatus::Completed
+        });
+    }
+    release.store(true, std::sync::atomic::Ordering::SeqCst);
+    let counts = pool.shutdown(Duration::from_secs(5));
+    assert_eq!(counts.completed, 4);
+}
