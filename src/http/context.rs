@@ -18,4 +18,7 @@ pub(crate) struct Ctx {
     pub metrics_token: Option<String>,
     /// The dashboard's signed-in sessions.
     pub sessions: Sessions,
+    /// Set when the server shuts down: a cron call in flight claims no
+    /// further job.
+    pub stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }

@@ -144,6 +144,7 @@ pub enum HttpError {
 /// A running server. [`HttpServer::shutdown`] stops it; dropping it does too.
 pub struct HttpServer {
     server: server::Server,
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -162,8 +163,11 @@ impl HttpServer {
 
     /// Stops accepting, closes idle connections, and waits until the requests
     /// being answered are answered (with `Connection: close`) and their
-    /// connections closed.
+    /// connections closed. A cron call in flight claims no further job: it
+    /// answers once the job it runs has ended.
     pub fn shutdown(mut self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.server.shutdown();
     }
 }
@@ -189,6 +193,7 @@ pub fn start(
     } else {
         Vec::new()
     };
+    let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ctx = context::Ctx {
         queue,
         registry,
@@ -197,6 +202,7 @@ pub fn start(
         cron_secret: config.cron_secret.clone().filter(|s| !s.is_empty()),
         metrics_token: config.metrics_token.clone().filter(|s| !s.is_empty()),
         sessions: session::Sessions::default(),
+        stopping: stopping.clone(),
     };
     let shared = conn::Shared {
         limits: framing::Limits {
@@ -213,5 +219,5 @@ pub fn start(
     // Debug: `jobq serve` says it serves once its pool has started too (a
     // pool that cannot start, on a read-only file, stops the server again).
     log::debug!("HTTP API listening on {}", server.addr());
-    Ok(HttpServer { server })
+    Ok(HttpServer { server, stopping })
 }

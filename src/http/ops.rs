@@ -72,7 +72,8 @@ fn cron(ctx: &Ctx, req: &Request) -> RouteResult {
     auth::cron(ctx, req)?;
     req.only_params(&["limit", "secret"])?;
     let limit = parse_limit(req.param("limit")?, DEFAULT_CRON_LIMIT, MAX_CRON_LIMIT)?;
-    let summary = crate::run_due(&ctx.queue, &ctx.registry, limit, &ctx.worker)?;
+    let summary =
+        crate::run_due_until(&ctx.queue, &ctx.registry, limit, &ctx.worker, &ctx.stopping)?;
     Response::json(200, &summary)
 }
 

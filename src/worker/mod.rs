@@ -22,7 +22,7 @@ use std::time::Duration;
 pub use context::{JobContext, StopFlag, StopReason};
 pub use handler::{Handler, HandlerResult, JobError, Registry};
 pub use pool::{PoolCounts, WorkerPool};
-pub use run_due::{run_due, RunSummary};
+pub use run_due::{run_due, run_due_until, RunSummary};
 
 /// Settings of a [`WorkerPool`]. Every duration is a [`Duration`].
 #[derive(Debug, Clone)]

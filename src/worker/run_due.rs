@@ -1,5 +1,6 @@
 //! Running due jobs once, on the calling thread (the HTTP cron endpoint).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,23 @@ pub fn run_due(
     limit: usize,
     config: &WorkerConfig,
 ) -> Result<RunSummary> {
+    run_due_until(queue, registry, limit, config, &AtomicBool::new(false))
+}
+
+/// [`run_due`] that claims no further job once `stop` is set (a server
+/// shutting down): the job running then finishes and its outcome is written,
+/// and the call returns. The HTTP cron endpoint stops so when `jobq serve`
+/// shuts down.
+///
+/// # Errors
+/// As [`run_due`].
+pub fn run_due_until(
+    queue: &Queue,
+    registry: &Registry,
+    limit: usize,
+    config: &WorkerConfig,
+    stop: &AtomicBool,
+) -> Result<RunSummary> {
     let started = Instant::now();
     let types = registry.types();
     let mut sum = RunSummary::default();
@@ -62,7 +80,7 @@ pub fn run_due(
             worker: &config.worker_id,
             types: Some(&types),
             queues: None,
-            n: usize::from(sum.processed < limit as u64),
+            n: usize::from(sum.processed < limit as u64 && !stop.load(Ordering::SeqCst)),
             lease: config.lease,
             reserve: false,
         };

@@ -62,3 +62,35 @@ fn the_last_jobs_outcome_is_written_whatever_it_is() {
     assert_eq!(failed.status, JobStatus::Failed);
     assert!(failed.locked_by.is_none() && failed.lease_expires_at.is_none());
 }
+
+#[test]
+fn run_due_until_claims_nothing_more_once_told_to_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open_with(
+        QueueOptions::new(dir.path().join("due.db")).durability(Durability::Normal),
+    )
+    .unwrap();
+    let ids = q
+        .enqueue_many((0..5).map(|i| NewJob::new("halt", json!(i))).collect())
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let mut reg = Registry::new();
+    // The first job's handler asks the call to stop (as a server shutting down does).
+    reg.register("halt", move |_: &jobq::JobContext, v: Value| {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(v)
+    });
+    let sum = jobq::run_due_until(&q, &reg, 10, &WorkerConfig::default(), &stop).unwrap();
+    assert_eq!((sum.processed, sum.completed), (1, 1), "{sum:?}");
+    let statuses: Vec<_> = ids.iter().map(|id| q.get(*id).unwrap().status).collect();
+    assert_eq!(
+        statuses[0],
+        JobStatus::Completed,
+        "the running job's outcome is written"
+    );
+    assert!(
+        statuses[1..].iter().all(|s| *s == JobStatus::Pending),
+        "{statuses:?}"
+    );
+}
