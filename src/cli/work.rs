@@ -106,7 +106,12 @@ pub fn run_pool(
         if stopped || mode == Mode::Forever {
             return Ok(());
         }
-        let next = report_drained(&queue, &types, config.queues.as_deref());
+        let next = report_drained(
+            &queue,
+            &types,
+            config.queues.as_deref(),
+            mode == Mode::DrainAndWait,
+        );
         match (mode, next) {
             (Mode::DrainAndWait, Some(due)) => {
                 if !sleep_until(&queue, due, &signals) {
@@ -135,6 +140,7 @@ fn report_drained(
     queue: &jobq::Queue,
     types: &[String],
     queues: Option<&[String]>,
+    waits: bool,
 ) -> Option<jobq::Timestamp> {
     let waiting = match queue.waiting() {
         Ok(w) => w,
@@ -164,10 +170,16 @@ fn report_drained(
     }
     let later: u64 = mine.iter().map(|w| w.later).sum();
     let next = mine.iter().filter_map(|w| w.next_due).min();
+    let jobs = if later == 1 { "job waits" } else { "jobs wait" };
+    let hint = if waits {
+        "waiting for it"
+    } else {
+        "--wait waits for them"
+    };
     match next {
         Some(t) => log::info!(
-            "drained: no job is due and none is running; {later} jobs wait out a delay or \
-             a backoff, the next due at {} (--wait waits for them)",
+            "drained: no job is due and none is running; {later} {jobs} out a delay or \
+             a backoff, the next due at {} ({hint})",
             t.to_rfc3339()
         ),
         None => log::info!("drained: no job is due and none is running"),

@@ -173,6 +173,17 @@ pub fn check_url(text: &str) -> Result<(), String> {
         Some("http" | "https") => {}
         _ => return Err("invalid URL: the scheme must be http:// or https://".into()),
     }
+    // The URI parser keeps a port that does not fit 16 bits as no port at
+    // all: read it from the authority (after any `user:password@`, and after
+    // an IPv6 address's `]`).
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let after_host = host_port.rsplit(']').next().unwrap_or("");
+    if let Some((_, port)) = after_host.rsplit_once(':') {
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err("invalid URL: the port must be 1-65535".into());
+        }
+    }
     match uri.host() {
         Some(h) if !h.is_empty() => Ok(()),
         _ => Err("invalid URL: no host".into()),

@@ -138,6 +138,18 @@ fn refusals_name_the_line_and_the_key() {
             "invalid URL",
         ),
         (
+            "[handlers.echo]\nurl = \"http://127.0.0.1:99999/x\"\n",
+            2,
+            "handlers.echo.url",
+            "the port must be 1-65535",
+        ),
+        (
+            "[handlers.echo]\nurl = \"http://127.0.0.1:0/x\"\n",
+            2,
+            "handlers.echo.url",
+            "the port must be 1-65535",
+        ),
+        (
             "[handlers.echo]\ncommand = [\"cat\"]\nbackoff = [\"1m\", \"5q\"]\n",
             3,
             "handlers.echo.backoff",
@@ -335,4 +347,21 @@ fn the_server_addr_may_name_a_host() {
     let (line, key, message) = refused("[server]\naddr = \"localhost\"\n");
     assert_eq!((line, key.as_str()), (2, "server.addr"));
     assert!(message.contains("HOST:PORT"), "{message}");
+}
+
+#[test]
+fn webhook_urls_with_a_port_user_or_ipv6_host_are_accepted() {
+    for url in [
+        "http://127.0.0.1:8080/x",
+        "https://user:secret@example.com/hook",
+        "http://user:secret@example.com:9000/hook",
+        "http://[::1]:8080/x",
+        "http://[::1]/x",
+        "http://example.com/x",
+    ] {
+        assert_eq!(super::handler::check_url(url), Ok(()), "{url}");
+    }
+    for url in ["http://[::1]:70000/x", "http://a:b@example.com:99999/x"] {
+        assert!(super::handler::check_url(url).is_err(), "{url}");
+    }
 }

@@ -120,7 +120,7 @@ fn drain_says_what_waits_out_a_backoff_and_wait_waits_for_it(db) {
     let drain = sb.cmd(&["work", "--drain"]).output().unwrap();
     let text = String::from_utf8_lossy(&drain.stderr);
     assert!(
-        text.contains("1 jobs wait out a delay or a backoff, the next due at"),
+        text.contains("1 job waits out a delay or a backoff, the next due at"),
         "{text}"
     );
     assert_eq!(sb.json(&["show", &id])["status"], json!("pending"));
