@@ -245,9 +245,9 @@ fn render_stats(s: &Stats) -> String {
 }
 
 /// Due jobs by type and queue: `3 email (queue default), 1 resize (queue images)`.
-pub fn waiting_list(waiting: &[jobq::Waiting]) -> String {
+pub fn waiting_list<'a>(waiting: impl IntoIterator<Item = &'a jobq::Waiting>) -> String {
     let items: Vec<String> = waiting
-        .iter()
+        .into_iter()
         .map(|w| format!("{} {} (queue {})", w.ready, w.job_type, w.queue))
         .collect();
     items.join(", ")

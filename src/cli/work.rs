@@ -184,15 +184,14 @@ fn report_drained(
         ),
         None => log::info!("drained: no job is due and none is running"),
     }
-    let unserved: Vec<String> = others
-        .iter()
+    let unserved: Vec<&jobq::Waiting> = others
+        .into_iter()
         .filter(|w| w.ready > 0 && !w.paused)
-        .map(|w| format!("{} {} (queue {})", w.ready, w.job_type, w.queue))
         .collect();
     if !unserved.is_empty() {
         log::warn!(
             "due jobs left that this pool does not serve: {}",
-            unserved.join(", ")
+            crate::cli::inspect::waiting_list(unserved)
         );
     }
     next
