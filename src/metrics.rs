@@ -185,6 +185,16 @@ impl Metrics {
             .observe(wait.as_secs_f64());
     }
 
+    /// A claimed job's start (a pool's, or the cron endpoint's): the running
+    /// gauge of its queue goes up, and the wait from its due time to its
+    /// start is observed.
+    pub(crate) fn started(&self, job: &crate::Job) {
+        self.running_started(&job.queue);
+        let due = job.next_retry;
+        let wait = job.started_at.map(|s| s.since(due)).unwrap_or_default();
+        self.waited(&job.queue, &job.job_type, wait);
+    }
+
     /// Counts jobs recovered after their lease expired.
     pub fn recovered(&self, n: u64) {
         self.inner.recoveries.inc_by(n);

@@ -104,14 +104,7 @@ pub fn run_due_until(
             break;
         };
         sum.processed += 1;
-        let m = queue.metrics();
-        m.running_started(&job.queue);
-        let due = job.next_retry;
-        m.waited(
-            &job.queue,
-            &job.job_type,
-            job.started_at.map(|s| s.since(due)).unwrap_or_default(),
-        );
+        queue.metrics().started(&job);
         let flag = Arc::new(StopFlag::new());
         let ran = Instant::now();
         let outcome = execute(queue, registry, &mut job, config.lease, flag);

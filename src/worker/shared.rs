@@ -254,11 +254,7 @@ impl Shared {
     /// Metrics of a start: the running gauge goes up; the wait from the job's
     /// due time to its start is observed.
     fn claimed(&self, job: &Job) {
-        let m = self.queue.metrics();
-        m.running_started(&job.queue);
-        let due = job.next_retry;
-        let wait = job.started_at.map(|s| s.since(due)).unwrap_or_default();
-        m.waited(&job.queue, &job.job_type, wait);
+        self.queue.metrics().started(job);
     }
 
     /// Metrics of a started attempt that left this pool (settled, handed back
