@@ -1,4 +1,4 @@
--- jobq schema, current version (PRAGMA user_version = 10).
+-- jobq schema, current version (PRAGMA user_version = 11).
 -- The one source of truth for tables and indexes. The migrations in
 -- src/store/migrate.rs build exactly this; a test compares the two.
 -- Times are integer Unix milliseconds, UTC.
@@ -7,8 +7,10 @@ CREATE TABLE jobs (
     id               BLOB PRIMARY KEY NOT NULL,          -- UUID v7, its 16 bytes (version 8);
                                                          -- its time is created_at (jobs made from version 9 on)
     job_type         TEXT NOT NULL,
-    status           TEXT NOT NULL DEFAULT 'pending'
-                     CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'cancelled')),
+    status           TEXT NOT NULL DEFAULT 'pending'     -- comparisons, not IN (...), which SQLite
+                     CHECK (status = 'pending' OR status = 'in_progress'   -- tests through a temporary
+                            OR status = 'completed' OR status = 'failed'   -- b-tree per row written
+                            OR status = 'cancelled'),                      -- (version 11)
     priority         INTEGER NOT NULL DEFAULT 0,
     payload          TEXT NOT NULL DEFAULT 'null',       -- JSON
     result           TEXT,                               -- JSON

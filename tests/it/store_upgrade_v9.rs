@@ -70,7 +70,7 @@ fn a_version_8_file_upgrades_with_every_job_unchanged_and_listed_in_key_order() 
     let version: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 10);
+    assert_eq!(version, 11);
     let names = indexes(&conn);
     for gone in ["jobs_created", "jobs_type"] {
         assert!(!names.contains(&gone.to_string()), "{gone}: {names:?}");
