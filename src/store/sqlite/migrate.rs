@@ -181,6 +181,10 @@ pub const MIGRATIONS: &[&str] = &[
     "",
 ];
 
+/// From this version on, the later steps change nothing a read sees (11 only
+/// rewrites a CHECK): a read-only file at such a version opens without them.
+const READS_AS_CURRENT: i32 = 10;
+
 /// The status CHECK every version from 1 to 10 created.
 const STATUS_IN: &str =
     "CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'cancelled'))";
@@ -255,6 +259,13 @@ pub fn migrate_to(conn: &mut Connection, target: i32) -> Result<()> {
         .map_err(Error::db("read schema version"))?;
     if version == target {
         return Ok(()); // Nothing to do: no write transaction (read-only files open too).
+    }
+    let read_only = conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false);
+    if read_only && (READS_AS_CURRENT..target).contains(&version) {
+        // Every step from here on leaves what a read sees as it is: a file
+        // that cannot be written is read at its version (its writes fail).
+        log::debug!("read-only database at schema version {version}: read without upgrading");
+        return Ok(());
     }
     let mut ran = 0;
     loop {
@@ -419,5 +430,30 @@ mod tests {
             )
             .unwrap();
         assert!(sql.contains(STATUS_EQ) && !sql.contains(STATUS_IN), "{sql}");
+    }
+
+    #[test]
+    fn a_read_only_file_at_version_10_is_read_as_it_is_and_older_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (at, opens) in [(10, true), (9, false)] {
+            let path = dir.path().join(format!("v{at}.db"));
+            let mut conn = Connection::open(&path).unwrap();
+            migrate_to(&mut conn, at).unwrap();
+            drop(conn);
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+            let mut ro = Connection::open_with_flags(&path, flags).unwrap();
+            let got = migrate(&mut ro);
+            assert_eq!(got.is_ok(), opens, "version {at}: {got:?}");
+            let v: i32 = ro
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, at);
+            if opens {
+                let n: i64 = ro
+                    .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(n, 0);
+            }
+        }
     }
 }
