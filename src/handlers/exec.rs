@@ -7,7 +7,8 @@
 //!   when it is not JSON (stdout is capped at [`MAX_STDOUT_BYTES`]).
 //! - Exit 75 (`EX_TEMPFAIL`): retryable.
 //! - Progress: lines `JOBQ_PROGRESS <fraction 0-1> [message]` on stderr are
-//!   stored as the job's progress as they come.
+//!   stored as the job's progress, at most every 100 ms (the latest each time;
+//!   the last one before the attempt ends).
 //! - Exit 79 ([`EX_SNOOZE`]) with a delay on stdout (`30s`, `5m`, or whole
 //!   seconds): snoozed, i.e. run again after the delay without using an attempt.
 //! - Any other exit: the end of stderr is classified by [`jobq::classify`].

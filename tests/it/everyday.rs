@@ -245,6 +245,27 @@ fn an_exec_program_reports_progress_on_stderr(db) {
 }
 
 both! {
+fn an_exec_programs_last_progress_report_is_stored_however_fast_it_writes_them(db) {
+    // Reports are stored at most every 100 ms (the latest each time), so a
+    // program that writes thousands does not wait on the database; the last
+    // one is always stored before the attempt ends.
+    let sb = Sandbox::on(&db);
+    sb.config(
+        "[workers]\npoll_interval = \"50ms\"\ndurability = \"normal\"\n\n[handlers.busy]\ncommand = [\"sh\", \"-c\", \"i=0; while [ $i -lt 3000 ]; do echo \\\"JOBQ_PROGRESS 0.5 step $i\\\" >&2; i=$((i+1)); done; echo 'JOBQ_PROGRESS 1 finished' >&2; echo '{}'\"]\nmax_attempts = 1\n",
+    );
+    let id = sb.ok(&["enqueue", "busy"]);
+    sb.ok(&["work", "--drain"]);
+    let job = sb.json(&["show", &id]);
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        (&job["progress"]["fraction"], &job["progress"]["message"]),
+        (&json!(1.0), &json!("finished")),
+        "{job}"
+    );
+}
+}
+
+both! {
 fn a_users_own_jobs_over_http_list_cancel_and_report_progress(db) {
     let api = crate::http_util::start_on(&db);
     let post = |token: &str, body: Value| {

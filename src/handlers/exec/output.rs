@@ -7,7 +7,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStderr, ExitStatus};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -22,6 +22,11 @@ const STDERR_TAIL_BYTES: usize = 2048;
 /// How long output readers may run on after the program ended (a grandchild may
 /// hold the pipes) before the process group is killed.
 const READER_GRACE: Duration = Duration::from_secs(2);
+
+/// The shortest time between two progress reports stored for one attempt. A
+/// program that writes reports faster has the latest one stored at most this
+/// often; its last report is always stored before the attempt ends.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// Which part of a stream to keep.
 #[derive(Clone, Copy)]
@@ -62,8 +67,9 @@ pub(super) fn capture(
 }
 
 /// Reads stderr to its end on a thread, keeping its tail; lines of the form
-/// `JOBQ_PROGRESS <fraction 0-1> [message]` are progress reports, stored on the
-/// job as they come (and left out of the tail).
+/// `JOBQ_PROGRESS <fraction 0-1> [message]` are progress reports (left out of
+/// the tail), stored on the job by a thread of their own (see [`coalesce`]):
+/// the program never waits on the database for them.
 pub(super) fn capture_stderr(
     stream: Option<ChildStderr>,
     ctx: JobContext,
@@ -71,6 +77,12 @@ pub(super) fn capture_stderr(
     let (tx, rx) = mpsc::channel();
     if let Some(stream) = stream {
         thread::spawn(move || {
+            let id = ctx.id();
+            let (reports, writer) = coalesce(PROGRESS_EVERY, move |(f, message): (f64, String)| {
+                if let Err(e) = ctx.progress(f, &message) {
+                    log::debug!("job {id}: progress not stored: {e}");
+                }
+            });
             let mut out = Captured::default();
             let mut reader = std::io::BufReader::new(stream);
             let mut line = Vec::new();
@@ -78,36 +90,71 @@ pub(super) fn capture_stderr(
                 if n == 0 {
                     break;
                 }
-                if !report_progress(&ctx, &line) {
-                    keep_part(&mut out, &line, Keep::Tail(STDERR_TAIL_BYTES));
+                match progress_report(&line) {
+                    Some(report) => {
+                        let _ = reports.send(report);
+                    }
+                    None => keep_part(&mut out, &line, Keep::Tail(STDERR_TAIL_BYTES)),
                 }
                 line.clear();
             }
+            // The last report is stored before the outcome is known.
+            drop(reports);
+            let _ = writer.join();
             let _ = tx.send(out);
         });
     }
     rx
 }
 
-/// Stores the report when `line` is a progress line; true when it was one.
-fn report_progress(ctx: &JobContext, line: &[u8]) -> bool {
-    let Some(rest) = line.strip_prefix(PROGRESS_PREFIX.as_bytes()) else {
-        return false;
-    };
+/// The report `line` holds, when it is a progress line: a fraction in 0-1
+/// and a message. Like the HTTP progress endpoint, a fraction outside 0-1
+/// (NaN, inf, -1, 1.5) is not a report: the line stays in the stderr tail.
+fn progress_report(line: &[u8]) -> Option<(f64, String)> {
+    let rest = line.strip_prefix(PROGRESS_PREFIX.as_bytes())?;
     let text = String::from_utf8_lossy(rest);
     let text = text.trim_end();
     let (fraction, message) = text.split_once(' ').unwrap_or((text, ""));
-    // Like the HTTP progress endpoint: a fraction outside 0-1 (NaN, inf, -1,
-    // 1.5) is not a report; the line stays in the stderr tail.
-    match fraction.parse::<f64>() {
-        Ok(f) if (0.0..=1.0).contains(&f) => {
-            if let Err(e) = ctx.progress(f, message) {
-                log::debug!("job {}: progress not stored: {e}", ctx.id());
+    let f = fraction.parse::<f64>().ok()?;
+    (0.0..=1.0).contains(&f).then(|| (f, message.to_string()))
+}
+
+/// Hands values sent on the returned channel to `store` on a thread of its
+/// own, at most once per `every`: the first at once, then the latest of
+/// those sent meanwhile; when the channel closes, the latest one not yet
+/// stored is stored at once and the thread ends (join it to know).
+fn coalesce<T: Send + 'static>(
+    every: Duration,
+    mut store: impl FnMut(T) + Send + 'static,
+) -> (mpsc::Sender<T>, thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<T>();
+    let writer = thread::spawn(move || {
+        let mut latest: Option<T> = None;
+        let mut next = Instant::now();
+        loop {
+            let got = match latest {
+                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(_) => rx.recv_timeout(next.saturating_duration_since(Instant::now())),
+            };
+            match got {
+                Ok(v) => latest = Some(v),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    if let Some(v) = latest.take() {
+                        store(v);
+                    }
+                    return;
+                }
             }
-            true
+            if Instant::now() >= next {
+                if let Some(v) = latest.take() {
+                    store(v);
+                    next = Instant::now() + every;
+                }
+            }
         }
-        _ => false,
-    }
+    });
+    (tx, writer)
 }
 
 fn keep_part(out: &mut Captured, chunk: &[u8], keep: Keep) {
@@ -220,5 +267,73 @@ fn with_tail(head: String, tail: &str) -> String {
         head
     } else {
         format!("{head}: {tail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn progress_lines_are_reports_only_with_a_fraction_in_0_to_1() {
+        let r = |s: &str| progress_report(s.as_bytes());
+        assert_eq!(
+            r("JOBQ_PROGRESS 0.25 reading files\n"),
+            Some((0.25, "reading files".into()))
+        );
+        assert_eq!(r("JOBQ_PROGRESS 1\n"), Some((1.0, String::new())));
+        for not in [
+            "JOBQ_PROGRESS NaN\n",
+            "JOBQ_PROGRESS 1.5 over\n",
+            "JOBQ_PROGRESS -1\n",
+            "progress 0.5\n",
+        ] {
+            assert_eq!(r(not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn coalesced_values_store_the_first_at_once_and_the_last_when_the_channel_closes() {
+        let stored = Arc::new(Mutex::new(Vec::new()));
+        let sink = stored.clone();
+        // An interval far longer than sending takes: only the first value and
+        // the last one are stored.
+        let (tx, writer) = coalesce(Duration::from_secs(30), move |v: u32| {
+            sink.lock().unwrap().push(v)
+        });
+        tx.send(0).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stored.lock().unwrap().is_empty() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        for v in 1..=10_000 {
+            tx.send(v).unwrap();
+        }
+        drop(tx);
+        writer.join().unwrap();
+        assert_eq!(*stored.lock().unwrap(), vec![0, 10_000]);
+    }
+
+    #[test]
+    fn coalesced_values_sent_after_the_interval_are_stored_without_a_close() {
+        let stored = Arc::new(Mutex::new(Vec::new()));
+        let sink = stored.clone();
+        let (tx, writer) = coalesce(Duration::from_millis(1), move |v: u32| {
+            sink.lock().unwrap().push(v)
+        });
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stored.lock().unwrap().last() != Some(&2) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            stored.lock().unwrap().last(),
+            Some(&2),
+            "the latest is stored while the channel is open"
+        );
+        drop(tx);
+        writer.join().unwrap();
     }
 }
