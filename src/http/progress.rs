@@ -88,9 +88,14 @@ fn read_report(fields: &mut Map<String, Value>) -> Result<Report, ApiError> {
 }
 
 fn lease_token(fields: &mut Map<String, Value>) -> Result<i64, ApiError> {
-    fields
-        .remove("lease_token")
-        .and_then(|v| v.as_number().and_then(crate::new_job::whole))
+    let Some(token) = fields.remove("lease_token") else {
+        return Err(ApiError::unprocessable(
+            "missing lease_token: the attempt's lease token (a webhook receives it in the Jobq-Lease-Token header)",
+        ));
+    };
+    token
+        .as_number()
+        .and_then(crate::new_job::whole)
         .ok_or_else(|| ApiError::unprocessable("invalid lease_token: expected an integer"))
 }
 

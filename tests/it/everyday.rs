@@ -340,5 +340,20 @@ fn a_users_own_jobs_over_http_list_cancel_and_report_progress(db) {
         409,
         "a stale attempt is refused"
     );
+    // Without the token, the error says which field is missing and where a
+    // webhook finds it; with a token that is not an integer, that it is invalid.
+    for (body, says) in [
+        (json!({"fraction": 0.5}), "missing lease_token"),
+        (json!({"lease_token": "x", "fraction": 0.5}), "invalid lease_token"),
+    ] {
+        let r = api.call(
+            "POST",
+            &format!("/api/v1/jobs/{}/progress", claimed.id),
+            Some(owner_token),
+            Some(("application/json", body.to_string().as_bytes())),
+        );
+        assert_eq!(r.status, 422, "{}", r.text);
+        assert!(r.text.contains(says), "{}", r.text);
+    }
 }
 }
