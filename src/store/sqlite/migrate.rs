@@ -203,8 +203,8 @@ fn after_sql(tx: &Connection, reached: i32) -> Result<()> {
 /// Version 11: replaces [`STATUS_IN`] with [`STATUS_EQ`] in the stored
 /// definition of `jobs` (SQLite's "other kinds of table schema changes":
 /// `writable_schema`, then the schema cookie moves on so that every other
-/// connection parses the schema again, and `RESET` makes this one do so). A definition
-/// without that text (a table made otherwise) is left as it is.
+/// connection parses the schema again, and `RESET` makes this one do so).
+/// A definition without that text (a table made otherwise) is left as it is.
 ///
 /// # Errors
 /// Database errors naming the step.
@@ -404,12 +404,22 @@ mod tests {
         )
         .unwrap();
         let write = "UPDATE jobs SET status = 'completed' WHERE id = x'01'";
-        assert!(opcodes(&conn, write).contains(&"OpenEphemeral".to_string()));
-        // The same connection (whose schema was parsed at version 10) and
-        // a new one both see the new definition.
-        migrate(&mut conn).unwrap();
+        // Two connections that have parsed the schema at version 10: the one
+        // that upgrades and another one (another process's, say). Both then
+        // see the new definition, and so does a connection opened after.
         let other = Connection::open(&path).unwrap();
         for c in [&conn, &other] {
+            assert!(opcodes(c, write).contains(&"OpenEphemeral".to_string()));
+        }
+        migrate(&mut conn).unwrap();
+        let later = Connection::open(&path).unwrap();
+        for c in [&conn, &other, &later] {
+            // A statement run checks the schema cookie (EXPLAIN alone does
+            // not), and parses the schema again when it moved.
+            let n: i64 = c
+                .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 1);
             assert!(!opcodes(c, write).contains(&"OpenEphemeral".to_string()));
             let refused = c.execute("UPDATE jobs SET status = 'done' WHERE id = x'01'", []);
             assert!(
