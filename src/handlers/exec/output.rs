@@ -293,20 +293,31 @@ mod tests {
         }
     }
 
-    #[test]
-    fn coalesced_values_store_the_first_at_once_and_the_last_when_the_channel_closes() {
-        let stored = Arc::new(Mutex::new(Vec::new()));
+    type Stored = Arc<Mutex<Vec<u32>>>;
+
+    /// A coalescer that collects what it stores, and a wait until `done`
+    /// holds for what it stored (at most 30 s).
+    fn collecting(every: Duration) -> (Stored, mpsc::Sender<u32>, thread::JoinHandle<()>) {
+        let stored = Stored::default();
         let sink = stored.clone();
-        // An interval far longer than sending takes: only the first value and
-        // the last one are stored.
-        let (tx, writer) = coalesce(Duration::from_secs(30), move |v: u32| {
-            sink.lock().unwrap().push(v)
-        });
-        tx.send(0).unwrap();
+        let (tx, writer) = coalesce(every, move |v| sink.lock().unwrap().push(v));
+        (stored, tx, writer)
+    }
+
+    fn wait_until(stored: &Stored, done: impl Fn(&[u32]) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while stored.lock().unwrap().is_empty() && Instant::now() < deadline {
+        while !done(&stored.lock().unwrap()) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    #[test]
+    fn coalesced_values_store_the_first_at_once_and_the_last_when_the_channel_closes() {
+        // An interval far longer than sending takes: only the first value and
+        // the last one are stored.
+        let (stored, tx, writer) = collecting(Duration::from_secs(30));
+        tx.send(0).unwrap();
+        wait_until(&stored, |s| !s.is_empty());
         for v in 1..=10_000 {
             tx.send(v).unwrap();
         }
@@ -317,17 +328,10 @@ mod tests {
 
     #[test]
     fn coalesced_values_sent_after_the_interval_are_stored_without_a_close() {
-        let stored = Arc::new(Mutex::new(Vec::new()));
-        let sink = stored.clone();
-        let (tx, writer) = coalesce(Duration::from_millis(1), move |v: u32| {
-            sink.lock().unwrap().push(v)
-        });
+        let (stored, tx, writer) = collecting(Duration::from_millis(1));
         tx.send(1).unwrap();
         tx.send(2).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while stored.lock().unwrap().last() != Some(&2) && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(1));
-        }
+        wait_until(&stored, |s| s.last() == Some(&2));
         assert_eq!(
             stored.lock().unwrap().last(),
             Some(&2),
