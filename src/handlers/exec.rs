@@ -157,13 +157,15 @@ impl Handler for ExecHandler {
         let mut child = self.spawn(ctx)?;
         feed_stdin(child.stdin.take(), payload.to_string());
         let stdout = capture(child.stdout.take(), Keep::Head(MAX_STDOUT_BYTES));
-        let stderr = capture_stderr(child.stderr.take(), ctx.clone());
+        let (stderr, progress) = capture_stderr(child.stderr.take(), ctx.clone());
         let ended = self.wait(&mut child, ctx);
         if !matches!(ended, Ok(Ended::Exited(_))) {
             kill_group(&mut child);
         }
         let stdout = collect(stdout, &mut child);
         let stderr = collect(stderr, &mut child);
+        // The last progress report is stored before the attempt ends.
+        progress.finish();
         match ended? {
             Ended::Exited(status) => outcome(status, stdout, &stderr),
             Ended::TimedOut(limit) => Err(JobError::Retryable(format!(

@@ -199,8 +199,9 @@ impl Queue {
         message: &str,
     ) -> Result<()> {
         let now = self.now();
+        // `+ 0.0` turns -0.0 into 0.0 (it is inside 0-1, and printed "-0%").
         let fraction = if fraction.is_finite() {
-            fraction.clamp(0.0, 1.0)
+            fraction.clamp(0.0, 1.0) + 0.0
         } else {
             0.0
         };

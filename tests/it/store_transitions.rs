@@ -458,3 +458,16 @@ fn a_snooze_gives_the_attempt_back_and_is_due_after_its_delay(db) {
     );
 }
 }
+
+both! {
+fn a_progress_fraction_is_stored_within_0_and_1_and_never_as_minus_zero(db) {
+    let (q, _clock) = queue_at(&db);
+    q.enqueue(NewJob::new("t", json!(null))).unwrap();
+    let job = claim_one(&q);
+    for (sent, stored) in [(-0.0, "0.0"), (0.5, "0.5"), (-3.0, "0.0"), (7.0, "1.0")] {
+        q.progress(job.id, job.lease_token, sent, "m").unwrap();
+        let got = q.get(job.id).unwrap().progress.unwrap();
+        assert_eq!(got["fraction"].to_string(), stored, "{sent}");
+    }
+}
+}

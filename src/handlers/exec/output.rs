@@ -5,13 +5,13 @@
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStderr, ExitStatus};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use jobq::failure::drop_cut_front;
+use jobq::failure::{drop_cut_front, MAX_ERROR_BYTES};
 use jobq::retry::{classify, ErrorClass};
 use jobq::{HandlerResult, JobContext, JobError};
 
@@ -68,21 +68,23 @@ pub(super) fn capture(
 
 /// Reads stderr to its end on a thread, keeping its tail; lines of the form
 /// `JOBQ_PROGRESS <fraction 0-1> [message]` are progress reports (left out of
-/// the tail), stored on the job by a thread of their own (see [`coalesce`]):
-/// the program never waits on the database for them.
+/// the tail), stored on the job by a thread of their own (see [`Coalesce`]):
+/// the program never waits on the database for them, and only the latest
+/// report not yet stored is held. [`Coalesce::finish`] stores the last one.
 pub(super) fn capture_stderr(
     stream: Option<ChildStderr>,
     ctx: JobContext,
-) -> mpsc::Receiver<Captured> {
+) -> (mpsc::Receiver<Captured>, Coalesce<(f64, String)>) {
     let (tx, rx) = mpsc::channel();
+    let id = ctx.id();
+    let progress = Coalesce::new(PROGRESS_EVERY, move |(f, message): (f64, String)| {
+        if let Err(e) = ctx.progress(f, &message) {
+            log::debug!("job {id}: progress not stored: {e}");
+        }
+    });
     if let Some(stream) = stream {
+        let reports = progress.latest();
         thread::spawn(move || {
-            let id = ctx.id();
-            let (reports, writer) = coalesce(PROGRESS_EVERY, move |(f, message): (f64, String)| {
-                if let Err(e) = ctx.progress(f, &message) {
-                    log::debug!("job {id}: progress not stored: {e}");
-                }
-            });
             let mut out = Captured::default();
             let mut reader = std::io::BufReader::new(stream);
             let mut line = Vec::new();
@@ -91,27 +93,24 @@ pub(super) fn capture_stderr(
                     break;
                 }
                 match progress_report(&line) {
-                    Some(report) => {
-                        let _ = reports.send(report);
-                    }
+                    Some(report) => reports.put(report),
                     None => keep_part(&mut out, &line, Keep::Tail(STDERR_TAIL_BYTES)),
                 }
                 line.clear();
             }
-            // The last report is stored before the outcome is known.
-            drop(reports);
-            let _ = writer.join();
             let _ = tx.send(out);
         });
     }
-    rx
+    (rx, progress)
 }
 
 /// The report `line` holds, when it is a progress line: a fraction in 0-1
-/// and a message. Like the HTTP progress endpoint, a fraction outside 0-1
-/// (NaN, inf, -1, 1.5) is not a report: the line stays in the stderr tail.
+/// and a message (cut to what the store keeps of it at most). Like the HTTP
+/// progress endpoint, a fraction outside 0-1 (NaN, inf, -1, 1.5) is not a
+/// report: the line stays in the stderr tail.
 fn progress_report(line: &[u8]) -> Option<(f64, String)> {
     let rest = line.strip_prefix(PROGRESS_PREFIX.as_bytes())?;
+    let rest = &rest[..rest.len().min(4 * MAX_ERROR_BYTES)];
     let text = String::from_utf8_lossy(rest);
     let text = text.trim_end();
     let (fraction, message) = text.split_once(' ').unwrap_or((text, ""));
@@ -119,42 +118,111 @@ fn progress_report(line: &[u8]) -> Option<(f64, String)> {
     (0.0..=1.0).contains(&f).then(|| (f, message.to_string()))
 }
 
-/// Hands values sent on the returned channel to `store` on a thread of its
-/// own, at most once per `every`: the first at once, then the latest of
-/// those sent meanwhile; when the channel closes, the latest one not yet
-/// stored is stored at once and the thread ends (join it to know).
-fn coalesce<T: Send + 'static>(
-    every: Duration,
-    mut store: impl FnMut(T) + Send + 'static,
-) -> (mpsc::Sender<T>, thread::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel::<T>();
-    let writer = thread::spawn(move || {
-        let mut latest: Option<T> = None;
-        let mut next = Instant::now();
-        loop {
-            let got = match latest {
-                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                Some(_) => rx.recv_timeout(next.saturating_duration_since(Instant::now())),
-            };
-            match got {
-                Ok(v) => latest = Some(v),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    if let Some(v) = latest.take() {
-                        store(v);
+/// The value waiting to be stored, and whether no more will come.
+struct Slot<T> {
+    state: Mutex<(Option<T>, bool)>,
+    cv: Condvar,
+}
+
+impl<T> Slot<T> {
+    fn lock(&self) -> MutexGuard<'_, (Option<T>, bool)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Where values for a [`Coalesce`] go: each replaces the one not yet stored.
+pub(super) struct Latest<T>(Arc<Slot<T>>);
+
+impl<T> Latest<T> {
+    pub(super) fn put(&self, value: T) {
+        self.0.lock().0 = Some(value);
+        self.0.cv.notify_one();
+    }
+}
+
+/// Hands values put through [`Coalesce::latest`] to `store` on a thread of
+/// its own, at most once per `every`: the first at once, then the latest of
+/// those put meanwhile. Only one value waits at a time, whatever the rate
+/// of puts or the time `store` takes. [`Coalesce::finish`] stores the one
+/// still waiting at once and ends the thread (dropping it ends the thread
+/// too, without waiting).
+pub(super) struct Coalesce<T> {
+    slot: Arc<Slot<T>>,
+    writer: Option<thread::JoinHandle<()>>,
+}
+
+impl<T: Send + 'static> Coalesce<T> {
+    pub(super) fn new(every: Duration, mut store: impl FnMut(T) + Send + 'static) -> Self {
+        let slot = Arc::new(Slot {
+            state: Mutex::new((None, false)),
+            cv: Condvar::new(),
+        });
+        let shared = slot.clone();
+        let writer = thread::spawn(move || {
+            let mut next = Instant::now();
+            let mut st = shared.lock();
+            loop {
+                let now = Instant::now();
+                match (st.0.is_some(), st.1) {
+                    (true, closed) if closed || now >= next => {
+                        let value = st.0.take();
+                        drop(st);
+                        if let Some(v) = value {
+                            store(v);
+                        }
+                        next = Instant::now() + every;
+                        st = shared.lock();
                     }
-                    return;
+                    (true, _) => st = wait(&shared, st, Some(next - now)),
+                    (false, true) => return,
+                    (false, false) => st = wait(&shared, st, None),
                 }
             }
-            if Instant::now() >= next {
-                if let Some(v) = latest.take() {
-                    store(v);
-                    next = Instant::now() + every;
-                }
-            }
+        });
+        Coalesce {
+            slot,
+            writer: Some(writer),
         }
-    });
-    (tx, writer)
+    }
+}
+
+impl<T> Coalesce<T> {
+    pub(super) fn latest(&self) -> Latest<T> {
+        Latest(self.slot.clone())
+    }
+
+    fn close(&self) {
+        self.slot.lock().1 = true;
+        self.slot.cv.notify_one();
+    }
+
+    /// Stores the value still waiting, if any, and ends the thread.
+    pub(super) fn finish(mut self) {
+        self.close();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl<T> Drop for Coalesce<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn wait<'a, T>(
+    slot: &'a Slot<T>,
+    st: MutexGuard<'a, (Option<T>, bool)>,
+    limit: Option<Duration>,
+) -> MutexGuard<'a, (Option<T>, bool)> {
+    match limit {
+        Some(d) => match slot.cv.wait_timeout(st, d) {
+            Ok((g, _)) => g,
+            Err(p) => p.into_inner().0,
+        },
+        None => slot.cv.wait(st).unwrap_or_else(|p| p.into_inner()),
+    }
 }
 
 fn keep_part(out: &mut Captured, chunk: &[u8], keep: Keep) {
@@ -273,7 +341,6 @@ fn with_tail(head: String, tail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
 
     #[test]
     fn progress_lines_are_reports_only_with_a_fraction_in_0_to_1() {
@@ -295,15 +362,17 @@ mod tests {
 
     type Stored = Arc<Mutex<Vec<u32>>>;
 
-    /// A coalescer that collects what it stores, and a wait until `done`
-    /// holds for what it stored (at most 30 s).
-    fn collecting(every: Duration) -> (Stored, mpsc::Sender<u32>, thread::JoinHandle<()>) {
+    /// A coalescer that collects what it stores.
+    fn collecting(every: Duration) -> (Stored, Coalesce<u32>) {
         let stored = Stored::default();
         let sink = stored.clone();
-        let (tx, writer) = coalesce(every, move |v| sink.lock().unwrap().push(v));
-        (stored, tx, writer)
+        (
+            stored,
+            Coalesce::new(every, move |v| sink.lock().unwrap().push(v)),
+        )
     }
 
+    /// Waits until `done` holds for what was stored (at most 30 s).
     fn wait_until(stored: &Stored, done: impl Fn(&[u32]) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !done(&stored.lock().unwrap()) && Instant::now() < deadline {
@@ -312,32 +381,55 @@ mod tests {
     }
 
     #[test]
-    fn coalesced_values_store_the_first_at_once_and_the_last_when_the_channel_closes() {
-        // An interval far longer than sending takes: only the first value and
+    fn coalesced_values_store_the_first_at_once_and_the_last_at_finish() {
+        // An interval far longer than putting takes: only the first value and
         // the last one are stored.
-        let (stored, tx, writer) = collecting(Duration::from_secs(30));
-        tx.send(0).unwrap();
+        let (stored, c) = collecting(Duration::from_secs(30));
+        let latest = c.latest();
+        latest.put(0);
         wait_until(&stored, |s| !s.is_empty());
         for v in 1..=10_000 {
-            tx.send(v).unwrap();
+            latest.put(v);
         }
-        drop(tx);
-        writer.join().unwrap();
+        c.finish();
         assert_eq!(*stored.lock().unwrap(), vec![0, 10_000]);
     }
 
     #[test]
-    fn coalesced_values_sent_after_the_interval_are_stored_without_a_close() {
-        let (stored, tx, writer) = collecting(Duration::from_millis(1));
-        tx.send(1).unwrap();
-        tx.send(2).unwrap();
+    fn a_slow_store_holds_one_waiting_value_and_stores_the_latest() {
+        // The store blocks until released: the values put meanwhile replace
+        // one another (bounded memory), and the latest is stored next.
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let stored = Stored::default();
+        let (sink, g) = (stored.clone(), gate.clone());
+        let c = Coalesce::new(Duration::ZERO, move |v| {
+            let _wait = g.lock().unwrap();
+            sink.lock().unwrap().push(v)
+        });
+        let latest = c.latest();
+        latest.put(0);
+        for v in 1..=1_000 {
+            latest.put(v);
+        }
+        drop(held);
+        c.finish();
+        let got = stored.lock().unwrap().clone();
+        assert!(got.len() <= 2 && got.last() == Some(&1_000), "{got:?}");
+    }
+
+    #[test]
+    fn coalesced_values_put_after_the_interval_are_stored_before_finish() {
+        let (stored, c) = collecting(Duration::from_millis(1));
+        let latest = c.latest();
+        latest.put(1);
+        latest.put(2);
         wait_until(&stored, |s| s.last() == Some(&2));
         assert_eq!(
             stored.lock().unwrap().last(),
             Some(&2),
-            "the latest is stored while the channel is open"
+            "the latest is stored while more may come"
         );
-        drop(tx);
-        writer.join().unwrap();
+        c.finish();
     }
 }
