@@ -42,6 +42,12 @@ fn nul_in_a_handlers_error_or_result_stalls_nothing(db) {
     let done = q.get(odd.id).unwrap();
     assert_eq!(done.status, JobStatus::Completed, "{:?}", done.error_message);
     assert_eq!(done.result, Some(json!({ "text": "a\0b" })), "a result keeps its NUL");
+    let progress = done.progress.unwrap();
+    assert_eq!(
+        progress["message"],
+        json!("half\u{FFFD}way"),
+        "a progress message is stored as error text is"
+    );
     for id in ok {
         assert_eq!(q.get(id).unwrap().status, JobStatus::Completed);
     }
