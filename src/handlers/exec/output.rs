@@ -44,26 +44,50 @@ pub(super) struct Captured {
     dropped: bool,
 }
 
+/// What a reader thread has kept of a stream so far, and a channel that
+/// disconnects when it reached the end.
+pub(super) struct Reading {
+    kept: Arc<Mutex<Captured>>,
+    ended: mpsc::Receiver<()>,
+}
+
+impl Reading {
+    /// A reading, and what its thread keeps and drops at the end.
+    fn new() -> (Reading, Arc<Mutex<Captured>>, mpsc::Sender<()>) {
+        let kept = Arc::new(Mutex::new(Captured::default()));
+        let (end, ended) = mpsc::channel();
+        let r = Reading {
+            kept: kept.clone(),
+            ended,
+        };
+        (r, kept, end)
+    }
+}
+
+fn keep(kept: &Mutex<Captured>, chunk: &[u8], how: Keep) {
+    keep_part(
+        &mut kept.lock().unwrap_or_else(|p| p.into_inner()),
+        chunk,
+        how,
+    );
+}
+
 /// Reads a stream to its end on a thread, keeping part of it.
-pub(super) fn capture(
-    stream: Option<impl Read + Send + 'static>,
-    keep: Keep,
-) -> mpsc::Receiver<Captured> {
-    let (tx, rx) = mpsc::channel();
+pub(super) fn capture(stream: Option<impl Read + Send + 'static>, how: Keep) -> Reading {
+    let (reading, kept, end) = Reading::new();
     if let Some(mut stream) = stream {
         thread::spawn(move || {
-            let mut out = Captured::default();
             let mut buf = [0u8; 16 * 1024];
             while let Ok(n) = stream.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
-                keep_part(&mut out, &buf[..n], keep);
+                keep(&kept, &buf[..n], how);
             }
-            let _ = tx.send(out);
+            drop(end);
         });
     }
-    rx
+    reading
 }
 
 /// Reads stderr to its end on a thread, keeping its tail; lines of the form
@@ -74,8 +98,8 @@ pub(super) fn capture(
 pub(super) fn capture_stderr(
     stream: Option<ChildStderr>,
     ctx: JobContext,
-) -> (mpsc::Receiver<Captured>, Coalesce<(f64, String)>) {
-    let (tx, rx) = mpsc::channel();
+) -> (Reading, Coalesce<(f64, String)>) {
+    let (reading, kept, end) = Reading::new();
     let id = ctx.id();
     let progress = Coalesce::new(PROGRESS_EVERY, move |(f, message): (f64, String)| {
         if let Err(e) = ctx.progress(f, &message) {
@@ -85,7 +109,6 @@ pub(super) fn capture_stderr(
     if let Some(stream) = stream {
         let reports = progress.latest();
         thread::spawn(move || {
-            let mut out = Captured::default();
             let mut reader = std::io::BufReader::new(stream);
             let mut line = Vec::new();
             while let Ok(n) = std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
@@ -94,14 +117,14 @@ pub(super) fn capture_stderr(
                 }
                 match progress_report(&line) {
                     Some(report) => reports.put(report),
-                    None => keep_part(&mut out, &line, Keep::Tail(STDERR_TAIL_BYTES)),
+                    None => keep(&kept, &line, Keep::Tail(STDERR_TAIL_BYTES)),
                 }
                 line.clear();
             }
-            let _ = tx.send(out);
+            drop(end);
         });
     }
-    (rx, progress)
+    (reading, progress)
 }
 
 /// The report `line` holds, when it is a progress line: a fraction in 0-1
@@ -243,17 +266,16 @@ fn keep_part(out: &mut Captured, chunk: &[u8], keep: Keep) {
     }
 }
 
-/// Waits for a reader; if the pipes stay open past the grace (a grandchild holds
-/// them), kills the process group and takes what is there.
-pub(super) fn collect(rx: mpsc::Receiver<Captured>, child: &mut Child) -> Captured {
-    match rx.recv_timeout(READER_GRACE) {
-        Ok(c) => c,
-        Err(mpsc::RecvTimeoutError::Disconnected) => Captured::default(),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            kill_group(child);
-            rx.recv_timeout(READER_GRACE).unwrap_or_default()
-        }
+/// Waits for a reader to reach the end; if the pipe stays open past the grace
+/// (a grandchild holds it), kills the process group, waits once more, and
+/// takes what was read by then (a grandchild outside the group may hold the
+/// pipe for as long as it lives; its reader thread then ends with it).
+pub(super) fn collect(reading: Reading, child: &mut Child) -> Captured {
+    if let Err(mpsc::RecvTimeoutError::Timeout) = reading.ended.recv_timeout(READER_GRACE) {
+        kill_group(child);
+        let _ = reading.ended.recv_timeout(READER_GRACE);
     }
+    std::mem::take(&mut *reading.kept.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 pub(super) fn outcome(status: ExitStatus, stdout: Captured, stderr: &Captured) -> HandlerResult {

@@ -160,3 +160,15 @@ fn exit_79_with_a_delay_on_stdout_snoozes() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_grandchild_holding_stderr_open_does_not_cost_the_error_text() {
+    // The grandchild is in a session of its own (kill_group does not reach
+    // it) and keeps stderr open after the program exits: the reader never
+    // sees the end, so the outcome is made of what was read by then.
+    let script = "setsid sleep 8 >/dev/null & echo 'record 7: invalid date field' >&2; exit 1";
+    match run(&sh(script, None), Value::Null) {
+        Err(JobError::Permanent(m)) => assert!(m.contains("invalid date field"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
