@@ -109,22 +109,62 @@ pub(super) fn capture_stderr(
     if let Some(stream) = stream {
         let reports = progress.latest();
         thread::spawn(move || {
-            let mut reader = std::io::BufReader::new(stream);
-            let mut line = Vec::new();
-            while let Ok(n) = std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
-                if n == 0 {
-                    break;
-                }
-                match progress_report(&line) {
+            lines(
+                std::io::BufReader::new(stream),
+                |line, whole| match progress_report(line).filter(|_| whole) {
                     Some(report) => reports.put(report),
-                    None => keep(&kept, &line, Keep::Tail(STDERR_TAIL_BYTES)),
-                }
-                line.clear();
-            }
+                    None => keep(&kept, line, Keep::Tail(STDERR_TAIL_BYTES)),
+                },
+            );
             drop(end);
         });
     }
     (reading, progress)
+}
+
+/// The longest stderr line read whole; a longer one is text (never a
+/// progress report), handed on in pieces, so a program that writes without
+/// newlines costs no more memory than this.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Reads `reader` to its end (or a read error), calling `on_line` with each
+/// line, its newline included, and `true`; a line longer than
+/// [`MAX_LINE_BYTES`] goes to `on_line` in pieces, each with `false`.
+fn lines(mut reader: impl std::io::BufRead, mut on_line: impl FnMut(&[u8], bool)) {
+    let mut line = Vec::new();
+    let mut long = false;
+    loop {
+        let (used, newline) = match reader.fill_buf() {
+            Ok([]) | Err(_) => break,
+            Ok(buf) => match buf[..buf.len().min(MAX_LINE_BYTES)]
+                .iter()
+                .position(|&b| b == b'\n')
+            {
+                Some(i) => {
+                    line.extend_from_slice(&buf[..=i]);
+                    (i + 1, true)
+                }
+                None => {
+                    let piece = &buf[..buf.len().min(MAX_LINE_BYTES)];
+                    line.extend_from_slice(piece);
+                    (piece.len(), false)
+                }
+            },
+        };
+        reader.consume(used);
+        if newline {
+            on_line(&line, !long);
+            line.clear();
+            long = false;
+        } else if line.len() > MAX_LINE_BYTES {
+            on_line(&line, false);
+            line.clear();
+            long = true;
+        }
+    }
+    if !line.is_empty() {
+        on_line(&line, !long);
+    }
 }
 
 /// The report `line` holds, when it is a progress line: a fraction in 0-1
@@ -363,6 +403,28 @@ fn with_tail(head: String, tail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_without_an_end_is_handed_on_in_pieces_and_the_next_line_is_whole() {
+        let mut input = vec![b'x'; 10 * MAX_LINE_BYTES];
+        input.extend_from_slice(b"JOBQ_PROGRESS 0.5 inside\nJOBQ_PROGRESS 0.7 after\nlast");
+        let sent = input.len();
+        let mut got: Vec<(usize, bool)> = Vec::new();
+        let mut whole_lines = Vec::new();
+        lines(std::io::Cursor::new(input), |line, whole| {
+            got.push((line.len(), whole));
+            if whole {
+                whole_lines.push(String::from_utf8_lossy(line).into_owned());
+            }
+        });
+        let biggest = got.iter().map(|g| g.0).max().unwrap();
+        assert!(biggest <= 2 * MAX_LINE_BYTES, "{biggest}");
+        // The long line's end (with the report written on it) is not a line
+        // of its own; the lines after it are.
+        assert_eq!(whole_lines, ["JOBQ_PROGRESS 0.7 after\n", "last"]);
+        let total: usize = got.iter().map(|g| g.0).sum();
+        assert_eq!(total, sent, "every byte is handed on once");
+    }
 
     #[test]
     fn progress_lines_are_reports_only_with_a_fraction_in_0_to_1() {
