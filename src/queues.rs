@@ -119,13 +119,12 @@ impl FromStr for RateLimit {
     /// [`Error::Invalid`] naming `rate_limit` and quoting the text.
     fn from_str(text: &str) -> Result<RateLimit> {
         let shown: String = text.chars().take(32).collect();
-        let bad = || {
-            Error::Invalid {
+        let bad = || Error::Invalid {
             field: "rate_limit",
             reason: format!(
-                "{shown:?}: expected COUNT/PERIOD, e.g. \"100/1m\" or \"20/1s\" (one whole number and a unit: ms, s, m, h or d)"
+                "{shown:?}: expected COUNT/PERIOD, e.g. \"100/1m\" or \"20/1s\" \
+                 (one whole number and a unit: ms, s, m, h or d)"
             ),
-        }
         };
         let (count, period) = text.split_once('/').ok_or_else(bad)?;
         let digits = |t: &str| t.trim_start_matches('0').len();

@@ -24,6 +24,10 @@ pub use handler::{Handler, HandlerResult, JobError, Registry};
 pub use pool::{PoolCounts, WorkerPool};
 pub use run_due::{run_due, run_due_until, RunSummary};
 
+/// How often an error that goes on (a failing round, a schedule that cannot
+/// fire) is logged again at error level: once a minute.
+pub(crate) const ERROR_REPEAT: Duration = Duration::from_secs(60);
+
 /// Settings of a [`WorkerPool`]. Every duration is a [`Duration`].
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {

@@ -2,7 +2,7 @@
 //! and forgotten, refused starts told to stop, claimed jobs handed out; or,
 //! when the round failed, its work put back for the next one.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -11,9 +11,7 @@ use crate::worker::execute::{is_retry, outcome_of, Outcome};
 use crate::worker::round::{RoundEnd, RoundWork, ERROR_BACKOFF};
 use crate::worker::shared::{PoolState, RunningJob, Shared, Task};
 use crate::worker::StopReason;
-
-/// How often an error that goes on is logged again.
-const ERROR_REPEAT: Duration = Duration::from_secs(60);
+use crate::worker::ERROR_REPEAT;
 
 /// Records a written round and places the claimed jobs.
 pub(super) fn settle(

@@ -4,10 +4,11 @@
 //! each schedule's next fire time, so it writes only when one is due.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::clock::Timestamp;
 use crate::queue::Queue;
+use crate::worker::ERROR_REPEAT;
 
 /// A pool's view of when each schedule is next due (`None`: look now).
 #[derive(Debug, Default)]
@@ -17,9 +18,6 @@ pub(crate) struct Scheduler {
     /// goes on, a full disk, is logged once a minute, not every tick).
     last_error: Option<Instant>,
 }
-
-/// How often a fire error that goes on is logged again.
-const ERROR_REPEAT: Duration = Duration::from_secs(60);
 
 impl Scheduler {
     /// Fires every enabled schedule whose next fire time has come. Errors are

@@ -238,7 +238,7 @@ impl Shared {
             r.started = Some(Instant::now());
         }
         state.counts.started += 1;
-        self.claimed(&task.job);
+        self.queue.metrics().started(&task.job);
     }
 
     /// Marks a running job as given up for `reason` (its handler is told to
@@ -249,12 +249,6 @@ impl Shared {
         job.stop.request(reason);
         job.abandoned.store(true, Ordering::Relaxed);
         Some(job)
-    }
-
-    /// Metrics of a start: the running gauge goes up; the wait from the job's
-    /// due time to its start is observed.
-    fn claimed(&self, job: &Job) {
-        self.queue.metrics().started(job);
     }
 
     /// Metrics of a started attempt that left this pool (settled, handed back

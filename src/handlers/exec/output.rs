@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use jobq::failure::{drop_cut_front, MAX_ERROR_BYTES};
+use jobq::failure::drop_cut_front;
 use jobq::retry::{classify, ErrorClass};
 use jobq::{HandlerResult, JobContext, JobError};
 
@@ -167,13 +167,12 @@ fn lines(mut reader: impl std::io::BufRead, mut on_line: impl FnMut(&[u8], bool)
     }
 }
 
-/// The report `line` holds, when it is a progress line: a fraction in 0-1
-/// and a message (cut to what the store keeps of it at most). Like the HTTP
+/// The report `line` holds (at most [`MAX_LINE_BYTES`]), when it is a
+/// progress line: a fraction in 0-1 and a message. Like the HTTP
 /// progress endpoint, a fraction outside 0-1 (NaN, inf, -1, 1.5) is not a
 /// report: the line stays in the stderr tail.
 fn progress_report(line: &[u8]) -> Option<(f64, String)> {
     let rest = line.strip_prefix(PROGRESS_PREFIX.as_bytes())?;
-    let rest = &rest[..rest.len().min(4 * MAX_ERROR_BYTES)];
     let text = String::from_utf8_lossy(rest);
     let text = text.trim_end();
     let (fraction, message) = text.split_once(' ').unwrap_or((text, ""));
