@@ -74,6 +74,19 @@ fn value(s: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
         .unwrap_or_else(|| panic!("no sample {name} {want:?} in {s:?}"))
 }
 
+/// `jobq_jobs_finished` of queue `default` for a job type and an outcome.
+fn finished_in_default(s: &Samples, job_type: &str, outcome: &str) -> f64 {
+    value(
+        s,
+        "jobq_jobs_finished",
+        &[
+            ("queue", "default"),
+            ("job_type", job_type),
+            ("outcome", outcome),
+        ],
+    )
+}
+
 fn label_values(s: &Samples, label: &str) -> BTreeSet<String> {
     s.keys()
         .filter_map(|(_, l)| l.get(label).cloned())
@@ -152,13 +165,7 @@ fn metrics_parse_and_count_what_ran(db) {
     assert_eq!(status, 200);
     assert!(ct.unwrap().starts_with("application/openmetrics-text"));
     let s = samples(&text);
-    let finished = |t, o| {
-        value(
-            &s,
-            "jobq_jobs_finished",
-            &[("queue", "default"), ("job_type", t), ("outcome", o)],
-        )
-    };
+    let finished = |t, o| finished_in_default(&s, t, o);
     assert_eq!(finished("ok", "completed"), 5.0);
     assert_eq!(finished("bad", "failed"), 3.0);
     let ran = |t| {
@@ -261,13 +268,7 @@ fn jobs_run_by_the_cron_endpoint_are_counted_as_a_pools_are(db) {
     let sum = jobq::run_due(&q, &reg, 100, &jobq::WorkerConfig::default()).unwrap();
     assert_eq!(sum.processed, 6, "{sum:?}");
     let s = samples(&q.metrics().encode());
-    let finished = |t, o| {
-        value(
-            &s,
-            "jobq_jobs_finished",
-            &[("queue", "default"), ("job_type", t), ("outcome", o)],
-        )
-    };
+    let finished = |t, o| finished_in_default(&s, t, o);
     assert_eq!(finished("ok", "completed"), 4.0);
     assert_eq!(finished("bad", "failed"), 1.0);
     assert_eq!(finished("nap", "snoozed"), 1.0);

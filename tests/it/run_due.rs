@@ -15,13 +15,16 @@ fn registry() -> Registry {
     reg
 }
 
+/// A queue under `synchronous = NORMAL` in `dir`.
+fn normal_queue(dir: &tempfile::TempDir) -> Queue {
+    let path = dir.path().join("due.db");
+    Queue::open_with(QueueOptions::new(path).durability(Durability::Normal)).unwrap()
+}
+
 #[test]
 fn a_limit_runs_that_many_and_leaves_the_rest_pending_with_no_lease_held() {
     let dir = tempfile::tempdir().unwrap();
-    let q = Queue::open_with(
-        QueueOptions::new(dir.path().join("due.db")).durability(Durability::Normal),
-    )
-    .unwrap();
+    let q = normal_queue(&dir);
     let ids = q
         .enqueue_many((0..10).map(|i| NewJob::new("echo", json!(i))).collect())
         .unwrap();
@@ -66,10 +69,7 @@ fn the_last_jobs_outcome_is_written_whatever_it_is() {
 #[test]
 fn run_due_until_claims_nothing_more_once_told_to_stop() {
     let dir = tempfile::tempdir().unwrap();
-    let q = Queue::open_with(
-        QueueOptions::new(dir.path().join("due.db")).durability(Durability::Normal),
-    )
-    .unwrap();
+    let q = normal_queue(&dir);
     let ids = q
         .enqueue_many((0..5).map(|i| NewJob::new("halt", json!(i))).collect())
         .unwrap();
