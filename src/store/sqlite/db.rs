@@ -9,8 +9,10 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
+use crate::store::sqlite::checkpoint::{Checkpoints, Limits};
 use crate::store::sqlite::migrate;
 use crate::store::sqlite::open::{self, Access, ConnSettings};
+use crate::store::Durability;
 
 /// True for errors that mean the file, its directory or its filesystem is read-only.
 fn cannot_write(e: &Error) -> bool {
@@ -30,6 +32,10 @@ fn cannot_write(e: &Error) -> bool {
 /// The open database: a writer connection and a pool of readers.
 pub(crate) struct Store {
     path: PathBuf,
+    /// Background checkpoints of the writer (read-write stores). Declared
+    /// before `writer`: it is dropped first, while the connection its hook is
+    /// installed on is still open.
+    checkpoints: Option<Checkpoints>,
     writer: Mutex<Connection>,
     readers: r2d2::Pool<SqliteConnectionManager>,
 }
@@ -80,8 +86,22 @@ impl Store {
         let mut writer = open::open_conn(path, settings)?;
         migrate::migrate(&mut writer)?;
         let readers = open::build_pool(path, settings, readers)?;
+        // Under `full` every commit already waits for an fsync, and a WAL
+        // growing past its old size made each of those fsyncs write metadata
+        // too: measured slower (BENCHMARKS.md). So only `normal` gets them.
+        let checkpoints = match (settings.access, settings.durability) {
+            (Access::ReadWrite, Durability::Normal) => {
+                let page: i64 = writer
+                    .query_row("PRAGMA page_size", [], |r| r.get(0))
+                    .map_err(Error::db("page size"))?;
+                let limits = Limits::for_page_size(page);
+                Some(Checkpoints::install(&writer, path, settings, limits))
+            }
+            _ => None,
+        };
         Ok(Store {
             path: path.to_path_buf(),
+            checkpoints,
             writer: Mutex::new(writer),
             readers,
         })
@@ -108,7 +128,16 @@ impl Store {
             .map_err(Error::db(operation))?;
         let out = f(&tx)?;
         tx.commit().map_err(Error::db(operation))?;
+        drop(conn);
+        self.after_write();
         Ok(out)
+    }
+
+    /// Starts the checkpoint thread when the last commit asked for it.
+    fn after_write(&self) {
+        if let Some(c) = &self.checkpoints {
+            c.start_if_wanted();
+        }
     }
 
     /// Runs one autocommit statement (or any work that needs no transaction) on the writer.
@@ -116,7 +145,9 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
-        f(&self.writer())
+        let out = f(&self.writer());
+        self.after_write();
+        out
     }
 
     /// Runs `f` on a pooled reader inside one read transaction (one snapshot).

@@ -4,6 +4,7 @@
 mod admin;
 mod backend;
 mod bulk;
+mod checkpoint;
 mod claim;
 mod db;
 mod enqueue;
