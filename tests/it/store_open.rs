@@ -335,29 +335,49 @@ fn a_database_caught_mid_checkpoint_is_not_refused_as_truncated() {
     }
 }
 
-/// The most the WAL file of `path` reaches while `n` one-job commits with a
-/// 1 KiB payload are written (sampled every 50).
-fn wal_peak(path: &std::path::Path, n: usize) -> u64 {
-    let q = Queue::open_with(jobq::QueueOptions::new(path).durability(jobq::Durability::Normal))
-        .unwrap();
+/// What the WAL looked like while one-job commits with a 1 KiB payload were
+/// written (sampled every 50 commits).
+#[derive(Debug, Default)]
+struct WalSeen {
+    /// The largest `-wal` file (bytes).
+    peak: u64,
+    /// Whether frames were found copied into the database while the WAL held
+    /// fewer than `copied_below` frames (so no commit had checkpointed yet).
+    copied_early: bool,
+}
+
+/// `mxFrame` and `nBackfill` of the WAL index in `<db>-shm` (SQLite's WAL
+/// format: the header's frame count at byte 16, the checkpoint's copied
+/// frames at byte 96, native byte order), or `None` before it exists.
+fn wal_index(path: &std::path::Path) -> Option<(u32, u32)> {
+    let shm = fs::read(path.with_extension("db-shm")).ok()?;
+    let at = |i: usize| Some(u32::from_ne_bytes(shm.get(i..i + 4)?.try_into().ok()?));
+    Some((at(16)?, at(96)?))
+}
+
+fn wal_seen(q: &Queue, path: &std::path::Path, n: usize, copied_below: u32) -> WalSeen {
     let wal = path.with_extension("db-wal");
-    let mut peak = 0;
+    let mut seen = WalSeen::default();
     for i in 0..n {
         q.enqueue(NewJob::new("w", json!("x".repeat(1024))))
             .unwrap();
         if i % 50 == 0 {
-            peak = peak.max(fs::metadata(&wal).map_or(0, |m| m.len()));
+            seen.peak = seen.peak.max(fs::metadata(&wal).map_or(0, |m| m.len()));
+            if let Some((frames, copied)) = wal_index(path) {
+                seen.copied_early |= copied > 0 && frames < copied_below;
+            }
         }
     }
-    peak
+    seen
 }
 
 #[test]
-fn the_wal_is_checkpointed_at_about_4_mb_whatever_the_page_size() {
-    // SQLite's default (1,000 pages) would checkpoint a 2,048-byte-page file at
-    // about 2 MB; jobq lets the WAL reach about 4 MB (README: what a power cut
-    // can lose under `normal`), and no further (frame headers and the commit in
-    // flight aside), on new and older files alike.
+fn under_normal_the_wal_is_copied_in_the_background_and_rewound_at_about_32_mb() {
+    // README, "Durability and leases": under `normal` a checkpoint is asked
+    // for every 4 MiB of WAL and runs on a thread of its own; a commit
+    // checkpoints itself (after the thread's) once the WAL holds 32 MiB, so
+    // the file stops there (frame headers and one commit aside), on new files
+    // (2,048-byte pages) and older ones (4,096) alike.
     let dir = tempfile::tempdir().unwrap();
     let new = dir.path().join("new.db");
     let old = dir.path().join("old.db");
@@ -365,14 +385,47 @@ fn the_wal_is_checkpointed_at_about_4_mb_whatever_the_page_size() {
         .unwrap()
         .execute_batch(SCHEMA_V1)
         .unwrap();
-    for path in [new, old] {
-        let peak = wal_peak(&path, 4_000);
+    for (path, page) in [(new, 2048u64), (old, 4096)] {
+        let q =
+            Queue::open_with(jobq::QueueOptions::new(&path).durability(jobq::Durability::Normal))
+                .unwrap();
+        let frame = page + 24;
+        let hard = (32u64 << 20) / page;
+        // About 40 MB of WAL: past the hard limit.
+        let seen = wal_seen(&q, &path, 20_000, u32::try_from(hard).unwrap());
+        let most = 32 + (hard + 16) * frame;
         assert!(
-            (3 << 20..=(4 << 20) + (512 << 10)).contains(&peak),
-            "{}: WAL peaked at {peak} bytes",
+            seen.peak > 8 << 20 && seen.peak <= most,
+            "{}: WAL peaked at {} bytes (at most {most})",
+            path.display(),
+            seen.peak
+        );
+        assert!(
+            seen.copied_early,
+            "{}: nothing was copied before the WAL reached its hard limit",
             path.display()
         );
     }
+}
+
+#[test]
+fn under_full_commits_checkpoint_the_wal_at_about_4_mb() {
+    // Under `full` a commit checkpoints as SQLite does, at jobq's 4 MiB.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let q = Queue::open(&path).unwrap();
+    let wal = path.with_extension("db-wal");
+    let mut peak = 0;
+    // Ten jobs per commit: about 6 MB in 600 fsynced commits.
+    for _ in 0..600 {
+        let jobs = (0..10).map(|_| NewJob::new("w", json!("x".repeat(1024))));
+        q.enqueue_many(jobs.collect()).unwrap();
+        peak = peak.max(fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    assert!(
+        (3 << 20..=(4 << 20) + (512 << 10)).contains(&peak),
+        "WAL peaked at {peak} bytes"
+    );
 }
 
 #[test]
