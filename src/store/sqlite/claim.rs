@@ -6,20 +6,21 @@ use rusqlite::{params, Connection};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::job::Job;
+use crate::job::{Job, JobStatus};
 use crate::queues::QueueSettings;
 use crate::store::fold::share_slots;
 use crate::store::sqlite::queues;
-use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
+use crate::store::sqlite::row::{cannot_run, claim_columns, job_from_claim_row};
 
 /// pending and due -> in_progress (see [`crate::state`]): one statement, at most
 /// `?5` jobs of queue `?6`, run order (`?7` = 1: reserved for the pool's
 /// prefetch buffer, not started: `started_at` stays NULL; see `reserve.rs`),
 /// through the partial index `jobs_claim`. The subquery yields ids (the
 /// table's key, which the partial index stores), so each claimed row is one
-/// b-tree seek. The stored id is returned once more, as it is, so a row whose
-/// id is unreadable can still be addressed. `$types` is the job-type condition
-/// on `?4` (see [`TypeFilter`]).
+/// b-tree seek. It returns [`claim_columns!`]: the columns it sets to values
+/// the caller knows are not returned. The stored id (the first column) is also
+/// kept as it is, so a row whose id is unreadable can still be addressed.
+/// `$types` is the job-type condition on `?4` (see [`TypeFilter`]).
 ///
 /// `LIMIT ?5 + 0`, not `LIMIT ?5`: SQLite's planner reads a bare bound LIMIT and
 /// marks the statement to be re-prepared whenever it is bound again, which costs
@@ -35,8 +36,7 @@ macro_rules! claim_sql {
             $types,
             " ORDER BY priority DESC, next_retry, id LIMIT ?5 + 0) \
              RETURNING ",
-            job_columns!(),
-            ", id"
+            claim_columns!()
         )
     };
 }
@@ -163,12 +163,21 @@ fn claim_queue(
                 queue,
                 a.reserve
             ],
-            |r| Ok((job_from_row(r)?, r.get::<_, Value>(JOB_COLUMNS)?)),
+            |r| Ok((job_from_claim_row(r)?, r.get::<_, Value>(0)?)),
         )
         .map_err(Error::db("claim"))?;
-    let claimed = rows
+    let mut claimed = rows
         .collect::<rusqlite::Result<Vec<(Job, Value)>>>()
         .map_err(Error::db("claim"))?;
+    for (job, _) in &mut claimed {
+        // What the statement set, not returned (see `CLAIM_KNOWN`).
+        job.status = JobStatus::InProgress;
+        job.updated_at = a.now;
+        job.started_at = (!a.reserve).then_some(a.now);
+        job.locked_by = Some(a.worker.to_string());
+        job.lease_expires_at = Some(a.lease_until);
+        job.progress = None;
+    }
     if let Some(limit) = settings.and_then(|s| s.rate_limit) {
         queues::record_starts(conn, queue, limit, claimed.len(), a.now)?;
     }
@@ -292,6 +301,37 @@ mod type_tests {
             TypeFilter::Listed(",a,b,".into())
         );
         assert_eq!(TypeFilter::new(Some(&[])), TypeFilter::Listed(",".into()));
+    }
+
+    #[test]
+    fn a_claimed_job_is_the_stored_row_started_or_reserved() {
+        // The claim returns only the columns it does not set itself
+        // (`claim_columns!`); the job it hands out must still be the row.
+        for reserve in [false, true] {
+            let conn = jobs_of(&["a"]);
+            conn.execute(
+                "UPDATE jobs SET progress = '{\"fraction\": 0.5}', priority = 3, \
+                 error_message = 'e', entity_id = 'x', lease_token = 7",
+                [],
+            )
+            .unwrap();
+            let filter = TypeFilter::Any;
+            let args = ClaimArgs {
+                worker: "w1",
+                types: &filter,
+                queues: None,
+                n: 1,
+                now: Timestamp(10),
+                lease_until: Timestamp(20),
+                reserve,
+                rotation: 0,
+            };
+            let claimed = claim(&conn, &args).unwrap().pop().unwrap();
+            let stored = crate::store::sqlite::read::get(&conn, claimed.id).unwrap();
+            assert_eq!(claimed, stored, "reserve: {reserve}");
+            assert_eq!(claimed.started_at, (!reserve).then_some(Timestamp(10)));
+            assert_eq!(claimed.lease_token, 8);
+        }
     }
 
     #[test]

@@ -28,9 +28,30 @@ pub(crate) use job_columns;
 /// The number of columns in [`job_columns!`]; a column selected after them is at this index.
 pub(crate) const JOB_COLUMNS: usize = 30;
 
+/// The job columns a claim sets to values it knows (status, updated_at,
+/// started_at, locked_by, lease_expires_at, progress), as bits of their
+/// places in [`job_columns!`]: [`claim_columns!`] leaves them out.
+pub(crate) const CLAIM_KNOWN: u32 = 1 << 2 | 1 << 15 | 1 << 16 | 1 << 18 | 1 << 19 | 1 << 22;
+
+/// [`job_columns!`] without the [`CLAIM_KNOWN`] ones, in the same order: what
+/// a claim returns (each column returned costs the claim about 1 % per row:
+/// BENCHMARKS.md, "Checkpoints off the commit path").
+macro_rules! claim_columns {
+    () => {
+        "id, job_type, priority, payload, result, attempts, max_attempts, next_retry, \
+         error_message, error_context, entity_type, entity_id, owner, created_at, \
+         completed_at, lease_token, cancel_requested, \
+         backoff, queue, snoozes, unique_key, unique_states, schedule, fire_time"
+    };
+}
+pub(crate) use claim_columns;
+
 /// Reads one row, noting every value that does not fit its column's type.
 struct Reader<'a, 'r> {
     row: &'a Row<'r>,
+    /// Job columns the row leaves out (bits of their places in [`job_columns!`]):
+    /// they read as NULL and are never noted.
+    skipped: u32,
     unreadable: Vec<String>,
 }
 
@@ -39,8 +60,17 @@ impl Reader<'_, '_> {
         self.unreadable.push(format!("{column} {problem}"));
     }
 
+    fn skips(&self, i: usize) -> bool {
+        self.skipped & (1 << i) != 0
+    }
+
+    /// Job column `i` (its place in [`job_columns!`]).
     fn value(&self, i: usize) -> ValueRef<'_> {
-        self.row.get_ref(i).unwrap_or(ValueRef::Null)
+        if self.skips(i) {
+            return ValueRef::Null;
+        }
+        let before = (self.skipped & ((1u32 << i) - 1)).count_ones() as usize;
+        self.row.get_ref(i - before).unwrap_or(ValueRef::Null)
     }
 
     fn text(&mut self, i: usize, column: &str) -> Option<String> {
@@ -68,6 +98,9 @@ impl Reader<'_, '_> {
     }
 
     fn required_int(&mut self, i: usize, column: &str) -> i64 {
+        if self.skips(i) {
+            return 0;
+        }
         self.int(i, column).unwrap_or_else(|| {
             self.note(column, "is null".into());
             0
@@ -138,6 +171,9 @@ impl Reader<'_, '_> {
     }
 
     fn status(&mut self) -> JobStatus {
+        if self.skips(2) {
+            return JobStatus::InProgress;
+        }
         let text = self.text(2, "status").unwrap_or_default();
         text.parse().unwrap_or_else(|_| {
             self.note(
@@ -165,8 +201,19 @@ fn cut(s: &str) -> String {
 /// Reads a row selected with [`job_columns!`]. Never fails on a value that does
 /// not fit: see the module docs.
 pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    job_from_columns(row, 0)
+}
+
+/// Reads a row returned with [`claim_columns!`]: the [`CLAIM_KNOWN`] fields
+/// come out as in_progress, 0 or None, for the claim to set.
+pub(crate) fn job_from_claim_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    job_from_columns(row, CLAIM_KNOWN)
+}
+
+fn job_from_columns(row: &Row<'_>, skipped: u32) -> rusqlite::Result<Job> {
     let mut r = Reader {
         row,
+        skipped,
         unreadable: Vec::new(),
     };
     let ts = |r: &mut Reader<'_, '_>, i, c| r.int(i, c).map(Timestamp);
