@@ -270,11 +270,7 @@ mod linux {
 
         #[test]
         fn between_waits_nothing_is_watched_and_the_next_wait_sees_the_commits() {
-            let dir = tempfile::tempdir().unwrap();
-            let db = dir.path().join("q.db");
-            let conn = Connection::open(&db).unwrap();
-            conn.pragma_update(None, "journal_mode", "wal").unwrap();
-            conn.execute_batch("CREATE TABLE t (x)").unwrap();
+            let (_dir, db, conn) = super::super::tests::wal_db();
             let w = WalWatch::open(&db).unwrap();
             assert_eq!(w.wait(Duration::ZERO), Wake::Quiet);
             for i in 0..3 {
@@ -310,13 +306,20 @@ mod tests {
     use super::*;
     use rusqlite::Connection;
 
-    #[test]
-    fn a_commit_wakes_the_watch_and_other_files_do_not() {
+    /// A WAL-mode file `q.db` with a table `t (x)` in a new directory, and a
+    /// connection to it.
+    pub(super) fn wal_db() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("q.db");
         let conn = Connection::open(&db).unwrap();
         conn.pragma_update(None, "journal_mode", "wal").unwrap();
         conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        (dir, db, conn)
+    }
+
+    #[test]
+    fn a_commit_wakes_the_watch_and_other_files_do_not() {
+        let (dir, db, conn) = wal_db();
         let w = watch(&db).unwrap();
         std::fs::write(dir.path().join("other"), b"x").unwrap();
         assert_eq!(w.wait(Duration::ZERO), Wake::Quiet);
