@@ -9,12 +9,6 @@
 //! busy handler would sleep 1, 2, 5, 10 ms ...). Writes of this process are
 //! reported too: the watch is a hint, and polling stays the fallback (other
 //! systems, network filesystems, a failed watch).
-//!
-//! The inotify watch is in place only during a wait: the kernel does work for
-//! a watched directory on every write to the WAL (this process's own commits
-//! included; 3-4 % of a busy pool's round), and a busy pool does not wait.
-//! A commit made between two waits is found by the data version when the
-//! next wait starts.
 
 use std::path::Path;
 use std::time::Duration;
@@ -45,7 +39,6 @@ mod linux {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     use std::path::Path;
-    use std::sync::atomic::{AtomicI32, Ordering};
     use std::sync::Mutex;
     use std::time::Instant;
 
@@ -63,9 +56,6 @@ mod linux {
     pub(super) struct WalWatch {
         events: File,
         stop: File,
-        /// The watched directory, and the watch's descriptor while it is in place (-1: none).
-        dir: CString,
-        wd: AtomicI32,
         wal_name: Vec<u8>,
         /// A connection of its own and the data version it read last.
         version: Mutex<(Connection, i64)>,
@@ -92,63 +82,24 @@ mod linux {
             let events =
                 owned(unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) })?;
             let stop = owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let conn = Connection::open_with_flags(db, flags).map_err(io::Error::other)?;
-            let v = data_version(&conn).map_err(io::Error::other)?;
-            let w = WalWatch {
-                events,
-                stop,
-                dir: CString::new(dir.as_os_str().as_bytes())?,
-                wd: AtomicI32::new(-1),
-                wal_name: wal_name.into_vec(),
-                version: Mutex::new((conn, v)),
-            };
-            // Refused here (no inotify room, say), polling is the way.
-            w.add()?;
-            w.remove();
-            Ok(w)
-        }
-
-        /// Puts the watch in place (when it is not).
-        fn add(&self) -> io::Result<()> {
-            if self.wd.load(Ordering::Relaxed) >= 0 {
-                return Ok(());
-            }
+            let c_dir = CString::new(dir.as_os_str().as_bytes())?;
             // SAFETY: a valid inotify descriptor and a NUL-terminated path that lives
             // through the call.
             let wd = unsafe {
-                libc::inotify_add_watch(self.events.as_raw_fd(), self.dir.as_ptr(), libc::IN_MODIFY)
+                libc::inotify_add_watch(events.as_raw_fd(), c_dir.as_ptr(), libc::IN_MODIFY)
             };
             if wd < 0 {
                 return Err(io::Error::last_os_error());
             }
-            self.wd.store(wd, Ordering::Relaxed);
-            Ok(())
-        }
-
-        /// Takes the watch away (when it is in place); what it queued is drained.
-        fn remove(&self) {
-            let wd = self.wd.swap(-1, Ordering::Relaxed);
-            if wd >= 0 {
-                // SAFETY: a valid inotify descriptor and a watch it returned.
-                unsafe { libc::inotify_rm_watch(self.events.as_raw_fd(), wd) };
-            }
-            self.drain();
-        }
-
-        /// Whether a commit became visible since the data version was last read.
-        fn moved(&self) -> bool {
-            let mut guard = self.version.lock().unwrap_or_else(|p| p.into_inner());
-            let (conn, seen) = &mut *guard;
-            match data_version(conn) {
-                Ok(v) if v != *seen => {
-                    *seen = v;
-                    true
-                }
-                Ok(_) => false,
-                // Unreadable: say so, and the claim finds out.
-                Err(_) => true,
-            }
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(db, flags).map_err(io::Error::other)?;
+            let v = data_version(&conn).map_err(io::Error::other)?;
+            Ok(WalWatch {
+                events,
+                stop,
+                wal_name: wal_name.into_vec(),
+                version: Mutex::new((conn, v)),
+            })
         }
 
         /// After a write to the WAL: waits until a commit is visible (the data
@@ -212,28 +163,6 @@ mod linux {
 
     impl crate::store::CommitWatch for WalWatch {
         fn wait(&self, timeout: Duration) -> Wake {
-            if let Err(e) = self.add() {
-                log::debug!("cannot watch the WAL ({e}); polling finds commits");
-                std::thread::sleep(timeout.min(Duration::from_secs(1)));
-                return Wake::Quiet;
-            }
-            let woke = if self.moved() {
-                Wake::Changed
-            } else {
-                self.wait_watched(timeout)
-            };
-            self.remove();
-            woke
-        }
-
-        fn interrupt(&self) {
-            let _ = (&self.stop).write(&1u64.to_ne_bytes());
-        }
-    }
-
-    impl WalWatch {
-        /// Waits on the watch and the interrupt.
-        fn wait_watched(&self, timeout: Duration) -> Wake {
             let mut fds = [
                 libc::pollfd {
                     fd: self.events.as_raw_fd(),
@@ -261,42 +190,9 @@ mod linux {
                 Wake::Quiet
             }
         }
-    }
 
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-        use crate::store::CommitWatch;
-
-        #[test]
-        fn between_waits_nothing_is_watched_and_the_next_wait_sees_the_commits() {
-            let (_dir, db, conn) = super::super::tests::wal_db();
-            let w = WalWatch::open(&db).unwrap();
-            assert_eq!(w.wait(Duration::ZERO), Wake::Quiet);
-            for i in 0..3 {
-                conn.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
-            }
-            assert!(!w.drain(), "a write between waits queued an event");
-            assert_eq!(
-                w.wait(Duration::ZERO),
-                Wake::Changed,
-                "found by the data version"
-            );
-            assert_eq!(w.wait(Duration::ZERO), Wake::Quiet);
-            // During a wait the watch is in place: a commit from another thread wakes it.
-            let path = db.clone();
-            let writer = std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(200));
-                let c = Connection::open(path).unwrap();
-                c.execute("INSERT INTO t VALUES (9)", []).unwrap();
-            });
-            assert_eq!(w.wait(Duration::from_secs(30)), Wake::Changed);
-            writer.join().unwrap();
-            assert_eq!(
-                w.wd.load(Ordering::Relaxed),
-                -1,
-                "the watch is gone after the wait"
-            );
+        fn interrupt(&self) {
+            let _ = (&self.stop).write(&1u64.to_ne_bytes());
         }
     }
 }
@@ -306,20 +202,13 @@ mod tests {
     use super::*;
     use rusqlite::Connection;
 
-    /// A WAL-mode file `q.db` with a table `t (x)` in a new directory, and a
-    /// connection to it.
-    pub(super) fn wal_db() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+    #[test]
+    fn a_commit_wakes_the_watch_and_other_files_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("q.db");
         let conn = Connection::open(&db).unwrap();
         conn.pragma_update(None, "journal_mode", "wal").unwrap();
         conn.execute_batch("CREATE TABLE t (x)").unwrap();
-        (dir, db, conn)
-    }
-
-    #[test]
-    fn a_commit_wakes_the_watch_and_other_files_do_not() {
-        let (dir, db, conn) = wal_db();
         let w = watch(&db).unwrap();
         std::fs::write(dir.path().join("other"), b"x").unwrap();
         assert_eq!(w.wait(Duration::ZERO), Wake::Quiet);
