@@ -395,35 +395,22 @@ mod tests {
     }
 
     #[test]
-    fn the_thread_checkpoints_and_the_wal_stays_under_the_hard_limit() {
+    fn the_wal_stays_under_the_hard_limit_with_the_thread_or_without() {
         let limits = Limits {
             soft: 16,
             hard: 128,
         };
-        let ((background, inline), largest) = write_through(limits, 3000, true);
-        assert!(background > 0, "the thread never checkpointed");
-        assert!(inline > 0, "the WAL was never rewound");
-        // A commit's checkpoint waits for the thread's: the WAL ends at the
-        // hard limit plus one commit's frames (a few here).
-        assert!(
-            largest <= wal_bytes(limits.hard + 8),
-            "WAL grew to {largest} bytes"
-        );
-    }
-
-    #[test]
-    fn without_the_thread_commits_checkpoint_at_the_hard_limit() {
-        let limits = Limits {
-            soft: 16,
-            hard: 128,
-        };
-        let ((background, inline), largest) = write_through(limits, 2000, false);
-        assert_eq!(background, 0);
-        assert!(inline > 0);
-        assert!(
-            largest <= wal_bytes(limits.hard + 8),
-            "WAL grew to {largest} bytes"
-        );
+        for start in [true, false] {
+            let ((background, inline), largest) = write_through(limits, 3000, start);
+            assert_eq!(background > 0, start, "thread checkpoints: {background}");
+            assert!(inline > 0, "the WAL was never rewound (thread: {start})");
+            // A commit's checkpoint waits for the thread's: the WAL ends at
+            // the hard limit plus one commit's frames (a few here).
+            assert!(
+                largest <= wal_bytes(limits.hard + 8),
+                "WAL grew to {largest} bytes (thread: {start})"
+            );
+        }
     }
 
     #[test]
