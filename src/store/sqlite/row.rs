@@ -264,3 +264,28 @@ fn job_from_columns(row: &Row<'_>, skipped: u32) -> rusqlite::Result<Job> {
 }
 
 pub(crate) use crate::store::plan::cannot_run;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &str) -> Vec<&str> {
+        list.split(',').map(str::trim).collect()
+    }
+
+    #[test]
+    fn the_claim_columns_are_the_job_columns_without_the_known_ones() {
+        // `claim_columns!` is written out by hand: a column added to
+        // `job_columns!` must be added there too, in the same order, or the
+        // claim's rows are read one column off.
+        let all = names(job_columns!());
+        assert_eq!(all.len(), JOB_COLUMNS);
+        let kept: Vec<&str> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| CLAIM_KNOWN & (1 << i) == 0)
+            .map(|(_, c)| *c)
+            .collect();
+        assert_eq!(names(claim_columns!()), kept);
+    }
+}
