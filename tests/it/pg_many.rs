@@ -189,6 +189,14 @@ fn a_database_restart_mid_drain_loses_nothing_and_refuses_enqueues_clearly() {
     wait_for("serve to listen", Duration::from_secs(30), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
+    // Both pools must be running before the outage: a process still
+    // starting when the server stops (slow under a loaded machine) meets it
+    // only as a slow open, never as a failed round, and has nothing to say.
+    wait_for("both pools to start", Duration::from_secs(60), || {
+        ["w0", "w1"]
+            .iter()
+            .all(|name| s.log(name).contains(" started: "))
+    });
     wait_for("a third done", Duration::from_secs(120), || {
         recorder.count() >= 1000
     });
@@ -204,6 +212,15 @@ fn a_database_restart_mid_drain_loses_nothing_and_refuses_enqueues_clearly() {
     assert!(
         cli.stderr.contains("unavailable") || cli.stderr.contains("cannot open"),
         "{cli:?}"
+    );
+    wait_for(
+        "both pools to meet the outage",
+        Duration::from_secs(60),
+        || {
+            ["w0", "w1"]
+                .iter()
+                .all(|name| s.log(name).contains("retrying every"))
+        },
     );
     cluster.start_again();
     wait_for("two thirds done", Duration::from_secs(300), || {
