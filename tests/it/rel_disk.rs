@@ -220,3 +220,92 @@ fn shutdown_returns_while_the_disk_stays_full_and_the_jobs_come_back_later() {
         );
     }
 }
+
+/// Under `normal` a writing store checkpoints on a thread of its own (README,
+/// "Durability and leases"). The disk fills while that thread copies the WAL
+/// into a database file that has to grow: the checkpoint fails and says so,
+/// commits go on into the WAL's space until it has none (then the enqueue
+/// fails `disk full`), and once space returns every acknowledged job is there,
+/// the WAL copies in full and the file checks clean.
+#[test]
+fn a_full_disk_during_a_background_checkpoint_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = match SmallDisk::mount(dir.path(), "48m") {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED background-checkpoint full-disk test: cannot mount a tmpfs here ({why})"
+            );
+            return;
+        }
+    };
+    crate::log_capture::install();
+    let db = disk.0.join("bg.db");
+    let opts = jobq::QueueOptions::new(&db).durability(jobq::Durability::Normal);
+    let q = Queue::open_with(opts).unwrap();
+    let pad = |i: usize| json!({"i": i, "pad": format!("{i:08}").repeat(1_250)});
+    // About 10 MiB of WAL: the file keeps that size once rewound.
+    let mut acked: Vec<(jobq::JobId, usize)> = (0..900)
+        .map(|i| (q.enqueue(NewJob::new("t", pad(i))).unwrap().id, i))
+        .collect();
+    let other = rusqlite::Connection::open(&db).unwrap();
+    assert!(copy_all(&other), "the WAL is copied in full");
+    let wal = std::fs::metadata(disk.0.join("bg.db-wal")).unwrap().len();
+    assert!(wal > 8 << 20, "the WAL file holds {wal} bytes");
+    fill(&disk.0.join("filler"));
+    let needle = format!("{}: background checkpoint failed", db.display());
+    // The next commits rewind into the WAL's space; the thread's checkpoint
+    // needs new pages in the database file and fails, until the WAL is full.
+    let refused = (900..4_000)
+        .find_map(|i| match q.enqueue(NewJob::new("t", pad(i))) {
+            Ok(j) => {
+                acked.push((j.id, i));
+                None
+            }
+            Err(e) => Some(e),
+        })
+        .expect("the disk runs out");
+    assert!(matches!(refused, Error::DiskFull { .. }), "{refused:?}");
+    assert!(acked.len() > 950, "commits went on into the WAL's space");
+    assert!(
+        crate::log_capture::count(&needle) >= 1,
+        "the background checkpoint met the full disk and said so"
+    );
+    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    let after = q.enqueue(NewJob::new("t", json!("after"))).unwrap();
+    for (id, i) in &acked {
+        let job = q.get(*id).unwrap();
+        assert_eq!(job.payload, pad(*i), "job {id}");
+    }
+    assert!(copy_all(&other), "space is back: the WAL copies in full");
+    drop(q);
+    let check: String = other
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let n: i64 = other
+        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        n as usize,
+        acked.len() + 1,
+        "every acknowledged job, and {after:?}"
+    );
+}
+
+/// Runs `PRAGMA wal_checkpoint(PASSIVE)` on `conn` until no other checkpoint
+/// (the store's thread) holds it off, for up to 10 s. Returns whether every
+/// frame of the WAL was copied.
+fn copy_all(conn: &rusqlite::Connection) -> bool {
+    let mut outcome = false;
+    wait_for("a checkpoint not held off", Duration::from_secs(10), || {
+        let (busy, frames, copied): (i64, i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        outcome = frames >= 0 && copied == frames;
+        busy == 0
+    });
+    outcome
+}
