@@ -124,6 +124,7 @@ impl WorkerPool {
             idle: Mutex::new((false, false)),
             idle_cv: Condvar::new(),
             wakes: AtomicU64::new(0),
+            round_micros: AtomicU64::new(0),
         });
         let mut pool = WorkerPool {
             shared,

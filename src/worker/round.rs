@@ -160,7 +160,10 @@ pub(crate) fn write(shared: &Shared, work: RoundWork, me: Option<usize>) -> Resu
         },
         reserve,
     };
-    match shared.queue.settle_and_claim(finished, Some(claim)) {
+    let began = Instant::now();
+    let written = shared.queue.settle_and_claim(finished, Some(claim));
+    shared.timed_round(began.elapsed());
+    match written {
         Ok(settled) => Ok(round_record::settle(shared, &work, settled, me, reserve)),
         Err(e) => {
             round_record::failed(shared, work, &e);

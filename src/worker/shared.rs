@@ -135,6 +135,10 @@ pub(crate) struct Shared {
     /// Bumped whenever a parked worker thread is woken: what a thread about to
     /// park watches while it spins (see `thread.rs`).
     pub wakes: AtomicU64,
+    /// How long a round takes here, in µs: a moving average of the rounds'
+    /// wall times (each new round counts for an eighth). A thread about to
+    /// park spins only when rounds are shorter than its spin (see `thread.rs`).
+    pub round_micros: AtomicU64,
 }
 
 impl Shared {
@@ -160,6 +164,14 @@ impl Shared {
     pub fn wake(&self, thread: &Thread) {
         self.wakes.fetch_add(1, Ordering::Release);
         thread.unpark();
+    }
+
+    /// Counts a written round's wall time into [`Shared::round_micros`].
+    /// Rounds are written one at a time, so the read and the store do not race.
+    pub fn timed_round(&self, took: Duration) {
+        let old = self.round_micros.load(Ordering::Relaxed);
+        self.round_micros
+            .store(averaged(old, took), Ordering::Relaxed);
     }
 
     /// How many jobs the pool may hold claimed and unfinished: its workers
@@ -265,5 +277,38 @@ impl Shared {
             let ran = job.ended.unwrap_or_else(Instant::now) - started;
             m.finished(&job.queue, &job.job_type, outcome, Some(ran));
         }
+    }
+}
+
+/// The moving average of round times (µs) after a round that took `took`:
+/// the new round counts for an eighth.
+fn averaged(old: u64, took: Duration) -> u64 {
+    let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    old.saturating_mul(7).saturating_add(sample) / 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn average_after(samples: &[u64]) -> u64 {
+        samples
+            .iter()
+            .fold(0, |avg, &us| averaged(avg, Duration::from_micros(us)))
+    }
+
+    #[test]
+    fn the_round_time_is_a_moving_average_where_each_round_counts_an_eighth() {
+        assert_eq!(average_after(&[]), 0);
+        assert_eq!(average_after(&[800]), 100);
+        assert_eq!(average_after(&[800, 800]), 187);
+        // Steady 800 µs rounds cross a 500 µs spin within a dozen rounds; one
+        // 5 ms round among 120 µs ones stops the spinning for a few rounds only.
+        assert!(average_after(&[800; 12]) >= 500);
+        let mut mixed = vec![120; 40];
+        mixed.push(5_000);
+        assert!(average_after(&mixed) >= 500);
+        mixed.extend([120; 5]);
+        assert!(average_after(&mixed) < 500);
     }
 }
