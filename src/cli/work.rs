@@ -99,27 +99,78 @@ pub fn run_pool(
             _ => !wait_drained(&pool, &signals),
         };
         let failed = pool.drain_error();
-        pool.shutdown(ctx.config.workers.shutdown_grace);
+        let counts = pool.shutdown(ctx.config.workers.shutdown_grace);
         if let Some(e) = failed {
             return Err(CliError::Runtime(format!("the drain stopped: {e}")));
         }
         if stopped || mode == Mode::Forever {
             return Ok(());
         }
-        let next = report_drained(
+        let left = report_drained(
             &queue,
             &types,
             config.queues.as_deref(),
             mode == Mode::DrainAndWait,
         );
-        match (mode, next) {
-            (Mode::DrainAndWait, Some(due)) => {
+        let ran = counts.started > 0;
+        match after_pass(mode, left, ran, queue.now(), config.poll_interval) {
+            After::Stop => return Ok(()),
+            After::Again => log::debug!("a job became due as the drain ended: draining again"),
+            After::SleepUntil(due) => {
                 if !sleep_until(&queue, due, &signals) {
                     return Ok(());
                 }
             }
-            _ => return Ok(()),
         }
+    }
+}
+
+/// What a drain left of the jobs it serves (see [`report_drained`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Left {
+    /// Due now, outside paused queues: they became due as the pool ended (a
+    /// snooze or a backoff ending just after its last claim), or a queue's
+    /// concurrency or rate limit holds them.
+    ready: u64,
+    /// When the earliest of those due later (a delay, a backoff) is due (UTC).
+    next_due: Option<jobq::Timestamp>,
+}
+
+/// What a drain does after a pass of its pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// It is done.
+    Stop,
+    /// Another pass at once.
+    Again,
+    /// Another pass at this time (queue's clock, UTC).
+    SleepUntil(jobq::Timestamp),
+}
+
+/// The rule after a drain pass that `ran` jobs (or none) and `left` these:
+/// - due jobs left after a pass that ran jobs: one became due as the pass
+///   ended; another pass at once (both `--drain` and `--drain --wait`).
+/// - due jobs left after a pass that ran none: a queue's limit holds them;
+///   `--drain` stops, `--drain --wait` looks again after `poll` (the pool's
+///   poll interval), or when the next job waiting out a delay is due if that
+///   is sooner.
+/// - else `--drain --wait` sleeps until the next job waiting out a delay is
+///   due, and stops when none waits; `--drain` stops.
+fn after_pass(mode: Mode, left: Left, ran: bool, now: jobq::Timestamp, poll: Duration) -> After {
+    let waits = mode == Mode::DrainAndWait;
+    if left.ready > 0 {
+        if ran {
+            return After::Again;
+        }
+        if waits {
+            let look = now.plus(poll);
+            return After::SleepUntil(left.next_due.map_or(look, |t| t.min(look)));
+        }
+        return After::Stop;
+    }
+    match left.next_due {
+        Some(t) if waits => After::SleepUntil(t),
+        _ => After::Stop,
     }
 }
 
@@ -134,19 +185,23 @@ fn wait_drained(pool: &WorkerPool, signals: &Receiver<()>) -> bool {
 }
 
 /// Says what a drain left: jobs it serves waiting out a delay or a backoff
-/// (how many, the next due time), and due jobs it does not serve. Returns when
-/// the next job it serves is due.
+/// (how many, the next due time), due jobs it serves that it left (see
+/// [`Left::ready`]), and due jobs it does not serve. Returns what it left of
+/// the jobs it serves.
 fn report_drained(
     queue: &jobq::Queue,
     types: &[String],
     queues: Option<&[String]>,
     waits: bool,
-) -> Option<jobq::Timestamp> {
+) -> Left {
     let waiting = match queue.waiting() {
         Ok(w) => w,
         Err(e) => {
             log::warn!("drained, but could not count what waits: {e}");
-            return None;
+            return Left {
+                ready: 0,
+                next_due: None,
+            };
         }
     };
     let serves = |t: &str, q: &str| {
@@ -169,20 +224,31 @@ fn report_drained(
         );
     }
     let later: u64 = mine.iter().map(|w| w.later).sum();
+    let ready: u64 = mine.iter().map(|w| w.ready).sum();
     let next = mine.iter().filter_map(|w| w.next_due).min();
+
     let jobs = if later == 1 { "job waits" } else { "jobs wait" };
     let hint = if waits {
         "waiting for it"
     } else {
         "--wait waits for them"
     };
+    // Due jobs it serves found after the pool's last claim: one became due as
+    // the pool ended, or a queue's limit holds them (see `after_pass`).
+    let head = if ready == 0 {
+        "drained: no job is due and none is running".to_string()
+    } else {
+        format!(
+            "drained: none is running, but {ready} due it serves (due as the pool ended, \
+             or held by a queue's concurrency or rate limit)"
+        )
+    };
     match next {
         Some(t) => log::info!(
-            "drained: no job is due and none is running; {later} {jobs} out a delay or \
-             a backoff, the next due at {} ({hint})",
+            "{head}; {later} {jobs} out a delay or a backoff, the next due at {} ({hint})",
             t.to_rfc3339()
         ),
-        None => log::info!("drained: no job is due and none is running"),
+        None => log::info!("{head}"),
     }
     let unserved: Vec<&jobq::Waiting> = others
         .into_iter()
@@ -194,7 +260,10 @@ fn report_drained(
             crate::cli::inspect::waiting_list(unserved)
         );
     }
-    next
+    Left {
+        ready,
+        next_due: next,
+    }
 }
 
 /// Sleeps until `due` (by the queue's clock), or a signal: false on a signal.
@@ -246,4 +315,49 @@ pub(crate) fn listen_for_signals() -> CliResult<Receiver<()>> {
         }
     });
     Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jobq::Timestamp;
+
+    const NOW: Timestamp = Timestamp(1_764_504_000_000);
+    const POLL: Duration = Duration::from_secs(1);
+
+    fn left(ready: u64, next_due: Option<Timestamp>) -> Left {
+        Left { ready, next_due }
+    }
+
+    #[test]
+    fn a_drain_goes_on_while_a_job_it_serves_is_due_and_waits_only_with_wait() {
+        let (soon_at, later_at) = (
+            NOW.plus(Duration::from_millis(300)),
+            NOW.plus(Duration::from_secs(60)),
+        );
+        let (soon, later) = (Some(soon_at), Some(later_at));
+        let (d, w) = (Mode::Drain, Mode::DrainAndWait);
+        let table = [
+            // A job became due as a pass that ran jobs ended: another pass.
+            (d, left(1, None), true, After::Again),
+            (w, left(1, later), true, After::Again),
+            // Due jobs after a pass that ran none: a queue's limit holds them.
+            (d, left(2, None), false, After::Stop),
+            (w, left(2, None), false, After::SleepUntil(NOW.plus(POLL))),
+            (w, left(2, soon), false, After::SleepUntil(soon_at)),
+            (w, left(2, later), false, After::SleepUntil(NOW.plus(POLL))),
+            // Nothing due: --wait sleeps until the next delay ends.
+            (d, left(0, later), true, After::Stop),
+            (w, left(0, later), true, After::SleepUntil(later_at)),
+            (w, left(0, None), true, After::Stop),
+            (d, left(0, None), false, After::Stop),
+        ];
+        for (mode, left, ran, want) in table {
+            assert_eq!(
+                after_pass(mode, left, ran, NOW, POLL),
+                want,
+                "{mode:?} {left:?} ran={ran}"
+            );
+        }
+    }
 }

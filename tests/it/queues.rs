@@ -479,6 +479,54 @@ fn a_snooze_waits_at_least_its_minimum_and_stops_at_the_limit(db) {
 }
 
 both! {
+/// `--drain --wait` waits "until none it serves is pending": a due job that a
+/// queue's concurrency limit holds back (another process runs the queue's one
+/// allowed job) is waited for, not left behind; plain `--drain` stops.
+fn a_drain_with_wait_waits_for_a_due_job_a_queues_limit_holds(db) {
+    let sb = Sandbox::on(&db);
+    let started = sb.path().join("started");
+    sb.config(&format!(
+        r#"
+[workers]
+poll_interval = "50ms"
+durability = "normal"
+
+[handlers.slow]
+command = ["sh", "-c", "cat > /dev/null; touch {s}; exec sleep 3"]
+queue = "one"
+
+[queues.one]
+concurrency = 1
+"#,
+        s = started.display()
+    ));
+    let first = sb.ok(&["enqueue", "slow"]);
+    let second = sb.ok(&["enqueue", "slow"]);
+    let mut holder = sb.spawn(&["work", "--workers", "1"], "holder");
+    crate::util::wait_for("the first job to start", std::time::Duration::from_secs(30), || {
+        started.exists()
+    });
+    // The queue's one slot is taken: a plain drain claims nothing and stops.
+    let plain = sb.run(&["work", "--drain"]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert!(plain.stderr.contains("1 due it serves"), "{}", plain.stderr);
+    assert_eq!(sb.json(&["show", &second])["status"], "pending");
+    // With --wait it looks again until the job has left pending (run here,
+    // or by the holder once its first job is done).
+    let waited = sb.run(&["work", "--drain", "--wait"]);
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    let status = sb.json(&["show", &second])["status"].clone();
+    assert_ne!(status, "pending", "--wait ended with a job it serves pending");
+    assert_ne!(sb.json(&["show", &first])["status"], "pending");
+    crate::util::signal(&holder, libc::SIGTERM);
+    assert_eq!(
+        crate::util::wait_exit(&mut holder, std::time::Duration::from_secs(30)),
+        0
+    );
+}
+}
+
+both! {
 fn a_paused_queues_jobs_are_named_as_paused_everywhere_and_not_waited_for(db) {
     let sb = Sandbox::on(&db);
     sb.config(
