@@ -77,14 +77,22 @@ impl Unique {
     /// Checks the rule.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming `unique.period_s` for a zero period or one
-    /// that is not whole seconds, or
-    /// `unique.key` for an empty or over-long key.
+    /// [`Error::Invalid`] naming `unique.period_s` for a zero period, one
+    /// that is not whole seconds, or one longer than
+    /// [`crate::state::MAX_WAIT`] (10^11 s: the longest wait the state machine
+    /// holds, as every front end refuses), or `unique.key` for an empty or
+    /// over-long key.
     pub fn validate(&self) -> Result<()> {
         if self.period.is_some_and(|p| p.is_zero()) {
             return Err(Error::Invalid {
                 field: "unique.period_s",
                 reason: "must be more than 0".into(),
+            });
+        }
+        if self.period.is_some_and(|p| p > crate::state::MAX_WAIT) {
+            return Err(Error::Invalid {
+                field: "unique.period_s",
+                reason: format!("must be at most {} s", crate::state::MAX_WAIT.as_secs()),
             });
         }
         // The job JSON shows the period in whole seconds (`period_s`): a
@@ -192,6 +200,17 @@ mod period_s {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_period_longer_than_the_longest_wait_is_refused() {
+        let max = crate::state::MAX_WAIT;
+        assert!(Unique::by_key("k").period(max).validate().is_ok());
+        let err = Unique::by_key("k")
+            .period(max + Duration::from_secs(1))
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("unique.period_s"), "{err}");
+    }
     use serde_json::json;
 
     #[test]

@@ -137,11 +137,16 @@ fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
     }
 }
 
-/// `--unique-period`: whole seconds, more than 0 (as the JSON's `period_s`).
+/// `--unique-period`: whole seconds, more than 0, at most
+/// [`jobq::MAX_DELAY_S`] (as the JSON's `period_s`).
 fn parse_period(text: &str) -> Result<Duration, String> {
     match parse_duration(text) {
         Ok(d) if d.is_zero() => Err("must be more than 0".into()),
         Ok(d) if d.subsec_nanos() != 0 => Err("must be whole seconds".into()),
+        Ok(d) if d.as_secs() > jobq::MAX_DELAY_S => Err(format!(
+            "at most {} s (about 3,000 years)",
+            jobq::MAX_DELAY_S
+        )),
         Ok(d) => Ok(d),
         Err(e) => Err(e.to_string()),
     }

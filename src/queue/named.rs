@@ -58,7 +58,8 @@ impl Queue {
     /// its jobs from the next claim on; running ones finish. Returns the queue.
     ///
     /// # Errors
-    /// As [`Queue::set_queue_limits`].
+    /// [`Error::Invalid`] (field `for`) for a zero duration or one longer than
+    /// [`crate::MAX_DELAY_S`] seconds; otherwise as [`Queue::set_queue_limits`].
     pub fn pause_queue(&self, name: &str, duration: Option<Duration>) -> Result<QueueInfo> {
         self.queue_info(name)?;
         let now = self.now();
@@ -66,6 +67,12 @@ impl Queue {
             return Err(Error::Invalid {
                 field: "for",
                 reason: "a pause must last more than 0".into(),
+            });
+        }
+        if duration.is_some_and(|d| d > crate::state::MAX_WAIT) {
+            return Err(Error::Invalid {
+                field: "for",
+                reason: format!("a pause lasts at most {} s", crate::MAX_DELAY_S),
             });
         }
         let until = duration.map(|d| now.plus(d));

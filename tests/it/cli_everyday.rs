@@ -298,7 +298,7 @@ fn a_new_database_logs_one_line_for_its_schema() {
 }
 
 #[test]
-fn a_delay_past_the_bound_and_a_zero_unique_period_are_refused_naming_the_flag() {
+fn a_delay_period_or_pause_past_the_bound_and_a_zero_unique_period_are_refused() {
     let s = Sandbox::new();
     s.config(TEST_CONFIG);
     let run = s.run(&["enqueue", "echo", "--delay", "100000000000d"]);
@@ -309,6 +309,21 @@ fn a_delay_past_the_bound_and_a_zero_unique_period_are_refused_naming_the_flag()
     assert!(
         run.stderr
             .contains("'--unique-period <DURATION>': must be more than 0"),
+        "{run:?}"
+    );
+    let run = s.run(&["enqueue", "echo", "--unique-period", "100000000000d"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("'--unique-period <DURATION>': at most 100000000000 s"),
+        "as period_s in JSON: {run:?}"
+    );
+    // The bound is the library's too: a pause as long is refused the same way.
+    let run = s.run(&["queue", "pause", "default", "--for", "100000000000d"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("invalid for: a pause lasts at most 100000000000 s"),
         "{run:?}"
     );
     let run = s.run(&["enqueue", "echo", "--unique-period", "1500ms"]);
