@@ -10,6 +10,30 @@ use crate::queues::{validate_queue_name, DEFAULT_QUEUE};
 /// Latest accepted due time: 9999-12-31T23:59:59.999Z.
 const MAX_TIME: i64 = 253_402_300_799_999;
 
+/// The deepest nesting of arrays and objects a payload may have: 127, what
+/// the JSON reader that reads it back (serde_json, which stops at 128) takes.
+/// A deeper payload would be stored and then fail at its claim as unreadable.
+pub(crate) const MAX_PAYLOAD_DEPTH: usize = 127;
+
+/// How deeply `v` nests arrays and objects (a scalar: 0), counted without
+/// recursion, and only as far as `limit + 1`.
+fn depth_over(v: &serde_json::Value, limit: usize) -> bool {
+    use serde_json::Value;
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
+    while let Some((v, d)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if d + 1 > limit {
+            return true;
+        }
+        stack.extend(children.map(|c| (c, d + 1)));
+    }
+    false
+}
+
 fn invalid(field: &'static str, reason: String) -> Error {
     Error::Invalid { field, reason }
 }
@@ -53,6 +77,12 @@ pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Res
         return Err(invalid(
             "entity_id",
             "entity_type and entity_id go together".into(),
+        ));
+    }
+    if depth_over(&new.payload, MAX_PAYLOAD_DEPTH) {
+        return Err(invalid(
+            "payload",
+            format!("nests arrays and objects deeper than {MAX_PAYLOAD_DEPTH} levels"),
         ));
     }
     let payload =
@@ -109,4 +139,39 @@ pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Res
         unreadable: Vec::new(),
     };
     Ok((job, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn nested(levels: usize) -> Value {
+        (0..levels).fold(json!(1), |inner, i| {
+            if i % 2 == 0 {
+                json!([inner])
+            } else {
+                json!({ "a": inner })
+            }
+        })
+    }
+
+    #[test]
+    fn a_payload_nests_at_most_what_can_be_read_back() {
+        assert!(!depth_over(&json!(1), MAX_PAYLOAD_DEPTH));
+        assert!(!depth_over(&nested(MAX_PAYLOAD_DEPTH), MAX_PAYLOAD_DEPTH));
+        assert!(depth_over(
+            &nested(MAX_PAYLOAD_DEPTH + 1),
+            MAX_PAYLOAD_DEPTH
+        ));
+        // What passes reads back; what is refused would not.
+        let text = serde_json::to_string(&nested(MAX_PAYLOAD_DEPTH)).unwrap();
+        assert!(serde_json::from_str::<Value>(&text).is_ok());
+        let text = serde_json::to_string(&nested(MAX_PAYLOAD_DEPTH + 1)).unwrap();
+        assert!(serde_json::from_str::<Value>(&text).is_err());
+        // The deepest branch counts, not the width.
+        let wide = json!([[1, 2], {"a": [3]}, 4, "x"]);
+        assert!(!depth_over(&wide, 3));
+        assert!(depth_over(&wide, 2));
+    }
 }
