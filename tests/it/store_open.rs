@@ -146,6 +146,35 @@ fn a_truncated_database_is_refused_and_left_unchanged() {
 }
 
 #[test]
+fn a_damaged_jobq_database_is_refused_as_damaged_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    {
+        let q = Queue::open(&path).unwrap();
+        let jobs = (0..200).map(|i| NewJob::new("t", json!({"i": i})));
+        q.enqueue_many(jobs.collect()).unwrap();
+    }
+    // The schema's page (page 1 after its 100-byte header) overwritten: the
+    // header still says jobq, the pages cannot be read.
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[200..4000].fill(0xAB);
+    fs::write(&path, &bytes).unwrap();
+    let err = Queue::open(&path).unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("the file is damaged: database disk image is malformed"),
+        "{text}"
+    );
+    assert!(text.contains("left unchanged"), "{text}");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        bytes,
+        "the file is left unchanged"
+    );
+}
+
+#[test]
 fn another_programs_sqlite_database_is_refused_and_left_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.db");

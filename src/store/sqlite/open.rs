@@ -322,12 +322,19 @@ pub(crate) fn open_conn(path: &Path, s: ConnSettings) -> Result<Connection> {
 
 fn classify_open(path: &Path, e: rusqlite::Error) -> Error {
     match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
-            Error::NotADatabase {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }
-        }
+        Some(rusqlite::ErrorCode::NotADatabase) => Error::NotADatabase {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+        // A jobq file (its header says so) whose pages SQLite cannot read:
+        // say it is damaged, not only that it is no jobq database.
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => Error::NotADatabase {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the file is damaged: {e}; it was left unchanged (restore a backup, \
+                 or see what `sqlite3 FILE .recover` saves)"
+            ),
+        },
         Some(rusqlite::ErrorCode::CannotOpen) => open_err(path, &e.to_string()),
         _ => Error::db("configure connection")(e),
     }
