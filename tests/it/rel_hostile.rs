@@ -106,7 +106,7 @@ fn hostile_flags_and_ids_are_refused_clearly() {
         ),
         (
             vec!["enqueue", "echo", "--max-attempts", "0"],
-            "max_attempts",
+            "0 is not in 1..=4294967295",
         ),
         (
             vec!["enqueue", "echo", "--max-attempts", "99999999999"],
