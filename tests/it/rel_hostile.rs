@@ -90,6 +90,9 @@ fn hostile_payloads_are_refused_clearly_or_stored_verbatim() {
 #[test]
 fn hostile_flags_and_ids_are_refused_clearly() {
     let s = sandbox();
+    // The ids and filters below are checked against an existing database
+    // (no refused flag creates one).
+    s.ok(&["work", "--drain"]);
     let long = "f".repeat(100_000);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
