@@ -238,9 +238,10 @@ fn report_drained(
     let head = if ready == 0 {
         "drained: no job is due and none is running".to_string()
     } else {
+        let jobs = if ready == 1 { "job" } else { "jobs" };
         format!(
-            "drained: none is running, but {ready} due it serves (due as the pool ended, \
-             or held by a queue's concurrency or rate limit)"
+            "drained: none is running, but {ready} due {jobs} it serves left (due as the \
+             pool ended, or held by a queue's concurrency or rate limit)"
         )
     };
     match next {

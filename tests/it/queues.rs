@@ -509,7 +509,7 @@ concurrency = 1
     // The queue's one slot is taken: a plain drain claims nothing and stops.
     let plain = sb.run(&["work", "--drain"]);
     assert_eq!(plain.code, 0, "{}", plain.stderr);
-    assert!(plain.stderr.contains("1 due it serves"), "{}", plain.stderr);
+    assert!(plain.stderr.contains("1 due job it serves left"), "{}", plain.stderr);
     assert_eq!(sb.json(&["show", &second])["status"], "pending");
     // With --wait it looks again until the job has left pending (run here,
     // or by the holder once its first job is done).
