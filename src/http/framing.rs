@@ -179,6 +179,25 @@ fn bad(message: &str) -> ApiError {
     ApiError::bad_request("bad_request", message)
 }
 
+/// The origin form (`/path?query`) of an ASCII request target. An
+/// absolute-form target (`http://host:port/path?query`), which an HTTP/1.1
+/// server must accept (RFC 9112, section 3.2.2), loses its scheme and
+/// authority; an empty path is `/`. Any other target is kept as it is.
+fn origin_form(target: &str) -> std::borrow::Cow<'_, str> {
+    let scheme = ["http://", "https://"]
+        .into_iter()
+        .find(|p| target.len() >= p.len() && target[..p.len()].eq_ignore_ascii_case(p));
+    let Some(scheme) = scheme else {
+        return target.into();
+    };
+    let rest = &target[scheme.len()..];
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => rest[i..].into(),
+        Some(i) => format!("/{}", &rest[i..]).into(),
+        None => "/".into(),
+    }
+}
+
 /// Parses the head at the start of `buf`; `Ok(None)` while it is incomplete.
 fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ApiError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -201,6 +220,7 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ApiError> {
             "the request target must be ASCII: percent-encode other characters",
         ));
     }
+    let target = origin_form(target);
     let minor = req.version.unwrap_or(1);
     let mut head = Head {
         len,
@@ -209,7 +229,7 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ApiError> {
         minor,
         keep_alive: minor >= 1,
         length_seen: false,
-        request: Request::new(req.method.unwrap_or("GET"), target),
+        request: Request::new(req.method.unwrap_or("GET"), &target),
     };
     for h in req.headers.iter() {
         add_header(&mut head, h.name, h.value)?;
@@ -347,6 +367,37 @@ mod tests {
             (Some("s=1"), Some("y"))
         );
         assert_eq!(req.headers.len(), 4);
+    }
+
+    #[test]
+    fn an_absolute_form_target_is_routed_by_its_path_and_query() {
+        let path_of = |raw: &str| {
+            let head = parse_head(raw.as_bytes(), &LIMITS).unwrap().unwrap();
+            (head.request.path.clone(), head.request.query.clone())
+        };
+        let none = Vec::new();
+        assert_eq!(
+            path_of("GET http://x/healthz HTTP/1.1\r\n\r\n"),
+            ("/healthz".into(), none.clone())
+        );
+        assert_eq!(
+            path_of("GET HTTPS://127.0.0.1:8080/api/v1/jobs?limit=2 HTTP/1.1\r\n\r\n"),
+            (
+                "/api/v1/jobs".into(),
+                vec![("limit".to_string(), "2".to_string())]
+            )
+        );
+        assert_eq!(
+            path_of("GET http://x HTTP/1.1\r\n\r\n"),
+            ("/".into(), none.clone())
+        );
+        assert_eq!(
+            path_of("GET http://x?a=b HTTP/1.1\r\n\r\n"),
+            ("/".into(), vec![("a".to_string(), "b".to_string())])
+        );
+        // Origin-form targets, and what only looks like a scheme, are kept.
+        assert_eq!(path_of("GET /a/http://b HTTP/1.1\r\n\r\n").0, "/a/http://b");
+        assert_eq!(path_of("GET ftp://x/y HTTP/1.1\r\n\r\n").0, "ftp://x/y");
     }
 
     #[test]

@@ -282,6 +282,14 @@ fn health_answers_ok(db) {
     let api = start_on(&db);
     let a = api.get("/healthz", None);
     assert_eq!((a.status, a.body.clone()), (200, json!({"status": "ok"})));
+    // The absolute form of the target, which HTTP/1.1 servers must accept.
+    let raw = crate::http_util::raw(
+        api.addr(),
+        b"GET http://jobq.test/healthz HTTP/1.1\r\nHost: jobq.test\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(30),
+    );
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.contains(r#""status":"ok""#), "{raw}");
 }
 }
 
