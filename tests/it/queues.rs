@@ -483,8 +483,10 @@ both! {
 /// queue's concurrency limit holds back (another process runs the queue's one
 /// allowed job) is waited for, not left behind; plain `--drain` stops.
 fn a_drain_with_wait_waits_for_a_due_job_a_queues_limit_holds(db) {
+    use std::time::Duration;
     let sb = Sandbox::on(&db);
-    let started = sb.path().join("started");
+    let (started, gate) = (sb.path().join("started"), sb.path().join("gate"));
+    // A job runs until the test opens the gate.
     sb.config(&format!(
         r#"
 [workers]
@@ -492,18 +494,19 @@ poll_interval = "50ms"
 durability = "normal"
 
 [handlers.slow]
-command = ["sh", "-c", "cat > /dev/null; touch {s}; exec sleep 3"]
+command = ["sh", "-c", "cat > /dev/null; touch {s}; while [ ! -e {g} ]; do sleep 0.05; done"]
 queue = "one"
 
 [queues.one]
 concurrency = 1
 "#,
-        s = started.display()
+        s = started.display(),
+        g = gate.display()
     ));
     let first = sb.ok(&["enqueue", "slow"]);
     let second = sb.ok(&["enqueue", "slow"]);
     let mut holder = sb.spawn(&["work", "--workers", "1"], "holder");
-    crate::util::wait_for("the first job to start", std::time::Duration::from_secs(30), || {
+    crate::util::wait_for("the first job to start", Duration::from_secs(30), || {
         started.exists()
     });
     // The queue's one slot is taken: a plain drain claims nothing and stops.
@@ -511,18 +514,21 @@ concurrency = 1
     assert_eq!(plain.code, 0, "{}", plain.stderr);
     assert!(plain.stderr.contains("1 due job it serves left"), "{}", plain.stderr);
     assert_eq!(sb.json(&["show", &second])["status"], "pending");
-    // With --wait it looks again until the job has left pending (run here,
-    // or by the holder once its first job is done).
-    let waited = sb.run(&["work", "--drain", "--wait"]);
-    assert_eq!(waited.code, 0, "{}", waited.stderr);
-    let status = sb.json(&["show", &second])["status"].clone();
-    assert_ne!(status, "pending", "--wait ended with a job it serves pending");
+    // With --wait it looks again (every 50 ms here) while the slot is taken...
+    let mut waiter = sb.spawn(&["work", "--drain", "--wait"], "waiter");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "--wait ended with a job it serves pending: {}",
+        sb.log("waiter")
+    );
+    // ...and ends once the job has left pending (run by either process).
+    std::fs::write(&gate, b"open").unwrap();
+    assert_eq!(crate::util::wait_exit(&mut waiter, Duration::from_secs(60)), 0);
+    assert_ne!(sb.json(&["show", &second])["status"], "pending");
     assert_ne!(sb.json(&["show", &first])["status"], "pending");
     crate::util::signal(&holder, libc::SIGTERM);
-    assert_eq!(
-        crate::util::wait_exit(&mut holder, std::time::Duration::from_secs(30)),
-        0
-    );
+    assert_eq!(crate::util::wait_exit(&mut holder, Duration::from_secs(30)), 0);
 }
 }
 
