@@ -200,6 +200,7 @@ mod period_s {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_period_longer_than_the_longest_wait_is_refused() {
@@ -211,7 +212,6 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("unique.period_s"), "{err}");
     }
-    use serde_json::json;
 
     #[test]
     fn canonical_form_sorts_keys_at_every_depth() {

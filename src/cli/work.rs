@@ -126,7 +126,7 @@ pub fn run_pool(
 }
 
 /// What a drain left of the jobs it serves (see [`report_drained`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Left {
     /// Due now, outside paused queues: they became due as the pool ended (a
     /// snooze or a backoff ending just after its last claim), or a queue's
@@ -198,10 +198,7 @@ fn report_drained(
         Ok(w) => w,
         Err(e) => {
             log::warn!("drained, but could not count what waits: {e}");
-            return Left {
-                ready: 0,
-                next_due: None,
-            };
+            return Left::default();
         }
     };
     let serves = |t: &str, q: &str| {
@@ -226,7 +223,6 @@ fn report_drained(
     let later: u64 = mine.iter().map(|w| w.later).sum();
     let ready: u64 = mine.iter().map(|w| w.ready).sum();
     let next = mine.iter().filter_map(|w| w.next_due).min();
-
     let jobs = if later == 1 { "job waits" } else { "jobs wait" };
     let hint = if waits {
         "waiting for it"

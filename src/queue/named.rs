@@ -59,7 +59,8 @@ impl Queue {
     ///
     /// # Errors
     /// [`Error::Invalid`] (field `for`) for a zero duration or one longer than
-    /// [`crate::MAX_DELAY_S`] seconds; otherwise as [`Queue::set_queue_limits`].
+    /// [`crate::state::MAX_WAIT`] (10^11 s, as [`crate::Unique::validate`] holds a
+    /// period to); otherwise as [`Queue::set_queue_limits`].
     pub fn pause_queue(&self, name: &str, duration: Option<Duration>) -> Result<QueueInfo> {
         self.queue_info(name)?;
         let now = self.now();
@@ -72,7 +73,10 @@ impl Queue {
         if duration.is_some_and(|d| d > crate::state::MAX_WAIT) {
             return Err(Error::Invalid {
                 field: "for",
-                reason: format!("a pause lasts at most {} s", crate::MAX_DELAY_S),
+                reason: format!(
+                    "a pause lasts at most {} s",
+                    crate::state::MAX_WAIT.as_secs()
+                ),
             });
         }
         let until = duration.map(|d| now.plus(d));

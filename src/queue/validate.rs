@@ -13,23 +13,21 @@ const MAX_TIME: i64 = 253_402_300_799_999;
 /// The deepest nesting of arrays and objects a payload may have: 127, what
 /// the JSON reader that reads it back (serde_json, which stops at 128) takes.
 /// A deeper payload would be stored and then fail at its claim as unreadable.
-pub(crate) const MAX_PAYLOAD_DEPTH: usize = 127;
+const MAX_PAYLOAD_DEPTH: usize = 127;
 
-/// How deeply `v` nests arrays and objects (a scalar: 0), counted without
-/// recursion, and only as far as `limit + 1`.
+/// Whether `v` nests arrays and objects more than `limit` deep (a scalar
+/// nests 0). Walks the value without recursion and stops at the first
+/// container past the limit.
 fn depth_over(v: &serde_json::Value, limit: usize) -> bool {
     use serde_json::Value;
     let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
     while let Some((v, d)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match v {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => continue,
-        };
-        if d + 1 > limit {
-            return true;
+        match v {
+            Value::Array(_) | Value::Object(_) if d == limit => return true,
+            Value::Array(items) => stack.extend(items.iter().map(|c| (c, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|c| (c, d + 1))),
+            _ => {}
         }
-        stack.extend(children.map(|c| (c, d + 1)));
     }
     false
 }

@@ -514,9 +514,12 @@ concurrency = 1
     assert_eq!(plain.code, 0, "{}", plain.stderr);
     assert!(plain.stderr.contains("1 due job it serves left"), "{}", plain.stderr);
     assert_eq!(sb.json(&["show", &second])["status"], "pending");
-    // With --wait it looks again (every 50 ms here) while the slot is taken...
+    // With --wait it looks again (every 50 ms here) while the slot is taken:
+    // a second pass starts a second pool...
     let mut waiter = sb.spawn(&["work", "--drain", "--wait"], "waiter");
-    std::thread::sleep(Duration::from_secs(1));
+    crate::util::wait_for("--wait to look again", Duration::from_secs(30), || {
+        sb.log("waiter").matches(" started: ").count() >= 2
+    });
     assert!(
         waiter.try_wait().unwrap().is_none(),
         "--wait ended with a job it serves pending: {}",
