@@ -81,9 +81,9 @@ impl Queue {
     /// upgrades the `jobq` schema (one process migrates when several start).
     ///
     /// # Errors
-    /// [`Error::NotADatabase`], [`Error::Open`] (also a PostgreSQL server that
+    /// [`crate::Error::NotADatabase`], [`crate::Error::Open`] (also a PostgreSQL server that
     /// cannot be reached or a bad URL, and an empty path or `:memory:`: a queue
-    /// needs a file its connections share), [`Error::ReadOnly`], or a
+    /// needs a file its connections share), [`crate::Error::ReadOnly`], or a
     /// database error.
     pub fn open_with(opts: QueueOptions) -> Result<Queue> {
         let backend = open_backend(&opts)?;

@@ -10,7 +10,7 @@ impl Queue {
     /// SHA-256 is stored; the returned secret cannot be shown again.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for an empty or over-long user name (more than 255 bytes,
+    /// [`crate::Error::Invalid`] for an empty or over-long user name (more than 255 bytes,
     /// or with spaces or control characters); database errors.
     pub fn create_token(&self, user: &str, admin: bool) -> Result<CreatedToken> {
         check_user(user)?;
