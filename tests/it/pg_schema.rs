@@ -154,3 +154,99 @@ fn an_enqueue_elsewhere_wakes_an_idle_pool_through_listen_notify() {
     crate::util::wait_for("the job to run", Duration::from_secs(20), || done(job.id));
     pool.shutdown(Duration::from_secs(5));
 }
+
+/// An idle pool (polling once a minute) is woken for every committed enqueue
+/// from another handle, however the enqueues around it fare: one right after
+/// a change that failed (it sent no notification), and a retry held up by a
+/// lock until well after the notification sent just before it.
+#[test]
+fn enqueues_beside_failed_or_slow_changes_still_wake_an_idle_pool() {
+    let Some(db) = TestDb::new("notify_gaps") else {
+        return;
+    };
+    let workers = Queue::open(&db.url).unwrap();
+    let mut reg = Registry::new();
+    reg.register("t", |_: &jobq::JobContext, _| Ok(json!("ran")));
+    let cfg = WorkerConfig {
+        workers: 1,
+        poll_interval: Duration::from_secs(60),
+        ..WorkerConfig::default()
+    };
+    let elsewhere = Queue::open(&db.url).unwrap();
+    let done = |id| elsewhere.get(id).unwrap().status == jobq::JobStatus::Completed;
+    let pool = WorkerPool::start(workers.clone(), reg, cfg).unwrap();
+    // The listener is up once a notified job runs.
+    let first = elsewhere.enqueue(NewJob::new("t", json!(1))).unwrap();
+    crate::util::wait_for("the first job", Duration::from_secs(20), || done(first.id));
+    // Past the listener's second wake-up after that notification.
+    std::thread::sleep(Duration::from_millis(200));
+
+    // A retry that fails sends no notification; the enqueue right after it must.
+    assert!(elsewhere.retry(jobq::JobId::new()).is_err());
+    let after_failure = elsewhere.enqueue(NewJob::new("t", json!(2))).unwrap();
+    crate::util::wait_for(
+        "the job after a failed change",
+        Duration::from_secs(20),
+        || done(after_failure.id),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+
+    // A notified enqueue (of a job due in an hour: the pool wakes and finds
+    // nothing), then a retry that starts within the debounce but commits
+    // 300 ms later, behind a lock on its row, after the listener's second
+    // wake-up.
+    let held = elsewhere.enqueue(NewJob::new("t", json!(3)).delay(Duration::from_secs(3600)));
+    let held = held.unwrap();
+    elsewhere.cancel(held.id).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut locker = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut lock = locker.transaction().unwrap();
+    lock.execute(
+        "SELECT 1 FROM jobq.jobs WHERE id = $1 FOR UPDATE",
+        &[&held.id.to_string()],
+    )
+    .unwrap();
+    let later = elsewhere.enqueue(NewJob::new("t", json!(4)).delay(Duration::from_secs(3600)));
+    later.unwrap();
+    std::thread::scope(|s| {
+        let retry = s.spawn(|| elsewhere.retry(held.id).unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        lock.commit().unwrap();
+        retry.join().unwrap();
+    });
+    crate::util::wait_for("the slow retry's job", Duration::from_secs(20), || {
+        done(held.id)
+    });
+    pool.shutdown(Duration::from_secs(5));
+}
+
+/// A pool whose listener connects between another handle's notified enqueue
+/// and a second enqueue the debounce leaves to that notification (which the
+/// listener never got) still starts the second job at once.
+#[test]
+fn a_listener_connecting_between_a_notification_and_a_covered_enqueue_still_wakes() {
+    let Some(db) = TestDb::new("notify_connect") else {
+        return;
+    };
+    let workers = Queue::open(&db.url).unwrap();
+    let mut reg = Registry::new();
+    reg.register("t", |_: &jobq::JobContext, _| Ok(json!("ran")));
+    let cfg = WorkerConfig {
+        workers: 1,
+        poll_interval: Duration::from_secs(60),
+        ..WorkerConfig::default()
+    };
+    let elsewhere = Queue::open(&db.url).unwrap();
+    // Notified, due in an hour: nothing for the pool to start.
+    let covering = NewJob::new("t", json!(1)).delay(Duration::from_secs(3600));
+    elsewhere.enqueue(covering).unwrap();
+    let pool = WorkerPool::start(workers.clone(), reg, cfg).unwrap();
+    // Within the debounce of the first enqueue, most often after the
+    // listener's first look (it connects within a few ms of the start).
+    std::thread::sleep(Duration::from_millis(8));
+    let covered = elsewhere.enqueue(NewJob::new("t", json!(2))).unwrap();
+    crate::util::wait_for("the covered job", Duration::from_secs(20), || {
+        elsewhere.get(covered.id).unwrap().status == jobq::JobStatus::Completed
+    });
+    pool.shutdown(Duration::from_secs(5));
+}

@@ -26,23 +26,34 @@ use crate::workers::WorkerInfo;
 
 impl Backend for Postgres {
     fn insert(&self, rows: &[NewRow]) -> Result<Vec<Option<Job>>> {
-        let notify = self.should_notify();
-        if let [one] = rows {
-            if one.job.unique.is_none() {
-                return self.pool.auto("enqueue", |c| {
-                    Ok(vec![admin::insert(c, &one.job, &one.payload, notify)?])
-                });
+        // `None`: inserted; `Some`: the unique job already there.
+        let inserted = |out: Vec<Option<Job>>| {
+            let due = out.iter().any(Option::is_none);
+            (out, due)
+        };
+        self.notifying("enqueue", |notify| {
+            if let [one] = rows {
+                if one.job.unique.is_none() {
+                    return self
+                        .pool
+                        .auto("enqueue", |c| {
+                            Ok(vec![admin::insert(c, &one.job, &one.payload, notify)?])
+                        })
+                        .map(inserted);
+                }
             }
-        }
-        self.pool.tx("enqueue_many", |c| {
-            let out = rows
-                .iter()
-                .map(|r| admin::insert(c, &r.job, &r.payload, false))
-                .collect::<Result<Vec<_>>>()?;
-            if notify && out.iter().any(Option::is_none) {
-                c.query("enqueue_many", admin::NOTIFY, &[])?;
-            }
-            Ok(out)
+            self.pool
+                .tx("enqueue_many", |c| {
+                    let out = rows
+                        .iter()
+                        .map(|r| admin::insert(c, &r.job, &r.payload, false))
+                        .collect::<Result<Vec<_>>>()?;
+                    if notify && out.iter().any(Option::is_none) {
+                        c.query("enqueue_many", admin::NOTIFY, &[])?;
+                    }
+                    Ok(out)
+                })
+                .map(inserted)
         })
     }
 
@@ -77,13 +88,14 @@ impl Backend for Postgres {
     }
 
     fn retry(&self, id: JobId, now: Timestamp) -> Result<()> {
-        let notify = self.should_notify();
-        self.pool.tx("retry", |c| {
-            admin::retry(c, id, now)?;
-            if notify {
-                c.query("retry", admin::NOTIFY, &[])?;
-            }
-            Ok(())
+        self.notifying("retry", |notify| {
+            self.pool.tx("retry", |c| {
+                admin::retry(c, id, now)?;
+                if notify {
+                    c.query("retry", admin::NOTIFY, &[])?;
+                }
+                Ok(((), true))
+            })
         })
     }
 
@@ -105,13 +117,15 @@ impl Backend for Postgres {
         now: Timestamp,
         backoff_for: &dyn Fn(&str) -> Backoff,
     ) -> Result<Vec<(JobId, JobStatus)>> {
-        let notify = self.should_notify();
-        self.pool.tx("recover worker", |c| {
-            let out = finish::recover_worker(c, worker, message, backoff_for, now)?;
-            if notify && out.iter().any(|(_, s)| *s == JobStatus::Pending) {
-                c.query("recover worker", admin::NOTIFY, &[])?;
-            }
-            Ok(out)
+        self.notifying("recover worker", |notify| {
+            self.pool.tx("recover worker", |c| {
+                let out = finish::recover_worker(c, worker, message, backoff_for, now)?;
+                let due = out.iter().any(|(_, s)| *s == JobStatus::Pending);
+                if notify && due {
+                    c.query("recover worker", admin::NOTIFY, &[])?;
+                }
+                Ok((out, due))
+            })
         })
     }
 
@@ -200,13 +214,18 @@ impl Backend for Postgres {
     }
 
     fn bulk(&self, batch: &BulkBatch<'_>) -> Result<BulkDone> {
-        let notify = batch.action == BulkAction::Retry && self.should_notify();
-        self.pool.tx("bulk", |c| {
-            let done = bulk::batch(c, batch)?;
-            if notify && done.changed > 0 {
-                c.query("bulk", admin::NOTIFY, &[])?;
-            }
-            Ok(done)
+        if batch.action != BulkAction::Retry {
+            return self.pool.tx("bulk", |c| bulk::batch(c, batch));
+        }
+        self.notifying("bulk", |notify| {
+            self.pool.tx("bulk", |c| {
+                let done = bulk::batch(c, batch)?;
+                let due = done.changed > 0;
+                if notify && due {
+                    c.query("bulk", admin::NOTIFY, &[])?;
+                }
+                Ok((done, due))
+            })
         })
     }
 
@@ -240,13 +259,14 @@ impl Backend for Postgres {
     }
 
     fn resume_queue(&self, queue: &str, now: Timestamp) -> Result<()> {
-        let notify = self.should_notify();
-        self.pool.tx("resume queue", |c| {
-            queues::resume(c, queue, now)?;
-            if notify {
-                c.query("resume queue", admin::NOTIFY, &[])?;
-            }
-            Ok(())
+        self.notifying("resume queue", |notify| {
+            self.pool.tx("resume queue", |c| {
+                queues::resume(c, queue, now)?;
+                if notify {
+                    c.query("resume queue", admin::NOTIFY, &[])?;
+                }
+                Ok(((), true))
+            })
         })
     }
 
@@ -260,9 +280,13 @@ impl Backend for Postgres {
         now: Timestamp,
         plan: &dyn Fn(Option<Timestamp>) -> Result<FirePlan>,
     ) -> Result<Option<(Job, bool)>> {
-        let notify = self.should_notify();
-        self.pool.tx("fire schedule", |c| {
-            schedules::fire(c, name, now, notify, plan)
+        self.notifying("fire schedule", |notify| {
+            let fired = self.pool.tx("fire schedule", |c| {
+                schedules::fire(c, name, now, notify, plan)
+            })?;
+            // `false`: a new job, not the unique one already there.
+            let due = matches!(fired, Some((_, false)));
+            Ok((fired, due))
         })
     }
 

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 pub(crate) use overview::STATEMENTS as OVERVIEW_STATEMENTS;
 
 use conn::Pool;
-use notify::Debounce;
+use notify::{Debounce, Plan};
 
 /// How a PostgreSQL queue connects.
 #[derive(Debug, Clone)]
@@ -125,8 +125,42 @@ impl Postgres {
         Ok(config)
     }
 
-    /// Whether this enqueue should send a notification.
-    fn should_notify(&self) -> bool {
-        self.notify && self.debounce.take()
+    /// Runs a change that may make jobs due (an enqueue, a retry, a resume).
+    /// `change(notify)` writes it in one transaction, with a notification when
+    /// `notify` is true and it made jobs due, and returns its result and
+    /// whether it made jobs due. The debounce ([`Debounce`]) decides `notify`;
+    /// a change it left without one that committed too late for the
+    /// listeners' second wake-up sends one after its commit. That late
+    /// notification failing is logged, not returned: the change is committed.
+    ///
+    /// # Errors
+    /// The change's own.
+    fn notifying<T>(
+        &self,
+        step: &'static str,
+        change: impl FnOnce(bool) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        if !self.notify {
+            return change(false).map(|(out, _)| out);
+        }
+        let plan = self.debounce.plan();
+        let (out, due) = change(plan.notifies())?;
+        if !due {
+            return Ok(out);
+        }
+        if plan.notifies() {
+            self.debounce.sent(&plan);
+        } else if Debounce::late(&plan, std::time::Instant::now()) {
+            let own = Plan::alone();
+            match self.pool.auto(step, |c| c.query(step, admin::NOTIFY, &[])) {
+                Ok(_) => self.debounce.sent(&own),
+                Err(e) => log::warn!(
+                    "{}: a notification after {step} failed ({e}); \
+                     listening pools find its jobs at their next poll",
+                    self.pool.shown
+                ),
+            }
+        }
+        Ok(out)
     }
 }

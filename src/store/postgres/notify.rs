@@ -1,10 +1,10 @@
 //! Wake-ups across processes: LISTEN/NOTIFY. Enqueues send `NOTIFY jobq_insert`
-//! in their own transaction (so only committed jobs wake anyone), at most one
-//! per [`DEBOUNCE`] per process: NOTIFY serializes committing transactions
-//! server-wide, so a burst of enqueues sends one. Each listening process keeps
-//! one connection that LISTENs and wakes its pool on every notification, and
-//! once more [`TRAILING`] later, to start jobs whose notification the debounce
-//! left out. Polling stays the fallback (and the only way with `notify` off,
+//! in their own transaction (so only committed jobs wake anyone), about one
+//! per [`DEBOUNCE`] per open database (see [`Debounce`]): NOTIFY serializes
+//! committing transactions server-wide, so a burst of enqueues sends few. Each
+//! listening process keeps one connection that LISTENs and wakes its pool on
+//! every notification, and once more [`TRAILING`] later, to start jobs whose
+//! notification the debounce left out. Polling stays the fallback (and the only way with `notify` off,
 //! e.g. behind PgBouncer in transaction mode, where LISTEN does not work).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,22 +23,73 @@ const TICK: Duration = Duration::from_millis(250);
 /// How long the listener waits between attempts to reconnect.
 const RECONNECT: Duration = Duration::from_secs(1);
 
-/// The sending side's debounce.
+/// The sending side's debounce. A change that makes jobs due sends a
+/// notification in its own transaction unless an earlier one, sent and
+/// committed, started less than [`DEBOUNCE`] before this change did. Listeners
+/// wake once more [`TRAILING`] after each notification they receive, which
+/// starts the jobs of the changes left without one; a change left without one
+/// that commits too late for that second wake-up sends its own after its
+/// commit ([`Debounce::late`]). Only committed notifications count: a change
+/// that fails, or makes nothing due, leaves the next one to notify.
 #[derive(Debug, Default)]
 pub(crate) struct Debounce {
+    /// When the latest committed notification's change started.
     last: Mutex<Option<Instant>>,
 }
 
-impl Debounce {
-    /// True (and the time noted) when no notification was sent in the last [`DEBOUNCE`].
-    pub(crate) fn take(&self) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if last.is_some_and(|t| now.duration_since(t) < DEBOUNCE) {
-            return false;
+/// What one change does about notifying, decided before it runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    started: Instant,
+    /// The start of the committed notification that covers this change.
+    covered_by: Option<Instant>,
+}
+
+impl Plan {
+    /// A notification sent on its own, starting now.
+    pub(crate) fn alone() -> Plan {
+        Plan {
+            started: Instant::now(),
+            covered_by: None,
         }
-        *last = Some(now);
-        true
+    }
+
+    /// True: the change sends a notification in its transaction.
+    pub(crate) fn notifies(&self) -> bool {
+        self.covered_by.is_none()
+    }
+}
+
+impl Debounce {
+    /// The plan of a change starting now.
+    pub(crate) fn plan(&self) -> Plan {
+        self.plan_at(Instant::now())
+    }
+
+    fn plan_at(&self, now: Instant) -> Plan {
+        let last = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        Plan {
+            started: now,
+            covered_by: last.filter(|t| now.saturating_duration_since(*t) < DEBOUNCE),
+        }
+    }
+
+    /// Notes that the change of `plan` committed with its notification.
+    pub(crate) fn sent(&self, plan: &Plan) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t < plan.started) {
+            *last = Some(plan.started);
+        }
+    }
+
+    /// True when a change of `plan` that sent no notification committed (at
+    /// the latest) at `now`, too late for the listeners' second wake-up after
+    /// the notification that covered it: that notification committed after
+    /// it started, listeners received it after that and wake again
+    /// [`TRAILING`] later, so a commit before `started + TRAILING` is seen.
+    pub(crate) fn late(plan: &Plan, now: Instant) -> bool {
+        plan.covered_by
+            .is_some_and(|t| now.saturating_duration_since(t) >= TRAILING)
     }
 }
 
@@ -105,8 +156,12 @@ impl Listener {
     }
 
     /// Wakes on notifications until the connection breaks or the queue is gone.
+    /// The caller woke the pool once as it started listening; a change the
+    /// debounce left to a notification sent before that (which this
+    /// connection never got) and committed since is started by a second
+    /// wake-up [`TRAILING`] later, as after any notification.
     fn listen(&self, client: &mut Client) {
-        let mut trailing: Option<Instant> = None;
+        let mut trailing: Option<Instant> = Some(Instant::now() + TRAILING);
         while !self.stopped() {
             let wait = trailing.map_or(TICK, |t| t.saturating_duration_since(Instant::now()));
             let got = client.notifications().timeout_iter(wait.min(TICK)).next();
@@ -125,5 +180,58 @@ impl Listener {
                 trailing = None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_change_notifies_unless_a_committed_notification_started_within_the_debounce() {
+        let d = Debounce::default();
+        let t0 = Instant::now() + ms(1_000);
+        let first = d.plan_at(t0);
+        assert!(first.notifies());
+        // Not yet committed: a second change notifies too.
+        assert!(d.plan_at(t0 + ms(1)).notifies());
+        d.sent(&first);
+        let covered = d.plan_at(t0 + ms(5));
+        assert!(!covered.notifies());
+        assert!(d.plan_at(t0 + DEBOUNCE).notifies());
+        // An older plan committing later does not move the mark back.
+        d.sent(&Plan {
+            started: t0 - ms(100),
+            covered_by: None,
+        });
+        assert!(!d.plan_at(t0 + ms(5)).notifies());
+    }
+
+    #[test]
+    fn a_change_that_failed_or_made_nothing_due_leaves_the_next_to_notify() {
+        let d = Debounce::default();
+        let t0 = Instant::now() + ms(1_000);
+        let failed = d.plan_at(t0);
+        assert!(failed.notifies());
+        // `sent` is never called for it.
+        assert!(d.plan_at(t0 + ms(1)).notifies());
+    }
+
+    #[test]
+    fn a_covered_change_committing_after_the_trailing_wake_is_late() {
+        let d = Debounce::default();
+        let t0 = Instant::now() + ms(1_000);
+        d.sent(&d.plan_at(t0));
+        let covered = d.plan_at(t0 + ms(10));
+        assert!(!Debounce::late(&covered, t0 + ms(30)));
+        assert!(!Debounce::late(&covered, t0 + TRAILING - ms(1)));
+        assert!(Debounce::late(&covered, t0 + TRAILING));
+        // A change that notified itself is never late.
+        let own = d.plan_at(t0 + DEBOUNCE + ms(1));
+        assert!(!Debounce::late(&own, t0 + ms(10_000)));
     }
 }
