@@ -84,7 +84,8 @@ impl JobType {
         self
     }
 
-    /// Sets the default `max_attempts` (checked at declare: at least 1).
+    /// Sets the default `max_attempts` (checked at declare: 1 to
+    /// [`crate::MAX_ATTEMPTS`]).
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n);
         self
@@ -116,10 +117,13 @@ impl JobType {
         if let Some(u) = &self.unique {
             u.validate()?;
         }
-        if self.max_attempts == Some(0) {
+        if self
+            .max_attempts
+            .is_some_and(|n| !(1..=crate::MAX_ATTEMPTS).contains(&n))
+        {
             return Err(invalid(
                 "max_attempts",
-                format!("{}: must be at least 1", self.name),
+                format!("{}: must be from 1 to {}", self.name, crate::MAX_ATTEMPTS),
             ));
         }
         if self.timeout == Some(Duration::ZERO) {

@@ -62,7 +62,7 @@ pub use id_prefix::{IdPrefix, MAX_LISTED_MATCHES, MIN_ID_PREFIX};
 pub use job::{HeldKey, Job, JobId, JobStatus, ParseJobIdError, ParseStatusError, StatusSet};
 pub use location::{redact_url, Location};
 pub use metrics::Metrics;
-pub use new_job::{validate_job_type, NewJob, MAX_DELAY_S, MAX_REF_BYTES};
+pub use new_job::{validate_job_type, NewJob, MAX_ATTEMPTS, MAX_DELAY_S, MAX_REF_BYTES};
 pub use overview::{
     BulkAction, CappedStatusCounts, Count, GroupCounts, Minute, Overview, OverviewQuery,
 };
@@ -73,6 +73,7 @@ pub use queue::{
 };
 pub use queues::{
     validate_queue_name, LimitsChange, QueueInfo, QueueSpec, RateLimit, DEFAULT_QUEUE,
+    MAX_CONCURRENCY,
 };
 pub use retry::{classify, Backoff, EmptyBackoff, ErrorClass};
 pub use schedule::{Misfire, Schedule, ScheduleInfo, SKIP_GRACE};

@@ -47,6 +47,10 @@ pub fn validate_job_type(t: &str) -> Result<()> {
     Ok(())
 }
 
+/// The largest `max_attempts` accepted: 2,147,483,647 (2^31 - 1), the
+/// largest both backends store (PostgreSQL keeps it in an `integer`).
+pub const MAX_ATTEMPTS: u32 = 2_147_483_647;
+
 /// The longest `delay_s` accepted, in seconds (about 3,000 years).
 pub const MAX_DELAY_S: u64 = 100_000_000_000;
 
@@ -79,7 +83,7 @@ pub struct NewJob {
     #[schema(nullable = false, minimum = -2147483648, maximum = 2147483647)]
     pub priority: Option<i32>,
     /// Total runs allowed, at least 1; default 5 (or the queue's per-type default).
-    #[schema(nullable = false, minimum = 1, maximum = 4294967295u64, format = Int64)]
+    #[schema(nullable = false, minimum = 1, maximum = 2147483647, format = Int32)]
     pub max_attempts: Option<u32>,
     /// Run no earlier than this time (RFC 3339, before the year 10000). Not with `delay_s`.
     #[schema(nullable = false)]

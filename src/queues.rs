@@ -35,6 +35,10 @@ pub fn validate_queue_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The largest concurrency limit accepted: 2,147,483,647 (2^31 - 1), the
+/// largest both backends store (PostgreSQL keeps it in an `integer`).
+pub const MAX_CONCURRENCY: u32 = 2_147_483_647;
+
 /// At most `count` starts per sliding `period`, written `"100/1m"` (a count, a
 /// slash, a duration as in `jobq.toml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -188,7 +192,7 @@ impl QueueSpec {
         &self.name
     }
 
-    /// Sets the concurrency limit (checked when declared: at least 1).
+    /// Sets the concurrency limit (checked when declared: 1 to [`MAX_CONCURRENCY`]).
     pub fn concurrency(mut self, n: u32) -> Self {
         self.concurrency = Some(n);
         self
@@ -202,10 +206,13 @@ impl QueueSpec {
 
     pub(crate) fn validate(&self) -> Result<()> {
         validate_queue_name(&self.name)?;
-        if self.concurrency == Some(0) {
+        if self
+            .concurrency
+            .is_some_and(|n| !(1..=MAX_CONCURRENCY).contains(&n))
+        {
             return Err(Error::Invalid {
                 field: "concurrency",
-                reason: format!("{}: must be at least 1", self.name),
+                reason: format!("{}: must be from 1 to {MAX_CONCURRENCY}", self.name),
             });
         }
         Ok(())

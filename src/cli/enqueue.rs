@@ -35,7 +35,7 @@ pub struct EnqueueArgs {
     #[arg(long, allow_negative_numbers = true)]
     priority: Option<i32>,
     /// Total runs allowed, at least 1 [default: the type's, else 5].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(jobq::MAX_ATTEMPTS)))]
     max_attempts: Option<u32>,
     /// Run no earlier than this from now: 250ms, 30s, 5m, 1h, 7d, "1h 30m".
     #[arg(long, value_parser = parse_duration, conflicts_with = "run_at")]

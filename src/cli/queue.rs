@@ -71,9 +71,10 @@ fn parse_concurrency(text: &str) -> Result<Limit<u32>, String> {
         return Ok(Limit(None));
     }
     match text.parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(Limit(Some(n))),
+        Ok(n) if (1..=jobq::MAX_CONCURRENCY).contains(&n) => Ok(Limit(Some(n))),
         _ => Err(format!(
-            "{text:?}: expected a whole number of at least 1, or `none` for unlimited"
+            "{text:?}: expected a whole number from 1 to {}, or `none` for unlimited",
+            jobq::MAX_CONCURRENCY
         )),
     }
 }

@@ -213,8 +213,11 @@ fn queue_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Erro
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let n = u32::deserialize(d)?;
-    if n < 1 {
-        return Err(serde::de::Error::custom("must be at least 1"));
+    if !(1..=jobq::MAX_ATTEMPTS).contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "must be from 1 to {}",
+            jobq::MAX_ATTEMPTS
+        )));
     }
     Ok(Some(n))
 }

@@ -136,9 +136,10 @@ pub struct QueueConfig {
 fn concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let n = i64::deserialize(d)?;
     match u32::try_from(n) {
-        Ok(n) if n >= 1 => Ok(Some(n)),
+        Ok(n) if (1..=jobq::MAX_CONCURRENCY).contains(&n) => Ok(Some(n)),
         _ => Err(serde::de::Error::custom(format!(
-            "must be at least 1 (got {n}); leave it out for unlimited"
+            "must be from 1 to {} (got {n}); leave it out for unlimited",
+            jobq::MAX_CONCURRENCY
         ))),
     }
 }

@@ -195,7 +195,19 @@ fn refusals_name_the_line_and_the_key() {
             "[handlers.echo]\ncommand = [\"cat\"]\nmax_attempts = 0\n",
             3,
             "handlers.echo.max_attempts",
-            "at least 1",
+            "from 1 to 2147483647",
+        ),
+        (
+            "[queues.big]\nconcurrency = 2147483648\n",
+            2,
+            "queues.big.concurrency",
+            "from 1 to 2147483647",
+        ),
+        (
+            "[handlers.echo]\ncommand = [\"cat\"]\nmax_attempts = 2147483648\n",
+            3,
+            "handlers.echo.max_attempts",
+            "from 1 to 2147483647",
         ),
         (
             "[handlers.echo]\ncommand = [\"cat\"]\nretries = 3\n",

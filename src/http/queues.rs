@@ -27,7 +27,7 @@ pub(crate) struct QueueList {
 #[allow(dead_code)] // describes the body, which is read by name
 pub(crate) struct QueueLimits {
     /// null: unlimited; absent: unchanged
-    #[schema(minimum = 1, maximum = 4294967295u64, format = Int64)]
+    #[schema(minimum = 1, maximum = 2147483647, format = Int32)]
     concurrency: Option<u32>,
     /// e.g. 100/1m; null: unlimited; absent: unchanged
     rate_limit: Option<RateLimit>,
@@ -167,12 +167,13 @@ fn concurrency(v: Value) -> Result<Option<u32>, ApiError> {
     }
     whole_u64(&v)
         .and_then(|n| u32::try_from(n).ok())
-        .filter(|n| *n >= 1)
+        .filter(|n| (1..=crate::MAX_CONCURRENCY).contains(n))
         .map(Some)
         .ok_or_else(|| {
-            ApiError::unprocessable(
-                "invalid concurrency: expected an integer of at least 1, or null for unlimited",
-            )
+            ApiError::unprocessable(format!(
+                "invalid concurrency: expected an integer from 1 to {}, or null for unlimited",
+                crate::MAX_CONCURRENCY
+            ))
         })
 }
 

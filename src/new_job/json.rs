@@ -101,7 +101,7 @@ impl NewJob {
                     job.priority = Some(i32::try_from(n).unwrap_or_default());
                 }
                 "max_attempts" => {
-                    let n = integer(&key, &value, 1, i64::from(u32::MAX))?;
+                    let n = integer(&key, &value, 1, i64::from(crate::MAX_ATTEMPTS))?;
                     job.max_attempts = Some(u32::try_from(n).unwrap_or(1));
                 }
                 "delay_s" => {
@@ -251,8 +251,8 @@ mod tests {
         let table = [
             (r#"{"job_type":"a","priority":"high"}"#, "invalid priority: expected an integer from -2147483648 to 2147483647"),
             (r#"{"job_type":"a","priority":null}"#, "invalid priority: must not be null: omit it for the default"),
-            (r#"{"job_type":"a","max_attempts":0}"#, "invalid max_attempts: expected an integer from 1 to 4294967295"),
-            (r#"{"job_type":"a","max_attempts":2.5}"#, "invalid max_attempts: expected an integer from 1 to 4294967295"),
+            (r#"{"job_type":"a","max_attempts":0}"#, "invalid max_attempts: expected an integer from 1 to 2147483647"),
+            (r#"{"job_type":"a","max_attempts":2.5}"#, "invalid max_attempts: expected an integer from 1 to 2147483647"),
             (r#"{"job_type":"a","delay_s":-1}"#, "invalid delay_s: expected an integer from 0 to 100000000000"),
             (r#"{"job_type":"a","run_at":"soon"}"#, "invalid run_at: expected an RFC 3339 time like 2026-01-31T09:00:00Z"),
             (r#"{"job_type":"a","job_type":"b"}"#, "invalid job_type: given more than once"),

@@ -40,14 +40,22 @@ impl Queue {
     /// after the change.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a bad name or a concurrency of 0;
+    /// [`Error::Invalid`] for a bad name or a concurrency of 0 or more than
+    /// [`crate::MAX_CONCURRENCY`];
     /// [`Error::UnknownQueue`]; database errors.
     pub fn set_queue_limits(&self, name: &str, change: LimitsChange) -> Result<QueueInfo> {
         self.queue_info(name)?;
-        if change.concurrency == Some(Some(0)) {
+        if change
+            .concurrency
+            .flatten()
+            .is_some_and(|n| !(1..=crate::MAX_CONCURRENCY).contains(&n))
+        {
             return Err(Error::Invalid {
                 field: "concurrency",
-                reason: "must be at least 1 (null or `none` for unlimited)".into(),
+                reason: format!(
+                    "must be from 1 to {} (null or `none` for unlimited)",
+                    crate::MAX_CONCURRENCY
+                ),
             });
         }
         self.backend().set_queue_limits(name, change, self.now())?;

@@ -65,8 +65,11 @@ pub(crate) fn build(mut new: NewJob, now: Timestamp, opts: &QueueOptions) -> Res
         .and_then(|t| t.backoff.clone());
     opts.catalog.apply_defaults(&mut new);
     let max_attempts = new.max_attempts.unwrap_or(opts.default_max_attempts);
-    if max_attempts < 1 {
-        return Err(invalid("max_attempts", "must be at least 1".into()));
+    if !(1..=crate::MAX_ATTEMPTS).contains(&max_attempts) {
+        return Err(invalid(
+            "max_attempts",
+            format!("must be from 1 to {}", crate::MAX_ATTEMPTS),
+        ));
     }
     check_ref("entity_type", new.entity_type.as_deref())?;
     check_ref("entity_id", new.entity_id.as_deref())?;

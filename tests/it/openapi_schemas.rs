@@ -47,7 +47,7 @@ fn the_job_request_is_json_with_the_contracts_fields_and_rules() {
     assert_eq!(types(&p["payload"]), Set::new(), "any JSON");
     let range = |f: &str| (p[f]["minimum"].clone(), p[f]["maximum"].clone());
     assert_eq!(range("priority"), (json!(i32::MIN), json!(i32::MAX)));
-    assert_eq!(range("max_attempts"), (json!(1), json!(u32::MAX)));
+    assert_eq!(range("max_attempts"), (json!(1), json!(jobq::MAX_ATTEMPTS)));
     assert_eq!(range("delay_s"), (json!(0), json!(jobq::MAX_DELAY_S)));
     for f in ["entity_type", "entity_id"] {
         assert_eq!(
@@ -219,7 +219,7 @@ fn a_queue_shows_its_limits_and_the_queue_bodies_are_closed() {
     assert_eq!(types(c), set(["integer", "null"]), "null: unlimited");
     assert_eq!(
         (&c["minimum"], &c["maximum"]),
-        (&json!(1), &json!(u32::MAX))
+        (&json!(1), &json!(jobq::MAX_CONCURRENCY))
     );
     let rate = &limits["properties"]["rate_limit"];
     assert_eq!(types(rate), set(["string", "null"]));

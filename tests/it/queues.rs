@@ -586,3 +586,44 @@ command = ["cat"]
     assert_eq!(sb.json(&["stats"])["paused"], json!([]));
 }
 }
+
+both! {
+    /// The largest `max_attempts` and concurrency are stored exactly as given
+    /// on both backends (PostgreSQL keeps them in an `integer`), and one more
+    /// is refused with nothing changed, by the library and by the CLI.
+    fn the_largest_counts_are_stored_exactly_and_one_more_is_refused(db) {
+        use jobq::{LimitsChange, NewJob, MAX_ATTEMPTS, MAX_CONCURRENCY};
+        assert_eq!((MAX_ATTEMPTS, MAX_CONCURRENCY), (2_147_483_647, 2_147_483_647));
+        let q = db.open(|o| o);
+        let job = NewJob::new("t", json!(1)).queue("big").max_attempts(MAX_ATTEMPTS);
+        let job = q.enqueue(job).unwrap();
+        assert_eq!(q.get(job.id).unwrap().max_attempts, MAX_ATTEMPTS);
+        let over = q.enqueue(NewJob::new("t", json!(2)).max_attempts(MAX_ATTEMPTS + 1));
+        assert!(
+            matches!(over, Err(jobq::Error::Invalid { field: "max_attempts", .. })),
+            "{over:?}"
+        );
+        let limit = |n| LimitsChange {
+            concurrency: Some(Some(n)),
+            rate_limit: None,
+        };
+        let info = q.set_queue_limits("big", limit(MAX_CONCURRENCY)).unwrap();
+        assert_eq!(info.concurrency, Some(MAX_CONCURRENCY));
+        let over = q.set_queue_limits("big", limit(MAX_CONCURRENCY + 1));
+        assert!(
+            matches!(over, Err(jobq::Error::Invalid { field: "concurrency", .. })),
+            "{over:?}"
+        );
+        assert_eq!(q.queue_info("big").unwrap().concurrency, Some(MAX_CONCURRENCY));
+        assert_eq!(q.list(&Default::default(), 10, None).unwrap().total, 1);
+
+        let sb = Sandbox::on(&db);
+        let out = sb.run(&["enqueue", "t", "--max-attempts", "2147483648"]);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("1..=2147483647"), "{}", out.stderr);
+        let out = sb.run(&["queue", "set", "big", "--concurrency", "2147483648"]);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("from 1 to 2147483647"), "{}", out.stderr);
+        assert_eq!(q.queue_info("big").unwrap().concurrency, Some(MAX_CONCURRENCY));
+    }
+}

@@ -96,7 +96,7 @@ fn hostile_enqueue_bodies_are_json_errors_or_stored_verbatim() {
 
     let stored = [
         json!({"job_type": "email.send", "payload": {"q": SQL, "nul": "a\u{0}b", "k\u{0}": [SQL]},
-               "entity_type": SQL, "entity_id": "\u{1}\u{7f}", "priority": i32::MIN, "max_attempts": u32::MAX}),
+               "entity_type": SQL, "entity_id": "\u{1}\u{7f}", "priority": i32::MIN, "max_attempts": jobq::MAX_ATTEMPTS}),
         json!({"job_type": "email.send", "payload": serde_json::from_str::<Value>(&nested(100)).unwrap(),
                "priority": i32::MAX}),
     ];

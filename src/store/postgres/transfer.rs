@@ -5,7 +5,7 @@
 use postgres::Row;
 
 use crate::clock::Timestamp;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
 use crate::store::postgres::conn::Conn;
 use crate::store::postgres::row::{job_columns, job_from_row};
@@ -67,8 +67,13 @@ pub(crate) fn page(c: &mut Conn, after: Option<JobId>, n: usize) -> Result<Vec<J
     Ok(rows.iter().map(job_from_row).collect())
 }
 
-fn i32_of(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
+/// `n` as PostgreSQL's `integer`; a larger count (possible only in a file
+/// written before [`crate::MAX_ATTEMPTS`]) is refused, never cut down.
+fn i32_of(field: &'static str, id: JobId, n: u32) -> Result<i32> {
+    i32::try_from(n).map_err(|_| Error::Invalid {
+        field,
+        reason: format!("job {id}: {n} is more than PostgreSQL stores (2147483647)"),
+    })
 }
 
 fn ms(t: Option<Timestamp>) -> Option<i64> {
@@ -90,7 +95,7 @@ struct Columns {
 }
 
 impl Columns {
-    fn of(jobs: &[Job]) -> Columns {
+    fn of(jobs: &[Job]) -> Result<Columns> {
         let mut c = Columns::default();
         for j in jobs {
             let texts = [
@@ -112,9 +117,9 @@ impl Columns {
             ];
             let int4 = [
                 j.priority,
-                i32_of(j.attempts),
-                i32_of(j.max_attempts),
-                i32_of(j.snoozes),
+                i32_of("attempts", j.id, j.attempts)?,
+                i32_of("max_attempts", j.id, j.max_attempts)?,
+                i32_of("snoozes", j.id, j.snoozes)?,
             ];
             let int8 = [
                 Some(j.next_retry.0),
@@ -139,13 +144,13 @@ impl Columns {
             c.cancel.push(j.cancel_requested);
             c.key.push(j.unique.as_ref().map(|k| k.key.clone()));
         }
-        c
+        Ok(c)
     }
 }
 
 /// Inserts `jobs` with every column as given: one statement, in the caller's transaction.
 pub(crate) fn insert_jobs(c: &mut Conn, jobs: &[Job]) -> Result<()> {
-    let k = Columns::of(jobs);
+    let k = Columns::of(jobs)?;
     let (t, i, l) = (&k.text, &k.int4, &k.int8);
     c.execute(
         "import jobs",
@@ -202,8 +207,16 @@ pub(crate) fn settings(c: &mut Conn) -> Result<Settings> {
     .sorted())
 }
 
-fn int4(n: Option<i64>) -> Option<i32> {
-    n.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+/// A queue's limit as PostgreSQL's `integer`; a larger one (possible only
+/// in a file written before [`crate::MAX_CONCURRENCY`]) is refused.
+fn int4(field: &'static str, queue: &str, n: Option<i64>) -> Result<Option<i32>> {
+    n.map(|n| {
+        i32::try_from(n).map_err(|_| Error::Invalid {
+            field,
+            reason: format!("queue {queue}: {n} is more than PostgreSQL stores (2147483647)"),
+        })
+    })
+    .transpose()
 }
 
 /// Inserts token, queue-settings and schedule rows as given, in the caller's transaction.
@@ -222,7 +235,8 @@ pub(crate) fn insert_settings(c: &mut Conn, s: &Settings) -> Result<()> {
     }
     c.query(op, TOKEN_IDS_ON, &[])?;
     for q in &s.queues {
-        let (conc, rate) = (int4(q.concurrency), int4(q.rate_count));
+        let conc = int4("concurrency", &q.name, q.concurrency)?;
+        let rate = int4("rate_limit", &q.name, q.rate_count)?;
         let p: [&(dyn postgres::types::ToSql + Sync); 7] = [
             &q.name,
             &q.paused,
