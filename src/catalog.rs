@@ -184,7 +184,8 @@ impl Catalog {
     ///
     /// # Errors
     /// [`Error::Invalid`] for a name that is not 1-64 characters of
-    /// `[a-z0-9_.:-]`, `max_attempts` 0 or a zero timeout.
+    /// `[a-z0-9_.:-]`, a `max_attempts` of 0 or more than
+    /// [`crate::MAX_ATTEMPTS`], or a zero timeout.
     pub fn declare(&mut self, job_type: JobType) -> Result<&mut Self> {
         job_type.validate()?;
         self.types.insert(job_type.name.clone(), job_type);
@@ -195,7 +196,8 @@ impl Catalog {
     /// limits are written to the database when a worker pool starts.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a bad queue name or a concurrency of 0.
+    /// [`Error::Invalid`] for a bad queue name or a concurrency of 0 or more
+    /// than [`crate::MAX_CONCURRENCY`].
     pub fn declare_queue(&mut self, queue: QueueSpec) -> Result<&mut Self> {
         queue.validate()?;
         self.queues.insert(queue.name().to_string(), queue);

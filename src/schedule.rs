@@ -104,6 +104,17 @@ impl PartialEq for Schedule {
 
 impl Eq for Schedule {}
 
+/// The aliases a cron expression may be instead of fields (Vixie cron's that
+/// name times, as the parser knows them; `@reboot` names none).
+const ALIASES: [&str; 6] = [
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@hourly",
+];
+
 /// Parses a cron expression of 5 fields, 6 (seconds first) or an alias
 /// (`@daily`), and checks that it fires at all (not `0 0 30 2 *`, 30 February).
 fn parse_cron(cron: &str) -> Result<croner::Cron> {
@@ -114,9 +125,16 @@ fn parse_cron(cron: &str) -> Result<croner::Cron> {
     };
     let fields = cron.split_whitespace().count();
     let alias = fields == 1 && cron.trim_start().starts_with('@');
-    if !(alias || fields == 5 || fields == 6) {
+    if alias && !ALIASES.contains(&cron.trim().to_ascii_lowercase().as_str()) {
         return Err(invalid(format!(
-            "{fields} fields; a cron expression has 5 (minute hour day-of-month month \
+            "not a known alias; the aliases are {}",
+            ALIASES.join(", ")
+        )));
+    }
+    if !(alias || fields == 5 || fields == 6) {
+        let s = if fields == 1 { "" } else { "s" };
+        return Err(invalid(format!(
+            "{fields} field{s}; a cron expression has 5 (minute hour day-of-month month \
              day-of-week) or 6 (seconds first)"
         )));
     }
@@ -346,19 +364,18 @@ mod tests {
 
     #[test]
     fn expressions_have_5_or_6_fields_or_an_alias_and_must_fire() {
-        for good in [
-            "30 2 * * *",
-            "0 30 2 * * *",
-            "@daily",
-            "@hourly",
-            "0 0 29 2 *",
-        ] {
+        for good in ["30 2 * * *", "0 30 2 * * *", "0 0 29 2 *"]
+            .into_iter()
+            .chain(ALIASES)
+        {
             assert!(Schedule::new("s", good, "t").is_ok(), "{good}");
         }
         for (bad, why) in [
             ("* * * * * * *", "7 fields"),
             ("0 0 0 1 1 * 2020", "7 fields"),
             ("* * * *", "4 fields"),
+            ("bad", "1 field;"),
+            ("@reboot", "not a known alias; the aliases are @yearly"),
             ("0 0 30 2 *", "never fires"),
             ("0 0 31 4 *", "never fires"),
             ("0 0 0 31 11 *", "never fires"),

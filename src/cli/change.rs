@@ -139,7 +139,7 @@ fn matching(ctx: &Context, args: &ChangeArgs, action: BulkAction, f: &JobFilter)
     if args.dry_run {
         return match args.json {
             true => emit_json(&serde_json::json!({ "count": n })),
-            false => emit(&format!("would {} {n} jobs", verb(action))),
+            false => emit(&format!("would {} {}", verb(action), jobs(n))),
         };
     }
     if n > CONFIRM_ABOVE && !args.yes {
@@ -148,7 +148,15 @@ fn matching(ctx: &Context, args: &ChangeArgs, action: BulkAction, f: &JobFilter)
     let changed = queue.change_matching(action, f, by)?;
     match args.json {
         true => emit_json(&serde_json::json!({ "count": changed })),
-        false => emit(&format!("{} {changed} jobs", done(action))),
+        false => emit(&format!("{} {}", done(action), jobs(changed))),
+    }
+}
+
+/// "1 job", "2 jobs".
+fn jobs(n: u64) -> String {
+    match n {
+        1 => "1 job".into(),
+        n => format!("{n} jobs"),
     }
 }
 

@@ -136,7 +136,7 @@ fn a_retry_that_would_duplicate_a_unique_job_is_skipped_not_fatal(db) {
     assert_eq!(s.ok(&["cancel", "--type", "echo"]), "cancelled 2 jobs");
     let holder = s.ok(&["enqueue", "echo", "--unique-key", "k"]);
     assert_ne!(holder, held);
-    assert_eq!(s.ok(&["retry", "--status", "cancelled"]), "retried 1 jobs");
+    assert_eq!(s.ok(&["retry", "--status", "cancelled"]), "retried 1 job");
     assert_eq!(s.json(&["show", &plain])["status"], "pending");
     assert_eq!(s.json(&["show", &held])["status"], "cancelled");
 }
