@@ -288,14 +288,17 @@ impl Catalog {
         )
     }
 
-    /// Fills the declared type's `queue`, `priority` and `max_attempts` into `job`
-    /// where it left them out.
+    /// Fills the declared type's `queue`, `priority`, `max_attempts` and
+    /// uniqueness rule into `job` where it left them out (the rule not when the
+    /// job asked for none: [`NewJob::not_unique`]).
     pub fn apply_defaults(&self, job: &mut NewJob) {
         if let Some(t) = self.types.get(&job.job_type) {
             job.queue = job.queue.take().or_else(|| t.queue.clone());
             job.priority = job.priority.or(t.priority);
             job.max_attempts = job.max_attempts.or(t.max_attempts);
-            job.unique = job.unique.take().or_else(|| t.unique.clone());
+            if !job.not_unique {
+                job.unique = job.unique.take().or_else(|| t.unique.clone());
+            }
         }
     }
 

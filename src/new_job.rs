@@ -111,9 +111,13 @@ pub struct NewJob {
     #[schema(ignore)]
     pub owner: Option<String>,
     /// A uniqueness rule: while a job with the same key holds it, enqueue returns
-    /// that job instead of inserting. Default: the type's rule, else none.
+    /// that job instead of inserting. Default: the type's rule, else none
+    /// (see [`NewJob::not_unique`] to set none over the type's).
     #[schema(nullable = false)]
     pub unique: Option<Unique>,
+    /// True: no uniqueness rule, not even the type's (`"unique": false`).
+    #[serde(skip)]
+    pub(crate) not_unique: bool,
     /// Set by recurring schedules: the schedule's name and the fire time served.
     #[serde(skip)]
     pub(crate) scheduled: Option<(String, Timestamp)>,
@@ -134,6 +138,7 @@ impl NewJob {
             entity_id: None,
             owner: None,
             unique: None,
+            not_unique: false,
             scheduled: None,
         }
     }
@@ -180,6 +185,16 @@ impl NewJob {
     /// Sets a uniqueness rule.
     pub fn unique(mut self, rule: Unique) -> Self {
         self.unique = Some(rule);
+        self.not_unique = false;
+        self
+    }
+
+    /// Enqueues this job with no uniqueness rule, even when its type declares
+    /// one (`"unique": false` in JSON, `--no-unique` on the CLI); undoes
+    /// [`NewJob::unique`].
+    pub fn not_unique(mut self) -> Self {
+        self.unique = None;
+        self.not_unique = true;
         self
     }
 

@@ -53,7 +53,7 @@ pub struct EnqueueArgs {
     /// {"job_type": "echo", "payload": {...}, "priority": 1}; all or none.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "payload", "payload_file", "queue", "priority", "max_attempts", "delay", "run_at", "entity", "owner",
-        "unique", "unique_key", "unique_period", "unique_states"
+        "unique", "unique_key", "unique_period", "unique_states", "no_unique"
     ])]
     jsonl: Option<String>,
     /// Unique: while a job with the same key is pending or running (or in the
@@ -71,6 +71,9 @@ pub struct EnqueueArgs {
     /// completed,failed [implies --unique].
     #[arg(long, value_delimiter = ',', value_name = "STATUSES")]
     unique_states: Option<Vec<jobq::JobStatus>>,
+    /// No uniqueness rule for this job, not even its type's (`unique` in jobq.toml).
+    #[arg(long, conflicts_with_all = ["unique", "unique_key", "unique_period", "unique_states"])]
+    no_unique: bool,
     /// Print the new job as JSON instead of its id.
     #[arg(long, conflicts_with = "jsonl")]
     json: bool,
@@ -104,6 +107,9 @@ fn enqueue_one(ctx: &Context, args: EnqueueArgs) -> CliResult {
     let queue = ctx.open()?;
     let mut job = NewJob::new(job_type, payload);
     job.unique = unique;
+    if args.no_unique {
+        job = job.not_unique();
+    }
     job.queue = args.queue;
     job.priority = args.priority;
     job.max_attempts = args.max_attempts;

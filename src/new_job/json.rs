@@ -112,7 +112,10 @@ impl NewJob {
                 "entity_type" => job.entity_type = Some(string(&key, value)?),
                 "entity_id" => job.entity_id = Some(string(&key, value)?),
                 "owner" => job.owner = Some(string(&key, value)?),
-                "unique" => job.unique = Some(unique_rule(value)?),
+                "unique" => match value {
+                    Value::Bool(false) => job = job.not_unique(),
+                    value => job.unique = Some(unique_rule(value)?),
+                },
                 other => return Err(unknown_field(other)),
             }
         }

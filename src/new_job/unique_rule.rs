@@ -11,7 +11,8 @@ use crate::error::Result;
 use crate::job::{JobStatus, StatusSet};
 use crate::unique::Unique;
 
-/// `"unique": true` (the defaults) or `{"key", "period_s", "states"}`.
+/// `"unique": true` (the defaults) or `{"key", "period_s", "states"}`
+/// (`false`, no rule, is read by the caller).
 pub(super) fn unique_rule(value: Value) -> Result<Unique> {
     let map = match value {
         Value::Bool(true) => return Ok(Unique::default()),
@@ -19,7 +20,7 @@ pub(super) fn unique_rule(value: Value) -> Result<Unique> {
         _ => {
             return Err(invalid(
                 "unique",
-                r#"expected true or an object like {"key": "k", "period_s": 3600, "states": ["completed"]}"#.into(),
+                r#"expected true, false or an object like {"key": "k", "period_s": 3600, "states": ["completed"]}"#.into(),
             ))
         }
     };
@@ -71,7 +72,8 @@ fn unique_states(v: Value) -> Result<StatusSet> {
 }
 
 /// In the OpenAPI document, the form a job request gives: `true` (the
-/// defaults) or `{"key", "period_s", "states"}`, every field optional.
+/// defaults), `false` (no rule, not even the type's) or `{"key", "period_s",
+/// "states"}`, every field optional.
 impl utoipa::PartialSchema for Unique {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{
@@ -107,7 +109,10 @@ impl utoipa::PartialSchema for Unique {
             .additional_properties(Some(AdditionalProperties::FreeForm(false)));
         let defaults = ObjectBuilder::new()
             .schema_type(Type::Boolean)
-            .enum_values(Some([true]));
+            .description(text(
+                "true: the default rule (the key is the payload); \
+                false: no rule, not even the job type's",
+            ));
         OneOfBuilder::new()
             .item(defaults)
             .item(rule)

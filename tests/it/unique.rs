@@ -255,3 +255,66 @@ fn bad_unique_config_is_refused_naming_the_line_and_key() {
         "the type's rule applies"
     );
 }
+
+both! {
+/// `"unique": false` (HTTP, JSONL), `--no-unique` and `NewJob::not_unique`
+/// enqueue one job with no rule although its type declares one; a job that
+/// says nothing gets the type's rule.
+fn a_job_can_opt_out_of_its_types_rule(db) {
+    let opts = |o: jobq::QueueOptions| {
+        let mut c = crate::http_util::catalog();
+        c.declare(jobq::JobType::new("email.send").unique(Unique::by_key("one")))
+            .unwrap();
+        o.catalog(c)
+    };
+    let api = crate::http_util::start_on_opts(&db, opts, |_| {});
+    let post = |body: Value| {
+        api.call(
+            "POST",
+            "/api/v1/jobs",
+            Some(&api.alice),
+            Some(("application/json", body.to_string().as_bytes())),
+        )
+    };
+    let first = post(json!({"job_type": "email.send", "payload": 1}));
+    assert_eq!(first.status, 201, "{}", first.text);
+    let by_type = post(json!({"job_type": "email.send", "payload": 2}));
+    assert_eq!((by_type.status, &by_type.body["id"]), (200, &first.body["id"]));
+    let mut ids = vec![first.body["id"].clone()];
+    for _ in 0..2 {
+        let free = post(json!({"job_type": "email.send", "payload": 1, "unique": false}));
+        assert_eq!(free.status, 201, "{}", free.text);
+        assert!(free.body["unique"].is_null(), "{}", free.text);
+        assert!(!ids.contains(&free.body["id"]));
+        ids.push(free.body["id"].clone());
+    }
+    let lib = api.queue.enqueue(NewJob::new("email.send", json!(1)).not_unique()).unwrap();
+    assert!(!lib.duplicate && lib.unique.is_none());
+    // `unique` after `not_unique` sets a rule again.
+    let again = NewJob::new("email.send", json!(1)).not_unique().unique(Unique::by_key("one"));
+    let again = api.queue.enqueue(again).unwrap();
+    assert!(again.duplicate);
+    assert_eq!(json!(again.id.to_string()), first.body["id"]);
+    assert_eq!(api.queue.list(&Default::default(), 10, None).unwrap().total, 4);
+
+    let sb = Sandbox::on(&db);
+    sb.config("[handlers.t]\ncommand = [\"true\"]\nunique = { key = \"one\" }\n");
+    let a = sb.ok(&["enqueue", "t"]);
+    assert_eq!(sb.ok(&["enqueue", "t", "--payload", "2"]), a, "the type's rule");
+    let b = sb.ok(&["enqueue", "t", "--no-unique"]);
+    assert_ne!(b, a);
+    assert!(sb.json(&["show", &b])["unique"].is_null());
+    let both = sb.run(&["enqueue", "t", "--no-unique", "--unique-key", "k"]);
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    let lines = sb.path().join("free.jsonl");
+    std::fs::write(
+        &lines,
+        "{\"job_type\": \"t\", \"unique\": false}\n{\"job_type\": \"t\"}\n",
+    )
+    .unwrap();
+    let out = sb.run(&["enqueue", "--jsonl", lines.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("1 line was a duplicate"), "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "1", "one enqueued");
+}
+}
