@@ -92,6 +92,30 @@ impl Config {
                 ));
             }
         }
+        if let Some(s) = config.schedules.get(PRUNE_JOB_TYPE) {
+            let clash = if s.job_type.get_ref() != PRUNE_JOB_TYPE {
+                Some(format!(
+                    "the schedule {PRUNE_JOB_TYPE:?} replaces the built-in prune schedule \
+                     and runs job type {PRUNE_JOB_TYPE:?}; name this schedule otherwise"
+                ))
+            } else if !config.prune.enabled {
+                Some(format!(
+                    "[prune] enabled = false turns the built-in prune schedule off, and \
+                     [schedules.{PRUNE_JOB_TYPE:?}] replaces it: keep one"
+                ))
+            } else if config.prune.cron != sections::PRUNE_CRON {
+                Some(format!(
+                    "[prune] cron and [schedules.{PRUNE_JOB_TYPE:?}] both set when the \
+                     prune schedule fires: keep one"
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = clash {
+                let at = s.job_type.span().start;
+                return Err(ConfigError::at(path.as_ref(), text, at, message));
+            }
+        }
         Ok(config)
     }
 

@@ -377,3 +377,39 @@ fn webhook_urls_with_a_port_user_or_ipv6_host_are_accepted() {
         assert!(super::handler::check_url(url).is_err(), "{url}");
     }
 }
+
+#[test]
+fn a_prune_schedule_set_twice_or_for_another_type_is_refused() {
+    let schedule = |job_type: &str| {
+        format!("[schedules.\"jobq.prune\"]\ncron = \"0 5 * * *\"\njob_type = \"{job_type}\"\n")
+    };
+    let echo = "[handlers.echo]\ncommand = [\"cat\"]\n";
+    for (text, words) in [
+        (
+            format!("[prune]\nenabled = false\n{}", schedule("jobq.prune")),
+            "enabled = false turns the built-in prune schedule off",
+        ),
+        (
+            format!("[prune]\ncron = \"0 1 * * *\"\n{}", schedule("jobq.prune")),
+            "both set when the prune schedule fires",
+        ),
+        (
+            format!("{echo}{}", schedule("echo")),
+            "runs job type \"jobq.prune\"; name this schedule otherwise",
+        ),
+    ] {
+        let (line, key, message) = refused(&text);
+        assert_eq!(line, text.lines().count(), "{text}: the job_type line");
+        assert!(key.ends_with("job_type"), "{key}");
+        assert!(message.contains(words), "{text}: {message}");
+    }
+    // The schedule alone replaces the built-in one, as README says.
+    let cfg = Config::parse(&schedule("jobq.prune"), "jobq.toml").unwrap();
+    let prune: Vec<_> = cfg
+        .catalog()
+        .schedules()
+        .filter(|s| s.name() == "jobq.prune")
+        .map(|s| s.cron().to_string())
+        .collect();
+    assert_eq!(prune, ["0 5 * * *"]);
+}
