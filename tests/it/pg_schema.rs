@@ -128,14 +128,9 @@ fn an_open_the_server_refuses_fails_at_once_with_its_reason() {
     }
 }
 
-/// A job enqueued through another handle (another process's view) starts at
-/// once: the pool polls only once a minute, so only the notification can wake it.
-#[test]
-fn an_enqueue_elsewhere_wakes_an_idle_pool_through_listen_notify() {
-    let Some(db) = TestDb::new("notify") else {
-        return;
-    };
-    let workers = Queue::open(&db.url).unwrap();
+/// A one-worker pool of job type `t` on `url` that polls once a minute: only
+/// a notification wakes it sooner.
+fn idle_pool(url: &str) -> WorkerPool {
     let mut reg = Registry::new();
     reg.register("t", |_: &jobq::JobContext, _| Ok(json!("ran")));
     let cfg = WorkerConfig {
@@ -143,12 +138,26 @@ fn an_enqueue_elsewhere_wakes_an_idle_pool_through_listen_notify() {
         poll_interval: Duration::from_secs(60),
         ..WorkerConfig::default()
     };
+    WorkerPool::start(Queue::open(url).unwrap(), reg, cfg).unwrap()
+}
+
+fn completed(q: &Queue, id: jobq::JobId) -> bool {
+    q.get(id).unwrap().status == jobq::JobStatus::Completed
+}
+
+/// A job enqueued through another handle (another process's view) starts at
+/// once: the pool polls only once a minute, so only the notification can wake it.
+#[test]
+fn an_enqueue_elsewhere_wakes_an_idle_pool_through_listen_notify() {
+    let Some(db) = TestDb::new("notify") else {
+        return;
+    };
     let elsewhere = Queue::open(&db.url).unwrap();
-    let done = |id| elsewhere.get(id).unwrap().status == jobq::JobStatus::Completed;
+    let done = |id| completed(&elsewhere, id);
     // The first job is there at start; the round that writes its completion
     // finds nothing more, and the pool waits.
     let first = elsewhere.enqueue(NewJob::new("t", json!(1))).unwrap();
-    let pool = WorkerPool::start(workers.clone(), reg, cfg).unwrap();
+    let pool = idle_pool(&db.url);
     crate::util::wait_for("the first job", Duration::from_secs(20), || done(first.id));
     let job = elsewhere.enqueue(NewJob::new("t", json!(2))).unwrap();
     crate::util::wait_for("the job to run", Duration::from_secs(20), || done(job.id));
@@ -164,17 +173,9 @@ fn enqueues_beside_failed_or_slow_changes_still_wake_an_idle_pool() {
     let Some(db) = TestDb::new("notify_gaps") else {
         return;
     };
-    let workers = Queue::open(&db.url).unwrap();
-    let mut reg = Registry::new();
-    reg.register("t", |_: &jobq::JobContext, _| Ok(json!("ran")));
-    let cfg = WorkerConfig {
-        workers: 1,
-        poll_interval: Duration::from_secs(60),
-        ..WorkerConfig::default()
-    };
     let elsewhere = Queue::open(&db.url).unwrap();
-    let done = |id| elsewhere.get(id).unwrap().status == jobq::JobStatus::Completed;
-    let pool = WorkerPool::start(workers.clone(), reg, cfg).unwrap();
+    let done = |id| completed(&elsewhere, id);
+    let pool = idle_pool(&db.url);
     // The listener is up once a notified job runs.
     let first = elsewhere.enqueue(NewJob::new("t", json!(1))).unwrap();
     crate::util::wait_for("the first job", Duration::from_secs(20), || done(first.id));
@@ -228,25 +229,17 @@ fn a_listener_connecting_between_a_notification_and_a_covered_enqueue_still_wake
     let Some(db) = TestDb::new("notify_connect") else {
         return;
     };
-    let workers = Queue::open(&db.url).unwrap();
-    let mut reg = Registry::new();
-    reg.register("t", |_: &jobq::JobContext, _| Ok(json!("ran")));
-    let cfg = WorkerConfig {
-        workers: 1,
-        poll_interval: Duration::from_secs(60),
-        ..WorkerConfig::default()
-    };
     let elsewhere = Queue::open(&db.url).unwrap();
     // Notified, due in an hour: nothing for the pool to start.
     let covering = NewJob::new("t", json!(1)).delay(Duration::from_secs(3600));
     elsewhere.enqueue(covering).unwrap();
-    let pool = WorkerPool::start(workers.clone(), reg, cfg).unwrap();
+    let pool = idle_pool(&db.url);
     // Within the debounce of the first enqueue, most often after the
     // listener's first look (it connects within a few ms of the start).
     std::thread::sleep(Duration::from_millis(8));
     let covered = elsewhere.enqueue(NewJob::new("t", json!(2))).unwrap();
     crate::util::wait_for("the covered job", Duration::from_secs(20), || {
-        elsewhere.get(covered.id).unwrap().status == jobq::JobStatus::Completed
+        completed(&elsewhere, covered.id)
     });
     pool.shutdown(Duration::from_secs(5));
 }
