@@ -166,8 +166,9 @@ fn an_enqueue_elsewhere_wakes_an_idle_pool_through_listen_notify() {
 
 /// An idle pool (polling once a minute) is woken for every committed enqueue
 /// from another handle, however the enqueues around it fare: one right after
-/// a change that failed (it sent no notification), and a retry held up by a
-/// lock until well after the notification sent just before it.
+/// a change that failed (it sent no notification), a retry held up by a
+/// lock until well after the notification sent just before it, and one that
+/// committed relying on a change still running, which then failed.
 #[test]
 fn enqueues_beside_failed_or_slow_changes_still_wake_an_idle_pool() {
     let Some(db) = TestDb::new("notify_gaps") else {
@@ -218,6 +219,38 @@ fn enqueues_beside_failed_or_slow_changes_still_wake_an_idle_pool() {
     crate::util::wait_for("the slow retry's job", Duration::from_secs(20), || {
         done(held.id)
     });
+    std::thread::sleep(Duration::from_millis(200));
+
+    // A retry that sets out to notify, held by a lock; an enqueue within its
+    // debounce commits meanwhile relying on it; then the retry fails (its job
+    // was deleted): the enqueue's job must still wake the pool.
+    let doomed = elsewhere.enqueue(NewJob::new("t", json!(5)).delay(Duration::from_secs(3600)));
+    let doomed = doomed.unwrap();
+    elsewhere.cancel(doomed.id).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut lock = locker.transaction().unwrap();
+    let doomed_id = doomed.id.to_string();
+    lock.execute(
+        "SELECT 1 FROM jobq.jobs WHERE id = $1 FOR UPDATE",
+        &[&doomed_id],
+    )
+    .unwrap();
+    let relying = std::thread::scope(|s| {
+        let retry = s.spawn(|| elsewhere.retry(doomed.id));
+        std::thread::sleep(Duration::from_millis(5));
+        let relying = elsewhere.enqueue(NewJob::new("t", json!(6))).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        lock.execute("DELETE FROM jobq.jobs WHERE id = $1", &[&doomed_id])
+            .unwrap();
+        lock.commit().unwrap();
+        assert!(retry.join().unwrap().is_err(), "its job is gone");
+        relying
+    });
+    crate::util::wait_for(
+        "the job that relied on a failed change",
+        Duration::from_secs(20),
+        || done(relying.id),
+    );
     pool.shutdown(Duration::from_secs(5));
 }
 

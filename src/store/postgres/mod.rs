@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 pub(crate) use overview::STATEMENTS as OVERVIEW_STATEMENTS;
 
 use conn::Pool;
-use notify::{Debounce, Plan};
+use notify::Debounce;
 
 /// How a PostgreSQL queue connects.
 #[derive(Debug, Clone)]
@@ -128,10 +128,9 @@ impl Postgres {
     /// Runs a change that may make jobs due (an enqueue, a retry, a resume).
     /// `change(notify)` writes it in one transaction, with a notification when
     /// `notify` is true and it made jobs due, and returns its result and
-    /// whether it made jobs due. The debounce ([`Debounce`]) decides `notify`;
-    /// a change it left without one that committed too late for the
-    /// listeners' second wake-up sends one after its commit. That late
-    /// notification failing is logged, not returned: the change is committed.
+    /// whether it made jobs due. The debounce ([`Debounce`]) decides `notify`,
+    /// and whether a notification must follow the commit; that one failing is
+    /// logged, not returned (the change is committed).
     ///
     /// # Errors
     /// The change's own.
@@ -144,23 +143,20 @@ impl Postgres {
             return change(false).map(|(out, _)| out);
         }
         let plan = self.debounce.plan();
-        let (out, due) = change(plan.notifies())?;
-        if !due {
-            return Ok(out);
-        }
-        if plan.notifies() {
-            self.debounce.sent(&plan);
-        } else if Debounce::late(&plan, std::time::Instant::now()) {
-            let own = Plan::alone();
-            match self.pool.auto(step, |c| c.query(step, admin::NOTIFY, &[])) {
-                Ok(_) => self.debounce.sent(&own),
-                Err(e) => log::warn!(
+        let result = change(plan.notifies());
+        let due = matches!(result, Ok((_, true)));
+        if Debounce::finish(&plan, due, std::time::Instant::now()) {
+            let sent = self
+                .pool
+                .auto(step, |c| c.query(step, admin::NOTIFY, &[]).map(drop));
+            if let Err(e) = sent {
+                log::warn!(
                     "{}: a notification after {step} failed ({e}); \
                      listening pools find its jobs at their next poll",
                     self.pool.shown
-                ),
+                );
             }
         }
-        Ok(out)
+        result.map(|(out, _)| out)
     }
 }

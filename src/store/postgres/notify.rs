@@ -7,7 +7,7 @@
 //! notification the debounce left out. Polling stays the fallback (and the only way with `notify` off,
 //! e.g. behind PgBouncer in transaction mode, where LISTEN does not work).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,39 +24,47 @@ const TICK: Duration = Duration::from_millis(250);
 const RECONNECT: Duration = Duration::from_secs(1);
 
 /// The sending side's debounce. A change that makes jobs due sends a
-/// notification in its own transaction unless an earlier one, sent and
-/// committed, started less than [`DEBOUNCE`] before this change did. Listeners
-/// wake once more [`TRAILING`] after each notification they receive, which
-/// starts the jobs of the changes left without one; a change left without one
-/// that commits too late for that second wake-up sends its own after its
-/// commit ([`Debounce::late`]). Only committed notifications count: a change
-/// that fails, or makes nothing due, leaves the next one to notify.
+/// notification in its own transaction unless another change of this handle
+/// that does started less than [`DEBOUNCE`] before it (its coverer, whether
+/// committed yet or not). Listeners wake once more [`TRAILING`] after each
+/// notification they receive, which starts the jobs of the changes it
+/// covered. A covered change sends its own notification after its commit
+/// when that comes too late for the second wake-up, or when its coverer sent
+/// none (it failed, or made nothing due); a coverer that sent none sends one
+/// after the fact for the changes that relied on it ([`Debounce::finish`]).
 #[derive(Debug, Default)]
 pub(crate) struct Debounce {
-    /// When the latest committed notification's change started.
-    last: Mutex<Option<Instant>>,
+    /// The latest change that set out to notify.
+    last: Mutex<Option<Arc<Ticket>>>,
 }
 
-/// What one change does about notifying, decided before it runs.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Plan {
+/// A change that set out to notify, as the changes it covers see it.
+#[derive(Debug)]
+pub(crate) struct Ticket {
     started: Instant,
-    /// The start of the committed notification that covers this change.
-    covered_by: Option<Instant>,
+    /// [`PENDING`], [`SENT`] or [`NONE_SENT`].
+    state: AtomicU8,
+    /// A covered change committed jobs relying on this notification.
+    relied_on: AtomicBool,
+}
+
+const PENDING: u8 = 0;
+const SENT: u8 = 1;
+const NONE_SENT: u8 = 2;
+
+/// What one change does about notifying, decided before it runs.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Notifies in its transaction.
+    Notify(Arc<Ticket>),
+    /// Relies on this ticket's notification.
+    Covered(Arc<Ticket>),
 }
 
 impl Plan {
-    /// A notification sent on its own, starting now.
-    pub(crate) fn alone() -> Plan {
-        Plan {
-            started: Instant::now(),
-            covered_by: None,
-        }
-    }
-
     /// True: the change sends a notification in its transaction.
     pub(crate) fn notifies(&self) -> bool {
-        self.covered_by.is_none()
+        matches!(self, Plan::Notify(_))
     }
 }
 
@@ -67,29 +75,53 @@ impl Debounce {
     }
 
     fn plan_at(&self, now: Instant) -> Plan {
-        let last = *self.last.lock().unwrap_or_else(|p| p.into_inner());
-        Plan {
-            started: now,
-            covered_by: last.filter(|t| now.saturating_duration_since(*t) < DEBOUNCE),
-        }
-    }
-
-    /// Notes that the change of `plan` committed with its notification.
-    pub(crate) fn sent(&self, plan: &Plan) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_none_or(|t| t < plan.started) {
-            *last = Some(plan.started);
+        if let Some(t) = last.as_ref().filter(|t| {
+            now.saturating_duration_since(t.started) < DEBOUNCE
+                && t.state.load(Ordering::SeqCst) != NONE_SENT
+        }) {
+            return Plan::Covered(t.clone());
         }
+        let own = Arc::new(Ticket {
+            started: now,
+            state: AtomicU8::new(PENDING),
+            relied_on: AtomicBool::new(false),
+        });
+        *last = Some(own.clone());
+        Plan::Notify(own)
     }
 
-    /// True when a change of `plan` that sent no notification committed (at
-    /// the latest) at `now`, too late for the listeners' second wake-up after
-    /// the notification that covered it: that notification committed after
-    /// it started, listeners received it after that and wake again
-    /// [`TRAILING`] later, so a commit before `started + TRAILING` is seen.
-    pub(crate) fn late(plan: &Plan, now: Instant) -> bool {
-        plan.covered_by
-            .is_some_and(|t| now.saturating_duration_since(t) >= TRAILING)
+    /// Records how the change of `plan` ended (`due`: it committed and made
+    /// jobs due) at `now`. Returns true when the caller must now send a
+    /// notification of its own, after the commit:
+    /// - a notifying change that sent none (it failed or made nothing due)
+    ///   while covered changes relied on it;
+    /// - a covered change that made jobs due, when its coverer sent none, or
+    ///   when its commit came [`TRAILING`] or more after its coverer started:
+    ///   the coverer's notification commits after it starts, listeners get
+    ///   it after that and wake again [`TRAILING`] later, so only an earlier
+    ///   commit is sure to be seen (a coverer still uncommitted notifies
+    ///   after this commit, or sends none and then sends for it).
+    ///
+    /// Both sides write their flag before reading the other's (`SeqCst`), so
+    /// when a coverer sends none at least one of the two sends.
+    pub(crate) fn finish(plan: &Plan, due: bool, now: Instant) -> bool {
+        match plan {
+            Plan::Notify(own) if due => {
+                own.state.store(SENT, Ordering::SeqCst);
+                false
+            }
+            Plan::Notify(own) => {
+                own.state.store(NONE_SENT, Ordering::SeqCst);
+                own.relied_on.load(Ordering::SeqCst)
+            }
+            Plan::Covered(_) if !due => false,
+            Plan::Covered(t) => {
+                t.relied_on.store(true, Ordering::SeqCst);
+                t.state.load(Ordering::SeqCst) == NONE_SENT
+                    || now.saturating_duration_since(t.started) >= TRAILING
+            }
+        }
     }
 }
 
@@ -192,46 +224,67 @@ mod tests {
     }
 
     #[test]
-    fn a_change_notifies_unless_a_committed_notification_started_within_the_debounce() {
+    fn a_change_within_the_debounce_of_a_notifying_one_is_covered_committed_or_not() {
         let d = Debounce::default();
         let t0 = Instant::now() + ms(1_000);
         let first = d.plan_at(t0);
         assert!(first.notifies());
-        // Not yet committed: a second change notifies too.
-        assert!(d.plan_at(t0 + ms(1)).notifies());
-        d.sent(&first);
-        let covered = d.plan_at(t0 + ms(5));
-        assert!(!covered.notifies());
-        assert!(d.plan_at(t0 + DEBOUNCE).notifies());
-        // An older plan committing later does not move the mark back.
-        d.sent(&Plan {
-            started: t0 - ms(100),
-            covered_by: None,
-        });
+        // Not committed yet: still covers.
+        let second = d.plan_at(t0 + ms(1));
+        assert!(!second.notifies());
+        assert!(!Debounce::finish(&first, true, t0 + ms(2)));
         assert!(!d.plan_at(t0 + ms(5)).notifies());
+        assert!(d.plan_at(t0 + DEBOUNCE).notifies());
     }
 
     #[test]
-    fn a_change_that_failed_or_made_nothing_due_leaves_the_next_to_notify() {
+    fn a_coverer_that_sent_none_covers_no_one_and_sends_for_those_that_relied_on_it() {
         let d = Debounce::default();
         let t0 = Instant::now() + ms(1_000);
-        let failed = d.plan_at(t0);
-        assert!(failed.notifies());
-        // `sent` is never called for it.
-        assert!(d.plan_at(t0 + ms(1)).notifies());
+        let coverer = d.plan_at(t0);
+        let early = d.plan_at(t0 + ms(1));
+        // The covered change commits first, the coverer still running: it
+        // relies on the coverer's notification.
+        assert!(!Debounce::finish(&early, true, t0 + ms(2)));
+        // The coverer fails: it sends one for the change that relied on it.
+        assert!(Debounce::finish(&coverer, false, t0 + ms(3)));
+        // A later change is not covered by it.
+        let later = d.plan_at(t0 + ms(4));
+        assert!(later.notifies());
+        // A covered change that committed after the coverer sent none sends its own.
+        let d = Debounce::default();
+        let coverer = d.plan_at(t0);
+        let covered = d.plan_at(t0 + ms(1));
+        assert!(
+            !Debounce::finish(&coverer, false, t0 + ms(2)),
+            "none relied on it"
+        );
+        assert!(Debounce::finish(&covered, true, t0 + ms(3)));
+        // A covered change that made nothing due sends nothing.
+        let d = Debounce::default();
+        let coverer = d.plan_at(t0);
+        let covered = d.plan_at(t0 + ms(1));
+        assert!(!Debounce::finish(&covered, false, t0 + ms(2)));
+        assert!(!Debounce::finish(&coverer, false, t0 + ms(3)));
     }
 
     #[test]
-    fn a_covered_change_committing_after_the_trailing_wake_is_late() {
+    fn a_covered_change_committing_after_the_trailing_wake_sends_its_own() {
         let d = Debounce::default();
         let t0 = Instant::now() + ms(1_000);
-        d.sent(&d.plan_at(t0));
+        let coverer = d.plan_at(t0);
+        assert!(!Debounce::finish(&coverer, true, t0 + ms(2)));
+        let covered = || d.plan_at(t0 + ms(10));
+        assert!(!Debounce::finish(&covered(), true, t0 + ms(30)));
+        assert!(!Debounce::finish(&covered(), true, t0 + TRAILING - ms(1)));
+        assert!(Debounce::finish(&covered(), true, t0 + TRAILING));
+        // The same while the coverer has not finished.
+        let d = Debounce::default();
+        let _running = d.plan_at(t0);
         let covered = d.plan_at(t0 + ms(10));
-        assert!(!Debounce::late(&covered, t0 + ms(30)));
-        assert!(!Debounce::late(&covered, t0 + TRAILING - ms(1)));
-        assert!(Debounce::late(&covered, t0 + TRAILING));
-        // A change that notified itself is never late.
-        let own = d.plan_at(t0 + DEBOUNCE + ms(1));
-        assert!(!Debounce::late(&own, t0 + ms(10_000)));
+        assert!(Debounce::finish(&covered, true, t0 + TRAILING));
+        // A change that notified itself never sends again.
+        let own = Debounce::default().plan_at(t0);
+        assert!(!Debounce::finish(&own, true, t0 + ms(10_000)));
     }
 }
