@@ -64,6 +64,16 @@ impl RateLimit {
     /// [`RateLimit::MAX_COUNT`], or `period` is zero or over
     /// [`RateLimit::MAX_PERIOD`].
     pub fn new(count: u32, period: Duration) -> Result<RateLimit> {
+        RateLimit { count, period }.validate()?;
+        Ok(RateLimit { count, period })
+    }
+
+    /// Checks a limit built from its public fields, as [`RateLimit::new`] does.
+    ///
+    /// # Errors
+    /// As [`RateLimit::new`].
+    pub fn validate(&self) -> Result<()> {
+        let (count, period) = (self.count, self.period);
         if count == 0 || period.is_zero() {
             return Err(Error::Invalid {
                 field: "rate_limit",
@@ -79,7 +89,7 @@ impl RateLimit {
                         .into(),
             });
         }
-        Ok(RateLimit { count, period })
+        Ok(())
     }
 }
 
@@ -214,6 +224,9 @@ impl QueueSpec {
                 field: "concurrency",
                 reason: format!("{}: must be from 1 to {MAX_CONCURRENCY}", self.name),
             });
+        }
+        if let Some(r) = &self.rate_limit {
+            r.validate()?;
         }
         Ok(())
     }

@@ -40,8 +40,9 @@ impl Queue {
     /// after the change.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a bad name or a concurrency of 0 or more than
-    /// [`crate::MAX_CONCURRENCY`];
+    /// [`Error::Invalid`] for a bad name, a concurrency of 0 or more than
+    /// [`crate::MAX_CONCURRENCY`], or a rate limit [`crate::RateLimit::new`]
+    /// refuses;
     /// [`Error::UnknownQueue`]; database errors.
     pub fn set_queue_limits(&self, name: &str, change: LimitsChange) -> Result<QueueInfo> {
         self.queue_info(name)?;
@@ -57,6 +58,9 @@ impl Queue {
                     crate::MAX_CONCURRENCY
                 ),
             });
+        }
+        if let Some(Some(r)) = &change.rate_limit {
+            r.validate()?;
         }
         self.backend().set_queue_limits(name, change, self.now())?;
         self.queue_info(name)

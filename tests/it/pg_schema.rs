@@ -276,3 +276,45 @@ fn a_listener_connecting_between_a_notification_and_a_covered_enqueue_still_wake
     });
     pool.shutdown(Duration::from_secs(5));
 }
+
+/// A job whose lease expired, recovered by another process (any pool's
+/// supervisor recovers every type's jobs) and due at once (a `0s` backoff),
+/// wakes the idle pool that serves it.
+#[test]
+fn a_recovery_elsewhere_wakes_an_idle_pool() {
+    let Some(db) = TestDb::new("notify_recover") else {
+        return;
+    };
+    let mut catalog = jobq::Catalog::any_type();
+    let now = jobq::Backoff::new(vec![Duration::ZERO]).unwrap();
+    catalog
+        .declare(jobq::JobType::new("t").backoff(now))
+        .unwrap();
+    let elsewhere = Queue::open_with(QueueOptions::new(db.url.as_str()).catalog(catalog)).unwrap();
+    let lost = elsewhere.enqueue(NewJob::new("t", json!(1))).unwrap();
+    let claimed = elsewhere
+        .claim("ghost", None, 1, Duration::from_secs(3))
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let mut reg = Registry::new();
+    reg.register("t", |_: &jobq::JobContext, _| Ok(json!("ran")));
+    let cfg = WorkerConfig {
+        workers: 1,
+        poll_interval: Duration::from_secs(60),
+        recovery_interval: Duration::from_secs(600),
+        ..WorkerConfig::default()
+    };
+    let pool = WorkerPool::start(Queue::open(&db.url).unwrap(), reg, cfg).unwrap();
+    // The listener is up once a notified job runs.
+    let sentinel = elsewhere.enqueue(NewJob::new("t", json!(2))).unwrap();
+    crate::util::wait_for("the sentinel", Duration::from_secs(20), || {
+        completed(&elsewhere, sentinel.id)
+    });
+    crate::util::wait_for("the lease to expire", Duration::from_secs(20), || {
+        elsewhere.recover_expired().unwrap() == 1
+    });
+    crate::util::wait_for("the recovered job", Duration::from_secs(20), || {
+        completed(&elsewhere, lost.id)
+    });
+    pool.shutdown(Duration::from_secs(5));
+}

@@ -616,6 +616,25 @@ both! {
         );
         assert_eq!(q.queue_info("big").unwrap().concurrency, Some(MAX_CONCURRENCY));
         assert_eq!(q.list(&Default::default(), 10, None).unwrap().total, 1);
+        // A rate limit built from its public fields is checked as `new` checks it.
+        let rate = jobq::RateLimit {
+            count: jobq::RateLimit::MAX_COUNT + 1,
+            period: Duration::from_secs(1),
+        };
+        let over = q.set_queue_limits(
+            "big",
+            LimitsChange {
+                concurrency: None,
+                rate_limit: Some(Some(rate)),
+            },
+        );
+        assert!(
+            matches!(over, Err(jobq::Error::Invalid { field: "rate_limit", .. })),
+            "{over:?}"
+        );
+        assert_eq!(q.queue_info("big").unwrap().rate_limit, None);
+        let declared = jobq::QueueSpec::new("big").rate_limit(rate);
+        assert!(jobq::Catalog::any_type().declare_queue(declared).is_err());
 
         let sb = Sandbox::on(&db);
         let out = sb.run(&["enqueue", "t", "--max-attempts", "2147483648"]);

@@ -105,8 +105,15 @@ impl Backend for Postgres {
         limit: usize,
         backoff_for: &dyn Fn(&str) -> Backoff,
     ) -> Result<Vec<(JobId, JobStatus)>> {
-        self.pool.tx("recover", |c| {
-            finish::recover_expired(c, backoff_for, now, limit)
+        self.notifying("recover", |notify| {
+            self.pool.tx("recover", |c| {
+                let out = finish::recover_expired(c, backoff_for, now, limit)?;
+                let due = out.iter().any(|(_, s)| *s == JobStatus::Pending);
+                if notify && due {
+                    c.query("recover", admin::NOTIFY, &[])?;
+                }
+                Ok((out, due))
+            })
         })
     }
 

@@ -18,6 +18,11 @@ use postgres::{Client, NoTls};
 pub(crate) const DEBOUNCE: Duration = Duration::from_millis(20);
 /// When a listener wakes its pool a second time after a notification.
 const TRAILING: Duration = Duration::from_millis(60);
+/// A covered change that commits this long after its coverer started sends
+/// its own notification: half of [`TRAILING`], leaving the other half as a
+/// margin for the clocks of the processes (a claim compares a job's due time,
+/// set by the enqueuing process's clock, with its own).
+const LATE: Duration = Duration::from_millis(30);
 /// How often the listener looks whether its queue is gone.
 const TICK: Duration = Duration::from_millis(250);
 /// How long the listener waits between attempts to reconnect.
@@ -97,11 +102,12 @@ impl Debounce {
     /// - a notifying change that sent none (it failed or made nothing due)
     ///   while covered changes relied on it;
     /// - a covered change that made jobs due, when its coverer sent none, or
-    ///   when its commit came [`TRAILING`] or more after its coverer started:
+    ///   when its commit came [`LATE`] or more after its coverer started:
     ///   the coverer's notification commits after it starts, listeners get
-    ///   it after that and wake again [`TRAILING`] later, so only an earlier
-    ///   commit is sure to be seen (a coverer still uncommitted notifies
-    ///   after this commit, or sends none and then sends for it).
+    ///   it after that and wake again [`TRAILING`] later, so an earlier
+    ///   commit is seen, with [`TRAILING`] - [`LATE`] to spare for clocks (a
+    ///   coverer still uncommitted notifies after this commit, or sends none
+    ///   and then sends for it).
     ///
     /// Both sides write their flag before reading the other's (`SeqCst`), so
     /// when a coverer sends none at least one of the two sends.
@@ -119,7 +125,7 @@ impl Debounce {
             Plan::Covered(t) => {
                 t.relied_on.store(true, Ordering::SeqCst);
                 t.state.load(Ordering::SeqCst) == NONE_SENT
-                    || now.saturating_duration_since(t.started) >= TRAILING
+                    || now.saturating_duration_since(t.started) >= LATE
             }
         }
     }
@@ -275,14 +281,14 @@ mod tests {
         let coverer = d.plan_at(t0);
         assert!(!Debounce::finish(&coverer, true, t0 + ms(2)));
         let covered = || d.plan_at(t0 + ms(10));
-        assert!(!Debounce::finish(&covered(), true, t0 + ms(30)));
-        assert!(!Debounce::finish(&covered(), true, t0 + TRAILING - ms(1)));
-        assert!(Debounce::finish(&covered(), true, t0 + TRAILING));
+        assert!(!Debounce::finish(&covered(), true, t0 + ms(20)));
+        assert!(!Debounce::finish(&covered(), true, t0 + LATE - ms(1)));
+        assert!(Debounce::finish(&covered(), true, t0 + LATE));
         // The same while the coverer has not finished.
         let d = Debounce::default();
         let _running = d.plan_at(t0);
         let covered = d.plan_at(t0 + ms(10));
-        assert!(Debounce::finish(&covered, true, t0 + TRAILING));
+        assert!(Debounce::finish(&covered, true, t0 + LATE));
         // A change that notified itself never sends again.
         let own = Debounce::default().plan_at(t0);
         assert!(!Debounce::finish(&own, true, t0 + ms(10_000)));
