@@ -60,6 +60,9 @@ const _: () = assert!(crate::state::MAX_WAIT.as_secs() == MAX_DELAY_S);
 /// A request to enqueue a job. Build with [`NewJob::new`] and the setters, or
 /// read one from JSON with [`NewJob::from_json`] (the rules every front end
 /// uses: the CLI's `--jsonl`, the HTTP API, and serde's `Deserialize`).
+/// `Serialize` is for showing one (logs, debugging): it writes `null` for
+/// fields left out, which the reader refuses, and leaves out
+/// [`NewJob::not_unique`].
 ///
 /// Its OpenAPI schema (the HTTP request body) is derived from these fields;
 /// `openapi.rs` adds what the derive cannot say (`run_at` or `delay_s`, the

@@ -64,6 +64,14 @@ const PRUNE: &str = "DELETE FROM jobq.jobs WHERE id IN (SELECT id FROM jobq.jobs
 /// commit. Returns `None` when inserted, or the job already holding its unique
 /// key (then nothing was inserted).
 pub(crate) fn insert(c: &mut Conn, job: &Job, payload: &str, notify: bool) -> Result<Option<Job>> {
+    // `validate::build` holds it to `MAX_ATTEMPTS`; refused, never cut down.
+    let max_attempts = i32::try_from(job.max_attempts).map_err(|_| Error::Invalid {
+        field: "max_attempts",
+        reason: format!(
+            "{} is more than PostgreSQL stores (2147483647)",
+            job.max_attempts
+        ),
+    })?;
     let backoff = job.backoff.as_ref().map(crate::retry::Backoff::to_stored);
     let (key, states) = match &job.unique {
         Some(k) => (Some(&k.key), Some(k.states.bits())),
@@ -74,7 +82,7 @@ pub(crate) fn insert(c: &mut Conn, job: &Job, payload: &str, notify: bool) -> Re
         &job.job_type,
         &job.priority,
         &payload,
-        &i32::try_from(job.max_attempts).unwrap_or(i32::MAX),
+        &max_attempts,
         &job.next_retry.0,
         &job.entity_type,
         &job.entity_id,

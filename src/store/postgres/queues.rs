@@ -180,11 +180,11 @@ pub(crate) fn set_limits(
 ) -> Result<()> {
     ensure(c, queue, now)?;
     if let Some(n) = change.concurrency {
-        let n = n.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        let n = n.map(|n| int4("concurrency", n)).transpose()?;
         c.execute("queue settings", SET_CONCURRENCY, &[&queue, &n, &now.0])?;
     }
     if let Some(r) = change.rate_limit {
-        let count = r.map(|r| i32::try_from(r.count).unwrap_or(i32::MAX));
+        let count = r.map(|r| int4("rate_limit", r.count)).transpose()?;
         let period = r.map(|r| ms(r.period));
         c.execute(
             "queue settings",
@@ -242,4 +242,13 @@ pub(crate) fn infos(c: &mut Conn, known: &[String], now: Timestamp) -> Result<Ve
             })
         })
         .collect()
+}
+
+/// `n` as PostgreSQL's `integer`; the library's bounds keep every limit
+/// within it, and a larger one is refused, never cut down.
+fn int4(field: &'static str, n: u32) -> Result<i32> {
+    i32::try_from(n).map_err(|_| crate::error::Error::Invalid {
+        field,
+        reason: format!("{n} is more than PostgreSQL stores (2147483647)"),
+    })
 }
