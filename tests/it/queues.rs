@@ -278,7 +278,7 @@ fn bad_queue_input_is_refused_and_changes_nothing(db) {
         ),
         (
             &["queue", "set", "mail", "--concurrency", "0"],
-            "at least 1",
+            "from 1 to 2147483647",
         ),
         (
             &["queue", "set", "mail", "--concurrency", "-2"],
