@@ -41,12 +41,19 @@ fn list_shows_short_ids_that_name_their_jobs(db) {
     let short = id_column(&s, &["list"]);
     let full = id_column(&s, &["list", "--full-ids"]);
     assert_eq!(short.len(), 43);
-    for (short, full) in short.iter().zip(&full) {
-        assert!(full.starts_with(short.as_str()), "{short} starts {full}");
-        assert!(short.len() < full.len(), "{short} is shorter");
+    let hex = |id: &str| id.replace('-', "");
+    for (short, one) in short.iter().zip(&full) {
+        assert!(one.starts_with(short.as_str()), "{short} starts {one}");
+        // Ids made in one batch step their counter by 1 to 65,536, so now and
+        // then two differ only in their last hex digit: then the whole id is
+        // the shortest that names one of them.
+        let twin = full
+            .iter()
+            .any(|o| o != one && hex(o)[..31] == hex(one)[..31]);
+        assert!(short.len() < one.len() || twin, "{short} is shorter");
         assert!(short.chars().filter(char::is_ascii_hexdigit).count() >= 8);
         let shown = s.json(&["show", short]);
-        assert_eq!(shown["id"], full.as_str(), "{short} names its job");
+        assert_eq!(shown["id"], one.as_str(), "{short} names its job");
     }
     let json = s.json(&["list"]);
     assert_eq!(
