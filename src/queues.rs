@@ -64,8 +64,9 @@ impl RateLimit {
     /// [`RateLimit::MAX_COUNT`], or `period` is zero or over
     /// [`RateLimit::MAX_PERIOD`].
     pub fn new(count: u32, period: Duration) -> Result<RateLimit> {
-        RateLimit { count, period }.validate()?;
-        Ok(RateLimit { count, period })
+        let limit = RateLimit { count, period };
+        limit.validate()?;
+        Ok(limit)
     }
 
     /// Checks a limit built from its public fields, as [`RateLimit::new`] does.

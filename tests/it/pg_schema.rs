@@ -141,6 +141,26 @@ fn idle_pool(url: &str) -> WorkerPool {
     WorkerPool::start(Queue::open(url).unwrap(), reg, cfg).unwrap()
 }
 
+/// A job of type `t` with payload `n`, due in an hour and then cancelled:
+/// notified when enqueued, nothing for a pool to start, and retryable.
+fn cancelled_for_an_hour(q: &Queue, n: i64) -> jobq::Job {
+    let job = NewJob::new("t", json!(n)).delay(Duration::from_secs(3600));
+    let job = q.enqueue(job).unwrap();
+    q.cancel(job.id).unwrap();
+    job.job
+}
+
+/// A transaction holding the row lock of job `id` until it ends.
+fn row_locked(client: &mut postgres::Client, id: jobq::JobId) -> postgres::Transaction<'_> {
+    let mut lock = client.transaction().unwrap();
+    lock.execute(
+        "SELECT 1 FROM jobq.jobs WHERE id = $1 FOR UPDATE",
+        &[&id.to_string()],
+    )
+    .unwrap();
+    lock
+}
+
 fn completed(q: &Queue, id: jobq::JobId) -> bool {
     q.get(id).unwrap().status == jobq::JobStatus::Completed
 }
@@ -197,17 +217,10 @@ fn enqueues_beside_failed_or_slow_changes_still_wake_an_idle_pool() {
     // nothing), then a retry that starts within the debounce but commits
     // 300 ms later, behind a lock on its row, after the listener's second
     // wake-up.
-    let held = elsewhere.enqueue(NewJob::new("t", json!(3)).delay(Duration::from_secs(3600)));
-    let held = held.unwrap();
-    elsewhere.cancel(held.id).unwrap();
+    let held = cancelled_for_an_hour(&elsewhere, 3);
     std::thread::sleep(Duration::from_millis(200));
     let mut locker = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
-    let mut lock = locker.transaction().unwrap();
-    lock.execute(
-        "SELECT 1 FROM jobq.jobs WHERE id = $1 FOR UPDATE",
-        &[&held.id.to_string()],
-    )
-    .unwrap();
+    let lock = row_locked(&mut locker, held.id);
     let later = elsewhere.enqueue(NewJob::new("t", json!(4)).delay(Duration::from_secs(3600)));
     later.unwrap();
     std::thread::scope(|s| {
@@ -224,17 +237,10 @@ fn enqueues_beside_failed_or_slow_changes_still_wake_an_idle_pool() {
     // A retry that sets out to notify, held by a lock; an enqueue within its
     // debounce commits meanwhile relying on it; then the retry fails (its job
     // was deleted): the enqueue's job must still wake the pool.
-    let doomed = elsewhere.enqueue(NewJob::new("t", json!(5)).delay(Duration::from_secs(3600)));
-    let doomed = doomed.unwrap();
-    elsewhere.cancel(doomed.id).unwrap();
+    let doomed = cancelled_for_an_hour(&elsewhere, 5);
     std::thread::sleep(Duration::from_millis(200));
-    let mut lock = locker.transaction().unwrap();
+    let mut lock = row_locked(&mut locker, doomed.id);
     let doomed_id = doomed.id.to_string();
-    lock.execute(
-        "SELECT 1 FROM jobq.jobs WHERE id = $1 FOR UPDATE",
-        &[&doomed_id],
-    )
-    .unwrap();
     let relying = std::thread::scope(|s| {
         let retry = s.spawn(|| elsewhere.retry(doomed.id));
         std::thread::sleep(Duration::from_millis(5));

@@ -31,28 +31,22 @@ impl Backend for Postgres {
             let due = out.iter().any(Option::is_none);
             (out, due)
         };
-        self.notifying("enqueue", |notify| {
-            if let [one] = rows {
-                if one.job.unique.is_none() {
-                    return self
-                        .pool
+        if let [one] = rows {
+            if one.job.unique.is_none() {
+                // One statement inserts and notifies.
+                return self.notifying("enqueue", |notify| {
+                    self.pool
                         .auto("enqueue", |c| {
                             Ok(vec![admin::insert(c, &one.job, &one.payload, notify)?])
                         })
-                        .map(inserted);
-                }
+                        .map(inserted)
+                });
             }
-            self.pool
-                .tx("enqueue_many", |c| {
-                    let out = rows
-                        .iter()
-                        .map(|r| admin::insert(c, &r.job, &r.payload, false))
-                        .collect::<Result<Vec<_>>>()?;
-                    if notify && out.iter().any(Option::is_none) {
-                        c.query("enqueue_many", admin::NOTIFY, &[])?;
-                    }
-                    Ok(out)
-                })
+        }
+        self.notifying_tx("enqueue_many", |c| {
+            rows.iter()
+                .map(|r| admin::insert(c, &r.job, &r.payload, false))
+                .collect::<Result<Vec<_>>>()
                 .map(inserted)
         })
     }
@@ -88,15 +82,7 @@ impl Backend for Postgres {
     }
 
     fn retry(&self, id: JobId, now: Timestamp) -> Result<()> {
-        self.notifying("retry", |notify| {
-            self.pool.tx("retry", |c| {
-                admin::retry(c, id, now)?;
-                if notify {
-                    c.query("retry", admin::NOTIFY, &[])?;
-                }
-                Ok(((), true))
-            })
-        })
+        self.notifying_tx("retry", |c| admin::retry(c, id, now).map(|()| ((), true)))
     }
 
     fn recover_expired(
@@ -105,15 +91,8 @@ impl Backend for Postgres {
         limit: usize,
         backoff_for: &dyn Fn(&str) -> Backoff,
     ) -> Result<Vec<(JobId, JobStatus)>> {
-        self.notifying("recover", |notify| {
-            self.pool.tx("recover", |c| {
-                let out = finish::recover_expired(c, backoff_for, now, limit)?;
-                let due = out.iter().any(|(_, s)| *s == JobStatus::Pending);
-                if notify && due {
-                    c.query("recover", admin::NOTIFY, &[])?;
-                }
-                Ok((out, due))
-            })
+        self.notifying_tx("recover", |c| {
+            finish::recover_expired(c, backoff_for, now, limit).map(any_pending)
         })
     }
 
@@ -124,15 +103,8 @@ impl Backend for Postgres {
         now: Timestamp,
         backoff_for: &dyn Fn(&str) -> Backoff,
     ) -> Result<Vec<(JobId, JobStatus)>> {
-        self.notifying("recover worker", |notify| {
-            self.pool.tx("recover worker", |c| {
-                let out = finish::recover_worker(c, worker, message, backoff_for, now)?;
-                let due = out.iter().any(|(_, s)| *s == JobStatus::Pending);
-                if notify && due {
-                    c.query("recover worker", admin::NOTIFY, &[])?;
-                }
-                Ok((out, due))
-            })
+        self.notifying_tx("recover worker", |c| {
+            finish::recover_worker(c, worker, message, backoff_for, now).map(any_pending)
         })
     }
 
@@ -224,14 +196,10 @@ impl Backend for Postgres {
         if batch.action != BulkAction::Retry {
             return self.pool.tx("bulk", |c| bulk::batch(c, batch));
         }
-        self.notifying("bulk", |notify| {
-            self.pool.tx("bulk", |c| {
-                let done = bulk::batch(c, batch)?;
+        self.notifying_tx("bulk", |c| {
+            bulk::batch(c, batch).map(|done| {
                 let due = done.changed > 0;
-                if notify && due {
-                    c.query("bulk", admin::NOTIFY, &[])?;
-                }
-                Ok((done, due))
+                (done, due)
             })
         })
     }
@@ -266,14 +234,8 @@ impl Backend for Postgres {
     }
 
     fn resume_queue(&self, queue: &str, now: Timestamp) -> Result<()> {
-        self.notifying("resume queue", |notify| {
-            self.pool.tx("resume queue", |c| {
-                queues::resume(c, queue, now)?;
-                if notify {
-                    c.query("resume queue", admin::NOTIFY, &[])?;
-                }
-                Ok(((), true))
-            })
+        self.notifying_tx("resume queue", |c| {
+            queues::resume(c, queue, now).map(|()| ((), true))
         })
     }
 
@@ -356,4 +318,10 @@ impl Backend for Postgres {
             .spawn();
         });
     }
+}
+
+/// A recovery's outcomes, and whether any job went back to pending (due).
+fn any_pending(out: Vec<(JobId, JobStatus)>) -> (Vec<(JobId, JobStatus)>, bool) {
+    let due = out.iter().any(|(_, s)| *s == JobStatus::Pending);
+    (out, due)
 }

@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 
 pub(crate) use overview::STATEMENTS as OVERVIEW_STATEMENTS;
 
-use conn::Pool;
+use conn::{Conn, Pool};
 use notify::Debounce;
 
 /// How a PostgreSQL queue connects.
@@ -158,5 +158,28 @@ impl Postgres {
             }
         }
         result.map(|(out, _)| out)
+    }
+
+    /// [`Postgres::notifying`] for a change written by `change` in one
+    /// transaction (`step`): `change` returns its result and whether it made
+    /// jobs due, and the notification, when the debounce asks for one, is
+    /// sent at the end of the same transaction.
+    ///
+    /// # Errors
+    /// The change's own.
+    fn notifying_tx<T>(
+        &self,
+        step: &'static str,
+        change: impl FnOnce(&mut Conn) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        self.notifying(step, |notify| {
+            self.pool.tx(step, |c| {
+                let (out, due) = change(c)?;
+                if notify && due {
+                    c.query(step, admin::NOTIFY, &[])?;
+                }
+                Ok((out, due))
+            })
+        })
     }
 }

@@ -4,10 +4,11 @@
 //! committing transactions server-wide, so a burst of enqueues sends few. Each
 //! listening process keeps one connection that LISTENs and wakes its pool on
 //! every notification, and once more [`TRAILING`] later, to start jobs whose
-//! notification the debounce left out. Polling stays the fallback (and the only way with `notify` off,
-//! e.g. behind PgBouncer in transaction mode, where LISTEN does not work).
+//! notification the debounce left out. Polling stays the fallback (and the
+//! only way with `notify` off, e.g. behind PgBouncer in transaction mode,
+//! where LISTEN does not work).
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,19 +44,17 @@ pub(crate) struct Debounce {
     last: Mutex<Option<Arc<Ticket>>>,
 }
 
-/// A change that set out to notify, as the changes it covers see it.
+/// A change that set out to notify, as the changes it covers see it. Until
+/// it ends it counts as notifying: a covered change that commits first is
+/// seen by the notification that commits after it.
 #[derive(Debug)]
 pub(crate) struct Ticket {
     started: Instant,
-    /// [`PENDING`], [`SENT`] or [`NONE_SENT`].
-    state: AtomicU8,
+    /// It ended with no notification (it failed, or made nothing due).
+    sent_none: AtomicBool,
     /// A covered change committed jobs relying on this notification.
     relied_on: AtomicBool,
 }
-
-const PENDING: u8 = 0;
-const SENT: u8 = 1;
-const NONE_SENT: u8 = 2;
 
 /// What one change does about notifying, decided before it runs.
 #[derive(Debug)]
@@ -83,13 +82,13 @@ impl Debounce {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(t) = last.as_ref().filter(|t| {
             now.saturating_duration_since(t.started) < DEBOUNCE
-                && t.state.load(Ordering::SeqCst) != NONE_SENT
+                && !t.sent_none.load(Ordering::SeqCst)
         }) {
             return Plan::Covered(t.clone());
         }
         let own = Arc::new(Ticket {
             started: now,
-            state: AtomicU8::new(PENDING),
+            sent_none: AtomicBool::new(false),
             relied_on: AtomicBool::new(false),
         });
         *last = Some(own.clone());
@@ -113,18 +112,15 @@ impl Debounce {
     /// when a coverer sends none at least one of the two sends.
     pub(crate) fn finish(plan: &Plan, due: bool, now: Instant) -> bool {
         match plan {
-            Plan::Notify(own) if due => {
-                own.state.store(SENT, Ordering::SeqCst);
-                false
-            }
+            Plan::Notify(_) if due => false,
             Plan::Notify(own) => {
-                own.state.store(NONE_SENT, Ordering::SeqCst);
+                own.sent_none.store(true, Ordering::SeqCst);
                 own.relied_on.load(Ordering::SeqCst)
             }
             Plan::Covered(_) if !due => false,
             Plan::Covered(t) => {
                 t.relied_on.store(true, Ordering::SeqCst);
-                t.state.load(Ordering::SeqCst) == NONE_SENT
+                t.sent_none.load(Ordering::SeqCst)
                     || now.saturating_duration_since(t.started) >= LATE
             }
         }
