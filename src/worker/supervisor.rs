@@ -100,20 +100,30 @@ fn heartbeat(shared: &Shared, marked: bool, lease: Duration) {
         Ok(r) => r,
         Err(e) => return log::error!("heartbeat failed: {e}"),
     };
-    let state = shared.state();
-    for ((id, token), result) in held.iter().zip(results) {
-        let Some(job) = state.running.get(id).filter(|j| j.lease_token == *token) else {
-            continue;
-        };
-        match result {
-            Ok(false) => {}
-            Ok(true) => job.stop.request(StopReason::Cancelled),
-            Err(e) => {
-                log::warn!("job {id}: {e}; telling its handler to stop");
-                job.stop.request(StopReason::LeaseLost);
+    let mut cancelled = Vec::new();
+    let mut lost = Vec::new();
+    {
+        let state = shared.state();
+        for ((id, token), result) in held.iter().zip(results) {
+            let Some(job) = state.running.get(id).filter(|j| j.lease_token == *token) else {
+                continue;
+            };
+            match result {
+                Ok(false) => {}
+                Ok(true) => {
+                    job.stop.request(StopReason::Cancelled);
+                    cancelled.push(*id);
+                }
+                Err(e) => {
+                    log::warn!("job {id}: {e}; telling its handler to stop");
+                    job.stop.request(StopReason::LeaseLost);
+                    lost.push(*id);
+                }
             }
         }
     }
+    drop_unstarted(shared, &lost, StopReason::LeaseLost);
+    cancel_unstarted(shared, &cancelled);
 }
 
 fn poll_cancels(shared: &Shared) {
@@ -122,14 +132,72 @@ fn poll_cancels(shared: &Shared) {
     }
     match shared.queue.cancel_requests(&shared.config.worker_id) {
         Ok(ids) => {
-            let state = shared.state();
-            for id in ids {
-                if let Some(job) = state.running.get(&id) {
-                    job.stop.request(StopReason::Cancelled);
+            {
+                let state = shared.state();
+                for id in &ids {
+                    if let Some(job) = state.running.get(id) {
+                        job.stop.request(StopReason::Cancelled);
+                    }
+                }
+            }
+            cancel_unstarted(shared, &ids);
+        }
+        Err(e) => log::warn!("polling cancel requests failed: {e}"),
+    }
+}
+
+/// Takes the prefetched jobs among `ids` that no worker has started out of
+/// the pool (the buffer, or a parked thread's hand-off), telling it `reason`.
+/// Returns them with their lease tokens.
+fn drop_unstarted(shared: &Shared, ids: &[JobId], reason: StopReason) -> Vec<(JobId, i64)> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let mut st = shared.state();
+    let unstarted: Vec<JobId> = ids
+        .iter()
+        .copied()
+        .filter(|id| {
+            st.running
+                .get(id)
+                .is_some_and(|j| j.reserved && j.started.is_none() && !j.done)
+        })
+        .collect();
+    st.buffer.retain(|t| !unstarted.contains(&t.job.id));
+    unstarted
+        .into_iter()
+        .filter_map(|id| Shared::abandon(&mut st, id, reason).map(|j| (id, j.lease_token)))
+        .collect()
+}
+
+/// Prefetched jobs whose cancel was requested before a worker started them
+/// leave the pool at once, without waiting for a free worker: given back in
+/// one transaction, which ends them `cancelled` (the request is on their
+/// rows) with their attempts not counted. If that write fails, their
+/// reservations run out and recovery ends them the same way.
+fn cancel_unstarted(shared: &Shared, ids: &[JobId]) {
+    let held = drop_unstarted(shared, ids, StopReason::Cancelled);
+    if held.is_empty() {
+        return;
+    }
+    let finished = crate::queue::Finished {
+        unstarted: &held,
+        ..crate::queue::Finished::default()
+    };
+    match shared.queue.settle_and_claim(finished, None) {
+        Ok(s) => {
+            for ((id, _), r) in held.iter().zip(&s.unstarted) {
+                match r {
+                    Ok(status) => log::info!("job {id}: cancelled before it started ({status})"),
+                    Err(e) => log::warn!("job {id}: not given back after its cancel request: {e}"),
                 }
             }
         }
-        Err(e) => log::warn!("polling cancel requests failed: {e}"),
+        Err(e) => log::warn!(
+            "{} prefetched jobs cancelled before they started not given back ({e}): \
+             they end when their reservations run out",
+            held.len()
+        ),
     }
 }
 

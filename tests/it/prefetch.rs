@@ -2,7 +2,8 @@
 //! not started. A SIGKILLed process's reserved jobs come back after the
 //! reservation without using an attempt; graceful shutdown hands them back at
 //! once; a more urgent job enqueued later does not wait behind the buffer;
-//! fencing refuses a stale pool's writes.
+//! fencing refuses a stale pool's writes; a reserved job cancelled before it
+//! starts ends cancelled at once, unrun, its attempt not counted.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -226,5 +227,60 @@ fn a_prefetch_drain_completes_every_job_once_with_one_attempt(db) {
     let done = all_of(&q, "count");
     assert!(done.iter().all(|j| j.status == JobStatus::Completed && j.attempts == 1));
     assert!(done.iter().all(|j| j.started_at.is_some()));
+}
+}
+
+both! {
+fn a_prefetched_job_cancelled_before_it_starts_ends_cancelled_at_once_unrun(db) {
+    let q = db.open(|o| o);
+    for i in 0..4 {
+        q.enqueue(NewJob::new("gate", json!(i))).unwrap();
+    }
+    let open = Arc::new(AtomicBool::new(false));
+    let ran: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let (gate, r) = (open.clone(), ran.clone());
+    let mut reg = Registry::new();
+    reg.register("gate", move |_: &jobq::JobContext, p: Value| {
+        r.lock().unwrap().push(p.as_i64().unwrap());
+        while !gate.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(json!("done"))
+    });
+    let cfg = WorkerConfig {
+        workers: 1,
+        drain: true,
+        poll_interval: Duration::from_millis(200),
+        ..WorkerConfig::default()
+    }
+    .prefetch(3);
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    wait_for("one running, three reserved", WAIT, || {
+        let (reserved, started) = split(&q, "gate");
+        reserved.len() == 3 && started.len() == 1
+    });
+    let (reserved, _) = split(&q, "gate");
+    let victim = reserved[0].id;
+    let answer = q.cancel(victim).unwrap();
+    assert_eq!(answer.status, JobStatus::InProgress, "{answer:?}");
+    assert!(answer.cancel_requested);
+    // The only worker is still busy, yet the cancelled job leaves the pool's
+    // buffer and ends cancelled, its attempt not counted.
+    wait_for("the reserved job ends cancelled", WAIT, || {
+        q.get(victim).unwrap().status == JobStatus::Cancelled
+    });
+    assert!(!open.load(Ordering::SeqCst));
+    let job = q.get(victim).unwrap();
+    assert_eq!(job.attempts, 0, "{job:?}");
+    assert!(job.started_at.is_none() && job.locked_by.is_none(), "{job:?}");
+    open.store(true, Ordering::SeqCst);
+    assert!(pool.wait(WAIT));
+    let counts = pool.shutdown(Duration::from_secs(5));
+    assert_eq!((counts.started, counts.completed), (3, 3));
+    let victim_payload = job.payload.as_i64().unwrap();
+    let ran = ran.lock().unwrap().clone();
+    assert_eq!(ran.len(), 3, "{ran:?}");
+    assert!(!ran.contains(&victim_payload), "the cancelled job ran: {ran:?}");
+    assert_eq!(q.get(victim).unwrap().status, JobStatus::Cancelled);
 }
 }

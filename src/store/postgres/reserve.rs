@@ -20,9 +20,12 @@ const START_MANY: &str = "UPDATE jobq.jobs j SET started_at = d.at, updated_at =
      WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
      RETURNING j.id";
 
+/// A reserved job that never started goes back (see the SQLite store's
+/// `GIVE_BACK`): pending, or cancelled when a cancel was requested; its
+/// attempt not counted either way.
 const GIVE_BACK: &str = "UPDATE jobq.jobs SET \
      status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END, \
-     attempts = CASE WHEN cancel_requested THEN attempts ELSE greatest(attempts - 1, 0) END, \
+     attempts = greatest(attempts - 1, 0), \
      completed_at = CASE WHEN cancel_requested THEN $1::bigint ELSE NULL END, \
      updated_at = $1::bigint, started_at = NULL, locked_by = NULL, lease_expires_at = NULL \
      WHERE id = $2 AND status = 'in_progress' AND lease_token = $3 RETURNING status";

@@ -17,11 +17,11 @@ const START: &str = "UPDATE jobs SET started_at = ?1, updated_at = ?1, lease_exp
      WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4";
 
 /// A reserved job that never started goes back: pending, due as before (its
-/// place in the run order kept), the attempt not counted; cancelled instead
-/// when a cancel was requested meanwhile.
+/// place in the run order kept); cancelled instead when a cancel was
+/// requested meanwhile. Either way the attempt is not counted: it never ran.
 const GIVE_BACK: &str = "UPDATE jobs SET \
      status = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'pending' END, \
-     attempts = CASE cancel_requested WHEN 1 THEN attempts ELSE max(attempts - 1, 0) END, \
+     attempts = max(attempts - 1, 0), \
      completed_at = CASE cancel_requested WHEN 1 THEN ?1 ELSE NULL END, \
      updated_at = ?1, started_at = NULL, locked_by = NULL, lease_expires_at = NULL \
      WHERE id = ?2 AND status = 'in_progress' AND lease_token = ?3 RETURNING status";
