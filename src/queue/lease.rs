@@ -163,7 +163,8 @@ impl Queue {
         settled.failed.pop().unwrap_or(Err(Error::NotFound { id }))
     }
 
-    /// Extends a held lease to `now + lease`. Returns true when a cancel has been
+    /// Extends a held lease to `now + lease` (never shortens it: a lease that
+    /// already runs later stays). Returns true when a cancel has been
     /// requested for the job.
     ///
     /// # Errors

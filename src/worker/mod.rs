@@ -5,6 +5,7 @@ mod context;
 mod coordinator;
 mod execute;
 mod handler;
+mod lease_keeper;
 mod pool;
 mod refused;
 mod round;

@@ -100,7 +100,13 @@ fn marks(st: &mut PoolState, starts: &[(JobId, i64, Timestamp)], out: Vec<Result
 fn place(shared: &Shared, st: &mut PoolState, tasks: Vec<Task>, me: Option<usize>) -> Option<Task> {
     st.buffer.extend(tasks);
     if shared.config.prefetch > 0 {
-        let order = |t: &Task| (-t.job.priority, t.job.next_retry, t.job.id);
+        let order = |t: &Task| {
+            (
+                std::cmp::Reverse(t.job.priority),
+                t.job.next_retry,
+                t.job.id,
+            )
+        };
         st.buffer.make_contiguous().sort_by_key(order);
     }
     let mut mine = me.and_then(|_| st.buffer.pop_front());

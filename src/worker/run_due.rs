@@ -13,6 +13,7 @@ use crate::job::{JobId, JobStatus};
 use crate::queue::{ClaimSpec, Finished, Queue};
 use crate::store::Settled;
 use crate::worker::execute::{execute, outcome_of, Outcome};
+use crate::worker::lease_keeper::LeaseKeeper;
 use crate::worker::refused;
 use crate::worker::{Registry, StopFlag, WorkerConfig};
 
@@ -33,8 +34,10 @@ pub struct RunSummary {
 }
 
 /// Claims due jobs of the registry's types one at a time, up to `limit`, and runs
-/// each on this thread with the pool's rules (lease of `config.lease`, the type's
-/// timeout as a cooperative deadline, panics caught). Safe beside running pools
+/// each on this thread with the pool's rules (lease of `config.lease`, renewed
+/// by a helper thread every third of it while the job runs, which also passes
+/// cancel requests on; the type's timeout as a cooperative deadline, panics
+/// caught). Safe beside running pools
 /// and other calls: every job is claimed by exactly one of them.
 ///
 /// As in a pool's rounds, each job's outcome is written in the transaction
@@ -72,6 +75,33 @@ pub fn run_due_until(
     stop: &AtomicBool,
 ) -> Result<RunSummary> {
     let started = Instant::now();
+    let keeper = LeaseKeeper::default();
+    let summary = std::thread::scope(|s| {
+        let renewer = std::thread::Builder::new()
+            .name("jobq-run-due-lease".into())
+            .spawn_scoped(s, || keeper.run(queue, config.lease));
+        if let Err(e) = renewer {
+            log::error!("cannot start the thread that renews leases: {e}; a job that runs past its lease may be recovered");
+        }
+        let summary = run_rounds(queue, registry, limit, config, stop, &keeper);
+        keeper.finish();
+        summary
+    });
+    let mut sum = summary?;
+    sum.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(sum)
+}
+
+/// The rounds of [`run_due_until`]: each writes the last job's outcome and
+/// claims the next, which runs on this thread while `keeper` holds its lease.
+fn run_rounds(
+    queue: &Queue,
+    registry: &Registry,
+    limit: usize,
+    config: &WorkerConfig,
+    stop: &AtomicBool,
+    keeper: &LeaseKeeper,
+) -> Result<RunSummary> {
     let types = registry.types();
     let mut sum = RunSummary::default();
     let mut last = Last::default();
@@ -106,12 +136,13 @@ pub fn run_due_until(
         sum.processed += 1;
         queue.metrics().started(&job);
         let flag = Arc::new(StopFlag::new());
+        keeper.hold(job.id, job.lease_token, flag.clone());
         let ran = Instant::now();
         let outcome = execute(queue, registry, &mut job, config.lease, flag);
+        keeper.release();
         last.ran = Some((job.queue.clone(), job.job_type.clone(), ran.elapsed()));
         last.record(job.id, job.lease_token, outcome);
     }
-    sum.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(sum)
 }
 

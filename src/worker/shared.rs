@@ -226,6 +226,15 @@ impl Shared {
                         old.lease_token
                     );
                     old.stop.request(StopReason::LeaseLost);
+                    if old.started.is_none() {
+                        // Never started (prefetched, still in the buffer or
+                        // handed to a parked thread): it must not start now.
+                        old.abandoned.store(true, Ordering::SeqCst);
+                        let token = old.lease_token;
+                        state
+                            .buffer
+                            .retain(|t| t.job.id != job.id || t.job.lease_token != token);
+                    }
                     self.settled(&old, None);
                 }
                 Task {

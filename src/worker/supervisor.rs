@@ -215,7 +215,7 @@ fn check_timeouts(shared: &Arc<Shared>) {
             .filter_map(|(id, r)| {
                 let started = r.started?;
                 r.timeout
-                    .filter(|t| started.elapsed() >= *t + grace)
+                    .filter(|t| started.elapsed() >= t.saturating_add(grace))
                     .map(|t| (*id, t))
             })
             .collect();

@@ -284,3 +284,112 @@ fn a_prefetched_job_cancelled_before_it_starts_ends_cancelled_at_once_unrun(db) 
     assert_eq!(q.get(victim).unwrap().status, JobStatus::Cancelled);
 }
 }
+
+both! {
+fn a_heartbeat_never_shortens_a_lease(db) {
+    // A reservation's renewal (10 s) can commit after the round that wrote
+    // the job's start with the full lease: it must not cut that lease back,
+    // or the running job is recovered as if its worker had died.
+    let clock = ManualClock::new(jobq::SystemClock.now());
+    let c = clock.clone();
+    let q = db.open(|o| o.clock(Arc::new(c)));
+    let id = q.enqueue(NewJob::new("held", json!(1))).unwrap().id;
+    let job = q.claim("w", None, 1, Duration::from_secs(300)).unwrap().remove(0);
+    let until = q.get(id).unwrap().lease_expires_at.unwrap();
+    assert!(!q.heartbeat(id, job.lease_token, Duration::from_secs(10)).unwrap());
+    assert_eq!(q.get(id).unwrap().lease_expires_at, Some(until));
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(q.recover_expired().unwrap(), 0, "a live lease was recovered");
+    // A renewal that runs later than the lease still extends it.
+    clock.advance(Duration::from_secs(200));
+    q.heartbeat(id, job.lease_token, Duration::from_secs(300)).unwrap();
+    let later = q.get(id).unwrap().lease_expires_at.unwrap();
+    assert_eq!(later, clock.now().plus(Duration::from_secs(300)));
+}
+}
+
+both! {
+fn a_buffered_job_whose_reservation_was_taken_back_never_starts_here(db) {
+    // The pool stalls past its reservation (the clock moves faster than its
+    // renewals); another process recovers the buffered job and claims it.
+    // The pool, told so by its next renewal, must not start it too.
+    let clock = ManualClock::new(jobq::SystemClock.now());
+    let c = clock.clone();
+    let q = db.open(|o| o.clock(Arc::new(c)));
+    let open = Arc::new(AtomicBool::new(false));
+    let gate_ran = Arc::new(AtomicBool::new(false));
+    let runs: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let (g, gr, r) = (open.clone(), gate_ran.clone(), runs.clone());
+    let mut reg = Registry::new();
+    reg.register("gate", move |_: &jobq::JobContext, _: Value| {
+        gr.store(true, Ordering::SeqCst);
+        while !g.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Value::Null)
+    });
+    reg.register("victim", move |ctx: &jobq::JobContext, _: Value| {
+        r.lock().unwrap().push(ctx.fencing_token());
+        Ok(Value::Null)
+    });
+    q.enqueue(NewJob::new("gate", json!(0)).priority(10)).unwrap();
+    let victim = q.enqueue(NewJob::new("victim", json!(1))).unwrap().id;
+    let cfg = WorkerConfig {
+        workers: 1,
+        ..WorkerConfig::default()
+    }
+    .prefetch(1);
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    wait_for("the gate runs, the victim is reserved", WAIT, || {
+        let v = q.get(victim).unwrap();
+        gate_ran.load(Ordering::SeqCst) && v.status == JobStatus::InProgress && v.started_at.is_none()
+    });
+    let mut recovered = 0;
+    for _ in 0..5 {
+        clock.advance(jobq::worker::RESERVATION + Duration::from_secs(1));
+        recovered = q.recover_expired().unwrap();
+        if recovered > 0 {
+            break;
+        }
+    }
+    assert_eq!(recovered, 1);
+    let other = q.claim("other-process", None, 1, Duration::from_secs(300)).unwrap();
+    assert_eq!(other.iter().map(|j| j.id).collect::<Vec<_>>(), vec![victim]);
+    // The pool's renewal (every third of the reservation) is refused.
+    std::thread::sleep(jobq::worker::RESERVATION / 3 + Duration::from_millis(500));
+    open.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_secs(1));
+    pool.shutdown(Duration::from_secs(5));
+    assert_eq!(*runs.lock().unwrap(), Vec::<i64>::new(), "the pool ran a job another process holds");
+    let row = q.get(victim).unwrap();
+    assert_eq!(row.locked_by.as_deref(), Some("other-process"));
+    assert_eq!(row.lease_token, other[0].lease_token);
+}
+}
+
+both! {
+fn the_buffer_runs_the_lowest_priority_last(db) {
+    let q = db.open(|o| o);
+    let order: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let o = order.clone();
+    let mut reg = Registry::new();
+    reg.register("t", move |_: &jobq::JobContext, p: Value| {
+        o.lock().unwrap().push(p.as_i64().unwrap());
+        Ok(Value::Null)
+    });
+    for p in [0, -1, i32::MIN, i32::MAX] {
+        q.enqueue(NewJob::new("t", json!(p)).priority(p)).unwrap();
+    }
+    let cfg = WorkerConfig {
+        workers: 1,
+        drain: true,
+        ..WorkerConfig::default()
+    }
+    .prefetch(4);
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    assert!(pool.wait(WAIT));
+    pool.shutdown(Duration::from_secs(5));
+    let want = vec![i64::from(i32::MAX), 0, -1, i64::from(i32::MIN)];
+    assert_eq!(*order.lock().unwrap(), want);
+}
+}

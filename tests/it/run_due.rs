@@ -94,3 +94,50 @@ fn run_due_until_claims_nothing_more_once_told_to_stop() {
         "{statuses:?}"
     );
 }
+
+#[test]
+fn a_job_that_runs_past_its_lease_keeps_it_and_sees_a_cancel() {
+    // run_due runs on the caller's thread; a helper renews the lease, so a
+    // job longer than the lease is not recovered (and claimed again
+    // elsewhere) while it runs, and a cancel request reaches its handler.
+    let dir = tempfile::tempdir().unwrap();
+    let q = normal_queue(&dir);
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let tx = std::sync::Mutex::new(tx);
+    let mut reg = Registry::new();
+    reg.register("long", move |ctx: &jobq::JobContext, _: Value| {
+        tx.lock().unwrap().send(()).unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(30) {
+            if ctx.is_cancelled() {
+                return Err(JobError::Cancelled);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Ok(json!("ran to the end"))
+    });
+    let id = q.enqueue(NewJob::new("long", Value::Null)).unwrap().id;
+    let cfg = WorkerConfig {
+        lease: std::time::Duration::from_secs(1),
+        ..WorkerConfig::default()
+    };
+    let q2 = q.clone();
+    let runner = std::thread::spawn(move || jobq::run_due(&q2, &reg, 1, &cfg).unwrap());
+    rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    assert_eq!(
+        q.recover_expired().unwrap(),
+        0,
+        "a running job's lease ran out"
+    );
+    assert!(q
+        .claim("other", None, 1, std::time::Duration::from_secs(60))
+        .unwrap()
+        .is_empty());
+    q.cancel(id).unwrap();
+    let summary = runner.join().unwrap();
+    assert_eq!((summary.processed, summary.failed), (1, 1), "{summary:?}");
+    let job = q.get(id).unwrap();
+    assert_eq!(job.status, JobStatus::Cancelled, "{job:?}");
+    assert_eq!(job.attempts, 1);
+}

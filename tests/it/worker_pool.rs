@@ -435,3 +435,38 @@ fn a_snooze_or_retry_of_duration_max_waits_the_longest_delay(db) {
     }
 }
 }
+
+both! {
+fn a_type_that_never_times_out_keeps_its_heartbeats(db) {
+    // `JobType::timeout(Duration::MAX)`: no deadline. The supervisor adds the
+    // pool's grace to it; an overflow there used to end the supervisor, and
+    // with it every heartbeat, so a live job's lease ran out.
+    let mut catalog = jobq::Catalog::any_type();
+    catalog
+        .declare(jobq::JobType::new("forever").timeout(Duration::MAX))
+        .unwrap();
+    let q = db.open(|o| o.catalog(catalog));
+    let running = Arc::new(AtomicUsize::new(0));
+    let r = running.clone();
+    let mut reg = Registry::new();
+    reg.register("forever", move |_: &jobq::JobContext, _: Value| {
+        r.store(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(2500));
+        Ok(json!("ok"))
+    });
+    let cfg = WorkerConfig {
+        workers: 1,
+        lease: Duration::from_secs(1),
+        ..WorkerConfig::default()
+    };
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    let id = q.enqueue(NewJob::new("forever", Value::Null)).unwrap().id;
+    wait_for("the job runs", Duration::from_secs(30), || running.load(Ordering::SeqCst) == 1);
+    std::thread::sleep(Duration::from_millis(1800));
+    assert_eq!(q.recover_expired().unwrap(), 0, "a live job's lease ran out");
+    wait_for("the job completes", Duration::from_secs(30), || {
+        q.get(id).unwrap().status == JobStatus::Completed
+    });
+    pool.shutdown(Duration::from_secs(5));
+}
+}

@@ -36,8 +36,10 @@ const FAIL_UNREADABLE: &str = "UPDATE jobq.jobs SET status = 'failed', error_mes
      lease_expires_at = NULL WHERE id = $4 AND status = 'in_progress'";
 
 /// Every lease of a heartbeat in one statement: the jobs of `$3` whose
-/// attempt `$4` still holds its lease are held until `$1`.
-const HEARTBEAT_MANY: &str = "UPDATE jobq.jobs j SET lease_expires_at = $1, updated_at = $2 \
+/// attempt `$4` still holds its lease are held until `$1`, never less than
+/// they were (see the SQLite store's `HEARTBEAT`).
+const HEARTBEAT_MANY: &str = "UPDATE jobq.jobs j SET \
+     lease_expires_at = greatest(j.lease_expires_at, $1), updated_at = $2 \
      FROM unnest($3::text[], $4::bigint[]) AS d(id, token) \
      WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
      RETURNING j.id, j.cancel_requested";

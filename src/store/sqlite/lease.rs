@@ -8,7 +8,11 @@ use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::store::sqlite::id::key;
 
-const HEARTBEAT: &str = "UPDATE jobs SET lease_expires_at = ?1, updated_at = ?2 \
+/// Never shortens a lease: a reservation's renewal that commits after the
+/// round that wrote the job's start (and its full lease) must not cut that
+/// lease back to the reservation.
+const HEARTBEAT: &str = "UPDATE jobs SET \
+     lease_expires_at = max(coalesce(lease_expires_at, ?1), ?1), updated_at = ?2 \
      WHERE id = ?3 AND status = 'in_progress' AND lease_token = ?4 RETURNING cancel_requested";
 
 const PROGRESS: &str = "UPDATE jobs SET progress = ?1, updated_at = ?2 \
