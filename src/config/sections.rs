@@ -43,7 +43,8 @@ pub struct WorkersConfig {
     pub shutdown_grace: Duration,
     /// Jobs the pool may hold claimed but not yet started, beside its running
     /// ones (`jobq::WorkerConfig::prefetch`). Default 0: never more jobs
-    /// claimed than idle workers.
+    /// claimed than idle workers. At most [`jobq::MAX_PREFETCH`].
+    #[serde(deserialize_with = "prefetch")]
     pub prefetch: usize,
 }
 
@@ -270,6 +271,17 @@ fn worker_count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         return Err(serde::de::Error::custom(format!(
             "must be 1-{}",
             jobq::MAX_WORKERS
+        )));
+    }
+    Ok(n)
+}
+
+fn prefetch<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if n > jobq::MAX_PREFETCH {
+        return Err(serde::de::Error::custom(format!(
+            "must be 0-{}",
+            jobq::MAX_PREFETCH
         )));
     }
     Ok(n)

@@ -180,6 +180,12 @@ fn refusals_name_the_line_and_the_key() {
             "must be 1-1000",
         ),
         (
+            "[workers]\nprefetch = 10001\n",
+            2,
+            "workers.prefetch",
+            "must be 0-10000",
+        ),
+        (
             "[workers]\ndurability = \"off\"\n",
             2,
             "workers.durability",

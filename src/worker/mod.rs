@@ -62,7 +62,7 @@ pub struct WorkerConfig {
     /// refilled by a round written once half of it has been started (or 200 µs
     /// after a job finished, or when every held job has finished), so a job
     /// enqueued later with a higher priority waits behind at most about half
-    /// the buffer.
+    /// the buffer. At most [`MAX_PREFETCH`].
     pub prefetch: usize,
     /// This pool's name in `locked_by` and error history. Default `host:pid:random`.
     pub worker_id: String,
@@ -110,7 +110,7 @@ impl WorkerConfig {
     }
 
     /// Checks the settings as `jobq.toml`'s `[workers]` does: 1 to
-    /// [`MAX_WORKERS`] workers; a lease, poll interval, recovery interval and
+    /// [`MAX_WORKERS`] workers; a prefetch of at most [`MAX_PREFETCH`]; a lease, poll interval, recovery interval and
     /// (when set) heartbeat interval above zero (a heartbeat not shorter than
     /// the lease is logged as a warning); a
     /// `worker_id` of 1-255 bytes without control characters; `queues`, when
@@ -127,6 +127,9 @@ impl WorkerConfig {
         };
         if !(1..=MAX_WORKERS).contains(&self.workers) {
             return refuse("workers", "must be 1-1000");
+        }
+        if self.prefetch > MAX_PREFETCH {
+            return refuse("prefetch", "must be 0-10000");
         }
         for (field, d) in [
             ("lease", self.lease),
@@ -191,6 +194,11 @@ pub(crate) fn instant_after(d: Duration) -> std::time::Instant {
 /// has one writer: far fewer serve any workload as well).
 pub const MAX_WORKERS: usize = 1000;
 
+/// The largest prefetch buffer ([`WorkerConfig::prefetch`]): its jobs are
+/// held in memory with their payloads (up to 1 MB each), and a round that
+/// refills it claims up to this many jobs in one transaction.
+pub const MAX_PREFETCH: usize = 10_000;
+
 /// How long a prefetched job stays reserved for its pool without a renewal
 /// (10 s, or the lease when that is shorter; renewed every third of it while
 /// the pool lives). After a crash, other pools take it back, its attempt not
@@ -212,7 +220,7 @@ mod tests {
     fn settings_the_config_file_refuses_are_refused_here_too() {
         let ok = WorkerConfig::default();
         assert!(ok.validate().is_ok());
-        let cases: [(&str, WorkerConfig); 9] = [
+        let cases: [(&str, WorkerConfig); 10] = [
             (
                 "workers",
                 WorkerConfig {
@@ -276,6 +284,7 @@ mod tests {
                     ..ok.clone()
                 },
             ),
+            ("prefetch", ok.clone().prefetch(MAX_PREFETCH + 1)),
         ];
         for (field, cfg) in cases {
             match cfg.validate() {
@@ -289,7 +298,8 @@ mod tests {
             workers: MAX_WORKERS,
             heartbeat_interval: Some(Duration::from_secs(1)),
             ..ok
-        };
+        }
+        .prefetch(MAX_PREFETCH);
         assert!(most.validate().is_ok());
     }
 }
