@@ -277,6 +277,18 @@ impl QueueSettings {
     }
 }
 
+/// The names of the queues among `settings` that are paused at `now`.
+pub(crate) fn paused_at(
+    settings: std::collections::BTreeMap<String, QueueSettings>,
+    now: Timestamp,
+) -> Vec<String> {
+    settings
+        .into_iter()
+        .filter(|(_, s)| s.is_paused(now))
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// A change to a queue's limits: `None` leaves a limit as it is; `Some(None)`
 /// removes it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

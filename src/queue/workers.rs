@@ -56,12 +56,7 @@ impl Queue {
     /// # Errors
     /// Database errors.
     pub fn paused_queues(&self) -> Result<Vec<String>> {
-        Ok(self
-            .queues()?
-            .into_iter()
-            .filter(|q| q.paused)
-            .map(|q| q.name)
-            .collect())
+        self.backend().paused_queues(self.now())
     }
 
     /// Due jobs that no live worker pool serves (no pool with the type, or none

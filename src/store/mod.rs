@@ -184,6 +184,9 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     fn progress(&self, id: JobId, token: i64, report: &str, now: Timestamp) -> Result<()>;
     /// Ids of `worker`'s running jobs with a cancel request.
     fn cancel_requests(&self, worker: &str) -> Result<Vec<JobId>>;
+    /// The queues paused at `now`, by name (a prefetching pool hands their
+    /// reserved jobs back).
+    fn paused_queues(&self, now: Timestamp) -> Result<Vec<String>>;
     /// Cancels (pending), requests a cancel (running), or accepts (cancelled).
     fn cancel(&self, id: JobId, now: Timestamp) -> Result<Move>;
     /// Manual retry: failed or cancelled to pending, attempts 0, due now.

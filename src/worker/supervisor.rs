@@ -25,6 +25,7 @@ struct Due {
     beat: Instant,
     heartbeat: Instant,
     reservations: Instant,
+    paused: Instant,
     cancel_poll: Instant,
     recovery: Instant,
     schedules: Instant,
@@ -38,6 +39,7 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
         beat: after(crate::workers::WORKER_BEAT),
         heartbeat: after(cfg.heartbeat_every()),
         reservations: after(shared.reservation() / 3),
+        paused: after(cfg.poll_interval),
         cancel_poll: after(cfg.poll_interval),
         recovery: after(cfg.recovery_interval),
         schedules: Instant::now(),
@@ -55,6 +57,10 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
             if now >= due.reservations {
                 heartbeat(&shared, false, shared.reservation());
                 due.reservations = now + shared.reservation() / 3;
+            }
+            if now >= due.paused {
+                give_back_paused(&shared);
+                due.paused = after(cfg.poll_interval);
             }
         }
         if now >= due.cancel_poll {
@@ -176,7 +182,40 @@ fn drop_unstarted(shared: &Shared, ids: &[JobId], reason: StopReason) -> Vec<(Jo
 /// rows) with their attempts not counted. If that write fails, their
 /// reservations run out and recovery ends them the same way.
 fn cancel_unstarted(shared: &Shared, ids: &[JobId]) {
-    let held = drop_unstarted(shared, ids, StopReason::Cancelled);
+    give_back_unstarted(shared, ids, StopReason::Cancelled);
+}
+
+/// Prefetched jobs of a queue paused since they were claimed are handed back
+/// unstarted (pending in their old place, their attempts not counted), so a
+/// pause holds them as it holds the queue's other jobs. Checked every poll
+/// interval while the buffer holds jobs.
+fn give_back_paused(shared: &Shared) {
+    if shared.state().buffer.is_empty() {
+        return;
+    }
+    let paused = match shared.queue.paused_queues() {
+        Ok(p) => p,
+        Err(e) => return log::warn!("reading paused queues failed: {e}"),
+    };
+    if paused.is_empty() {
+        return;
+    }
+    let ids: Vec<JobId> = shared
+        .state()
+        .buffer
+        .iter()
+        .filter(|t| t.reserved && paused.contains(&t.job.queue))
+        .map(|t| t.job.id)
+        .collect();
+    // The reason is never seen: these jobs never started.
+    give_back_unstarted(shared, &ids, StopReason::Shutdown);
+}
+
+/// Takes the prefetched jobs among `ids` that no worker has started out of
+/// the pool and gives them back in one transaction: pending again, or
+/// `cancelled` when a cancel was requested; their attempts not counted.
+fn give_back_unstarted(shared: &Shared, ids: &[JobId], reason: StopReason) {
+    let held = drop_unstarted(shared, ids, reason);
     if held.is_empty() {
         return;
     }
@@ -188,14 +227,16 @@ fn cancel_unstarted(shared: &Shared, ids: &[JobId]) {
         Ok(s) => {
             for ((id, _), r) in held.iter().zip(&s.unstarted) {
                 match r {
-                    Ok(status) => log::info!("job {id}: cancelled before it started ({status})"),
-                    Err(e) => log::warn!("job {id}: not given back after its cancel request: {e}"),
+                    Ok(status) => {
+                        log::info!("job {id}: prefetched, handed back unstarted ({status})")
+                    }
+                    Err(e) => log::warn!("job {id}: prefetched, not handed back: {e}"),
                 }
             }
         }
         Err(e) => log::warn!(
-            "{} prefetched jobs cancelled before they started not given back ({e}): \
-             they end when their reservations run out",
+            "{} prefetched jobs not handed back ({e}): they come back when their \
+             reservations run out",
             held.len()
         ),
     }

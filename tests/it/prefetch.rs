@@ -393,3 +393,54 @@ fn the_buffer_runs_the_lowest_priority_last(db) {
     assert_eq!(*order.lock().unwrap(), want);
 }
 }
+
+both! {
+fn pausing_a_queue_hands_its_prefetched_jobs_back_unstarted(db) {
+    let q = db.open(|o| o);
+    for i in 0..4 {
+        q.enqueue(NewJob::new("gate", json!(i)).queue("pq")).unwrap();
+    }
+    let open = Arc::new(AtomicBool::new(false));
+    let ran: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let (gate, r) = (open.clone(), ran.clone());
+    let mut reg = Registry::new();
+    reg.register("gate", move |_: &jobq::JobContext, p: Value| {
+        r.lock().unwrap().push(p.as_i64().unwrap());
+        while !gate.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Value::Null)
+    });
+    let cfg = WorkerConfig {
+        workers: 1,
+        poll_interval: Duration::from_millis(200),
+        ..WorkerConfig::default()
+    }
+    .prefetch(3);
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    wait_for("one running, three reserved", WAIT, || {
+        let (reserved, started) = split(&q, "gate");
+        reserved.len() == 3 && started.len() == 1
+    });
+    q.pause_queue("pq", None).unwrap();
+    // The running job goes on; the reserved ones go back, uncounted.
+    wait_for("the reserved jobs are pending again", WAIT, || {
+        all_of(&q, "gate").iter().filter(|j| j.status == JobStatus::Pending).count() == 3
+    });
+    for j in all_of(&q, "gate").iter().filter(|j| j.status == JobStatus::Pending) {
+        assert_eq!(j.attempts, 0, "{j:?}");
+    }
+    open.store(true, Ordering::SeqCst);
+    wait_for("the running job completes", WAIT, || {
+        all_of(&q, "gate").iter().any(|j| j.status == JobStatus::Completed)
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(ran.lock().unwrap().len(), 1, "a job of the paused queue started");
+    q.resume_queue("pq").unwrap();
+    wait_for("the rest run after the resume", WAIT, || {
+        all_of(&q, "gate").iter().all(|j| j.status == JobStatus::Completed)
+    });
+    pool.shutdown(Duration::from_secs(5));
+    assert_eq!(ran.lock().unwrap().len(), 4);
+}
+}

@@ -77,6 +77,11 @@ impl Backend for Postgres {
             .auto("cancel_requests", |c| read::cancel_requests(c, worker))
     }
 
+    fn paused_queues(&self, now: Timestamp) -> Result<Vec<String>> {
+        let settings = self.pool.auto("queues", queues::settings)?;
+        Ok(crate::queues::paused_at(settings, now))
+    }
+
     fn cancel(&self, id: JobId, now: Timestamp) -> Result<Move> {
         self.pool.tx("cancel", |c| admin::cancel(c, id, now))
     }

@@ -66,6 +66,11 @@ impl Backend for Sqlite {
             .read("cancel_requests", |c| read::cancel_requests(c, worker))
     }
 
+    fn paused_queues(&self, now: Timestamp) -> Result<Vec<String>> {
+        let settings = self.store.read("queues", queues::settings)?;
+        Ok(crate::queues::paused_at(settings, now))
+    }
+
     fn cancel(&self, id: JobId, now: Timestamp) -> Result<Move> {
         self.store.write("cancel", |tx| admin::cancel(tx, id, now))
     }
