@@ -7,6 +7,10 @@ use crate::queue::Queue;
 use crate::stats::Waiting;
 use crate::workers::{WorkerInfo, WORKER_STALE};
 
+/// How long a dead pool that holds no job stays listed after its last
+/// heartbeat.
+const FORGET_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl Queue {
     pub(crate) fn register_pool(
         &self,
@@ -20,8 +24,8 @@ impl Queue {
 
     pub(crate) fn beat_pool(&self, id: &str) -> Result<()> {
         let now = self.now();
-        // Pools silent for a day and holding nothing are forgotten.
-        let forget_before = now.minus(std::time::Duration::from_secs(86_400));
+        // Pools silent for an hour and holding nothing are forgotten.
+        let forget_before = now.minus(FORGET_AFTER);
         self.backend().beat_worker(id, now, forget_before)
     }
 
@@ -77,7 +81,8 @@ impl Queue {
     /// instead of waiting for the leases: each is a failed attempt with the
     /// retryable error "worker NAME stopped (recovered by hand)", and a job that
     /// goes back to pending keeps its place in the run order. Refused while the
-    /// pool's heartbeat is fresh, unless `force`. Returns how many jobs.
+    /// pool's heartbeat is fresh, unless `force`; a pool that is not alive is
+    /// also removed from [`Queue::workers`]. Returns how many jobs.
     ///
     /// # Errors
     /// [`Error::WorkerAlive`] for a live pool without `force`; database errors.
@@ -95,6 +100,10 @@ impl Queue {
             .recover_worker(worker, &message, self.now(), &backoff_for)?;
         for (id, status) in &done {
             log::warn!("job {id} of worker {worker} handed back: now {status}");
+        }
+        if !alive {
+            // Dead, and now holding nothing: off the list of pools.
+            self.remove_pool(worker)?;
         }
         if !done.is_empty() {
             self.notify_enqueued();

@@ -167,6 +167,47 @@ fn a_dead_pools_jobs_come_back_at_once_keeping_their_place(db) {
     );
     let msg = back.error_message.unwrap();
     assert!(msg.contains("stopped (recovered by hand)"), "{msg}");
+    // The dead pool it recovered is off the list.
+    assert!(q2.workers().unwrap().is_empty(), "{:?}", q2.workers());
+}
+}
+
+both! {
+fn a_dead_pool_holding_nothing_is_forgotten_an_hour_after_its_last_heartbeat(db) {
+    let q = db.open(|o| o);
+    let out = [("JOBQ_TEST_OUT", db.dir().display().to_string())];
+    let loc = db.location();
+    let mut child = crate::child::spawn_child("slow_worker", std::path::Path::new(&loc), &out);
+    wait_for("the child's pool is registered", Duration::from_secs(30), || {
+        !q.workers().unwrap().is_empty()
+    });
+    let dead = q.workers().unwrap().pop().unwrap().id;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let listed = |q: &jobq::Queue, id: &str| q.workers().unwrap().iter().any(|w| w.id == id);
+    let live_pool = |q: &jobq::Queue| {
+        let mut reg = jobq::Registry::new();
+        reg.register("t", |_: &jobq::JobContext, v: Value| Ok(v));
+        let cfg = jobq::WorkerConfig {
+            worker_id: "live".into(),
+            ..jobq::WorkerConfig::default()
+        };
+        jobq::WorkerPool::start(q.clone(), reg, cfg).unwrap()
+    };
+    // 59 minutes on, a live pool's heartbeats leave it listed (not alive).
+    let soon = ManualClock::new(SystemClock.now().plus(Duration::from_secs(59 * 60)));
+    let q1 = db.open(|o| o.clock(Arc::new(soon)));
+    let pool = live_pool(&q1);
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(listed(&q1, &dead) && listed(&q1, "live"));
+    pool.shutdown(Duration::from_secs(5));
+    // An hour and a minute on, the next heartbeat forgets it.
+    let later = ManualClock::new(SystemClock.now().plus(Duration::from_secs(61 * 60)));
+    let q2 = db.open(|o| o.clock(Arc::new(later)));
+    let pool = live_pool(&q2);
+    wait_for("the dead pool is forgotten", Duration::from_secs(30), || !listed(&q2, &dead));
+    assert!(listed(&q2, "live"));
+    pool.shutdown(Duration::from_secs(5));
 }
 }
 
