@@ -2,7 +2,8 @@
 //!
 //! - Environment: jobq's own (`inherit_env`, default true) without jobq's
 //!   secrets ([`SECRET_ENV`]), then the handler's `env`, then `JOBQ_JOB_ID`,
-//!   `JOBQ_ATTEMPT`, `JOBQ_JOB_TYPE`. The payload never reaches argv or a shell.
+//!   `JOBQ_ATTEMPT`, `JOBQ_JOB_TYPE`, `JOBQ_FENCING_TOKEN`. The payload never
+//!   reaches argv or a shell.
 //! - Exit 0: completed; the result is stdout parsed as JSON, or `{"stdout": text}`
 //!   when it is not JSON (stdout is capped at [`MAX_STDOUT_BYTES`]).
 //! - Exit 75 (`EX_TEMPFAIL`): retryable.
@@ -122,6 +123,7 @@ impl ExecHandler {
             .env("JOBQ_JOB_ID", ctx.id().to_string())
             .env("JOBQ_ATTEMPT", ctx.attempt().to_string())
             .env("JOBQ_JOB_TYPE", ctx.job_type())
+            .env("JOBQ_FENCING_TOKEN", ctx.fencing_token().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -34,11 +34,12 @@ fn plain_stdout_is_wrapped() {
 #[test]
 fn the_environment_names_the_job() {
     let a = attempt("exec_env");
-    let script = r#"printf '{"id":"%s","attempt":%s,"type":"%s"}' "$JOBQ_JOB_ID" "$JOBQ_ATTEMPT" "$JOBQ_JOB_TYPE""#;
+    let script = r#"printf '{"id":"%s","attempt":%s,"type":"%s","token":%s}' "$JOBQ_JOB_ID" "$JOBQ_ATTEMPT" "$JOBQ_JOB_TYPE" "$JOBQ_FENCING_TOKEN""#;
     let out = sh(script, None).run(&a.ctx, Value::Null).unwrap();
     assert_eq!(
         out,
-        json!({"id": a.job.id.to_string(), "attempt": 1, "type": "exec_env"})
+        json!({"id": a.job.id.to_string(), "attempt": 1, "type": "exec_env",
+               "token": a.job.lease_token})
     );
 }
 
