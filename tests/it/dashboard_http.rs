@@ -412,10 +412,60 @@ fn bulk_form_counts_each_job_once_and_refuses_what_the_api_refuses(db) {
     assert_eq!(status, 400, "a repeated filter: {page}");
     let (_, _, page) = call(&api, "GET", "/dashboard/jobs?status=completed", &[("Cookie", &cookie)], "");
     assert!(!page.contains("retry_matching") && !page.contains("cancel_matching"), "no change moves completed jobs");
-    assert_eq!(bulk("action=retry_matching&status=cancelled"), 303);
+    // "All matching" asks first (a page, no change), then changes on the
+    // confirmation's button.
+    assert_eq!(bulk("action=retry_matching&status=cancelled"), 200);
+    assert_eq!(api.queue.get(a.id).unwrap().status, JobStatus::Cancelled);
+    let at = api.queue.now().0;
+    assert_eq!(bulk(&format!("action=retry_matching&status=cancelled&confirm={at}")), 303);
     let page = flash();
     assert!(page.contains("Retried 2 matching jobs."), "{page}");
     assert_eq!(api.queue.get(a.id).unwrap().status, JobStatus::Pending);
+    assert_eq!(bulk("action=retry_matching&status=cancelled&confirm=soon"), 400);
+}
+}
+
+both! {
+fn cancelling_all_matching_jobs_asks_first_and_spares_later_ones(db) {
+    let api = start_on(&db);
+    for i in 0..3 {
+        api.queue.enqueue(NewJob::new("email.send", json!(i))).unwrap();
+    }
+    let cookie = sign_in(&api, &api.admin);
+    let token = csrf(&api, &cookie);
+    let form = format!("csrf={token}&action=cancel_matching");
+    let headers = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    let (status, _, page) = call(&api, "POST", "/dashboard/jobs/bulk", &headers, &form);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Cancel 3 matching jobs?"), "{page}");
+    assert!(page.contains("none: every job, in every queue"), "{page}");
+    let stats = api.queue.stats().unwrap();
+    assert_eq!(stats.by_status.pending, 3, "asking changed nothing");
+    // The confirmation carries the time it was shown: a job enqueued after
+    // it is left alone.
+    let confirm = page
+        .split("name=\"confirm\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the confirmation's time")
+        .to_string();
+    std::thread::sleep(Duration::from_millis(5));
+    let later = api.queue.enqueue(NewJob::new("email.send", json!("later"))).unwrap();
+    let (status, _, _) = call(
+        &api,
+        "POST",
+        "/dashboard/jobs/bulk",
+        &headers,
+        &format!("{form}&confirm={confirm}"),
+    );
+    assert_eq!(status, 303);
+    let stats = api.queue.stats().unwrap();
+    assert_eq!((stats.by_status.cancelled, stats.by_status.pending), (3, 1));
+    assert_eq!(api.queue.get(later.id).unwrap().status, JobStatus::Pending);
 }
 }
 

@@ -3,6 +3,7 @@
 
 use maud::{html, Markup};
 
+use crate::http::dashboard::confirm;
 use crate::http::dashboard::guard::{field, redirect, Signed, BASE};
 use crate::http::dashboard::layout::{count, job_link, page, status, when, Nav};
 use crate::http::dashboard::overview::enc;
@@ -122,9 +123,8 @@ fn filters(f: &JobFilter) -> Markup {
     }
 }
 
-/// The bulk form: its buttons act on the checked rows (`form="bulk"`) or on
-/// every job matching the filter, carried as hidden fields.
-fn bulk_form(signed: &Signed, f: &JobFilter) -> Markup {
+/// The filter's set fields as (name, value) form fields.
+fn fields_of(f: &JobFilter) -> Vec<(&'static str, String)> {
     let values = [
         f.status.map(|s| s.as_str().to_string()),
         f.queue.clone(),
@@ -133,11 +133,22 @@ fn bulk_form(signed: &Signed, f: &JobFilter) -> Markup {
         f.entity_type.clone(),
         f.entity_id.clone(),
     ];
+    FIELDS
+        .into_iter()
+        .zip(values)
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect()
+}
+
+/// The bulk form: its buttons act on the checked rows (`form="bulk"`) or on
+/// every job matching the filter, carried as hidden fields (those ask first:
+/// see `confirm.rs`).
+fn bulk_form(signed: &Signed, f: &JobFilter) -> Markup {
     html! {
         form #bulk method="post" action={(BASE) "/jobs/bulk"} {
             input type="hidden" name="csrf" value=(signed.session.csrf.0);
-            @for (k, v) in FIELDS.iter().zip(values) {
-                @if let Some(v) = v { input type="hidden" name=(k) value=(v); }
+            @for (k, v) in fields_of(f) {
+                input type="hidden" name=(k) value=(v);
             }
             button name="action" value="retry_selected" { "Retry selected" }
             button name="action" value="cancel_selected" { "Cancel selected" }
@@ -205,13 +216,21 @@ pub(crate) fn bulk(
     let message = match field(form, "action").unwrap_or("") {
         "retry_selected" => each(&ids, "retried", |id| queue.retry(id).map(drop))?,
         "cancel_selected" => each(&ids, "cancelled", |id| queue.cancel(id).map(drop))?,
-        "retry_matching" => {
-            refused_by(&f, BulkAction::Retry)?;
-            format!("Retried {}.", jobs(queue.retry_matching(&f)?))
-        }
-        "cancel_matching" => {
-            refused_by(&f, BulkAction::Cancel)?;
-            format!("Cancelled {}.", jobs(queue.cancel_matching(&f)?))
+        a @ ("retry_matching" | "cancel_matching") => {
+            let (action, done) = match a {
+                "retry_matching" => (BulkAction::Retry, "Retried"),
+                _ => (BulkAction::Cancel, "Cancelled"),
+            };
+            refused_by(&f, action)?;
+            let Some(confirmed) = field(form, "confirm") else {
+                let back = format!("{BASE}/jobs?{}", query_of(&f));
+                return confirm::page_for(queue, signed, action, &f, &fields_of(&f), &back);
+            };
+            let shown: i64 = confirmed.parse().map_err(|_| {
+                ApiError::bad_request("bad_form", format!("not a time: {:?}", cut(confirmed)))
+            })?;
+            let n = queue.change_matching(action, &f, crate::Timestamp(shown))?;
+            format!("{done} {}.", jobs(n))
         }
         _ => return Err(ApiError::bad_request("bad_form", "unknown action")),
     };

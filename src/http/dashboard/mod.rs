@@ -11,6 +11,7 @@
 //! same-origin, headers), `layout` (the page shell, formatters), `overview`,
 //! `jobs`, `job`, `queues`, `schedules`, `workers`, `login` (the pages), and this router.
 
+mod confirm;
 mod guard;
 mod job;
 mod jobs;
