@@ -76,20 +76,31 @@ impl Table {
     }
 }
 
-/// `text` with control characters escaped (`\u{1b}`, `\n`, ...).
+/// `text` with control characters (`\u{1b}`, `\n`, ...) and the
+/// bidirectional formatting characters (`\u{202e}`, ...: they reorder what a
+/// terminal shows after them, the "Trojan Source" trick) escaped.
 pub fn printable(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(unprintable) {
         return text.to_string();
     }
     text.chars()
         .map(|c| {
             if c.is_control() {
                 c.escape_debug().to_string()
+            } else if unprintable(c) {
+                c.escape_unicode().to_string()
             } else {
                 c.to_string()
             }
         })
         .collect()
+}
+
+/// A control character, or one of Unicode's bidirectional formatting
+/// characters (marks, embeddings, overrides, isolates).
+fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `n` of `noun`, plural unless one: `1 job`, `0 jobs`, `3 jobs`.
@@ -180,6 +191,17 @@ mod tests {
         let mut t = Table::new(&["E"]);
         t.row(vec!["\u{1b}[31mred\u{7}".into()]);
         assert_eq!(t.render(), "E\n\\u{1b}[31mred\\u{7}");
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_escaped() {
+        assert_eq!(printable("a\u{202e}b\u{2066}c"), "a\\u{202e}b\\u{2066}c");
+        assert_eq!(printable("a\tb\n"), "a\\tb\\n");
+        assert_eq!(
+            printable("شكرا"),
+            "شكرا",
+            "right-to-left text itself is kept"
+        );
     }
 
     #[test]
