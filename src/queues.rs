@@ -158,7 +158,14 @@ impl FromStr for RateLimit {
             return Err(bad());
         }
         let period = crate::duration::parse_duration(period).map_err(|_| bad())?;
-        RateLimit::new(count, period).map_err(|_| bad())
+        // Well formed but out of range (a zero count or period): say which.
+        RateLimit::new(count, period).map_err(|e| match e {
+            Error::Invalid { field, reason } => Error::Invalid {
+                field,
+                reason: format!("{shown:?}: {reason}"),
+            },
+            other => other,
+        })
     }
 }
 
@@ -316,6 +323,13 @@ mod tests {
             let err = bad.parse::<RateLimit>().unwrap_err().to_string();
             assert!(err.starts_with("invalid rate_limit:"), "{bad}: {err}");
             assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        }
+        for zero in ["0/1m", "5/0s"] {
+            let err = zero.parse::<RateLimit>().unwrap_err().to_string();
+            assert!(
+                err.contains("a count of at least 1 and a period of more than 0"),
+                "{zero}: {err}"
+            );
         }
     }
 
