@@ -100,9 +100,13 @@ fn lease_token(fields: &mut Map<String, Value>) -> Result<i64, ApiError> {
 }
 
 fn fraction(fields: &mut Map<String, Value>) -> Result<f64, ApiError> {
-    fields
-        .remove("fraction")
-        .and_then(|v| v.as_f64())
+    let Some(fraction) = fields.remove("fraction") else {
+        return Err(ApiError::unprocessable(
+            "missing fraction: how far the job is, a number from 0 to 1",
+        ));
+    };
+    fraction
+        .as_f64()
         .filter(|f| (0.0..=1.0).contains(f))
         .ok_or_else(|| ApiError::unprocessable("invalid fraction: expected a number from 0 to 1"))
 }
@@ -156,6 +160,17 @@ mod tests {
             r#"{"lease_token": 1, "fraction": 0.5, "message": 7}"#,
         ] {
             assert_eq!(status(bad), 422, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named_as_missing() {
+        for (body, missing) in [
+            (r#"{"lease_token": 1}"#, "missing fraction"),
+            (r#"{"fraction": 0.5}"#, "missing lease_token"),
+        ] {
+            let err = read(body.as_bytes()).unwrap_err();
+            assert!(err.message.starts_with(missing), "{body}: {}", err.message);
         }
     }
 
