@@ -15,7 +15,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::unique::Unique;
 
-pub(crate) use json::{whole, Fields};
+pub(crate) use json::{malformed, whole, Fields};
 
 /// The longest entity type, entity id or owner, in bytes.
 pub const MAX_REF_BYTES: usize = 255;

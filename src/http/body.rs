@@ -34,8 +34,10 @@ pub(crate) fn require_json(req: &Request) -> Result<(), ApiError> {
 /// JSON; 422 `validation_failed` when it is JSON but not an object.
 pub(crate) fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
     require_json(req)?;
-    let value: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(&req.body).map_err(|e| {
+        let reason = crate::new_job::malformed(&req.body, &e);
+        ApiError::bad_request("malformed_json", format!("malformed JSON: {reason}"))
+    })?;
     match value {
         Value::Object(map) => Ok(map),
         other => Err(not_an_object(&other)),
@@ -67,7 +69,10 @@ pub(crate) fn json_fields(req: &Request) -> Result<crate::new_job::Fields, ApiEr
     require_json_object(req)?;
     serde_json::from_slice(&req.body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::unprocessable(e.to_string()),
-        _ => ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")),
+        _ => {
+            let reason = crate::new_job::malformed(&req.body, &e);
+            ApiError::bad_request("malformed_json", format!("malformed JSON: {reason}"))
+        }
     })
 }
 

@@ -57,7 +57,7 @@ impl NewJob {
                 invalid("body", e.to_string())
             } else {
                 Error::MalformedJson {
-                    reason: e.to_string(),
+                    reason: malformed(text.as_ref(), &e),
                 }
             }
         })?;
@@ -241,12 +241,34 @@ pub(crate) fn whole(n: &Number) -> Option<i64> {
     (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
 }
 
+/// The parser's message for `text`, with a hint when the text starts with a
+/// UTF-8 byte order mark (which some editors write, and JSON does not allow).
+pub(crate) fn malformed(text: &[u8], e: &serde_json::Error) -> String {
+    if text.starts_with(b"\xEF\xBB\xBF") {
+        format!(
+            "{e} (the text starts with a byte order mark, U+FEFF: save it as UTF-8 without one)"
+        )
+    } else {
+        e.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn err(body: &str) -> String {
         NewJob::from_json(body).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_named() {
+        let e = err("\u{feff}{\"job_type\": \"t\"}");
+        assert!(
+            e.starts_with("malformed JSON: ") && e.contains("byte order mark"),
+            "{e}"
+        );
+        assert!(!err("x").contains("byte order mark"));
     }
 
     #[test]
