@@ -6,13 +6,15 @@
 //! curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
 //!      -d '{"job_type":"echo","payload":{"hello":"world"}}' localhost:8080/api/v1/jobs
 //! ```
-//! Stops on Ctrl-C or when stdin closes.
+//! Only the declared job type is accepted (`echo`; others are a 422, as
+//! `jobq serve` answers for types its config does not declare). Stops on
+//! Ctrl-C or when stdin closes.
 
 use std::io::Read;
 use std::time::Duration;
 
 use jobq::http::HttpConfig;
-use jobq::{JobContext, Queue, Registry, WorkerConfig, WorkerPool};
+use jobq::{Catalog, JobContext, JobType, Queue, QueueOptions, Registry, WorkerConfig, WorkerPool};
 use serde_json::{json, Value};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,7 +22,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let db = args.next().unwrap_or_else(|| "jobq.db".into());
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
-    let queue = Queue::open(&db)?;
+    let mut catalog = Catalog::declared_only();
+    catalog.declare(JobType::new("echo"))?;
+    let queue = Queue::open_with(QueueOptions::new(&db).catalog(catalog))?;
     let mut registry = Registry::new();
     registry.register("echo", |_: &JobContext, payload: Value| {
         Ok(json!({ "echo": payload }))

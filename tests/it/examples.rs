@@ -108,6 +108,8 @@ fn http_api_runs_a_job_with_its_printed_token_and_stops_when_stdin_closes() {
         shown["status"] == "completed"
     });
     assert_eq!(shown["result"]["echo"]["hello"], "world", "{shown}");
+    let (status, refused) = request(addr, "POST /api/v1/jobs", &token, r#"{"job_type": "nope"}"#);
+    assert_eq!(status, 422, "a type nothing runs is refused: {refused}");
 
     drop(child.stdin.take());
     assert_eq!(wait_exit(&mut child, PATIENCE), 0, "{}", stderr_of(&dir));
