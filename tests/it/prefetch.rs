@@ -332,7 +332,7 @@ fn a_buffered_job_whose_reservation_was_taken_back_never_starts_here(db) {
         r.lock().unwrap().push(ctx.fencing_token());
         Ok(Value::Null)
     });
-    q.enqueue(NewJob::new("gate", json!(0)).priority(10)).unwrap();
+    let gate = q.enqueue(NewJob::new("gate", json!(0)).priority(10)).unwrap().id;
     let victim = q.enqueue(NewJob::new("victim", json!(1))).unwrap().id;
     let cfg = WorkerConfig {
         workers: 1,
@@ -340,9 +340,13 @@ fn a_buffered_job_whose_reservation_was_taken_back_never_starts_here(db) {
     }
     .prefetch(1);
     let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    // The gate's start written (its full lease), the victim reserved.
     wait_for("the gate runs, the victim is reserved", WAIT, || {
         let v = q.get(victim).unwrap();
-        gate_ran.load(Ordering::SeqCst) && v.status == JobStatus::InProgress && v.started_at.is_none()
+        gate_ran.load(Ordering::SeqCst)
+            && q.get(gate).unwrap().started_at.is_some()
+            && v.status == JobStatus::InProgress
+            && v.started_at.is_none()
     });
     let mut recovered = 0;
     for _ in 0..5 {

@@ -120,6 +120,7 @@ env = { GREETING = "hello" }
         [
             "GREETING=hello".to_string(),
             "JOBQ_ATTEMPT=1".into(),
+            "JOBQ_FENCING_TOKEN=1".into(),
             format!("JOBQ_JOB_ID={clean}"),
             "JOBQ_JOB_TYPE=clean".into(),
         ]

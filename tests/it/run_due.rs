@@ -118,13 +118,13 @@ fn a_job_that_runs_past_its_lease_keeps_it_and_sees_a_cancel() {
     });
     let id = q.enqueue(NewJob::new("long", Value::Null)).unwrap().id;
     let cfg = WorkerConfig {
-        lease: std::time::Duration::from_secs(1),
+        lease: std::time::Duration::from_secs(2),
         ..WorkerConfig::default()
     };
     let q2 = q.clone();
     let runner = std::thread::spawn(move || jobq::run_due(&q2, &reg, 1, &cfg).unwrap());
     rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2000));
+    std::thread::sleep(std::time::Duration::from_millis(3000));
     assert_eq!(
         q.recover_expired().unwrap(),
         0,

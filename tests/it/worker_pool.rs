@@ -451,18 +451,18 @@ fn a_type_that_never_times_out_keeps_its_heartbeats(db) {
     let mut reg = Registry::new();
     reg.register("forever", move |_: &jobq::JobContext, _: Value| {
         r.store(1, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(2500));
+        std::thread::sleep(Duration::from_millis(4000));
         Ok(json!("ok"))
     });
     let cfg = WorkerConfig {
         workers: 1,
-        lease: Duration::from_secs(1),
+        lease: Duration::from_secs(2),
         ..WorkerConfig::default()
     };
     let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
     let id = q.enqueue(NewJob::new("forever", Value::Null)).unwrap().id;
     wait_for("the job runs", Duration::from_secs(30), || running.load(Ordering::SeqCst) == 1);
-    std::thread::sleep(Duration::from_millis(1800));
+    std::thread::sleep(Duration::from_millis(3000));
     assert_eq!(q.recover_expired().unwrap(), 0, "a live job's lease ran out");
     wait_for("the job completes", Duration::from_secs(30), || {
         q.get(id).unwrap().status == JobStatus::Completed
