@@ -48,9 +48,11 @@ pub fn recover(ctx: &Context, args: RecoverArgs) -> CliResult {
     let queue = ctx.open_existing()?;
     let n = match (&args.worker, args.now) {
         (Some(w), _) => {
+            // Read first: recovering a dead pool removes it from the list.
+            let known = queue.workers()?.iter().any(|p| &p.id == w);
             let n = queue.recover_worker(w, args.force)?;
             // A name no pool has (a typo) must not pass as "nothing to do".
-            if n == 0 && !queue.workers()?.iter().any(|p| &p.id == w) {
+            if n == 0 && !known {
                 return Err(CliError::NotFound(format!(
                     "no worker pool named '{w}' is registered or holds a job (see `jobq workers`)"
                 )));

@@ -22,11 +22,23 @@ impl Queue {
             .register_worker(id, types, queues, self.now())
     }
 
-    pub(crate) fn beat_pool(&self, id: &str) -> Result<()> {
+    /// Beats pool `id`'s heartbeat. A live pool whose row is gone (forgotten
+    /// after a long silence, or recovered by hand while it lived) registers
+    /// again, so it is listed and alive once more.
+    pub(crate) fn beat_pool(
+        &self,
+        id: &str,
+        types: &[String],
+        queues: Option<&[String]>,
+    ) -> Result<()> {
         let now = self.now();
         // Pools silent for an hour and holding nothing are forgotten.
         let forget_before = now.minus(FORGET_AFTER);
-        self.backend().beat_worker(id, now, forget_before)
+        if !self.backend().beat_worker(id, now, forget_before)? {
+            log::warn!("worker pool {id} was no longer registered (forgotten or recovered as dead); registering it again");
+            self.register_pool(id, types, queues)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn remove_pool(&self, id: &str) -> Result<()> {

@@ -217,8 +217,9 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
         now: Timestamp,
     ) -> Result<()>;
     /// Beats a pool's heartbeat; forgets pools silent since before
-    /// `forget_before` that hold no job.
-    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<()>;
+    /// `forget_before` that hold no job. Returns false when the pool has no
+    /// row to beat (it was forgotten or recovered by hand while it lived).
+    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<bool>;
     /// Forgets a pool (clean shutdown).
     fn remove_worker(&self, id: &str) -> Result<()>;
     /// Every recorded pool; alive when its heartbeat is after `fresh_after`.

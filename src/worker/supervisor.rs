@@ -72,7 +72,11 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
             due.recovery = after(cfg.recovery_interval);
         }
         if now >= due.beat {
-            if let Err(e) = shared.queue.beat_pool(&cfg.worker_id) {
+            let types = shared.registry.types();
+            if let Err(e) = shared
+                .queue
+                .beat_pool(&cfg.worker_id, &types, cfg.queues.as_deref())
+            {
                 log::warn!("worker heartbeat failed: {e}");
             }
             due.beat = now + crate::workers::WORKER_BEAT;
@@ -118,12 +122,12 @@ fn heartbeat(shared: &Shared, marked: bool, lease: Duration) {
                 Ok(false) => {}
                 Ok(true) => {
                     job.stop.request(StopReason::Cancelled);
-                    cancelled.push(*id);
+                    cancelled.push((*id, Some(*token)));
                 }
                 Err(e) => {
                     log::warn!("job {id}: {e}; telling its handler to stop");
                     job.stop.request(StopReason::LeaseLost);
-                    lost.push(*id);
+                    lost.push((*id, Some(*token)));
                 }
             }
         }
@@ -146,28 +150,37 @@ fn poll_cancels(shared: &Shared) {
                     }
                 }
             }
-            cancel_unstarted(shared, &ids);
+            let held: Vec<Held> = ids.into_iter().map(|id| (id, None)).collect();
+            cancel_unstarted(shared, &held);
         }
         Err(e) => log::warn!("polling cancel requests failed: {e}"),
     }
 }
 
+/// A job the pool holds, and the attempt (lease token) meant: `None` for
+/// whichever attempt it holds now.
+type Held = (JobId, Option<i64>);
+
 /// Takes the prefetched jobs among `ids` that no worker has started out of
 /// the pool (the buffer, or a parked thread's hand-off), telling it `reason`.
+/// An entry naming an attempt is left alone when the pool holds a later one.
 /// Returns them with their lease tokens.
-fn drop_unstarted(shared: &Shared, ids: &[JobId], reason: StopReason) -> Vec<(JobId, i64)> {
+fn drop_unstarted(shared: &Shared, ids: &[Held], reason: StopReason) -> Vec<(JobId, i64)> {
     if ids.is_empty() {
         return Vec::new();
     }
     let mut st = shared.state();
     let unstarted: Vec<JobId> = ids
         .iter()
-        .copied()
-        .filter(|id| {
-            st.running
-                .get(id)
-                .is_some_and(|j| j.reserved && j.started.is_none() && !j.done)
+        .filter(|(id, token)| {
+            st.running.get(id).is_some_and(|j| {
+                j.reserved
+                    && j.started.is_none()
+                    && !j.done
+                    && token.is_none_or(|t| t == j.lease_token)
+            })
         })
+        .map(|(id, _)| *id)
         .collect();
     st.buffer.retain(|t| !unstarted.contains(&t.job.id));
     unstarted
@@ -181,7 +194,7 @@ fn drop_unstarted(shared: &Shared, ids: &[JobId], reason: StopReason) -> Vec<(Jo
 /// one transaction, which ends them `cancelled` (the request is on their
 /// rows) with their attempts not counted. If that write fails, their
 /// reservations run out and recovery ends them the same way.
-fn cancel_unstarted(shared: &Shared, ids: &[JobId]) {
+fn cancel_unstarted(shared: &Shared, ids: &[Held]) {
     give_back_unstarted(shared, ids, StopReason::Cancelled);
 }
 
@@ -200,12 +213,12 @@ fn give_back_paused(shared: &Shared) {
     if paused.is_empty() {
         return;
     }
-    let ids: Vec<JobId> = shared
+    let ids: Vec<Held> = shared
         .state()
         .buffer
         .iter()
         .filter(|t| t.reserved && paused.contains(&t.job.queue))
-        .map(|t| t.job.id)
+        .map(|t| (t.job.id, Some(t.job.lease_token)))
         .collect();
     // The reason is never seen: these jobs never started.
     give_back_unstarted(shared, &ids, StopReason::Shutdown);
@@ -214,7 +227,7 @@ fn give_back_paused(shared: &Shared) {
 /// Takes the prefetched jobs among `ids` that no worker has started out of
 /// the pool and gives them back in one transaction: pending again, or
 /// `cancelled` when a cancel was requested; their attempts not counted.
-fn give_back_unstarted(shared: &Shared, ids: &[JobId], reason: StopReason) {
+fn give_back_unstarted(shared: &Shared, ids: &[Held], reason: StopReason) {
     let held = drop_unstarted(shared, ids, reason);
     if held.is_empty() {
         return;

@@ -196,9 +196,15 @@ fn a_dead_pool_holding_nothing_is_forgotten_an_hour_after_its_last_heartbeat(db)
     };
     // 59 minutes on, a live pool's heartbeats leave it listed (not alive).
     let soon = ManualClock::new(SystemClock.now().plus(Duration::from_secs(59 * 60)));
-    let q1 = db.open(|o| o.clock(Arc::new(soon)));
+    let q1 = db.open(|o| o.clock(Arc::new(soon.clone())));
     let pool = live_pool(&q1);
-    std::thread::sleep(Duration::from_secs(6));
+    soon.advance(Duration::from_secs(1));
+    wait_for("the live pool has beaten once", Duration::from_secs(30), || {
+        q1.workers()
+            .unwrap()
+            .iter()
+            .any(|w| w.id == "live" && w.heartbeat_at > w.started_at)
+    });
     assert!(listed(&q1, &dead) && listed(&q1, "live"));
     pool.shutdown(Duration::from_secs(5));
     // An hour and a minute on, the next heartbeat forgets it.
@@ -397,4 +403,75 @@ fn a_users_own_jobs_over_http_list_cancel_and_report_progress(db) {
         assert!(r.text.contains(says), "{}", r.text);
     }
 }
+}
+
+both! {
+fn a_live_pool_recovered_as_dead_registers_again_and_keeps_its_jobs(db) {
+    // Pool "p" lives, but its heartbeat looked stale (here: seen from a clock
+    // 20 s ahead) when it was recovered by hand, which removes its row. Its
+    // next heartbeat registers it again, so it is alive on the list and
+    // `recover --now` leaves the job it then runs alone.
+    let q = db.open(|o| o);
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (g, r) = (open.clone(), running.clone());
+    let mut reg = jobq::Registry::new();
+    reg.register("slow", move |_: &jobq::JobContext, _: Value| {
+        r.store(true, std::sync::atomic::Ordering::SeqCst);
+        let start = std::time::Instant::now();
+        while !g.load(std::sync::atomic::Ordering::SeqCst) && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(json!("ok"))
+    });
+    let cfg = jobq::WorkerConfig {
+        worker_id: "p".into(),
+        workers: 1,
+        ..jobq::WorkerConfig::default()
+    };
+    let pool = jobq::WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    let ahead = ManualClock::new(SystemClock.now().plus(Duration::from_secs(20)));
+    let q_ahead = db.open(|o| o.clock(Arc::new(ahead)));
+    assert_eq!(q_ahead.recover_worker("p", false).unwrap(), 0);
+    assert!(q.workers().unwrap().iter().all(|w| w.id != "p"), "removed");
+    wait_for("p registers again", Duration::from_secs(30), || {
+        q.workers().unwrap().iter().any(|w| w.id == "p" && w.alive)
+    });
+    let id = q.enqueue(NewJob::new("slow", Value::Null)).unwrap().id;
+    wait_for("p runs the job", Duration::from_secs(30), || {
+        running.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    let stolen = q.recover_dead_workers().unwrap();
+    let again = q.claim("other", None, 1, Duration::from_secs(60)).unwrap();
+    open.store(true, std::sync::atomic::Ordering::SeqCst);
+    pool.shutdown(Duration::from_secs(5));
+    assert_eq!(stolen, 0, "a live pool's running job was recovered");
+    assert!(again.is_empty(), "job {id} claimed twice");
+    assert_eq!(q.get(id).unwrap().status, JobStatus::Completed);
+}
+}
+
+#[test]
+fn recovering_a_dead_pool_that_holds_nothing_by_name_is_not_unknown() {
+    // A registered pool whose heartbeat is stale (written by a clock 60 s
+    // behind): `recover --worker` removes it, and that is not exit 3.
+    let s = Sandbox::new();
+    let behind = ManualClock::new(SystemClock.now().minus(Duration::from_secs(60)));
+    let q = jobq::Queue::open_with(jobq::QueueOptions::new(s.location()).clock(Arc::new(behind)))
+        .unwrap();
+    let mut reg = jobq::Registry::new();
+    reg.register("t", |_: &jobq::JobContext, v: Value| Ok(v));
+    let cfg = jobq::WorkerConfig {
+        worker_id: "idle".into(),
+        workers: 1,
+        ..jobq::WorkerConfig::default()
+    };
+    let pool = jobq::WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    let listed = s.json(&["workers"]);
+    assert_eq!(listed[0]["id"], json!("idle"), "{listed}");
+    assert_eq!(listed[0]["alive"], json!(false), "{listed}");
+    let run = s.run(&["recover", "--worker", "idle"]);
+    pool.shutdown(Duration::from_secs(5));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("recovered 0 jobs"), "{run:?}");
 }

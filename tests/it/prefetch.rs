@@ -359,8 +359,9 @@ fn a_buffered_job_whose_reservation_was_taken_back_never_starts_here(db) {
     assert_eq!(recovered, 1);
     let other = q.claim("other-process", None, 1, Duration::from_secs(300)).unwrap();
     assert_eq!(other.iter().map(|j| j.id).collect::<Vec<_>>(), vec![victim]);
-    // The pool's renewal (every third of the reservation) is refused.
-    std::thread::sleep(jobq::worker::RESERVATION / 3 + Duration::from_millis(500));
+    // The pool's renewal (every third of the reservation) is refused: wait
+    // for two of its periods, so a renewal late on a loaded machine counts.
+    std::thread::sleep(jobq::worker::RESERVATION * 2 / 3 + Duration::from_millis(500));
     open.store(true, Ordering::SeqCst);
     std::thread::sleep(Duration::from_secs(1));
     pool.shutdown(Duration::from_secs(5));

@@ -125,7 +125,7 @@ impl Backend for Postgres {
         })
     }
 
-    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<()> {
+    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<bool> {
         self.pool.tx("worker heartbeat", |c| {
             workers::beat(c, id, now, forget_before)
         })

@@ -42,11 +42,16 @@ pub(crate) fn register(
 }
 
 /// Beats a pool's heartbeat; forgets pools silent since before `forget_before`
-/// that hold no job.
-pub(crate) fn beat(c: &mut Conn, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<()> {
-    c.execute("worker heartbeat", BEAT, &[&id, &now.0])?;
+/// that hold no job. Returns whether the pool had a row to beat.
+pub(crate) fn beat(
+    c: &mut Conn,
+    id: &str,
+    now: Timestamp,
+    forget_before: Timestamp,
+) -> Result<bool> {
+    let beaten = c.execute("worker heartbeat", BEAT, &[&id, &now.0])?;
     c.execute("worker heartbeat", FORGET_OLD, &[&forget_before.0])?;
-    Ok(())
+    Ok(beaten > 0)
 }
 
 /// Forgets a pool (at its clean shutdown).

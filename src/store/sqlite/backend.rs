@@ -114,7 +114,7 @@ impl Backend for Sqlite {
         })
     }
 
-    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<()> {
+    fn beat_worker(&self, id: &str, now: Timestamp, forget_before: Timestamp) -> Result<bool> {
         self.store.write("worker heartbeat", |tx| {
             workers::beat(tx, id, now, forget_before)
         })

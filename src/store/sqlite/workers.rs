@@ -53,24 +53,25 @@ pub(crate) fn register(
 }
 
 /// Beats a pool's heartbeat; forgets pools silent for longer than `forget_before`
-/// that hold no job.
+/// that hold no job. Returns whether the pool had a row to beat.
 pub(crate) fn beat(
     conn: &Connection,
     id: &str,
     now: Timestamp,
     forget_before: Timestamp,
-) -> Result<()> {
+) -> Result<bool> {
     let mut stmt = conn
         .prepare_cached(BEAT)
         .map_err(Error::db("worker heartbeat"))?;
-    stmt.execute(params![id, now.0])
+    let beaten = stmt
+        .execute(params![id, now.0])
         .map_err(Error::db("worker heartbeat"))?;
     let mut old = conn
         .prepare_cached(FORGET_OLD)
         .map_err(Error::db("worker heartbeat"))?;
     old.execute(params![forget_before.0])
         .map_err(Error::db("worker heartbeat"))?;
-    Ok(())
+    Ok(beaten > 0)
 }
 
 /// Forgets a pool (at its clean shutdown).
