@@ -46,6 +46,45 @@ fn split(q: &Queue, job_type: &str) -> (Vec<Job>, Vec<Job>) {
         .partition(|j| j.started_at.is_none())
 }
 
+/// Four "gate" jobs in `queue`, run by a pool of one worker with prefetch 3
+/// (poll 200 ms); each records its payload, then blocks until `open` is
+/// set. Returns once one runs and three are reserved: the pool, `open` and
+/// the payloads run.
+fn gated_pool(
+    q: &Queue,
+    queue: &str,
+    drain: bool,
+) -> (WorkerPool, Arc<AtomicBool>, Arc<Mutex<Vec<i64>>>) {
+    for i in 0..4 {
+        q.enqueue(NewJob::new("gate", json!(i)).queue(queue))
+            .unwrap();
+    }
+    let open = Arc::new(AtomicBool::new(false));
+    let ran: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let (gate, r) = (open.clone(), ran.clone());
+    let mut reg = Registry::new();
+    reg.register("gate", move |_: &jobq::JobContext, p: Value| {
+        r.lock().unwrap().push(p.as_i64().unwrap());
+        while !gate.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Value::Null)
+    });
+    let cfg = WorkerConfig {
+        workers: 1,
+        drain,
+        poll_interval: Duration::from_millis(200),
+        ..WorkerConfig::default()
+    }
+    .prefetch(3);
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    wait_for("one running, three reserved", WAIT, || {
+        let (reserved, started) = split(q, "gate");
+        reserved.len() == 3 && started.len() == 1
+    });
+    (pool, open, ran)
+}
+
 both! {
 fn a_killed_process_s_prefetched_jobs_come_back_after_the_reservation_unused(db) {
     let clock = ManualClock::new(jobq::SystemClock.now());
@@ -233,32 +272,7 @@ fn a_prefetch_drain_completes_every_job_once_with_one_attempt(db) {
 both! {
 fn a_prefetched_job_cancelled_before_it_starts_ends_cancelled_at_once_unrun(db) {
     let q = db.open(|o| o);
-    for i in 0..4 {
-        q.enqueue(NewJob::new("gate", json!(i))).unwrap();
-    }
-    let open = Arc::new(AtomicBool::new(false));
-    let ran: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let (gate, r) = (open.clone(), ran.clone());
-    let mut reg = Registry::new();
-    reg.register("gate", move |_: &jobq::JobContext, p: Value| {
-        r.lock().unwrap().push(p.as_i64().unwrap());
-        while !gate.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Ok(json!("done"))
-    });
-    let cfg = WorkerConfig {
-        workers: 1,
-        drain: true,
-        poll_interval: Duration::from_millis(200),
-        ..WorkerConfig::default()
-    }
-    .prefetch(3);
-    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
-    wait_for("one running, three reserved", WAIT, || {
-        let (reserved, started) = split(&q, "gate");
-        reserved.len() == 3 && started.len() == 1
-    });
+    let (pool, open, ran) = gated_pool(&q, "default", true);
     let (reserved, _) = split(&q, "gate");
     let victim = reserved[0].id;
     let answer = q.cancel(victim).unwrap();
@@ -402,31 +416,7 @@ fn the_buffer_runs_the_lowest_priority_last(db) {
 both! {
 fn pausing_a_queue_hands_its_prefetched_jobs_back_unstarted(db) {
     let q = db.open(|o| o);
-    for i in 0..4 {
-        q.enqueue(NewJob::new("gate", json!(i)).queue("pq")).unwrap();
-    }
-    let open = Arc::new(AtomicBool::new(false));
-    let ran: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let (gate, r) = (open.clone(), ran.clone());
-    let mut reg = Registry::new();
-    reg.register("gate", move |_: &jobq::JobContext, p: Value| {
-        r.lock().unwrap().push(p.as_i64().unwrap());
-        while !gate.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Ok(Value::Null)
-    });
-    let cfg = WorkerConfig {
-        workers: 1,
-        poll_interval: Duration::from_millis(200),
-        ..WorkerConfig::default()
-    }
-    .prefetch(3);
-    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
-    wait_for("one running, three reserved", WAIT, || {
-        let (reserved, started) = split(&q, "gate");
-        reserved.len() == 3 && started.len() == 1
-    });
+    let (pool, open, ran) = gated_pool(&q, "pq", false);
     q.pause_queue("pq", None).unwrap();
     // The running job goes on; the reserved ones go back, uncounted.
     wait_for("the reserved jobs are pending again", WAIT, || {
