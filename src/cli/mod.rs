@@ -53,7 +53,13 @@ pub struct Cli {
     )]
     pub db: PathBuf,
     /// The config file [default: ./jobq.toml when it exists, else built-in defaults].
-    #[arg(long, global = true, env = ENV_FLAGS[1], value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = ENV_FLAGS[1],
+        value_name = "PATH",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
     /// More log lines on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
     #[arg(short, long, global = true, action = ArgAction::Count)]
