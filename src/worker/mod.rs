@@ -4,6 +4,7 @@
 mod context;
 mod coordinator;
 mod execute;
+mod give_back;
 mod handler;
 mod lease_keeper;
 mod pool;
@@ -110,11 +111,11 @@ impl WorkerConfig {
     }
 
     /// Checks the settings as `jobq.toml`'s `[workers]` does: 1 to
-    /// [`MAX_WORKERS`] workers; a prefetch of at most [`MAX_PREFETCH`]; a lease, poll interval, recovery interval and
-    /// (when set) heartbeat interval above zero (a heartbeat not shorter than
-    /// the lease is logged as a warning); a
-    /// `worker_id` of 1-255 bytes without control characters; `queues`, when
-    /// set, a non-empty list of valid queue names.
+    /// [`MAX_WORKERS`] workers; a prefetch of at most [`MAX_PREFETCH`]; a
+    /// lease, poll interval, recovery interval and (when set) heartbeat
+    /// interval above zero (a heartbeat not shorter than the lease is logged
+    /// as a warning); a `worker_id` of 1-255 bytes without control
+    /// characters; `queues`, when set, a non-empty list of valid queue names.
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] naming the first field refused.

@@ -62,41 +62,17 @@ impl WorkerPool {
     /// again in their old place, their attempts not counted, so other
     /// processes can run them while this pool finishes its running jobs.
     fn give_back_buffer(&self) {
-        let held: Vec<(crate::JobId, i64)> = {
+        let held = {
             let mut st = self.shared.state_between_rounds();
             let reserved: Vec<_> = st
                 .buffer
                 .iter()
                 .filter(|t| t.reserved)
-                .map(|t| t.job.id)
+                .map(|t| (t.job.id, Some(t.job.lease_token)))
                 .collect();
-            st.buffer.retain(|t| !t.reserved);
-            reserved
-                .into_iter()
-                .filter_map(|id| {
-                    Shared::abandon(&mut st, id, StopReason::Shutdown).map(|j| (id, j.lease_token))
-                })
-                .collect()
+            Shared::take_unstarted(&mut st, &reserved, StopReason::Shutdown)
         };
-        self.give_back(&held);
-    }
-
-    /// Writes the give-back of reserved jobs that never started, in one transaction.
-    fn give_back(&self, held: &[(crate::JobId, i64)]) {
-        if held.is_empty() {
-            return;
-        }
-        let finished = crate::queue::Finished {
-            unstarted: held,
-            ..crate::queue::Finished::default()
-        };
-        match self.shared.queue.settle_and_claim(finished, None) {
-            Ok(s) => {
-                let back = s.unstarted.iter().filter(|r| r.is_ok()).count();
-                log::info!("{back} prefetched jobs handed back at shutdown, unstarted");
-            }
-            Err(e) => log::warn!("prefetched jobs not handed back at shutdown ({e}): they come back when their reservations end"),
-        }
+        self.shared.give_back(&held, "at shutdown");
     }
 
     /// Hands back the jobs whose handlers are still running (and reserved
@@ -120,7 +96,7 @@ impl WorkerPool {
                 .partition(|(_, unstarted)| !unstarted)
         };
         let unstarted: Vec<_> = unstarted.into_iter().map(|(h, _)| h).collect();
-        self.give_back(&unstarted);
+        self.shared.give_back(&unstarted, "at shutdown");
         for ((id, token), _) in held {
             match self.shared.queue.release(id, token) {
                 Ok(status) => {

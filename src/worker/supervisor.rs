@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::job::JobId;
 use crate::worker::execute::{outcome_of, timed_out};
+use crate::worker::give_back::Held;
 use crate::worker::round;
 use crate::worker::scheduler::Scheduler;
 use crate::worker::shared::{RunningJob, Shared};
@@ -132,8 +133,14 @@ fn heartbeat(shared: &Shared, marked: bool, lease: Duration) {
             }
         }
     }
-    drop_unstarted(shared, &lost, StopReason::LeaseLost);
-    cancel_unstarted(shared, &cancelled);
+    // A lost reservation is not the pool's to write back: only dropped.
+    Shared::take_unstarted(&mut shared.state(), &lost, StopReason::LeaseLost);
+    give_back_unstarted(
+        shared,
+        &cancelled,
+        StopReason::Cancelled,
+        "cancel requested",
+    );
 }
 
 fn poll_cancels(shared: &Shared) {
@@ -151,51 +158,10 @@ fn poll_cancels(shared: &Shared) {
                 }
             }
             let held: Vec<Held> = ids.into_iter().map(|id| (id, None)).collect();
-            cancel_unstarted(shared, &held);
+            give_back_unstarted(shared, &held, StopReason::Cancelled, "cancel requested");
         }
         Err(e) => log::warn!("polling cancel requests failed: {e}"),
     }
-}
-
-/// A job the pool holds, and the attempt (lease token) meant: `None` for
-/// whichever attempt it holds now.
-type Held = (JobId, Option<i64>);
-
-/// Takes the prefetched jobs among `ids` that no worker has started out of
-/// the pool (the buffer, or a parked thread's hand-off), telling it `reason`.
-/// An entry naming an attempt is left alone when the pool holds a later one.
-/// Returns them with their lease tokens.
-fn drop_unstarted(shared: &Shared, ids: &[Held], reason: StopReason) -> Vec<(JobId, i64)> {
-    if ids.is_empty() {
-        return Vec::new();
-    }
-    let mut st = shared.state();
-    let unstarted: Vec<JobId> = ids
-        .iter()
-        .filter(|(id, token)| {
-            st.running.get(id).is_some_and(|j| {
-                j.reserved
-                    && j.started.is_none()
-                    && !j.done
-                    && token.is_none_or(|t| t == j.lease_token)
-            })
-        })
-        .map(|(id, _)| *id)
-        .collect();
-    st.buffer.retain(|t| !unstarted.contains(&t.job.id));
-    unstarted
-        .into_iter()
-        .filter_map(|id| Shared::abandon(&mut st, id, reason).map(|j| (id, j.lease_token)))
-        .collect()
-}
-
-/// Prefetched jobs whose cancel was requested before a worker started them
-/// leave the pool at once, without waiting for a free worker: given back in
-/// one transaction, which ends them `cancelled` (the request is on their
-/// rows) with their attempts not counted. If that write fails, their
-/// reservations run out and recovery ends them the same way.
-fn cancel_unstarted(shared: &Shared, ids: &[Held]) {
-    give_back_unstarted(shared, ids, StopReason::Cancelled);
 }
 
 /// Prefetched jobs of a queue paused since they were claimed are handed back
@@ -221,38 +187,18 @@ fn give_back_paused(shared: &Shared) {
         .map(|t| (t.job.id, Some(t.job.lease_token)))
         .collect();
     // The reason is never seen: these jobs never started.
-    give_back_unstarted(shared, &ids, StopReason::Shutdown);
+    give_back_unstarted(shared, &ids, StopReason::Shutdown, "their queue is paused");
 }
 
 /// Takes the prefetched jobs among `ids` that no worker has started out of
-/// the pool and gives them back in one transaction: pending again, or
-/// `cancelled` when a cancel was requested; their attempts not counted.
-fn give_back_unstarted(shared: &Shared, ids: &[Held], reason: StopReason) {
-    let held = drop_unstarted(shared, ids, reason);
-    if held.is_empty() {
+/// the pool and gives them back in one transaction (see `give_back.rs`);
+/// `why` says when, for the log.
+fn give_back_unstarted(shared: &Shared, ids: &[Held], reason: StopReason, why: &str) {
+    if ids.is_empty() {
         return;
     }
-    let finished = crate::queue::Finished {
-        unstarted: &held,
-        ..crate::queue::Finished::default()
-    };
-    match shared.queue.settle_and_claim(finished, None) {
-        Ok(s) => {
-            for ((id, _), r) in held.iter().zip(&s.unstarted) {
-                match r {
-                    Ok(status) => {
-                        log::info!("job {id}: prefetched, handed back unstarted ({status})")
-                    }
-                    Err(e) => log::warn!("job {id}: prefetched, not handed back: {e}"),
-                }
-            }
-        }
-        Err(e) => log::warn!(
-            "{} prefetched jobs not handed back ({e}): they come back when their \
-             reservations run out",
-            held.len()
-        ),
-    }
+    let held = Shared::take_unstarted(&mut shared.state(), ids, reason);
+    shared.give_back(&held, why);
 }
 
 /// Past its timeout a job's context reports cancelled (the context checks its own

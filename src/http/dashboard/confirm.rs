@@ -6,21 +6,22 @@
 use maud::{html, Markup};
 
 use crate::http::dashboard::guard::{Signed, BASE};
+use crate::http::dashboard::jobs::{fields_of, query_of};
 use crate::http::dashboard::layout::{num, page, Nav};
 use crate::http::errors::ApiError;
 use crate::http::response::Response;
 use crate::{BulkAction, JobFilter, Queue};
 
-/// The confirmation page of `action` on every job matching `f`. `fields`: the
-/// filter as hidden form fields (name, value); `back`: the jobs page to return to.
+/// The confirmation page of `action` on every job matching `f`: the filter
+/// carried as hidden form fields, a link back to the jobs page it came from.
 pub(crate) fn page_for(
     queue: &Queue,
     signed: &Signed,
     action: BulkAction,
     f: &JobFilter,
-    fields: &[(&str, String)],
-    back: &str,
 ) -> Result<Response, ApiError> {
+    let fields = fields_of(f);
+    let back = format!("{BASE}/jobs?{}", query_of(f));
     let now = queue.now();
     let n = queue.count_matching(action, f, now)?;
     let (verb, value) = match action {
@@ -30,7 +31,7 @@ pub(crate) fn page_for(
     let jobs = if n == 1 { "job" } else { "jobs" };
     let title = format!("{verb} {} matching {jobs}?", num(n));
     let body = html! {
-        p { "Filter: " (describe(fields)) }
+        p { "Filter: " (describe(&fields)) }
         @if action == BulkAction::Cancel {
             p { "Pending jobs end cancelled; running ones are asked to stop." }
         } @else {
@@ -39,7 +40,7 @@ pub(crate) fn page_for(
         p { "Jobs enqueued from now on are left alone." }
         form method="post" action={(BASE) "/jobs/bulk"} {
             input type="hidden" name="csrf" value=(signed.session.csrf.0);
-            @for (k, v) in fields {
+            @for (k, v) in &fields {
                 input type="hidden" name=(k) value=(v);
             }
             input type="hidden" name="confirm" value=(now.0);

@@ -58,7 +58,7 @@ pub(crate) fn filter_of(pairs: &[(String, String)]) -> Result<JobFilter, ApiErro
 }
 
 /// The filter as a query string (`status=failed&owner=al`), for links.
-fn query_of(f: &JobFilter) -> String {
+pub(super) fn query_of(f: &JobFilter) -> String {
     let values = [
         f.status.map(|s| s.as_str().to_string()),
         f.queue.clone(),
@@ -124,7 +124,7 @@ fn filters(f: &JobFilter) -> Markup {
 }
 
 /// The filter's set fields as (name, value) form fields.
-fn fields_of(f: &JobFilter) -> Vec<(&'static str, String)> {
+pub(super) fn fields_of(f: &JobFilter) -> Vec<(&'static str, String)> {
     let values = [
         f.status.map(|s| s.as_str().to_string()),
         f.queue.clone(),
@@ -223,8 +223,7 @@ pub(crate) fn bulk(
             };
             refused_by(&f, action)?;
             let Some(confirmed) = field(form, "confirm") else {
-                let back = format!("{BASE}/jobs?{}", query_of(&f));
-                return confirm::page_for(queue, signed, action, &f, &fields_of(&f), &back);
+                return confirm::page_for(queue, signed, action, &f);
             };
             let shown: i64 = confirmed.parse().map_err(|_| {
                 ApiError::bad_request("bad_form", format!("not a time: {:?}", cut(confirmed)))

@@ -1,0 +1,74 @@
+//! Handing back prefetched jobs no worker started (at shutdown, after a
+//! cancel request, when their queue is paused, when their reservation was
+//! lost): out of the pool under its lock, then one transaction that makes
+//! them pending again in their old place (`cancelled` when a cancel was
+//! requested), their attempts not counted. If that write fails, their
+//! reservations run out and any pool's recovery does the same.
+
+use crate::job::JobId;
+use crate::worker::shared::{PoolState, Shared};
+use crate::worker::StopReason;
+
+/// A job the pool holds, and the attempt (lease token) meant: `None` for
+/// whichever attempt it holds now.
+pub(crate) type Held = (JobId, Option<i64>);
+
+impl Shared {
+    /// Takes the prefetched jobs among `ids` that no worker has started out
+    /// of the pool (the buffer, or a parked thread's hand-off), telling them
+    /// `reason`. An entry naming an attempt is left alone when the pool holds
+    /// a later one. Returns them with their lease tokens, for
+    /// [`Shared::give_back`].
+    pub fn take_unstarted(
+        st: &mut PoolState,
+        ids: &[Held],
+        reason: StopReason,
+    ) -> Vec<(JobId, i64)> {
+        let unstarted: Vec<JobId> = ids
+            .iter()
+            .filter(|(id, token)| {
+                st.running.get(id).is_some_and(|j| {
+                    j.reserved
+                        && j.started.is_none()
+                        && !j.done
+                        && token.is_none_or(|t| t == j.lease_token)
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        st.buffer.retain(|t| !unstarted.contains(&t.job.id));
+        unstarted
+            .into_iter()
+            .filter_map(|id| Shared::abandon(st, id, reason).map(|j| (id, j.lease_token)))
+            .collect()
+    }
+
+    /// Writes the give-back of `held` (taken by [`Shared::take_unstarted`])
+    /// in one transaction; `why` says when, for the log.
+    pub fn give_back(&self, held: &[(JobId, i64)], why: &str) {
+        if held.is_empty() {
+            return;
+        }
+        let finished = crate::queue::Finished {
+            unstarted: held,
+            ..crate::queue::Finished::default()
+        };
+        match self.queue.settle_and_claim(finished, None) {
+            Ok(s) => {
+                let mut back = 0;
+                for ((id, _), r) in held.iter().zip(&s.unstarted) {
+                    match r {
+                        Ok(_) => back += 1,
+                        Err(e) => log::warn!("job {id}: prefetched, not handed back: {e}"),
+                    }
+                }
+                log::info!("{back} prefetched jobs handed back unstarted ({why})");
+            }
+            Err(e) => log::warn!(
+                "{} prefetched jobs not handed back {why} ({e}): they come back when \
+                 their reservations run out",
+                held.len()
+            ),
+        }
+    }
+}
