@@ -87,13 +87,19 @@ impl Ledger {
             let path = entry.expect("entry").path();
             if path.extension().is_some_and(|e| e == "acks") {
                 let text = std::fs::read_to_string(&path).expect("read acks");
-                text.lines().for_each(|l| self.line(l, cut_ns));
+                // A write is one syscall, but the kernel stops a write to a
+                // regular file at a page boundary when SIGKILL is pending: a
+                // killed driver can leave its last line torn. A torn line was
+                // never whole in the log, so it counts as not acknowledged.
+                let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
+                whole.lines().for_each(|l| self.line(l, cut_ns));
             }
         }
     }
 
     fn line(&mut self, line: &str, cut_ns: u128) {
         let f: Vec<&str> = line.split(' ').collect();
+        assert!(f.len() >= 3, "an ack line without its fields: {line:?}");
         let at: u128 = f[1].parse().expect("time");
         let (id, token) = (f[2].to_string(), || f[3].parse::<i64>().expect("token"));
         let t = &mut self.totals;
@@ -351,4 +357,16 @@ pub fn keep_evidence(
     }
     std::fs::write(keep.join("requests.txt"), trace).unwrap();
     keep
+}
+
+#[test]
+fn a_torn_last_ack_line_is_not_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let id = "0190b7a5-1c2d-7e3f-8a4b-5c6d7e8f9a0b";
+    let text = format!("E 10 {id}\nC 11 {id} 1\nE");
+    std::fs::write(dir.path().join("0-0.acks"), text).expect("write acks");
+    let mut ledger = Ledger::default();
+    ledger.read_logs(dir.path(), 100);
+    assert_eq!((ledger.totals.enqueues, ledger.totals.claims), (1, 1));
+    assert_eq!(ledger.enqueued.get(id), Some(&10));
 }

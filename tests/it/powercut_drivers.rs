@@ -60,7 +60,8 @@ impl Driver {
         }
     }
 
-    /// Appends one line (one write: a SIGKILL never leaves half a line).
+    /// Appends one line in one write. A SIGKILL can still cut it at a page
+    /// boundary; the ledger drops a last line without its newline.
     fn ack(&mut self, kind: &str, rest: String) {
         self.log
             .write_all(format!("{kind} {} {rest}\n", nanos()).as_bytes())
