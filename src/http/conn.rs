@@ -17,6 +17,9 @@ use crate::http::response::Response;
 /// What answers a request. It may panic: the client gets a 500.
 pub(crate) type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
+/// What the server tells of a request it refused before reading it whole.
+pub(crate) type Refused = dyn Fn(u16) + Send + Sync;
+
 /// How long a refused client may go on sending before the connection is closed.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// How long a connection closed after an answer waits for the client to close.
@@ -28,6 +31,9 @@ const DRAIN_BYTES: usize = 64 << 20;
 pub(crate) struct Shared {
     pub limits: Limits,
     pub handler: Box<Handler>,
+    /// Told the status of each request refused before it was read whole
+    /// (a malformed or oversize head or body, a slow client, a full server).
+    pub refused: Box<Refused>,
     pub open: Open,
     pub permits: Permits,
 }
@@ -51,7 +57,7 @@ pub(crate) fn serve(shared: &Shared, id: u64, stream: &TcpStream) {
         }
         let incoming = match frame {
             Frame::Request(incoming) => incoming,
-            Frame::Reject(err) => return refuse(stream, &err, DRAIN_TIME),
+            Frame::Reject(err) => return refuse(shared, stream, &err, DRAIN_TIME),
             Frame::Closed | Frame::Continue(_) => return close(stream, CLOSE_LINGER),
         };
         if !shared.open.begin(id) {
@@ -94,8 +100,9 @@ fn answer(shared: &Shared, mut stream: &TcpStream, incoming: Incoming) -> bool {
 
 /// Writes `err` as JSON with `Connection: close`, then closes, reading what
 /// the client still sends for up to `linger` so that it reads the answer.
-pub(crate) fn refuse(mut stream: &TcpStream, err: &ApiError, linger: Duration) {
+pub(crate) fn refuse(shared: &Shared, mut stream: &TcpStream, err: &ApiError, linger: Duration) {
     let started = Instant::now();
+    (shared.refused)(err.status);
     let bytes = Response::from(err.clone()).encode(1, false, true);
     let _ = stream.write_all(&bytes);
     close(stream, linger);

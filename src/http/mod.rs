@@ -204,6 +204,7 @@ pub fn start(
         sessions: session::Sessions::default(),
         stopping: stopping.clone(),
     };
+    let metrics = ctx.queue.metrics().clone();
     let shared = conn::Shared {
         limits: framing::Limits {
             max_header_bytes: config.max_header_bytes,
@@ -212,6 +213,7 @@ pub fn start(
             idle_timeout: config.idle_timeout,
         },
         handler: Box::new(move |req| routes::answer(&ctx, req)),
+        refused: Box::new(move |status| metrics.request(routes::UNREAD, status)),
         open: open::Open::new(config.max_connections),
         permits: open::Permits::new(config.threads),
     };

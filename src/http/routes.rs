@@ -113,6 +113,11 @@ impl<'a> Path<'a> {
     }
 }
 
+/// The `route` label of a request refused before it was read whole (its
+/// path may not even have been read): a malformed or oversize head or body,
+/// a client too slow, or a server with every connection taken.
+pub(crate) const UNREAD: &str = "unread";
+
 /// Answers one request (an API error is answered as its JSON body) and
 /// counts it by route and status.
 pub(crate) fn answer(ctx: &Ctx, req: &Request) -> Response {

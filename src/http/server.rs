@@ -93,7 +93,7 @@ fn admit(client: TcpStream, shared: &Arc<Shared>) -> std::io::Result<()> {
         Err(Refused::Full) => {
             let busy = ApiError::new(503, "too_many_connections", "too many open connections")
                 .with_header("Retry-After", "1");
-            conn::refuse(&client, &busy, BUSY_LINGER);
+            conn::refuse(shared, &client, &busy, BUSY_LINGER);
             return Ok(());
         }
         Err(Refused::Stopping) => return Ok(()),

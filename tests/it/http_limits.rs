@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::http_util::{body_of, raw, read_until_closed, start, start_with, status_of, wait_for};
+use crate::http_util::{
+    body_of, raw, read_until_closed, start, start_with, status_of, wait_for, Api,
+};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -47,9 +49,23 @@ fn a_client_still_sending_an_oversized_body_reads_its_413() {
     assert_eq!(body_of(&answer)["error"]["code"], "body_too_large");
 }
 
+/// `jobq_http_requests_total` for requests refused before they were read
+/// whole (`route="unread"`) with `status`.
+fn unread(api: &Api, status: u16) -> u32 {
+    let text = api.get("/metrics", Some(METRICS_TOKEN)).text;
+    let label = format!("status=\"{status}\"");
+    text.lines()
+        .filter(|l| l.starts_with("jobq_http_requests_total{") && l.contains("route=\"unread\""))
+        .filter(|l| l.contains(&label))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u32>().unwrap())
+        .sum()
+}
+
+const METRICS_TOKEN: &str = "scrape";
+
 #[test]
 fn an_oversized_head_is_431_and_garbage_is_400() {
-    let api = start();
+    let api = start_with(|c| c.metrics_token = Some(METRICS_TOKEN.into()));
     let big = format!(
         "GET /healthz HTTP/1.1\r\nX-Big: {}\r\n\r\n",
         "a".repeat(20_000)
@@ -60,6 +76,8 @@ fn an_oversized_head_is_431_and_garbage_is_400() {
     assert_eq!(status_of(&answer), 400);
     assert_eq!(body_of(&answer)["error"]["code"], "bad_request");
     assert_eq!(api.get("/healthz", None).status, 200);
+    // Refused before they were read, and counted all the same.
+    assert_eq!((unread(&api, 431), unread(&api, 400)), (1, 1));
 }
 
 #[test]
@@ -139,7 +157,10 @@ fn a_slow_body_is_408_and_does_not_hold_request_threads() {
 
 #[test]
 fn connections_over_the_cap_get_503() {
-    let api = start_with(|c| c.max_connections = 3);
+    let api = start_with(|c| {
+        c.max_connections = 3;
+        c.metrics_token = Some(METRICS_TOKEN.into());
+    });
     let held: Vec<TcpStream> = (0..3)
         .map(|_| TcpStream::connect(api.addr()).unwrap())
         .collect();
@@ -160,6 +181,8 @@ fn connections_over_the_cap_get_503() {
             PATIENCE,
         )) == 200
     });
+    // Each refusal is counted (those above, and any while the slots freed).
+    assert!(unread(&api, 503) >= 1);
 }
 
 #[test]
