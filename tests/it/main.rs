@@ -74,6 +74,7 @@ mod schedules;
 mod store_dashboard;
 mod store_dense_reads;
 mod store_open;
+mod store_races;
 mod store_reads;
 mod store_transitions;
 mod store_upgrade;

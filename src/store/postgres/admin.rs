@@ -95,22 +95,39 @@ pub(crate) fn insert(c: &mut Conn, job: &Job, payload: &str, notify: bool) -> Re
         &job.schedule,
         &job.fire_time.map(|t| t.0),
     ];
-    let n = if notify {
-        c.query("enqueue", INSERT_NOTIFY, params)?.len() as u64
-    } else {
-        c.execute("enqueue", INSERT, params)?
-    };
-    if n == 1 {
-        return Ok(None);
-    }
-    let key = key.ok_or_else(|| Error::Invalid {
+    let already = || Error::Invalid {
         field: "id",
         reason: format!("job {} already exists", job.id),
-    })?;
-    holder(c, key)?
-        .map(Some)
-        .ok_or(Error::NotFound { id: job.id })
+    };
+    // The insert met a holder of the key that had committed; that holder may
+    // have finished (freeing the key) before the holder is read, under READ
+    // COMMITTED: then the insert is tried again. Each try either inserts or
+    // finds a holder unless the key keeps changing hands between the two.
+    for _ in 0..HOLDER_TRIES {
+        let n = if notify {
+            c.query("enqueue", INSERT_NOTIFY, params)?.len() as u64
+        } else {
+            c.execute("enqueue", INSERT, params)?
+        };
+        if n == 1 {
+            return Ok(None);
+        }
+        if let Some(found) = holder(c, key.ok_or_else(already)?)? {
+            return Ok(Some(found));
+        }
+    }
+    // A conflict on the id itself finds no holder of the key either.
+    if c.opt("enqueue", KEY_OF, &[&job.id.to_string()])?.is_some() {
+        return Err(already());
+    }
+    Err(Error::Busy {
+        operation: "enqueue",
+    })
 }
+
+/// How often an enqueue of a unique job tries again when the holder its insert
+/// met has gone by the time it is read.
+const HOLDER_TRIES: usize = 8;
 
 /// The job holding `key` now, if any.
 pub(crate) fn holder(c: &mut Conn, key: &[u8]) -> Result<Option<Job>> {

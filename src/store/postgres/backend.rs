@@ -14,6 +14,7 @@ use crate::retry::Backoff;
 use crate::schedule::ScheduleState;
 use crate::state::Move;
 use crate::stats::{Stats, Waiting};
+use crate::store::postgres::conn::BEGIN;
 use crate::store::postgres::notify::Listener;
 use crate::store::postgres::{
     admin, bulk, claim, find, finish, overview, queues, read, schedules, settle, tokens, transfer,
@@ -53,8 +54,15 @@ impl Backend for Postgres {
 
     fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
         let rotation = self.rounds.fetch_add(1, Ordering::Relaxed);
-        self.pool
-            .tx("complete_and_claim", |c| settle::round(c, &round, rotation))
+        // A claim holds the queue settings' lock shared from its first
+        // statement (see `queues::CLAIM_BEGIN`).
+        let begin = match round.claim {
+            Some(k) if k.n > 0 => queues::CLAIM_BEGIN,
+            _ => BEGIN,
+        };
+        self.pool.tx_begun("complete_and_claim", begin, |c| {
+            settle::round(c, &round, rotation)
+        })
     }
 
     fn heartbeat(

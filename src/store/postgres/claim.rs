@@ -42,7 +42,7 @@ const HEARTBEAT_MANY: &str = "UPDATE jobq.jobs j SET \
      lease_expires_at = greatest(j.lease_expires_at, $1), updated_at = $2 \
      FROM unnest($3::text[], $4::bigint[]) AS d(id, token) \
      WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
-     RETURNING j.id, j.cancel_requested";
+     RETURNING j.id, d.token, j.cancel_requested";
 
 const PROGRESS: &str = "UPDATE jobq.jobs SET progress = $1::text::json, updated_at = $2 \
      WHERE id = $3 AND status = 'in_progress' AND lease_token = $4";
@@ -194,7 +194,10 @@ pub(crate) fn heartbeat_many(
         HEARTBEAT_MANY,
         &[&until.0, &now.0, &ids, &tokens],
     )?;
-    let cancel: HashMap<String, bool> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let cancel: HashMap<(String, i64), bool> = rows
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
     outcomes_by_id(c, held.iter().copied(), &ids, cancel, "heartbeat")
 }
 
@@ -214,8 +217,9 @@ pub(crate) fn progress(
 }
 
 /// The outcome of each entry (id, lease token) of a statement over many jobs,
-/// in input order: what the statement returned for the entry's id (`found`,
-/// by id text; `ids` holds each entry's id text), or its refusal
+/// in input order: what the statement returned for the entry (`found`, by id
+/// text and lease token, so that a stale token beside the live one of the same
+/// job gets its own refusal; `ids` holds each entry's id text), or its refusal
 /// ([`Error::LeaseLost`], [`Error::NotFound`]) when it returned nothing for it.
 ///
 /// # Errors
@@ -224,15 +228,17 @@ pub(crate) fn outcomes_by_id<T>(
     c: &mut Conn,
     entries: impl IntoIterator<Item = (JobId, i64)>,
     ids: &[String],
-    mut found: HashMap<String, T>,
+    mut found: HashMap<(String, i64), T>,
     operation: &'static str,
 ) -> Result<Vec<Result<T>>> {
     ids.iter()
         .zip(entries)
-        .map(|(idt, (id, token))| match found.remove(idt) {
-            Some(v) => Ok(Ok(v)),
-            None => refusal_is_an_outcome(Err(lease_refused(c, id, token, operation))),
-        })
+        .map(
+            |(idt, (id, token))| match found.remove(&(idt.clone(), token)) {
+                Some(v) => Ok(Ok(v)),
+                None => refusal_is_an_outcome(Err(lease_refused(c, id, token, operation))),
+            },
+        )
         .collect()
 }
 

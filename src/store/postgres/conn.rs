@@ -115,6 +115,14 @@ impl Conn {
     }
 }
 
+/// How every transaction begins. The claim's limits and pause checks and the
+/// schedules' firings read rows after taking a lock, and rely on each statement
+/// seeing what committed before it started: READ COMMITTED, whatever the
+/// server's, database's or role's `default_transaction_isolation` says (under
+/// REPEATABLE READ a statement after the lock would read the snapshot taken
+/// before it, and a queue's concurrency limit could be exceeded).
+pub(crate) const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
 /// Opens clients for the pool.
 pub(crate) struct Manager {
     pub config: postgres::Config,
@@ -233,9 +241,20 @@ impl Pool {
         op: &'static str,
         f: impl FnOnce(&mut Conn) -> Result<T>,
     ) -> Result<T> {
+        self.tx_begun(op, BEGIN, f)
+    }
+
+    /// As [`Pool::tx`], beginning with `begin`: [`BEGIN`] and then statements
+    /// sent with it in one round trip (a lock the transaction takes first).
+    pub(crate) fn tx_begun<T>(
+        &self,
+        op: &'static str,
+        begin: &str,
+        f: impl FnOnce(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
         let mut conn = self.get(op)?;
         let mut tries = self.pool.max_size();
-        while let Err(e) = conn.batch(op, "BEGIN") {
+        while let Err(e) = conn.batch(op, begin) {
             if !is_unavailable(&e) || tries == 0 {
                 return Err(e);
             }

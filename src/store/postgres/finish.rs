@@ -29,7 +29,7 @@ macro_rules! complete_many_sql {
      FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[]) \
        AS d(id, token, result, started) \
      WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
-     RETURNING j.id, j.status"
+     RETURNING j.id, d.token, j.status"
     };
 }
 pub(crate) use complete_many_sql;
@@ -126,9 +126,9 @@ pub(crate) fn complete_many(
         COMPLETE_MANY,
         &[&now.0, &a.ids, &a.tokens, &a.results, &a.started],
     )?;
-    let changed: HashMap<String, JobStatus> = rows
+    let changed: HashMap<(String, i64), JobStatus> = rows
         .iter()
-        .map(|r| (r.get(0), status_of(r.get(1))))
+        .map(|r| ((r.get(0), r.get(1)), status_of(r.get(2))))
         .collect();
     let entries = done.iter().map(|d| (d.0, d.1));
     outcomes_by_id(c, entries, &a.ids, changed, "complete")

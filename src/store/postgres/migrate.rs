@@ -5,7 +5,7 @@
 //! keeps the two in step.
 
 use crate::error::{Error, Result};
-use crate::store::postgres::conn::Conn;
+use crate::store::postgres::conn::{Conn, BEGIN};
 
 /// The advisory lock key of migrations ("JOBQ" in ASCII, then 1).
 const LOCK: i64 = 0x4A4F_4251_0000_0001;
@@ -142,7 +142,7 @@ pub(crate) fn migrate_to(conn: &mut Conn, target: i32) -> Result<()> {
     }
     let mut ran = 0;
     loop {
-        conn.batch("begin migration", "BEGIN")?;
+        conn.batch("begin migration", BEGIN)?;
         match step(conn, target) {
             Ok(true) => {
                 conn.batch("commit migration", "COMMIT")?;

@@ -14,6 +14,18 @@ use crate::error::Result;
 use crate::queues::{LimitsChange, QueueInfo, QueueSettings, RateLimit};
 use crate::store::postgres::conn::Conn;
 
+/// The advisory lock key that orders claims against pauses and limit changes
+/// ("JOBQ" in ASCII, then 2): a claim holds it shared from its first
+/// statement, a change of a queue's settings exclusively. So a claim that read
+/// a queue as not paused commits before the pause does, and none that begins
+/// after can miss the pause (on SQLite the single writer gives the same order).
+const SETTINGS_LOCK: i64 = 0x4A4F_4251_0000_0002;
+
+/// How a transaction that may claim begins: READ COMMITTED, then
+/// [`SETTINGS_LOCK`] shared, in one round trip.
+pub(crate) const CLAIM_BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; \
+     SELECT pg_advisory_xact_lock_shared(5354571397626593282)";
+
 const SETTINGS: &str = "SELECT name, paused, paused_until, concurrency, rate_count, \
      rate_period_ms FROM jobq.queues";
 
@@ -166,7 +178,14 @@ pub(crate) fn record_starts(
     Ok(())
 }
 
+/// Takes the settings lock (exclusive: it waits for running claims, and
+/// claims wait for this change), then makes sure `queue` has a row.
 fn ensure(c: &mut Conn, queue: &str, now: Timestamp) -> Result<()> {
+    c.execute(
+        "queue settings",
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&SETTINGS_LOCK],
+    )?;
     c.execute("queue settings", ENSURE, &[&queue, &now.0])?;
     Ok(())
 }
@@ -251,4 +270,16 @@ fn int4(field: &'static str, n: u32) -> Result<i32> {
         field,
         reason: format!("{n} is more than PostgreSQL stores (2147483647)"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_claims_lock_is_the_settings_lock() {
+        let shared = format!("pg_advisory_xact_lock_shared({SETTINGS_LOCK})");
+        assert!(CLAIM_BEGIN.contains(&shared), "{CLAIM_BEGIN}");
+        assert!(CLAIM_BEGIN.starts_with(crate::store::postgres::conn::BEGIN));
+    }
 }

@@ -18,7 +18,7 @@ const START_MANY: &str = "UPDATE jobq.jobs j SET started_at = d.at, updated_at =
      lease_expires_at = $1 \
      FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS d(id, token, at) \
      WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
-     RETURNING j.id";
+     RETURNING j.id, d.token";
 
 /// A reserved job that never started goes back (see the SQLite store's
 /// `GIVE_BACK`): pending, or cancelled when a cancel was requested; its
@@ -68,7 +68,8 @@ pub(crate) fn start_many(
         START_MANY,
         &[&lease_until.0, &a.ids, &a.tokens, &a.ats],
     )?;
-    let written: HashMap<String, ()> = rows.iter().map(|r| (r.get(0), ())).collect();
+    let written: HashMap<(String, i64), ()> =
+        rows.iter().map(|r| ((r.get(0), r.get(1)), ())).collect();
     let entries = starts.iter().map(|s| (s.0, s.1));
     outcomes_by_id(c, entries, &a.ids, written, "start")
 }

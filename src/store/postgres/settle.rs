@@ -31,11 +31,11 @@ const STARTS_AND_COMPLETIONS: &str = concat!(
        updated_at = d.at, lease_expires_at = $6 \
        FROM unnest($7::text[], $8::bigint[], $9::bigint[]) AS d(id, token, at) \
        WHERE j.id = d.id AND j.status = 'in_progress' AND j.lease_token = d.token \
-       RETURNING j.id), \
+       RETURNING j.id, d.token), \
      c AS (",
     complete_many_sql!(),
     ") \
-     SELECT false, id, NULL::text FROM s UNION ALL SELECT true, id, status FROM c"
+     SELECT false, id, token, NULL::text FROM s UNION ALL SELECT true, id, token, status FROM c"
 );
 
 /// Writes `round` and claims its jobs (`rotation`: where the claim starts
@@ -147,13 +147,14 @@ pub(crate) fn starts_and_completions(
             &s.ats,
         ],
     )?;
-    let mut written: HashMap<String, ()> = HashMap::new();
-    let mut changed: HashMap<String, JobStatus> = HashMap::new();
+    let mut written: HashMap<(String, i64), ()> = HashMap::new();
+    let mut changed: HashMap<(String, i64), JobStatus> = HashMap::new();
     for r in &rows {
+        let entry = (r.get(1), r.get(2));
         if r.get::<_, bool>(0) {
-            changed.insert(r.get(1), status_of(r.get(2)));
+            changed.insert(entry, status_of(r.get(3)));
         } else {
-            written.insert(r.get(1), ());
+            written.insert(entry, ());
         }
     }
     let entries = starts.iter().map(|s| (s.0, s.1));
