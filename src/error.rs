@@ -265,6 +265,21 @@ impl Error {
         )
     }
 
+    /// True for a database error that waiting does not mend and that is not a
+    /// refused value: a corrupt or read-only file, a refused permission (what
+    /// ends a drain; see [`crate::WorkerPool::drain_error`]).
+    pub(crate) fn is_lasting(&self) -> bool {
+        let database = matches!(
+            self,
+            Error::Database { .. }
+                | Error::Postgres { .. }
+                | Error::ReadOnly { .. }
+                | Error::NotADatabase { .. }
+                | Error::Open { .. }
+        );
+        database && !self.refuses_value()
+    }
+
     /// True when the database refused a value written, not the write itself:
     /// a constraint or trigger, a value too big, or one its type does not
     /// take (SQLite `CONSTRAINT`, `TOOBIG`, `MISMATCH`; PostgreSQL SQLSTATE

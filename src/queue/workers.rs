@@ -35,7 +35,7 @@ impl Queue {
         // Pools silent for an hour and holding nothing are forgotten.
         let forget_before = now.minus(FORGET_AFTER);
         if !self.backend().beat_worker(id, now, forget_before)? {
-            log::warn!("worker pool {id} was no longer registered (forgotten or recovered as dead); registering it again");
+            log::warn!("worker pool {id} was not registered (its registration at start failed, or it was forgotten or recovered as dead); registering it");
             self.register_pool(id, types, queues)?;
         }
         Ok(())

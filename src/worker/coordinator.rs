@@ -13,6 +13,10 @@ use crate::worker::shared::Shared;
 /// Loops until shutdown (or, in drain mode, until nothing is due or running).
 pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
     loop {
+        if shared.state().ended_by.is_some() {
+            // The supervisor met a lasting error (`end_drain`).
+            break;
+        }
         let seen = shared.signal.generation();
         let external = shared.external.load(Ordering::SeqCst);
         let work = {
@@ -26,15 +30,11 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
         let end = match round::write(&shared, work, None) {
             Ok(end) => end,
             Err(_) if shared.state().give_up => break,
-            Err(e) if shared.config.drain && !e.is_transient() && !e.refuses_value() => {
+            Err(e) if shared.config.drain && e.is_lasting() => {
                 // A corrupt or read-only file, a refused permission: waiting
                 // does not mend it, and a drain is a script's step that must
                 // end. (Transient errors, busy or disk full, are retried.)
-                log::error!(
-                    "worker pool {}: {e}; the drain stops",
-                    shared.config.worker_id
-                );
-                shared.state().ended_by = Some(e.to_string());
+                end_drain(&shared, &e);
                 break;
             }
             Err(_) => {
@@ -84,6 +84,18 @@ fn idle_wait(shared: &Shared, seen: u64, external: u64) {
 
 /// Nothing is held, finished or waiting to be written, and the pool stops
 /// (shutdown) or drains.
+/// Ends a drain on a lasting database error `e` (met by a round, the pool's
+/// heartbeat or a schedule's firing): the coordinator stops at its next look,
+/// and [`crate::WorkerPool::drain_error`] tells why.
+pub(crate) fn end_drain(shared: &Shared, e: &crate::Error) {
+    log::error!(
+        "worker pool {}: {e}; the drain stops",
+        shared.config.worker_id
+    );
+    shared.state().ended_by.get_or_insert_with(|| e.to_string());
+    shared.signal.notify();
+}
+
 fn should_exit(shared: &Shared) -> bool {
     let st = shared.state();
     let quiet = st.running.is_empty() && st.finished.is_empty() && st.starts.is_empty();

@@ -83,7 +83,10 @@ impl WorkerPool {
     ///
     /// # Errors
     /// Database errors from the first recovery; [`crate::Error::ReadOnly`] when
-    /// the database opened read-only (a pool must write its claims);
+    /// the database opened read-only (a pool must write its claims), and any
+    /// other database error that waiting does not mend met while registering
+    /// the pool (a file that reports itself damaged: busy, a full disk or an
+    /// unreachable server are only logged);
     /// [`crate::Error::Invalid`] for settings [`WorkerConfig::validate`]
     /// refuses (before anything is written); [`crate::Error::Thread`] when
     /// the system refuses a thread: the threads already started are stopped
@@ -99,8 +102,10 @@ impl WorkerPool {
         let types = registry.types();
         match queue.register_pool(&config.worker_id, &types, config.queues.as_deref()) {
             // A pool on a database it cannot write would only retry its claims
-            // forever (and a draining one never end): refused at start.
-            Err(e @ crate::Error::ReadOnly { .. }) => return Err(e),
+            // forever (and a draining one never end), and one that reports
+            // itself damaged must not be written on quietly: refused at start.
+            // Busy, a full disk or a refused value only delay the listing.
+            Err(e) if e.is_lasting() => return Err(e),
             Err(e) => log::warn!("could not register the worker pool: {e}"),
             Ok(()) => {}
         }
@@ -204,7 +209,8 @@ impl WorkerPool {
     /// Why a pool in drain mode stopped before it drained: the text of a
     /// database error that does not pass with time (a corrupt or read-only
     /// file, a refused permission; not busy, disk full or an unreachable
-    /// server, which are retried every second as in any pool). `None` while
+    /// server, which are retried every second as in any pool), met by a
+    /// claim, the pool's heartbeat or a schedule's firing. `None` while
     /// it runs or when it drained. Its unwritten outcomes come back when
     /// their leases expire.
     pub fn drain_error(&self) -> Option<String> {

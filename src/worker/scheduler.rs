@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::clock::Timestamp;
+use crate::error::Result;
 use crate::queue::Queue;
 use crate::worker::ERROR_REPEAT;
 
@@ -22,8 +23,14 @@ pub(crate) struct Scheduler {
 impl Scheduler {
     /// Fires every enabled schedule whose next fire time has come. Errors are
     /// logged; the schedule is tried again at the next tick.
-    pub fn tick(&mut self, queue: &Queue) {
+    ///
+    /// # Errors
+    /// The first lasting database error met (see `Error::is_lasting`: a
+    /// corrupt or read-only file), for a drain to end on; the other
+    /// schedules were still tried.
+    pub fn tick(&mut self, queue: &Queue) -> Result<()> {
         let now = queue.now();
+        let mut lasting = None;
         for s in queue.catalog().schedules().filter(|s| s.enabled) {
             let due = self.next.get(s.name()).copied().flatten();
             if due.is_some_and(|t| t > now) {
@@ -34,15 +41,22 @@ impl Scheduler {
                     let next = recorded.and_then(|t| s.next_after(t));
                     self.next.insert(s.name().to_string(), next.or(Some(now)));
                 }
-                Err(e) if self.last_error.is_none_or(|t| t.elapsed() >= ERROR_REPEAT) => {
-                    self.last_error = Some(Instant::now());
-                    log::error!(
-                        "schedule {}: {e}; trying again every tick (logged once a minute)",
-                        s.name()
-                    );
+                Err(e) => {
+                    if self.last_error.is_none_or(|t| t.elapsed() >= ERROR_REPEAT) {
+                        self.last_error = Some(Instant::now());
+                        log::error!(
+                            "schedule {}: {e}; trying again every tick (logged once a minute)",
+                            s.name()
+                        );
+                    } else {
+                        log::debug!("schedule {}: {e}; trying again", s.name());
+                    }
+                    if e.is_lasting() && lasting.is_none() {
+                        lasting = Some(e);
+                    }
                 }
-                Err(e) => log::debug!("schedule {}: {e}; trying again", s.name()),
             }
         }
+        lasting.map_or(Ok(()), Err)
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::job::JobId;
+use crate::worker::coordinator::end_drain;
 use crate::worker::execute::{outcome_of, timed_out};
 use crate::worker::give_back::Held;
 use crate::worker::round;
@@ -79,11 +80,18 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
                 .beat_pool(&cfg.worker_id, &types, cfg.queues.as_deref())
             {
                 log::warn!("worker heartbeat failed: {e}");
+                if cfg.drain && e.is_lasting() {
+                    end_drain(&shared, &e);
+                }
             }
             due.beat = now + crate::workers::WORKER_BEAT;
         }
         if now >= due.schedules && !shared.state().stopping {
-            scheduler.tick(&shared.queue);
+            if let Err(e) = scheduler.tick(&shared.queue) {
+                if cfg.drain {
+                    end_drain(&shared, &e);
+                }
+            }
             due.schedules = now + SCHEDULE_TICK;
         }
         std::thread::sleep(TICK);

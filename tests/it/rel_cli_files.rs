@@ -207,3 +207,69 @@ fn a_drain_stops_with_exit_1_on_a_file_corrupted_under_it() {
     assert!(last[0].starts_with("jobq: the drain stopped: "), "{log}");
     assert!(last[0].contains("malformed"), "{log}");
 }
+
+/// Overwrites the root page of `table` in the SQLite file at `db` (its WAL
+/// copied in first) with bytes that are no b-tree page.
+fn damage_table(db: &Path, table: &str) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    let root: i64 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(db).unwrap();
+    let at = usize::try_from((root - 1) * page_size).unwrap();
+    bytes[at..at + 64].fill(0xEE);
+    std::fs::write(db, &bytes).unwrap();
+}
+
+/// Regression: a drain whose claims still worked but whose pool could not be
+/// registered (the file reports itself damaged) logged a warning, ran the jobs
+/// and exited 0. A pool now refuses to start on such a file, in a drain or not;
+/// the jobs stay as they were.
+#[test]
+fn a_pool_refuses_to_start_on_a_file_whose_pool_table_is_damaged() {
+    let s = Sandbox::new();
+    s.config(CONFIG);
+    let q = jobq::Queue::open(s.db()).unwrap();
+    let id = q
+        .enqueue(jobq::NewJob::new("echo", serde_json::json!({"n": 1})))
+        .unwrap()
+        .id;
+    drop(q);
+    damage_table(&s.db(), "workers");
+    for args in [&["work", "--drain"][..], &["work"][..]] {
+        let run = s.run(args);
+        assert_clear_error(&run, 1, "malformed", "a pool on a damaged file");
+        assert!(!run.stderr.contains("drained"), "{}", run.stderr);
+    }
+    let shown = s.json(&["show", &id.to_string()]);
+    assert_eq!(shown["status"], "pending", "{shown}");
+    assert_eq!(shown["attempts"], 0, "{shown}");
+}
+
+/// Regression: a drain whose schedules could not fire (the file reports
+/// itself damaged there) logged the error every tick and exited 0.
+#[test]
+fn a_drain_stops_with_exit_1_when_its_schedules_cannot_fire_on_a_damaged_file() {
+    let s = Sandbox::new();
+    s.config(&format!(
+        "{CONFIG}\n[handlers.nap]\ncommand = [\"sleep\", \"2\"]\n"
+    ));
+    // Fires the built-in daily prune once, so its schedule has a row.
+    s.ok(&["work", "--drain"]);
+    damage_table(&s.db(), "schedules");
+    // A job long enough for the schedules to be looked at during the drain.
+    s.ok(&["enqueue", "nap"]);
+    let run = s.run(&["work", "--drain"]);
+    assert_clear_error(&run, 1, "the drain stopped: ", "a drain on a damaged file");
+    assert!(run.stderr.contains("malformed"), "{}", run.stderr);
+}
