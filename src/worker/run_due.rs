@@ -25,8 +25,12 @@ pub struct RunSummary {
     pub processed: u64,
     /// Jobs that completed.
     pub completed: u64,
-    /// Jobs that failed and will be retried.
+    /// Jobs that failed and will be retried (or were handed back unfinished
+    /// as the server stopped).
     pub retried: u64,
+    /// Jobs that asked to run later (a snooze: `JobError::Snooze`, exit 79, a
+    /// webhook's 429), their attempt not used. Not among `retried`.
+    pub snoozed: u64,
     /// Jobs that failed for good (or ended cancelled).
     pub failed: u64,
     /// Wall time of the whole call, in ms.
@@ -121,14 +125,9 @@ fn run_rounds(
             written => written?,
         };
         last.measure(queue, &settled);
-        count(
-            &mut sum,
-            settled.completed.into_iter().chain(settled.failed),
-        );
-        count(
-            &mut sum,
-            settled.released.into_iter().chain(settled.snoozed),
-        );
+        let finished = settled.completed.into_iter().chain(settled.failed);
+        count(&mut sum, finished.chain(settled.released), false);
+        count(&mut sum, settled.snoozed.into_iter(), true);
         last = Last::default();
         let Some(mut job) = settled.claimed.into_iter().next() else {
             break;
@@ -252,11 +251,13 @@ impl Last {
     }
 }
 
-/// Counts written outcomes; a refused one (lease lost, job gone) is logged.
-fn count(sum: &mut RunSummary, statuses: impl Iterator<Item = Result<JobStatus>>) {
+/// Counts written outcomes (`snoozes`: these were snoozes, so a pending one
+/// was snoozed, not retried); a refused one (lease lost, job gone) is logged.
+fn count(sum: &mut RunSummary, statuses: impl Iterator<Item = Result<JobStatus>>, snoozes: bool) {
     for status in statuses {
         match status {
             Ok(JobStatus::Completed) => sum.completed += 1,
+            Ok(JobStatus::Pending) if snoozes => sum.snoozed += 1,
             Ok(JobStatus::Pending) => sum.retried += 1,
             Ok(_) => sum.failed += 1,
             Err(e) => log::warn!("{e}"),

@@ -174,7 +174,7 @@ fn an_unknown_job_type_is_422_naming_the_declared_ones(db) {
     );
     assert_eq!(a.status, 422);
     let message = a.body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("always.fail, email.send"), "{message}");
+    assert!(message.contains("always.fail, call.later, email.send"), "{message}");
 }
 }
 
@@ -331,7 +331,7 @@ fn the_openapi_document_parses_and_names_every_path(db) {
     let job_type = &a.body["components"]["schemas"]["NewJob"]["properties"]["job_type"];
     assert_eq!(
         job_type["enum"],
-        json!(["always.fail", "email.send", "jobq.prune"])
+        json!(["always.fail", "call.later", "email.send", "jobq.prune"])
     );
     let fields = a.body["components"]["schemas"]["Job"]["required"]
         .as_array()
@@ -371,6 +371,7 @@ fn cron_runs_due_jobs_with_the_servers_handlers(db) {
     let api = start_on_with(&db, |c| c.cron_secret = Some("tick-tock".into()));
     let ok = api.enqueue(&api.alice, "email.send");
     let bad = api.enqueue(&api.alice, "always.fail");
+    let later = api.enqueue(&api.alice, "call.later");
     let a = api.call(
         "POST",
         "/api/v1/cron/jobs?limit=10",
@@ -380,9 +381,13 @@ fn cron_runs_due_jobs_with_the_servers_handlers(db) {
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(
         (a.body["processed"].as_u64(), a.body["completed"].as_u64()),
-        (Some(2), Some(1))
+        (Some(3), Some(1))
     );
     assert_eq!(a.body["failed"], 1);
+    // A snooze is not a retry: its attempt is given back.
+    assert_eq!((a.body["snoozed"].as_u64(), a.body["retried"].as_u64()), (Some(1), Some(0)));
+    let snoozed = api.queue.get(later.parse().unwrap()).unwrap();
+    assert_eq!((snoozed.status, snoozed.attempts, snoozed.snoozes), (jobq::JobStatus::Pending, 0, 1));
     assert!(a.body["duration_ms"].is_u64());
     let job = |id: &str| api.queue.get(id.parse().unwrap()).unwrap().status;
     assert_eq!(

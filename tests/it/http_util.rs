@@ -54,6 +54,9 @@ pub fn registry() -> Registry {
     r.register("always.fail", |_: &jobq::JobContext, _: Value| {
         Err(JobError::Permanent("invalid address".into()))
     });
+    r.register("call.later", |_: &jobq::JobContext, _: Value| {
+        Err(JobError::Snooze(std::time::Duration::from_secs(60)))
+    });
     r.register("jobq.prune", |_: &jobq::JobContext, _: Value| {
         Ok(Value::Null)
     });

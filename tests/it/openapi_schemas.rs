@@ -159,7 +159,14 @@ fn the_other_bodies_keep_their_fields() {
         ("PendingCounts", &["ready", "scheduled", "retrying"]),
         (
             "RunSummary",
-            &["processed", "completed", "retried", "failed", "duration_ms"],
+            &[
+                "processed",
+                "completed",
+                "retried",
+                "snoozed",
+                "failed",
+                "duration_ms",
+            ],
         ),
         ("Health", &["status"]),
         ("Error", &["error"]),
