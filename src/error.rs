@@ -85,7 +85,9 @@ pub enum Error {
         reason: String,
     },
     /// No queue of this name is known (declared, stored, or holding jobs).
-    #[error("unknown queue {name:?}")]
+    #[error(
+        "unknown queue {name:?} (a queue is known once it holds a job, has settings stored, or is declared: [queues.{name}] in jobq.toml)"
+    )]
     UnknownQueue {
         /// The name asked for.
         name: String,

@@ -1,7 +1,7 @@
 //! `jobq check`: what `work` and `serve` check before they start (the config,
 //! every handler's program or URL), printed without starting anything.
 
-use crate::cli::table::{emit, Table};
+use crate::cli::table::{count, emit, Table};
 use crate::cli::{CliError, CliResult, Context};
 use crate::handlers::check_handlers;
 
@@ -37,10 +37,10 @@ pub fn run(ctx: &Context) -> CliResult {
     // "ok" only when every handler can run; the file itself was read either way.
     let verdict = if bad == 0 { "config ok" } else { "config read" };
     emit(&format!(
-        "{}\n{verdict}: {} job types, {} queues with limits, schedules: {}",
+        "{}\n{verdict}: {}, {} declared, schedules: {}",
         t.render(),
-        catalog.names().len(),
-        catalog.queues().count(),
+        count(catalog.names().len(), "job type"),
+        count(catalog.queues().count(), "queue"),
         if schedules.is_empty() {
             "none".into()
         } else {
@@ -48,7 +48,7 @@ pub fn run(ctx: &Context) -> CliResult {
         }
     ))?;
     if bad > 0 {
-        let handlers = crate::cli::table::count(bad, "handler");
+        let handlers = count(bad, "handler");
         return Err(CliError::Usage(format!("{handlers} cannot run")));
     }
     Ok(())

@@ -178,7 +178,8 @@ fn read_payload(text: Option<String>, file: Option<PathBuf>) -> CliResult<Value>
     let (text, source) = match (text, file) {
         (Some(t), _) => (t, "--payload".to_string()),
         (None, Some(f)) => {
-            let t = std::fs::read_to_string(&f).map_err(|e| CliError::io(f.display(), e))?;
+            let t = std::fs::read_to_string(&f)
+                .map_err(|e| CliError::input("--payload-file", f.display(), e))?;
             (t, f.display().to_string())
         }
         (None, None) => return Ok(Value::Null),
@@ -222,7 +223,7 @@ fn read_lines(source: &str) -> CliResult<Vec<(usize, String)>> {
     let reader: Box<dyn Read> = if source == "-" {
         Box::new(std::io::stdin())
     } else {
-        let f = std::fs::File::open(source).map_err(|e| CliError::io(source, e))?;
+        let f = std::fs::File::open(source).map_err(|e| CliError::input("--jsonl", source, e))?;
         Box::new(f)
     };
     let mut out = Vec::new();

@@ -43,6 +43,18 @@ impl CliError {
     pub fn io(what: impl fmt::Display, e: std::io::Error) -> CliError {
         CliError::Runtime(format!("{what}: {e}"))
     }
+
+    /// A file named by option `flag` that could not be opened: a usage error
+    /// (exit 2) when it is missing, not a file, or not readable by this user
+    /// (the command line is wrong), else a runtime error (exit 1).
+    pub fn input(flag: &str, path: impl fmt::Display, e: std::io::Error) -> CliError {
+        use std::io::ErrorKind as K;
+        let text = format!("{flag} {path}: {e}");
+        match e.kind() {
+            K::NotFound | K::PermissionDenied | K::IsADirectory => CliError::Usage(text),
+            _ => CliError::Runtime(text),
+        }
+    }
 }
 
 impl fmt::Display for CliError {

@@ -56,7 +56,7 @@ fn hostile_payloads_are_refused_clearly_or_stored_verbatim() {
     let huge = format!(r#"{{"blob":"{}"}}"#, "a".repeat(10 << 20));
     std::fs::write(s.path().join("huge.json"), &huge).unwrap();
     std::fs::write(s.path().join("deep.json"), nested(10_000)).unwrap();
-    let refusals: [(&[&str], &str); 7] = [
+    let refusals: [(&[&str], &str); 8] = [
         (&["--payload", "{\"a\":"], "not valid JSON"),
         (&["--payload", "{'a': 1}"], "not valid JSON"),
         (&["--payload", r#""\ud800""#], "not valid JSON"),
@@ -64,12 +64,18 @@ fn hostile_payloads_are_refused_clearly_or_stored_verbatim() {
         (&["--payload", "\"raw \u{1} control\""], "not valid JSON"),
         (&["--payload-file", "huge.json"], "payload too large"),
         (&["--payload-file", "deep.json"], "recursion limit"),
+        (
+            &["--payload-file", "missing.json"],
+            "--payload-file missing.json: No such file",
+        ),
     ];
     for (args, words) in refusals {
         let mut all = vec!["enqueue", "echo"];
         all.extend_from_slice(args);
         refused(&s.run(&all), words, &format!("{args:?}"));
     }
+    let run = s.run(&["enqueue", "--jsonl", "missing.jsonl"]);
+    refused(&run, "--jsonl missing.jsonl: No such file", "--jsonl");
     let page: JobPage = serde_json::from_value(s.json(&["list"])).unwrap();
     assert_eq!(page.total, 0, "nothing was stored");
 
