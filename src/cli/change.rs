@@ -146,10 +146,24 @@ fn matching(ctx: &Context, args: &ChangeArgs, action: BulkAction, f: &JobFilter)
         confirm(action, n, f, args.older_than)?;
     }
     let changed = queue.change_matching(action, f, by)?;
-    match args.json {
-        true => emit_json(&serde_json::json!({ "count": changed })),
-        false => emit(&format!("{} {}", done(action), jobs(changed))),
+    if args.json {
+        return emit_json(&serde_json::json!({ "count": changed }));
     }
+    let mut text = format!("{} {}", done(action), jobs(changed));
+    // Matched when counted but not moved: say why, so that the count does not
+    // seem to contradict a dry run's.
+    let left = n.saturating_sub(changed);
+    if left > 0 {
+        let why = match action {
+            BulkAction::Retry => {
+                "changed meanwhile, or a retry would make a second live holder of a unique key"
+            }
+            BulkAction::Cancel => "changed meanwhile",
+        };
+        let were = if left == 1 { "it was" } else { "they were" };
+        text.push_str(&format!("; {} left as {were} ({why})", jobs(left)));
+    }
+    emit(&text)
 }
 
 /// "1 job", "2 jobs".

@@ -136,7 +136,14 @@ fn a_retry_that_would_duplicate_a_unique_job_is_skipped_not_fatal(db) {
     assert_eq!(s.ok(&["cancel", "--type", "echo"]), "cancelled 2 jobs");
     let holder = s.ok(&["enqueue", "echo", "--unique-key", "k"]);
     assert_ne!(holder, held);
-    assert_eq!(s.ok(&["retry", "--status", "cancelled"]), "retried 1 job");
+    assert_eq!(
+        s.ok(&["retry", "--status", "cancelled", "--dry-run"]),
+        "would retry 2 jobs"
+    );
+    assert_eq!(
+        s.ok(&["retry", "--status", "cancelled"]),
+        "retried 1 job; 1 job left as it was (changed meanwhile, or a retry would make a second live holder of a unique key)"
+    );
     assert_eq!(s.json(&["show", &plain])["status"], "pending");
     assert_eq!(s.json(&["show", &held])["status"], "cancelled");
 }
