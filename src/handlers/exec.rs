@@ -221,12 +221,17 @@ pub fn find_program(program: &str) -> Result<std::path::PathBuf, String> {
     Err(format!("program `{program}` is not found on PATH"))
 }
 
+/// A program that cannot be started is a retryable failure, whatever the
+/// reason: the pool checked it when it started (`jobq check`'s rules), so a
+/// program missing or not executable now is most likely being replaced (a
+/// deploy copying a new binary in place), which the backoff outlasts. It says
+/// nothing about the job's payload, which is what a permanent failure means.
 fn spawn_error(program: &str, e: &std::io::Error) -> JobError {
     use std::io::ErrorKind;
     let text = format!("cannot run `{program}`");
     match e.kind() {
-        ErrorKind::NotFound => JobError::Permanent(format!("{text}: program not found")),
-        ErrorKind::PermissionDenied => JobError::Permanent(format!("{text}: permission denied")),
+        ErrorKind::NotFound => JobError::Retryable(format!("{text}: program not found")),
+        ErrorKind::PermissionDenied => JobError::Retryable(format!("{text}: permission denied")),
         _ => JobError::Retryable(format!("{text}: {e}")),
     }
 }

@@ -224,3 +224,46 @@ env = { PATH = "/nowhere" }
         assert_eq!(job.result, Some(json!({ "path": path })));
     }
 }
+
+/// Regression: a program that went missing after the pool started (a deploy
+/// replacing it) failed its jobs for good on their first attempt. It is a
+/// retryable failure: the job runs again by its backoff.
+#[test]
+fn a_program_missing_at_run_time_is_a_retryable_failure() {
+    let s = Sandbox::new();
+    let program = s.path().join("tool.sh");
+    std::fs::write(&program, "#!/bin/sh\necho '{}'\n").unwrap();
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    s.config(&format!(
+        "[handlers.tool]\ncommand = [{:?}]\n",
+        program.display().to_string()
+    ));
+    assert_eq!(s.run(&["check"]).code, 0);
+    // The pool starts while the program is there (its start check passes),
+    // then the program goes.
+    let mut work = s.spawn(&["work"], "work");
+    crate::util::wait_for("the pool to start", Duration::from_secs(30), || {
+        s.log("work").contains("started")
+    });
+    std::fs::remove_file(&program).unwrap();
+    let id = s.ok(&["enqueue", "tool"]);
+    crate::util::wait_for("the failed attempt", Duration::from_secs(30), || {
+        show(&s, &id).attempts == 1 && show(&s, &id).status == jobq::JobStatus::Pending
+    });
+    crate::util::signal(&work, libc::SIGTERM);
+    wait_exit(&mut work, Duration::from_secs(30));
+    let job = show(&s, &id);
+    assert_eq!(
+        job.status,
+        jobq::JobStatus::Pending,
+        "{:?}",
+        job.error_message
+    );
+    let message = job.error_message.unwrap_or_default();
+    assert!(message.contains("program not found"), "{message}");
+    assert_eq!(job.error_context.unwrap()["class"], "retryable");
+}
