@@ -86,7 +86,8 @@ pub enum Error {
     },
     /// No queue of this name is known (declared, stored, or holding jobs).
     #[error(
-        "unknown queue {name:?} (a queue is known once it holds a job, has settings stored, or is declared: [queues.{name}] in jobq.toml)"
+        "unknown queue {name:?} (a queue is known once it holds a job, has settings stored, or is declared: [queues.{}] in jobq.toml, Catalog::declare_queue in Rust)",
+        toml_key(name)
     )]
     UnknownQueue {
         /// The name asked for.
@@ -234,6 +235,17 @@ pub(crate) fn pg_text(e: &postgres::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+/// `name` as a TOML table key: bare when it may be (letters, digits, `_`,
+/// `-`), else quoted (a queue name may hold `.` and `:`).
+fn toml_key(name: &str) -> String {
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !name.is_empty() && name.chars().all(bare) {
+        name.to_string()
+    } else {
+        format!("{name:?}")
+    }
 }
 
 fn list_ids(ids: &[JobId]) -> String {

@@ -224,6 +224,10 @@ fn read_lines(source: &str) -> CliResult<Vec<(usize, String)>> {
         Box::new(std::io::stdin())
     } else {
         let f = std::fs::File::open(source).map_err(|e| CliError::input("--jsonl", source, e))?;
+        if f.metadata().is_ok_and(|m| m.is_dir()) {
+            let e = std::io::Error::from(std::io::ErrorKind::IsADirectory);
+            return Err(CliError::input("--jsonl", source, e));
+        }
         Box::new(f)
     };
     let mut out = Vec::new();

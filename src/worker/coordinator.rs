@@ -13,11 +13,13 @@ use crate::worker::shared::Shared;
 /// Loops until shutdown (or, in drain mode, until nothing is due or running).
 pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
     loop {
+        // Read before the check, so that an `end_drain` after the check
+        // wakes the wait below.
+        let seen = shared.signal.generation();
         if shared.state().ended_by.is_some() {
             // The supervisor met a lasting error (`end_drain`).
             break;
         }
-        let seen = shared.signal.generation();
         let external = shared.external.load(Ordering::SeqCst);
         let work = {
             let mut st = shared.state();
@@ -87,12 +89,23 @@ fn idle_wait(shared: &Shared, seen: u64, external: u64) {
 /// Ends a drain on a lasting database error `e` (met by a round, the pool's
 /// heartbeat or a schedule's firing): the coordinator stops at its next look,
 /// and [`crate::WorkerPool::drain_error`] tells why.
+/// Once the coordinator has exited (drained, or already ended) it does
+/// nothing: a drain that finished is not reported failed afterwards.
 pub(crate) fn end_drain(shared: &Shared, e: &crate::Error) {
+    if shared.finished.load(Ordering::SeqCst) {
+        return;
+    }
+    {
+        let mut st = shared.state();
+        if st.ended_by.is_some() {
+            return;
+        }
+        st.ended_by = Some(e.to_string());
+    }
     log::error!(
         "worker pool {}: {e}; the drain stops",
         shared.config.worker_id
     );
-    shared.state().ended_by.get_or_insert_with(|| e.to_string());
     shared.signal.notify();
 }
 

@@ -29,7 +29,10 @@ pub struct RunSummary {
     /// as the server stopped).
     pub retried: u64,
     /// Jobs that asked to run later (a snooze: `JobError::Snooze`, exit 79, a
-    /// webhook's 429), their attempt not used. Not among `retried`.
+    /// webhook's 429), their attempt not used. Not among `retried`. (0 when
+    /// read from a server older than the field.)
+    #[serde(default)]
+    #[schema(required = true)]
     pub snoozed: u64,
     /// Jobs that failed for good (or ended cancelled).
     pub failed: u64,

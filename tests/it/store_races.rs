@@ -216,3 +216,68 @@ fn a_concurrency_limit_holds_under_a_repeatable_read_default() {
         "{most} jobs of a queue with concurrency 1 ran at once"
     );
 }
+
+/// Sets `setting` on the test database (new sessions see it).
+fn set_on_database(db: &Db, setting: &str) {
+    let mut admin = postgres::Client::connect(&db.location(), postgres::NoTls).unwrap();
+    let name: String = admin
+        .query_one("SELECT current_database()", &[])
+        .unwrap()
+        .get(0);
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} SET {setting}"))
+        .unwrap();
+}
+
+/// PostgreSQL only. Regression: a claim whose wait for the queue settings'
+/// lock was cut by `lock_timeout` (a pause held the lock) returned its client
+/// to the pool inside the aborted transaction, and every later call on it
+/// failed ("current transaction is aborted").
+#[test]
+fn a_claim_whose_lock_wait_fails_leaves_its_client_usable() {
+    let Some(db) =
+        Db::postgres("store_races::a_claim_whose_lock_wait_fails_leaves_its_client_usable")
+    else {
+        return;
+    };
+    drop(db.open(|o| o.durability(Durability::Normal)));
+    set_on_database(&db, "lock_timeout = '300ms'");
+    let q = db.open(|o| o.durability(Durability::Normal));
+    q.enqueue(NewJob::new("t", json!(null))).unwrap();
+    // Holds the settings lock exclusively, as a pause does while it commits.
+    let mut pauser = postgres::Client::connect(&db.location(), postgres::NoTls).unwrap();
+    pauser
+        .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(5354571397626593282)")
+        .unwrap();
+    let first = q.claim("w", None, 1, LEASE);
+    assert!(
+        matches!(first, Err(Error::Busy { .. })),
+        "a claim while the lock is held: {first:?}"
+    );
+    pauser.batch_execute("COMMIT").unwrap();
+    let got = q.claim("w", None, 1, LEASE).unwrap();
+    assert_eq!(got.len(), 1);
+    q.stats().unwrap();
+}
+
+/// PostgreSQL only. Regression: a session the server ended for idling
+/// (`idle_session_timeout`) was reported as a lasting database error, which
+/// now ends a drain; it is a fresh client's turn instead.
+#[test]
+fn a_session_ended_for_idling_is_replaced_not_an_error() {
+    let Some(db) = Db::postgres("store_races::a_session_ended_for_idling_is_replaced_not_an_error")
+    else {
+        return;
+    };
+    drop(db.open(|o| o.durability(Durability::Normal)));
+    set_on_database(&db, "idle_session_timeout = '500ms'");
+    let q = db.open(|o| o.durability(Durability::Normal));
+    q.stats().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    if let Err(e) = q.stats() {
+        assert!(
+            e.is_transient(),
+            "an idled-out session is reported as {e:?}"
+        );
+    }
+}

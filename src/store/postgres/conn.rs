@@ -32,8 +32,7 @@ impl Conn {
     ) -> std::result::Result<T, postgres::Error> {
         if let Err(e) = &r {
             let code = e.code();
-            self.terminated |=
-                code == Some(&SqlState::ADMIN_SHUTDOWN) || code == Some(&SqlState::CRASH_SHUTDOWN);
+            self.terminated |= code.is_some_and(ends_session);
         }
         r
     }
@@ -256,6 +255,10 @@ impl Pool {
         let mut tries = self.pool.max_size();
         while let Err(e) = conn.batch(op, begin) {
             if !is_unavailable(&e) || tries == 0 {
+                // `begin` may have opened the transaction before a later
+                // statement of it failed (a lock wait cut by `lock_timeout`):
+                // the client must not go back to the pool inside it.
+                let _ = conn.batch(op, "ROLLBACK");
                 return Err(e);
             }
             tries -= 1;
@@ -305,10 +308,10 @@ pub(crate) fn pg(op: &'static str) -> impl FnOnce(postgres::Error) -> Error {
             None if source.is_closed() => unavailable("the connection was closed".into()),
             None if lost_connection(&source) => unavailable(described),
             Some(c)
-                if c == SqlState::ADMIN_SHUTDOWN
-                    || c == SqlState::CRASH_SHUTDOWN
+                if ends_session(&c)
                     || c == SqlState::CANNOT_CONNECT_NOW
-                    || c.code().starts_with("08") =>
+                    || c.code().starts_with("08")
+                    || c.code().starts_with("53") && c != SqlState::DISK_FULL =>
             {
                 unavailable(described)
             }
@@ -319,7 +322,9 @@ pub(crate) fn pg(op: &'static str) -> impl FnOnce(postgres::Error) -> Error {
             Some(c)
                 if c == SqlState::T_R_SERIALIZATION_FAILURE
                     || c == SqlState::T_R_DEADLOCK_DETECTED
-                    || c == SqlState::LOCK_NOT_AVAILABLE =>
+                    || c == SqlState::T_R_STATEMENT_COMPLETION_UNKNOWN
+                    || c == SqlState::LOCK_NOT_AVAILABLE
+                    || c == SqlState::QUERY_CANCELED =>
             {
                 Error::Busy { operation: op }
             }
@@ -329,6 +334,19 @@ pub(crate) fn pg(op: &'static str) -> impl FnOnce(postgres::Error) -> Error {
             },
         }
     }
+}
+
+/// The server ended the client's session: shut down, or timed out an idle
+/// session (`idle_session_timeout`, `idle_in_transaction_session_timeout`).
+/// The call is tried again on a fresh client when nothing had run yet.
+fn ends_session(c: &SqlState) -> bool {
+    [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::IDLE_SESSION_TIMEOUT,
+        SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+    ]
+    .contains(c)
 }
 
 /// An I/O error under the client's error, or a timeout: the server is gone.
