@@ -7,24 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobq::{Durability, Error, JobStatus, ManualClock, NewJob, Queue, Timestamp, Unique};
+use jobq::{Durability, Error, JobStatus, NewJob, Queue, Unique};
 use serde_json::json;
 
 const LEASE: Duration = Duration::from_secs(300);
-const T0: i64 = 1_764_504_000_000;
-
-fn queue_at(db: &Db) -> (Queue, ManualClock) {
-    let clock = ManualClock::new(Timestamp(T0));
-    let q = db.open(|o| {
-        o.durability(Durability::Normal)
-            .clock(Arc::new(clock.clone()))
-    });
-    (q, clock)
-}
 
 both! {
 fn a_stale_and_a_live_entry_of_one_job_keep_their_own_outcomes(db) {
-    let (q, _clock) = queue_at(&db);
+    let q = db.open(|o| o.durability(Durability::Normal));
     let job = q.enqueue(NewJob::new("t", json!(null))).unwrap();
     let first = q.claim("w1", None, 1, LEASE).unwrap().pop().unwrap();
     assert_eq!(q.release(first.id, first.lease_token).unwrap(), JobStatus::Pending);
