@@ -69,13 +69,15 @@ fn other_exits_are_classified_from_the_end_of_stderr() {
     }
 }
 
+/// Retryable: the pool checked the program when it started, so one gone now
+/// is most likely being replaced (see `spawn_error`).
 #[test]
-fn a_missing_program_is_permanent() {
+fn a_missing_program_is_retryable() {
     let out = run(
         &ExecHandler::new(vec!["/no/such/program".into()], None),
         Value::Null,
     );
-    assert!(matches!(out, Err(JobError::Permanent(m)) if m.contains("not found")));
+    assert!(matches!(out, Err(JobError::Retryable(m)) if m.contains("not found")));
 }
 
 #[test]
