@@ -252,7 +252,8 @@ fn a_program_missing_at_run_time_is_a_retryable_failure() {
     std::fs::remove_file(&program).unwrap();
     let id = s.ok(&["enqueue", "tool"]);
     crate::util::wait_for("the failed attempt", Duration::from_secs(30), || {
-        show(&s, &id).attempts == 1 && show(&s, &id).status == jobq::JobStatus::Pending
+        let job = show(&s, &id);
+        job.attempts == 1 && job.status == jobq::JobStatus::Pending
     });
     crate::util::signal(&work, libc::SIGTERM);
     wait_exit(&mut work, Duration::from_secs(30));
