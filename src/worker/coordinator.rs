@@ -58,10 +58,21 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
         if (busy && !room) || shared.watch.is_none() {
             // Workers write the rounds of a busy pool; the poll is a fallback.
             // A worker's round that leaves room with nothing due wakes us
-            // (`coordinator_polls`), to watch instead.
+            // (`coordinator_polls`), to watch instead. Meanwhile the watch is
+            // paused (see `CommitWatch::pause`).
+            if let Some(w) = &shared.watch {
+                w.pause();
+            }
             shared.state().coordinator_polls = busy && shared.watch.is_some();
             shared.signal.wait(seen, shared.config.poll_interval);
             shared.state().coordinator_polls = false;
+        } else if shared.watch.as_ref().is_some_and(|w| w.resume()) {
+            // The watch was paused: a commit whose writes came meanwhile is
+            // never reported, so claim once more before waiting. That round's
+            // `BEGIN IMMEDIATE` waits for such a commit's writer (it holds the
+            // write lock from before its first write until the commit is
+            // visible), so the claim sees it; later commits' writes are watched.
+            continue;
         } else {
             idle_wait(&shared, seen, external);
         }

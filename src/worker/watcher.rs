@@ -4,6 +4,8 @@
 //!
 //! It watches only while the coordinator is idle; while the pool is busy the
 //! coordinator claims at every round anyway, and the kernel keeps the events.
+//! While every worker is busy the watch itself is paused, and the coordinator
+//! claims once more after resuming it (see `coordinator.rs`).
 //! The hand-off is a counter and a flag, so that no event is lost between the
 //! coordinator's last claim and its wait: the coordinator marks itself idle and
 //! then compares the counter with the one it read before its claim; the watcher

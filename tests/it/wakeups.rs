@@ -115,3 +115,55 @@ fn idle_workers_beside_a_running_job_wake_for_another_connections_enqueue() {
     let counts = pool.shutdown(Duration::from_secs(5));
     assert_eq!(counts.completed, 4);
 }
+
+/// While every worker is busy the pool stops watching (its workers claim
+/// anyway); once one is free again it watches again, so that a job another
+/// process enqueues then still starts at once, not at the next poll. A job
+/// enqueued while the pool was full runs too.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_pool_that_was_full_wakes_again_for_another_connections_enqueue() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wake.db");
+    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hold = release.clone();
+    let mut reg = Registry::new();
+    reg.register("echo", |_: &JobContext, v: Value| Ok(v));
+    reg.register("long", move |_: &JobContext, _: Value| {
+        while !hold.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(json!(null))
+    });
+    let cfg = WorkerConfig {
+        workers: 1,
+        poll_interval: POLL,
+        ..WorkerConfig::default()
+    };
+    let q = open(&db);
+    let long = q.enqueue(NewJob::new("long", json!({}))).unwrap().job;
+    let pool = WorkerPool::start(q, reg, cfg).unwrap();
+    let other = open(&db);
+    wait_for("the long job runs", POLL / 2, || {
+        other.get(long.id).unwrap().status == JobStatus::InProgress
+    });
+    // The pool is full: its one worker runs the long job.
+    let during = other
+        .enqueue(NewJob::new("echo", json!("during")))
+        .unwrap()
+        .job;
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(other.get(during.id).unwrap().status, JobStatus::Pending);
+    release.store(true, std::sync::atomic::Ordering::SeqCst);
+    wait_for("the job enqueued while the pool was full", POLL / 2, || {
+        other.get(during.id).unwrap().status == JobStatus::Completed
+    });
+    for i in 0..3 {
+        let job = other.enqueue(NewJob::new("echo", json!(i))).unwrap().job;
+        wait_for("the job, within half the poll", POLL / 2, || {
+            other.get(job.id).unwrap().status == JobStatus::Completed
+        });
+    }
+    let counts = pool.shutdown(Duration::from_secs(5));
+    assert_eq!(counts.completed, 5);
+}
