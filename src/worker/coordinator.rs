@@ -12,6 +12,9 @@ use crate::worker::shared::Shared;
 
 /// Loops until shutdown (or, in drain mode, until nothing is due or running).
 pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
+    // The watch was just resumed: the next wait must follow a round that
+    // claimed (see below).
+    let mut resumed = false;
     loop {
         // Read before the check, so that an `end_drain` after the check
         // wakes the wait below.
@@ -44,13 +47,20 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
                 continue;
             }
         };
-        let (busy, room) = {
-            let st = shared.state();
+        let (busy, room, unclaimed) = {
+            let mut st = shared.state();
             // Idle workers beside running jobs, and nothing due when last
             // claimed: only an enqueue (here or in another process) brings
             // them work, as for an idle pool.
             let room = st.dry && st.held() < shared.capacity();
-            (!st.running.is_empty(), room)
+            let busy = !st.running.is_empty();
+            // Set in the same look, so that a worker's round that ends after
+            // it with room and nothing due wakes us (`round_record::settle`).
+            st.coordinator_polls = busy && !room && shared.watch.is_some();
+            // The round did not claim (one written alone to find a refused
+            // outcome, see `refused.rs`), and no held job's round will.
+            let unclaimed = !st.dry && !st.stopping && st.held() == 0;
+            (busy, room, unclaimed)
         };
         if end.idle && !busy && should_exit(&shared) {
             break;
@@ -63,7 +73,7 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
             if let Some(w) = &shared.watch {
                 w.pause();
             }
-            shared.state().coordinator_polls = busy && shared.watch.is_some();
+            resumed = false;
             shared.signal.wait(seen, shared.config.poll_interval);
             shared.state().coordinator_polls = false;
         } else if shared.watch.as_ref().is_some_and(|w| w.resume()) {
@@ -72,8 +82,13 @@ pub(crate) fn coordinator_loop(shared: Arc<Shared>) {
             // `BEGIN IMMEDIATE` waits for such a commit's writer (it holds the
             // write lock from before its first write until the commit is
             // visible), so the claim sees it; later commits' writes are watched.
+            resumed = true;
+            continue;
+        } else if resumed && unclaimed {
+            // That round claimed nothing: write another.
             continue;
         } else {
+            resumed = false;
             idle_wait(&shared, seen, external);
         }
     }

@@ -167,3 +167,48 @@ fn a_pool_that_was_full_wakes_again_for_another_connections_enqueue() {
     let counts = pool.shutdown(Duration::from_secs(5));
     assert_eq!(counts.completed, 5);
 }
+
+/// A pool whose workers were all busy, one of which then frees up while the
+/// other still runs: the freed worker's round wakes the coordinator, which
+/// watches again, so a job another process enqueues later starts at once.
+/// (The coordinator marks that it waits for such a round in the same look at
+/// the pool's state that finds every worker busy: a round ending just after
+/// that look would otherwise leave it waiting out the whole poll.)
+#[cfg(target_os = "linux")]
+#[test]
+fn a_worker_freed_beside_a_long_job_brings_the_watch_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wake.db");
+    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hold = release.clone();
+    let mut reg = Registry::new();
+    reg.register("echo", |_: &JobContext, v: Value| Ok(v));
+    reg.register("long", move |_: &JobContext, _: Value| {
+        while !hold.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(json!(null))
+    });
+    let cfg = WorkerConfig {
+        workers: 2,
+        poll_interval: POLL,
+        ..WorkerConfig::default()
+    };
+    let q = open(&db);
+    let long = q.enqueue(NewJob::new("long", json!({}))).unwrap().job;
+    let quick = q.enqueue(NewJob::new("echo", json!("quick"))).unwrap().job;
+    let pool = WorkerPool::start(q, reg, cfg).unwrap();
+    let other = open(&db);
+    wait_for("the quick job ends and the long one runs", POLL / 2, || {
+        other.get(quick.id).unwrap().status == JobStatus::Completed
+            && other.get(long.id).unwrap().status == JobStatus::InProgress
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let job = other.enqueue(NewJob::new("echo", json!("x"))).unwrap().job;
+    wait_for("the job, within half the poll", POLL / 2, || {
+        other.get(job.id).unwrap().status == JobStatus::Completed
+    });
+    release.store(true, std::sync::atomic::Ordering::SeqCst);
+    let counts = pool.shutdown(Duration::from_secs(5));
+    assert_eq!(counts.completed, 3);
+}

@@ -49,6 +49,7 @@ mod linux {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
     use std::time::Instant;
 
@@ -70,6 +71,8 @@ mod linux {
         dir: CString,
         /// The inotify watch.
         mark: Mutex<Mark>,
+        /// A failure to put the watch back was logged (and none succeeded since).
+        lost_warned: AtomicBool,
         wal_name: Vec<u8>,
         /// A connection of its own and the data version it read last.
         version: Mutex<(Connection, i64)>,
@@ -82,7 +85,8 @@ mod linux {
         On(i32),
         /// Removed by `pause`.
         Paused,
-        /// Could not be put back: polling only from then on.
+        /// Could not be put back: polling only until the next pause (which
+        /// makes the next resume try again).
         Lost,
     }
 
@@ -117,6 +121,7 @@ mod linux {
                 stop,
                 dir: c_dir,
                 mark: Mutex::new(Mark::On(wd)),
+                lost_warned: AtomicBool::new(false),
                 wal_name: wal_name.into_vec(),
                 version: Mutex::new((conn, v)),
             })
@@ -236,6 +241,11 @@ mod linux {
                 // nothing to remove.
                 unsafe { libc::inotify_rm_watch(self.events.as_raw_fd(), wd) };
                 *mark = Mark::Paused;
+            } else if *mark == Mark::Lost {
+                // Put back at the next resume: one failure (the user's inotify
+                // watches used up for a moment) does not leave the pool
+                // polling for the rest of its life.
+                *mark = Mark::Paused;
             }
         }
 
@@ -245,14 +255,22 @@ mod linux {
                 return false;
             }
             *mark = match add_watch(&self.events, &self.dir) {
-                Ok(wd) => Mark::On(wd),
+                Ok(wd) => {
+                    self.lost_warned.store(false, Ordering::Relaxed);
+                    Mark::On(wd)
+                }
                 Err(e) => {
                     // The caller claims once more; then the poll finds other
-                    // processes' jobs, as on a system without a watch.
-                    log::warn!(
-                        "{}: cannot watch for other processes' commits again ({e}); polling only",
-                        self.dir.to_string_lossy()
-                    );
+                    // processes' jobs, as on a system without a watch, until
+                    // the next pause and resume try again. Warned once until
+                    // a resume succeeds.
+                    if !self.lost_warned.swap(true, Ordering::Relaxed) {
+                        log::warn!(
+                            "{}: cannot watch for other processes' commits again ({e}); \
+                             polling until the pool is next busy",
+                            self.dir.to_string_lossy()
+                        );
+                    }
                     Mark::Lost
                 }
             };
@@ -296,6 +314,31 @@ mod tests {
         assert_eq!(w.wait(Duration::ZERO), Wake::Quiet, "paused");
         assert!(w.resume(), "the caller must claim once more");
         assert!(!w.resume(), "already watching");
+        conn.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        assert_eq!(w.wait(Duration::from_secs(30)), Wake::Changed);
+    }
+
+    #[test]
+    fn a_watch_that_could_not_be_put_back_is_tried_again_at_the_next_resume() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("d");
+        std::fs::create_dir(&dir).unwrap();
+        let db = dir.join("q.db");
+        let conn = Connection::open(&db).unwrap();
+        conn.pragma_update(None, "journal_mode", "wal").unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        let w = watch(&db).unwrap();
+        w.pause();
+        // The directory is not there to watch (as when inotify refuses).
+        let away = top.path().join("away");
+        std::fs::rename(&dir, &away).unwrap();
+        assert!(w.resume(), "the caller claims once more either way");
+        std::fs::rename(&away, &dir).unwrap();
+        conn.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        assert_eq!(w.wait(Duration::ZERO), Wake::Quiet, "not watching");
+        // The next busy spell and its end put it back.
+        w.pause();
+        assert!(w.resume());
         conn.execute("INSERT INTO t VALUES (2)", []).unwrap();
         assert_eq!(w.wait(Duration::from_secs(30)), Wake::Changed);
     }
