@@ -247,6 +247,7 @@ fn report_drained(
         ),
         None => log::info!("{head}"),
     }
+    report_held_elsewhere(queue, types);
     let unserved: Vec<&jobq::Waiting> = others
         .into_iter()
         .filter(|w| w.ready > 0 && !w.paused)
@@ -261,6 +262,43 @@ fn report_drained(
         ready,
         next_due: next,
     }
+}
+
+/// Says which other pools hold jobs in progress of a type this pool serves
+/// (this pool has stopped and left the list): a drain does not wait for
+/// them, and the jobs of a pool that died come back only when their leases
+/// expire (or at once with `jobq recover`), which the drain would otherwise
+/// leave unsaid.
+fn report_held_elsewhere(queue: &jobq::Queue, types: &[String]) {
+    let pools = match queue.workers() {
+        Ok(p) => p,
+        Err(e) => {
+            log::warn!("drained, but could not list other pools: {e}");
+            return;
+        }
+    };
+    let holding: Vec<&jobq::WorkerInfo> = pools
+        .iter()
+        .filter(|w| w.running > 0 && w.types.iter().any(|t| types.contains(t)))
+        .collect();
+    if holding.is_empty() {
+        return;
+    }
+    let list = holding
+        .iter()
+        .map(|w| {
+            let state = if w.alive { "" } else { ", heartbeat stale" };
+            format!("{} ({} running{state})", w.id, w.running)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let total: u64 = holding.iter().map(|w| w.running).sum();
+    let jobs = if total == 1 { "job is" } else { "jobs are" };
+    log::info!(
+        "{total} {jobs} in progress in other pools, not waited for: {list}; \
+         a pool that died hands its jobs back when their leases expire \
+         (at once: `jobq recover --worker NAME` once its heartbeat is stale)"
+    );
 }
 
 /// Sleeps until `due` (by the queue's clock), or a signal: false on a signal.

@@ -43,6 +43,9 @@ pub struct WorkerConfig {
     /// (Enqueues through the same [`crate::Queue`] wake workers at once; on
     /// Linux an idle pool also wakes within milliseconds of another process's
     /// commit, by watching the database's WAL file, so the poll is the fallback.)
+    /// It is also how soon an idle pool finds a job that became due with
+    /// time (a delay, a backoff, a snooze, the end of a rate-limit window or
+    /// of a pause): within one poll interval, or sooner when a commit wakes it.
     pub poll_interval: Duration,
     /// How often expired leases are recovered (also once at start). Default 30 s.
     pub recovery_interval: Duration,

@@ -268,3 +268,41 @@ fn a_program_missing_at_run_time_is_a_retryable_failure() {
     assert!(message.contains("program not found"), "{message}");
     assert_eq!(job.error_context.unwrap()["class"], "retryable");
 }
+
+/// A drain right after another pool was killed mid-job says that pool still
+/// holds the job (and how it comes back), rather than only "none is
+/// running", which read as if nothing were left (found by a fresh-user pass).
+#[test]
+fn a_drain_names_the_jobs_another_pool_still_holds() {
+    let s = Sandbox::new();
+    s.config("[handlers.hold]\ncommand = [\"sleep\", \"60\"]\n");
+    let id = s.ok(&["enqueue", "hold"]);
+    let mut work = s.spawn(&["work", "--workers", "1"], "work");
+    wait_for("the job to start", Duration::from_secs(30), || {
+        s.json(&["show", &id])["status"] == serde_json::json!("in_progress")
+    });
+    let holder = s.json(&["show", &id])["locked_by"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    work.kill().unwrap();
+    wait_exit(&mut work, Duration::from_secs(10));
+    let drain = s.run(&["work", "--drain"]);
+    assert_eq!(drain.code, 0, "{}", drain.stderr);
+    assert!(
+        drain.stderr.contains(&format!(
+            "1 job is in progress in other pools, not waited for: {holder} (1 running)"
+        )),
+        "{}",
+        drain.stderr
+    );
+    assert!(
+        drain.stderr.contains("jobq recover --worker NAME"),
+        "{}",
+        drain.stderr
+    );
+    assert_eq!(
+        s.json(&["show", &id])["status"],
+        serde_json::json!("in_progress")
+    );
+}
