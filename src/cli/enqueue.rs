@@ -25,7 +25,7 @@ pub struct EnqueueArgs {
     /// The payload, as JSON text [default: null].
     #[arg(long, value_name = "JSON", conflicts_with = "payload_file")]
     payload: Option<String>,
-    /// Read the payload JSON from this file.
+    /// Read the payload JSON from this file (`-`: standard input).
     #[arg(long, value_name = "FILE")]
     payload_file: Option<PathBuf>,
     /// The queue [default: the type's, else "default"].
@@ -177,6 +177,13 @@ fn unique_rule(args: &EnqueueArgs) -> Option<jobq::Unique> {
 fn read_payload(text: Option<String>, file: Option<PathBuf>) -> CliResult<Value> {
     let (text, source) = match (text, file) {
         (Some(t), _) => (t, "--payload".to_string()),
+        (None, Some(f)) if f.as_os_str() == "-" => {
+            let mut t = String::new();
+            std::io::stdin()
+                .read_to_string(&mut t)
+                .map_err(|e| CliError::input("--payload-file", "standard input", e))?;
+            (t, "standard input".to_string())
+        }
         (None, Some(f)) => {
             let t = std::fs::read_to_string(&f)
                 .map_err(|e| CliError::input("--payload-file", f.display(), e))?;

@@ -359,3 +359,31 @@ fn recover_from_the_cli_uses_the_configured_backoff(db) {
     );
 }
 }
+
+/// `--payload-file -` reads the payload from standard input, as `--jsonl -`
+/// reads its lines (it looked for a file named `-`; found by a fresh-user
+/// pass).
+#[test]
+fn a_payload_file_of_dash_is_standard_input() {
+    let s = Sandbox::new();
+    s.config("[handlers.echo]\ncommand = [\"cat\"]\n");
+    let mut child = s
+        .cmd(&["enqueue", "echo", "--payload-file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"from": "stdin"}"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        s.json(&["show", &id])["payload"],
+        serde_json::json!({"from": "stdin"})
+    );
+}
