@@ -247,19 +247,7 @@ fn jsonl_enqueues_all_or_none_naming_the_first_bad_line(db) {
             run.stderr
         );
     }
-    let mut child = s
-        .cmd(&["enqueue", "--jsonl", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(good.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin(&s, &["enqueue", "--jsonl", "-"], good.as_bytes());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
     let stats: Stats = serde_json::from_value(s.json(&["stats"])).unwrap();
     assert_eq!(stats.total, 4, "the bad files enqueued nothing");
@@ -367,23 +355,27 @@ fn recover_from_the_cli_uses_the_configured_backoff(db) {
 fn a_payload_file_of_dash_is_standard_input() {
     let s = Sandbox::new();
     s.config("[handlers.echo]\ncommand = [\"cat\"]\n");
-    let mut child = s
-        .cmd(&["enqueue", "echo", "--payload-file", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"from": "stdin"}"#)
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin(
+        &s,
+        &["enqueue", "echo", "--payload-file", "-"],
+        br#"{"from": "stdin"}"#,
+    );
     assert!(out.status.success());
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(
         s.json(&["show", &id])["payload"],
         serde_json::json!({"from": "stdin"})
     );
+}
+
+/// Runs jobq with `args`, `input` on its standard input.
+fn with_stdin(s: &Sandbox, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = s
+        .cmd(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }

@@ -47,6 +47,70 @@ fn a_job_enqueued_by_jobq_enqueue_starts_long_before_the_poll_interval() {
     );
 }
 
+/// Handlers `echo` (returns its payload) and `long` (runs until the flag is
+/// set), and that flag.
+fn echo_and_long() -> (Registry, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hold = release.clone();
+    let mut reg = Registry::new();
+    reg.register("echo", |_: &JobContext, v: Value| Ok(v));
+    reg.register("long", move |_: &JobContext, _: Value| {
+        while !hold.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(json!(null))
+    });
+    (reg, release)
+}
+
+/// Enqueues `n` echo jobs through `other`, one at a time, each of which must
+/// complete within half the poll.
+fn each_starts_within_half_the_poll(other: &Queue, n: i64) {
+    for i in 0..n {
+        let job = other.enqueue(NewJob::new("echo", json!(i))).unwrap().job;
+        wait_for("the job, within half the poll", POLL / 2, || {
+            other.get(job.id).unwrap().status == JobStatus::Completed
+        });
+    }
+}
+
+/// A pool of `workers` (30 s poll) started on a new file that holds a `long`
+/// job and, before it, `quick` echo jobs; another handle on the file; the
+/// flag that ends the long job; the long job's and the quick jobs' ids.
+struct Started {
+    _dir: tempfile::TempDir,
+    other: Queue,
+    pool: WorkerPool,
+    release: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    long: jobq::JobId,
+    quick: Vec<jobq::JobId>,
+}
+
+fn start_with_long(workers: usize, quick: usize) -> Started {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wake.db");
+    let (reg, release) = echo_and_long();
+    let cfg = WorkerConfig {
+        workers,
+        poll_interval: POLL,
+        ..WorkerConfig::default()
+    };
+    let q = open(&db);
+    let long = q.enqueue(NewJob::new("long", json!({}))).unwrap().job.id;
+    let quick = (0..quick)
+        .map(|i| q.enqueue(NewJob::new("echo", json!(i))).unwrap().job.id)
+        .collect();
+    let pool = WorkerPool::start(q, reg, cfg).unwrap();
+    Started {
+        _dir: dir,
+        other: open(&db),
+        pool,
+        release,
+        long,
+        quick,
+    }
+}
+
 fn open(path: &std::path::Path) -> Queue {
     Queue::open_with(QueueOptions::new(path).durability(Durability::Normal)).unwrap()
 }
@@ -65,12 +129,7 @@ fn a_pool_wakes_for_a_commit_through_another_connection_and_stops_at_once() {
     let pool = WorkerPool::start(open(&db), reg, cfg).unwrap();
     // Another handle: its own connections, no in-process signal to the pool.
     let other = open(&db);
-    for i in 0..3 {
-        let job = other.enqueue(NewJob::new("echo", json!(i))).unwrap().job;
-        wait_for("the job, within half the poll", POLL / 2, || {
-            other.get(job.id).unwrap().status == JobStatus::Completed
-        });
-    }
+    each_starts_within_half_the_poll(&other, 3);
     let counts = pool.shutdown(Duration::from_secs(5));
     assert_eq!(counts.completed, 3);
 }
@@ -81,38 +140,13 @@ fn a_pool_wakes_for_a_commit_through_another_connection_and_stops_at_once() {
 #[cfg(target_os = "linux")]
 #[test]
 fn idle_workers_beside_a_running_job_wake_for_another_connections_enqueue() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("wake.db");
-    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hold = release.clone();
-    let mut reg = Registry::new();
-    reg.register("echo", |_: &JobContext, v: Value| Ok(v));
-    reg.register("long", move |_: &JobContext, _: Value| {
-        while !hold.load(std::sync::atomic::Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(json!(null))
-    });
-    let cfg = WorkerConfig {
-        workers: 2,
-        poll_interval: POLL,
-        ..WorkerConfig::default()
-    };
-    let q = open(&db);
-    let long = q.enqueue(NewJob::new("long", json!({}))).unwrap().job;
-    let pool = WorkerPool::start(q, reg, cfg).unwrap();
-    let other = open(&db);
+    let t = start_with_long(2, 0);
     wait_for("the long job runs", POLL / 2, || {
-        other.get(long.id).unwrap().status == JobStatus::InProgress
+        t.other.get(t.long).unwrap().status == JobStatus::InProgress
     });
-    for i in 0..3 {
-        let job = other.enqueue(NewJob::new("echo", json!(i))).unwrap().job;
-        wait_for("the job, within half the poll", POLL / 2, || {
-            other.get(job.id).unwrap().status == JobStatus::Completed
-        });
-    }
-    release.store(true, std::sync::atomic::Ordering::SeqCst);
-    let counts = pool.shutdown(Duration::from_secs(5));
+    each_starts_within_half_the_poll(&t.other, 3);
+    t.release.store(true, std::sync::atomic::Ordering::SeqCst);
+    let counts = t.pool.shutdown(Duration::from_secs(5));
     assert_eq!(counts.completed, 4);
 }
 
@@ -123,29 +157,10 @@ fn idle_workers_beside_a_running_job_wake_for_another_connections_enqueue() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_pool_that_was_full_wakes_again_for_another_connections_enqueue() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("wake.db");
-    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hold = release.clone();
-    let mut reg = Registry::new();
-    reg.register("echo", |_: &JobContext, v: Value| Ok(v));
-    reg.register("long", move |_: &JobContext, _: Value| {
-        while !hold.load(std::sync::atomic::Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(json!(null))
-    });
-    let cfg = WorkerConfig {
-        workers: 1,
-        poll_interval: POLL,
-        ..WorkerConfig::default()
-    };
-    let q = open(&db);
-    let long = q.enqueue(NewJob::new("long", json!({}))).unwrap().job;
-    let pool = WorkerPool::start(q, reg, cfg).unwrap();
-    let other = open(&db);
+    let t = start_with_long(1, 0);
+    let other = &t.other;
     wait_for("the long job runs", POLL / 2, || {
-        other.get(long.id).unwrap().status == JobStatus::InProgress
+        other.get(t.long).unwrap().status == JobStatus::InProgress
     });
     // The pool is full: its one worker runs the long job.
     let during = other
@@ -154,17 +169,12 @@ fn a_pool_that_was_full_wakes_again_for_another_connections_enqueue() {
         .job;
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(other.get(during.id).unwrap().status, JobStatus::Pending);
-    release.store(true, std::sync::atomic::Ordering::SeqCst);
+    t.release.store(true, std::sync::atomic::Ordering::SeqCst);
     wait_for("the job enqueued while the pool was full", POLL / 2, || {
         other.get(during.id).unwrap().status == JobStatus::Completed
     });
-    for i in 0..3 {
-        let job = other.enqueue(NewJob::new("echo", json!(i))).unwrap().job;
-        wait_for("the job, within half the poll", POLL / 2, || {
-            other.get(job.id).unwrap().status == JobStatus::Completed
-        });
-    }
-    let counts = pool.shutdown(Duration::from_secs(5));
+    each_starts_within_half_the_poll(other, 3);
+    let counts = t.pool.shutdown(Duration::from_secs(5));
     assert_eq!(counts.completed, 5);
 }
 
@@ -177,38 +187,15 @@ fn a_pool_that_was_full_wakes_again_for_another_connections_enqueue() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_worker_freed_beside_a_long_job_brings_the_watch_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("wake.db");
-    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hold = release.clone();
-    let mut reg = Registry::new();
-    reg.register("echo", |_: &JobContext, v: Value| Ok(v));
-    reg.register("long", move |_: &JobContext, _: Value| {
-        while !hold.load(std::sync::atomic::Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(json!(null))
-    });
-    let cfg = WorkerConfig {
-        workers: 2,
-        poll_interval: POLL,
-        ..WorkerConfig::default()
-    };
-    let q = open(&db);
-    let long = q.enqueue(NewJob::new("long", json!({}))).unwrap().job;
-    let quick = q.enqueue(NewJob::new("echo", json!("quick"))).unwrap().job;
-    let pool = WorkerPool::start(q, reg, cfg).unwrap();
-    let other = open(&db);
+    let t = start_with_long(2, 1);
+    let other = &t.other;
     wait_for("the quick job ends and the long one runs", POLL / 2, || {
-        other.get(quick.id).unwrap().status == JobStatus::Completed
-            && other.get(long.id).unwrap().status == JobStatus::InProgress
+        other.get(t.quick[0]).unwrap().status == JobStatus::Completed
+            && other.get(t.long).unwrap().status == JobStatus::InProgress
     });
     std::thread::sleep(Duration::from_millis(500));
-    let job = other.enqueue(NewJob::new("echo", json!("x"))).unwrap().job;
-    wait_for("the job, within half the poll", POLL / 2, || {
-        other.get(job.id).unwrap().status == JobStatus::Completed
-    });
-    release.store(true, std::sync::atomic::Ordering::SeqCst);
-    let counts = pool.shutdown(Duration::from_secs(5));
+    each_starts_within_half_the_poll(other, 1);
+    t.release.store(true, std::sync::atomic::Ordering::SeqCst);
+    let counts = t.pool.shutdown(Duration::from_secs(5));
     assert_eq!(counts.completed, 3);
 }

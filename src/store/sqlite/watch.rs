@@ -284,13 +284,19 @@ mod tests {
     use super::*;
     use rusqlite::Connection;
 
+    /// A WAL-mode database at `db` with a table `t (x)` to write to.
+    fn wal_table(db: &Path) -> Connection {
+        let conn = Connection::open(db).unwrap();
+        conn.pragma_update(None, "journal_mode", "wal").unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        conn
+    }
+
     #[test]
     fn a_commit_wakes_the_watch_and_other_files_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("q.db");
-        let conn = Connection::open(&db).unwrap();
-        conn.pragma_update(None, "journal_mode", "wal").unwrap();
-        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        let conn = wal_table(&db);
         let w = watch(&db).unwrap();
         std::fs::write(dir.path().join("other"), b"x").unwrap();
         assert_eq!(w.wait(Duration::ZERO), Wake::Quiet);
@@ -303,9 +309,7 @@ mod tests {
     fn a_paused_watch_reports_nothing_and_resuming_says_it_was_paused() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("q.db");
-        let conn = Connection::open(&db).unwrap();
-        conn.pragma_update(None, "journal_mode", "wal").unwrap();
-        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        let conn = wal_table(&db);
         let w = watch(&db).unwrap();
         assert!(!w.resume(), "a watch that was never paused");
         w.pause();
@@ -324,9 +328,7 @@ mod tests {
         let dir = top.path().join("d");
         std::fs::create_dir(&dir).unwrap();
         let db = dir.join("q.db");
-        let conn = Connection::open(&db).unwrap();
-        conn.pragma_update(None, "journal_mode", "wal").unwrap();
-        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        let conn = wal_table(&db);
         let w = watch(&db).unwrap();
         w.pause();
         // The directory is not there to watch (as when inotify refuses).
