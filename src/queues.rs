@@ -274,6 +274,28 @@ pub(crate) struct QueueSettings {
 }
 
 impl QueueSettings {
+    /// How many jobs of this queue a claim may take, given `room` (what its
+    /// limits leave) and, for a prefetching pool's claim (`reserve`), how
+    /// many jobs the pool can start at once (`start_now`: idle workers
+    /// beyond its buffer). A reserved job holds one of its queue's slots
+    /// (and counts as a start of its rate window) from its claim, so a queue
+    /// with a concurrency or rate limit is reserved only for workers free to
+    /// start it: a busy pool's buffer must not hold slots while other pools
+    /// could run the jobs (found by a fresh-user pass).
+    pub fn claimable(
+        settings: Option<&QueueSettings>,
+        room: usize,
+        reserve: bool,
+        start_now: usize,
+    ) -> usize {
+        let limited = settings.is_some_and(|s| s.concurrency.is_some() || s.rate_limit.is_some());
+        if reserve && limited {
+            room.min(start_now)
+        } else {
+            room
+        }
+    }
+
     /// True when the queue is paused at `now`.
     pub fn is_paused(&self, now: Timestamp) -> bool {
         match self.paused {
@@ -309,6 +331,28 @@ pub struct LimitsChange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limited_queue_is_reserved_only_for_workers_free_to_start_it() {
+        let open = QueueSettings::default();
+        let limited = QueueSettings {
+            concurrency: Some(2),
+            ..QueueSettings::default()
+        };
+        let rated = QueueSettings {
+            rate_limit: Some("5/1s".parse().unwrap()),
+            ..QueueSettings::default()
+        };
+        // Claims that start their jobs, and unlimited queues: the room.
+        assert_eq!(QueueSettings::claimable(Some(&limited), 2, false, 0), 2);
+        assert_eq!(QueueSettings::claimable(Some(&open), 50, true, 0), 50);
+        assert_eq!(QueueSettings::claimable(None, 50, true, 0), 50);
+        // Reserving a limited queue: no more than the pool can start.
+        assert_eq!(QueueSettings::claimable(Some(&limited), 2, true, 0), 0);
+        assert_eq!(QueueSettings::claimable(Some(&limited), 2, true, 1), 1);
+        assert_eq!(QueueSettings::claimable(Some(&limited), 2, true, 4), 2);
+        assert_eq!(QueueSettings::claimable(Some(&rated), 5, true, 1), 1);
+    }
 
     #[test]
     fn rate_limits_parse_and_print() {

@@ -83,6 +83,7 @@ impl Queue {
             n,
             lease,
             reserve: false,
+            start_now: n,
         };
         let settled = self.settle_and_claim(finished, Some(claim))?;
         Ok((settled.completed, settled.claimed))
@@ -131,6 +132,7 @@ impl Queue {
                 n: c.n,
                 lease_until: now.plus(c.lease),
                 reserve: c.reserve,
+                start_now: c.start_now,
             }),
             backoff_for: &backoff_for,
             now,
@@ -291,4 +293,7 @@ pub(crate) struct ClaimSpec<'a> {
     pub lease: Duration,
     /// Reserve the jobs for a prefetch buffer instead of starting them.
     pub reserve: bool,
+    /// With `reserve`: how many of the jobs the pool can start at once (idle
+    /// workers beyond its buffer); see [`crate::queues::QueueSettings::claimable`].
+    pub start_now: usize,
 }

@@ -57,6 +57,7 @@ impl Queue {
             n: reserve,
             lease,
             reserve: true,
+            start_now: reserve,
         };
         let s = self.settle_and_claim(finished, Some(claim))?;
         Ok(PrefetchRound {

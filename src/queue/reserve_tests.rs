@@ -21,6 +21,7 @@ fn reserve(q: &Queue, worker: &str) -> crate::Job {
         n: 1,
         lease: Duration::from_secs(10),
         reserve: true,
+        start_now: 1,
     };
     let mut s = q
         .settle_and_claim(Finished::default(), Some(claim))

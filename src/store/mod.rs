@@ -67,6 +67,9 @@ pub(crate) struct Claim<'a> {
     /// [`Round::starts`] marks them; `lease_until` is then the reservation's
     /// end) instead of starting them.
     pub reserve: bool,
+    /// With `reserve`: how many jobs the pool can start at once; a limited
+    /// queue's claim takes no more (see `QueueSettings::claimable`).
+    pub start_now: usize,
 }
 
 /// A worker pool's round: finished attempts to write and jobs to claim, in ONE

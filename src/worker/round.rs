@@ -36,6 +36,10 @@ pub(crate) struct RoundWork {
     pub(super) snoozed: Vec<(JobId, i64, Duration)>,
     pub(super) starts: Vec<(JobId, i64, Timestamp)>,
     pub(super) want: usize,
+    /// How many claimed jobs the pool could start at once: idle workers
+    /// beyond the buffer (a limited queue's claim takes no more when it
+    /// reserves; see `QueueSettings::claimable`).
+    pub(super) start_now: usize,
     /// The wake-up generation when the round was taken (see `PoolState::dry`).
     pub(super) generation: u64,
     /// One outcome alone, written to find the one a refused round held (see
@@ -114,6 +118,7 @@ pub(crate) fn take(shared: &Shared, st: &mut PoolState) -> RoundWork {
     }
     let mut w = RoundWork {
         want: want(shared, st),
+        start_now: shared.config.workers.saturating_sub(st.held()),
         generation: shared.signal.generation(),
         starts: std::mem::take(&mut st.starts),
         ..RoundWork::default()
@@ -159,6 +164,7 @@ pub(crate) fn write(shared: &Shared, work: RoundWork, me: Option<usize>) -> Resu
             shared.config.lease
         },
         reserve,
+        start_now: work.start_now,
     };
     let began = Instant::now();
     let written = shared.queue.settle_and_claim(finished, Some(claim));

@@ -120,6 +120,7 @@ fn run_rounds(
             n: usize::from(sum.processed < limit as u64 && !stop.load(Ordering::SeqCst)),
             lease: config.lease,
             reserve: false,
+            start_now: 1,
         };
         let settled = match queue.settle_and_claim(last.finished(), Some(claim)) {
             Err(e) if e.refuses_value() && !last.is_empty() => {

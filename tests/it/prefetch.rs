@@ -439,3 +439,56 @@ fn pausing_a_queue_hands_its_prefetched_jobs_back_unstarted(db) {
     assert_eq!(ran.lock().unwrap().len(), 4);
 }
 }
+
+both! {
+fn a_busy_prefetching_pool_leaves_a_limited_queue_to_pools_that_can_run_it(db) {
+    // A reserved job holds one of its queue's concurrency slots: a pool whose
+    // only worker is busy must not reserve a limited queue's jobs, or it holds
+    // the slots while another pool sits idle (found by a fresh-user pass).
+    let q = db.open(|o| o);
+    let later = NewJob::new("lim", json!("later"))
+        .queue("lim")
+        .delay(Duration::from_secs(3600));
+    q.enqueue(later).unwrap();
+    let limit = jobq::LimitsChange {
+        concurrency: Some(Some(2)),
+        rate_limit: None,
+    };
+    q.set_queue_limits("lim", limit).unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let hold = release.clone();
+    let mut reg = Registry::new();
+    reg.register("hold", move |_: &jobq::JobContext, _: Value| {
+        while !hold.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Value::Null)
+    });
+    reg.register("lim", |_: &jobq::JobContext, v: Value| Ok(v));
+    let held = q.enqueue(NewJob::new("hold", json!({}))).unwrap().job;
+    let cfg = WorkerConfig {
+        workers: 1,
+        poll_interval: Duration::from_millis(100),
+        ..WorkerConfig::default()
+    };
+    let busy = WorkerPool::start(q.clone(), reg, cfg.clone().prefetch(10)).unwrap();
+    wait_for("the long job runs", WAIT, || {
+        q.get(held.id).unwrap().started_at.is_some()
+    });
+    let ids: Vec<_> = (0..2)
+        .map(|i| q.enqueue(NewJob::new("lim", json!(i)).queue("lim")).unwrap().job.id)
+        .collect();
+    // Time for the busy pool's rounds to take them, if they would.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut other_reg = Registry::new();
+    other_reg.register("lim", |_: &jobq::JobContext, v: Value| Ok(v));
+    let other = WorkerPool::start(db.open(|o| o), other_reg, cfg).unwrap();
+    wait_for("the limited queue's jobs run in the idle pool", WAIT, || {
+        ids.iter().all(|id| q.get(*id).unwrap().status == JobStatus::Completed)
+    });
+    assert_eq!(q.get(held.id).unwrap().status, JobStatus::InProgress);
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(other.shutdown(Duration::from_secs(5)).completed, 2);
+    assert_eq!(busy.shutdown(Duration::from_secs(5)).completed, 1);
+}
+}

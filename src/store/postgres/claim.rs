@@ -61,6 +61,8 @@ pub(crate) struct ClaimArgs<'a> {
     pub lease_until: Timestamp,
     /// Reserve (prefetch: not started; `started_at` stays NULL) instead of starting.
     pub reserve: bool,
+    /// With `reserve`: how many jobs the pool can start at once.
+    pub start_now: usize,
     /// Where the round starts among the queues with pending jobs (turns).
     pub rotation: usize,
 }
@@ -85,6 +87,7 @@ pub(crate) fn claim(c: &mut Conn, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
     }
     share_slots(candidates, a.n, a.rotation, |q, want| {
         let room = queues::room(c, q, settings.get(q), a.now)?;
+        let room = QueueSettings::claimable(settings.get(q), room, a.reserve, a.start_now);
         let got = claim_queue(c, a, q, want(room), settings.get(q))?;
         Ok((room, got))
     })

@@ -93,6 +93,7 @@ pub(super) fn round(c: &mut Conn, round: &Round<'_>, rotation: usize) -> Result<
                 now,
                 lease_until: k.lease_until,
                 reserve: k.reserve,
+                start_now: k.start_now,
                 rotation,
             },
         )?,

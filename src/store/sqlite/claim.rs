@@ -108,6 +108,8 @@ pub(crate) struct ClaimArgs<'a> {
     pub lease_until: Timestamp,
     /// Reserve (prefetch: not started yet) instead of starting the jobs.
     pub reserve: bool,
+    /// With `reserve`: how many jobs the pool can start at once.
+    pub start_now: usize,
     /// Where the round starts in the list of queues with pending jobs, so that
     /// successive rounds take turns (one busy queue does not starve another).
     pub rotation: usize,
@@ -132,6 +134,7 @@ pub(crate) fn claim(conn: &Connection, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
     });
     share_slots(candidates, a.n, a.rotation, |q, want| {
         let room = queues::room(conn, q, settings.get(q), a.now)?;
+        let room = QueueSettings::claimable(settings.get(q), room, a.reserve, a.start_now);
         let got = claim_queue(conn, a, q, want(room), settings.get(q))?;
         Ok((room, got))
     })
@@ -257,6 +260,7 @@ mod type_tests {
             now: Timestamp(1),
             lease_until: Timestamp(2),
             reserve: false,
+            start_now: 10,
             rotation: 0,
         };
         let mut got: Vec<String> = claim(conn, &args)
@@ -324,6 +328,7 @@ mod type_tests {
                 now: Timestamp(10),
                 lease_until: Timestamp(20),
                 reserve,
+                start_now: 1,
                 rotation: 0,
             };
             let claimed = claim(&conn, &args).unwrap().pop().unwrap();

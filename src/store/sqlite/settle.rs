@@ -70,6 +70,7 @@ pub(super) fn round(
                 now,
                 lease_until: c.lease_until,
                 reserve: c.reserve,
+                start_now: c.start_now,
                 rotation,
             },
         )?,
