@@ -274,22 +274,28 @@ pub(crate) struct QueueSettings {
 }
 
 impl QueueSettings {
+    /// True when `settings` set a concurrency or rate limit.
+    pub fn limits(settings: Option<&QueueSettings>) -> bool {
+        settings.is_some_and(|s| s.concurrency.is_some() || s.rate_limit.is_some())
+    }
+
     /// How many jobs of this queue a claim may take, given `room` (what its
     /// limits leave) and, for a prefetching pool's claim (`reserve`), how
-    /// many jobs the pool can start at once (`start_now`: idle workers
-    /// beyond its buffer). A reserved job holds one of its queue's slots
-    /// (and counts as a start of its rate window) from its claim, so a queue
-    /// with a concurrency or rate limit is reserved only for workers free to
-    /// start it: a busy pool's buffer must not hold slots while other pools
-    /// could run the jobs (found by a fresh-user pass).
+    /// many more jobs of limited queues it may reserve in this claim
+    /// (`start_now`: the pool's idle workers, less the limited jobs already
+    /// claimed in it). A reserved job holds one of its queue's slots (and
+    /// counts as a start of its rate window) from its claim, so a queue with
+    /// a concurrency or rate limit is reserved only for idle workers: a busy
+    /// pool must not hold its slots while other pools could run the jobs
+    /// (found by a fresh-user pass). The worker that writes a round is idle,
+    /// so a limited queue still gets a turn in every round a worker writes.
     pub fn claimable(
         settings: Option<&QueueSettings>,
         room: usize,
         reserve: bool,
         start_now: usize,
     ) -> usize {
-        let limited = settings.is_some_and(|s| s.concurrency.is_some() || s.rate_limit.is_some());
-        if reserve && limited {
+        if reserve && QueueSettings::limits(settings) {
             room.min(start_now)
         } else {
             room

@@ -247,7 +247,7 @@ fn report_drained(
         ),
         None => log::info!("{head}"),
     }
-    report_held_elsewhere(queue, types);
+    report_held_elsewhere(queue, types, queues);
     let unserved: Vec<&jobq::Waiting> = others
         .into_iter()
         .filter(|w| w.ready > 0 && !w.paused)
@@ -264,12 +264,13 @@ fn report_drained(
     }
 }
 
-/// Says which other pools hold jobs in progress of a type this pool serves
-/// (this pool has stopped and left the list): a drain does not wait for
-/// them, and the jobs of a pool that died come back only when their leases
-/// expire (or at once with `jobq recover`), which the drain would otherwise
-/// leave unsaid.
-fn report_held_elsewhere(queue: &jobq::Queue, types: &[String]) {
+/// Says which other pools that serve some of this pool's jobs (a type and a
+/// queue in common) hold jobs in progress (this pool has stopped and left
+/// the list): a drain does not wait for them, and the jobs of a pool that
+/// died come back only when their leases expire (or at once with `jobq
+/// recover`), which the drain would otherwise leave unsaid. The counts are
+/// each pool's whole.
+fn report_held_elsewhere(queue: &jobq::Queue, types: &[String], queues: Option<&[String]>) {
     let pools = match queue.workers() {
         Ok(p) => p,
         Err(e) => {
@@ -279,7 +280,13 @@ fn report_held_elsewhere(queue: &jobq::Queue, types: &[String]) {
     };
     let holding: Vec<&jobq::WorkerInfo> = pools
         .iter()
-        .filter(|w| w.running > 0 && w.types.iter().any(|t| types.contains(t)))
+        .filter(|w| {
+            let queue_in_common = match (queues, &w.queues) {
+                (Some(mine), Some(theirs)) => mine.iter().any(|q| theirs.contains(q)),
+                _ => true,
+            };
+            w.running > 0 && queue_in_common && w.types.iter().any(|t| types.contains(t))
+        })
         .collect();
     if holding.is_empty() {
         return;
@@ -296,7 +303,7 @@ fn report_held_elsewhere(queue: &jobq::Queue, types: &[String]) {
     let jobs = if total == 1 { "job is" } else { "jobs are" };
     log::info!(
         "{total} {jobs} in progress in other pools, not waited for: {list}; \
-         a pool that died hands its jobs back when their leases expire \
+         a dead pool's jobs come back when their leases expire \
          (at once: `jobq recover --worker NAME` once its heartbeat is stale)"
     );
 }

@@ -67,8 +67,8 @@ pub struct WorkerConfig {
     /// after a job finished, or when every held job has finished), so a job
     /// enqueued later with a higher priority waits behind at most about half
     /// the buffer. A queue with a concurrency or rate limit is reserved only
-    /// for workers free to start its jobs at once (a reserved job holds one of
-    /// its slots). At most [`MAX_PREFETCH`].
+    /// for idle workers (a reserved job holds one of its slots). At most
+    /// [`MAX_PREFETCH`].
     pub prefetch: usize,
     /// This pool's name in `locked_by` and error history. Default `host:pid:random`.
     pub worker_id: String,

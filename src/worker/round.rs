@@ -36,9 +36,9 @@ pub(crate) struct RoundWork {
     pub(super) snoozed: Vec<(JobId, i64, Duration)>,
     pub(super) starts: Vec<(JobId, i64, Timestamp)>,
     pub(super) want: usize,
-    /// How many claimed jobs the pool could start at once: idle workers
-    /// beyond the buffer (a limited queue's claim takes no more when it
-    /// reserves; see `QueueSettings::claimable`).
+    /// The pool's idle workers (no job of their own, buffered jobs aside):
+    /// a prefetching claim reserves no more jobs of limited queues (see
+    /// `QueueSettings::claimable`).
     pub(super) start_now: usize,
     /// The wake-up generation when the round was taken (see `PoolState::dry`).
     pub(super) generation: u64,
@@ -118,7 +118,10 @@ pub(crate) fn take(shared: &Shared, st: &mut PoolState) -> RoundWork {
     }
     let mut w = RoundWork {
         want: want(shared, st),
-        start_now: shared.config.workers.saturating_sub(st.held()),
+        start_now: shared
+            .config
+            .workers
+            .saturating_sub(st.held().saturating_sub(st.buffer.len())),
         generation: shared.signal.generation(),
         starts: std::mem::take(&mut st.starts),
         ..RoundWork::default()

@@ -492,3 +492,53 @@ fn a_busy_prefetching_pool_leaves_a_limited_queue_to_pools_that_can_run_it(db) {
     assert_eq!(busy.shutdown(Duration::from_secs(5)).completed, 1);
 }
 }
+
+both! {
+fn a_limited_queue_gets_its_turn_beside_an_unlimited_backlog_in_one_pool(db) {
+    // The worker that writes a round is idle: every round it writes may
+    // reserve a limited queue's job, so that queue is not starved while an
+    // unlimited queue keeps the buffer full (found by a review); the job then
+    // runs in run order.
+    let q = db.open(|o| o);
+    let later = NewJob::new("t", json!("later"))
+        .queue("lim")
+        .delay(Duration::from_secs(3600));
+    q.enqueue(later).unwrap();
+    let limit = jobq::LimitsChange {
+        concurrency: Some(Some(2)),
+        rate_limit: None,
+    };
+    q.set_queue_limits("lim", limit).unwrap();
+    let backlog = |q: &Queue| {
+        let jobs = (0..300).map(|i| NewJob::new("t", json!(i)).queue("u")).collect();
+        q.enqueue_many(jobs).unwrap();
+    };
+    backlog(&q);
+    let order = Arc::new(Mutex::new(Vec::<bool>::new()));
+    let o = order.clone();
+    let mut reg = Registry::new();
+    reg.register("t", move |_: &jobq::JobContext, v: Value| {
+        std::thread::sleep(Duration::from_millis(2));
+        o.lock().unwrap().push(v == json!("lim"));
+        Ok(Value::Null)
+    });
+    let cfg = WorkerConfig {
+        workers: 1,
+        ..WorkerConfig::default()
+    }
+    .prefetch(10);
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    wait_for("some jobs run", WAIT, || order.lock().unwrap().len() >= 20);
+    let lim = q.enqueue(NewJob::new("t", json!("lim")).queue("lim")).unwrap().job;
+    backlog(&q);
+    wait_for("the limited job runs", WAIT, || {
+        q.get(lim.id).unwrap().status == JobStatus::Completed
+    });
+    let at = order.lock().unwrap().iter().position(|l| *l).unwrap();
+    pool.shutdown(Duration::from_secs(5));
+    // In run order: after the 300 jobs enqueued before it (the buffer runs in
+    // run order), before the 300 enqueued after it. Without the turn it ran
+    // after both (601st).
+    assert!((300..320).contains(&at), "the limited job ran {}th", at + 1);
+}
+}

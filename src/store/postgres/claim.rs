@@ -85,10 +85,15 @@ pub(crate) fn claim(c: &mut Conn, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
+    // Limited queues' reservations share the pool's idle workers.
+    let mut start_now = a.start_now;
     share_slots(candidates, a.n, a.rotation, |q, want| {
         let room = queues::room(c, q, settings.get(q), a.now)?;
-        let room = QueueSettings::claimable(settings.get(q), room, a.reserve, a.start_now);
+        let room = QueueSettings::claimable(settings.get(q), room, a.reserve, start_now);
         let got = claim_queue(c, a, q, want(room), settings.get(q))?;
+        if QueueSettings::limits(settings.get(q)) {
+            start_now = start_now.saturating_sub(got.len());
+        }
         Ok((room, got))
     })
 }

@@ -132,10 +132,15 @@ pub(crate) fn claim(conn: &Connection, a: &ClaimArgs<'_>) -> Result<Vec<Job>> {
         a.queues.is_none_or(|only| only.contains(q))
             && !settings.get(q).is_some_and(|s| s.is_paused(a.now))
     });
+    // Limited queues' reservations share the pool's idle workers.
+    let mut start_now = a.start_now;
     share_slots(candidates, a.n, a.rotation, |q, want| {
         let room = queues::room(conn, q, settings.get(q), a.now)?;
-        let room = QueueSettings::claimable(settings.get(q), room, a.reserve, a.start_now);
+        let room = QueueSettings::claimable(settings.get(q), room, a.reserve, start_now);
         let got = claim_queue(conn, a, q, want(room), settings.get(q))?;
+        if QueueSettings::limits(settings.get(q)) {
+            start_now = start_now.saturating_sub(got.len());
+        }
         Ok((room, got))
     })
 }
@@ -345,5 +350,73 @@ mod type_tests {
             let p = crate::store::sqlite::overview::tests::plan(sql);
             assert!(p.contains("INDEX jobs_claim"), "{p}");
         }
+    }
+}
+
+#[cfg(test)]
+mod start_now_tests {
+    use super::*;
+    use crate::job::JobId;
+    use crate::store::sqlite::id::key;
+
+    /// A migrated in-memory database with `jobs` pending jobs per queue, and
+    /// the concurrency limits `limited`.
+    fn db(jobs: &[(&str, usize)], limited: &[(&str, i64)]) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::sqlite::migrate::migrate(&mut conn).unwrap();
+        for (q, n) in jobs {
+            for _ in 0..*n {
+                conn.execute(
+                    "INSERT INTO jobs (id, job_type, queue, next_retry, created_at, updated_at) \
+                     VALUES (?1, 't', ?2, 0, 0, 0)",
+                    params![key(JobId::new()), q],
+                )
+                .unwrap();
+            }
+        }
+        for (q, c) in limited {
+            conn.execute(
+                "INSERT INTO queues (name, concurrency, updated_at) VALUES (?1, ?2, 0)",
+                params![q, c],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    /// The queues of the jobs a prefetching claim of `n` reserves with
+    /// `start_now` idle workers.
+    fn reserve(conn: &Connection, n: usize, start_now: usize) -> Vec<String> {
+        let filter = TypeFilter::Any;
+        let args = ClaimArgs {
+            worker: "w",
+            types: &filter,
+            queues: None,
+            n,
+            now: Timestamp(1),
+            lease_until: Timestamp(2),
+            reserve: true,
+            start_now,
+            rotation: 0,
+        };
+        claim(conn, &args)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.queue)
+            .collect()
+    }
+
+    #[test]
+    fn limited_queues_share_the_idle_workers_of_one_claim() {
+        let conn = db(&[("l1", 3), ("l2", 3)], &[("l1", 5), ("l2", 5)]);
+        assert_eq!(reserve(&conn, 10, 1).len(), 1);
+        // The second pass over the queues counts what the first took.
+        let conn = db(&[("a_lim", 10), ("b", 1), ("c", 1)], &[("a_lim", 10)]);
+        let got = reserve(&conn, 8, 4);
+        assert_eq!(got.iter().filter(|q| *q == "a_lim").count(), 4, "{got:?}");
+        assert_eq!(got.len(), 6, "{got:?}");
+        // No idle worker: unlimited queues only.
+        let conn = db(&[("l1", 3), ("u", 3)], &[("l1", 5)]);
+        assert_eq!(reserve(&conn, 10, 0), vec!["u", "u", "u"]);
     }
 }
