@@ -38,6 +38,20 @@ pub fn child_prefetcher(db: &Path) {
     std::thread::sleep(Duration::from_secs(240));
 }
 
+/// Gives `queue` a concurrency limit of `n` (it becomes known through a job
+/// of `job_type` due in an hour).
+fn limit_queue(q: &Queue, queue: &str, job_type: &str, n: u32) {
+    let later = NewJob::new(job_type, json!("later"))
+        .queue(queue)
+        .delay(Duration::from_secs(3600));
+    q.enqueue(later).unwrap();
+    let limit = jobq::LimitsChange {
+        concurrency: Some(Some(n)),
+        rate_limit: None,
+    };
+    q.set_queue_limits(queue, limit).unwrap();
+}
+
 /// Reserved (claimed, not started) and started jobs of `job_type`.
 fn split(q: &Queue, job_type: &str) -> (Vec<Job>, Vec<Job>) {
     all_of(q, job_type)
@@ -446,15 +460,7 @@ fn a_busy_prefetching_pool_leaves_a_limited_queue_to_pools_that_can_run_it(db) {
     // only worker is busy must not reserve a limited queue's jobs, or it holds
     // the slots while another pool sits idle (found by a fresh-user pass).
     let q = db.open(|o| o);
-    let later = NewJob::new("lim", json!("later"))
-        .queue("lim")
-        .delay(Duration::from_secs(3600));
-    q.enqueue(later).unwrap();
-    let limit = jobq::LimitsChange {
-        concurrency: Some(Some(2)),
-        rate_limit: None,
-    };
-    q.set_queue_limits("lim", limit).unwrap();
+    limit_queue(&q, "lim", "lim", 2);
     let release = Arc::new(AtomicBool::new(false));
     let hold = release.clone();
     let mut reg = Registry::new();
@@ -500,15 +506,7 @@ fn a_limited_queue_gets_its_turn_beside_an_unlimited_backlog_in_one_pool(db) {
     // unlimited queue keeps the buffer full (found by a review); the job then
     // runs in run order.
     let q = db.open(|o| o);
-    let later = NewJob::new("t", json!("later"))
-        .queue("lim")
-        .delay(Duration::from_secs(3600));
-    q.enqueue(later).unwrap();
-    let limit = jobq::LimitsChange {
-        concurrency: Some(Some(2)),
-        rate_limit: None,
-    };
-    q.set_queue_limits("lim", limit).unwrap();
+    limit_queue(&q, "lim", "t", 2);
     let backlog = |q: &Queue| {
         let jobs = (0..300).map(|i| NewJob::new("t", json!(i)).queue("u")).collect();
         q.enqueue_many(jobs).unwrap();
