@@ -293,7 +293,8 @@ pub(crate) struct ClaimSpec<'a> {
     pub lease: Duration,
     /// Reserve the jobs for a prefetch buffer instead of starting them.
     pub reserve: bool,
-    /// With `reserve`: how many of the jobs the pool can start at once (idle
-    /// workers beyond its buffer); see [`crate::queues::QueueSettings::claimable`].
+    /// With `reserve`: the pool's idle workers (buffered jobs aside), the most
+    /// jobs of limited queues the claim reserves; see
+    /// [`crate::queues::QueueSettings::claimable`]. Unused without `reserve`.
     pub start_now: usize,
 }

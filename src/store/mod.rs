@@ -67,8 +67,8 @@ pub(crate) struct Claim<'a> {
     /// [`Round::starts`] marks them; `lease_until` is then the reservation's
     /// end) instead of starting them.
     pub reserve: bool,
-    /// With `reserve`: how many jobs the pool can start at once; a limited
-    /// queue's claim takes no more (see `QueueSettings::claimable`).
+    /// With `reserve`: the pool's idle workers, the most jobs of limited
+    /// queues the claim reserves (see `QueueSettings::claimable`).
     pub start_now: usize,
 }
 

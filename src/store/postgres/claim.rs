@@ -61,7 +61,7 @@ pub(crate) struct ClaimArgs<'a> {
     pub lease_until: Timestamp,
     /// Reserve (prefetch: not started; `started_at` stays NULL) instead of starting.
     pub reserve: bool,
-    /// With `reserve`: how many jobs the pool can start at once.
+    /// With `reserve`: the pool's idle workers (see `QueueSettings::claimable`).
     pub start_now: usize,
     /// Where the round starts among the queues with pending jobs (turns).
     pub rotation: usize,

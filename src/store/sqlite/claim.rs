@@ -108,7 +108,7 @@ pub(crate) struct ClaimArgs<'a> {
     pub lease_until: Timestamp,
     /// Reserve (prefetch: not started yet) instead of starting the jobs.
     pub reserve: bool,
-    /// With `reserve`: how many jobs the pool can start at once.
+    /// With `reserve`: the pool's idle workers (see `QueueSettings::claimable`).
     pub start_now: usize,
     /// Where the round starts in the list of queues with pending jobs, so that
     /// successive rounds take turns (one busy queue does not starve another).
