@@ -33,17 +33,18 @@ impl Queue {
         }
         filter.validate()?;
         let cursor = cursor.map(Cursor::decode).transpose()?;
-        let (jobs, total) = self.backend().list(filter, cursor, limit)?;
-        let next_cursor = (jobs.len() == limit)
-            .then(|| jobs.last())
-            .flatten()
-            .map(|j| {
-                Cursor {
-                    created_at: j.created_at.0,
-                    id: j.id,
-                }
-                .encode()
-            });
+        // One row past the page says whether another page follows, so the
+        // last page has no cursor even when it is exactly full.
+        let (mut jobs, total) = self.backend().list(filter, cursor, limit + 1)?;
+        let more = jobs.len() > limit;
+        jobs.truncate(limit);
+        let next_cursor = more.then(|| jobs.last()).flatten().map(|j| {
+            Cursor {
+                created_at: j.created_at.0,
+                id: j.id,
+            }
+            .encode()
+        });
         Ok(JobPage {
             jobs,
             next_cursor,

@@ -57,6 +57,23 @@ fn pages_over_equal_timestamps_see_every_job_once_while_others_are_inserted(db) 
 }
 
 both! {
+fn an_exactly_full_last_page_has_no_cursor(db) {
+    let (q, _clock) = queue(&db);
+    let jobs: Vec<_> = (0..10).map(|i| NewJob::new("p", json!(i))).collect();
+    q.enqueue_many(jobs).unwrap();
+    let all = q.list(&JobFilter::default(), 10, None).unwrap();
+    assert_eq!(all.jobs.len(), 10);
+    assert_eq!(all.next_cursor, None, "one full page is the last");
+    let first = q.list(&JobFilter::default(), 5, None).unwrap();
+    assert_eq!(first.jobs, all.jobs[..5]);
+    let cursor = first.next_cursor.expect("five more follow");
+    let second = q.list(&JobFilter::default(), 5, Some(&cursor)).unwrap();
+    assert_eq!(second.jobs, all.jobs[5..]);
+    assert_eq!(second.next_cursor, None, "no empty page after the last");
+}
+}
+
+both! {
 fn list_filters_and_totals(db) {
     let (q, _clock) = queue(&db);
     for i in 0..10 {
