@@ -191,6 +191,7 @@ impl Config {
             recovery_interval: self.workers.recovery_interval,
             timeout_grace: self.workers.timeout_grace.unwrap_or(defaults.timeout_grace),
             prefetch: self.workers.prefetch,
+            prefetch_ttl: self.workers.prefetch_ttl,
             ..defaults
         }
     }

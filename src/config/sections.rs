@@ -46,6 +46,11 @@ pub struct WorkersConfig {
     /// claimed than idle workers. At most [`jobq::MAX_PREFETCH`].
     #[serde(deserialize_with = "prefetch")]
     pub prefetch: usize,
+    /// With `prefetch`: the longest a reserved job waits for one of the
+    /// pool's workers before it is handed back for other pools
+    /// (`jobq::WorkerConfig::prefetch_ttl`). Default 5 s.
+    #[serde(deserialize_with = "positive")]
+    pub prefetch_ttl: Duration,
 }
 
 impl Default for WorkersConfig {
@@ -59,6 +64,7 @@ impl Default for WorkersConfig {
             timeout_grace: None,
             shutdown_grace: Duration::from_secs(30),
             prefetch: 0,
+            prefetch_ttl: jobq::PREFETCH_TTL,
         }
     }
 }

@@ -32,6 +32,7 @@ recovery_interval = "3s"
 durability = "normal"
 timeout_grace = "1s"
 prefetch = 50
+prefetch_ttl = "750ms"
 
 [handlers.echo]
 command = ["cat"]
@@ -58,6 +59,7 @@ failed_retention = "2d"
     .unwrap();
     assert_eq!(cfg.workers.count, 8);
     assert_eq!(cfg.worker_config().prefetch, 50);
+    assert_eq!(cfg.worker_config().prefetch_ttl, Duration::from_millis(750));
     assert_eq!(cfg.workers.poll_interval, Duration::from_millis(250));
     assert_eq!(
         cfg.worker_config().recovery_interval,
@@ -184,6 +186,12 @@ fn refusals_name_the_line_and_the_key() {
             2,
             "workers.prefetch",
             "must be 0-10000",
+        ),
+        (
+            "[workers]\nprefetch_ttl = \"0s\"\n",
+            2,
+            "workers.prefetch_ttl",
+            "more than 0",
         ),
         (
             "[workers]\ndurability = \"off\"\n",

@@ -1,6 +1,6 @@
 //! Handing back prefetched jobs no worker started (at shutdown, after a
 //! cancel request, when their queue is paused, when their reservation was
-//! lost): out of the pool under its lock, then one transaction that makes
+//! lost, when they waited longer than `prefetch_ttl`): out of the pool under its lock, then one transaction that makes
 //! them pending again in their old place (`cancelled` when a cancel was
 //! requested), their attempts not counted. If that write fails, their
 //! reservations run out and any pool's recovery does the same.

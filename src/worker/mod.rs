@@ -70,6 +70,15 @@ pub struct WorkerConfig {
     /// for idle workers (a reserved job holds one of its slots). At most
     /// [`MAX_PREFETCH`].
     pub prefetch: usize,
+    /// With [`WorkerConfig::prefetch`]: the longest a reserved job waits in
+    /// the buffer for one of this pool's workers. Past it (checked every
+    /// quarter of it, at most every second), the job is handed back, pending
+    /// in its old place and its attempt not counted, so that another pool
+    /// with an idle worker may run it instead of waiting behind this pool's
+    /// long jobs; and a pool whose every worker is busy reserves nothing.
+    /// Default 5 s; more than 0. (graphile-worker's local queue has the same
+    /// bound, its `ttl`.)
+    pub prefetch_ttl: Duration,
     /// This pool's name in `locked_by` and error history. Default `host:pid:random`.
     pub worker_id: String,
     /// Stop by itself once no job is due and none is running, or on a
@@ -92,6 +101,7 @@ impl Default for WorkerConfig {
             timeout_grace: Duration::from_secs(5),
             claim_batch: 0,
             prefetch: 0,
+            prefetch_ttl: PREFETCH_TTL,
             worker_id: default_worker_id(),
             drain: false,
             queues: None,
@@ -117,7 +127,7 @@ impl WorkerConfig {
 
     /// Checks the settings as `jobq.toml`'s `[workers]` does: 1 to
     /// [`MAX_WORKERS`] workers; a prefetch of at most [`MAX_PREFETCH`]; a
-    /// lease, poll interval, recovery interval and (when set) heartbeat
+    /// lease, poll interval, recovery interval, prefetch TTL and (when set) heartbeat
     /// interval above zero (a heartbeat not shorter than the lease is logged
     /// as a warning); a `worker_id` of 1-255 bytes without control
     /// characters; `queues`, when set, a non-empty list of valid queue names.
@@ -141,6 +151,7 @@ impl WorkerConfig {
             ("lease", self.lease),
             ("poll_interval", self.poll_interval),
             ("recovery_interval", self.recovery_interval),
+            ("prefetch_ttl", self.prefetch_ttl),
         ] {
             if d.is_zero() {
                 return refuse(field, "must be more than 0");
@@ -184,6 +195,14 @@ impl WorkerConfig {
         self.prefetch = n;
         self
     }
+
+    /// Sets [`WorkerConfig::prefetch_ttl`]: how long a reserved job may wait
+    /// in the buffer before it is handed back.
+    #[must_use]
+    pub fn prefetch_ttl(mut self, ttl: Duration) -> Self {
+        self.prefetch_ttl = ttl;
+        self
+    }
 }
 
 /// `d` from now, or about a century from now when `d` reaches past what an
@@ -211,6 +230,9 @@ pub const MAX_PREFETCH: usize = 10_000;
 /// counted, at their first recovery after this.
 pub const RESERVATION: Duration = Duration::from_secs(10);
 
+/// The default [`WorkerConfig::prefetch_ttl`]: 5 s.
+pub const PREFETCH_TTL: Duration = Duration::from_secs(5);
+
 /// `host:pid:xxxx`, unique enough to tell workers apart in `locked_by`.
 pub fn default_worker_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
@@ -226,7 +248,7 @@ mod tests {
     fn settings_the_config_file_refuses_are_refused_here_too() {
         let ok = WorkerConfig::default();
         assert!(ok.validate().is_ok());
-        let cases: [(&str, WorkerConfig); 10] = [
+        let cases: [(&str, WorkerConfig); 11] = [
             (
                 "workers",
                 WorkerConfig {
@@ -291,6 +313,7 @@ mod tests {
                 },
             ),
             ("prefetch", ok.clone().prefetch(MAX_PREFETCH + 1)),
+            ("prefetch_ttl", ok.clone().prefetch_ttl(Duration::ZERO)),
         ];
         for (field, cfg) in cases {
             match cfg.validate() {

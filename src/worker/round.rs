@@ -98,13 +98,25 @@ pub(crate) fn due(shared: &Shared, st: &PoolState) -> bool {
     !st.dry && want(shared, st) > 0
 }
 
-/// How many jobs a round may claim now.
+/// How many jobs a round may claim now: the pool's room, and, while every
+/// worker is busy, none (a prefetching pool then reserves nothing: a job
+/// reserved for busy workers only waits, while another pool might run it;
+/// see [`crate::WorkerConfig::prefetch_ttl`]).
 fn want(shared: &Shared, st: &PoolState) -> usize {
-    if st.stopping {
+    if st.stopping || idle_workers(shared, st) == 0 {
         return 0;
     }
     let room = shared.capacity().saturating_sub(st.held());
     room.min(shared.config.batch())
+}
+
+/// The pool's workers with no job of their own (buffered jobs aside): the
+/// thread writing a round counts, its job having finished.
+fn idle_workers(shared: &Shared, st: &PoolState) -> usize {
+    shared
+        .config
+        .workers
+        .saturating_sub(st.held().saturating_sub(st.buffer.len()))
 }
 
 /// Takes a round's work from the state and marks a round as being written.
@@ -118,10 +130,7 @@ pub(crate) fn take(shared: &Shared, st: &mut PoolState) -> RoundWork {
     }
     let mut w = RoundWork {
         want: want(shared, st),
-        start_now: shared
-            .config
-            .workers
-            .saturating_sub(st.held().saturating_sub(st.buffer.len())),
+        start_now: idle_workers(shared, st),
         generation: shared.signal.generation(),
         starts: std::mem::take(&mut st.starts),
         ..RoundWork::default()

@@ -48,6 +48,9 @@ pub(crate) struct Task {
     pub stop: Arc<StopFlag>,
     pub abandoned: Arc<AtomicBool>,
     pub reserved: bool,
+    /// When the pool claimed it (a reserved job waiting in the buffer longer
+    /// than `WorkerConfig::prefetch_ttl` is handed back).
+    pub claimed: Instant,
 }
 
 /// What every thread of the pool shares under one lock.
@@ -189,6 +192,7 @@ impl Shared {
 
     /// Records claimed jobs as held and turns them into tasks, in run order.
     pub fn adopt(&self, state: &mut PoolState, jobs: Vec<Job>, reserved: bool) -> Vec<Task> {
+        let claimed = Instant::now();
         jobs.into_iter()
             .map(|job| {
                 let timeout = self.queue.catalog().timeout(&job.job_type);
@@ -242,6 +246,7 @@ impl Shared {
                     stop,
                     abandoned,
                     reserved,
+                    claimed,
                 }
             })
             .collect()

@@ -28,6 +28,7 @@ struct Due {
     heartbeat: Instant,
     reservations: Instant,
     paused: Instant,
+    waited: Instant,
     cancel_poll: Instant,
     recovery: Instant,
     schedules: Instant,
@@ -42,6 +43,7 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
         heartbeat: after(cfg.heartbeat_every()),
         reservations: after(shared.reservation() / 3),
         paused: after(cfg.poll_interval),
+        waited: after(waited_every(&cfg)),
         cancel_poll: after(cfg.poll_interval),
         recovery: after(cfg.recovery_interval),
         schedules: Instant::now(),
@@ -63,6 +65,10 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
             if now >= due.paused {
                 give_back_paused(&shared);
                 due.paused = after(cfg.poll_interval);
+            }
+            if now >= due.waited {
+                give_back_waited(&shared);
+                due.waited = after(waited_every(&cfg));
             }
         }
         if now >= due.cancel_poll {
@@ -196,6 +202,34 @@ fn give_back_paused(shared: &Shared) {
         .collect();
     // The reason is never seen: these jobs never started.
     give_back_unstarted(shared, &ids, StopReason::Shutdown, "their queue is paused");
+}
+
+/// How often the buffer is looked at for jobs waiting longer than
+/// `prefetch_ttl`: a quarter of it, within [`TICK`] and 1 s.
+fn waited_every(cfg: &crate::WorkerConfig) -> Duration {
+    (cfg.prefetch_ttl / 4).clamp(TICK, Duration::from_secs(1))
+}
+
+/// Hands back the reserved jobs that have waited in the buffer longer than
+/// `prefetch_ttl` (every worker busy meanwhile: an idle one takes the
+/// buffer's first job at once), so that other pools may run them. This pool
+/// reserves again only once a worker of its own is idle (`round::want`).
+fn give_back_waited(shared: &Shared) {
+    let ttl = shared.config.prefetch_ttl;
+    let ids: Vec<Held> = shared
+        .state()
+        .buffer
+        .iter()
+        .filter(|t| t.reserved && t.claimed.elapsed() > ttl)
+        .map(|t| (t.job.id, Some(t.job.lease_token)))
+        .collect();
+    // The reason is never seen: these jobs never started.
+    give_back_unstarted(
+        shared,
+        &ids,
+        StopReason::Shutdown,
+        "they waited longer than prefetch_ttl for a worker",
+    );
 }
 
 /// Takes the prefetched jobs among `ids` that no worker has started out of

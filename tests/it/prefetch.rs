@@ -540,3 +540,62 @@ fn a_limited_queue_gets_its_turn_beside_an_unlimited_backlog_in_one_pool(db) {
     assert!((300..320).contains(&at), "the limited job ran {}th", at + 1);
 }
 }
+
+both! {
+fn a_reserved_job_waiting_past_the_ttl_goes_to_an_idle_pool(db) {
+    // A reserved job waits for its own pool's workers: behind a long job it
+    // waited as long as that job ran, while another pool sat idle (found by a
+    // fresh-user pass). Past `prefetch_ttl` it is handed back, and a pool
+    // whose every worker is busy does not reserve it again.
+    let q = db.open(|o| o);
+    let release = Arc::new(AtomicBool::new(false));
+    let hold = release.clone();
+    let mut reg = Registry::new();
+    reg.register("hold", move |_: &jobq::JobContext, _: Value| {
+        while !hold.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Value::Null)
+    });
+    reg.register("short", |_: &jobq::JobContext, v: Value| Ok(v));
+    let held = q.enqueue(NewJob::new("hold", json!({}))).unwrap().job;
+    let shorts: Vec<_> = (0..3)
+        .map(|i| q.enqueue(NewJob::new("short", json!(i))).unwrap().job.id)
+        .collect();
+    let cfg = WorkerConfig {
+        workers: 1,
+        poll_interval: Duration::from_millis(100),
+        ..WorkerConfig::default()
+    };
+    let ttl = Duration::from_secs(2);
+    let busy_cfg = cfg.clone().prefetch(10).prefetch_ttl(ttl);
+    let busy = WorkerPool::start(q.clone(), reg, busy_cfg).unwrap();
+    wait_for("the long job runs, the short ones reserved", WAIT, || {
+        q.get(held.id).unwrap().started_at.is_some() && split(&q, "short").0.len() == 3
+    });
+    wait_for("the short jobs are handed back", WAIT, || {
+        shorts.iter().all(|id| q.get(*id).unwrap().status == JobStatus::Pending)
+    });
+    // Time for the busy pool's rounds (it polls every 100 ms) to reserve
+    // them again, if they would.
+    std::thread::sleep(Duration::from_millis(500));
+    for id in &shorts {
+        let j = q.get(*id).unwrap();
+        assert_eq!(j.status, JobStatus::Pending, "reserved again: {j:?}");
+        assert_eq!(j.attempts, 0, "{j:?}");
+    }
+    let mut other_reg = Registry::new();
+    other_reg.register("short", |_: &jobq::JobContext, v: Value| Ok(v));
+    let other = WorkerPool::start(db.open(|o| o), other_reg, cfg).unwrap();
+    wait_for("the short jobs run in the idle pool", WAIT, || {
+        shorts.iter().all(|id| q.get(*id).unwrap().status == JobStatus::Completed)
+    });
+    for id in &shorts {
+        assert_eq!(q.get(*id).unwrap().attempts, 1, "the hand-back used no attempt");
+    }
+    assert_eq!(q.get(held.id).unwrap().status, JobStatus::InProgress);
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(other.shutdown(Duration::from_secs(5)).completed, 3);
+    assert_eq!(busy.shutdown(Duration::from_secs(5)).completed, 1);
+}
+}
