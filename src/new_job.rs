@@ -171,9 +171,16 @@ impl NewJob {
         self
     }
 
-    /// Makes the job due `delay` from now (whole seconds; sub-second parts are dropped).
+    /// Makes the job due `delay` from now, in whole seconds (`delay_s`): a
+    /// sub-second part rounds up, so the job is never due before `delay` has
+    /// passed (1.5 s gives 2 s; 1 ms gives 1 s).
     pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay_s = Some(delay.as_secs());
+        let whole = delay.as_secs();
+        self.delay_s = Some(if delay.subsec_nanos() > 0 {
+            whole.saturating_add(1)
+        } else {
+            whole
+        });
         self.run_at = None;
         self
     }
@@ -210,4 +217,19 @@ impl NewJob {
 
 fn invalid(field: &'static str, reason: String) -> Error {
     Error::Invalid { field, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delay_rounds_up_to_whole_seconds() {
+        let s = |d: Duration| NewJob::new("t", Value::Null).delay(d).delay_s;
+        assert_eq!(s(Duration::ZERO), Some(0));
+        assert_eq!(s(Duration::from_millis(1)), Some(1));
+        assert_eq!(s(Duration::from_millis(1500)), Some(2));
+        assert_eq!(s(Duration::from_secs(7)), Some(7));
+        assert_eq!(s(Duration::MAX), Some(u64::MAX));
+    }
 }
