@@ -11,7 +11,7 @@ use jobq::{NewJob, Queue, Timestamp};
 use serde_json::Value;
 
 use crate::cli::table::{emit, emit_json};
-use crate::cli::{CliError, CliResult, Context};
+use crate::cli::{error, CliError, CliResult, Context};
 
 /// Lines from which a progress bar is shown (on a terminal only).
 const PROGRESS_FROM_LINES: u64 = 1000;
@@ -239,7 +239,14 @@ fn read_lines(source: &str) -> CliResult<Vec<(usize, String)>> {
     };
     let mut out = Vec::new();
     for (i, line) in BufReader::new(reader).lines().enumerate() {
-        let line = line.map_err(|e| CliError::io(format!("{source}: line {}", i + 1), e))?;
+        let line = line.map_err(|e| {
+            let at = format!("{source}: line {}", i + 1);
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                CliError::Usage(format!("{at}: {} (nothing was enqueued)", error::NOT_UTF8))
+            } else {
+                CliError::io(at, e)
+            }
+        })?;
         if !line.trim().is_empty() {
             out.push((i + 1, line));
         }

@@ -4,6 +4,9 @@ use std::fmt;
 
 use crate::config::ConfigError;
 
+/// What an input file that is not UTF-8 text is told.
+pub const NOT_UTF8: &str = "not valid UTF-8 text (JSON must be UTF-8)";
+
 /// A command's failure: one line for stderr and an exit code.
 #[derive(Debug)]
 pub enum CliError {
@@ -44,15 +47,18 @@ impl CliError {
         CliError::Runtime(format!("{what}: {e}"))
     }
 
-    /// A file named by option `flag` that could not be opened: a usage error
-    /// (exit 2) when it is missing, not a file, or not readable by this user
-    /// (the command line is wrong), else a runtime error (exit 1).
+    /// A file named by option `flag` that could not be opened or read: a
+    /// usage error (exit 2) when it is missing, not a file, not readable by
+    /// this user, or not UTF-8 text (the input is wrong), else a runtime
+    /// error (exit 1).
     pub fn input(flag: &str, path: impl fmt::Display, e: std::io::Error) -> CliError {
         use std::io::ErrorKind as K;
-        let text = format!("{flag} {path}: {e}");
         match e.kind() {
-            K::NotFound | K::PermissionDenied | K::IsADirectory => CliError::Usage(text),
-            _ => CliError::Runtime(text),
+            K::InvalidData => CliError::Usage(format!("{flag} {path}: {NOT_UTF8}")),
+            K::NotFound | K::PermissionDenied | K::IsADirectory => {
+                CliError::Usage(format!("{flag} {path}: {e}"))
+            }
+            _ => CliError::Runtime(format!("{flag} {path}: {e}")),
         }
     }
 }

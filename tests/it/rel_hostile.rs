@@ -56,7 +56,13 @@ fn hostile_payloads_are_refused_clearly_or_stored_verbatim() {
     let huge = format!(r#"{{"blob":"{}"}}"#, "a".repeat(10 << 20));
     std::fs::write(s.path().join("huge.json"), &huge).unwrap();
     std::fs::write(s.path().join("deep.json"), nested(10_000)).unwrap();
-    let refusals: [(&[&str], &str); 8] = [
+    std::fs::write(s.path().join("latin1.json"), b"\"caf\xe9\"").unwrap();
+    std::fs::write(
+        s.path().join("latin1.jsonl"),
+        b"{\"job_type\":\"echo\"}\n\xff\n",
+    )
+    .unwrap();
+    let refusals: [(&[&str], &str); 9] = [
         (&["--payload", "{\"a\":"], "not valid JSON"),
         (&["--payload", "{'a': 1}"], "not valid JSON"),
         (&["--payload", r#""\ud800""#], "not valid JSON"),
@@ -68,6 +74,10 @@ fn hostile_payloads_are_refused_clearly_or_stored_verbatim() {
             &["--payload-file", "missing.json"],
             "--payload-file missing.json: No such file",
         ),
+        (
+            &["--payload-file", "latin1.json"],
+            "--payload-file latin1.json: not valid UTF-8",
+        ),
     ];
     for (args, words) in refusals {
         let mut all = vec!["enqueue", "echo"];
@@ -76,6 +86,12 @@ fn hostile_payloads_are_refused_clearly_or_stored_verbatim() {
     }
     let run = s.run(&["enqueue", "--jsonl", "missing.jsonl"]);
     refused(&run, "--jsonl missing.jsonl: No such file", "--jsonl");
+    let run = s.run(&["enqueue", "--jsonl", "latin1.jsonl"]);
+    refused(
+        &run,
+        "latin1.jsonl: line 2: not valid UTF-8 text (JSON must be UTF-8) (nothing was enqueued)",
+        "--jsonl not UTF-8",
+    );
     let page: JobPage = serde_json::from_value(s.json(&["list"])).unwrap();
     assert_eq!(page.total, 0, "nothing was stored");
 
