@@ -243,3 +243,25 @@ fn hostile_jsonl_lines_are_refused_naming_the_line() {
     assert_eq!(job.owner.as_deref(), Some(SQL));
     assert_eq!(job.entity_id.as_deref(), Some(SQL));
 }
+
+#[test]
+fn a_database_in_a_missing_directory_is_named_as_such() {
+    let s = sandbox();
+    let nodir = s.path().join("nodir").join("x.db");
+    let file = s.path().join("plain");
+    std::fs::write(&file, "").unwrap();
+    let cases = [
+        (nodir.clone(), "does not exist"),
+        (file.join("x.db"), "is not a directory"),
+    ];
+    for (db, words) in cases {
+        let db = db.to_str().unwrap();
+        for args in [&["enqueue", "echo"][..], &["work", "--drain"][..]] {
+            let run = s.run(&[&["--db", db][..], args].concat());
+            assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+            assert!(run.stderr.contains(words), "{args:?}: {}", run.stderr);
+            assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        }
+    }
+    assert!(!nodir.parent().unwrap().exists(), "no directory was made");
+}

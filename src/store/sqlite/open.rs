@@ -118,6 +118,23 @@ pub(crate) fn check_path(path: &Path) -> Result<()> {
                 .into(),
         });
     }
+    // SQLite says only "unable to open database file" for a missing directory.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let reason = match std::fs::metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+                "its directory {} does not exist (jobq creates the file, not its directory)",
+                dir.display()
+            )),
+            Ok(m) if !m.is_dir() => Some(format!("{} is not a directory", dir.display())),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            return Err(Error::Open {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
+    }
     Ok(())
 }
 
