@@ -225,7 +225,7 @@ mod tests {
 }
 
 /// The unique key a job holds: its SHA-256 (hex in JSON) and the statuses in
-/// which it holds it (see [`crate::Unique`]).
+/// which it holds it (the rule is `Unique`'s: see "Unique jobs" in the README).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeldKey {
     /// The key's SHA-256, as 64 lower-case hex digits in JSON.

@@ -85,7 +85,8 @@ pub struct NewJob {
     /// Priority; default 0; higher runs first.
     #[schema(nullable = false, minimum = -2147483648, maximum = 2147483647)]
     pub priority: Option<i32>,
-    /// Total runs allowed, at least 1; default 5 (or the queue's per-type default).
+    /// Total runs allowed, at least 1; default: the job type's declared
+    /// `max_attempts`, else 5.
     #[schema(nullable = false, minimum = 1, maximum = 2147483647, format = Int32)]
     pub max_attempts: Option<u32>,
     /// Run no earlier than this time (RFC 3339, before the year 10000). Not with `delay_s`.
@@ -114,8 +115,8 @@ pub struct NewJob {
     #[schema(ignore)]
     pub owner: Option<String>,
     /// A uniqueness rule: while a job with the same key holds it, enqueue returns
-    /// that job instead of inserting. Default: the type's rule, else none
-    /// (see [`NewJob::not_unique`] to set none over the type's).
+    /// that job instead of inserting. Default: the job type's rule, else none;
+    /// `false` sets none over the type's rule (`not_unique()` in Rust).
     #[schema(nullable = false)]
     pub unique: Option<Unique>,
     /// True: no uniqueness rule, not even the type's (`"unique": false`).

@@ -298,3 +298,33 @@ fn the_bulk_endpoints_take_a_closed_filter_and_answer_a_count() {
         "{types:?}"
     );
 }
+
+#[test]
+fn no_description_speaks_rustdoc() {
+    // The descriptions come from doc comments: a Rust path or an intra-doc
+    // link means nothing to an HTTP client (found by a fresh-user pass).
+    fn walk(v: &serde_json::Value, at: &str, bad: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    if let (true, Some(text)) = (k == "description", v.as_str()) {
+                        let rusty = ["[`", "crate::", "NewJob::", "](", "Self::"];
+                        if rusty.iter().any(|r| text.contains(r)) {
+                            bad.push(format!("{at}: {text}"));
+                        }
+                    }
+                    walk(v, &format!("{at}/{k}"), bad);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(v, &format!("{at}/{i}"), bad);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut bad = Vec::new();
+    walk(doc(), "", &mut bad);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
