@@ -84,9 +84,9 @@ pub enum Error {
         /// The parser's message (line and column).
         reason: String,
     },
-    /// No queue of this name is known (declared, stored, or holding jobs).
+    /// No queue of this name is known (declared, stored, or with pending or running jobs).
     #[error(
-        "unknown queue {name:?} (a queue is known once it holds a job, has settings stored, or is declared: [queues.{}] in jobq.toml, Catalog::declare_queue in Rust)",
+        "unknown queue {name:?} (a queue is known while it has a pending or running job, once it has settings stored, or when it is declared: [queues.{}] in jobq.toml, Catalog::declare_queue in Rust)",
         toml_key(name)
     )]
     UnknownQueue {

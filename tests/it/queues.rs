@@ -274,7 +274,7 @@ fn bad_queue_input_is_refused_and_changes_nothing(db) {
         (&["queue", "pause", "Not A Name"], "invalid queue"),
         (
             &["queue", "pause", "nosuchqueue"],
-            "unknown queue \"nosuchqueue\" (a queue is known once it holds a job, has settings stored, or is declared: [queues.nosuchqueue] in jobq.toml, Catalog::declare_queue in Rust)",
+            "unknown queue \"nosuchqueue\" (a queue is known while it has a pending or running job, once it has settings stored, or when it is declared: [queues.nosuchqueue] in jobq.toml, Catalog::declare_queue in Rust)",
         ),
         (
             &["queue", "set", "mail", "--concurrency", "0"],
