@@ -46,8 +46,8 @@ pub struct WorkersConfig {
     /// claimed than idle workers. At most [`jobq::MAX_PREFETCH`].
     #[serde(deserialize_with = "prefetch")]
     pub prefetch: usize,
-    /// With `prefetch`: the longest a reserved job waits for one of the
-    /// pool's workers before it is handed back for other pools
+    /// With `prefetch`: how long the pool may hold reserved jobs while none
+    /// of its workers starts a job; then they are handed back for other pools
     /// (`jobq::WorkerConfig::prefetch_ttl`). Default 5 s.
     #[serde(deserialize_with = "positive")]
     pub prefetch_ttl: Duration,

@@ -141,7 +141,9 @@ impl Queue {
         self.inner.opts.catalog.backoff(job_type)
     }
 
-    fn notify_enqueued(&self) {
+    /// Wakes this process's pools on this queue (an enqueue, a recovery, a resume, a
+    /// hand-back).
+    pub(crate) fn notify_enqueued(&self) {
         let mut list = self
             .inner
             .listeners

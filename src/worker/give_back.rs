@@ -1,6 +1,6 @@
 //! Handing back prefetched jobs no worker started (at shutdown, after a
 //! cancel request, when their queue is paused, when their reservation was
-//! lost, when they waited longer than `prefetch_ttl`): out of the pool under its lock, then one transaction that makes
+//! lost, when the pool started no job for `prefetch_ttl`): out of the pool under its lock, then one transaction that makes
 //! them pending again in their old place (`cancelled` when a cancel was
 //! requested), their attempts not counted. If that write fails, their
 //! reservations run out and any pool's recovery does the same.
@@ -36,7 +36,8 @@ impl Shared {
             })
             .map(|(id, _)| *id)
             .collect();
-        st.buffer.retain(|t| !unstarted.contains(&t.job.id));
+        let gone: std::collections::HashSet<JobId> = unstarted.iter().copied().collect();
+        st.buffer.retain(|t| !gone.contains(&t.job.id));
         unstarted
             .into_iter()
             .filter_map(|id| Shared::abandon(st, id, reason).map(|j| (id, j.lease_token)))
@@ -63,6 +64,11 @@ impl Shared {
                     }
                 }
                 log::info!("{back} prefetched jobs handed back unstarted ({why})");
+                if back > 0 {
+                    // Other pools of this process may run them now (other
+                    // processes: the backend's notification, or their watch).
+                    self.queue.notify_enqueued();
+                }
             }
             Err(e) => log::warn!(
                 "{} prefetched jobs not handed back {why} ({e}): they come back when \

@@ -70,14 +70,16 @@ pub struct WorkerConfig {
     /// for idle workers (a reserved job holds one of its slots). At most
     /// [`MAX_PREFETCH`].
     pub prefetch: usize,
-    /// With [`WorkerConfig::prefetch`]: the longest a reserved job waits in
-    /// the buffer for one of this pool's workers. Past it (checked every
-    /// quarter of it, at most every second), the job is handed back, pending
-    /// in its old place and its attempt not counted, so that another pool
-    /// with an idle worker may run it instead of waiting behind this pool's
-    /// long jobs; and a pool whose every worker is busy reserves nothing.
-    /// Default 5 s; more than 0. (graphile-worker's local queue has the same
-    /// bound, its `ttl`.)
+    /// With [`WorkerConfig::prefetch`]: how long the pool may hold reserved
+    /// jobs while none of its workers starts a job (all held by long jobs).
+    /// Then (checked every quarter of it, between 50 ms and 1 s) its reserved
+    /// jobs are handed back, pending in their old places and their attempts
+    /// not counted, so that a pool with an idle worker may run them; and a
+    /// pool whose every worker is busy reserves nothing. A pool that keeps
+    /// starting jobs keeps its buffer, however long a job waits in it.
+    /// Default 5 s ([`PREFETCH_TTL`]); more than 0. graphile-worker's local
+    /// queue has a similar bound (`ttl`, 5 min by default, counted from the
+    /// claim).
     pub prefetch_ttl: Duration,
     /// This pool's name in `locked_by` and error history. Default `host:pid:random`.
     pub worker_id: String,

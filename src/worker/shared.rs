@@ -48,9 +48,6 @@ pub(crate) struct Task {
     pub stop: Arc<StopFlag>,
     pub abandoned: Arc<AtomicBool>,
     pub reserved: bool,
-    /// When the pool claimed it (a reserved job waiting in the buffer longer
-    /// than `WorkerConfig::prefetch_ttl` is handed back).
-    pub claimed: Instant,
 }
 
 /// What every thread of the pool shares under one lock.
@@ -100,6 +97,9 @@ pub(crate) struct PoolState {
     /// written are given up (their jobs come back when their leases expire).
     pub give_up: bool,
     pub counts: PoolCounts,
+    /// When a worker last started a job: a prefetching pool that has started
+    /// none for `WorkerConfig::prefetch_ttl` hands its buffer back.
+    pub last_start: Option<Instant>,
 }
 
 impl PoolState {
@@ -192,7 +192,6 @@ impl Shared {
 
     /// Records claimed jobs as held and turns them into tasks, in run order.
     pub fn adopt(&self, state: &mut PoolState, jobs: Vec<Job>, reserved: bool) -> Vec<Task> {
-        let claimed = Instant::now();
         jobs.into_iter()
             .map(|job| {
                 let timeout = self.queue.catalog().timeout(&job.job_type);
@@ -246,7 +245,6 @@ impl Shared {
                     stop,
                     abandoned,
                     reserved,
-                    claimed,
                 }
             })
             .collect()
@@ -260,9 +258,11 @@ impl Shared {
             task.job.started_at = Some(now);
             state.starts.push((task.job.id, task.job.lease_token, now));
         }
+        let now_i = Instant::now();
         if let Some(r) = state.running.get_mut(&task.job.id) {
-            r.started = Some(Instant::now());
+            r.started = Some(now_i);
         }
+        state.last_start = Some(now_i);
         state.counts.started += 1;
         self.queue.metrics().started(&task.job);
     }

@@ -28,7 +28,7 @@ struct Due {
     heartbeat: Instant,
     reservations: Instant,
     paused: Instant,
-    waited: Instant,
+    stalled: Instant,
     cancel_poll: Instant,
     recovery: Instant,
     schedules: Instant,
@@ -43,7 +43,7 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
         heartbeat: after(cfg.heartbeat_every()),
         reservations: after(shared.reservation() / 3),
         paused: after(cfg.poll_interval),
-        waited: after(waited_every(&cfg)),
+        stalled: after(stall_every(&cfg)),
         cancel_poll: after(cfg.poll_interval),
         recovery: after(cfg.recovery_interval),
         schedules: Instant::now(),
@@ -66,9 +66,9 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
                 give_back_paused(&shared);
                 due.paused = after(cfg.poll_interval);
             }
-            if now >= due.waited {
-                give_back_waited(&shared);
-                due.waited = after(waited_every(&cfg));
+            if now >= due.stalled {
+                give_back_stalled(&shared);
+                due.stalled = after(stall_every(&cfg));
             }
         }
         if now >= due.cancel_poll {
@@ -204,31 +204,38 @@ fn give_back_paused(shared: &Shared) {
     give_back_unstarted(shared, &ids, StopReason::Shutdown, "their queue is paused");
 }
 
-/// How often the buffer is looked at for jobs waiting longer than
-/// `prefetch_ttl`: a quarter of it, within [`TICK`] and 1 s.
-fn waited_every(cfg: &crate::WorkerConfig) -> Duration {
+/// How often a prefetching pool looks whether it has stalled (see
+/// [`give_back_stalled`]): every quarter of `prefetch_ttl`, within [`TICK`]
+/// and 1 s.
+fn stall_every(cfg: &crate::WorkerConfig) -> Duration {
     (cfg.prefetch_ttl / 4).clamp(TICK, Duration::from_secs(1))
 }
 
-/// Hands back the reserved jobs that have waited in the buffer longer than
-/// `prefetch_ttl` (every worker busy meanwhile: an idle one takes the
-/// buffer's first job at once), so that other pools may run them. This pool
-/// reserves again only once a worker of its own is idle (`round::want`).
-fn give_back_waited(shared: &Shared) {
+/// Hands back every reserved job in the buffer once no worker of the pool
+/// has started a job for `prefetch_ttl`: its workers are all held by long
+/// jobs, and another pool may run the buffered ones. A pool that keeps
+/// starting jobs keeps its buffer, however long a job waits in it (its
+/// workers are working through it). The pool reserves again only once one
+/// of its workers is idle (`round::want`).
+fn give_back_stalled(shared: &Shared) {
     let ttl = shared.config.prefetch_ttl;
-    let ids: Vec<Held> = shared
-        .state()
-        .buffer
-        .iter()
-        .filter(|t| t.reserved && t.claimed.elapsed() > ttl)
-        .map(|t| (t.job.id, Some(t.job.lease_token)))
-        .collect();
+    let ids: Vec<Held> = {
+        let st = shared.state();
+        if st.buffer.is_empty() || st.last_start.is_none_or(|t| t.elapsed() <= ttl) {
+            return;
+        }
+        st.buffer
+            .iter()
+            .filter(|t| t.reserved)
+            .map(|t| (t.job.id, Some(t.job.lease_token)))
+            .collect()
+    };
     // The reason is never seen: these jobs never started.
     give_back_unstarted(
         shared,
         &ids,
         StopReason::Shutdown,
-        "they waited longer than prefetch_ttl for a worker",
+        "no worker of the pool started a job for prefetch_ttl",
     );
 }
 

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jobq::{Clock, Job, JobStatus, ManualClock, NewJob, Queue, Registry, WorkerConfig, WorkerPool};
+use jobq::{
+    Clock, Job, JobId, JobStatus, ManualClock, NewJob, Queue, Registry, WorkerConfig, WorkerPool,
+};
 use serde_json::{json, Value};
 
 use crate::backends::both;
@@ -284,6 +286,40 @@ fn a_prefetch_drain_completes_every_job_once_with_one_attempt(db) {
 }
 
 both! {
+fn a_pool_working_through_its_buffer_keeps_it_however_long_a_job_waits(db) {
+    // 2 workers, 20 ms jobs, a buffer of 60: the buffer's last job waits
+    // about 600 ms, longer than the 300 ms `prefetch_ttl`. The pool keeps
+    // starting jobs, so nothing is handed back and claimed again (a first
+    // version counted the wait from the claim: about 190 of 300 jobs went
+    // back and forth; found by a review).
+    let q = db.open(|o| o);
+    let jobs: Vec<NewJob> = (0..300).map(|i| NewJob::new("slow", json!(i))).collect();
+    q.enqueue_many(jobs).unwrap();
+    let mut reg = Registry::new();
+    reg.register("slow", |_: &jobq::JobContext, _: Value| {
+        std::thread::sleep(Duration::from_millis(20));
+        Ok(Value::Null)
+    });
+    let cfg = WorkerConfig {
+        workers: 2,
+        drain: true,
+        ..WorkerConfig::default()
+    }
+    .prefetch(60)
+    .prefetch_ttl(Duration::from_millis(300));
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    assert!(pool.wait(WAIT));
+    pool.shutdown(Duration::from_secs(5));
+    let done = all_of(&q, "slow");
+    assert_eq!(done.len(), 300);
+    for j in &done {
+        assert_eq!(j.status, JobStatus::Completed);
+        assert_eq!(j.lease_token, 1, "claimed more than once: {j:?}");
+    }
+}
+}
+
+both! {
 fn a_prefetched_job_cancelled_before_it_starts_ends_cancelled_at_once_unrun(db) {
     let q = db.open(|o| o);
     let (pool, open, ran) = gated_pool(&q, "default", true);
@@ -541,13 +577,11 @@ fn a_limited_queue_gets_its_turn_beside_an_unlimited_backlog_in_one_pool(db) {
 }
 }
 
-both! {
-fn a_reserved_job_waiting_past_the_ttl_goes_to_an_idle_pool(db) {
-    // A reserved job waits for its own pool's workers: behind a long job it
-    // waited as long as that job ran, while another pool sat idle (found by a
-    // fresh-user pass). Past `prefetch_ttl` it is handed back, and a pool
-    // whose every worker is busy does not reserve it again.
-    let q = db.open(|o| o);
+/// A one-worker pool with prefetch 10 and a 2 s `prefetch_ttl` (poll 100
+/// ms) whose worker is held by a long job while three short ones are
+/// reserved behind it. Returns the pool, the long job's release, its id and
+/// the short ones'.
+fn stalled_pool(q: &Queue) -> (WorkerPool, Arc<AtomicBool>, JobId, Vec<JobId>) {
     let release = Arc::new(AtomicBool::new(false));
     let hold = release.clone();
     let mut reg = Registry::new();
@@ -558,7 +592,7 @@ fn a_reserved_job_waiting_past_the_ttl_goes_to_an_idle_pool(db) {
         Ok(Value::Null)
     });
     reg.register("short", |_: &jobq::JobContext, v: Value| Ok(v));
-    let held = q.enqueue(NewJob::new("hold", json!({}))).unwrap().job;
+    let held = q.enqueue(NewJob::new("hold", json!({}))).unwrap().job.id;
     let shorts: Vec<_> = (0..3)
         .map(|i| q.enqueue(NewJob::new("short", json!(i))).unwrap().job.id)
         .collect();
@@ -566,36 +600,69 @@ fn a_reserved_job_waiting_past_the_ttl_goes_to_an_idle_pool(db) {
         workers: 1,
         poll_interval: Duration::from_millis(100),
         ..WorkerConfig::default()
-    };
-    let ttl = Duration::from_secs(2);
-    let busy_cfg = cfg.clone().prefetch(10).prefetch_ttl(ttl);
-    let busy = WorkerPool::start(q.clone(), reg, busy_cfg).unwrap();
+    }
+    .prefetch(10)
+    .prefetch_ttl(Duration::from_secs(2));
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
     wait_for("the long job runs, the short ones reserved", WAIT, || {
-        q.get(held.id).unwrap().started_at.is_some() && split(&q, "short").0.len() == 3
+        q.get(held).unwrap().started_at.is_some() && split(q, "short").0.len() == 3
     });
+    (pool, release, held, shorts)
+}
+
+both! {
+fn a_stalled_pool_hands_its_reserved_jobs_to_an_idle_pool(db) {
+    // A reserved job waits for its own pool's workers: behind a long job it
+    // waited as long as that job ran, while another pool sat idle (found by a
+    // fresh-user pass). Once the pool has started no job for `prefetch_ttl`
+    // its buffer is handed back, and the hand-back wakes the idle pool: it
+    // has its own `Queue` (as another process would) and polls once a
+    // minute, so only PostgreSQL's notification or the SQLite file's watch
+    // brings it the jobs within the wait.
+    let q = db.open(|o| o);
+    let (busy, release, held, shorts) = stalled_pool(&q);
+    let mut other_reg = Registry::new();
+    other_reg.register("short", |_: &jobq::JobContext, v: Value| Ok(v));
+    let idle_cfg = WorkerConfig {
+        workers: 1,
+        poll_interval: Duration::from_secs(60),
+        ..WorkerConfig::default()
+    };
+    let other = WorkerPool::start(db.open(|o| o), other_reg, idle_cfg).unwrap();
+    wait_for("the short jobs run in the idle pool", WAIT, || {
+        shorts.iter().all(|id| q.get(*id).unwrap().status == JobStatus::Completed)
+    });
+    for id in &shorts {
+        let j = q.get(*id).unwrap();
+        assert_eq!(j.attempts, 1, "the hand-back used no attempt: {j:?}");
+    }
+    assert_eq!(q.get(held).unwrap().status, JobStatus::InProgress);
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(other.shutdown(Duration::from_secs(5)).completed, 3);
+    assert_eq!(busy.shutdown(Duration::from_secs(5)).completed, 1);
+}
+}
+
+both! {
+fn a_pool_whose_workers_are_all_busy_reserves_nothing(db) {
+    // Else a stalled pool's hand-back would be undone by its next round.
+    let q = db.open(|o| o);
+    let (busy, release, _, shorts) = stalled_pool(&q);
     wait_for("the short jobs are handed back", WAIT, || {
         shorts.iter().all(|id| q.get(*id).unwrap().status == JobStatus::Pending)
     });
-    // Time for the busy pool's rounds (it polls every 100 ms) to reserve
-    // them again, if they would.
+    // Time for the pool's rounds (it polls every 100 ms) to reserve them
+    // again, if they would.
     std::thread::sleep(Duration::from_millis(500));
     for id in &shorts {
         let j = q.get(*id).unwrap();
         assert_eq!(j.status, JobStatus::Pending, "reserved again: {j:?}");
         assert_eq!(j.attempts, 0, "{j:?}");
     }
-    let mut other_reg = Registry::new();
-    other_reg.register("short", |_: &jobq::JobContext, v: Value| Ok(v));
-    let other = WorkerPool::start(db.open(|o| o), other_reg, cfg).unwrap();
-    wait_for("the short jobs run in the idle pool", WAIT, || {
+    release.store(true, Ordering::SeqCst);
+    wait_for("the pool runs them once its worker is free", WAIT, || {
         shorts.iter().all(|id| q.get(*id).unwrap().status == JobStatus::Completed)
     });
-    for id in &shorts {
-        assert_eq!(q.get(*id).unwrap().attempts, 1, "the hand-back used no attempt");
-    }
-    assert_eq!(q.get(held.id).unwrap().status, JobStatus::InProgress);
-    release.store(true, Ordering::SeqCst);
-    assert_eq!(other.shutdown(Duration::from_secs(5)).completed, 3);
-    assert_eq!(busy.shutdown(Duration::from_secs(5)).completed, 1);
+    assert_eq!(busy.shutdown(Duration::from_secs(5)).completed, 4);
 }
 }

@@ -54,6 +54,18 @@ impl Backend for Postgres {
 
     fn settle_and_claim(&self, round: Round<'_>) -> Result<Settled> {
         let rotation = self.rounds.fetch_add(1, Ordering::Relaxed);
+        if round.claim.is_none() && !round.unstarted.is_empty() {
+            // A pool hands back jobs it reserved (shutdown, a paused queue,
+            // a stalled pool): other processes' pools may run them now.
+            return self.notifying_tx("give back", |c| {
+                let settled = settle::round(c, &round, rotation)?;
+                let pending = settled
+                    .unstarted
+                    .iter()
+                    .any(|r| matches!(r, Ok(JobStatus::Pending)));
+                Ok((settled, pending))
+            });
+        }
         // A claim holds the queue settings' lock shared from its first
         // statement (see `queues::CLAIM_BEGIN`).
         let begin = match round.claim {
