@@ -83,7 +83,8 @@ pub use token::{ApiToken, CreatedToken};
 pub use transfer::{Census, MigrateOptions, MigrateStep, Migrated};
 pub use unique::{canonical, Enqueued, Unique};
 pub use worker::{
-    run_due, run_due_until, Handler, HandlerResult, JobContext, JobError, Registry, RunSummary,
-    StopFlag, StopReason, WorkerConfig, WorkerPool, MAX_PREFETCH, MAX_WORKERS, PREFETCH_TTL,
+    run_due, run_due_until, Handler, HandlerResult, JobContext, JobError, PoolCounts, Registry,
+    RunSummary, StopFlag, StopReason, WorkerConfig, WorkerPool, MAX_PREFETCH, MAX_WORKERS,
+    PREFETCH_TTL,
 };
 pub use workers::{WorkerInfo, WORKER_BEAT, WORKER_STALE};

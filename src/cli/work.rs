@@ -87,7 +87,9 @@ pub fn run_pool(
     config.drain = mode != Mode::Forever;
     config.queues = queues;
     let signals = listen_for_signals()?;
-    loop {
+    // A drain's passes (`--wait` starts a pool per pass), told once at its end.
+    let mut total = DrainTotal::default();
+    let result = loop {
         let registry = registry_from_config(&ctx.config, &queue);
         let types = registry.types();
         let pool = WorkerPool::start(queue.clone(), registry, config.clone())?;
@@ -100,11 +102,12 @@ pub fn run_pool(
         };
         let failed = pool.drain_error();
         let counts = pool.shutdown(ctx.config.workers.shutdown_grace);
+        total.add(&counts);
         if let Some(e) = failed {
-            return Err(CliError::Runtime(format!("the drain stopped: {e}")));
+            break Err(CliError::Runtime(format!("the drain stopped: {e}")));
         }
         if stopped || mode == Mode::Forever {
-            return Ok(());
+            break Ok(());
         }
         let left = report_drained(
             &queue,
@@ -114,13 +117,44 @@ pub fn run_pool(
         );
         let ran = counts.started > 0;
         match after_pass(mode, left, ran, queue.now(), config.poll_interval) {
-            After::Stop => return Ok(()),
+            After::Stop => break Ok(()),
             After::Again => log::debug!("a job became due as the drain ended: draining again"),
             After::SleepUntil(due) => {
                 if !sleep_until(&queue, due, &signals) {
-                    return Ok(());
+                    break Ok(());
                 }
             }
+        }
+    };
+    if mode != Mode::Forever {
+        log::info!("drain ended after {}: {}", total.passes(), total.counts);
+    }
+    result
+}
+
+/// What a drain's pools did, over its passes.
+#[derive(Default)]
+struct DrainTotal {
+    counts: jobq::PoolCounts,
+    passes: u64,
+}
+
+impl DrainTotal {
+    fn add(&mut self, c: &jobq::PoolCounts) {
+        let t = &mut self.counts;
+        t.started += c.started;
+        t.completed += c.completed;
+        t.retried += c.retried;
+        t.failed += c.failed;
+        t.released += c.released;
+        t.snoozed += c.snoozed;
+        self.passes += 1;
+    }
+
+    fn passes(&self) -> String {
+        match self.passes {
+            1 => "1 pass".into(),
+            n => format!("{n} passes"),
         }
     }
 }

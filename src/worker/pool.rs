@@ -147,7 +147,8 @@ impl WorkerPool {
             return Err(e);
         }
         let shared = &pool.shared;
-        log::info!(
+        log::log!(
+            shared.lifecycle_level(),
             "worker pool {} started: {} workers, prefetch {}, for {:?}",
             shared.config.worker_id,
             shared.config.workers,

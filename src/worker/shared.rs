@@ -183,6 +183,17 @@ impl Shared {
         self.config.workers + self.config.prefetch
     }
 
+    /// The level of the pool's started and stopped lines: info, or debug for
+    /// a pool in drain mode (`jobq work --drain --wait` starts one per pass,
+    /// and says what the drain did itself).
+    pub fn lifecycle_level(&self) -> log::Level {
+        if self.config.drain {
+            log::Level::Debug
+        } else {
+            log::Level::Info
+        }
+    }
+
     /// How long a reserved (prefetched) job's row is held before other
     /// processes may take it back: [`crate::worker::RESERVATION`], or the
     /// lease when that is shorter.

@@ -43,7 +43,8 @@ impl WorkerPool {
             log::warn!("could not unregister worker pool: {e}");
         }
         let counts = self.counts();
-        log::info!(
+        log::log!(
+            self.shared.lifecycle_level(),
             "worker pool {} stopped: {counts}",
             self.shared.config.worker_id
         );

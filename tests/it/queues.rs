@@ -515,10 +515,10 @@ concurrency = 1
     assert!(plain.stderr.contains("1 due job it serves left"), "{}", plain.stderr);
     assert_eq!(sb.json(&["show", &second])["status"], "pending");
     // With --wait it looks again (every 50 ms here) while the slot is taken:
-    // a second pass starts a second pool...
+    // a second pass, with its own report...
     let mut waiter = sb.spawn(&["work", "--drain", "--wait"], "waiter");
     crate::util::wait_for("--wait to look again", Duration::from_secs(30), || {
-        sb.log("waiter").matches(" started: ").count() >= 2
+        sb.log("waiter").matches("drained: ").count() >= 2
     });
     assert!(
         waiter.try_wait().unwrap().is_none(),
@@ -528,6 +528,10 @@ concurrency = 1
     // ...and ends once the job has left pending (run by either process).
     std::fs::write(&gate, b"open").unwrap();
     assert_eq!(crate::util::wait_exit(&mut waiter, Duration::from_secs(60)), 0);
+    // The pools the passes started are told once, at the drain's end.
+    let log = sb.log("waiter");
+    assert_eq!(log.matches(" started: ").count(), 0, "{log}");
+    assert_eq!(log.matches("drain ended after ").count(), 1, "{log}");
     assert_ne!(sb.json(&["show", &second])["status"], "pending");
     assert_ne!(sb.json(&["show", &first])["status"], "pending");
     crate::util::signal(&holder, libc::SIGTERM);
