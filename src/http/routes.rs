@@ -86,6 +86,19 @@ impl<'a> Path<'a> {
         }
     }
 
+    /// Whether the endpoint reads query parameters (and names the ones it
+    /// takes itself): the lists, the cron endpoint, and the endpoints outside
+    /// `/api/v1` (health checks and scrapers may add their own). Every other
+    /// refuses any (400).
+    fn takes_query(&self, method: &str) -> bool {
+        match self {
+            Path::Jobs => method == "GET",
+            Path::AdminJobs | Path::Cron | Path::Health | Path::Metrics => true,
+            Path::Dashboard(_) => true,
+            _ => false,
+        }
+    }
+
     /// The route's template, for the request counter (never an id).
     fn template(&self) -> &'static str {
         match self {
@@ -152,6 +165,11 @@ fn api(ctx: &Ctx, req: &Request, path: Path<'_>) -> RouteResult {
     };
     if !path.allow().contains(&req.method.as_str()) {
         return Err(ApiError::method_not_allowed(path.allow()));
+    }
+    if !path.takes_query(&req.method) {
+        // A typo in a parameter must not pass unnoticed (the lists and the
+        // cron endpoint name theirs).
+        req.only_params(&[])?;
     }
     match path {
         Path::Jobs if req.method == "GET" => jobs::list_own(ctx, req),

@@ -70,6 +70,34 @@ fn bad_list_queries_are_400(db) {
         let a = api.get(&format!("/api/v1/admin/jobs?{q}"), Some(&api.admin));
         assert_eq!((a.status, a.code()), (400, "bad_query"), "{q}: {}", a.text);
     }
+    // Endpoints that take no query refuse one too (found by a fresh-user
+    // pass: they ignored it).
+    let id = api.enqueue(&api.alice, "email.send");
+    let gets = [
+        "/api/v1/admin/jobs/stats",
+        "/api/v1/admin/queues",
+        "/api/v1/admin/schedules",
+        "/api/v1/openapi.json",
+    ];
+    for path in gets {
+        let a = api.get(&format!("{path}?x=1"), Some(&api.admin));
+        assert_eq!((a.status, a.code()), (400, "bad_query"), "{path}: {}", a.text);
+        assert_eq!(a.body["error"]["message"], "unknown query parameter \"x\"");
+        assert_eq!(api.get(path, Some(&api.admin)).status, 200, "{path}");
+    }
+    let own = format!("/api/v1/jobs/{id}");
+    let a = api.get(&format!("{own}?status=pending"), Some(&api.alice));
+    assert_eq!((a.status, a.code()), (400, "bad_query"), "{}", a.text);
+    assert_eq!(api.get(&own, Some(&api.alice)).status, 200);
+    let a = api.post_json(
+        &format!("/api/v1/admin/jobs/{id}/retry?force=1"),
+        Some(&api.admin),
+        &serde_json::json!({}),
+    );
+    assert_eq!((a.status, a.code()), (400, "bad_query"), "{}", a.text);
+    // The lists still take theirs, and health checks anything.
+    assert_eq!(api.get("/api/v1/jobs?limit=5", Some(&api.alice)).status, 200);
+    assert_eq!(api.get("/healthz?probe=lb", None).status, 200);
 }
 }
 
