@@ -54,6 +54,22 @@ fn limit_queue(q: &Queue, queue: &str, job_type: &str, n: u32) {
     q.set_queue_limits(queue, limit).unwrap();
 }
 
+/// A registry whose "hold" jobs block until the returned flag is set, and
+/// whose `other` jobs return their payload at once.
+fn holding_registry(other: &str) -> (Registry, Arc<AtomicBool>) {
+    let release = Arc::new(AtomicBool::new(false));
+    let hold = release.clone();
+    let mut reg = Registry::new();
+    reg.register("hold", move |_: &jobq::JobContext, _: Value| {
+        while !hold.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Value::Null)
+    });
+    reg.register(other, |_: &jobq::JobContext, v: Value| Ok(v));
+    (reg, release)
+}
+
 /// Reserved (claimed, not started) and started jobs of `job_type`.
 fn split(q: &Queue, job_type: &str) -> (Vec<Job>, Vec<Job>) {
     all_of(q, job_type)
@@ -497,16 +513,7 @@ fn a_busy_prefetching_pool_leaves_a_limited_queue_to_pools_that_can_run_it(db) {
     // the slots while another pool sits idle (found by a fresh-user pass).
     let q = db.open(|o| o);
     limit_queue(&q, "lim", "lim", 2);
-    let release = Arc::new(AtomicBool::new(false));
-    let hold = release.clone();
-    let mut reg = Registry::new();
-    reg.register("hold", move |_: &jobq::JobContext, _: Value| {
-        while !hold.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Ok(Value::Null)
-    });
-    reg.register("lim", |_: &jobq::JobContext, v: Value| Ok(v));
+    let (reg, release) = holding_registry("lim");
     let held = q.enqueue(NewJob::new("hold", json!({}))).unwrap().job;
     let cfg = WorkerConfig {
         workers: 1,
@@ -582,16 +589,7 @@ fn a_limited_queue_gets_its_turn_beside_an_unlimited_backlog_in_one_pool(db) {
 /// reserved behind it. Returns the pool, the long job's release, its id and
 /// the short ones'.
 fn stalled_pool(q: &Queue) -> (WorkerPool, Arc<AtomicBool>, JobId, Vec<JobId>) {
-    let release = Arc::new(AtomicBool::new(false));
-    let hold = release.clone();
-    let mut reg = Registry::new();
-    reg.register("hold", move |_: &jobq::JobContext, _: Value| {
-        while !hold.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Ok(Value::Null)
-    });
-    reg.register("short", |_: &jobq::JobContext, v: Value| Ok(v));
+    let (reg, release) = holding_registry("short");
     let held = q.enqueue(NewJob::new("hold", json!({}))).unwrap().job.id;
     let shorts: Vec<_> = (0..3)
         .map(|i| q.enqueue(NewJob::new("short", json!(i))).unwrap().job.id)
