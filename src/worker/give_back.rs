@@ -1,6 +1,7 @@
 //! Handing back prefetched jobs no worker started (at shutdown, after a
 //! cancel request, when their queue is paused, when their reservation was
-//! lost, when the pool started no job for `prefetch_ttl`): out of the pool under its lock, then one transaction that makes
+//! lost, when the pool has stalled for `prefetch_ttl`): out of the pool
+//! under its lock, then one transaction that makes
 //! them pending again in their old place (`cancelled` when a cancel was
 //! requested), their attempts not counted. If that write fails, their
 //! reservations run out and any pool's recovery does the same.

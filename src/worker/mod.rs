@@ -198,8 +198,8 @@ impl WorkerConfig {
         self
     }
 
-    /// Sets [`WorkerConfig::prefetch_ttl`]: how long a reserved job may wait
-    /// in the buffer before it is handed back.
+    /// Sets [`WorkerConfig::prefetch_ttl`]: how long the pool may hold
+    /// reserved jobs while none of its workers starts a job.
     #[must_use]
     pub fn prefetch_ttl(mut self, ttl: Duration) -> Self {
         self.prefetch_ttl = ttl;

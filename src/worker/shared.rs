@@ -97,9 +97,10 @@ pub(crate) struct PoolState {
     /// written are given up (their jobs come back when their leases expire).
     pub give_up: bool,
     pub counts: PoolCounts,
-    /// When a worker last started a job: a prefetching pool that has started
-    /// none for `WorkerConfig::prefetch_ttl` hands its buffer back.
-    pub last_start: Option<Instant>,
+    /// When the pool last claimed jobs or a worker last started one: a
+    /// prefetching pool that has done neither for `WorkerConfig::prefetch_ttl`
+    /// hands its buffer back (its workers are all held by long jobs).
+    pub last_progress: Option<Instant>,
 }
 
 impl PoolState {
@@ -203,6 +204,11 @@ impl Shared {
 
     /// Records claimed jobs as held and turns them into tasks, in run order.
     pub fn adopt(&self, state: &mut PoolState, jobs: Vec<Job>, reserved: bool) -> Vec<Task> {
+        if !jobs.is_empty() {
+            // Not stalled: the claimed jobs are about to start (a worker was
+            // idle, or the round would not have claimed).
+            state.last_progress = Some(Instant::now());
+        }
         jobs.into_iter()
             .map(|job| {
                 let timeout = self.queue.catalog().timeout(&job.job_type);
@@ -273,7 +279,7 @@ impl Shared {
         if let Some(r) = state.running.get_mut(&task.job.id) {
             r.started = Some(now_i);
         }
-        state.last_start = Some(now_i);
+        state.last_progress = Some(now_i);
         state.counts.started += 1;
         self.queue.metrics().started(&task.job);
     }

@@ -211,9 +211,9 @@ fn stall_every(cfg: &crate::WorkerConfig) -> Duration {
     (cfg.prefetch_ttl / 4).clamp(TICK, Duration::from_secs(1))
 }
 
-/// Hands back every reserved job in the buffer once no worker of the pool
-/// has started a job for `prefetch_ttl`: its workers are all held by long
-/// jobs, and another pool may run the buffered ones. A pool that keeps
+/// Hands back every reserved job in the buffer once the pool has neither
+/// claimed a job nor started one for `prefetch_ttl`: its workers are all
+/// held by long jobs, and another pool may run the buffered ones. A pool that keeps
 /// starting jobs keeps its buffer, however long a job waits in it (its
 /// workers are working through it). The pool reserves again only once one
 /// of its workers is idle (`round::want`).
@@ -221,7 +221,7 @@ fn give_back_stalled(shared: &Shared) {
     let ttl = shared.config.prefetch_ttl;
     let ids: Vec<Held> = {
         let st = shared.state();
-        if st.buffer.is_empty() || st.last_start.is_none_or(|t| t.elapsed() <= ttl) {
+        if st.buffer.is_empty() || st.last_progress.is_none_or(|t| t.elapsed() <= ttl) {
             return;
         }
         st.buffer
