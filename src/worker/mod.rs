@@ -71,7 +71,8 @@ pub struct WorkerConfig {
     /// [`MAX_PREFETCH`].
     pub prefetch: usize,
     /// With [`WorkerConfig::prefetch`]: how long the pool may hold reserved
-    /// jobs while none of its workers starts a job (all held by long jobs).
+    /// jobs while it neither claims nor starts a job (its workers all held by
+    /// long jobs).
     /// Then (checked every quarter of it, between 50 ms and 1 s) its reserved
     /// jobs are handed back, pending in their old places and their attempts
     /// not counted, so that a pool with an idle worker may run them; and a
