@@ -82,7 +82,9 @@ impl WorkerPool {
     /// once for enqueues through `queue` (other processes' jobs: by polling).
     ///
     /// # Errors
-    /// Database errors from the first recovery; [`crate::Error::ReadOnly`] when
+    /// Database errors from the first recovery that waiting does not mend
+    /// (busy, a full disk or an unreachable server are logged, and recovery
+    /// runs again after `recovery_interval`); [`crate::Error::ReadOnly`] when
     /// the database opened read-only (a pool must write its claims), and any
     /// other database error that waiting does not mend met while registering
     /// the pool (a file that reports itself damaged: busy, a full disk or an
@@ -93,7 +95,17 @@ impl WorkerPool {
     /// and the jobs they claimed handed back before it returns.
     pub fn start(queue: Queue, registry: Registry, config: WorkerConfig) -> Result<WorkerPool> {
         config.validate()?;
-        queue.recover_expired()?;
+        match queue.recover_expired() {
+            // Busy (another connection holds the write lock), a full disk or
+            // an unreachable server pass with time: the pool starts, and its
+            // recovery runs again every `recovery_interval`.
+            Err(e) if e.is_transient() => log::warn!(
+                "could not recover expired leases at start ({e}); trying again in {:?}",
+                config.recovery_interval
+            ),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
         // Both are advisory for this pool (limits are re-read at every claim, the
         // registry only informs): a full disk must not stop the pool starting.
         if let Err(e) = queue.apply_declared_queues() {

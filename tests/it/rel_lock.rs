@@ -68,6 +68,33 @@ fn enqueue_and_workers_wait_out_an_external_write_lock() {
 }
 
 #[test]
+fn a_pool_starts_while_another_connection_holds_the_write_lock_past_the_busy_timeout() {
+    // Its first recovery meets `Busy`: logged, not fatal (`jobq work` exited 1
+    // when another program held the lock for more than 5 s at its start; found
+    // by a fresh-user pass). Its claims wait the lock out like any round.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("start.db");
+    let q =
+        Queue::open_with(QueueOptions::new(&db).busy_timeout(Duration::from_millis(200))).unwrap();
+    let id = q.enqueue(NewJob::new("t", json!(1))).unwrap().id;
+    let locker = hold_write_lock(&db, Duration::from_secs(2));
+    let mut reg = Registry::new();
+    reg.register("t", |_: &jobq::JobContext, v: Value| Ok(v));
+    let cfg = WorkerConfig {
+        poll_interval: Duration::from_millis(50),
+        ..WorkerConfig::default()
+    };
+    let pool = WorkerPool::start(q.clone(), reg, cfg).expect("starts while the file is locked");
+    locker.join().unwrap();
+    wait_for(
+        "the job completes after the lock",
+        Duration::from_secs(30),
+        || q.get(id).unwrap().status == JobStatus::Completed,
+    );
+    pool.shutdown(Duration::from_secs(1));
+}
+
+#[test]
 fn enqueue_fails_clearly_once_the_busy_timeout_passes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("busy.db");
