@@ -141,13 +141,7 @@ struct DrainTotal {
 
 impl DrainTotal {
     fn add(&mut self, c: &jobq::PoolCounts) {
-        let t = &mut self.counts;
-        t.started += c.started;
-        t.completed += c.completed;
-        t.retried += c.retried;
-        t.failed += c.failed;
-        t.released += c.released;
-        t.snoozed += c.snoozed;
+        self.counts += *c;
         self.passes += 1;
     }
 

@@ -60,7 +60,8 @@ pub struct WorkerConfig {
     /// ones (a local buffer that saves a transaction per job). Default 0: never
     /// more jobs claimed than idle workers. Such a job is *reserved* for
     /// [`RESERVATION`] (renewed while the pool lives): it does not use an
-    /// attempt until a worker starts it, shutdown hands it back at once, and if
+    /// attempt until a worker starts it, shutdown hands it back at once, so
+    /// does a pool stalled for [`WorkerConfig::prefetch_ttl`], and if
     /// the process dies any pool's recovery takes it back, uncounted, once the
     /// reservation has run out. The buffer runs in priority order and is
     /// refilled by a round written once half of it has been started (or 200 µs

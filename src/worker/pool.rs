@@ -37,6 +37,19 @@ pub struct PoolCounts {
     pub snoozed: u64,
 }
 
+/// Adds another pool's (or pass's) counts, field by field: what `jobq work
+/// --drain --wait` reports over its passes.
+impl std::ops::AddAssign for PoolCounts {
+    fn add_assign(&mut self, o: PoolCounts) {
+        self.started += o.started;
+        self.completed += o.completed;
+        self.retried += o.retried;
+        self.failed += o.failed;
+        self.released += o.released;
+        self.snoozed += o.snoozed;
+    }
+}
+
 impl std::fmt::Display for PoolCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
