@@ -258,8 +258,10 @@ pub(crate) struct Finished<'a> {
     /// their leases renewed for `start_lease`.
     pub starts: &'a [(JobId, i64, Timestamp)],
     pub start_lease: Duration,
-    /// Reserved jobs that never started: given back uncounted.
-    pub unstarted: &'a [(JobId, i64)],
+    /// Reserved jobs that never started, and when they were claimed (the
+    /// claimed [`Job`]'s `updated_at`): given back uncounted, their starts
+    /// forgotten from their queues' rate windows.
+    pub unstarted: &'a [(JobId, i64, Timestamp)],
     /// Completions: id, lease token, result.
     pub done: &'a [(JobId, i64, Value)],
     /// Failed attempts.

@@ -1,6 +1,7 @@
 //! Prefetch reservations through the queue's round (see `WorkerConfig::prefetch`):
 //! a reservation that runs out is given back unused, and fencing refuses the
-//! old holder's start and result.
+//! old holder's start and result; a reservation given back unstarted leaves
+//! no start in its queue's rate window.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +12,18 @@ use crate::clock::{Clock, ManualClock};
 use crate::error::Error;
 use crate::job::JobStatus;
 use crate::queue::{ClaimSpec, Finished};
-use crate::{NewJob, Queue, QueueOptions};
+use crate::{LimitsChange, NewJob, Queue, QueueOptions, RateLimit};
 
 fn reserve(q: &Queue, worker: &str) -> crate::Job {
+    reserve_from(q, worker, None)
+}
+
+/// Reserves the next job of `queues` (`None`: any queue) for `worker`.
+fn reserve_from(q: &Queue, worker: &str, queues: Option<&[String]>) -> crate::Job {
     let claim = ClaimSpec {
         worker,
         types: None,
-        queues: None,
+        queues,
         n: 1,
         lease: Duration::from_secs(10),
         reserve: true,
@@ -76,7 +82,7 @@ fn a_started_reservation_holds_the_lease_and_a_given_back_one_keeps_its_place() 
     assert_eq!((a.id, b.id), (first, second));
     let due_before = q.get(first).unwrap().next_retry;
     let starts = [(second, b.lease_token, clock.now())];
-    let unstarted = [(first, a.lease_token)];
+    let unstarted = [(first, a.lease_token, a.updated_at)];
     let round = Finished {
         starts: &starts,
         start_lease: Duration::from_secs(300),
@@ -92,4 +98,66 @@ fn a_started_reservation_holds_the_lease_and_a_given_back_one_keeps_its_place() 
     clock.advance(Duration::from_secs(60));
     assert_eq!(q.recover_expired().unwrap(), 0);
     assert_eq!(q.get(second).unwrap().status, JobStatus::InProgress);
+}
+
+/// A queue on a manual clock, with `n` jobs in queue "rl".
+fn queue_with_jobs(dir: &std::path::Path, n: usize) -> (Queue, ManualClock) {
+    let clock = ManualClock::new(crate::Timestamp(1_764_504_000_000));
+    let opts = QueueOptions::new(dir.join("rl.db")).clock(Arc::new(clock.clone()));
+    let q = Queue::open_with(opts).unwrap();
+    for i in 0..n {
+        q.enqueue(NewJob::new("t", json!(i)).queue("rl")).unwrap();
+    }
+    (q, clock)
+}
+
+/// Gives queue "rl" a rate limit of 3 per minute (no start slides out of
+/// the window during a test).
+fn limit_rate(q: &Queue) {
+    let change = LimitsChange {
+        rate_limit: Some(Some(RateLimit::new(3, Duration::from_secs(60)).unwrap())),
+        ..LimitsChange::default()
+    };
+    q.set_queue_limits("rl", change).unwrap();
+}
+
+/// Gives `job` (reserved, never started) back as a pool does.
+fn give_back(q: &Queue, job: &crate::Job) {
+    let unstarted = [(job.id, job.lease_token, job.updated_at)];
+    let round = Finished {
+        unstarted: &unstarted,
+        ..Finished::default()
+    };
+    let s = q.settle_and_claim(round, None).unwrap();
+    assert_eq!(s.unstarted[0].as_ref().unwrap(), &JobStatus::Pending);
+}
+
+#[test]
+fn a_reservation_given_back_unstarted_leaves_its_queue_s_whole_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, clock) = queue_with_jobs(dir.path(), 4);
+    limit_rate(&q);
+    let held = reserve(&q, "p");
+    clock.advance(Duration::from_millis(5));
+    give_back(&q, &held);
+    // No job of "rl" has started: all three starts of the minute are there.
+    let lease = Duration::from_secs(300);
+    assert_eq!(q.claim("b", None, 10, lease).unwrap().len(), 3);
+    assert!(q.claim("b", None, 10, lease).unwrap().is_empty());
+}
+
+#[test]
+fn a_give_back_forgets_only_the_start_its_own_claim_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, clock) = queue_with_jobs(dir.path(), 5);
+    // Reserved before the queue had a rate limit: its claim recorded no start.
+    let held = reserve_from(&q, "p", Some(&["rl".to_string()]));
+    limit_rate(&q);
+    clock.advance(Duration::from_millis(5));
+    let lease = Duration::from_secs(300);
+    assert_eq!(q.claim("b", None, 1, lease).unwrap().len(), 1);
+    clock.advance(Duration::from_millis(5));
+    give_back(&q, &held);
+    // The later claim's start stays: two of the minute's three are left.
+    assert_eq!(q.claim("b", None, 10, lease).unwrap().len(), 2);
 }

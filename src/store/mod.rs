@@ -81,9 +81,11 @@ pub(crate) struct Round<'a> {
     /// (see [`starts`]).
     pub starts: &'a [(JobId, i64, Timestamp)],
     pub started_until: Timestamp,
-    /// Reserved jobs that never started, given back: pending in their old
-    /// place, the attempt not counted (cancelled if one was requested).
-    pub unstarted: &'a [(JobId, i64)],
+    /// Reserved jobs that never started (id, lease token, the claim round's
+    /// time), given back: pending in their old place, the attempt not counted
+    /// (cancelled if one was requested), and the start their claim recorded
+    /// in a rate-limited queue's window (at the claim's time) forgotten.
+    pub unstarted: &'a [(JobId, i64, Timestamp)],
     /// Completions: id, lease token, the result's JSON text.
     pub done: &'a [(JobId, i64, String)],
     /// Failed attempts.

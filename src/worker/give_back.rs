@@ -6,6 +6,7 @@
 //! requested), their attempts not counted. If that write fails, their
 //! reservations run out and any pool's recovery does the same.
 
+use crate::clock::Timestamp;
 use crate::job::JobId;
 use crate::worker::shared::{PoolState, Shared};
 use crate::worker::StopReason;
@@ -14,17 +15,18 @@ use crate::worker::StopReason;
 /// whichever attempt it holds now.
 pub(crate) type Held = (JobId, Option<i64>);
 
+/// A reserved job taken out of the pool to be given back: its id, lease
+/// token, and when it was claimed (the start its claim recorded in a
+/// rate-limited queue's window has that time, and is forgotten with it).
+pub(crate) type Unstarted = (JobId, i64, Timestamp);
+
 impl Shared {
     /// Takes the prefetched jobs among `ids` that no worker has started out
     /// of the pool (the buffer, or a parked thread's hand-off), telling them
     /// `reason`. An entry naming an attempt is left alone when the pool holds
-    /// a later one. Returns them with their lease tokens, for
+    /// a later one. Returns them with their lease tokens and claim times, for
     /// [`Shared::give_back`].
-    pub fn take_unstarted(
-        st: &mut PoolState,
-        ids: &[Held],
-        reason: StopReason,
-    ) -> Vec<(JobId, i64)> {
+    pub fn take_unstarted(st: &mut PoolState, ids: &[Held], reason: StopReason) -> Vec<Unstarted> {
         let unstarted: Vec<JobId> = ids
             .iter()
             .filter(|(id, token)| {
@@ -41,13 +43,15 @@ impl Shared {
         st.buffer.retain(|t| !gone.contains(&t.job.id));
         unstarted
             .into_iter()
-            .filter_map(|id| Shared::abandon(st, id, reason).map(|j| (id, j.lease_token)))
+            .filter_map(|id| {
+                Shared::abandon(st, id, reason).map(|j| (id, j.lease_token, j.claimed_at))
+            })
             .collect()
     }
 
     /// Writes the give-back of `held` (taken by [`Shared::take_unstarted`])
     /// in one transaction; `why` says when, for the log.
-    pub fn give_back(&self, held: &[(JobId, i64)], why: &str) {
+    pub fn give_back(&self, held: &[Unstarted], why: &str) {
         if held.is_empty() {
             return;
         }
@@ -58,7 +62,7 @@ impl Shared {
         match self.queue.settle_and_claim(finished, None) {
             Ok(s) => {
                 let mut back = 0;
-                for ((id, _), r) in held.iter().zip(&s.unstarted) {
+                for ((id, ..), r) in held.iter().zip(&s.unstarted) {
                     match r {
                         Ok(_) => back += 1,
                         Err(e) => log::warn!("job {id}: prefetched, not handed back: {e}"),

@@ -18,6 +18,10 @@ use crate::worker::{PoolCounts, Registry, StopFlag, StopReason, WorkerConfig};
 #[derive(Debug)]
 pub(crate) struct RunningJob {
     pub lease_token: i64,
+    /// When it was claimed: the claim round's time (the claimed job's
+    /// `updated_at`, which later writes to its row change). A rate-limited
+    /// queue recorded its start then, which a give-back forgets.
+    pub claimed_at: Timestamp,
     /// The job's queue and type (metrics labels).
     pub queue: String,
     pub job_type: String,
@@ -222,6 +226,7 @@ impl Shared {
                     job.id,
                     RunningJob {
                         lease_token: job.lease_token,
+                        claimed_at: job.updated_at,
                         queue: job.queue.clone(),
                         job_type: job.job_type.clone(),
                         started: None,

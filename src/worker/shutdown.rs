@@ -92,13 +92,13 @@ impl WorkerPool {
                     let job = Shared::abandon(&mut state, id, StopReason::Shutdown)?;
                     self.shared.settled(&job, None);
                     let unstarted = job.reserved && job.started.is_none();
-                    Some(((id, job.lease_token), unstarted))
+                    Some(((id, job.lease_token, job.claimed_at), unstarted))
                 })
                 .partition(|(_, unstarted)| !unstarted)
         };
-        let unstarted: Vec<_> = unstarted.into_iter().map(|(h, _)| h).collect();
+        let unstarted: Vec<_> = unstarted.into_iter().map(|(u, _)| u).collect();
         self.shared.give_back(&unstarted, "at shutdown");
-        for ((id, token), _) in held {
+        for ((id, token, _), _) in held {
             match self.shared.queue.release(id, token) {
                 Ok(status) => {
                     log::info!("job {id} handed back at shutdown: now {status}");

@@ -256,7 +256,7 @@ pub(crate) fn recover_expired(
             continue;
         }
         let Some(started) = job.started_at else {
-            let status = reserve::give_back(c, job.id, job.lease_token, now)?;
+            let status = reserve::give_back(c, job.id, job.lease_token, None, now)?;
             out.push((job.id, status));
             continue;
         };
@@ -288,7 +288,7 @@ pub(crate) fn recover_worker(
             continue;
         };
         let status = if r.get::<_, bool>(2) {
-            reserve::give_back(c, id, r.get(1), now)?
+            reserve::give_back(c, id, r.get(1), None, now)?
         } else {
             fail_with(c, id, r.get(1), &failure, backoff_for, now, true)?
         };

@@ -58,6 +58,12 @@ const STARTS_SINCE: &str = "SELECT count(*) FROM jobq.queue_starts WHERE queue =
 const RECORD_STARTS: &str =
     "INSERT INTO jobq.queue_starts (queue, at) SELECT $1, $2 FROM generate_series(1, $3)";
 const FORGET_STARTS: &str = "DELETE FROM jobq.queue_starts WHERE queue = $1 AND at <= $2";
+/// One start of queue `$1` recorded at `$2`, by its `ctid` (the rows of a
+/// queue and time are alike: any one will do). `SKIP LOCKED`: two give-backs
+/// of the same claim time at once forget two rows, not one row twice.
+const FORGET_START: &str = "DELETE FROM jobq.queue_starts WHERE ctid = \
+     (SELECT ctid FROM jobq.queue_starts WHERE queue = $1 AND at = $2 \
+      LIMIT 1 FOR UPDATE SKIP LOCKED)";
 const ENSURE: &str = "INSERT INTO jobq.queues (name, updated_at) VALUES ($1, $2) \
      ON CONFLICT (name) DO NOTHING";
 const SET_CONCURRENCY: &str =
@@ -175,6 +181,15 @@ pub(crate) fn record_starts(
     let keep = limit.period + limit.period.max(KEEP_PAST_WINDOW);
     let before = now.0.saturating_sub(ms(keep));
     c.execute("claim", FORGET_STARTS, &[&queue, &before])?;
+    Ok(())
+}
+
+/// Forgets one start of `queue` recorded at `at` (see the SQLite store's
+/// `forget_start`): the claim of a reserved job handed back unstarted
+/// recorded it. Nothing when there is none; a start recorded at another time
+/// is another claim's, and stays.
+pub(crate) fn forget_start(c: &mut Conn, queue: &str, at: Timestamp) -> Result<()> {
+    c.execute("give back", FORGET_START, &[&queue, &at.0])?;
     Ok(())
 }
 

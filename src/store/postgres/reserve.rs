@@ -2,7 +2,8 @@
 //! job claimed ahead is `in_progress` with no `started_at` and a short
 //! reservation as its lease; its start is marked when a worker takes it, and a
 //! reservation given back or expired before the start returns the job to
-//! `pending` in its old place, its attempt not counted.
+//! `pending` in its old place, its attempt not counted. A pool's give-back
+//! also forgets the start its claim recorded in the queue's rate window.
 
 use std::collections::HashMap;
 
@@ -11,6 +12,7 @@ use crate::error::Result;
 use crate::job::{JobId, JobStatus};
 use crate::store::postgres::claim::{lease_refused, outcomes_by_id};
 use crate::store::postgres::conn::Conn;
+use crate::store::postgres::queues;
 
 /// Every start of a round in one statement: the jobs of `$2` whose
 /// reservation `$3` is still held start at `$4`, their leases held until `$1`.
@@ -22,13 +24,13 @@ const START_MANY: &str = "UPDATE jobq.jobs j SET started_at = d.at, updated_at =
 
 /// A reserved job that never started goes back (see the SQLite store's
 /// `GIVE_BACK`): pending, or cancelled when a cancel was requested; its
-/// attempt not counted either way.
+/// attempt not counted either way. Returns the new status and the job's queue.
 const GIVE_BACK: &str = "UPDATE jobq.jobs SET \
      status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END, \
      attempts = greatest(attempts - 1, 0), \
      completed_at = CASE WHEN cancel_requested THEN $1::bigint ELSE NULL END, \
      updated_at = $1::bigint, started_at = NULL, locked_by = NULL, lease_expires_at = NULL \
-     WHERE id = $2 AND status = 'in_progress' AND lease_token = $3 RETURNING status";
+     WHERE id = $2 AND status = 'in_progress' AND lease_token = $3 RETURNING status, queue";
 
 /// The columns of a round's starts, as the statement's arrays.
 pub(crate) struct StartArrays {
@@ -76,13 +78,26 @@ pub(crate) fn start_many(
 
 /// Gives back a reserved job that never started. Returns its new status.
 ///
+/// `claimed_at` is when it was claimed, when known: the start that claim
+/// recorded in the queue's rate window is forgotten too (see the SQLite
+/// store's `give_back`); `None` (recovery) leaves the window as it is.
+///
 /// # Errors
 /// [`crate::Error::LeaseLost`] or [`crate::Error::NotFound`] when the
 /// reservation is not held; database errors.
-pub(crate) fn give_back(c: &mut Conn, id: JobId, token: i64, now: Timestamp) -> Result<JobStatus> {
+pub(crate) fn give_back(
+    c: &mut Conn,
+    id: JobId,
+    token: i64,
+    claimed_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<JobStatus> {
     let idt = id.to_string();
-    match c.opt("give back", GIVE_BACK, &[&now.0, &idt, &token])? {
-        Some(r) => Ok(crate::store::postgres::finish::status_of(r.get(0))),
-        None => Err(lease_refused(c, id, token, "give back")),
+    let Some(r) = c.opt("give back", GIVE_BACK, &[&now.0, &idt, &token])? else {
+        return Err(lease_refused(c, id, token, "give back"));
+    };
+    if let Some(at) = claimed_at {
+        queues::forget_start(c, r.get(1), at)?;
     }
+    Ok(crate::store::postgres::finish::status_of(r.get(0)))
 }

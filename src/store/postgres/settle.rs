@@ -61,7 +61,10 @@ pub(super) fn round(c: &mut Conn, round: &Round<'_>, rotation: usize) -> Result<
     let unstarted = round
         .unstarted
         .iter()
-        .map(|(id, token)| refusal_is_an_outcome(reserve::give_back(c, *id, *token, now)))
+        .map(|(id, token, claimed_at)| {
+            let back = reserve::give_back(c, *id, *token, Some(*claimed_at), now);
+            refusal_is_an_outcome(back)
+        })
         .collect::<Result<_>>()?;
     let failed = round
         .failed

@@ -264,7 +264,7 @@ pub(crate) fn recover_expired(
         }
         let (id, token) = (job.id, job.lease_token);
         if job.started_at.is_none() {
-            out.push((id, reserve::give_back(conn, id, token, now)?));
+            out.push((id, reserve::give_back(conn, id, token, None, now)?));
             continue;
         }
         let ran = job.started_at.map(|s| now.since(s)).unwrap_or_default();
@@ -303,7 +303,7 @@ pub(crate) fn recover_worker(
     held.into_iter()
         .map(|(id, token, reserved)| {
             let status = if reserved {
-                reserve::give_back(conn, id, token, now)?
+                reserve::give_back(conn, id, token, None, now)?
             } else {
                 fail_with(conn, id, token, &failure, backoff_for, now, true)?
             };

@@ -36,6 +36,11 @@ const RECORD_START: &str = "INSERT INTO queue_starts (queue, at) VALUES (?1, ?2)
 
 const FORGET_STARTS: &str = "DELETE FROM queue_starts WHERE queue = ?1 AND at <= ?2";
 
+/// One start of queue `?1` recorded at `?2`, by its rowid (the rows of a
+/// queue and time are alike: any one of them will do).
+const FORGET_START: &str = "DELETE FROM queue_starts WHERE rowid = \
+     (SELECT rowid FROM queue_starts WHERE queue = ?1 AND at = ?2 LIMIT 1)";
+
 const ENSURE: &str = "INSERT INTO queues (name, updated_at) VALUES (?1, ?2) \
      ON CONFLICT (name) DO NOTHING";
 
@@ -171,6 +176,18 @@ pub(crate) fn record_starts(
     Ok(())
 }
 
+/// Forgets one start of `queue` recorded at `at`: the claim of a reserved job
+/// handed back unstarted recorded it (at its round's time), and the job did
+/// not start. Nothing when there is none (the queue was not rate-limited at
+/// the claim, or the start has slid out of the window and been forgotten):
+/// a start recorded at another time is another claim's, and stays.
+pub(crate) fn forget_start(conn: &Connection, queue: &str, at: Timestamp) -> Result<()> {
+    let mut stmt = conn.prepare_cached(FORGET_START).map_err(db("give back"))?;
+    stmt.execute(params![queue, at.0])
+        .map_err(db("give back"))?;
+    Ok(())
+}
+
 fn ensure(conn: &Connection, queue: &str, now: Timestamp) -> Result<()> {
     let mut stmt = conn.prepare_cached(ENSURE).map_err(db("queue settings"))?;
     stmt.execute(params![queue, now.0])
@@ -300,6 +317,43 @@ mod tests {
             pending_queues(&conn).unwrap(),
             ["", "a b", "default", "mail", "zeta"]
         );
+    }
+
+    /// The starts of `queue` recorded at each time, in time order.
+    fn starts_of(conn: &Connection, queue: &str) -> Vec<i64> {
+        let mut stmt = conn
+            .prepare("SELECT at FROM queue_starts WHERE queue = ?1 ORDER BY at")
+            .unwrap();
+        let rows = stmt.query_map(params![queue], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn forgetting_a_start_deletes_one_row_of_that_queue_and_time_only() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::sqlite::migrate::migrate(&mut conn).unwrap();
+        let limit = RateLimit::new(10, Duration::from_secs(60)).unwrap();
+        record_starts(&conn, "q", limit, 2, Timestamp(1_000)).unwrap();
+        record_starts(&conn, "q", limit, 1, Timestamp(2_000)).unwrap();
+        record_starts(&conn, "r", limit, 1, Timestamp(1_000)).unwrap();
+        forget_start(&conn, "q", Timestamp(1_000)).unwrap();
+        assert_eq!(starts_of(&conn, "q"), [1_000, 2_000]);
+        // No start at that time: nothing goes (not the newer one, not the
+        // other queue's).
+        forget_start(&conn, "q", Timestamp(1_500)).unwrap();
+        forget_start(&conn, "s", Timestamp(1_000)).unwrap();
+        assert_eq!(starts_of(&conn, "q"), [1_000, 2_000]);
+        forget_start(&conn, "q", Timestamp(1_000)).unwrap();
+        forget_start(&conn, "q", Timestamp(1_000)).unwrap();
+        assert_eq!(starts_of(&conn, "q"), [2_000]);
+        assert_eq!(starts_of(&conn, "r"), [1_000]);
+    }
+
+    #[test]
+    fn forgetting_a_start_seeks_the_starts_index() {
+        let p = crate::store::sqlite::overview::tests::plan(FORGET_START);
+        assert!(p.contains("INDEX queue_starts_at"), "{p}");
+        assert!(!p.contains("SCAN queue_starts"), "{p}");
     }
 
     #[test]

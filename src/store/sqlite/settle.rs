@@ -30,7 +30,7 @@ pub(super) fn round(
     let unstarted = round
         .unstarted
         .iter()
-        .map(|(id, token)| reserve::give_back(tx, *id, *token, now))
+        .map(|(id, token, claimed_at)| reserve::give_back(tx, *id, *token, Some(*claimed_at), now))
         .map(refusal_is_an_outcome)
         .collect::<Result<_>>()?;
     let completed: Vec<_> = round
