@@ -4,7 +4,9 @@
 use crate::http::auth;
 use crate::http::common::{list_page, parse_id, ListQuery};
 use crate::http::context::Ctx;
-use crate::http::error_responses::{AdminOnly, Conflict, NotFound, Transport, Unauthorized};
+use crate::http::error_responses::{
+    AdminOnly, BadRequest, Conflict, NoQuery, NotFound, Transport, Unauthorized, WrongMethod,
+};
 use crate::http::errors::ErrorBody;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
@@ -19,7 +21,7 @@ use crate::{Job, JobId, JobPage, Stats};
     params(ListQuery),
     responses(
         (status = 200, description = "A page of jobs", body = JobPage),
-        Transport, Unauthorized, AdminOnly,
+        BadRequest, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
@@ -35,7 +37,7 @@ pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
     security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "The stats", body = Stats),
-        Transport, Unauthorized, AdminOnly,
+        NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn stats(ctx: &Ctx, req: &Request) -> RouteResult {
@@ -54,7 +56,7 @@ pub(crate) fn stats(ctx: &Ctx, req: &Request) -> RouteResult {
         (status = 200, description = "The job, pending again", body = Job),
         (status = 409, body = ErrorBody,
             description = "The job's status does not allow this (error.status holds it), or another job holds its unique key"),
-        Transport, Unauthorized, AdminOnly, NotFound,
+        NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly, NotFound,
     )
 )]
 pub(crate) fn retry(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
@@ -72,7 +74,7 @@ pub(crate) fn retry(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
     params(("id" = inline(JobId), Path, description = "the job id (UUID)")),
     responses(
         (status = 200, description = "The job after the change", body = Job),
-        Transport, Unauthorized, AdminOnly, NotFound, Conflict,
+        NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly, NotFound, Conflict,
     )
 )]
 pub(crate) fn cancel(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {

@@ -10,7 +10,7 @@ use utoipa::{IntoResponses, ToSchema};
 use crate::http::auth;
 use crate::http::body::json_fields;
 use crate::http::context::Ctx;
-use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
+use crate::http::error_responses::{AdminOnly, NoQuery, Transport, Unauthorized, WrongMethod};
 use crate::http::errors::{ApiError, ErrorBody};
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
@@ -159,7 +159,7 @@ pub(crate) enum BulkErrors {
     request_body(content = RetryFilter, content_type = "application/json"),
     responses(
         (status = 200, description = "How many jobs were retried", body = BulkCount),
-        BulkErrors, Transport, Unauthorized, AdminOnly,
+        BulkErrors, NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn retry(ctx: &Ctx, req: &Request) -> RouteResult {
@@ -180,7 +180,7 @@ pub(crate) fn retry(ctx: &Ctx, req: &Request) -> RouteResult {
     request_body(content = CancelFilter, content_type = "application/json"),
     responses(
         (status = 200, description = "How many jobs were cancelled or asked to stop", body = BulkCount),
-        BulkErrors, Transport, Unauthorized, AdminOnly,
+        BulkErrors, NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn cancel(ctx: &Ctx, req: &Request) -> RouteResult {

@@ -9,12 +9,11 @@ use utoipa::{IntoResponses, ToSchema};
 
 use crate::http::errors::ErrorBody;
 
-/// Answers any endpoint may give once a request reached it.
+/// Answers any endpoint may give once a request reached it, but its 400 (an
+/// endpoint that reads its query names `BadRequest` beside it, one that
+/// refuses any names `NoQuery`: `Path::takes_query` in `routes.rs`).
 #[derive(IntoResponses)]
 pub(crate) enum Transport {
-    /// Malformed request: bad JSON, job id, query or request head
-    #[response(status = 400)]
-    BadRequest(ErrorBody),
     /// The request was not received within the read timeout
     #[response(status = 408)]
     Timeout(ErrorBody),
@@ -37,6 +36,26 @@ pub(crate) enum Transport {
     )]
     Unavailable(ErrorBody),
 }
+
+/// Malformed request: bad JSON, job id, query or request head
+#[derive(IntoResponses)]
+#[response(status = 400)]
+pub(crate) struct BadRequest(ErrorBody);
+
+/// Malformed request: any query parameter (this endpoint takes none; error code bad_query), or bad JSON, job id or request head
+#[derive(IntoResponses)]
+#[response(status = 400)]
+pub(crate) struct NoQuery(ErrorBody);
+
+// Every operation names it: OpenAPI has no place for the answer to a method
+// a path does not list.
+/// A method this path does not serve (error code method_not_allowed); the Allow header names the ones it does
+#[derive(IntoResponses)]
+#[response(
+    status = 405,
+    headers(("Allow" = String, description = "the path's methods, comma-separated (HEAD beside GET)"))
+)]
+pub(crate) struct WrongMethod(ErrorBody);
 
 /// Always `Bearer`: send `Authorization: Bearer <token>`.
 #[derive(ToSchema)]

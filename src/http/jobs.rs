@@ -6,7 +6,9 @@ use crate::http::auth;
 use crate::http::body::require_json_object;
 use crate::http::common::{list_page, own_job, parse_id, DuplicateJob, OwnListQuery};
 use crate::http::context::Ctx;
-use crate::http::error_responses::{Conflict, NotFound, Transport, Unauthorized};
+use crate::http::error_responses::{
+    BadRequest, Conflict, NoQuery, NotFound, Transport, Unauthorized, WrongMethod,
+};
 use crate::http::errors::{ApiError, ErrorBody};
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
@@ -39,7 +41,7 @@ use crate::{Job, JobId, JobPage, NewJob};
             description = "The body is not sent as application/json"),
         (status = 422, body = ErrorBody,
             description = "Valid JSON that fails validation (not an object, unknown job type, bad priority, max_attempts < 1, ...)"),
-        Transport, Unauthorized,
+        NoQuery, Transport, WrongMethod, Unauthorized,
     )
 )]
 pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
@@ -75,7 +77,7 @@ pub(crate) fn enqueue(ctx: &Ctx, req: &Request) -> RouteResult {
     params(("id" = inline(JobId), Path, description = "the job id (UUID)")),
     responses(
         (status = 200, description = "The job", body = Job),
-        Transport, Unauthorized, NotFound,
+        NoQuery, Transport, WrongMethod, Unauthorized, NotFound,
     )
 )]
 pub(crate) fn get(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {
@@ -117,7 +119,7 @@ fn parse_new_job(body: &[u8]) -> Result<NewJob, ApiError> {
     params(OwnListQuery),
     responses(
         (status = 200, description = "A page of your jobs", body = JobPage),
-        Transport, Unauthorized,
+        BadRequest, Transport, WrongMethod, Unauthorized,
     )
 )]
 pub(crate) fn list_own(ctx: &Ctx, req: &Request) -> RouteResult {
@@ -134,7 +136,7 @@ pub(crate) fn list_own(ctx: &Ctx, req: &Request) -> RouteResult {
     params(("id" = inline(JobId), Path, description = "the job id (UUID)")),
     responses(
         (status = 200, description = "The job after the change", body = Job),
-        Transport, Unauthorized, NotFound, Conflict,
+        NoQuery, Transport, WrongMethod, Unauthorized, NotFound, Conflict,
     )
 )]
 pub(crate) fn cancel_own(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::http::auth;
 use crate::http::context::Ctx;
-use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
+use crate::http::error_responses::{AdminOnly, BadRequest, Transport, Unauthorized, WrongMethod};
 use crate::http::errors::ApiError;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
@@ -36,7 +36,7 @@ static REFRESHING: Mutex<()> = Mutex::new(());
     responses(
         (status = 200, description = "The metrics", body = String,
             content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        Transport, Unauthorized, AdminOnly,
+        BadRequest, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn metrics(ctx: &Ctx, req: &Request) -> RouteResult {

@@ -5,8 +5,9 @@
 //!
 //! - A new endpoint: put `#[utoipa::path(...)]` on its handler (method, path,
 //!   `operation_id`, `security`, `params`, `request_body`, and `responses`: its
-//!   own statuses plus the shared sets of `error_responses.rs`), and name the
-//!   handler in `paths(...)` below.
+//!   own statuses plus the shared sets of `error_responses.rs`: `WrongMethod`
+//!   always, and `NoQuery` when its path refuses any query parameter, else
+//!   `BadRequest`), and name the handler in `paths(...)` below.
 //! - A new field of a type the API sends or accepts (`Job`, `NewJob`, `Stats`,
 //!   ...) appears by itself (`#[derive(utoipa::ToSchema)]`); a nullable field
 //!   that is always written needs `#[schema(required = true)]`.
@@ -19,6 +20,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::http::context::Ctx;
+use crate::http::error_responses::{NoQuery, WrongMethod};
 use crate::http::errors::ErrorBody;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
@@ -102,7 +104,10 @@ pub fn openapi_document() -> &'static Value {
     get,
     path = "/api/v1/openapi.json",
     operation_id = "openapi",
-    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object))
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document", body = Object),
+        NoQuery, WrongMethod,
+    )
 )]
 pub(crate) fn serve(ctx: &Ctx, _req: &Request) -> RouteResult {
     let mut doc = openapi_document().clone();
@@ -123,7 +128,8 @@ pub(crate) fn serve(ctx: &Ctx, _req: &Request) -> RouteResult {
 ///   (`additionalProperties: false`; serde ignores none of the job request's);
 /// - a new job gives `run_at` or `delay_s`, not both, and `entity_type` with
 ///   `entity_id`;
-/// - every 401 carries `WWW-Authenticate` (the header is `required`);
+/// - every 401 carries `WWW-Authenticate` and every 405 `Allow` (the header
+///   is `required`);
 /// - an optional body (`Option<T>` in `request_body`) may be left out, but
 ///   not sent as `null`.
 fn finish(doc: &mut Value) {
@@ -144,8 +150,13 @@ fn finish(doc: &mut Value) {
         );
     }
     for operation in operations(doc) {
-        if let Some(h) = object_at(operation, "/responses/401/headers/WWW-Authenticate") {
-            h.insert("required".into(), Value::Bool(true));
+        for header in [
+            "/responses/401/headers/WWW-Authenticate",
+            "/responses/405/headers/Allow",
+        ] {
+            if let Some(h) = object_at(operation, header) {
+                h.insert("required".into(), Value::Bool(true));
+            }
         }
         let body = operation.pointer_mut("/requestBody/content/application~1json/schema");
         if let Some(schema) = body {

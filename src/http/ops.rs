@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::http::auth;
 use crate::http::common::parse_limit;
 use crate::http::context::Ctx;
-use crate::http::error_responses::{NotFound, Transport, Unauthorized};
+use crate::http::error_responses::{BadRequest, NotFound, Transport, Unauthorized, WrongMethod};
 use crate::http::errors::{ApiError, ErrorBody};
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
@@ -40,7 +40,7 @@ pub(crate) struct CronQuery {
     security(("cronSecret" = []), ("cronSecretQuery" = [])),
     responses(
         (status = 200, description = "What the call did", body = RunSummary),
-        Transport, Unauthorized, NotFound,
+        BadRequest, Transport, WrongMethod, Unauthorized, NotFound,
     )
 )]
 pub(crate) fn cron_get(ctx: &Ctx, req: &Request) -> RouteResult {
@@ -60,7 +60,7 @@ pub(crate) fn cron_get(ctx: &Ctx, req: &Request) -> RouteResult {
     security(("cronSecret" = []), ("cronSecretQuery" = [])),
     responses(
         (status = 200, description = "What the call did", body = RunSummary),
-        Transport, Unauthorized, NotFound,
+        BadRequest, Transport, WrongMethod, Unauthorized, NotFound,
     )
 )]
 pub(crate) fn cron_post(ctx: &Ctx, req: &Request) -> RouteResult {
@@ -100,6 +100,7 @@ pub(crate) enum HealthStatus {
     responses(
         (status = 200, description = "The database answers", body = Health),
         (status = 503, description = "The database is busy or unavailable, or too many connections are open", body = ErrorBody),
+        WrongMethod,
     )
 )]
 pub(crate) fn health(ctx: &Ctx, _req: &Request) -> RouteResult {

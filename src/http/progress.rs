@@ -8,7 +8,7 @@ use crate::http::auth;
 use crate::http::body::{json_object, require_json};
 use crate::http::common::{own_job, parse_id};
 use crate::http::context::Ctx;
-use crate::http::error_responses::{NotFound, Transport, Unauthorized};
+use crate::http::error_responses::{NoQuery, NotFound, Transport, Unauthorized, WrongMethod};
 use crate::http::errors::{ApiError, ErrorBody};
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
@@ -55,7 +55,7 @@ struct Report {
         (status = 415, body = ErrorBody, description = "The body is not sent as application/json"),
         (status = 422, body = ErrorBody,
             description = "A body that is not a JSON object, a bad lease_token, fraction or message, or an unknown field"),
-        Transport, Unauthorized, NotFound,
+        NoQuery, Transport, WrongMethod, Unauthorized, NotFound,
     )
 )]
 pub(crate) fn progress(ctx: &Ctx, req: &Request, id: &str) -> RouteResult {

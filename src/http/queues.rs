@@ -9,7 +9,7 @@ use crate::http::auth;
 use crate::http::body::{object, only_known};
 use crate::http::common::decoded_name;
 use crate::http::context::Ctx;
-use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
+use crate::http::error_responses::{AdminOnly, NoQuery, Transport, Unauthorized, WrongMethod};
 use crate::http::errors::{ApiError, ErrorBody};
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
@@ -50,7 +50,7 @@ pub(crate) struct QueuePause {
     security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "The queues, sorted by name", body = QueueList),
-        Transport, Unauthorized, AdminOnly,
+        NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
@@ -69,7 +69,7 @@ pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
     request_body(content = Option<QueuePause>, content_type = "application/json"),
     responses(
         (status = 200, description = "The queue, paused", body = QueueInfo),
-        QueueErrors, Transport, Unauthorized, AdminOnly,
+        QueueErrors, NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn pause(ctx: &Ctx, req: &Request, name: &str) -> RouteResult {
@@ -92,7 +92,7 @@ pub(crate) fn pause(ctx: &Ctx, req: &Request, name: &str) -> RouteResult {
     params(("name" = String, Path, pattern = "^[a-z0-9_.:-]{1,64}$", description = "the queue's name")),
     responses(
         (status = 200, description = "The queue, resumed", body = QueueInfo),
-        QueueErrors, Transport, Unauthorized, AdminOnly,
+        QueueErrors, NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn resume(ctx: &Ctx, req: &Request, name: &str) -> RouteResult {
@@ -114,7 +114,7 @@ pub(crate) fn resume(ctx: &Ctx, req: &Request, name: &str) -> RouteResult {
     request_body(content = Option<QueueLimits>, content_type = "application/json"),
     responses(
         (status = 200, description = "The queue after the change", body = QueueInfo),
-        QueueErrors, Transport, Unauthorized, AdminOnly,
+        QueueErrors, NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn set(ctx: &Ctx, req: &Request, name: &str) -> RouteResult {

@@ -200,7 +200,88 @@ fn api(ctx: &Ctx, req: &Request, path: Path<'_>) -> RouteResult {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+    use utoipa::IntoResponses;
+
     use super::*;
+    use crate::http::error_responses::{NoQuery, WrongMethod};
+
+    /// The description of the one answer of a shared set.
+    fn description<T: IntoResponses>() -> String {
+        let answers = serde_json::to_value(T::responses()).unwrap();
+        let (_, answer) = answers.as_object().unwrap().iter().next().unwrap();
+        answer["description"].as_str().unwrap().to_string()
+    }
+
+    /// Each documented operation: its path (with an id or a name in place of
+    /// `{id}` and `{name}`), method (upper case) and operation.
+    fn operations() -> Vec<(String, String, &'static Value)> {
+        let paths = openapi::openapi_document()["paths"].as_object().unwrap();
+        let mut out = Vec::new();
+        for (template, item) in paths {
+            let path = template
+                .replace("{id}", "0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01")
+                .replace("{name}", "q");
+            for (method, operation) in item.as_object().unwrap() {
+                out.push((path.clone(), method.to_uppercase(), operation));
+            }
+        }
+        out
+    }
+
+    /// The route of `path`.
+    fn route(path: &str) -> Path<'_> {
+        Path::parse(path).unwrap_or_else(|| panic!("{path} is not routed"))
+    }
+
+    #[test]
+    fn an_operation_that_refuses_any_query_documents_its_400_and_no_query_parameter() {
+        // The rule, from the router: where `takes_query` is false, any query
+        // parameter is answered 400 bad_query, so the operation lists the
+        // shared NoQuery 400 and no query parameter; where it is true, the
+        // operation does not claim to take none.
+        let no_query = description::<NoQuery>();
+        for (path, method, operation) in operations() {
+            let at = format!("{method} {path}");
+            let listed = operation["responses"]["400"]["description"].as_str();
+            let query_params = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "query")
+                .count();
+            if route(&path).takes_query(&method) {
+                assert_ne!(listed, Some(no_query.as_str()), "{at} reads its query");
+                continue;
+            }
+            let refused = Request::new(&method, &format!("{path}?x=1"))
+                .only_params(&[])
+                .unwrap_err();
+            assert!(no_query.contains(refused.code), "{no_query}");
+            assert_eq!(listed, Some(no_query.as_str()), "{at}: name NoQuery");
+            assert_eq!(query_params, 0, "{at} refuses any query parameter");
+        }
+    }
+
+    #[test]
+    fn every_operation_documents_the_405_of_its_path() {
+        // The rule: every path answers a method it does not serve with 405
+        // and the headers `method_not_allowed` sends (Allow); OpenAPI has no
+        // place for answers to methods a path does not list, so each of the
+        // path's operations lists the shared WrongMethod 405, its headers
+        // required.
+        let wrong_method = description::<WrongMethod>();
+        for (path, method, operation) in operations() {
+            let at = format!("{method} {path}");
+            let refused = ApiError::method_not_allowed(route(&path).allow());
+            assert!(wrong_method.contains(refused.code), "{wrong_method}");
+            let listed = &operation["responses"][refused.status.to_string()];
+            assert_eq!(listed["description"], wrong_method.as_str(), "{at}");
+            for (name, _) in &refused.headers {
+                assert_eq!(listed["headers"][name]["required"], true, "{at}: {name}");
+            }
+        }
+    }
 
     #[test]
     fn every_documented_path_is_routed_with_exactly_its_documented_methods() {

@@ -6,7 +6,7 @@ use crate::http::auth;
 use crate::http::body::{object, only_known};
 use crate::http::common::{decoded_name, DuplicateJob};
 use crate::http::context::Ctx;
-use crate::http::error_responses::{AdminOnly, Transport, Unauthorized};
+use crate::http::error_responses::{AdminOnly, NoQuery, Transport, Unauthorized, WrongMethod};
 use crate::http::errors::ErrorBody;
 use crate::http::request::Request;
 use crate::http::response::{Response, RouteResult};
@@ -27,7 +27,7 @@ pub(crate) struct ScheduleList {
     security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "The schedules, sorted by name", body = ScheduleList),
-        Transport, Unauthorized, AdminOnly,
+        NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
@@ -52,7 +52,7 @@ pub(crate) fn list(ctx: &Ctx, req: &Request) -> RouteResult {
         (status = 404, body = ErrorBody, description = "No schedule of this name is declared"),
         (status = 415, body = ErrorBody, description = "A body not sent as application/json (the endpoint takes none)"),
         (status = 422, body = ErrorBody, description = "A body with fields (the endpoint takes none)"),
-        Transport, Unauthorized, AdminOnly,
+        NoQuery, Transport, WrongMethod, Unauthorized, AdminOnly,
     )
 )]
 pub(crate) fn run(ctx: &Ctx, req: &Request, name: &str) -> RouteResult {
