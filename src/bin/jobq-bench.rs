@@ -26,6 +26,8 @@ mod http;
 mod latency;
 #[path = "jobq-bench/lean.rs"]
 mod lean;
+#[path = "jobq-bench/machine.rs"]
+mod machine;
 #[path = "jobq-bench/mixed.rs"]
 mod mixed;
 #[path = "jobq-bench/pg_latency.rs"]
@@ -71,7 +73,8 @@ fn main() {
 
 fn run(args: &args::Args) -> BenchResult<()> {
     let scratch = util::Scratch::new(args.dir.as_deref())?;
-    let workloads: [(&str, Workload); 10] = [
+    let workloads: [(&str, Workload); 11] = [
+        ("machine", machine::run),
         ("enqueue", enqueue::run),
         ("drain", drain::run),
         ("queues", queues::run),
