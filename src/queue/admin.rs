@@ -19,6 +19,7 @@ impl Queue {
         let mv = self.backend().cancel(id, now)?;
         if mv == Move::RequestCancel {
             log::info!("cancel requested for running job {id}");
+            self.notify_cancel();
         }
         self.get(id)
     }

@@ -83,6 +83,10 @@ impl Queue {
         if action == BulkAction::Retry && total > 0 {
             self.notify_enqueued();
         }
+        if action == BulkAction::Cancel && total > 0 {
+            // Some of them may be running or reserved here.
+            self.notify_cancel();
+        }
         Ok(total)
     }
 

@@ -60,6 +60,11 @@ struct Inner {
     opts: QueueOptions,
     /// Signals to notify at every enqueue through this handle (idle worker pools).
     listeners: Mutex<Vec<Weak<Signal>>>,
+    /// Bumped whenever a cancel through this handle (or a clone) may have
+    /// asked a running or reserved job to stop: this process's pools poll their
+    /// cancel requests at their next supervisor tick instead of their next
+    /// poll (see [`Queue::cancels_requested`]).
+    cancels: std::sync::atomic::AtomicU64,
 }
 
 impl Queue {
@@ -92,6 +97,7 @@ impl Queue {
                 backend,
                 opts,
                 listeners: Mutex::new(Vec::new()),
+                cancels: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -139,6 +145,24 @@ impl Queue {
     /// their own, stored at enqueue; this is for jobs stored without one).
     pub fn backoff(&self, job_type: &str) -> Backoff {
         self.inner.opts.catalog.backoff(job_type)
+    }
+
+    /// Tells this process's pools that a cancel may have reached a job one of
+    /// them holds (see [`Queue::cancels_requested`]).
+    pub(crate) fn notify_cancel(&self) {
+        self.inner
+            .cancels
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// How many cancels through this queue (any clone of it) may have asked a
+    /// running or reserved job to stop: a pool compares it at each supervisor
+    /// tick and polls its cancel requests when it changed, so such a cancel
+    /// reaches a pool of the same process within a tick (50 ms), not its poll.
+    pub(crate) fn cancels_requested(&self) -> u64 {
+        self.inner
+            .cancels
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Wakes this process's pools on this queue (an enqueue, a recovery, a resume, a

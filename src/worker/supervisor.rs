@@ -49,6 +49,9 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
         schedules: Instant::now(),
     };
     let mut scheduler = Scheduler::default();
+    // Cancels made through this process's queue handle are polled for at the
+    // next tick, not the next poll.
+    let mut cancels = shared.queue.cancels_requested();
     while !shared.finished.load(Ordering::SeqCst) {
         let now = Instant::now();
         check_timeouts(&shared);
@@ -71,7 +74,9 @@ pub(crate) fn supervisor_loop(shared: Arc<Shared>) {
                 due.stalled = after(stall_every(&cfg));
             }
         }
-        if now >= due.cancel_poll {
+        let requested = shared.queue.cancels_requested();
+        if now >= due.cancel_poll || requested != cancels {
+            cancels = requested;
             poll_cancels(&shared);
             due.cancel_poll = after(cfg.poll_interval);
         }

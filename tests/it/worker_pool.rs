@@ -191,6 +191,52 @@ fn cancelling_a_running_job_reaches_its_handler_and_it_ends_cancelled(db) {
 }
 
 both! {
+fn a_cancel_through_the_pool_s_own_queue_reaches_its_handler_before_the_next_poll(db) {
+    // The pool polls for cancel requests every two minutes and its lease's
+    // heartbeat is as rare: only the same process's cancel, single or bulk,
+    // reaching the pool at its next supervisor tick ends these jobs within
+    // the wait.
+    let q = open(&db);
+    let mut reg = Registry::new();
+    reg.register("loop", |ctx: &jobq::JobContext, _| {
+        ctx.progress(0.1, "started").ok();
+        while !ctx.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err(JobError::Cancelled)
+    });
+    let cfg = WorkerConfig {
+        poll_interval: Duration::from_secs(120),
+        heartbeat_interval: Some(Duration::from_secs(120)),
+        ..config(1)
+    };
+    let pool = WorkerPool::start(q.clone(), reg, cfg).unwrap();
+    let running = |id| q.get(id).unwrap().progress.is_some();
+    let one = q.enqueue(NewJob::new("loop", json!(1))).unwrap();
+    wait_for("the first job runs", Duration::from_secs(10), || running(one.id));
+    q.cancel(one.id).unwrap();
+    wait_for("cancelled by id", Duration::from_secs(20), || {
+        status(&q, one.id) == JobStatus::Cancelled
+    });
+    let two = q.enqueue(NewJob::new("loop", json!(2))).unwrap();
+    wait_for("the second job runs", Duration::from_secs(10), || running(two.id));
+    let filter = jobq::JobFilter {
+        job_type: Some("loop".into()),
+        ..jobq::JobFilter::default()
+    };
+    assert_eq!(q.cancel_matching(&filter).unwrap(), 1);
+    wait_for("cancelled in bulk", Duration::from_secs(20), || {
+        status(&q, two.id) == JobStatus::Cancelled
+    });
+    let counts = pool.shutdown(Duration::from_secs(1));
+    assert_eq!(counts.started, 2, "never retried");
+    for id in [one.id, two.id] {
+        assert_eq!(q.get(id).unwrap().attempts, 1);
+    }
+}
+}
+
+both! {
 fn shutdown_hands_running_jobs_back_without_using_their_attempt(db) {
     let q = open(&db);
     let finished = Arc::new(Mutex::new(Vec::new()));
