@@ -55,6 +55,13 @@ pub struct Stats {
     pub by_status: StatusCounts,
     /// Pending jobs split into ready, scheduled and retrying.
     pub pending: PendingCounts,
+    /// Of the `in_progress` jobs, those reserved by a pool's prefetch:
+    /// claimed, not started (`started_at` null), no handler runs them yet.
+    /// They stay counted as `in_progress` in `by_status`, `by_type` and
+    /// `by_queue`.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub reserved: u64,
     /// How long the oldest ready job has been due, in ms; null when none is ready.
     #[schema(required = true)]
     pub oldest_ready_age_ms: Option<u64>,

@@ -28,8 +28,15 @@ pub struct WorkerInfo {
     pub heartbeat_at: Timestamp,
     /// True while its heartbeat is fresh (younger than [`WORKER_STALE`]).
     pub alive: bool,
-    /// Jobs it holds in progress now.
+    /// Jobs it runs now: `in_progress`, locked by it, and started
+    /// (`started_at` set). Its reserved jobs are not counted here (they once
+    /// were, wrongly: a reserved job is not running), but in `reserved`.
     pub running: u64,
+    /// Jobs it holds reserved by its prefetch (see
+    /// [`crate::WorkerConfig::prefetch`]): `in_progress`, locked by it, not
+    /// started (`started_at` null). No handler runs them yet.
+    #[serde(default)]
+    pub reserved: u64,
 }
 
 impl WorkerInfo {

@@ -233,8 +233,12 @@ fn render_stats(s: &Stats) -> String {
             waiting_list(&s.paused)
         )
     };
+    let reserved = match s.reserved {
+        0 => String::new(),
+        n => format!("\nin progress: {n} reserved by a pool's prefetch, not started"),
+    };
     format!(
-        "{}\n\n{}\n\npending: {} ready, {} scheduled, {} retrying; oldest ready job waiting {oldest}{unserved}{paused}\nat {}",
+        "{}\n\n{}\n\npending: {} ready, {} scheduled, {} retrying; oldest ready job waiting {oldest}{reserved}{unserved}{paused}\nat {}",
         t.render(),
         q.render(),
         s.pending.ready,

@@ -293,11 +293,11 @@ fn report_drained(
 }
 
 /// Says which other pools that serve some of this pool's jobs (a type and a
-/// queue in common) hold jobs in progress (this pool has stopped and left
-/// the list): a drain does not wait for them, and the jobs of a pool that
-/// died come back only when their leases expire (or at once with `jobq
-/// recover`), which the drain would otherwise leave unsaid. The counts are
-/// each pool's whole.
+/// queue in common) hold jobs in progress, running or reserved by their
+/// prefetch (this pool has stopped and left the list): a drain does not wait
+/// for them, and the jobs of a pool that died come back only when their
+/// leases expire (or at once with `jobq recover`), which the drain would
+/// otherwise leave unsaid. The counts are each pool's whole.
 fn report_held_elsewhere(queue: &jobq::Queue, types: &[String], queues: Option<&[String]>) {
     let pools = match queue.workers() {
         Ok(p) => p,
@@ -313,7 +313,7 @@ fn report_held_elsewhere(queue: &jobq::Queue, types: &[String], queues: Option<&
                 (Some(mine), Some(theirs)) => mine.iter().any(|q| theirs.contains(q)),
                 _ => true,
             };
-            w.running > 0 && queue_in_common && w.types.iter().any(|t| types.contains(t))
+            held(w) > 0 && queue_in_common && w.types.iter().any(|t| types.contains(t))
         })
         .collect();
     if holding.is_empty() {
@@ -321,19 +321,31 @@ fn report_held_elsewhere(queue: &jobq::Queue, types: &[String], queues: Option<&
     }
     let list = holding
         .iter()
-        .map(|w| {
-            let state = if w.alive { "" } else { ", heartbeat stale" };
-            format!("{} ({} running{state})", w.id, w.running)
-        })
+        .map(|w| held_by(w))
         .collect::<Vec<_>>()
         .join(", ");
-    let total: u64 = holding.iter().map(|w| w.running).sum();
+    let total: u64 = holding.iter().map(|w| held(w)).sum();
     let jobs = if total == 1 { "job is" } else { "jobs are" };
     log::info!(
         "{total} {jobs} in progress in other pools, not waited for: {list}; \
          a dead pool's jobs come back when their leases expire \
          (at once: `jobq recover --worker NAME` once its heartbeat is stale)"
     );
+}
+
+/// The jobs pool `w` holds in progress: running, and reserved by its prefetch.
+fn held(w: &jobq::WorkerInfo) -> u64 {
+    w.running + w.reserved
+}
+
+/// Pool `w` and what it holds: `host:1:ab (2 running, 10 reserved)`.
+fn held_by(w: &jobq::WorkerInfo) -> String {
+    let reserved = match w.reserved {
+        0 => String::new(),
+        n => format!(", {n} reserved"),
+    };
+    let state = if w.alive { "" } else { ", heartbeat stale" };
+    format!("{} ({} running{reserved}{state})", w.id, w.running)
 }
 
 /// Sleeps until `due` (by the queue's clock), or a signal: false on a signal.

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobStatus};
 use crate::queue::{Queue, BATCH};
 use crate::state::Move;
+use crate::store::Recovered;
 
 impl Queue {
     /// Cancels a job: a pending one ends `cancelled`; a running one gets a cancel
@@ -38,8 +39,10 @@ impl Queue {
 
     /// Recovers every running job whose lease expired: each counts as a failed
     /// attempt with the retryable error "lease expired" (pending after backoff, or
-    /// failed when no attempts are left). Safe in any process at any time. Returns
-    /// how many jobs were recovered.
+    /// failed when no attempts are left), logged as a warning; a reserved job
+    /// (prefetched, never started) whose reservation ran out goes back to
+    /// pending unstarted instead, its attempt not counted, logged as info.
+    /// Safe in any process at any time. Returns how many jobs were recovered.
     ///
     /// # Errors
     /// Database errors.
@@ -49,8 +52,8 @@ impl Queue {
         loop {
             let now = self.now();
             let done = self.backend().recover_expired(now, BATCH, &backoff_for)?;
-            for (id, status) in &done {
-                log::warn!("recovered job {id} after its lease expired: now {status}");
+            for r in &done {
+                log_expired(r);
             }
             total += done.len();
             self.metrics().recovered(done.len() as u64);
@@ -85,5 +88,18 @@ impl Queue {
                 return Ok(total);
             }
         }
+    }
+}
+
+/// Logs a recovery of an expired lease: a lost attempt is a warning, a
+/// reservation that ran out (the job never started) is not.
+fn log_expired(r: &Recovered) {
+    let (id, status) = (r.id, r.status);
+    if r.reserved {
+        log::info!(
+            "job {id}: its reservation ran out; handed back unstarted, attempt not counted: now {status}"
+        );
+    } else {
+        log::warn!("recovered job {id} after its lease expired: now {status}");
     }
 }

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::queue::Queue;
 use crate::stats::Waiting;
+use crate::store::Recovered;
 use crate::workers::{WorkerInfo, WORKER_STALE};
 
 /// How long a dead pool that holds no job stays listed after its last
@@ -92,7 +93,9 @@ impl Queue {
     /// Hands back at once every job worker pool `worker` holds in progress,
     /// instead of waiting for the leases: each is a failed attempt with the
     /// retryable error "worker NAME stopped (recovered by hand)", and a job that
-    /// goes back to pending keeps its place in the run order. Refused while the
+    /// goes back to pending keeps its place in the run order (a reserved job,
+    /// prefetched and never started, goes back unstarted, its attempt not
+    /// counted). Refused while the
     /// pool's heartbeat is fresh, unless `force`; a pool that is not alive is
     /// also removed from [`Queue::workers`]. Returns how many jobs.
     ///
@@ -110,8 +113,8 @@ impl Queue {
         let done = self
             .backend()
             .recover_worker(worker, &message, self.now(), &backoff_for)?;
-        for (id, status) in &done {
-            log::warn!("job {id} of worker {worker} handed back: now {status}");
+        for r in &done {
+            log_recovered(worker, r);
         }
         if !alive {
             // Dead, and now holding nothing: off the list of pools.
@@ -141,6 +144,19 @@ impl Queue {
             total += self.recover_worker(w, true)?;
         }
         Ok(total)
+    }
+}
+
+/// Logs a job recovered by hand from pool `worker`: a lost attempt is a
+/// warning, a reservation handed back unstarted is not.
+fn log_recovered(worker: &str, r: &Recovered) {
+    let (id, status) = (r.id, r.status);
+    if r.reserved {
+        log::info!(
+            "job {id} reserved by worker {worker} handed back unstarted, attempt not counted: now {status}"
+        );
+    } else {
+        log::warn!("job {id} of worker {worker} handed back: now {status}");
     }
 }
 

@@ -14,8 +14,9 @@ use crate::stats::Stats;
 use crate::store::BulkDone;
 
 /// One row of the stats query: jobs of a type, status and queue, how pending
-/// ones split (`ready`, `retrying`, else scheduled), and the earliest due time
-/// (ms, UTC) among them.
+/// ones split (`ready`, `retrying`, else scheduled) and which in-progress
+/// ones are `reserved` (not started), and the earliest due time (ms, UTC)
+/// among them.
 pub(crate) struct StatsRow {
     pub job_type: String,
     pub status: String,
@@ -52,6 +53,7 @@ pub(crate) fn stats(now: Timestamp, rows: impl IntoIterator<Item = StatsRow>) ->
                 oldest = Some(oldest.map_or(r.min_due, |o| o.min(r.min_due)));
             }
             Some("retrying") => s.pending.retrying += n,
+            Some("reserved") => s.reserved += n,
             Some(_) => s.pending.scheduled += n,
             None => {}
         }

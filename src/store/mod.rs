@@ -113,6 +113,37 @@ pub(crate) struct Settled {
     pub claimed: Vec<Job>,
 }
 
+/// A job a recovery took back (an expired lease, or a dead pool's job
+/// recovered by hand), with its status after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Recovered {
+    pub id: JobId,
+    pub status: JobStatus,
+    /// It was reserved (prefetched, never started): handed back unstarted,
+    /// its attempt not counted. Else a started attempt that was lost.
+    pub reserved: bool,
+}
+
+impl Recovered {
+    /// A started attempt taken back (counted as a failed attempt).
+    pub fn attempt(id: JobId, status: JobStatus) -> Recovered {
+        Recovered {
+            id,
+            status,
+            reserved: false,
+        }
+    }
+
+    /// A reservation taken back: the job never started.
+    pub fn reservation(id: JobId, status: JobStatus) -> Recovered {
+        Recovered {
+            id,
+            status,
+            reserved: true,
+        }
+    }
+}
+
 /// One batch of a change to every job matching a filter: the next `limit`
 /// eligible jobs in enqueue order (see [`Backend::find`]) after `after`, created
 /// no later than `until` (so jobs enqueued meanwhile are left alone).
@@ -214,7 +245,7 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
         now: Timestamp,
         limit: usize,
         backoff_for: &dyn Fn(&str) -> Backoff,
-    ) -> Result<Vec<(JobId, JobStatus)>>;
+    ) -> Result<Vec<Recovered>>;
     /// Hands back at once every job `worker` holds in progress (its process is
     /// dead): a failed attempt with the retryable error `message`; a job going
     /// back to pending keeps its place in the run order.
@@ -224,7 +255,7 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
         message: &str,
         now: Timestamp,
         backoff_for: &dyn Fn(&str) -> Backoff,
-    ) -> Result<Vec<(JobId, JobStatus)>>;
+    ) -> Result<Vec<Recovered>>;
     /// Records (or refreshes) a live pool: the types and queues it serves.
     fn register_worker(
         &self,

@@ -50,7 +50,8 @@ impl Shared {
     }
 
     /// Writes the give-back of `held` (taken by [`Shared::take_unstarted`])
-    /// in one transaction; `why` says when, for the log.
+    /// in one transaction, counting those written in the pool's `given_back`;
+    /// `why` says when, for the log.
     pub fn give_back(&self, held: &[Unstarted], why: &str) {
         if held.is_empty() {
             return;
@@ -69,6 +70,7 @@ impl Shared {
                     }
                 }
                 log::info!("{back} prefetched jobs handed back unstarted ({why})");
+                self.state().counts.given_back += back;
                 if back > 0 {
                     // Other pools of this process may run them now (other
                     // processes: the backend's notification, or their watch).

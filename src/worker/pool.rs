@@ -31,10 +31,15 @@ pub struct PoolCounts {
     pub retried: u64,
     /// Jobs ended failed or cancelled.
     pub failed: u64,
-    /// Jobs handed back to pending at shutdown.
+    /// Started jobs handed back to pending at shutdown.
     pub released: u64,
     /// Attempts that snoozed (run again later without using an attempt).
     pub snoozed: u64,
+    /// Reserved jobs (see [`WorkerConfig::prefetch`]) handed back unstarted,
+    /// their attempts not counted: at shutdown, when their queue was paused
+    /// or the pool stalled for `prefetch_ttl` (pending again), or after a
+    /// cancel request (cancelled). Never in `started`.
+    pub given_back: u64,
 }
 
 /// Adds another pool's (or pass's) counts, field by field: what `jobq work
@@ -47,6 +52,7 @@ impl std::ops::AddAssign for PoolCounts {
         self.failed += o.failed;
         self.released += o.released;
         self.snoozed += o.snoozed;
+        self.given_back += o.given_back;
     }
 }
 
@@ -54,8 +60,15 @@ impl std::fmt::Display for PoolCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} started, {} completed, {} retried, {} snoozed, {} failed or cancelled, {} handed back",
-            self.started, self.completed, self.retried, self.snoozed, self.failed, self.released
+            "{} started, {} completed, {} retried, {} snoozed, {} failed or cancelled, {} handed back, \
+             {} reserved handed back unstarted",
+            self.started,
+            self.completed,
+            self.retried,
+            self.snoozed,
+            self.failed,
+            self.released,
+            self.given_back
         )
     }
 }

@@ -110,3 +110,16 @@ fn the_workers_page_shows_live_pools() {
     let body = page(&api, &cookie, "/dashboard/workers");
     assert!(!body.contains(&format!("data-worker=\"{id}\"")), "{body}");
 }
+
+#[test]
+fn the_workers_page_shows_a_pool_s_reserved_jobs_apart_from_its_running_ones() {
+    let api = start_opts(|o| o.catalog(jobq::Catalog::any_type()), |_| {});
+    let cookie = sign_in(&api, &api.admin);
+    let (pool, release, reserved) = crate::prefetch::reserved_behind_a_held_worker(&api.queue);
+    let body = page(&api, &cookie, "/dashboard/workers");
+    assert!(body.contains("<th>Running</th><th>Reserved</th>"), "{body}");
+    let counts = format!("<td class=\"n\">1</td><td class=\"n\">{reserved}</td>");
+    assert!(body.contains(&counts), "{body}");
+    release.store(true, std::sync::atomic::Ordering::SeqCst);
+    pool.shutdown(Duration::from_secs(30));
+}

@@ -147,6 +147,7 @@ fn the_other_bodies_keep_their_fields() {
                 "total",
                 "by_status",
                 "pending",
+                "reserved",
                 "oldest_ready_age_ms",
                 "by_type",
                 "at",

@@ -157,6 +157,22 @@ fn stats_split_pending_and_age_the_oldest_ready_job(db) {
 }
 
 both! {
+fn stats_say_how_many_in_progress_jobs_are_reserved_not_started(db) {
+    let (q, _clock) = queue(&db);
+    for i in 0..3 {
+        q.enqueue(NewJob::new("a", json!(i))).unwrap();
+    }
+    assert_eq!(q.claim("w", None, 1, LEASE).unwrap().len(), 1);
+    let round = q.prefetch_round("p", &[], &[], 1, LEASE).unwrap();
+    assert_eq!(round.reserved.len(), 1);
+    let s = q.stats().unwrap();
+    assert_eq!((s.by_status.in_progress, s.reserved), (2, 1), "{s:?}");
+    assert_eq!((s.by_status.pending, s.pending.ready), (1, 1), "{s:?}");
+    assert_eq!(serde_json::to_value(&s).unwrap()["reserved"], 1);
+}
+}
+
+both! {
 fn prune_deletes_only_old_final_jobs(db) {
     let (q, clock) = queue(&db);
     let keep = q.enqueue(NewJob::new("a", json!(null))).unwrap();

@@ -1,6 +1,6 @@
 //! The workers page: every worker pool the database knows (as `jobq workers`),
-//! alive or not, what it serves, its heartbeat and the jobs it runs; refreshed
-//! live.
+//! alive or not, what it serves, its heartbeat, the jobs it runs and those its
+//! prefetch holds reserved; refreshed live.
 
 use maud::html;
 
@@ -20,7 +20,7 @@ pub(crate) fn list(queue: &Queue, signed: &Signed) -> Result<Response, ApiError>
         p #pools data-live { (alive) " of " (workers.len()) " pools alive." }
         table #workers data-live {
             thead { tr {
-                th { "Pool" } th { "Alive" } th { "Running" } th { "Job types" }
+                th { "Pool" } th { "Alive" } th { "Running" } th { "Reserved" } th { "Job types" }
                 th { "Queues" } th { "Heartbeat" } th { "Started" }
             } }
             tbody {
@@ -29,6 +29,7 @@ pub(crate) fn list(queue: &Queue, signed: &Signed) -> Result<Response, ApiError>
                         td { code { (w.id) } }
                         td.alive { @if w.alive { "yes" } @else { "no" } }
                         td.n { (num(w.running)) }
+                        td.n { (num(w.reserved)) }
                         td { @for (i, t) in w.types.iter().enumerate() {
                             @if i > 0 { ", " }
                             a href={(BASE) "/jobs?job_type=" (enc(t))} { (t) }
@@ -39,11 +40,12 @@ pub(crate) fn list(queue: &Queue, signed: &Signed) -> Result<Response, ApiError>
                     }
                 }
                 @if workers.is_empty() {
-                    tr { td colspan="7" { "No worker pool has run on this database yet." } }
+                    tr { td colspan="8" { "No worker pool has run on this database yet." } }
                 }
             }
         }
         p.note {
+            "Reserved: jobs a pool's prefetch holds claimed (in progress) that no worker has started. "
             "A pool beats every 5 s and counts as dead after 15 s without a beat; "
             code { "jobq recover --worker ID" } " hands a dead pool's jobs back at once."
         }

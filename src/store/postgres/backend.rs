@@ -20,7 +20,7 @@ use crate::store::postgres::{
     admin, bulk, claim, find, finish, overview, queues, read, schedules, settle, tokens, transfer,
     workers, Postgres,
 };
-use crate::store::{Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled};
+use crate::store::{Backend, BulkBatch, BulkDone, FirePlan, NewRow, Recovered, Round, Settled};
 use crate::token::ApiToken;
 use crate::transfer::Settings;
 use crate::workers::WorkerInfo;
@@ -115,7 +115,7 @@ impl Backend for Postgres {
         now: Timestamp,
         limit: usize,
         backoff_for: &dyn Fn(&str) -> Backoff,
-    ) -> Result<Vec<(JobId, JobStatus)>> {
+    ) -> Result<Vec<Recovered>> {
         self.notifying_tx("recover", |c| {
             finish::recover_expired(c, backoff_for, now, limit).map(any_pending)
         })
@@ -127,7 +127,7 @@ impl Backend for Postgres {
         message: &str,
         now: Timestamp,
         backoff_for: &dyn Fn(&str) -> Backoff,
-    ) -> Result<Vec<(JobId, JobStatus)>> {
+    ) -> Result<Vec<Recovered>> {
         self.notifying_tx("recover worker", |c| {
             finish::recover_worker(c, worker, message, backoff_for, now).map(any_pending)
         })
@@ -346,7 +346,7 @@ impl Backend for Postgres {
 }
 
 /// A recovery's outcomes, and whether any job went back to pending (due).
-fn any_pending(out: Vec<(JobId, JobStatus)>) -> (Vec<(JobId, JobStatus)>, bool) {
-    let due = out.iter().any(|(_, s)| *s == JobStatus::Pending);
+fn any_pending(out: Vec<Recovered>) -> (Vec<Recovered>, bool) {
+    let due = out.iter().any(|r| r.status == JobStatus::Pending);
     (out, due)
 }

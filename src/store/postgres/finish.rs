@@ -15,6 +15,7 @@ use crate::store::postgres::claim::{fail_unreadable, lease_refused, outcomes_by_
 use crate::store::postgres::conn::Conn;
 use crate::store::postgres::reserve;
 use crate::store::postgres::row::{job_columns, job_from_row};
+use crate::store::Recovered;
 
 /// Every completion of a round in one statement: the jobs of `$2` whose
 /// attempt `$3` still holds its lease get the results `$4`; a prefetched job
@@ -244,26 +245,27 @@ pub(crate) fn recover_expired(
     backoff_for: &dyn Fn(&str) -> Backoff,
     now: Timestamp,
     limit: usize,
-) -> Result<Vec<(JobId, JobStatus)>> {
+) -> Result<Vec<Recovered>> {
     let lim = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = c.query("recover", EXPIRED, &[&now.0, &lim])?;
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let job = job_from_row(row);
+        let (id, token) = (job.id, job.lease_token);
         if cannot_run(&job) {
             fail_unreadable(c, &job, &row.get::<_, String>(0), now)?;
-            out.push((job.id, JobStatus::Failed));
+            out.push(Recovered::attempt(id, JobStatus::Failed));
             continue;
         }
         let Some(started) = job.started_at else {
-            let status = reserve::give_back(c, job.id, job.lease_token, None, now)?;
-            out.push((job.id, status));
+            let status = reserve::give_back(c, id, token, None, now)?;
+            out.push(Recovered::reservation(id, status));
             continue;
         };
         let ran = now.since(started);
         let failure = Failure::new("lease expired", ErrorClass::Retryable).with_duration(ran);
-        let status = fail(c, job.id, job.lease_token, &failure, backoff_for, now)?;
-        out.push((job.id, status));
+        let status = fail(c, id, token, &failure, backoff_for, now)?;
+        out.push(Recovered::attempt(id, status));
     }
     Ok(out)
 }
@@ -279,7 +281,7 @@ pub(crate) fn recover_worker(
     message: &str,
     backoff_for: &dyn Fn(&str) -> Backoff,
     now: Timestamp,
-) -> Result<Vec<(JobId, JobStatus)>> {
+) -> Result<Vec<Recovered>> {
     let rows = c.query("recover worker", HELD_BY, &[&worker])?;
     let failure = Failure::new(message, ErrorClass::Retryable);
     let mut out = Vec::with_capacity(rows.len());
@@ -287,12 +289,12 @@ pub(crate) fn recover_worker(
         let Ok(id) = r.get::<_, String>(0).parse::<JobId>() else {
             continue;
         };
-        let status = if r.get::<_, bool>(2) {
-            reserve::give_back(c, id, r.get(1), None, now)?
+        out.push(if r.get::<_, bool>(2) {
+            Recovered::reservation(id, reserve::give_back(c, id, r.get(1), None, now)?)
         } else {
-            fail_with(c, id, r.get(1), &failure, backoff_for, now, true)?
-        };
-        out.push((id, status));
+            let status = fail_with(c, id, r.get(1), &failure, backoff_for, now, true)?;
+            Recovered::attempt(id, status)
+        });
     }
     Ok(out)
 }

@@ -18,9 +18,13 @@ const REMOVE: &str = "DELETE FROM jobq.workers WHERE id = $1";
 const FORGET_OLD: &str = "DELETE FROM jobq.workers w WHERE w.heartbeat_at < $1 AND NOT EXISTS \
      (SELECT 1 FROM jobq.jobs j WHERE j.status = 'in_progress' AND j.locked_by = w.id)";
 
+/// Every pool, with its running (started) and reserved (not started) jobs.
 const ALL: &str = "SELECT w.id, w.types, w.queues, w.started_at, w.heartbeat_at, \
-     (SELECT count(*) FROM jobq.jobs j WHERE j.status = 'in_progress' AND j.locked_by = w.id) \
-     FROM jobq.workers w ORDER BY w.id";
+     h.running, h.reserved FROM jobq.workers w, LATERAL \
+     (SELECT count(*) FILTER (WHERE j.started_at IS NOT NULL) AS running, \
+       count(*) FILTER (WHERE j.started_at IS NULL) AS reserved \
+       FROM jobq.jobs j WHERE j.status = 'in_progress' AND j.locked_by = w.id) h \
+     ORDER BY w.id";
 
 const WAITING: &str = "SELECT job_type, queue, count(*) FILTER (WHERE next_retry <= $1), \
      count(*) FILTER (WHERE next_retry > $1), min(next_retry) FILTER (WHERE next_retry > $1) \
@@ -79,6 +83,7 @@ pub(crate) fn all(c: &mut Conn, fresh_after: Timestamp) -> Result<Vec<WorkerInfo
                 heartbeat_at: beat,
                 alive: beat > fresh_after,
                 running: count(r.get(5)),
+                reserved: count(r.get(6)),
             }
         })
         .collect())

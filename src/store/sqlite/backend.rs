@@ -19,7 +19,8 @@ use crate::store::sqlite::{
     transfer, watch, workers, Sqlite,
 };
 use crate::store::{
-    refusal_is_an_outcome, Backend, BulkBatch, BulkDone, FirePlan, NewRow, Round, Settled,
+    refusal_is_an_outcome, Backend, BulkBatch, BulkDone, FirePlan, NewRow, Recovered, Round,
+    Settled,
 };
 use crate::token::ApiToken;
 use crate::transfer::Settings;
@@ -84,7 +85,7 @@ impl Backend for Sqlite {
         now: Timestamp,
         limit: usize,
         backoff_for: &dyn Fn(&str) -> Backoff,
-    ) -> Result<Vec<(JobId, JobStatus)>> {
+    ) -> Result<Vec<Recovered>> {
         self.store.write("recover", |tx| {
             finish::recover_expired(tx, backoff_for, now, limit)
         })
@@ -96,7 +97,7 @@ impl Backend for Sqlite {
         message: &str,
         now: Timestamp,
         backoff_for: &dyn Fn(&str) -> Backoff,
-    ) -> Result<Vec<(JobId, JobStatus)>> {
+    ) -> Result<Vec<Recovered>> {
         self.store.write("recover worker", |tx| {
             finish::recover_worker(tx, worker, message, backoff_for, now)
         })

@@ -17,6 +17,7 @@ use crate::store::sqlite::id::{self, key};
 use crate::store::sqlite::lease::lease_refused;
 use crate::store::sqlite::reserve;
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
+use crate::store::Recovered;
 
 /// in_progress -> `$status` for a job whose cancel request is `$cancel`. `?5`:
 /// the start time of a prefetched job whose start is written with its
@@ -243,7 +244,7 @@ pub(crate) fn recover_expired(
     backoff_for: &dyn Fn(&str) -> Backoff,
     now: Timestamp,
     limit: usize,
-) -> Result<Vec<(JobId, JobStatus)>> {
+) -> Result<Vec<Recovered>> {
     let expired: Vec<(Job, Value)> = {
         let mut stmt = conn.prepare_cached(EXPIRED).map_err(Error::db("recover"))?;
         let lim = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -259,18 +260,19 @@ pub(crate) fn recover_expired(
     for (job, stored) in expired {
         if cannot_run(&job) {
             fail_unreadable(conn, &job, &stored, now)?;
-            out.push((job.id, JobStatus::Failed));
+            out.push(Recovered::attempt(job.id, JobStatus::Failed));
             continue;
         }
         let (id, token) = (job.id, job.lease_token);
         if job.started_at.is_none() {
-            out.push((id, reserve::give_back(conn, id, token, None, now)?));
+            let status = reserve::give_back(conn, id, token, None, now)?;
+            out.push(Recovered::reservation(id, status));
             continue;
         }
         let ran = job.started_at.map(|s| now.since(s)).unwrap_or_default();
         let failure = Failure::new("lease expired", ErrorClass::Retryable).with_duration(ran);
         let status = fail(conn, id, token, &failure, backoff_for, now)?;
-        out.push((id, status));
+        out.push(Recovered::attempt(id, status));
     }
     Ok(out)
 }
@@ -286,7 +288,7 @@ pub(crate) fn recover_worker(
     message: &str,
     backoff_for: &dyn Fn(&str) -> Backoff,
     now: Timestamp,
-) -> Result<Vec<(JobId, JobStatus)>> {
+) -> Result<Vec<Recovered>> {
     let held: Vec<(JobId, i64, bool)> = {
         let mut stmt = conn
             .prepare_cached(HELD_BY)
@@ -302,12 +304,12 @@ pub(crate) fn recover_worker(
     let failure = Failure::new(message, ErrorClass::Retryable);
     held.into_iter()
         .map(|(id, token, reserved)| {
-            let status = if reserved {
-                reserve::give_back(conn, id, token, None, now)?
+            Ok(if reserved {
+                Recovered::reservation(id, reserve::give_back(conn, id, token, None, now)?)
             } else {
-                fail_with(conn, id, token, &failure, backoff_for, now, true)?
-            };
-            Ok((id, status))
+                let status = fail_with(conn, id, token, &failure, backoff_for, now, true)?;
+                Recovered::attempt(id, status)
+            })
         })
         .collect()
 }

@@ -32,7 +32,8 @@ pub(crate) const LIST: &str = concat!(
 const COUNT: &str = concat!("SELECT count(*) FROM jobs WHERE ", filter!());
 
 const STATS: &str = "SELECT job_type, status, \
-     CASE WHEN status != 'pending' THEN NULL WHEN next_retry <= ?1 THEN 'ready' \
+     CASE WHEN status = 'in_progress' AND started_at IS NULL THEN 'reserved' \
+          WHEN status != 'pending' THEN NULL WHEN next_retry <= ?1 THEN 'ready' \
           WHEN attempts > 0 THEN 'retrying' ELSE 'scheduled' END, \
      count(*), min(next_retry), queue FROM jobs GROUP BY 1, 2, 3, 6";
 

@@ -18,9 +18,12 @@ const REMOVE: &str = "DELETE FROM workers WHERE id = ?1";
 pub(crate) const FORGET_OLD: &str = "DELETE FROM workers WHERE heartbeat_at < ?1 AND id NOT IN \
      (SELECT locked_by FROM jobs WHERE status = 'in_progress' AND status != 'pending' AND locked_by IS NOT NULL)";
 
+/// Every pool, with its running (started) and reserved (not started) jobs.
 pub(crate) const ALL: &str = "SELECT w.id, w.types, w.queues, w.started_at, w.heartbeat_at, \
      (SELECT count(*) FROM jobs j WHERE j.status = 'in_progress' AND j.status != 'pending' \
-       AND j.locked_by = w.id) \
+       AND j.locked_by = w.id AND j.started_at IS NOT NULL), \
+     (SELECT count(*) FROM jobs j WHERE j.status = 'in_progress' AND j.status != 'pending' \
+       AND j.locked_by = w.id AND j.started_at IS NULL) \
      FROM workers w ORDER BY w.id";
 
 pub(crate) const WAITING: &str =
@@ -100,6 +103,7 @@ pub(crate) fn all(conn: &Connection, fresh_after: Timestamp) -> Result<Vec<Worke
                 heartbeat_at: beat,
                 alive: beat > fresh_after,
                 running: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+                reserved: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
             })
         })
         .map_err(Error::db("workers"))?;
