@@ -74,6 +74,11 @@ impl Queue {
             batch.now = self.now();
             let done = self.backend().bulk(&batch)?;
             total += done.changed as u64;
+            if action == BulkAction::Cancel && done.changed > 0 {
+                // Some of them may be running or reserved here: tell this
+                // process's pools after each batch, not after the last.
+                self.notify_cancel();
+            }
             match done.next {
                 Some(next) => batch.after = Some(next),
                 None => break,
@@ -82,10 +87,6 @@ impl Queue {
         log::info!("bulk {action:?}: {total} jobs");
         if action == BulkAction::Retry && total > 0 {
             self.notify_enqueued();
-        }
-        if action == BulkAction::Cancel && total > 0 {
-            // Some of them may be running or reserved here.
-            self.notify_cancel();
         }
         Ok(total)
     }
