@@ -156,9 +156,9 @@ fn a_handler_past_its_timeout_fails_as_timed_out_is_retried_and_its_late_result_
 }
 }
 
-both! {
-fn cancelling_a_running_job_reaches_its_handler_and_it_ends_cancelled(db) {
-    let q = open(&db);
+/// A registry whose "loop" handler reports progress "started", then runs
+/// until its context reports a cancel, and returns `JobError::Cancelled`.
+fn looping_until_cancelled() -> Registry {
     let mut reg = Registry::new();
     reg.register("loop", |ctx: &jobq::JobContext, _| {
         ctx.progress(0.1, "started").ok();
@@ -167,6 +167,13 @@ fn cancelling_a_running_job_reaches_its_handler_and_it_ends_cancelled(db) {
         }
         Err(JobError::Cancelled)
     });
+    reg
+}
+
+both! {
+fn cancelling_a_running_job_reaches_its_handler_and_it_ends_cancelled(db) {
+    let q = open(&db);
+    let reg = looping_until_cancelled();
     let cfg = WorkerConfig {
         poll_interval: Duration::from_millis(50),
         ..config(1)
@@ -197,14 +204,7 @@ fn a_cancel_through_the_pool_s_own_queue_reaches_its_handler_before_the_next_pol
     // reaching the pool at its next supervisor tick ends these jobs within
     // the wait.
     let q = open(&db);
-    let mut reg = Registry::new();
-    reg.register("loop", |ctx: &jobq::JobContext, _| {
-        ctx.progress(0.1, "started").ok();
-        while !ctx.is_cancelled() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Err(JobError::Cancelled)
-    });
+    let reg = looping_until_cancelled();
     let cfg = WorkerConfig {
         poll_interval: Duration::from_secs(120),
         heartbeat_interval: Some(Duration::from_secs(120)),
