@@ -29,8 +29,10 @@ pub struct WorkerInfo {
     /// True while its heartbeat is fresh (younger than [`WORKER_STALE`]).
     pub alive: bool,
     /// Jobs it runs now: `in_progress`, locked by it, and started
-    /// (`started_at` set). Its reserved jobs are not counted here (they once
-    /// were, wrongly: a reserved job is not running), but in `reserved`.
+    /// (`started_at` set; a prefetching pool writes a start within about
+    /// 50 ms of a worker taking the job, and counts it in `reserved` until
+    /// then). Its reserved jobs are not counted here (they once were,
+    /// wrongly: a reserved job is not running), but in `reserved`.
     pub running: u64,
     /// Jobs it holds reserved by its prefetch (see
     /// [`crate::WorkerConfig::prefetch`]): `in_progress`, locked by it, not

@@ -328,7 +328,8 @@ fn report_held_elsewhere(queue: &jobq::Queue, types: &[String], queues: Option<&
     let jobs = if total == 1 { "job is" } else { "jobs are" };
     log::info!(
         "{total} {jobs} in progress in other pools, not waited for: {list}; \
-         a dead pool's jobs come back when their leases expire \
+         a dead pool's jobs come back when their leases (reserved jobs: their \
+         reservations) expire \
          (at once: `jobq recover --worker NAME` once its heartbeat is stale)"
     );
 }

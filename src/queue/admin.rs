@@ -97,7 +97,7 @@ fn log_expired(r: &Recovered) {
     let (id, status) = (r.id, r.status);
     if r.reserved {
         log::info!(
-            "job {id}: its reservation ran out; handed back unstarted, attempt not counted: now {status}"
+            "job {id}: its reservation ran out; handed back as reserved (not started, or its start not yet written), attempt not counted: now {status}"
         );
     } else {
         log::warn!("recovered job {id} after its lease expired: now {status}");

@@ -153,7 +153,7 @@ fn log_recovered(worker: &str, r: &Recovered) {
     let (id, status) = (r.id, r.status);
     if r.reserved {
         log::info!(
-            "job {id} reserved by worker {worker} handed back unstarted, attempt not counted: now {status}"
+            "job {id} reserved by worker {worker} (not started, or its start not yet written) handed back, attempt not counted: now {status}"
         );
     } else {
         log::warn!("job {id} of worker {worker} handed back: now {status}");
