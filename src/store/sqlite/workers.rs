@@ -18,13 +18,14 @@ const REMOVE: &str = "DELETE FROM workers WHERE id = ?1";
 pub(crate) const FORGET_OLD: &str = "DELETE FROM workers WHERE heartbeat_at < ?1 AND id NOT IN \
      (SELECT locked_by FROM jobs WHERE status = 'in_progress' AND status != 'pending' AND locked_by IS NOT NULL)";
 
-/// Every pool, with its running (started) and reserved (not started) jobs.
+/// Every pool, with its running (started) and reserved (not started) jobs:
+/// the in-progress jobs are read once, grouped by holder, not once per pool.
 pub(crate) const ALL: &str = "SELECT w.id, w.types, w.queues, w.started_at, w.heartbeat_at, \
-     (SELECT count(*) FROM jobs j WHERE j.status = 'in_progress' AND j.status != 'pending' \
-       AND j.locked_by = w.id AND j.started_at IS NOT NULL), \
-     (SELECT count(*) FROM jobs j WHERE j.status = 'in_progress' AND j.status != 'pending' \
-       AND j.locked_by = w.id AND j.started_at IS NULL) \
-     FROM workers w ORDER BY w.id";
+     coalesce(h.running, 0), coalesce(h.reserved, 0) FROM workers w LEFT JOIN \
+     (SELECT j.locked_by AS holder, sum(j.started_at IS NOT NULL) AS running, \
+       sum(j.started_at IS NULL) AS reserved FROM jobs j \
+       WHERE j.status = 'in_progress' AND j.status != 'pending' GROUP BY j.locked_by) h \
+     ON h.holder = w.id ORDER BY w.id";
 
 pub(crate) const WAITING: &str =
     "SELECT job_type, queue, sum(next_retry <= ?1), sum(next_retry > ?1), \
