@@ -84,6 +84,7 @@ impl Queue {
             lease,
             reserve: false,
             start_now: n,
+            live: None,
         };
         let settled = self.settle_and_claim(finished, Some(claim))?;
         Ok((settled.completed, settled.claimed))
@@ -133,6 +134,7 @@ impl Queue {
                 lease_until: now.plus(c.lease),
                 reserve: c.reserve,
                 start_now: c.start_now,
+                live: c.live,
             }),
             backoff_for: &backoff_for,
             now,
@@ -299,4 +301,7 @@ pub(crate) struct ClaimSpec<'a> {
     /// jobs of limited queues the claim reserves; see
     /// [`crate::queues::QueueSettings::claimable`]. Unused without `reserve`.
     pub start_now: usize,
+    /// Reads `n` and `start_now` at the claim's moment, after the round's
+    /// writes (`n` above is then the most it may say); `None`: as given.
+    pub live: Option<crate::store::LiveSize<'a>>,
 }

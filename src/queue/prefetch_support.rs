@@ -58,6 +58,7 @@ impl Queue {
             lease,
             reserve: true,
             start_now: reserve,
+            live: None,
         };
         let s = self.settle_and_claim(finished, Some(claim))?;
         Ok(PrefetchRound {

@@ -28,6 +28,7 @@ fn reserve_from(q: &Queue, worker: &str, queues: Option<&[String]>) -> crate::Jo
         lease: Duration::from_secs(10),
         reserve: true,
         start_now: 1,
+        live: None,
     };
     let mut s = q
         .settle_and_claim(Finished::default(), Some(claim))
@@ -160,4 +161,42 @@ fn a_give_back_forgets_only_the_start_its_own_claim_recorded() {
     give_back(&q, &held);
     // The later claim's start stays: two of the minute's three are left.
     assert_eq!(q.claim("b", None, 10, lease).unwrap().len(), 2);
+}
+
+#[test]
+fn a_live_sized_claim_takes_what_its_read_says_at_most_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(dir.path().join("l.db")).unwrap();
+    for i in 0..6 {
+        q.enqueue(NewJob::new("t", json!(i))).unwrap();
+    }
+    let reads = std::sync::atomic::AtomicUsize::new(0);
+    let claimed = |bound: usize, says: usize| {
+        let read = || {
+            reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (says, says)
+        };
+        let claim = ClaimSpec {
+            worker: "w",
+            types: None,
+            queues: None,
+            n: bound,
+            lease: Duration::from_secs(10),
+            reserve: true,
+            start_now: 0,
+            live: Some(crate::store::LiveSize(&read)),
+        };
+        let s = q
+            .settle_and_claim(Finished::default(), Some(claim))
+            .unwrap();
+        s.claimed.len()
+    };
+    // The read, not the bound, sizes the claim; the bound caps it.
+    assert_eq!(claimed(4, 2), 2);
+    assert_eq!(claimed(3, 9), 3);
+    // A read of none claims none.
+    assert_eq!(claimed(4, 0), 0);
+    assert_eq!(reads.load(std::sync::atomic::Ordering::Relaxed), 3);
+    let stats = q.stats().unwrap();
+    assert_eq!((stats.reserved, stats.pending.ready), (5, 1));
 }

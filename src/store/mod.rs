@@ -70,6 +70,36 @@ pub(crate) struct Claim<'a> {
     /// With `reserve`: the pool's idle workers, the most jobs of limited
     /// queues the claim reserves (see `QueueSettings::claimable`).
     pub start_now: usize,
+    /// The claim's size read at its moment, after the round's writes (see
+    /// [`Claim::sized`]); `n` is then its upper bound.
+    pub live: Option<LiveSize<'a>>,
+}
+
+/// Reads a claim's size (how many jobs, and `start_now`) at the claim's
+/// moment: a prefetching pool's workers keep taking buffered jobs while the
+/// round's writes run, so by then the buffer has more room than when the
+/// round was taken.
+#[derive(Clone, Copy)]
+pub(crate) struct LiveSize<'a>(pub &'a dyn Fn() -> (usize, usize));
+
+impl std::fmt::Debug for LiveSize<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveSize")
+    }
+}
+
+impl Claim<'_> {
+    /// How many jobs to claim and `start_now`, read now: from [`Claim::live`]
+    /// when set (at most `n`), otherwise `n` and `start_now` as given.
+    pub fn sized(&self) -> (usize, usize) {
+        match self.live {
+            Some(LiveSize(live)) => {
+                let (n, start_now) = live();
+                (n.min(self.n), start_now)
+            }
+            None => (self.n, self.start_now),
+        }
+    }
 }
 
 /// A worker pool's round: finished attempts to write and jobs to claim, in ONE

@@ -5,6 +5,7 @@
 //! and the next claim (see `thread.rs`). What a written round leaves in the
 //! pool's state is in `round_record.rs`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,6 +15,7 @@ use crate::error::Result;
 use crate::failure::Failure;
 use crate::job::JobId;
 use crate::queue::{ClaimSpec, Finished};
+use crate::store::LiveSize;
 use crate::worker::execute::Outcome;
 use crate::worker::shared::{PoolState, Shared, Task};
 use crate::worker::{refused, round_record};
@@ -85,9 +87,10 @@ pub(crate) fn due(shared: &Shared, st: &PoolState) -> bool {
             return true;
         }
         // With prefetch, workers keep running buffered jobs while results
-        // wait, so a round waits until the buffer is half spent: each round
-        // then settles and refills about half the buffer, instead of every
-        // other round carrying a handful of jobs at a round's full cost.
+        // wait, so a round waits until the buffer is half spent (or the
+        // group window passes) instead of every other round carrying a
+        // handful of jobs at a round's full cost. Its claim is sized when
+        // it runs (see `write`), so it refills the room made meanwhile.
         let prefetch = shared.config.prefetch;
         let refill = prefetch > 0 && st.buffer.len() * 2 <= prefetch;
         let window = st
@@ -154,8 +157,22 @@ pub(crate) fn take(shared: &Shared, st: &mut PoolState) -> RoundWork {
 ///
 /// # Errors
 /// The round's database error.
-pub(crate) fn write(shared: &Shared, work: RoundWork, me: Option<usize>) -> Result<RoundEnd> {
+pub(crate) fn write(shared: &Shared, mut work: RoundWork, me: Option<usize>) -> Result<RoundEnd> {
     let reserve = shared.config.prefetch > 0;
+    // A prefetching pool's claim is sized when the claim statement runs,
+    // after the round's writes: its workers have meanwhile taken jobs from
+    // the buffer, so the claim fills the room they made (about a whole
+    // buffer per round, not the half that was free when the round was
+    // taken). One round's claim is at most the claim batch. A round with
+    // nothing to write and no room when taken stays away from the database.
+    let live = reserve && !work.isolated && (work.want > 0 || !work.is_empty());
+    let sized = AtomicUsize::new(work.want);
+    let read = || {
+        let st = shared.state();
+        let n = want(shared, &st);
+        sized.store(n, Ordering::Relaxed);
+        (n, idle_workers(shared, &st))
+    };
     let finished = Finished {
         starts: &work.starts,
         start_lease: shared.config.lease,
@@ -169,7 +186,11 @@ pub(crate) fn write(shared: &Shared, work: RoundWork, me: Option<usize>) -> Resu
         worker: &shared.config.worker_id,
         types: Some(&shared.types),
         queues: shared.config.queues.as_deref(),
-        n: work.want,
+        n: if live {
+            shared.config.batch()
+        } else {
+            work.want
+        },
         lease: if reserve {
             shared.reservation()
         } else {
@@ -177,10 +198,12 @@ pub(crate) fn write(shared: &Shared, work: RoundWork, me: Option<usize>) -> Resu
         },
         reserve,
         start_now: work.start_now,
+        live: live.then_some(LiveSize(&read)),
     };
     let began = Instant::now();
     let written = shared.queue.settle_and_claim(finished, Some(claim));
     shared.timed_round(began.elapsed());
+    work.want = sized.load(Ordering::Relaxed);
     match written {
         Ok(settled) => Ok(round_record::settle(shared, &work, settled, me, reserve)),
         Err(e) => {

@@ -121,6 +121,7 @@ fn run_rounds(
             lease: config.lease,
             reserve: false,
             start_now: 1,
+            live: None,
         };
         let settled = match queue.settle_and_claim(last.finished(), Some(claim)) {
             Err(e) if e.refuses_value() && !last.is_empty() => {

@@ -85,18 +85,19 @@ pub(super) fn round(c: &mut Conn, round: &Round<'_>, rotation: usize) -> Result<
             refusal_is_an_outcome(finish::snooze(c, *id, *token, *delay, now))
         })
         .collect::<Result<_>>()?;
-    let claimed = match round.claim {
-        Some(k) if k.n > 0 => claim::claim(
+    let sized = round.claim.map(|k| (k, k.sized()));
+    let claimed = match sized {
+        Some((k, (n, start_now))) if n > 0 => claim::claim(
             c,
             &claim::ClaimArgs {
                 worker: k.worker,
                 types: k.types,
                 queues: k.queues,
-                n: k.n,
+                n,
                 now,
                 lease_until: k.lease_until,
                 reserve: k.reserve,
-                start_now: k.start_now,
+                start_now,
                 rotation,
             },
         )?,

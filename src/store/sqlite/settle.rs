@@ -59,18 +59,19 @@ pub(super) fn round(
         .map(|(id, token, delay)| finish::snooze(tx, *id, *token, *delay, now))
         .map(refusal_is_an_outcome)
         .collect::<Result<_>>()?;
-    let claimed = match round.claim {
-        Some(c) if c.n > 0 => claim::claim(
+    let sized = round.claim.map(|c| (c, c.sized()));
+    let claimed = match sized {
+        Some((c, (n, start_now))) if n > 0 => claim::claim(
             tx,
             &claim::ClaimArgs {
                 worker: c.worker,
                 types,
                 queues: c.queues,
-                n: c.n,
+                n,
                 now,
                 lease_until: c.lease_until,
                 reserve: c.reserve,
-                start_now: c.start_now,
+                start_now,
                 rotation,
             },
         )?,
