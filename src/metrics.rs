@@ -20,6 +20,9 @@ use crate::clock::Timestamp;
 use crate::overview::Overview;
 use crate::queues::QueueInfo;
 
+mod series;
+pub(crate) use series::JobSeries;
+
 /// The media type of [`Metrics::encode`]'s text (OpenMetrics 1.0).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -114,6 +117,8 @@ struct Inner {
     last_fire: Family<ScheduleLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// When the database gauges were last read.
     read_at: Mutex<Option<Instant>>,
+    /// The series handed out by [`Metrics::series`].
+    series: series::SeriesMap,
 }
 
 /// A process's metrics. Cheap to clone; clones share the values.
@@ -144,6 +149,7 @@ impl Metrics {
             paused: Family::default(),
             last_fire: Family::default(),
             read_at: Mutex::new(None),
+            series: series::SeriesMap::default(),
             registry: Registry::default(),
         };
         register(&mut registry, &inner);

@@ -107,7 +107,13 @@ fn place(shared: &Shared, st: &mut PoolState, tasks: Vec<Task>, me: Option<usize
                 t.job.id,
             )
         };
-        st.buffer.make_contiguous().sort_by_key(order);
+        // Usually in order already (what was left, then a claim in run
+        // order); the ids make every key distinct, so an unstable sort
+        // gives the one order, without a scratch copy of the tasks.
+        let buffer = st.buffer.make_contiguous();
+        if !buffer.is_sorted_by_key(order) {
+            buffer.sort_unstable_by_key(order);
+        }
     }
     let mut mine = me.and_then(|_| st.buffer.pop_front());
     if let Some(t) = mine.as_mut() {

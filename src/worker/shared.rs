@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::Timestamp;
 use crate::job::{Job, JobId};
+use crate::metrics::JobSeries;
 use crate::queue::{CommitWatch, Queue, Signal};
 use crate::worker::execute::Outcome;
 use crate::worker::{PoolCounts, Registry, StopFlag, StopReason, WorkerConfig};
@@ -22,9 +23,8 @@ pub(crate) struct RunningJob {
     /// `updated_at`, which later writes to its row change). A rate-limited
     /// queue recorded its start then, which a give-back forgets.
     pub claimed_at: Timestamp,
-    /// The job's queue and type (metrics labels).
-    pub queue: String,
-    pub job_type: String,
+    /// The metric series of the job's queue and type.
+    pub series: Arc<JobSeries>,
     /// When a worker started it; `None` while it waits for one.
     pub started: Option<Instant>,
     /// Reserved for the prefetch buffer (see `WorkerConfig::prefetch`): its
@@ -213,8 +213,20 @@ impl Shared {
             // idle, or the round would not have claimed).
             state.last_progress = Some(Instant::now());
         }
+        let metrics = self.queue.metrics();
+        // A round's jobs are mostly of one queue and type: the last series
+        // looked up is tried first.
+        let mut last: Option<Arc<JobSeries>> = None;
         jobs.into_iter()
             .map(|job| {
+                let series = match &last {
+                    Some(s) if s.is(&job.queue, &job.job_type) => s.clone(),
+                    _ => {
+                        let s = metrics.series(&job.queue, &job.job_type);
+                        last = Some(s.clone());
+                        s
+                    }
+                };
                 let timeout = self.queue.catalog().timeout(&job.job_type);
                 let stop = Arc::new(if job.cancel_requested {
                     StopFlag::with(StopReason::Cancelled)
@@ -227,8 +239,7 @@ impl Shared {
                     RunningJob {
                         lease_token: job.lease_token,
                         claimed_at: job.updated_at,
-                        queue: job.queue.clone(),
-                        job_type: job.job_type.clone(),
+                        series,
                         started: None,
                         reserved,
                         marked: !reserved,
@@ -281,12 +292,18 @@ impl Shared {
             state.starts.push((task.job.id, task.job.lease_token, now));
         }
         let now_i = Instant::now();
-        if let Some(r) = state.running.get_mut(&task.job.id) {
-            r.started = Some(now_i);
+        let metrics = self.queue.metrics();
+        match state.running.get_mut(&task.job.id) {
+            Some(r) => {
+                r.started = Some(now_i);
+                let due = task.job.next_retry;
+                let wait = task.job.started_at.map(|s| s.since(due));
+                r.series.started(metrics, wait.unwrap_or_default());
+            }
+            None => metrics.started(&task.job),
         }
         state.last_progress = Some(now_i);
         state.counts.started += 1;
-        self.queue.metrics().started(&task.job);
     }
 
     /// Marks a running job as given up for `reason` (its handler is told to
@@ -308,10 +325,10 @@ impl Shared {
             return;
         };
         let m = self.queue.metrics();
-        m.running_ended(&job.queue);
+        job.series.running_ended(m);
         if let Some(outcome) = outcome {
             let ran = job.ended.unwrap_or_else(Instant::now) - started;
-            m.finished(&job.queue, &job.job_type, outcome, Some(ran));
+            job.series.finished(m, outcome, Some(ran));
         }
     }
 }
