@@ -2,6 +2,7 @@
 //! and forgotten, refused starts told to stop, claimed jobs handed out; or,
 //! when the round failed, its work put back for the next one.
 
+use std::thread::Thread;
 use std::time::Instant;
 
 use crate::clock::Timestamp;
@@ -62,12 +63,17 @@ pub(super) fn settle(
     record(shared, &mut st, kinds.zip(outcomes));
     st.dry = short && shared.signal.generation() == work.generation;
     let tasks = shared.adopt(&mut st, settled.claimed, reserve);
-    let mine = place(shared, &mut st, tasks, me);
-    end(shared, &mut st);
+    let mut wake = Vec::new();
+    let mine = place(shared, &mut st, tasks, me, &mut wake);
+    end(shared, &mut st, &mut wake);
     let room = st.coordinator_polls && st.held() < shared.capacity();
-    if me.is_some() && st.dry && (st.running.is_empty() || room) {
+    let coordinator = me.is_some() && st.dry && (st.running.is_empty() || room);
+    if coordinator {
         st.coordinator_polls = false;
-        drop(st);
+    }
+    drop(st);
+    wake_all(shared, wake);
+    if coordinator {
         // Nothing held (or, while the coordinator polls, room) and nothing
         // due: the coordinator decides whether the pool is done (drain mode)
         // and waits for new work, watching for other processes' commits.
@@ -94,10 +100,16 @@ fn marks(st: &mut PoolState, starts: &[(JobId, i64, Timestamp)], out: Vec<Result
 }
 
 /// Hands claimed tasks out: one to `me` and one to each parked worker
-/// (longest waiting first), the rest to the buffer. Without prefetch the
+/// (longest waiting first; added to `wake`), the rest to the buffer. Without prefetch the
 /// claimed jobs go out in run order; with it they join the buffer first, and
 /// the buffer's most urgent jobs (priority, due time, id) go out.
-fn place(shared: &Shared, st: &mut PoolState, tasks: Vec<Task>, me: Option<usize>) -> Option<Task> {
+fn place(
+    shared: &Shared,
+    st: &mut PoolState,
+    tasks: Vec<Task>,
+    me: Option<usize>,
+    wake: &mut Vec<Thread>,
+) -> Option<Task> {
     st.buffer.extend(tasks);
     if shared.config.prefetch > 0 {
         let order = |t: &Task| {
@@ -126,15 +138,24 @@ fn place(shared: &Shared, st: &mut PoolState, tasks: Vec<Task>, me: Option<usize
         if let Some(task) = st.buffer.pop_front() {
             st.inbox.insert(i, task);
         }
-        shared.wake(&thread);
+        wake.push(thread);
     }
     mine
 }
 
+/// Wakes the threads a round's end chose, once the state's lock is released
+/// (woken under it, each would first wait for the lock: one more sleep and
+/// wake-up per thread).
+fn wake_all(shared: &Shared, wake: Vec<Thread>) {
+    for t in &wake {
+        shared.wake(t);
+    }
+}
+
 /// Ends the round: wakes whoever waits for it; when finished attempts are
-/// left, a parked worker writes the next round (or waits out its group
-/// window: threads that parked during this round did not).
-fn end(shared: &Shared, st: &mut PoolState) {
+/// left, a parked worker (added to `wake`) writes the next round (or waits
+/// out its group window: threads that parked during this round did not).
+fn end(shared: &Shared, st: &mut PoolState, wake: &mut Vec<Thread>) {
     st.in_round = false;
     if st.round_waiters > 0 {
         shared.round_cv.notify_all();
@@ -142,7 +163,7 @@ fn end(shared: &Shared, st: &mut PoolState) {
     let left = !st.finished.is_empty() || !st.starts.is_empty();
     if left {
         if let Some((_, t)) = st.parked.pop_front() {
-            shared.wake(&t);
+            wake.push(t);
         }
     }
 }
@@ -156,7 +177,10 @@ pub(super) fn failed(shared: &Shared, work: RoundWork, e: &Error) {
     let give_up = st.give_up;
     if !give_up && e.refuses_value() && !work.is_empty() {
         crate::worker::refused::refused(shared, &mut st, work, e);
-        end(shared, &mut st);
+        let mut wake = Vec::new();
+        end(shared, &mut st, &mut wake);
+        drop(st);
+        wake_all(shared, wake);
         return;
     }
     if give_up {
@@ -174,7 +198,10 @@ pub(super) fn failed(shared: &Shared, work: RoundWork, e: &Error) {
         }
     }
     st.retry_at = Some(Instant::now() + ERROR_BACKOFF);
-    end(shared, &mut st);
+    let mut wake = Vec::new();
+    end(shared, &mut st, &mut wake);
+    drop(st);
+    wake_all(shared, wake);
 }
 
 /// Puts a round's outcomes back ahead of those finished since, and its
