@@ -5,6 +5,7 @@ mod context;
 mod coordinator;
 mod execute;
 mod give_back;
+mod hand_off;
 mod handler;
 mod lease_keeper;
 mod pool;

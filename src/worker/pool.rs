@@ -160,6 +160,8 @@ impl WorkerPool {
             exited: Signal::new(),
             state: Mutex::new(PoolState::default()),
             round_cv: Condvar::new(),
+            unrecorded: Default::default(),
+            has_unrecorded: AtomicBool::new(false),
             next_index: AtomicUsize::new(0),
             finished: AtomicBool::new(false),
             watch: queue_watch,

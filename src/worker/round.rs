@@ -71,6 +71,9 @@ pub(crate) struct RoundEnd {
     pub mine: Option<Task>,
     /// It settled nothing and claimed nothing.
     pub idle: bool,
+    /// Its recording was handed to the pool's other threads (see
+    /// `hand_off.rs`): the writer may write the next round at once.
+    pub handed_off: bool,
 }
 
 /// Whether a worker thread should write a round now: no round is being
@@ -205,6 +208,17 @@ pub(crate) fn write(shared: &Shared, mut work: RoundWork, me: Option<usize>) -> 
     shared.timed_round(began.elapsed());
     work.want = sized.load(Ordering::Relaxed);
     match written {
+        // A worker's full prefetching round: its recording is handed off,
+        // and this thread writes the next round if one is due. A round that
+        // came back short is recorded here (the pool is running dry: its
+        // `dry` mark decides whether a claim-only round is worth writing).
+        Ok(settled)
+            if live && me.is_some() && settled.claimed.len() >= work.want && work.want > 0 =>
+        {
+            Ok(crate::worker::hand_off::hand_off(
+                shared, work, settled, reserve,
+            ))
+        }
         Ok(settled) => Ok(round_record::settle(shared, &work, settled, me, reserve)),
         Err(e) => {
             round_record::failed(shared, work, &e);

@@ -14,7 +14,8 @@ use crate::worker::shared::{PoolState, RunningJob, Shared, Task};
 use crate::worker::StopReason;
 use crate::worker::ERROR_REPEAT;
 
-/// Records a written round and places the claimed jobs.
+/// Records a written round and places the claimed jobs (`me`: the worker
+/// thread that wrote it, which gets the first), then ends the round.
 pub(super) fn settle(
     shared: &Shared,
     work: &RoundWork,
@@ -23,8 +24,59 @@ pub(super) fn settle(
     reserve: bool,
 ) -> RoundEnd {
     let idle = work.is_empty() && settled.claimed.is_empty();
-    let short = settled.claimed.len() < work.want;
     let mut st = shared.state();
+    let mut wake = Vec::new();
+    let written = Written {
+        work,
+        settled,
+        by_worker: me.is_some(),
+        reserve,
+    };
+    let (mine, coordinator) = record_round(shared, &mut st, written, me, &mut wake);
+    end(shared, &mut st, &mut wake);
+    drop(st);
+    wake_all(shared, wake);
+    if coordinator {
+        // Nothing held (or, while the coordinator polls, room) and nothing
+        // due: the coordinator decides whether the pool is done (drain mode)
+        // and waits for new work, watching for other processes' commits.
+        shared.signal.notify();
+    }
+    RoundEnd {
+        mine,
+        idle,
+        handed_off: false,
+    }
+}
+
+/// A written round to record.
+pub(super) struct Written<'a> {
+    pub work: &'a RoundWork,
+    pub settled: crate::store::Settled,
+    /// A worker thread wrote it (not the coordinator).
+    pub by_worker: bool,
+    pub reserve: bool,
+}
+
+/// Records a written round in the state: outcomes counted and forgotten,
+/// starts marked, claimed jobs adopted and placed (the first to `me`, when
+/// set; threads to wake added to `wake`). Leaves the round's end (`in_round`)
+/// to the caller. Returns `me`'s job and whether the coordinator is to be
+/// woken.
+pub(super) fn record_round(
+    shared: &Shared,
+    st: &mut PoolState,
+    written: Written<'_>,
+    me: Option<usize>,
+    wake: &mut Vec<Thread>,
+) -> (Option<Task>, bool) {
+    let Written {
+        work,
+        settled,
+        by_worker,
+        reserve,
+    } = written;
+    let short = settled.claimed.len() < work.want;
     // A round with nothing to write or claim did not reach the database.
     let wrote = !work.is_empty() || work.want > 0;
     if wrote && st.retry_at.take().is_some() {
@@ -46,7 +98,7 @@ pub(super) fn settle(
             st.replaced.remove(&id);
         }
     }
-    marks(&mut st, &work.starts, settled.started);
+    marks(st, &work.starts, settled.started);
     let kinds = work
         .done
         .iter()
@@ -60,26 +112,16 @@ pub(super) fn settle(
         .chain(settled.failed)
         .chain(settled.released)
         .chain(settled.snoozed);
-    record(shared, &mut st, kinds.zip(outcomes));
+    record(shared, st, kinds.zip(outcomes));
     st.dry = short && shared.signal.generation() == work.generation;
-    let tasks = shared.adopt(&mut st, settled.claimed, reserve);
-    let mut wake = Vec::new();
-    let mine = place(shared, &mut st, tasks, me, &mut wake);
-    end(shared, &mut st, &mut wake);
+    let tasks = shared.adopt(st, settled.claimed, reserve);
+    let mine = place(shared, st, tasks, me, wake);
     let room = st.coordinator_polls && st.held() < shared.capacity();
-    let coordinator = me.is_some() && st.dry && (st.running.is_empty() || room);
+    let coordinator = by_worker && st.dry && (st.running.is_empty() || room);
     if coordinator {
         st.coordinator_polls = false;
     }
-    drop(st);
-    wake_all(shared, wake);
-    if coordinator {
-        // Nothing held (or, while the coordinator polls, room) and nothing
-        // due: the coordinator decides whether the pool is done (drain mode)
-        // and waits for new work, watching for other processes' commits.
-        shared.signal.notify();
-    }
-    RoundEnd { mine, idle }
+    (mine, coordinator)
 }
 
 /// A reserved job whose start the database refused (its reservation was taken
@@ -146,7 +188,7 @@ fn place(
 /// Wakes the threads a round's end chose, once the state's lock is released
 /// (woken under it, each would first wait for the lock: one more sleep and
 /// wake-up per thread).
-fn wake_all(shared: &Shared, wake: Vec<Thread>) {
+pub(super) fn wake_all(shared: &Shared, wake: Vec<Thread>) {
     for t in &wake {
         shared.wake(t);
     }

@@ -147,10 +147,27 @@ pub(crate) struct Shared {
     /// wall times (each new round counts for an eighth). A thread about to
     /// park spins only when rounds are shorter than its spin (see `thread.rs`).
     pub round_micros: AtomicU64,
+    /// Written rounds not yet recorded in `state` (see `hand_off.rs`), and
+    /// whether there are any.
+    pub unrecorded: crate::worker::hand_off::Queued,
+    pub has_unrecorded: AtomicBool,
 }
 
 impl Shared {
+    /// The pool's state, with every written round recorded (see
+    /// `hand_off.rs`).
     pub fn state(&self) -> MutexGuard<'_, PoolState> {
+        let mut st = self.state_unrecorded();
+        if self.has_unrecorded.load(Ordering::Acquire) {
+            crate::worker::hand_off::record_queued(self, &mut st);
+        }
+        st
+    }
+
+    /// The pool's state as it is, a written round perhaps not yet recorded:
+    /// for the thread that handed its round off and looks whether the next
+    /// is due (see `hand_off.rs`).
+    pub fn state_unrecorded(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -163,6 +180,9 @@ impl Shared {
             st.round_waiters += 1;
             st = self.round_cv.wait(st).unwrap_or_else(|p| p.into_inner());
             st.round_waiters -= 1;
+        }
+        if self.has_unrecorded.load(Ordering::Acquire) {
+            crate::worker::hand_off::record_queued(self, &mut st);
         }
         st
     }

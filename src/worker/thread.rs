@@ -68,6 +68,15 @@ fn next(shared: &Shared, me: usize, last: Option<(Task, Outcome)>) -> Option<Tas
                 if let Some(t) = end.mine {
                     return Some(t);
                 }
+                if end.handed_off {
+                    // Outcomes waiting and a round due: write it at once,
+                    // while another thread records the last one.
+                    let now = shared.state_unrecorded();
+                    if !now.finished.is_empty() && round::due(shared, &now) {
+                        st = now;
+                        continue;
+                    }
+                }
             }
             st = shared.state();
             continue;
