@@ -171,11 +171,21 @@ fn claim_queue(
                 queue,
                 a.reserve
             ],
-            |r| Ok((job_from_claim_row(r)?, r.get::<_, Value>(0)?)),
+            |r| {
+                let job = job_from_claim_row(r)?;
+                // The stored id, to address a row that cannot run (whose id
+                // may be what is unreadable); not copied for the others.
+                let stored = if cannot_run(&job) {
+                    Some(r.get::<_, Value>(0)?)
+                } else {
+                    None
+                };
+                Ok((job, stored))
+            },
         )
         .map_err(Error::db("claim"))?;
     let mut claimed = rows
-        .collect::<rusqlite::Result<Vec<(Job, Value)>>>()
+        .collect::<rusqlite::Result<Vec<(Job, Option<Value>)>>>()
         .map_err(Error::db("claim"))?;
     for (job, _) in &mut claimed {
         // What the statement set, not returned (see `CLAIM_KNOWN`).
@@ -191,10 +201,9 @@ fn claim_queue(
     }
     let mut jobs = Vec::with_capacity(claimed.len());
     for (job, stored) in claimed {
-        if cannot_run(&job) {
-            fail_unreadable(conn, &job, &stored, a.now)?;
-        } else {
-            jobs.push(job);
+        match stored {
+            Some(stored) => fail_unreadable(conn, &job, &stored, a.now)?,
+            None => jobs.push(job),
         }
     }
     Ok(jobs)
