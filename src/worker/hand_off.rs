@@ -30,6 +30,12 @@ pub(crate) struct Unrecorded {
 /// The rounds written and not yet recorded, oldest first.
 pub(crate) type Queued = Mutex<VecDeque<Unrecorded>>;
 
+/// How many claimed jobs the queued rounds hold: the writer's look at
+/// whether its next round is due counts them in the buffer.
+pub(crate) fn queued_claims(shared: &Shared) -> usize {
+    shared.unrecorded_claims.load(Ordering::Relaxed)
+}
+
 /// Queues a written round for the next thread that takes the state, ends
 /// the round, and wakes a parked worker to record it.
 pub(crate) fn hand_off(
@@ -41,20 +47,28 @@ pub(crate) fn hand_off(
     let idle = work.is_empty() && settled.claimed.is_empty();
     // Queued before the round ends: whoever sees it ended (under the state's
     // lock, taken after this) also sees it queued.
-    queued(shared).push_back(Unrecorded {
+    let claimed = settled.claimed.len();
+    let mut q = queued(shared);
+    q.push_back(Unrecorded {
         work,
         settled,
         reserve,
     });
+    shared
+        .unrecorded_claims
+        .fetch_add(claimed, Ordering::Relaxed);
     shared.has_unrecorded.store(true, Ordering::Release);
+    drop(q);
     let mut st = shared.state_unrecorded();
     st.in_round = false;
     if st.round_waiters > 0 {
         shared.round_cv.notify_all();
     }
-    let recorder = st.parked.pop_front();
+    // Left in the parked list: the recording hands it a job like any
+    // other parked worker.
+    let recorder = st.parked.front().map(|(_, t)| t.clone());
     drop(st);
-    if let Some((_, thread)) = recorder {
+    if let Some(thread) = recorder {
         shared.wake(&thread);
     }
     RoundEnd {
@@ -73,6 +87,7 @@ pub(crate) fn record_queued(shared: &Shared, st: &mut PoolState) {
     let rounds: Vec<Unrecorded> = {
         let mut q = queued(shared);
         shared.has_unrecorded.store(false, Ordering::Release);
+        shared.unrecorded_claims.store(0, Ordering::Relaxed);
         q.drain(..).collect()
     };
     for u in rounds {

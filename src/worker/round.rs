@@ -82,6 +82,12 @@ pub(crate) struct RoundEnd {
 /// stops, or a prefetching pool's buffer is down to half) or the pool
 /// has room and the last claim did not come back short.
 pub(crate) fn due(shared: &Shared, st: &PoolState) -> bool {
+    due_beside(shared, st, 0)
+}
+
+/// [`due`], with `queued` claimed jobs of handed-off rounds not yet in the
+/// state (see `hand_off.rs`) counted in the buffer.
+pub(crate) fn due_beside(shared: &Shared, st: &PoolState, queued: usize) -> bool {
     if st.in_round || st.retry_at.is_some_and(|t| Instant::now() < t) {
         return false;
     }
@@ -95,11 +101,11 @@ pub(crate) fn due(shared: &Shared, st: &PoolState) -> bool {
         // handful of jobs at a round's full cost. Its claim is sized when
         // it runs (see `write`), so it refills the room made meanwhile.
         let prefetch = shared.config.prefetch;
-        let refill = prefetch > 0 && st.buffer.len() * 2 <= prefetch;
+        let refill = prefetch > 0 && (st.buffer.len() + queued) * 2 <= prefetch;
         let window = st
             .first_finished
             .is_some_and(|t| t.elapsed() >= GROUP_WINDOW);
-        return refill || window || st.stopping || st.held() == 0;
+        return refill || window || st.stopping || st.held() + queued == 0;
     }
     !st.dry && want(shared, st) > 0
 }

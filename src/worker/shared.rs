@@ -151,6 +151,8 @@ pub(crate) struct Shared {
     /// whether there are any.
     pub unrecorded: crate::worker::hand_off::Queued,
     pub has_unrecorded: AtomicBool,
+    /// The jobs those rounds claimed.
+    pub unrecorded_claims: AtomicUsize,
 }
 
 impl Shared {

@@ -72,7 +72,8 @@ fn next(shared: &Shared, me: usize, last: Option<(Task, Outcome)>) -> Option<Tas
                     // Outcomes waiting and a round due: write it at once,
                     // while another thread records the last one.
                     let now = shared.state_unrecorded();
-                    if !now.finished.is_empty() && round::due(shared, &now) {
+                    let queued = crate::worker::hand_off::queued_claims(shared);
+                    if !now.finished.is_empty() && round::due_beside(shared, &now, queued) {
                         st = now;
                         continue;
                     }
