@@ -44,6 +44,7 @@ mod powercut_fs;
 mod powercut_fuse;
 mod powercut_model;
 mod prefetch;
+mod prefetch_drain;
 mod prefetch_rounds;
 mod pty;
 mod queue_set;
