@@ -101,6 +101,13 @@ fn histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
 
+/// How long a started job waited from its due time to its start (zero
+/// for a job not started, or started before it was due).
+pub(crate) fn wait_of(job: &crate::Job) -> Duration {
+    let due = job.next_retry;
+    job.started_at.map(|s| s.since(due)).unwrap_or_default()
+}
+
 /// The registry and its metric families.
 #[derive(Debug)]
 struct Inner {
@@ -161,44 +168,20 @@ impl Metrics {
     /// Counts a settled attempt of a job of `job_type` in `queue`, and its run
     /// time when known.
     pub fn finished(&self, queue: &str, job_type: &str, outcome: Outcome, ran: Option<Duration>) {
-        let labels = Finished {
-            queue: queue.to_string(),
-            job_type: job_type.to_string(),
-            outcome: outcome.as_str(),
-        };
-        self.inner.finished.get_or_create(&labels).inc();
-        if let Some(ran) = ran {
-            let labels = JobLabels {
-                queue: labels.queue,
-                job_type: labels.job_type,
-            };
-            self.inner
-                .duration
-                .get_or_create(&labels)
-                .observe(ran.as_secs_f64());
-        }
+        self.series(queue, job_type).finished(self, outcome, ran);
     }
 
     /// Records how long a claimed job waited past its due time.
     pub fn waited(&self, queue: &str, job_type: &str, wait: Duration) {
-        let labels = JobLabels {
-            queue: queue.to_string(),
-            job_type: job_type.to_string(),
-        };
-        self.inner
-            .wait
-            .get_or_create(&labels)
-            .observe(wait.as_secs_f64());
+        self.series(queue, job_type).waited(self, wait);
     }
 
     /// A claimed job's start (a pool's, or the cron endpoint's): the running
     /// gauge of its queue goes up, and the wait from its due time to its
-    /// start is observed.
+    /// start ([`wait_of`]) is observed.
     pub(crate) fn started(&self, job: &crate::Job) {
-        self.running_started(&job.queue);
-        let due = job.next_retry;
-        let wait = job.started_at.map(|s| s.since(due)).unwrap_or_default();
-        self.waited(&job.queue, &job.job_type, wait);
+        self.series(&job.queue, &job.job_type)
+            .started(self, wait_of(job));
     }
 
     /// Counts jobs recovered after their lease expired.

@@ -1,6 +1,8 @@
 //! The metric series of one queue and job type, looked up once and kept
 //! ([`JobSeries`]): a worker pool records each job's start and end through
-//! them, without building label sets or hashing them per job.
+//! them, without building label sets or hashing them per job; the
+//! label-based methods of [`Metrics`] look the series up and record through
+//! them too, so there is one way of recording a job.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -22,9 +24,8 @@ const OUTCOMES: [Outcome; 5] = [
 ];
 
 /// The series of jobs of one type in one queue. Each series is created in
-/// its family the first time it is recorded (as the label-based methods of
-/// [`Metrics`] do), so the exposition lists the same series either way; the
-/// handles share their values with the families.
+/// its family the first time it is recorded, so the exposition lists only
+/// what was recorded; the handles share their values with the families.
 #[derive(Debug)]
 pub(crate) struct JobSeries {
     queue: String,
@@ -64,6 +65,11 @@ impl JobSeries {
     /// (from its due time to its start) is observed, as [`Metrics::started`].
     pub fn started(&self, m: &Metrics, wait: Duration) {
         self.running(m).inc();
+        self.waited(m, wait);
+    }
+
+    /// How long a claimed job waited past its due time, as [`Metrics::waited`].
+    pub fn waited(&self, m: &Metrics, wait: Duration) {
         self.wait
             .get_or_init(|| m.inner.wait.get_or_create_owned(&self.labels()))
             .observe(wait.as_secs_f64());

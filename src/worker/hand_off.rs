@@ -20,11 +20,11 @@ use crate::worker::round::{RoundEnd, RoundWork};
 use crate::worker::round_record::{record_round, wake_all, Written};
 use crate::worker::shared::{PoolState, Shared};
 
-/// A written round not yet recorded in the pool's state.
+/// A written round not yet recorded in the pool's state (a prefetching
+/// pool's: its claimed jobs are reserved).
 pub(crate) struct Unrecorded {
     work: RoundWork,
     settled: Settled,
-    reserve: bool,
 }
 
 /// The rounds written and not yet recorded, oldest first.
@@ -33,30 +33,17 @@ pub(crate) type Queued = Mutex<VecDeque<Unrecorded>>;
 /// How many claimed jobs the queued rounds hold: the writer's look at
 /// whether its next round is due counts them in the buffer.
 pub(crate) fn queued_claims(shared: &Shared) -> usize {
-    shared.unrecorded_claims.load(Ordering::Relaxed)
+    queued(shared).iter().map(|u| u.settled.claimed.len()).sum()
 }
 
 /// Queues a written round for the next thread that takes the state, ends
-/// the round, and wakes a parked worker to record it.
-pub(crate) fn hand_off(
-    shared: &Shared,
-    work: RoundWork,
-    settled: Settled,
-    reserve: bool,
-) -> RoundEnd {
-    let idle = work.is_empty() && settled.claimed.is_empty();
+/// the round, and wakes a parked worker to record it. Only a round that
+/// claimed jobs is handed off (see `round::write`), so it is never idle.
+pub(crate) fn hand_off(shared: &Shared, work: RoundWork, settled: Settled) -> RoundEnd {
     // Queued before the round ends: whoever sees it ended (under the state's
     // lock, taken after this) also sees it queued.
-    let claimed = settled.claimed.len();
     let mut q = queued(shared);
-    q.push_back(Unrecorded {
-        work,
-        settled,
-        reserve,
-    });
-    shared
-        .unrecorded_claims
-        .fetch_add(claimed, Ordering::Relaxed);
+    q.push_back(Unrecorded { work, settled });
     shared.has_unrecorded.store(true, Ordering::Release);
     drop(q);
     let mut st = shared.state_unrecorded();
@@ -73,7 +60,7 @@ pub(crate) fn hand_off(
     }
     RoundEnd {
         mine: None,
-        idle,
+        idle: false,
         handed_off: true,
     }
 }
@@ -87,7 +74,6 @@ pub(crate) fn record_queued(shared: &Shared, st: &mut PoolState) {
     let rounds: Vec<Unrecorded> = {
         let mut q = queued(shared);
         shared.has_unrecorded.store(false, Ordering::Release);
-        shared.unrecorded_claims.store(0, Ordering::Relaxed);
         q.drain(..).collect()
     };
     for u in rounds {
@@ -96,7 +82,7 @@ pub(crate) fn record_queued(shared: &Shared, st: &mut PoolState) {
             work: &u.work,
             settled: u.settled,
             by_worker: true,
-            reserve: u.reserve,
+            reserve: true,
         };
         let (_, coordinator) = record_round(shared, st, written, None, &mut wake);
         // Under the state's lock: this thread is not the one writing rounds.

@@ -162,7 +162,6 @@ impl WorkerPool {
             round_cv: Condvar::new(),
             unrecorded: Default::default(),
             has_unrecorded: AtomicBool::new(false),
-            unrecorded_claims: AtomicUsize::new(0),
             next_index: AtomicUsize::new(0),
             finished: AtomicBool::new(false),
             watch: queue_watch,

@@ -5,7 +5,7 @@
 //! and the next claim (see `thread.rs`). What a written round leaves in the
 //! pool's state is in `round_record.rs`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -175,11 +175,11 @@ pub(crate) fn write(shared: &Shared, mut work: RoundWork, me: Option<usize>) -> 
     // taken). One round's claim is at most the claim batch. A round with
     // nothing to write and no room when taken stays away from the database.
     let live = reserve && !work.isolated && (work.want > 0 || !work.is_empty());
-    let sized = AtomicUsize::new(work.want);
+    let sized = Cell::new(work.want);
     let read = || {
         let st = shared.state();
         let n = want(shared, &st);
-        sized.store(n, Ordering::Relaxed);
+        sized.set(n);
         (n, idle_workers(shared, &st))
     };
     let finished = Finished {
@@ -212,7 +212,7 @@ pub(crate) fn write(shared: &Shared, mut work: RoundWork, me: Option<usize>) -> 
     let began = Instant::now();
     let written = shared.queue.settle_and_claim(finished, Some(claim));
     shared.timed_round(began.elapsed());
-    work.want = sized.load(Ordering::Relaxed);
+    work.want = sized.get();
     match written {
         // A worker's full prefetching round: its recording is handed off,
         // and this thread writes the next round if one is due. A round that
@@ -221,9 +221,7 @@ pub(crate) fn write(shared: &Shared, mut work: RoundWork, me: Option<usize>) -> 
         Ok(settled)
             if live && me.is_some() && settled.claimed.len() >= work.want && work.want > 0 =>
         {
-            Ok(crate::worker::hand_off::hand_off(
-                shared, work, settled, reserve,
-            ))
+            Ok(crate::worker::hand_off::hand_off(shared, work, settled))
         }
         Ok(settled) => Ok(round_record::settle(shared, &work, settled, me, reserve)),
         Err(e) => {

@@ -151,8 +151,6 @@ pub(crate) struct Shared {
     /// whether there are any.
     pub unrecorded: crate::worker::hand_off::Queued,
     pub has_unrecorded: AtomicBool,
-    /// The jobs those rounds claimed.
-    pub unrecorded_claims: AtomicUsize,
 }
 
 impl Shared {
@@ -318,9 +316,8 @@ impl Shared {
         match state.running.get_mut(&task.job.id) {
             Some(r) => {
                 r.started = Some(now_i);
-                let due = task.job.next_retry;
-                let wait = task.job.started_at.map(|s| s.since(due));
-                r.series.started(metrics, wait.unwrap_or_default());
+                r.series
+                    .started(metrics, crate::metrics::wait_of(&task.job));
             }
             None => metrics.started(&task.job),
         }
