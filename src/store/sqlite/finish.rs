@@ -17,7 +17,7 @@ use crate::store::sqlite::id::{self, key};
 use crate::store::sqlite::lease::lease_refused;
 use crate::store::sqlite::reserve;
 use crate::store::sqlite::row::{cannot_run, job_columns, job_from_row, JOB_COLUMNS};
-use crate::store::Recovered;
+use crate::store::{refusal_is_an_outcome, Recovered};
 
 /// in_progress -> `$status` for a job whose cancel request is `$cancel`. `?5`:
 /// the start time of a prefetched job whose start is written with its
@@ -80,34 +80,62 @@ const EXPIRED: &str = concat!(
      ORDER BY lease_expires_at LIMIT ?2 + 0"
 );
 
-/// in_progress -> completed (or cancelled when requested). Returns the new
-/// status. `started`: the start time of a prefetched job whose start is
-/// written with its completion (`None`: its start is not in this round).
+/// in_progress -> completed (or cancelled when requested), for each of
+/// `done` (id, lease token, result text) with its start time in `started`
+/// (same order; `None`: the job's start is not in this round). Returns each
+/// one's new status, or its refusal: [`Error::LeaseLost`] or
+/// [`Error::NotFound`] when the lease is not held (the start is then not
+/// written either).
+///
+/// One prepared statement serves them all: looking a statement up in the
+/// connection's cache hashes its text and puts it back after, which cost a
+/// fifth of a completion when done per job (BENCHMARKS.md).
 ///
 /// # Errors
-/// [`Error::LeaseLost`] or [`Error::NotFound`] when the lease is not held (the
-/// start is then not written either); database errors.
-pub(crate) fn complete(
+/// Database errors (the round's end).
+pub(crate) fn complete_all(
+    conn: &Connection,
+    done: &[(JobId, i64, String)],
+    started: &[Option<Timestamp>],
+    now: Timestamp,
+) -> Result<Vec<Result<JobStatus>>> {
+    let mut stmt = conn
+        .prepare_cached(COMPLETE)
+        .map_err(Error::db("complete"))?;
+    let mut out = Vec::with_capacity(done.len());
+    for ((id, token, text), at) in done.iter().zip(started) {
+        let at = at.map(|t| t.0);
+        let n = stmt
+            .execute(params![text, now.0, key(*id), token, at])
+            .map_err(Error::db("complete"))?;
+        out.push(if n == 1 {
+            Ok(JobStatus::Completed)
+        } else {
+            refusal_is_an_outcome(complete_cancelled(conn, *id, *token, text, at, now))?
+        });
+    }
+    Ok(out)
+}
+
+/// The completion of a job whose cancel was requested while it ran: it ends
+/// cancelled. [`Error::LeaseLost`] or [`Error::NotFound`] when the lease is
+/// not held.
+fn complete_cancelled(
     conn: &Connection,
     id: JobId,
     token: i64,
     result: &str,
-    started: Option<Timestamp>,
+    started: Option<i64>,
     now: Timestamp,
 ) -> Result<JobStatus> {
-    let started = started.map(|t| t.0);
-    let k = key(id);
-    for (sql, status) in [
-        (COMPLETE, JobStatus::Completed),
-        (COMPLETE_CANCELLED, JobStatus::Cancelled),
-    ] {
-        let mut stmt = conn.prepare_cached(sql).map_err(Error::db("complete"))?;
-        let n = stmt
-            .execute(params![result, now.0, k, token, started])
-            .map_err(Error::db("complete"))?;
-        if n == 1 {
-            return Ok(status);
-        }
+    let mut stmt = conn
+        .prepare_cached(COMPLETE_CANCELLED)
+        .map_err(Error::db("complete"))?;
+    let n = stmt
+        .execute(params![result, now.0, key(id), token, started])
+        .map_err(Error::db("complete"))?;
+    if n == 1 {
+        return Ok(JobStatus::Cancelled);
     }
     Err(lease_refused(conn, id, token, "complete"))
 }
