@@ -253,7 +253,7 @@ pub(crate) fn share_slots(
             more.push(q);
         }
         left -= got.len();
-        jobs.extend(got);
+        append(&mut jobs, got);
     }
     for q in more {
         if left == 0 {
@@ -261,8 +261,24 @@ pub(crate) fn share_slots(
         }
         let (_, got) = claim_in(q, &|room| left.min(room))?;
         left -= got.len();
+        append(&mut jobs, got);
+    }
+    let order =
+        |a: &Job, b: &Job| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id));
+    // One queue's jobs come in run order already: a job is a few hundred
+    // bytes, and a sort moves them even then.
+    if !jobs.is_sorted_by(|a, b| order(a, b).is_le()) {
+        jobs.sort_by(order);
+    }
+    Ok(jobs)
+}
+
+/// Appends `got` to `jobs`; the first queue's vector is taken as it is (no
+/// job copied).
+fn append(jobs: &mut Vec<Job>, got: Vec<Job>) {
+    if jobs.is_empty() {
+        *jobs = got;
+    } else {
         jobs.extend(got);
     }
-    jobs.sort_by(|a, b| (b.priority, a.next_retry, a.id).cmp(&(a.priority, b.next_retry, b.id)));
-    Ok(jobs)
 }

@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::job::{Job, JobStatus};
 use crate::queues::QueueSettings;
 use crate::store::fold::share_slots;
-use crate::store::sqlite::queues;
 use crate::store::sqlite::row::{cannot_run, claim_columns, job_from_claim_row};
+use crate::store::sqlite::{queues, read};
 
 /// pending and due -> in_progress (see [`crate::state`]): one statement, at most
 /// `?5` jobs of queue `?6`, run order (`?7` = 1: reserved for the pool's
@@ -160,34 +160,24 @@ fn claim_queue(
     let (sql, types) = a.types.statement();
     let mut stmt = conn.prepare_cached(sql).map_err(Error::db("claim"))?;
     let limit = i64::try_from(n).unwrap_or(i64::MAX);
-    let rows = stmt
-        .query_map(
-            params![
-                a.worker,
-                a.lease_until.0,
-                a.now.0,
-                types,
-                limit,
-                queue,
-                a.reserve
-            ],
-            |r| {
-                let job = job_from_claim_row(r)?;
-                // The stored id, to address a row that cannot run (whose id
-                // may be what is unreadable); not copied for the others.
-                let stored = if cannot_run(&job) {
-                    Some(r.get::<_, Value>(0)?)
-                } else {
-                    None
-                };
-                Ok((job, stored))
-            },
-        )
+    let mut rows = stmt
+        .query(params![
+            a.worker,
+            a.lease_until.0,
+            a.now.0,
+            types,
+            limit,
+            queue,
+            a.reserve
+        ])
         .map_err(Error::db("claim"))?;
-    let mut claimed = rows
-        .collect::<rusqlite::Result<Vec<(Job, Option<Value>)>>>()
-        .map_err(Error::db("claim"))?;
-    for (job, _) in &mut claimed {
+    // Read into a vector of the claim's size: a job is a few hundred bytes,
+    // and a growing vector copies them at every doubling. A row to read
+    // whole, or that cannot run, is kept aside with its stored id as it is
+    // (which may be what is unreadable); the others' is not copied.
+    let (mut jobs, mut aside) = (Vec::with_capacity(n), Vec::new());
+    while let Some(r) = rows.next().map_err(Error::db("claim"))? {
+        let (mut job, rare) = job_from_claim_row(r).map_err(Error::db("claim"))?;
         // What the statement set, not returned (see `CLAIM_KNOWN`).
         job.status = JobStatus::InProgress;
         job.updated_at = a.now;
@@ -195,16 +185,35 @@ fn claim_queue(
         job.locked_by = Some(a.worker.to_string());
         job.lease_expires_at = Some(a.lease_until);
         job.progress = None;
-    }
-    if let Some(limit) = settings.and_then(|s| s.rate_limit) {
-        queues::record_starts(conn, queue, limit, claimed.len(), a.now)?;
-    }
-    let mut jobs = Vec::with_capacity(claimed.len());
-    for (job, stored) in claimed {
-        match stored {
-            Some(stored) => fail_unreadable(conn, &job, &stored, a.now)?,
-            None => jobs.push(job),
+        if rare || cannot_run(&job) {
+            let stored: Value = r.get(0).map_err(Error::db("claim"))?;
+            aside.push((jobs.len(), stored, rare));
         }
+        jobs.push(job);
+    }
+    drop(rows);
+    if let Some(limit) = settings.and_then(|s| s.rate_limit) {
+        queues::record_starts(conn, queue, limit, jobs.len(), a.now)?;
+    }
+    let mut ended = Vec::new();
+    for (i, stored, rare) in aside {
+        if rare {
+            // The row as the claim left it, every column read.
+            if let Some(whole) = read::get_stored(conn, &stored)? {
+                jobs[i] = whole;
+            }
+        }
+        if cannot_run(&jobs[i]) {
+            fail_unreadable(conn, &jobs[i], &stored, a.now)?;
+            ended.push(i);
+        }
+    }
+    if !ended.is_empty() {
+        let mut i = 0;
+        jobs.retain(|_| {
+            i += 1;
+            !ended.contains(&(i - 1))
+        });
     }
     Ok(jobs)
 }
@@ -323,13 +332,28 @@ mod type_tests {
 
     #[test]
     fn a_claimed_job_is_the_stored_row_started_or_reserved() {
-        // The claim returns only the columns it does not set itself
-        // (`claim_columns!`); the job it hands out must still be the row.
-        for reserve in [false, true] {
+        // The claim returns only the columns it does not set itself, and the
+        // rare ones only through a flag (`claim_columns!`); the job it hands
+        // out must still be the row, whether one of the rare columns is set
+        // (the row is read again whole) or none is.
+        let rare = [
+            "",
+            ", result = '{\"r\": 1}'",
+            ", error_message = 'e'",
+            ", error_context = '{\"errors\": []}'",
+            ", completed_at = 5",
+            ", cancel_requested = 1",
+            ", snoozes = 2",
+            ", schedule = 's', fire_time = 4",
+        ];
+        for (reserve, set) in [false, true].into_iter().flat_map(|r| rare.map(|s| (r, s))) {
             let conn = jobs_of(&["a"]);
             conn.execute(
-                "UPDATE jobs SET progress = '{\"fraction\": 0.5}', priority = 3, \
-                 error_message = 'e', entity_id = 'x', lease_token = 7",
+                &format!(
+                    "UPDATE jobs SET progress = '{{\"fraction\": 0.5}}', priority = 3, \
+                     entity_id = 'x', owner = 'o', backoff = '[1000]', lease_token = 7, \
+                     unique_key = x'00', unique_states = 3{set}"
+                ),
                 [],
             )
             .unwrap();
@@ -347,10 +371,45 @@ mod type_tests {
             };
             let claimed = claim(&conn, &args).unwrap().pop().unwrap();
             let stored = crate::store::sqlite::read::get(&conn, claimed.id).unwrap();
-            assert_eq!(claimed, stored, "reserve: {reserve}");
+            assert_eq!(claimed, stored, "reserve: {reserve}, set: {set:?}");
+            assert!(claimed.unreadable.is_empty(), "{:?}", claimed.unreadable);
             assert_eq!(claimed.started_at, (!reserve).then_some(Timestamp(10)));
             assert_eq!(claimed.lease_token, 8);
         }
+    }
+
+    #[test]
+    fn an_unreadable_rare_column_is_read_whole_and_ends_the_job_failed() {
+        // A rare column (returned only through the flag) that does not fit
+        // its type: the row is read again whole, the job cannot run, and
+        // the claim ends it failed instead of handing it out.
+        let conn = jobs_of(&["a", "b"]);
+        conn.execute("UPDATE jobs SET snoozes = 'lots' WHERE job_type = 'a'", [])
+            .unwrap();
+        let filter = TypeFilter::Any;
+        let args = ClaimArgs {
+            worker: "w1",
+            types: &filter,
+            queues: None,
+            n: 2,
+            now: Timestamp(10),
+            lease_until: Timestamp(20),
+            reserve: true,
+            start_now: 2,
+            rotation: 0,
+        };
+        let claimed = claim(&conn, &args).unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].job_type, "b");
+        let (status, message): (String, String) = conn
+            .query_row(
+                "SELECT status, error_message FROM jobs WHERE job_type = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(status, "failed");
+        assert!(message.starts_with("snoozes"), "{message}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Reads: one job, a filtered page of jobs, and the stats.
 
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::Timestamp;
@@ -52,6 +53,15 @@ pub(crate) fn get(conn: &Connection, id: JobId) -> Result<Job> {
         .optional()
         .map_err(Error::db("get"))?
         .ok_or(Error::NotFound { id })
+}
+
+/// The job whose id is stored as `stored` (as it is, which may not be a
+/// readable id), or `None`.
+pub(crate) fn get_stored(conn: &Connection, stored: &Value) -> Result<Option<Job>> {
+    let mut stmt = conn.prepare_cached(GET).map_err(Error::db("claim"))?;
+    stmt.query_row(params![stored], job_from_row)
+        .optional()
+        .map_err(Error::db("claim"))
 }
 
 /// Ids from `low` to `high` (inclusive), descending (newest first, as the

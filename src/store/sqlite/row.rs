@@ -33,19 +33,36 @@ pub(crate) const JOB_COLUMNS: usize = 30;
 /// places in [`job_columns!`]: [`claim_columns!`] leaves them out.
 pub(crate) const CLAIM_KNOWN: u32 = 1 << 2 | 1 << 15 | 1 << 16 | 1 << 18 | 1 << 19 | 1 << 22;
 
-/// [`job_columns!`] without the [`CLAIM_KNOWN`] ones, in the same order: what
-/// a claim returns. Every column a claim returns costs it about 0.5 % (31
-/// columns against 5: +13 % of a 50-job round's SQL; BENCHMARKS.md,
-/// "Checkpoints off the commit path").
+/// The job columns that are NULL or 0 on most claimed jobs: those an earlier
+/// attempt or a cancel request sets (result, error_message, error_context,
+/// completed_at, cancel_requested, snoozes) and those of a schedule's jobs
+/// (schedule, fire_time). A claim returns them only through
+/// [`CLAIM_RARE_FLAG`]; a row where any is set is read again whole, by its
+/// key in the claim's transaction (see `claim.rs`).
+pub(crate) const CLAIM_RARE: u32 =
+    1 << 5 | 1 << 9 | 1 << 10 | 1 << 17 | 1 << 21 | 1 << 25 | 1 << 28 | 1 << 29;
+
+/// [`job_columns!`] without the [`CLAIM_KNOWN`] and [`CLAIM_RARE`] ones,
+/// in the same order, then [`CLAIM_RARE_FLAG`]: what a claim returns.
+/// Every column a claim returns costs it about 0.5 % (31 columns against 5:
+/// +13 % of a 50-job round's SQL; BENCHMARKS.md, "Checkpoints off the commit
+/// path"), so the claim returns 17, not 24.
 macro_rules! claim_columns {
     () => {
-        "id, job_type, priority, payload, result, attempts, max_attempts, next_retry, \
-         error_message, error_context, entity_type, entity_id, owner, created_at, \
-         completed_at, lease_token, cancel_requested, \
-         backoff, queue, snoozes, unique_key, unique_states, schedule, fire_time"
+        "id, job_type, priority, payload, attempts, max_attempts, next_retry, \
+         entity_type, entity_id, owner, created_at, lease_token, \
+         backoff, queue, unique_key, unique_states, \
+         coalesce(result, error_message, error_context, completed_at, \
+           nullif(cancel_requested, 0), nullif(snoozes, 0), schedule, fire_time) IS NOT NULL"
     };
 }
 pub(crate) use claim_columns;
+
+/// The place of the last of [`claim_columns!`]: 1 when any of the
+/// [`CLAIM_RARE`] columns is set (not NULL; not 0 for cancel_requested and
+/// snoozes).
+pub(crate) const CLAIM_RARE_FLAG: usize =
+    JOB_COLUMNS - (CLAIM_KNOWN | CLAIM_RARE).count_ones() as usize;
 
 /// Reads one row, noting every value that does not fit its column's type.
 struct Reader<'a, 'r> {
@@ -206,9 +223,13 @@ pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
 }
 
 /// Reads a row returned with [`claim_columns!`]: the [`CLAIM_KNOWN`] fields
-/// come out as in_progress, 0 or None, for the claim to set.
-pub(crate) fn job_from_claim_row(row: &Row<'_>) -> rusqlite::Result<Job> {
-    job_from_columns(row, CLAIM_KNOWN)
+/// come out as in_progress, 0 or None, for the claim to set, and so do the
+/// [`CLAIM_RARE`] ones. Also returns whether the row is to be read whole:
+/// one of those is set (or the flag reads as anything but 0).
+pub(crate) fn job_from_claim_row(row: &Row<'_>) -> rusqlite::Result<(Job, bool)> {
+    let job = job_from_columns(row, CLAIM_KNOWN | CLAIM_RARE)?;
+    let history = !matches!(row.get_ref(CLAIM_RARE_FLAG), Ok(ValueRef::Integer(0)));
+    Ok((job, history))
 }
 
 fn job_from_columns(row: &Row<'_>, skipped: u32) -> rusqlite::Result<Job> {
@@ -280,12 +301,30 @@ mod tests {
         // claim's rows are read one column off.
         let all = names(job_columns!());
         assert_eq!(all.len(), JOB_COLUMNS);
+        let skipped = CLAIM_KNOWN | CLAIM_RARE;
+        assert_eq!(CLAIM_KNOWN & CLAIM_RARE, 0);
         let kept: Vec<&str> = all
             .iter()
             .enumerate()
-            .filter(|(i, _)| CLAIM_KNOWN & (1 << i) == 0)
+            .filter(|(i, _)| skipped & (1 << i) == 0)
             .map(|(_, c)| *c)
             .collect();
-        assert_eq!(names(claim_columns!()), kept);
+        let claim = names(claim_columns!());
+        assert_eq!(claim[..CLAIM_RARE_FLAG], kept[..]);
+        // The flag, last, names every rare column, and no other.
+        let flag = claim[CLAIM_RARE_FLAG..].join(",");
+        let mut named: Vec<&str> = flag
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| all.contains(w))
+            .collect();
+        named.sort_unstable();
+        let mut rare: Vec<&str> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| CLAIM_RARE & (1 << i) != 0)
+            .map(|(_, c)| *c)
+            .collect();
+        rare.sort_unstable();
+        assert_eq!(named, rare);
     }
 }
