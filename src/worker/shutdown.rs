@@ -31,6 +31,9 @@ impl WorkerPool {
         if let Some(w) = self.watcher.take() {
             w.join().ok();
         }
+        if let Some(u) = self.unserved.take() {
+            u.join().ok();
+        }
         {
             let mut st = self.shared.state();
             st.closed = true;
