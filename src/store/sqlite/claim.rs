@@ -330,6 +330,22 @@ mod type_tests {
         assert_eq!(TypeFilter::new(Some(&[])), TypeFilter::Listed(",".into()));
     }
 
+    /// A claim of `n` jobs of any type for worker `w1` at 10 ms, leases
+    /// until 20 ms, with `n` idle workers.
+    fn args_w1(n: usize, reserve: bool) -> ClaimArgs<'static> {
+        ClaimArgs {
+            worker: "w1",
+            types: &TypeFilter::Any,
+            queues: None,
+            n,
+            now: Timestamp(10),
+            lease_until: Timestamp(20),
+            reserve,
+            start_now: n,
+            rotation: 0,
+        }
+    }
+
     #[test]
     fn a_claimed_job_is_the_stored_row_started_or_reserved() {
         // The claim returns only the columns it does not set itself, and the
@@ -357,19 +373,7 @@ mod type_tests {
                 [],
             )
             .unwrap();
-            let filter = TypeFilter::Any;
-            let args = ClaimArgs {
-                worker: "w1",
-                types: &filter,
-                queues: None,
-                n: 1,
-                now: Timestamp(10),
-                lease_until: Timestamp(20),
-                reserve,
-                start_now: 1,
-                rotation: 0,
-            };
-            let claimed = claim(&conn, &args).unwrap().pop().unwrap();
+            let claimed = claim(&conn, &args_w1(1, reserve)).unwrap().pop().unwrap();
             let stored = crate::store::sqlite::read::get(&conn, claimed.id).unwrap();
             assert_eq!(claimed, stored, "reserve: {reserve}, set: {set:?}");
             assert!(claimed.unreadable.is_empty(), "{:?}", claimed.unreadable);
@@ -386,19 +390,7 @@ mod type_tests {
         let conn = jobs_of(&["a", "b"]);
         conn.execute("UPDATE jobs SET snoozes = 'lots' WHERE job_type = 'a'", [])
             .unwrap();
-        let filter = TypeFilter::Any;
-        let args = ClaimArgs {
-            worker: "w1",
-            types: &filter,
-            queues: None,
-            n: 2,
-            now: Timestamp(10),
-            lease_until: Timestamp(20),
-            reserve: true,
-            start_now: 2,
-            rotation: 0,
-        };
-        let claimed = claim(&conn, &args).unwrap();
+        let claimed = claim(&conn, &args_w1(2, true)).unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].job_type, "b");
         let (status, message): (String, String) = conn
