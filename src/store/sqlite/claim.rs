@@ -171,11 +171,12 @@ fn claim_queue(
             a.reserve
         ])
         .map_err(Error::db("claim"))?;
-    // Read into a vector of the claim's size: a job is a few hundred bytes,
-    // and a growing vector copies them at every doubling. A row to read
+    // Read into a vector of the claim's size (up to a pool's usual claim: a
+    // caller of `Queue::claim` may ask for any number): a job is a few
+    // hundred bytes, and a growing vector copies them at every doubling. A row to read
     // whole, or that cannot run, is kept aside with its stored id as it is
     // (which may be what is unreadable); the others' is not copied.
-    let (mut jobs, mut aside) = (Vec::with_capacity(n), Vec::new());
+    let (mut jobs, mut aside) = (Vec::with_capacity(n.min(256)), Vec::new());
     while let Some(r) = rows.next().map_err(Error::db("claim"))? {
         let (mut job, rare) = job_from_claim_row(r).map_err(Error::db("claim"))?;
         // What the statement set, not returned (see `CLAIM_KNOWN`).
@@ -379,6 +380,16 @@ mod type_tests {
             assert!(claimed.unreadable.is_empty(), "{:?}", claimed.unreadable);
             assert_eq!(claimed.started_at, (!reserve).then_some(Timestamp(10)));
             assert_eq!(claimed.lease_token, 8);
+        }
+    }
+
+    #[test]
+    fn a_claim_of_any_size_takes_what_is_due() {
+        // The claim's size is what the caller asks for (`Queue::claim` takes
+        // any number): it must not be set aside before the rows come back.
+        for n in [usize::MAX, 100_000_000] {
+            let conn = jobs_of(&["a"]);
+            assert_eq!(claim(&conn, &args_w1(n, false)).unwrap().len(), 1);
         }
     }
 
