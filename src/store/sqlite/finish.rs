@@ -88,8 +88,9 @@ const EXPIRED: &str = concat!(
 /// written either).
 ///
 /// One prepared statement serves them all: looking a statement up in the
-/// connection's cache hashes its text and puts it back after, which cost a
-/// fifth of a completion when done per job (BENCHMARKS.md).
+/// connection's cache hashes its text and puts it back after, which cost
+/// about an eighth of a completion when done per job (BENCHMARKS.md, "One
+/// completion statement per round").
 ///
 /// # Errors
 /// Database errors (the round's end).
