@@ -18,8 +18,10 @@ use crate::store::sqlite::{queues, read};
 /// through the partial index `jobs_claim`. The subquery yields ids (the
 /// table's key, which the partial index stores), so each claimed row is one
 /// b-tree seek. It returns [`claim_columns!`]: the columns it sets to values
-/// the caller knows are not returned. The stored id (the first column) is also
-/// kept as it is, so a row whose id is unreadable can still be addressed.
+/// the caller knows are not returned, and the rare ones (`CLAIM_RARE`) come
+/// back as one flag, last (a flagged row is read again whole). The stored id
+/// (the first column) is also kept as it is, so a row whose id is unreadable
+/// can still be addressed.
 /// `$types` is the job-type condition on `?4` (see [`TypeFilter`]).
 ///
 /// `LIMIT ?5 + 0`, not `LIMIT ?5`: SQLite's planner reads a bare bound LIMIT and
@@ -173,9 +175,10 @@ fn claim_queue(
         .map_err(Error::db("claim"))?;
     // Read into a vector of the claim's size (up to a pool's usual claim: a
     // caller of `Queue::claim` may ask for any number): a job is a few
-    // hundred bytes, and a growing vector copies them at every doubling. A row to read
-    // whole, or that cannot run, is kept aside with its stored id as it is
-    // (which may be what is unreadable); the others' is not copied.
+    // hundred bytes, and a growing vector copies them at every doubling. A
+    // row to read whole, or that cannot run, is kept aside with its stored
+    // id as it is (which may be what is unreadable); the others' is not
+    // copied.
     let (mut jobs, mut aside) = (Vec::with_capacity(n.min(256)), Vec::new());
     while let Some(r) = rows.next().map_err(Error::db("claim"))? {
         let (mut job, rare) = job_from_claim_row(r).map_err(Error::db("claim"))?;
