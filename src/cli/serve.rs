@@ -33,18 +33,20 @@ pub struct ServeArgs {
 /// Runs `jobq serve`.
 ///
 /// # Errors
-/// A runtime error when the database cannot be opened, the address cannot be
-/// bound, or the pool cannot start.
+/// A runtime error when the address cannot be bound (checked first: a
+/// refused address creates no database file), the database cannot be
+/// opened, or the pool cannot start.
 pub fn run(ctx: &Context, args: ServeArgs) -> CliResult {
     crate::cli::check::require_runnable(ctx)?;
+    let http = http_config(ctx, args.addr);
+    let listener = jobq::http::bind(&http.addr).map_err(|e| CliError::Runtime(e.to_string()))?;
     let queue = ctx.open()?;
     let registry = registry_from_config(&ctx.config, &queue);
     let mut worker = ctx.config.worker_config();
     worker.workers = args.workers.map_or(worker.workers, usize::from);
     worker.queues = args.queues;
-    let http = http_config(ctx, args.addr);
     let signals = work::listen_for_signals()?;
-    let api = jobq::http::start(queue.clone(), registry.clone(), http)
+    let api = jobq::http::start_on(listener, queue.clone(), registry.clone(), http)
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     let pool = match WorkerPool::start(queue.clone(), registry, worker) {
         Ok(pool) => pool,

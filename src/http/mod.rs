@@ -183,10 +183,35 @@ pub fn start(
     registry: Registry,
     config: HttpConfig,
 ) -> Result<HttpServer, HttpError> {
-    let listener = TcpListener::bind(&config.addr).map_err(|source| HttpError::Bind {
-        addr: config.addr.clone(),
+    let listener = bind(&config.addr)?;
+    start_on(listener, queue, registry, config)
+}
+
+/// Binds `addr` (`host:port`; port 0 picks a free one) for [`start_on`]: a
+/// program can learn that the address is refused before it opens anything
+/// else (`jobq serve` binds before it opens, or creates, the database).
+///
+/// # Errors
+/// [`HttpError::Bind`] when the address cannot be bound (in use, not local,
+/// no permission).
+pub fn bind(addr: &str) -> Result<TcpListener, HttpError> {
+    TcpListener::bind(addr).map_err(|source| HttpError::Bind {
+        addr: addr.to_string(),
         source,
-    })?;
+    })
+}
+
+/// As [`start`], on a listener already bound (by [`bind`]); `config.addr`
+/// is not used.
+///
+/// # Errors
+/// [`HttpError::Start`] when a thread cannot be started.
+pub fn start_on(
+    listener: TcpListener,
+    queue: Queue,
+    registry: Registry,
+    config: HttpConfig,
+) -> Result<HttpServer, HttpError> {
     // The OpenAPI document lists the accepted types when only declared ones are.
     let job_types = if queue.catalog().is_declared_only() {
         queue.catalog().names()

@@ -167,6 +167,26 @@ fn serve_runs_as_many_workers_as_asked() {
 }
 
 #[test]
+fn serve_on_a_taken_address_fails_before_it_creates_the_database() {
+    let s = sandbox();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let run = s.run(&["serve", "--addr", &addr]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains(&addr), "{}", run.stderr);
+    assert!(!s.db().exists(), "a refused address left a database file");
+    // With the address free, the same command serves on that file.
+    drop(taken);
+    let mut serve = s.spawn(&["serve", "--addr", &addr], "serve");
+    wait_for("the server serving", PATIENCE, || {
+        s.log("serve").contains("serving http://")
+    });
+    assert!(s.db().exists());
+    signal(&serve, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut serve, PATIENCE), 0, "{}", s.log("serve"));
+}
+
+#[test]
 fn completions_name_the_commands_for_each_shell() {
     // A bad config does not matter: completions and man read no config.
     let s = Sandbox::new();
