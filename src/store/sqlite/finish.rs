@@ -100,6 +100,9 @@ pub(crate) fn complete_all(
     started: &[Option<Timestamp>],
     now: Timestamp,
 ) -> Result<Vec<Result<JobStatus>>> {
+    if done.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut stmt = conn
         .prepare_cached(COMPLETE)
         .map_err(Error::db("complete"))?;
