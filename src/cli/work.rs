@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::handlers::registry_from_config;
 use clap::Args;
-use jobq::WorkerPool;
+use jobq::{WorkerConfig, WorkerPool};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -120,7 +120,20 @@ pub fn run_pool(
             After::Stop => break Ok(()),
             After::Again => log::debug!("a job became due as the drain ended: draining again"),
             After::SleepUntil(due) => {
-                if !sleep_until(&queue, due, &signals) {
+                // The wait serves too: a pool that is not draining runs the
+                // jobs enqueued meanwhile, fires the schedules and is listed
+                // among the workers; it stops once `due` has passed and it
+                // holds no job (then the next pass drains).
+                let serving = WorkerConfig {
+                    drain: false,
+                    quiet_lifecycle: true,
+                    ..config.clone()
+                };
+                let registry = registry_from_config(&ctx.config, &queue);
+                let pool = WorkerPool::start(queue.clone(), registry, serving)?;
+                let waited = serve_until(&queue, &pool, due, &signals);
+                total.add(&pool.shutdown(ctx.config.workers.shutdown_grace));
+                if !waited {
                     break Ok(());
                 }
             }
@@ -349,13 +362,31 @@ fn held_by(w: &jobq::WorkerInfo) -> String {
     format!("{} ({} running{reserved}{state})", w.id, w.running)
 }
 
-/// Sleeps until `due` (by the queue's clock), or a signal: false on a signal.
-fn sleep_until(queue: &jobq::Queue, due: jobq::Timestamp, signals: &Receiver<()>) -> bool {
-    let wait = due.since(queue.now());
-    !matches!(
-        signals.recv_timeout(wait),
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected)
-    )
+/// Waits until `due` (by the queue's clock) has passed and `pool` holds no
+/// job, or a signal: false on a signal.
+fn serve_until(
+    queue: &jobq::Queue,
+    pool: &WorkerPool,
+    due: jobq::Timestamp,
+    signals: &Receiver<()>,
+) -> bool {
+    loop {
+        let now = queue.now();
+        if now >= due && pool.is_idle() {
+            return true;
+        }
+        let tick = if now < due {
+            due.since(now).min(DRAIN_TICK)
+        } else {
+            DRAIN_TICK
+        };
+        if matches!(
+            signals.recv_timeout(tick),
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected)
+        ) {
+            return false;
+        }
+    }
 }
 
 /// Waits for the first SIGTERM/SIGINT.

@@ -90,6 +90,11 @@ pub struct WorkerConfig {
     /// database error that does not pass with time ([`WorkerPool::drain_error`]).
     /// Default false.
     pub drain: bool,
+    /// Log the pool's started and stopped lines at debug level instead of
+    /// info (a pool in drain mode always does): for a program that starts
+    /// and stops pools as it goes, and says what they did itself (`jobq work
+    /// --drain --wait`). Default false.
+    pub quiet_lifecycle: bool,
     /// Serve only these queues; `None` (the default): every queue. The pool's
     /// `workers` stay its local cap; each queue's limits hold across processes.
     pub queues: Option<Vec<String>>,
@@ -109,6 +114,7 @@ impl Default for WorkerConfig {
             prefetch_ttl: PREFETCH_TTL,
             worker_id: default_worker_id(),
             drain: false,
+            quiet_lifecycle: false,
             queues: None,
         }
     }

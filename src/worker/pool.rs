@@ -231,6 +231,14 @@ impl WorkerPool {
         self.shared.finished.load(Ordering::SeqCst)
     }
 
+    /// True while the pool holds no job (running or reserved) and has no
+    /// outcome left to write: stopping it now interrupts nothing. It may
+    /// claim a job a moment later.
+    pub fn is_idle(&self) -> bool {
+        let st = self.shared.state();
+        st.running.is_empty() && st.finished.is_empty() && st.starts.is_empty() && !st.in_round
+    }
+
     /// Blocks until the pool has finished (see [`WorkerPool::is_finished`]) or
     /// `timeout` passes. Returns whether it finished.
     pub fn wait(&self, timeout: Duration) -> bool {

@@ -209,10 +209,10 @@ impl Shared {
     }
 
     /// The level of the pool's started and stopped lines: info, or debug for
-    /// a pool in drain mode (`jobq work --drain --wait` starts one per pass,
-    /// and says what the drain did itself).
+    /// a pool in drain mode or a quiet one (`jobq work --drain --wait` starts
+    /// one per pass and one per wait, and says what the drain did itself).
     pub fn lifecycle_level(&self) -> log::Level {
-        if self.config.drain {
+        if self.config.drain || self.config.quiet_lifecycle {
             log::Level::Debug
         } else {
             log::Level::Info

@@ -134,6 +134,34 @@ fn drain_says_what_waits_out_a_backoff_and_wait_waits_for_it(db) {
 }
 
 both! {
+fn drain_wait_serves_while_it_waits(db) {
+    // While `--drain --wait` waits for a job due later, it is a working
+    // pool: a job enqueued meanwhile runs at once (not when the delayed
+    // one is due), and the pool is listed among the workers.
+    let sb = Sandbox::on(&db);
+    sb.config(
+        "[workers]\npoll_interval = \"50ms\"\ndurability = \"normal\"\n\n[handlers.echo]\ncommand = [\"cat\"]\n",
+    );
+    let later = sb.ok(&["enqueue", "echo", "--delay", "8s"]);
+    let mut waiter = sb.spawn(&["work", "--drain", "--wait"], "waiter");
+    wait_for("the drain waiting", Duration::from_secs(30), || {
+        sb.log("waiter").contains("waiting for it")
+    });
+    let now = sb.ok(&["enqueue", "echo"]);
+    wait_for("the job enqueued during the wait", Duration::from_secs(5), || {
+        sb.json(&["show", &now])["status"] == json!("completed")
+    });
+    assert_eq!(sb.json(&["show", &later])["status"], json!("pending"));
+    assert_eq!(sb.json(&["workers"]).as_array().map(Vec::len), Some(1));
+    assert_eq!(wait_exit(&mut waiter, Duration::from_secs(60)), 0);
+    assert_eq!(sb.json(&["show", &later])["status"], json!("completed"));
+    let log = sb.log("waiter");
+    assert_eq!(log.matches(" started: ").count(), 0, "{log}");
+    assert_eq!(log.matches("drain ended after ").count(), 1, "{log}");
+}
+}
+
+both! {
 fn a_dead_pools_jobs_come_back_at_once_keeping_their_place(db) {
     let q = db.open(|o| o);
     let early = q.enqueue(NewJob::new("job", Value::Null)).unwrap();
