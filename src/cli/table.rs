@@ -163,6 +163,20 @@ pub fn job_detail(job: &Job) -> String {
     for (k, v) in fields {
         t.row(vec![k.into(), v]);
     }
+    if let Some(name) = &job.schedule {
+        let fired = job
+            .fire_time
+            .map_or(String::new(), |f| format!(", fire time {}", f.to_rfc3339()));
+        t.row(vec!["schedule".into(), format!("{name}{fired}")]);
+    }
+    if let Some(u) = &job.unique {
+        let key: String = u.key.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let states: Vec<String> = u.states.statuses().iter().map(|s| s.to_string()).collect();
+        t.row(vec![
+            "unique".into(),
+            format!("key {key}… held while {}", states.join(", ")),
+        ]);
+    }
     if let (None, Some(earlier)) = (current_error(job), &job.error_message) {
         t.row(vec!["earlier_error".into(), earlier_error(job, earlier)]);
     }
@@ -185,6 +199,49 @@ fn earlier_error(job: &Job, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jobs_schedule_and_unique_key_are_shown() {
+        let mut job: Job = serde_json::from_value(serde_json::json!({
+            "id": "0193a4f2-8c1e-7d3a-9b2f-5e6d7c8b9a01", "job_type": "t", "queue": "default",
+            "status": "pending", "priority": 0, "payload": null, "result": null,
+            "attempts": 0, "max_attempts": 3, "next_retry": "2026-01-01T00:00:10.000Z",
+            "error_message": null, "error_context": null,
+            "entity_type": null, "entity_id": null, "owner": null,
+            "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:05.000Z",
+            "started_at": null, "completed_at": null, "locked_by": null,
+            "lease_expires_at": null, "cancel_requested": false, "progress": null
+        }))
+        .unwrap();
+        let plain = job_detail(&job);
+        assert!(
+            !plain.contains("schedule") && !plain.contains("unique"),
+            "{plain}"
+        );
+        job.schedule = Some("nightly".into());
+        job.fire_time = Some(Timestamp(1_767_225_600_000));
+        job.unique = Some(jobq::HeldKey {
+            key: (0..32).collect(),
+            states: jobq::StatusSet::live_and(&[jobq::JobStatus::Completed]),
+        });
+        let shown = job_detail(&job);
+        let line = |k: &str| {
+            shown
+                .lines()
+                .find(|l| l.starts_with(k))
+                .unwrap_or_else(|| panic!("{k} in {shown}"))
+                .to_string()
+        };
+        assert!(
+            line("schedule").ends_with("nightly, fire time 2026-01-01T00:00:00.000Z"),
+            "{shown}"
+        );
+        assert!(
+            line("unique")
+                .ends_with("key 0001020304050607… held while pending, in_progress, completed"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn control_characters_are_escaped_in_cells() {
