@@ -192,11 +192,16 @@ impl WorkerPool {
         let shared = &pool.shared;
         log::log!(
             shared.lifecycle_level(),
-            "worker pool {} started: {} workers, prefetch {}, for {:?}",
+            "worker pool {} started: {} workers, prefetch {}, for {:?} in {}",
             shared.config.worker_id,
             shared.config.workers,
             shared.config.prefetch,
-            shared.types
+            shared.types,
+            shared
+                .config
+                .queues
+                .as_ref()
+                .map_or("every queue".to_string(), |q| format!("queues {q:?}"))
         );
         Ok(pool)
     }

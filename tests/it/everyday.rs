@@ -96,6 +96,8 @@ fn due_jobs_no_pool_serves_are_said_out_loud(db) {
     });
     let log = sb.log("mail");
     assert!(log.contains("1 echo (queue default)"), "{log}");
+    // Its start line names the queues it serves.
+    assert!(log.contains("in queues [\"mail\"]"), "{log}");
     signal(&mail_only, libc::SIGTERM);
     assert_eq!(wait_exit(&mut mail_only, Duration::from_secs(30)), 0);
     assert_eq!(sb.json(&["workers"]), json!([]), "a clean stop unregisters");
