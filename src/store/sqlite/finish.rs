@@ -94,7 +94,7 @@ const EXPIRED: &str = concat!(
 ///
 /// # Errors
 /// Database errors (the round's end).
-pub(crate) fn complete_all(
+pub(crate) fn complete_many(
     conn: &Connection,
     done: &[(JobId, i64, String)],
     started: &[Option<Timestamp>],

@@ -33,7 +33,7 @@ pub(super) fn round(
         .map(|(id, token, claimed_at)| reserve::give_back(tx, *id, *token, Some(*claimed_at), now))
         .map(refusal_is_an_outcome)
         .collect::<Result<_>>()?;
-    let completed = finish::complete_all(tx, round.done, &starts.with_done, now)?;
+    let completed = finish::complete_many(tx, round.done, &starts.with_done, now)?;
     let started = starts.outcomes(alone, &completed);
     let failed = round
         .failed
