@@ -122,8 +122,9 @@ pub fn run_pool(
             After::SleepUntil(due) => {
                 // The wait serves too: a pool that is not draining runs the
                 // jobs enqueued meanwhile, fires the schedules and is listed
-                // among the workers; it stops once `due` has passed and it
-                // holds no job (then the next pass drains).
+                // among the workers; it stops once `due` has passed and none
+                // of its handlers runs (then the next pass drains, and ends
+                // the drain on a database error that does not pass).
                 let serving = WorkerConfig {
                     drain: false,
                     quiet_lifecycle: true,
@@ -132,7 +133,7 @@ pub fn run_pool(
                 let registry = registry_from_config(&ctx.config, &queue);
                 let pool = WorkerPool::start(queue.clone(), registry, serving)?;
                 let waited = serve_until(&queue, &pool, due, &signals);
-                total.add(&pool.shutdown(ctx.config.workers.shutdown_grace));
+                total.add_wait(&pool.shutdown(ctx.config.workers.shutdown_grace));
                 if !waited {
                     break Ok(());
                 }
@@ -156,6 +157,11 @@ impl DrainTotal {
     fn add(&mut self, c: &jobq::PoolCounts) {
         self.counts += *c;
         self.passes += 1;
+    }
+
+    /// What the pool that served a wait between passes did (not a pass).
+    fn add_wait(&mut self, c: &jobq::PoolCounts) {
+        self.counts += *c;
     }
 
     fn passes(&self) -> String {
@@ -362,8 +368,9 @@ fn held_by(w: &jobq::WorkerInfo) -> String {
     format!("{} ({} running{reserved}{state})", w.id, w.running)
 }
 
-/// Waits until `due` (by the queue's clock) has passed and `pool` holds no
-/// job, or a signal: false on a signal.
+/// Waits until `due` (by the queue's clock) has passed and none of `pool`'s
+/// handlers runs (see [`WorkerPool::is_idle`]), or a signal: false on a
+/// signal.
 fn serve_until(
     queue: &jobq::Queue,
     pool: &WorkerPool,

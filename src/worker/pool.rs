@@ -236,12 +236,14 @@ impl WorkerPool {
         self.shared.finished.load(Ordering::SeqCst)
     }
 
-    /// True while the pool holds no job (running or reserved) and has no
-    /// outcome left to write: stopping it now interrupts nothing. It may
-    /// claim a job a moment later.
+    /// True while none of the pool's workers runs a job: every job it holds
+    /// has returned (its outcome may be still unwritten) or waits in the
+    /// prefetch buffer, unstarted. A graceful [`WorkerPool::shutdown`] now
+    /// interrupts no handler (it writes the outcomes and hands the buffer
+    /// back). The pool may start a job a moment later.
     pub fn is_idle(&self) -> bool {
         let st = self.shared.state();
-        st.running.is_empty() && st.finished.is_empty() && st.starts.is_empty() && !st.in_round
+        st.running.values().all(|r| r.done || r.started.is_none())
     }
 
     /// Blocks until the pool has finished (see [`WorkerPool::is_finished`]) or
