@@ -45,7 +45,7 @@ fn raw_listener(url: &str, n: usize, d: Durability) -> BenchResult<HashMap<Strin
             for j in &jobs {
                 starts.insert(j.0.clone(), at);
             }
-            pg_raw::complete_many(&mut c, &p, &jobs)?;
+            pg_raw::complete_all(&mut c, &p, &jobs)?;
         }
     }
     Ok(starts)

@@ -139,7 +139,7 @@ pub fn claim(c: &mut impl GenericClient, p: &Prepared, n: i64) -> BenchResult<Ve
 }
 
 /// Completes a claimed batch with one statement (autocommit).
-pub fn complete_many(c: &mut impl GenericClient, p: &Prepared, jobs: &[Claimed]) -> BenchResult<()> {
+pub fn complete_all(c: &mut impl GenericClient, p: &Prepared, jobs: &[Claimed]) -> BenchResult<()> {
     let ids: Vec<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
     let tokens: Vec<i64> = jobs.iter().map(|j| j.3).collect();
     let done = c.execute(&p.complete, &[&now_ms(), &ids, &tokens])?;
@@ -162,7 +162,7 @@ pub fn claim_batch_noop(url: &str, durability: Durability, n: usize) -> BenchRes
         if jobs.is_empty() {
             break;
         }
-        complete_many(&mut c, &p, &jobs)?;
+        complete_all(&mut c, &p, &jobs)?;
         done += jobs.len();
     }
     if done != n {
@@ -183,7 +183,7 @@ pub fn rounds_loop(url: &str, durability: Durability, n: usize, k: i64) -> Bench
     loop {
         let mut tx = c.transaction()?;
         if !held.is_empty() {
-            complete_many(&mut tx, &p, &held)?;
+            complete_all(&mut tx, &p, &held)?;
         }
         done += held.len();
         held = claim(&mut tx, &p, k)?;
