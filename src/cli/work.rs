@@ -481,4 +481,31 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_pool_that_holds_jobs_is_named_with_what_it_runs_and_reserves() {
+        let pool = |running, reserved, alive| jobq::WorkerInfo {
+            id: "host:1:ab".into(),
+            types: vec!["email".into()],
+            queues: None,
+            started_at: NOW,
+            heartbeat_at: NOW,
+            alive,
+            running,
+            reserved,
+        };
+        let table = [
+            (pool(2, 0, true), 2, "host:1:ab (2 running)"),
+            (pool(0, 10, true), 10, "host:1:ab (0 running, 10 reserved)"),
+            (
+                pool(1, 3, false),
+                4,
+                "host:1:ab (1 running, 3 reserved, heartbeat stale)",
+            ),
+        ];
+        for (w, n, line) in table {
+            assert_eq!(held(&w), n);
+            assert_eq!(held_by(&w), line);
+        }
+    }
 }
