@@ -141,10 +141,12 @@ fn marks(st: &mut PoolState, starts: &[(JobId, i64, Timestamp)], out: Vec<Result
     }
 }
 
-/// Hands claimed tasks out: one to `me` and one to each parked worker
-/// (longest waiting first; added to `wake`), the rest to the buffer. Without prefetch the
-/// claimed jobs go out in run order; with it they join the buffer first, and
-/// the buffer's most urgent jobs (priority, due time, id) go out.
+/// Hands claimed tasks out: the first to `me`, and the rest to the buffer,
+/// waking a parked worker for each (longest waiting first; added to `wake`).
+/// Without prefetch the claimed jobs go out in run order, to whichever
+/// worker is free first; with it they join the buffer first, the buffer's
+/// most urgent jobs (priority, due time, id) go out, and each woken worker
+/// is handed one.
 fn place(
     shared: &Shared,
     st: &mut PoolState,
@@ -172,6 +174,21 @@ fn place(
     let mut mine = me.and_then(|_| st.buffer.pop_front());
     if let Some(t) = mine.as_mut() {
         shared.begin(st, t);
+    }
+    if shared.config.prefetch == 0 {
+        // The claimed jobs wait in the buffer, in run order, for whichever
+        // worker is free first: a woken thread, or the writer once its own
+        // job has ended (a thread woken for a job taken meanwhile parks
+        // again). Handed to the woken threads one each instead, a round of
+        // short jobs waited for the slowest thread to wake (BENCHMARKS.md,
+        // "The default pool's claimed jobs go to the first free worker").
+        for _ in 0..st.buffer.len() {
+            let Some((_, thread)) = st.parked.pop_front() else {
+                break;
+            };
+            wake.push(thread);
+        }
+        return mine;
     }
     while !st.buffer.is_empty() {
         let Some((i, thread)) = st.parked.pop_front() else {

@@ -1,8 +1,10 @@
 //! A worker thread: runs jobs, and writes the pool's rounds itself. When its
 //! job was the last of the claimed ones to finish (or the group window has
 //! passed), the thread writes the round that settles every finished job and
-//! claims the next jobs, keeps the first and hands the others to parked
-//! threads; no coordinator sits between a job's end and the next claim.
+//! claims the next jobs, keeps the first and wakes parked threads for the
+//! others (without prefetch the first free worker takes each, the writer
+//! too once its own job has ended; with it each woken thread is handed
+//! one); no coordinator sits between a job's end and the next claim.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
