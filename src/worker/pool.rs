@@ -6,15 +6,15 @@
 //! thread heartbeats, polls cancel requests, enforces timeouts and recovers
 //! expired leases.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::queue::{Queue, Signal};
 use crate::worker::coordinator::coordinator_loop;
-use crate::worker::shared::{PoolState, Shared};
+use crate::worker::shared::Shared;
 use crate::worker::supervisor::supervisor_loop;
 use crate::worker::thread::worker_loop;
 use crate::worker::watcher::watcher_loop;
@@ -153,26 +153,7 @@ impl WorkerPool {
         let signal = Arc::new(Signal::new());
         queue.subscribe(&signal);
         let queue_watch = queue.watch_commits().map(Arc::from);
-        let shared = Arc::new(Shared {
-            types: registry.types(),
-            queue,
-            registry,
-            config,
-            signal,
-            exited: Signal::new(),
-            state: Mutex::new(PoolState::default()),
-            round_cv: Condvar::new(),
-            unrecorded: Default::default(),
-            has_unrecorded: AtomicBool::new(false),
-            next_index: AtomicUsize::new(0),
-            finished: AtomicBool::new(false),
-            watch: queue_watch,
-            external: AtomicU64::new(0),
-            idle: Mutex::new((false, false)),
-            idle_cv: Condvar::new(),
-            wakes: AtomicU64::new(0),
-            round_micros: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new(queue, registry, config, signal, queue_watch));
         let mut pool = WorkerPool {
             shared,
             threads: Vec::new(),

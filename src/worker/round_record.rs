@@ -2,6 +2,7 @@
 //! and forgotten, refused starts told to stop, claimed jobs handed out; or,
 //! when the round failed, its work put back for the next one.
 
+use std::sync::atomic::Ordering;
 use std::thread::Thread;
 use std::time::Instant;
 
@@ -171,7 +172,15 @@ fn place(
             buffer.sort_unstable_by_key(order);
         }
     }
-    let mut mine = me.and_then(|_| st.buffer.pop_front());
+    // The writer's own job: never one given up meanwhile (shutdown hands a
+    // job waiting in the buffer back at once, as `thread::take` knows).
+    let mut mine = None;
+    while me.is_some() && mine.is_none() {
+        let Some(t) = st.buffer.pop_front() else {
+            break;
+        };
+        mine = (!t.abandoned.load(Ordering::SeqCst)).then_some(t);
+    }
     if let Some(t) = mine.as_mut() {
         shared.begin(st, t);
     }
@@ -346,5 +355,54 @@ fn record(
             }
             (_, Err(e)) => log::error!("result of job {id} not written: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::queue::{Queue, Signal};
+    use crate::worker::{Registry, StopFlag, WorkerConfig};
+
+    fn task(queue: &Queue, abandoned: bool) -> Task {
+        let id = queue
+            .enqueue(crate::NewJob::new("t", serde_json::Value::Null))
+            .unwrap()
+            .id;
+        Task {
+            job: queue.get(id).unwrap(),
+            stop: Arc::new(StopFlag::new()),
+            abandoned: Arc::new(AtomicBool::new(abandoned)),
+            reserved: false,
+        }
+    }
+
+    /// Shutdown hands a job waiting in the buffer back at once (its task
+    /// abandoned): a round written meanwhile must not make it the writer's
+    /// job, which would run it while it is pending again.
+    #[test]
+    fn the_writer_never_takes_a_job_given_up_while_it_waited() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path().join("q.db")).unwrap();
+        let signal = Arc::new(Signal::new());
+        let config = WorkerConfig::default();
+        assert_eq!(config.prefetch, 0);
+        let shared = Shared::new(queue.clone(), Registry::new(), config, signal, None);
+        let (gone, live) = (task(&queue, true), task(&queue, false));
+        let live_id = live.job.id;
+        let mut st = PoolState::default();
+        st.buffer.extend([gone, live]);
+        let mine = place(&shared, &mut st, Vec::new(), Some(0), &mut Vec::new());
+        assert_eq!(mine.map(|t| t.job.id), Some(live_id));
+        assert_eq!(st.counts.started, 1);
+        assert!(st.buffer.is_empty());
+
+        st.buffer.push_back(task(&queue, true));
+        let mine = place(&shared, &mut st, Vec::new(), Some(0), &mut Vec::new());
+        assert!(mine.is_none());
+        assert_eq!(st.counts.started, 1);
     }
 }

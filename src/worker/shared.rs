@@ -154,6 +154,38 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// A pool's shared part before any thread starts: `signal` wakes its
+    /// coordinator, `watch` (when the database can be watched) brings other
+    /// processes' commits.
+    pub fn new(
+        queue: Queue,
+        registry: Registry,
+        config: WorkerConfig,
+        signal: Arc<Signal>,
+        watch: Option<Arc<dyn CommitWatch>>,
+    ) -> Shared {
+        Shared {
+            types: registry.types(),
+            queue,
+            registry,
+            config,
+            signal,
+            exited: Signal::new(),
+            state: Mutex::new(PoolState::default()),
+            round_cv: Condvar::new(),
+            unrecorded: Default::default(),
+            has_unrecorded: AtomicBool::new(false),
+            next_index: AtomicUsize::new(0),
+            finished: AtomicBool::new(false),
+            watch,
+            external: AtomicU64::new(0),
+            idle: Mutex::new((false, false)),
+            idle_cv: Condvar::new(),
+            wakes: AtomicU64::new(0),
+            round_micros: AtomicU64::new(0),
+        }
+    }
+
     /// The pool's state, with every written round recorded (see
     /// `hand_off.rs`).
     pub fn state(&self) -> MutexGuard<'_, PoolState> {
