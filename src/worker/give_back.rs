@@ -39,8 +39,7 @@ impl Shared {
             })
             .map(|(id, _)| *id)
             .collect();
-        let gone: std::collections::HashSet<JobId> = unstarted.iter().copied().collect();
-        st.buffer.retain(|t| !gone.contains(&t.job.id));
+        // Abandoned, each leaves the buffer.
         unstarted
             .into_iter()
             .filter_map(|id| {

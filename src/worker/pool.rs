@@ -219,7 +219,8 @@ impl WorkerPool {
 
     /// True while none of the pool's workers runs a job: every job it holds
     /// has returned (its outcome may be still unwritten) or waits in the
-    /// prefetch buffer, unstarted. A graceful [`WorkerPool::shutdown`] now
+    /// pool's buffer for a free worker, unstarted by it (prefetched, or
+    /// claimed a moment ago). A graceful [`WorkerPool::shutdown`] now
     /// interrupts no handler (it writes the outcomes and hands the buffer
     /// back). The pool may start a job a moment later.
     pub fn is_idle(&self) -> bool {

@@ -359,11 +359,16 @@ impl Shared {
 
     /// Marks a running job as given up for `reason` (its handler is told to
     /// stop): the pool writes the attempt's end itself, and whatever the handler
-    /// returns later is dropped. Returns the job, if it was running.
+    /// returns later is dropped. A job still waiting in the buffer leaves it,
+    /// so no worker starts it. Returns the job, if it was running.
     pub fn abandon(state: &mut PoolState, id: JobId, reason: StopReason) -> Option<RunningJob> {
         let job = state.running.remove(&id)?;
         job.stop.request(reason);
         job.abandoned.store(true, Ordering::Relaxed);
+        let token = job.lease_token;
+        state
+            .buffer
+            .retain(|t| t.job.id != id || t.job.lease_token != token);
         Some(job)
     }
 

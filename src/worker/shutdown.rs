@@ -2,7 +2,6 @@
 //! jobs no worker started, let running jobs finish within the grace, hand
 //! back the rest, join the threads and unregister the pool.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::worker::pool::{PoolCounts, WorkerPool};
@@ -91,19 +90,16 @@ impl WorkerPool {
                 .filter(|(_, r)| !r.done)
                 .map(|(id, _)| *id)
                 .collect();
-            let handed_back = ids
-                .into_iter()
+            // Jobs waiting in the buffer for a free worker are handed back
+            // with the rest (and leave the buffer): none may start now.
+            ids.into_iter()
                 .filter_map(|id| {
                     let job = Shared::abandon(&mut state, id, StopReason::Shutdown)?;
                     self.shared.settled(&job, None);
                     let unstarted = job.reserved && job.started.is_none();
                     Some(((id, job.lease_token, job.claimed_at), unstarted))
                 })
-                .partition(|(_, unstarted)| !unstarted);
-            // Jobs waiting in the buffer for a free worker are handed back
-            // with the rest: none may start now.
-            state.buffer.retain(|t| !t.abandoned.load(Ordering::SeqCst));
-            handed_back
+                .partition(|(_, unstarted)| !unstarted)
         };
         let unstarted: Vec<_> = unstarted.into_iter().map(|(u, _)| u).collect();
         self.shared.give_back(&unstarted, "at shutdown");

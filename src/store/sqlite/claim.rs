@@ -212,12 +212,9 @@ fn claim_queue(
             ended.push(i);
         }
     }
-    if !ended.is_empty() {
-        let mut i = 0;
-        jobs.retain(|_| {
-            i += 1;
-            !ended.contains(&(i - 1))
-        });
+    // `ended` is in claim order: removed from the back, each place holds.
+    for i in ended.into_iter().rev() {
+        jobs.remove(i);
     }
     Ok(jobs)
 }
